@@ -1,0 +1,43 @@
+# Two commands on a fresh machine: `make up` (the local stack on demo data) and
+# `make test`. Both bootstrap what they need and are idempotent.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SCALE ?= 1
+SEED ?= 1
+BENCH_SCALE ?= 100
+PYTEST_ARGS ?=
+
+.PHONY: up test bench venv clean-lake help
+
+help:
+	@echo "make up     - install, generate the demo world (scale $(SCALE)) if the lake is empty, show the catalog"
+	@echo "make test   - install and run the test suite"
+	@echo "make bench  - install and run the benchmarks (scale $(BENCH_SCALE))"
+
+venv: $(STAMP)
+
+# Reinstalled only when the project's dependencies change.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+up: $(STAMP)
+	$(BIN)/workbench demo generate --seed $(SEED) --scale $(SCALE) --if-empty
+	$(BIN)/workbench tables
+	@echo
+	@echo "Next steps:"
+	@echo "  $(BIN)/workbench sql \"SELECT port, count(*) FROM curated.declarations GROUP BY port\""
+	@echo "  $(BIN)/workbench describe curated.declarations"
+	@echo "  notebooks/01_first_steps.ipynb  (wb = workbench.connect())"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py --scale $(BENCH_SCALE)

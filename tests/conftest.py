@@ -1,0 +1,88 @@
+"""Shared fixtures: lakes on local disk and on a local S3-compatible server, a tiny world."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from workbench.explore import Session, connect
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+TINY_SCALE = 0.02
+TINY_SEED = 7
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on port {port} after {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[dict[str, str]]:
+    """A moto S3 server on loopback, as a production MinIO would be reached."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        yield {
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1",
+            "AWS_ALLOW_HTTP": "true",
+        }
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _bucket(options: dict[str, str]) -> str:
+    import boto3
+
+    name = f"lake-{uuid.uuid4().hex[:10]}"
+    boto3.client(
+        "s3", endpoint_url=options["AWS_ENDPOINT_URL"], aws_access_key_id="testing",
+        aws_secret_access_key="testing", region_name=options["AWS_REGION"],
+    ).create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def lake_session(request: pytest.FixtureRequest, tmp_path: Path) -> Session:
+    """An empty lake, once on local disk and once on the S3 server: the same code path."""
+    if request.param == "local":
+        return connect(str(tmp_path / "lake"), user="tester")
+    options = request.getfixturevalue("s3_server")
+    return connect(f"s3://{_bucket(options)}/lake", storage_options=options, user="tester")
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Session:
+    """The synthetic world at a tiny scale, landed and curated once for the whole run."""
+    from workbench.demo.load import load_world
+
+    wb = connect(str(tmp_path_factory.mktemp("world") / "lake"), user="tester")
+    load_world(wb.lake, seed=TINY_SEED, scale=TINY_SCALE, actor="tester")
+    return wb

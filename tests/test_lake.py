@@ -1,0 +1,207 @@
+"""The lake's write path: contracts, quarantine, merge, time travel, atomicity, catalog.
+
+Every test runs twice through the ``lake_session`` fixture: on local disk and on a local
+S3-compatible server, since production reaches an object store through the same code.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from workbench.errors import UnknownColumn, UnknownTable, WorkbenchError
+from workbench.explore import Session
+from workbench.lake import TableSpec
+
+SPEC = TableSpec.model_validate({
+    "name": "raw.shipments",
+    "description": "Test shipments",
+    "classification": "internal",
+    "key": ["shipment_id"],
+    "columns": {
+        "shipment_id": {"type": "string", "pattern": r"^S\d{4}$"},
+        "value_hkd": {"type": "float64", "min": 0},
+        "pieces": {"type": "int64", "min": 1},
+        "currency": {"type": "string", "isin": ["HKD", "USD", "CNY"]},
+        "arrived_on": {"type": "date"},
+        "remarks": {"type": "string", "nullable": True},
+    },
+})
+
+
+def good_rows(n: int, start: int = 0) -> pa.Table:
+    ids = [f"S{i:04d}" for i in range(start, start + n)]
+    return pa.table({
+        "shipment_id": ids,
+        "value_hkd": [float(i) for i in range(n)],
+        "pieces": [1 + i % 5 for i in range(n)],
+        "currency": ["HKD"] * n,
+        "arrived_on": [date(2024, 1, 1 + i % 28) for i in range(n)],
+        "remarks": [None] * n,
+    })
+
+
+@pytest.fixture
+def wb(lake_session: Session) -> Session:
+    lake_session.lake.specs[SPEC.name] = SPEC
+    return lake_session
+
+
+def test_bad_batch_lands_good_rows_and_quarantines_each_bad_one_with_reason(wb: Session) -> None:
+    batch = pa.table({
+        "shipment_id": ["S0001", "S0002", "S0002", "X9", None, "S0006", "S0007", "S0008"],
+        "value_hkd": ["10.5", "20", "30", "1", "2", "-5", "lots", "8"],
+        "pieces": ["1", "2", "3", "1", "1", "1", "1", "0"],
+        "currency": ["HKD", "USD", "HKD", "HKD", "HKD", "EUR", "HKD", "CNY"],
+        "arrived_on": ["2024-02-01", "2024-02-02", "2024-02-03", "2024-02-04", "2024-02-05", "2024-02-06",
+                       "2024-02-07", "not a date"],
+        "remarks": [None, "ok", None, None, None, None, None, None],
+    })
+    result = wb.lake.write(batch, "raw.shipments")
+    assert result.rows_written == 2
+    landed = wb.sql("SELECT shipment_id, value_hkd, pieces FROM raw.shipments ORDER BY 1")
+    assert landed.to_dicts() == [
+        {"shipment_id": "S0001", "value_hkd": 10.5, "pieces": 1},
+        {"shipment_id": "S0002", "value_hkd": 20.0, "pieces": 2},
+    ]
+    quarantined = wb.sql(
+        "SELECT record, field, rule, payload FROM quarantine.rejections WHERE table_name = 'raw.shipments' ORDER BY 1"
+    )
+    by_record = {r["record"]: r for r in quarantined.to_dicts()}
+    assert by_record["shipment_id=S0002"]["rule"] == "unique key"
+    assert "str_matches" in by_record["shipment_id=X9"]["rule"]
+    assert by_record["#4"]["field"] == "shipment_id" and by_record["#4"]["rule"] == "required"
+    assert by_record["shipment_id=S0006"]["field"] == "value_hkd"  # negative value, and EUR too
+    assert by_record["shipment_id=S0007"]["rule"] == "type float64"
+    assert by_record["shipment_id=S0008"]["field"] in {"pieces", "arrived_on"}
+    assert len(by_record) == 6
+    # nothing is lost: every rejected record is kept whole
+    assert json.loads(by_record["shipment_id=S0007"]["payload"])["value_hkd"] == "lots"
+    assert any("EUR" in r.reason or "isin" in r.reason for r in result.rejections)
+
+
+def test_append_rejects_keys_already_in_the_table(wb: Session) -> None:
+    wb.lake.write(good_rows(5), "raw.shipments")
+    result = wb.lake.write(good_rows(3, start=4), "raw.shipments")
+    assert (result.rows_written, result.rows_quarantined) == (2, 1)
+    assert result.rejections[0].record == "shipment_id=S0004"
+    assert wb.sql("SELECT count(*) AS n FROM raw.shipments")["n"][0] == 7
+
+
+def test_merge_upserts_and_rerunning_it_changes_nothing(wb: Session) -> None:
+    wb.lake.write(good_rows(4), "raw.shipments")
+    update = good_rows(3, start=2).to_pandas()
+    update["value_hkd"] = 999.0
+    wb.lake.write(pa.Table.from_pandas(update, preserve_index=False), "raw.shipments", mode="merge")
+    first = wb.sql("SELECT * FROM raw.shipments ORDER BY shipment_id")
+    wb.lake.write(pa.Table.from_pandas(update, preserve_index=False), "raw.shipments", mode="merge")
+    second = wb.sql("SELECT * FROM raw.shipments ORDER BY shipment_id")
+    assert first.equals(second)
+    assert first["value_hkd"].to_list() == [0.0, 1.0, 999.0, 999.0, 999.0]
+
+
+def test_time_travel_returns_older_versions(wb: Session) -> None:
+    wb.lake.write(good_rows(3), "raw.shipments")
+    wb.lake.write(good_rows(2, start=3), "raw.shipments")
+    wb.lake.write(good_rows(1, start=10), "raw.shipments", mode="overwrite")
+    assert wb.table("raw.shipments").height == 1
+    assert wb.table("raw.shipments", version=0).height == 3
+    assert wb.table("raw.shipments", version=1).height == 5
+    history = wb.history("raw.shipments")
+    assert history["version"].to_list() == [2, 1, 0]
+    assert wb.scan("raw.shipments", version=1).select(pl.len()).collect().item() == 5
+
+
+def test_catalog_records_version_size_schema_and_lineage(wb: Session) -> None:
+    from workbench.lake import Lineage
+
+    wb.lake.write(good_rows(3), "raw.shipments")
+    wb.lake.write(good_rows(2, start=3), "raw.shipments", lineage=Lineage("test job", (("raw.source", 4),)))
+    entry = wb.tables().filter(pl.col("name") == "raw.shipments").row(0, named=True)
+    assert entry["row_count"] == 5 and entry["version"] == 1
+    assert entry["classification"] == "internal" and entry["zone"] == "raw"
+    assert entry["produced_by"] == "test job"
+    assert json.loads(entry["inputs"]) == [{"table": "raw.source", "version": 4}]
+    assert [c["name"] for c in json.loads(entry["schema"])][:2] == ["shipment_id", "value_hkd"]
+
+
+def test_sql_parameters_are_bound_never_spliced(wb: Session) -> None:
+    wb.lake.write(good_rows(3), "raw.shipments")
+    attacks = ["S0001' OR '1'='1", "S0001'; DROP TABLE raw.shipments; --", "' UNION SELECT * FROM quarantine.rejections --"]
+    for attack in attacks:
+        assert wb.sql("SELECT * FROM raw.shipments WHERE shipment_id = $id", {"id": attack}).height == 0
+        assert wb.sql("SELECT * FROM raw.shipments WHERE shipment_id = ?", [attack]).height == 0
+    assert wb.sql("SELECT count(*) AS n FROM raw.shipments")["n"][0] == 3
+
+
+def test_unknown_names_get_close_suggestions(wb: Session) -> None:
+    wb.lake.write(good_rows(1), "raw.shipments")
+    with pytest.raises(UnknownTable) as table_error:
+        wb.sql("SELECT * FROM raw.shipment")
+    assert "raw.shipments" in table_error.value.suggestions
+    with pytest.raises(UnknownColumn) as column_error:
+        wb.sql("SELECT value_hdk FROM raw.shipments")
+    assert "value_hkd" in column_error.value.suggestions
+    with pytest.raises(UnknownTable):
+        wb.table("curated.shipments")
+
+
+def test_analyst_work_tables_take_their_schema_from_the_data(wb: Session) -> None:
+    frame = pl.DataFrame({"port": ["Kwai Chung", "HKIA"], "n": [3, 4]})
+    result = wb.write(frame, "work.port_counts", description="my counts")
+    assert result.rows_written == 2
+    assert wb.sql("SELECT sum(n) AS s FROM work.port_counts")["s"][0] == 7
+    with pytest.raises(WorkbenchError):
+        wb.write(frame, "nowhere.port_counts")
+
+
+def test_describe_profiles_every_column(wb: Session) -> None:
+    wb.lake.write(good_rows(10), "raw.shipments")
+    profile = wb.describe("raw.shipments")
+    assert profile["column"].to_list() == list(SPEC.columns)
+    pieces = profile.filter(pl.col("column") == "pieces").row(0, named=True)
+    assert (pieces["min"], pieces["max"], pieces["rows"]) == ("1", "5", 10)
+    assert profile.filter(pl.col("column") == "remarks")["nulls"][0] == 10
+    assert profile.filter(pl.col("column") == "currency")["top_values"][0] == "HKD (10)"
+
+
+KILLED_WRITER = textwrap.dedent("""
+    import json, sys, time
+    import workbench
+    from workbench.lake import TableStream
+    from tests.test_lake import SPEC, good_rows
+    wb = workbench.connect(sys.argv[1], storage_options=json.loads(sys.argv[2]))
+    wb.lake.specs[SPEC.name] = SPEC
+    def batches():
+        for i in range(1000):
+            yield from good_rows(2000, start=100 + i * 2000).to_batches()
+            print(i, flush=True)
+            time.sleep(0.01)
+    wb.lake.write(TableStream("raw.shipments", good_rows(1).schema, batches()), "raw.shipments")
+""")
+
+
+def test_write_killed_half_way_leaves_previous_version(wb: Session) -> None:
+    wb.lake.write(good_rows(10), "raw.shipments")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, wb.settings.lake, json.dumps(wb.settings.storage_options)],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1],
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if int(line.split()[0]) >= 30:  # 60,000 rows already streamed towards data files
+            break
+    proc.kill()
+    proc.wait()
+    assert wb.table("raw.shipments").height == 10
+    assert wb.lake.delta("raw.shipments").version() == 0
+    result = wb.lake.write(good_rows(5, start=50), "raw.shipments")  # the table still takes writes
+    assert result.version == 1 and wb.table("raw.shipments").height == 15

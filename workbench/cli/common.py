@@ -1,0 +1,67 @@
+"""What every sub-command shares: the ``--lake`` option, output formats, error handling."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+
+from workbench.errors import WorkbenchError
+from workbench.explore import Session, connect
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+console = Console()
+
+
+def lake_option(func: F) -> F:
+    """Add ``--lake DIR`` (default: WORKBENCH_LAKE, then the settings file) and pass a session."""
+
+    @click.option("--lake", "lake", default=None, metavar="DIR|URL",
+                  help="Lake root (default: $WORKBENCH_LAKE, then workbench.toml, then ~/.local/share/workbench/lake).")
+    @wraps(func)
+    def wrapper(*args: Any, lake: str | None, **kwargs: Any) -> Any:
+        return func(*args, session=lambda: connect(lake), **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def format_option(*choices: str) -> Callable[[F], F]:
+    return click.option("--format", "fmt", type=click.Choice(list(choices)), default=choices[0], show_default=True,
+                        help="Output format; json and csv are for scripts.")
+
+
+def emit(frame: pl.DataFrame, fmt: str, title: str | None = None) -> None:
+    """Print a frame as a rich table, CSV or JSON (a list of records)."""
+    if fmt == "json":
+        click.echo(json.dumps(frame.to_dicts(), default=str, ensure_ascii=False, indent=1))
+    elif fmt == "csv":
+        click.echo(frame.write_csv(), nl=False)
+    else:
+        table = Table(title=title, show_lines=False)
+        for col in frame.columns:
+            table.add_column(col, overflow="fold")
+        for row in frame.iter_rows():
+            table.add_row(*("" if v is None else str(v) for v in row))
+        console.print(table)
+
+
+class WorkbenchGroup(click.Group):
+    """A click group that turns library errors into one line and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except WorkbenchError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+
+SessionFactory = Callable[[], Session]

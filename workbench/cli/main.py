@@ -1,0 +1,23 @@
+"""Entry point of the ``workbench`` command."""
+
+from __future__ import annotations
+
+import click
+
+from workbench import __version__
+from workbench.cli.common import WorkbenchGroup
+from workbench.cli.demo import demo
+from workbench.cli.lake import curate_command, describe, sql, tables
+
+
+@click.group(cls=WorkbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="workbench")
+def main() -> None:
+    """Customs Analytics Workbench: the lake, the synthetic world and the analyst's tools."""
+
+
+main.add_command(demo)
+main.add_command(tables)
+main.add_command(sql)
+main.add_command(describe)
+main.add_command(curate_command)

@@ -1,0 +1,109 @@
+"""The catalog: one Delta table (``system.catalog``) describing every table in the lake.
+
+It is updated by the same call that writes a table, right after the table's commit, so it
+names the version that write produced. Readers never scan the lake's folders to learn
+what exists: a table is in the lake when it is in the catalog.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import polars as pl
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
+
+from workbench.errors import WriteConflict
+from workbench.lake.specs import TableSpec
+from workbench.lake.storage import LakeLocation
+
+CATALOG = "system.catalog"
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """What produced a table version and from which table versions."""
+
+    produced_by: str
+    inputs: tuple[tuple[str, int], ...] = ()
+
+    def inputs_json(self) -> str:
+        return json.dumps([{"table": t, "version": v} for t, v in self.inputs])
+
+
+def schema_json(schema: pa.Schema) -> str:
+    return json.dumps([{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema])
+
+
+class Catalog:
+    """Reads and updates ``system.catalog``; a small table, read whole."""
+
+    def __init__(self, location: LakeLocation, spec: TableSpec) -> None:
+        self.location = location
+        self.spec = spec
+        self.uri = location.table_uri(CATALOG)
+        self._cache: tuple[int, pl.DataFrame] | None = None
+
+    def frame(self) -> pl.DataFrame:
+        """The catalog as a Polars frame, sorted by name; empty (with columns) for a new lake."""
+        try:
+            dt = DeltaTable(self.uri, storage_options=self.location.storage_options)
+        except TableNotFoundError:
+            empty = pl.from_arrow(self.spec.arrow_schema().empty_table())
+            assert isinstance(empty, pl.DataFrame)
+            return empty
+        version = dt.version()
+        if self._cache is None or self._cache[0] != version:
+            frame = pl.from_arrow(dt.to_pyarrow_table())
+            assert isinstance(frame, pl.DataFrame)
+            self._cache = (version, frame.sort("name"))
+        return self._cache[1]
+
+    def names(self) -> list[str]:
+        return self.frame()["name"].to_list()
+
+    def entry(self, name: str) -> dict[str, object] | None:
+        rows = self.frame().filter(pl.col("name") == name)
+        return rows.row(0, named=True) if rows.height else None
+
+    def record(self, spec: TableSpec, schema: pa.Schema, dt: DeltaTable, actor: str, lineage: Lineage) -> None:
+        """Upsert the entry for ``spec.name`` to describe ``dt``'s current version."""
+        actions = pa.table(dt.get_add_actions(flatten=True))
+        rows = actions.column("num_records").to_pylist() if actions.num_rows else []
+        entry = {
+            "name": spec.name,
+            "zone": spec.zone,
+            "description": spec.description,
+            "owner": spec.owner,
+            "classification": spec.classification.value,
+            "key": ",".join(spec.key),
+            "schema": schema_json(schema),
+            "row_count": int(sum(r or 0 for r in rows)),
+            "version": dt.version(),
+            "updated_at": datetime.now(UTC).replace(tzinfo=None),
+            "updated_by": actor,
+            "produced_by": lineage.produced_by,
+            "inputs": lineage.inputs_json(),
+        }
+        batch = pa.Table.from_pylist([entry], schema=self.spec.arrow_schema())
+        for attempt in range(20):
+            try:
+                try:
+                    target = DeltaTable(self.uri, storage_options=self.location.storage_options)
+                except TableNotFoundError:
+                    write_deltalake(self.uri, batch, mode="append", storage_options=self.location.storage_options)
+                    return
+                (
+                    target.merge(batch, "t.name = s.name", source_alias="s", target_alias="t")
+                    .when_matched_update_all()
+                    .when_not_matched_insert_all()
+                    .execute()
+                )
+                return
+            except CommitFailedError:
+                time.sleep(0.05 * (attempt + 1))
+        raise WriteConflict(f"could not update the catalog entry of {spec.name}: too many concurrent writers")

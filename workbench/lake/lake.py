@@ -1,0 +1,204 @@
+"""The lake: Delta tables by zone, written atomically through contracts, with a catalog.
+
+Every write goes through ``Lake.write``: the contract splits each batch into conforming
+rows and rejections; conforming rows are streamed into one Delta commit (so a write
+killed half-way leaves the table at its previous version); rejections go to
+``quarantine.rejections`` with record, field and rule; the catalog then records the new
+version, size and lineage. Reads resolve names through the catalog.
+"""
+
+from __future__ import annotations
+
+import difflib
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+import polars as pl
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+from workbench.errors import UnknownTable, WorkbenchError
+from workbench.lake.catalog import CATALOG, Catalog, Lineage
+from workbench.lake.contracts import Contract, Rejection
+from workbench.lake.specs import ZONES, Classification, ColumnSpec, TableSpec, standard_specs
+from workbench.lake.storage import LakeLocation
+from workbench.lake.streams import TableStream
+
+WriteMode = Literal["append", "overwrite", "merge"]
+QUARANTINE = "quarantine.rejections"
+
+_ARROW_TO_SPEC = {
+    pa.string(): "string",
+    pa.large_string(): "string",
+    pa.string_view(): "string",
+    pa.int64(): "int64",
+    pa.int32(): "int64",
+    pa.float64(): "float64",
+    pa.float32(): "float64",
+    pa.bool_(): "bool",
+    pa.date32(): "date",
+}
+
+
+@dataclass
+class WriteResult:
+    """What one write did; ``rejections`` carry the reasons shown to the writer."""
+
+    table: str
+    version: int
+    rows_written: int
+    rows_quarantined: int
+    rejections: list[Rejection] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"{self.table} v{self.version}: {self.rows_written:,} rows written, "
+                f"{self.rows_quarantined:,} quarantined")
+
+
+def infer_spec(name: str, schema: pa.Schema, **attrs: object) -> TableSpec:
+    """A spec for a table nobody declared (an analyst's work table): types only, all nullable."""
+    columns = {}
+    for f in schema:
+        kind = "timestamp" if pa.types.is_timestamp(f.type) else _ARROW_TO_SPEC.get(f.type)
+        if kind is None:
+            raise WorkbenchError(f"{name}: column {f.name!r} has type {f.type}, which lake tables do not store")
+        columns[f.name] = ColumnSpec(type=kind, nullable=True)  # type: ignore[arg-type]
+    return TableSpec.model_validate({"name": name, "columns": columns, "description": "", **attrs})
+
+
+class Lake:
+    """A lake rooted at a folder or object-store URL."""
+
+    def __init__(self, location: LakeLocation, specs: Mapping[str, TableSpec] | None = None) -> None:
+        self.location = location
+        self.specs: dict[str, TableSpec] = {**standard_specs(), **(specs or {})}
+        self.catalog = Catalog(location, self.specs[CATALOG])
+
+    # -- reading -------------------------------------------------------------------------
+
+    def check_name(self, name: str) -> str:
+        """Return ``name`` if the catalog has it, else raise UnknownTable with close names."""
+        names = self.catalog.names()
+        if name in names:
+            return name
+        suggestions = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+        short = name.rpartition(".")[2]
+        suggestions += [n for n in names if n.endswith(f".{short}") and n not in suggestions]
+        raise UnknownTable(name, suggestions[:3])
+
+    def delta(self, name: str, version: int | None = None, as_of: datetime | str | None = None) -> DeltaTable:
+        """The Delta table behind ``name``, optionally at an older version or point in time."""
+        self.check_name(name)
+        dt = DeltaTable(self.location.table_uri(name), storage_options=self.location.storage_options)
+        if version is not None:
+            dt.load_as_version(version)
+        elif as_of is not None:
+            dt.load_as_version(as_of)
+        return dt
+
+    # -- writing -------------------------------------------------------------------------
+
+    def spec_for(self, name: str, schema: pa.Schema, **attrs: object) -> TableSpec:
+        if name in self.specs:
+            return self.specs[name]
+        zone = name.partition(".")[0]
+        if zone not in ZONES:
+            raise WorkbenchError(f"table name {name!r} must be <zone>.<name> with zone in {', '.join(ZONES)}")
+        return infer_spec(name, schema, **attrs)
+
+    def write(
+        self,
+        data: TableStream | pa.Table,
+        name: str | None = None,
+        *,
+        mode: WriteMode = "append",
+        spec: TableSpec | None = None,
+        actor: str = "system",
+        lineage: Lineage | None = None,
+        description: str = "",
+        classification: Classification | str | None = None,
+    ) -> WriteResult:
+        """Land ``data`` in a table in one atomic commit; bad rows go to quarantine.
+
+        ``merge`` upserts on the spec's key (re-landing the same rows changes nothing);
+        ``append`` rejects rows whose key is already in the table; ``overwrite`` replaces
+        the content in one commit (older versions stay readable by time travel).
+        """
+        stream = data if isinstance(data, TableStream) else TableStream(
+            name or "", data.schema, iter(data.to_batches())
+        )
+        table_name = name or stream.name
+        attrs: dict[str, object] = {"description": description}
+        if classification is not None:
+            attrs["classification"] = Classification(classification)
+        spec = spec or self.spec_for(table_name, stream.schema, **attrs)
+        lineage = lineage or Lineage(produced_by=f"write by {actor}")
+        uri = self.location.table_uri(table_name)
+        opts = self.location.storage_options
+        batch_id = uuid.uuid4().hex[:12]
+        contract = Contract(spec)
+
+        existing: DeltaTable | None
+        try:
+            existing = DeltaTable(uri, storage_options=opts)
+        except TableNotFoundError:
+            existing = None
+        if mode == "merge" and not spec.key:
+            raise WorkbenchError(f"{table_name}: merge needs a key; the table declares none")
+        if existing is not None and mode == "append" and contract.keys is not None:
+            for batch in existing.to_pyarrow_dataset().to_batches(columns=list(spec.key)):
+                contract.keys.add_existing(pl.from_arrow(batch))  # type: ignore[arg-type]
+
+        rejections: list[Rejection] = []
+        counts = {"written": 0, "seen": 0}
+
+        def conforming() -> Iterator[pa.RecordBatch]:
+            for batch in stream.batches:
+                good, bad = contract.split(batch, offset=counts["seen"])
+                counts["seen"] += batch.num_rows
+                counts["written"] += good.num_rows
+                rejections.extend(bad)
+                yield from good.to_batches()
+
+        reader = pa.RecordBatchReader.from_batches(contract.arrow_schema, conforming())
+        commit = CommitProperties(custom_metadata={
+            "produced_by": lineage.produced_by, "inputs": lineage.inputs_json(), "actor": actor, "batch_id": batch_id,
+        })
+        if mode == "merge" and existing is not None:
+            predicate = " AND ".join(f"t.{k} = s.{k}" for k in spec.key)
+            (
+                existing.merge(reader, predicate, source_alias="s", target_alias="t", commit_properties=commit)
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute()
+            )
+        else:
+            write_deltalake(
+                uri,
+                reader,
+                mode="overwrite" if mode == "overwrite" else "append",
+                name=table_name,
+                description=spec.description or None,
+                storage_options=opts,
+                commit_properties=commit,
+            )
+        dt = DeltaTable(uri, storage_options=opts)
+        if rejections:
+            self._quarantine(rejections, batch_id, actor)
+        self.catalog.record(spec, contract.arrow_schema, dt, actor, lineage)
+        return WriteResult(table_name, dt.version(), counts["written"], len(rejections), rejections)
+
+    def _quarantine(self, rejections: Iterable[Rejection], batch_id: str, actor: str) -> None:
+        spec = self.specs[QUARANTINE]
+        now = datetime.now(UTC).replace(tzinfo=None)
+        rows = [
+            {"table_name": r.table, "batch_id": batch_id, "record": r.record, "field": r.field, "rule": r.rule,
+             "value": r.value, "reason": r.reason, "payload": r.payload, "rejected_at": now, "rejected_by": actor}
+            for r in rejections
+        ]
+        self.write(pa.Table.from_pylist(rows, schema=spec.arrow_schema()), QUARANTINE, actor=actor,
+                   lineage=Lineage(produced_by=f"quarantine of batch {batch_id}"))

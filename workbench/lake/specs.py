@@ -1,0 +1,155 @@
+"""Declarative table specs: what a lake table is, who owns it and what its rows must obey.
+
+A spec is data (TOML), parsed into typed objects and compiled by ``contracts.py`` into a
+pandera schema, the way splink compiles one settings object to SQL. Standard tables ship
+their specs in ``workbench/lake/tables/<zone>.toml``; connectors and analysts can bring
+their own. File format::
+
+    [tables."raw.tdec_declarations"]
+    description = "Trade declarations as lodged ..."
+    classification = "internal"        # public | internal | restricted | secret
+    owner = "trade-declarations"
+    key = ["declaration_id"]           # unique, non-null; merge key
+    sql = "SELECT ..."                 # curated tables only: how raw becomes curated
+
+    [tables."raw.tdec_declarations".columns]
+    declaration_id = { type = "string", pattern = "^D[0-9]{10}$" }
+    declared_value = { type = "float64", min = 0 }
+    currency = { type = "string", isin = ["HKD", "USD", "CNY"] }
+    remarks = { type = "string", nullable = true }
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from workbench.errors import ConfigError
+
+ZONES = ("raw", "curated", "documents", "quarantine", "truth", "system", "work")
+"""Lake zones. ``work`` holds analysts' own tables; ``system`` the catalog and run logs."""
+
+ColumnType = Literal["string", "int64", "float64", "bool", "date", "timestamp"]
+
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "string": pa.string(),
+    "int64": pa.int64(),
+    "float64": pa.float64(),
+    "bool": pa.bool_(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us"),
+}
+
+
+class Classification(StrEnum):
+    """Sensitivity of a table, lowest first; roles get a clearance on the same scale."""
+
+    public = "public"
+    internal = "internal"
+    restricted = "restricted"
+    secret = "secret"
+
+
+class ColumnSpec(BaseModel):
+    """Type and rules of one column; every rule is checked per row."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: ColumnType
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+    isin: tuple[str, ...] | None = None
+    pattern: str | None = None
+    description: str = ""
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        return ARROW_TYPES[self.type]
+
+
+class TableSpec(BaseModel):
+    """Everything the lake needs to know about one table before any row arrives."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str
+    classification: Classification = Classification.internal
+    owner: str = "data-office"
+    key: tuple[str, ...] = ()
+    columns: dict[str, ColumnSpec] = Field(default_factory=dict)
+    sql: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> TableSpec:
+        zone, _, short = self.name.partition(".")
+        if zone not in ZONES or not short:
+            raise ValueError(f"name must be <zone>.<table> with zone in {ZONES}")
+        missing = [k for k in self.key if k not in self.columns]
+        if self.columns and missing:
+            raise ValueError(f"key columns {missing} are not declared in columns")
+        return self
+
+    @property
+    def zone(self) -> str:
+        return self.name.partition(".")[0]
+
+    def arrow_schema(self) -> pa.Schema:
+        """The schema a conforming batch has; key columns are never nullable."""
+        return pa.schema(
+            [
+                pa.field(col, spec.arrow_type, nullable=spec.nullable and col not in self.key)
+                for col, spec in self.columns.items()
+            ]
+        )
+
+
+def parse_specs(text: str, source: str) -> dict[str, TableSpec]:
+    """Parse one spec file; errors name the file, the table key and the reason."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+    tables = data.get("tables")
+    if not isinstance(tables, Mapping):
+        raise ConfigError(f"{source}: expected a [tables.\"<zone>.<name>\"] section")
+    specs: dict[str, TableSpec] = {}
+    for name, body in tables.items():
+        try:
+            specs[name] = TableSpec.model_validate({"name": name, **body})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(f"{source}: tables.{name}.{where}: {first['msg']}") from exc
+    return specs
+
+
+def merge_specs(sources: Iterable[tuple[str, str]]) -> dict[str, TableSpec]:
+    """Parse ``(text, source name)`` pairs and merge them; a table declared twice is an error."""
+    merged: dict[str, TableSpec] = {}
+    for text, source in sources:
+        for name, spec in parse_specs(text, source).items():
+            if name in merged:
+                raise ConfigError(f"{source}: table {name!r} is declared more than once")
+            merged[name] = spec
+    return merged
+
+
+def load_spec_files(paths: Iterable[Path]) -> dict[str, TableSpec]:
+    """Load and merge spec files from disk (connectors, deployments)."""
+    return merge_specs((Path(p).read_text(encoding="utf-8"), str(p)) for p in paths)
+
+
+def standard_specs() -> dict[str, TableSpec]:
+    """Specs of the tables the workbench itself produces (raw demo sources, curated, truth)."""
+    folder = resources.files("workbench.lake") / "tables"
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".toml")), key=lambda f: f.name)
+    return merge_specs((f.read_text(encoding="utf-8"), f"workbench/lake/tables/{f.name}") for f in files)
