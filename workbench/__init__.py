@@ -5,3 +5,10 @@ from workbench.explore import Session, connect
 
 __all__ = ["Session", "WorkbenchError", "connect"]
 __version__ = "0.1.0"
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext workbench``: see ``workbench.explore.jupyter``."""
+    from workbench.explore.jupyter import load_ipython_extension as load
+
+    load(ipython)
