@@ -205,3 +205,22 @@ def test_write_killed_half_way_leaves_previous_version(wb: Session) -> None:
     assert wb.lake.delta("raw.shipments").version() == 0
     result = wb.lake.write(good_rows(5, start=50), "raw.shipments")  # the table still takes writes
     assert result.version == 1 and wb.table("raw.shipments").height == 15
+
+
+def test_documents_keep_their_original_bytes_and_re_landing_replaces(wb: Session) -> None:
+    from datetime import datetime
+
+    from workbench.lake.documents import Document
+
+    note = Document(doc_id="N1", kind="intel_note", language="zh-Hant", title="線報", source="cirms",
+                    published_at=datetime(2024, 5, 1, 9, 30), text="貨車 粵Z·1234港 於落馬洲運載香煙。")
+    pdf = Document(doc_id="P1", kind="press_release", language="en", title="Seizure", source="https://example.test/p1",
+                   published_at=datetime(2024, 5, 2), text="Customs seized cigarettes.", content=b"%PDF-1.4 ...",
+                   filename="p1.pdf", media_type="application/pdf")
+    wb.documents.add([note, pdf])
+    wb.documents.add([note])
+    index = wb.sql("SELECT doc_id, path, size_bytes FROM documents.index ORDER BY doc_id")
+    assert index["doc_id"].to_list() == ["N1", "P1"]
+    paths = dict(zip(index["doc_id"], index["path"], strict=True))
+    assert wb.documents.read(paths["P1"]) == b"%PDF-1.4 ..."
+    assert wb.documents.read(paths["N1"]).decode() == note.text
