@@ -47,21 +47,21 @@ class AnalystQuery:
 QUERIES = [
     AnalystQuery(
         "value by port and mode",
-        "SELECT port, mode, count(*) AS n, sum(value_hkd) AS value_hkd "
-        "FROM curated.declarations GROUP BY port, mode ORDER BY value_hkd DESC",
-        ("port", "mode", "value_hkd"),
-        lambda d: d.groupby(["port", "mode"]).agg(n=("value_hkd", "size"), value_hkd=("value_hkd", "sum"))
+        "SELECT port_code, mode, count(*) AS n, sum(value_hkd) AS value_hkd "
+        "FROM curated.declarations GROUP BY port_code, mode ORDER BY value_hkd DESC",
+        ("port_code", "mode", "value_hkd"),
+        lambda d: d.groupby(["port_code", "mode"]).agg(n=("value_hkd", "size"), value_hkd=("value_hkd", "sum"))
         .sort_values("value_hkd", ascending=False),
     ),
     AnalystQuery(
-        "top importers of tobacco (HS 24) in 2024",
-        "SELECT importer_id, count(*) AS n, sum(value_hkd) AS value_hkd FROM curated.declarations "
+        "top traders in tobacco (HS 24) in 2024",
+        "SELECT trader_id, count(*) AS n, sum(value_hkd) AS value_hkd FROM curated.declarations "
         "WHERE hs_code LIKE '24%' AND lodged_on BETWEEN DATE '2024-01-01' AND DATE '2024-12-31' "
-        "GROUP BY importer_id ORDER BY value_hkd DESC LIMIT 20",
-        ("importer_id", "hs_code", "lodged_on", "value_hkd"),
+        "GROUP BY trader_id ORDER BY value_hkd DESC LIMIT 20",
+        ("trader_id", "hs_code", "lodged_on", "value_hkd"),
         lambda d: d[d.hs_code.str.startswith("24") & d.lodged_on.between(pd.Timestamp("2024-01-01").date(),
                                                                             pd.Timestamp("2024-12-31").date())]
-        .groupby("importer_id").agg(n=("value_hkd", "size"), value_hkd=("value_hkd", "sum"))
+        .groupby("trader_id").agg(n=("value_hkd", "size"), value_hkd=("value_hkd", "sum"))
         .nlargest(20, "value_hkd"),
     ),
     AnalystQuery(

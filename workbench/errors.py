@@ -18,24 +18,28 @@ class ConfigError(WorkbenchError):
     """A settings or spec file is invalid; the message names the file, key and reason."""
 
 
-class UnknownTable(WorkbenchError):
-    """A table name that the catalog does not hold; ``suggestions`` lists close names."""
+class UnknownName(WorkbenchError):
+    """A name the lake does not know; ``suggestions`` lists close names that it does."""
+
+    kind = "name"
 
     def __init__(self, name: str, suggestions: Sequence[str] = ()) -> None:
         self.name = name
         self.suggestions = list(suggestions)
         hint = f"; did you mean {', '.join(self.suggestions)}?" if self.suggestions else ""
-        super().__init__(f"unknown table {name!r}{hint}")
+        super().__init__(f"unknown {self.kind} {name!r}{hint}")
 
 
-class UnknownColumn(WorkbenchError):
-    """A column that none of the query's tables has; ``suggestions`` lists close names."""
+class UnknownTable(UnknownName):
+    """A table name that the catalog does not hold."""
 
-    def __init__(self, name: str, suggestions: Sequence[str] = ()) -> None:
-        self.name = name
-        self.suggestions = list(suggestions)
-        hint = f"; did you mean {', '.join(self.suggestions)}?" if self.suggestions else ""
-        super().__init__(f"unknown column {name!r}{hint}")
+    kind = "table"
+
+
+class UnknownColumn(UnknownName):
+    """A column that none of the query's tables has."""
+
+    kind = "column"
 
 
 class QueryError(WorkbenchError):
