@@ -11,7 +11,7 @@ SEED ?= 1
 BENCH_SCALE ?= 100
 PYTEST_ARGS ?=
 
-.PHONY: up test bench venv clean-lake help
+.PHONY: up test bench venv postgres help
 
 help:
 	@echo "make up     - install, generate the demo world (scale $(SCALE)) if the lake is empty, show the catalog"
@@ -27,6 +27,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The PostgreSQL server binaries the connector tests and the demo sources run.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
+
 up: $(STAMP)
 	$(BIN)/workbench demo generate --seed $(SEED) --scale $(SCALE) --if-empty
 	$(BIN)/workbench tables
@@ -36,8 +41,10 @@ up: $(STAMP)
 	@echo "  $(BIN)/workbench describe curated.declarations"
 	@echo "  notebooks/01_first_steps.ipynb  (wb = workbench.connect())"
 
-test: $(STAMP)
+test: $(STAMP) postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: $(STAMP)
+bench: $(STAMP) postgres
 	$(BIN)/python benchmarks/run.py --scale $(BENCH_SCALE)
+	$(BIN)/python benchmarks/bench_kcs.py
+	$(BIN)/python benchmarks/bench_ingest.py --rows 1000000

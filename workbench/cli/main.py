@@ -7,7 +7,9 @@ import click
 from workbench import __version__
 from workbench.cli.common import WorkbenchGroup
 from workbench.cli.demo import demo
+from workbench.cli.ingest import ingest
 from workbench.cli.lake import curate_command, describe, sql, tables
+from workbench.cli.models import models
 
 
 @click.group(cls=WorkbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,3 +23,5 @@ main.add_command(tables)
 main.add_command(sql)
 main.add_command(describe)
 main.add_command(curate_command)
+main.add_command(models)
+main.add_command(ingest)

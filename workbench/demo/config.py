@@ -12,6 +12,8 @@ from enum import IntEnum
 
 import numpy as np
 
+from workbench.errors import ConfigError
+
 
 class Tag(IntEnum):
     """Stream tags: each generator draws from ``default_rng([seed, tag, chunk, ...])``.
@@ -50,11 +52,11 @@ class WorldConfig:
 
     def __post_init__(self) -> None:
         if self.seed < 0:
-            raise ValueError("seed must be a non-negative integer")
+            raise ConfigError("seed must be a non-negative integer")
         if not self.scale > 0:
-            raise ValueError("scale must be positive")
+            raise ConfigError("scale must be positive")
         if self.chunk_rows < 1:
-            raise ValueError("chunk_rows must be positive")
+            raise ConfigError("chunk_rows must be positive")
 
     def rng(self, tag: Tag, *parts: int) -> np.random.Generator:
         """An independent random stream for one table (and optionally one chunk of it)."""

@@ -102,38 +102,61 @@ def _coerce(series: pl.Series, target: str) -> pl.Series:
 class KeyLedger:
     """Remembers the keys a write has accepted so far, as 64-bit hashes.
 
-    A Python set of ten million composite keys would cost gigabytes; sorted int64 hashes
-    cost 80 MB. Two distinct keys sharing a hash is possible but at 10^7 keys the chance
-    is about 10^-5 per write; such a row is quarantined as a duplicate, never lost.
+    A Python set of ten million composite keys would cost gigabytes; int64 hashes cost
+    80 MB. They are kept as a few sorted runs (merged when there are many), so checking a
+    batch costs a binary search per run instead of re-sorting everything seen. Two
+    distinct keys sharing a hash is possible but at 10^7 keys the chance is about 10^-5
+    per write; such a row is quarantined as a duplicate, never lost.
     """
+
+    MAX_RUNS = 16
 
     def __init__(self, key: tuple[str, ...]) -> None:
         self.key = key
-        self._seen = np.empty(0, dtype=np.uint64)
-        self._pending: list[np.ndarray] = []
+        self._runs: list[np.ndarray] = []
 
     def hashes(self, frame: pl.DataFrame) -> np.ndarray:
         cols = [pl.col(k).cast(pl.String) for k in self.key]
         return frame.select(pl.struct(cols).hash(seed=7)).to_series().to_numpy()
 
-    def add_existing(self, frame: pl.DataFrame) -> None:
-        self._pending.append(self.hashes(frame))
+    def _remember(self, sorted_unique: np.ndarray) -> None:
+        self._runs.append(sorted_unique)
+        if len(self._runs) > self.MAX_RUNS:
+            merged = np.concatenate(self._runs)
+            merged.sort(kind="stable")  # timsort: linear on concatenated sorted runs
+            self._runs = [merged]
 
-    def _compact(self) -> None:
-        if self._pending:
-            self._seen = np.unique(np.concatenate([self._seen, *self._pending]))
-            self._pending = []
+    def _seen(self, hashes: np.ndarray) -> np.ndarray:
+        """Which of ``hashes`` (sorted: numpy's binary search then walks the runs in order) were seen."""
+        seen = np.zeros(len(hashes), dtype=bool)
+        for run in self._runs:
+            if len(run):
+                pos = np.minimum(np.searchsorted(run, hashes), len(run) - 1)
+                seen |= run[pos] == hashes
+        return seen
+
+    def _sorted_first(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(order, repeat): ``hashes[order]`` is sorted; ``repeat`` marks sorted entries equal to the previous one."""
+        order = np.argsort(hashes, kind="stable")  # stable: the first occurrence of a key is the one kept
+        ordered = hashes[order]
+        repeat = np.zeros(len(ordered), dtype=bool)
+        repeat[1:] = ordered[1:] == ordered[:-1]
+        return order, repeat
+
+    def add_existing(self, frame: pl.DataFrame) -> None:
+        hashes = self.hashes(frame)
+        order, repeat = self._sorted_first(hashes)
+        self._remember(hashes[order][~repeat])
 
     def admit(self, frame: pl.DataFrame) -> np.ndarray:
         """Mark which rows carry a key seen before (in this batch or earlier) and record the rest."""
-        h = self.hashes(frame)
-        self._compact()
-        seen_before = np.isin(h, self._seen)
-        _, first = np.unique(h, return_index=True)
-        dup_in_batch = np.ones(len(h), dtype=bool)
-        dup_in_batch[first] = False
-        duplicate = seen_before | dup_in_batch
-        self._pending.append(h[~duplicate])
+        hashes = self.hashes(frame)
+        order, repeat = self._sorted_first(hashes)
+        ordered = hashes[order]
+        rejected = repeat | self._seen(ordered)
+        self._remember(ordered[~rejected])
+        duplicate = np.zeros(len(hashes), dtype=bool)
+        duplicate[order[rejected]] = True
         return duplicate
 
 

@@ -1,0 +1,141 @@
+"""Algorithms behind one small interface: fit, predict a probability, explain per feature.
+
+Each estimator does its own encoding of code columns, because the right encoding is
+what decides the KCS data set: LightGBM splits on native categories, the logistic
+regression needs one-hot columns. Categories are fixed at fit time, so a code first
+seen when scoring is simply unknown (missing for LightGBM, all-zero one-hot), never a crash.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+
+class Estimator(ABC):
+    """A fitted-or-not model over a feature frame with known categorical columns."""
+
+    def __init__(self, categorical: list[str], params: dict[str, Any], seed: int) -> None:
+        self.categorical = list(categorical)
+        self.params = dict(params)
+        self.seed = seed
+        self.columns: list[str] = []
+
+    @abstractmethod
+    def fit(self, features: pd.DataFrame, labels: np.ndarray) -> Estimator:
+        """Learn from features; remembers the column order so scoring frames line up."""
+
+    @abstractmethod
+    def predict(self, features: pd.DataFrame) -> np.ndarray:
+        """Probability of the positive label per row."""
+
+    @abstractmethod
+    def contributions(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Per row and input feature, the push on the log-odds (positive = riskier)."""
+
+
+class LightGBMEstimator(Estimator):
+    """Gradient-boosted trees; code columns as native categories (or integer codes, for the baseline)."""
+
+    def __init__(self, categorical: list[str], params: dict[str, Any], seed: int, native_categories: bool = True) -> None:
+        super().__init__(categorical, params, seed)
+        self.native_categories = native_categories
+        self.categories: dict[str, pd.Index] = {}
+        self.model: lgb.LGBMClassifier | None = None
+
+    def _encode(self, features: pd.DataFrame) -> pd.DataFrame:
+        out = features[self.columns].copy()
+        for c in self.categorical:
+            codes = self.categories[c].get_indexer(out[c].astype(object).where(out[c].notna(), None))
+            out[c] = (pd.Categorical.from_codes(codes, categories=self.categories[c]) if self.native_categories
+                      else np.where(codes < 0, np.nan, codes))
+        out.columns = [f"f{i}" for i in range(len(self.columns))]  # LightGBM rejects names with [ ] : , "
+        return out
+
+    def fit(self, features: pd.DataFrame, labels: np.ndarray) -> LightGBMEstimator:
+        self.columns = list(features.columns)
+        self.categories = {c: pd.Index(sorted(features[c].dropna().unique()), dtype=object) for c in self.categorical}
+        params = {"n_jobs": 1, "verbose": -1, "deterministic": True, **self.params, "random_state": self.seed}
+        self.model = lgb.LGBMClassifier(**params)
+        self.model.fit(self._encode(features), np.asarray(labels, dtype=int))
+        return self
+
+    def predict(self, features: pd.DataFrame) -> np.ndarray:
+        assert self.model is not None, "fit first"
+        return self.model.predict_proba(self._encode(features))[:, 1]
+
+    def contributions(self, features: pd.DataFrame) -> pd.DataFrame:
+        assert self.model is not None, "fit first"
+        raw = self.model.predict(self._encode(features), pred_contrib=True)
+        return pd.DataFrame(np.asarray(raw)[:, :-1], columns=self.columns, index=features.index)
+
+
+class LogisticEstimator(Estimator):
+    """One-hot codes plus standardised numbers into an L2 logistic regression."""
+
+    def __init__(self, categorical: list[str], params: dict[str, Any], seed: int) -> None:
+        super().__init__(categorical, params, seed)
+        self.pipeline: Pipeline | None = None
+
+    def fit(self, features: pd.DataFrame, labels: np.ndarray) -> LogisticEstimator:
+        self.columns = list(features.columns)
+        numeric = [c for c in self.columns if c not in self.categorical]
+        encode = ColumnTransformer([
+            ("codes", OneHotEncoder(handle_unknown="ignore"), self.categorical),
+            ("numbers", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numeric),
+        ], sparse_threshold=1.0)
+        regression = LogisticRegression(**{"max_iter": 2000, **self.params, "random_state": self.seed})
+        self.pipeline = Pipeline([("encode", encode), ("regression", regression)])
+        self.pipeline.fit(self._text(features), np.asarray(labels, dtype=int))
+        return self
+
+    def _text(self, features: pd.DataFrame) -> pd.DataFrame:
+        out = features[self.columns].copy()
+        for c in self.categorical:
+            out[c] = out[c].astype(object).where(out[c].notna(), "")
+        return out
+
+    def predict(self, features: pd.DataFrame) -> np.ndarray:
+        assert self.pipeline is not None, "fit first"
+        return self.pipeline.predict_proba(self._text(features))[:, 1]
+
+    def contributions(self, features: pd.DataFrame) -> pd.DataFrame:
+        """coefficient x encoded value, summed back onto the input feature each column came from."""
+        assert self.pipeline is not None, "fit first"
+        encode, regression = self.pipeline.named_steps["encode"], self.pipeline.named_steps["regression"]
+        encoded = encode.transform(self._text(features))
+        weighted = encoded.multiply(regression.coef_[0]).tocsr() if hasattr(encoded, "multiply") \
+            else encoded * regression.coef_[0]
+        sources = self._output_sources(encode)
+        out = pd.DataFrame(0.0, index=features.index, columns=self.columns)
+        for i, column in enumerate(self.columns):
+            mask = sources == i
+            if mask.any():
+                out[column] = np.asarray(weighted[:, mask].sum(axis=1)).ravel()
+        return out
+
+    def _output_sources(self, encode: ColumnTransformer) -> np.ndarray:
+        """For every encoded column, the index of the input feature it came from."""
+        onehot = encode.named_transformers_["codes"]
+        sources = [self.columns.index(c) for c, cats in zip(self.categorical, onehot.categories_, strict=True)
+                   for _ in cats]
+        sources += [self.columns.index(c) for c in self.columns if c not in self.categorical]
+        return np.asarray(sources)
+
+
+def make_estimator(algorithm: str, categorical: list[str], params: dict[str, Any], seed: int) -> Estimator:
+    """The estimator a spec's candidate names (``lightgbm`` or ``logistic``)."""
+    if algorithm == "lightgbm":
+        return LightGBMEstimator(categorical, params, seed)
+    if algorithm == "logistic":
+        return LogisticEstimator(categorical, params, seed)
+    raise ValueError(f"unknown algorithm {algorithm!r}")

@@ -1,0 +1,59 @@
+"""A trained risk model: the spec it came from, its feature builder and its estimator.
+
+This is the object the registry stores and loads, so everything scoring needs travels
+with it; scoring a file needs no training data and no further step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from workbench.risk.estimators import Estimator
+from workbench.risk.features import FeatureBuilder
+from workbench.risk.specs import ModelSpec
+
+REASONS = 3
+"""Reason codes reported per scored row."""
+
+
+@dataclass
+class RiskModel:
+    """Scores checked input rows; ``algorithm`` names the candidate that won selection."""
+
+    spec: ModelSpec
+    builder: FeatureBuilder
+    estimator: Estimator
+    algorithm: str
+
+    def predict(self, rows: pd.DataFrame) -> np.ndarray:
+        """Probability of the label per row (rows as ``risk.data`` returns them)."""
+        return self.estimator.predict(self.builder.features(rows))
+
+    def score(self, rows: pd.DataFrame, reasons: int = REASONS) -> pd.DataFrame:
+        """Id, score and the ``reasons`` features that pushed each score up most, as ``feature=value (+push)``."""
+        features = self.builder.features(rows)
+        out = pd.DataFrame({self.spec.model.id: rows[self.spec.model.id].to_numpy(),
+                            "score": self.estimator.predict(features)})
+        pushes = self.estimator.contributions(features)
+        for i, column in enumerate(_reason_codes(features, pushes, reasons).T, start=1):
+            out[f"reason_{i}"] = column
+        return out
+
+
+def _reason_codes(features: pd.DataFrame, pushes: pd.DataFrame, count: int) -> np.ndarray:
+    """The ``count`` largest positive pushes per row, labelled; blank where fewer push up."""
+    values = pushes.to_numpy()
+    order = np.argsort(-values, axis=1, kind="stable")[:, :count]
+    names = np.asarray(pushes.columns)
+    shown = features.astype(object).to_numpy()
+    codes = np.full(order.shape, "", dtype=object)
+    for r, c in np.ndindex(order.shape):
+        j = order[r, c]
+        if values[r, j] > 0:
+            value = shown[r, j]
+            label = f"{names[j]}={value}" if isinstance(value, str) else str(names[j])
+            codes[r, c] = f"{label} (+{values[r, j]:.2f})"
+    return codes
