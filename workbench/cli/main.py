@@ -10,6 +10,7 @@ from workbench.cli.demo import demo
 from workbench.cli.ingest import ingest
 from workbench.cli.lake import curate_command, describe, sql, tables
 from workbench.cli.models import models
+from workbench.cli.network import network
 
 
 @click.group(cls=WorkbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,3 +26,4 @@ main.add_command(describe)
 main.add_command(curate_command)
 main.add_command(models)
 main.add_command(ingest)
+main.add_command(network)

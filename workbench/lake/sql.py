@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from datetime import datetime
 
 import duckdb
@@ -42,8 +43,9 @@ def _base_tables(node: object, found: set[str]) -> None:
             _base_tables(value, found)
 
 
-def referenced_tables(query: str) -> set[str]:
-    """The ``zone.table`` names a query reads.
+@lru_cache(maxsize=512)
+def referenced_tables(query: str) -> frozenset[str]:
+    """The ``zone.table`` names a query reads (cached: dashboards re-run the same SQL).
 
     SELECTs are parsed by DuckDB's own parser (``json_serialize_sql``), so names inside
     strings, comments and CTEs are never mistaken for tables. Other statements (EXPLAIN,
@@ -53,10 +55,10 @@ def referenced_tables(query: str) -> set[str]:
     if tree.get("error"):
         if tree.get("error_type") == "parser":
             raise QueryError(f"SQL syntax error: {tree.get('error_message')}")
-        return {f"{z.lower()}.{t}" for z, t in _ZONE_NAME.findall(query)}
+        return frozenset(f"{z.lower()}.{t}" for z, t in _ZONE_NAME.findall(query))
     found: set[str] = set()
     _base_tables(tree, found)
-    return found
+    return frozenset(found)
 
 
 class LakeSQL:

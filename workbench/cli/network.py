@@ -1,0 +1,56 @@
+"""``workbench network``: resolve entities, build the evidence graph, detect suspected networks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import polars as pl
+
+from workbench.cli.common import SessionFactory, console, emit, format_option, lake_option
+
+
+@click.group()
+def network() -> None:
+    """Smuggling networks: entity resolution across systems, the evidence graph, detection."""
+
+
+@network.command()
+@click.option("--threshold", default=0.6, show_default=True, help="Match probability above which two records merge.")
+@format_option("table", "json")
+@lake_option
+def resolve(session: SessionFactory, threshold: float, fmt: str) -> None:
+    """Resolve traders, brokers, people and vehicle owners across systems into curated.resolved_entities."""
+    from workbench.graph.resolution import resolve as run
+
+    result = run(session(), threshold=threshold)
+    summary = result.members.group_by("kind").agg(
+        pl.len().alias("records"), pl.col("entity_id").n_unique().alias("entities")).sort("kind")
+    emit(summary, fmt, title="curated.resolved_entities")
+
+
+@network.command()
+@format_option("table", "json")
+@lake_option
+def build(session: SessionFactory, fmt: str) -> None:
+    """Build the evidence graph (curated.graph_nodes, graph_edges, graph_evidence) from resolved entities."""
+    from workbench.graph.build import build_graph
+
+    result = build_graph(session())
+    emit(result.edges.group_by("relation").agg(pl.len().alias("edges"), pl.col("n_records").sum().alias("records"))
+         .sort("relation"), fmt, title=f"{result.graph.number_of_nodes():,} nodes")
+
+
+@network.command()
+@click.option("--output", "output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="JSON file to write the ranked networks to.")
+@click.option("--top", default=20, show_default=True, help="How many networks to keep.")
+@lake_option
+def detect(session: SessionFactory, output: Path, top: int) -> None:
+    """Rank suspected networks with reasons and write them as JSON."""
+    from workbench.graph.detect import detect as run
+    from workbench.graph.detect import write_networks
+
+    networks = run(session(), top=top)
+    write_networks(networks, output)
+    console.print(f"{len(networks)} networks written to {output}")

@@ -1,0 +1,1 @@
+"""Smuggling networks: entity resolution across systems, the evidence graph, analytics, detection."""

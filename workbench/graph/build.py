@@ -1,0 +1,178 @@
+"""The evidence graph: resolved entities, vehicles, phones and addresses, linked by source records.
+
+Each relation is one SQL query over curated tables yielding one row per source record
+(``left, right, source_table, record_id, seen_on``) in mention or attribute references;
+references are mapped to resolved entities, then grouped into one edge per node pair and
+relation. Every edge keeps its record count, first and last date and weight, and
+``curated.graph_evidence`` keeps every record behind it, so a link shown to an analyst
+can always be traced to the declarations, crossings or case files that make it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+
+import networkx as nx
+import polars as pl
+
+from workbench.explore import Session
+from workbench.graph.tables import EDGES, ENTITIES, EVIDENCE, NODES, install
+
+RELATIONS: dict[str, tuple[float, str]] = {
+    "has_phone": (3.0, """
+        SELECT 'cirms/traders/' || trader_id, 'phone:' || phone, 'curated.traders', trader_id, registered_on FROM curated.traders
+        UNION ALL SELECT 'cirms/brokers/' || broker_id, 'phone:' || phone, 'curated.brokers', broker_id, registered_on FROM curated.brokers
+        UNION ALL SELECT 'cirms/people/' || person_id, 'phone:' || phone, 'curated.people', person_id, NULL FROM curated.people
+        UNION ALL SELECT 'lbs/drivers/' || driver_id, 'phone:' || phone, 'curated.drivers', driver_id, NULL FROM curated.drivers
+        UNION ALL SELECT 'lbs/vehicles/' || plate, 'phone:' || owner_phone, 'curated.vehicles', plate, registered_on FROM curated.vehicles"""),
+    "at_address": (3.0, """
+        SELECT 'cirms/traders/' || trader_id, 'address:' || address_id, 'curated.traders', trader_id, registered_on FROM curated.traders
+        UNION ALL SELECT 'cirms/brokers/' || broker_id, 'address:' || address_id, 'curated.brokers', broker_id, registered_on FROM curated.brokers
+        UNION ALL SELECT 'cirms/people/' || person_id, 'address:' || address_id, 'curated.people', person_id, NULL
+          FROM curated.people WHERE address_id IS NOT NULL"""),
+    "officer_of": (2.0, """
+        SELECT 'cirms/people/' || director_person_id, 'cirms/traders/' || trader_id, 'curated.traders', trader_id, registered_on
+          FROM curated.traders WHERE director_person_id IS NOT NULL
+        UNION ALL SELECT 'cirms/people/' || person_id, 'cirms/traders/' || employer_trader_id, 'curated.people', person_id, NULL
+          FROM curated.people WHERE employer_trader_id IS NOT NULL"""),
+    "declared_through": (0.5, """
+        SELECT 'cirms/traders/' || trader_id, 'cirms/brokers/' || broker_id, 'curated.declarations', declaration_id, lodged_on
+          FROM curated.declarations WHERE broker_id IS NOT NULL"""),
+    "owns_vehicle": (2.0, """
+        SELECT 'lbs/vehicles/' || plate, 'vehicle:' || plate, 'curated.vehicles', plate, registered_on FROM curated.vehicles"""),
+    "drove": (1.0, """
+        SELECT 'lbs/drivers/' || driver_id, 'vehicle:' || plate, 'curated.crossings', crossing_id, crossed_on FROM curated.crossings"""),
+    "cash_for": (1.5, """
+        SELECT 'cdcs/cash_declarations/' || declaration_id || '/person', 'cdcs/cash_declarations/' || declaration_id || '/company',
+          'curated.cash_declarations', declaration_id, declared_on FROM curated.cash_declarations WHERE company_name IS NOT NULL"""),
+    "co_party": (3.0, """
+        SELECT 'cps/case_parties/' || a.party_id, 'cps/case_parties/' || b.party_id, 'curated.cases', a.case_id, c.opened_on
+          FROM curated.case_parties a JOIN curated.case_parties b ON a.case_id = b.case_id AND a.party_id < b.party_id
+          LEFT JOIN curated.cases c ON c.case_id = a.case_id"""),
+}
+"""Relation name -> (base weight, query of evidence rows ``left, right, source_table, record_id, seen_on``)."""
+
+ENTITY_KINDS = {"traders": "trader", "brokers": "broker"}
+
+
+@dataclass(frozen=True)
+class EvidenceGraph:
+    """The graph and the tables it was built from (nodes, edges, evidence) as written to the lake."""
+
+    graph: nx.Graph
+    nodes: pl.DataFrame
+    edges: pl.DataFrame
+    evidence: pl.DataFrame
+
+
+def evidence_rows(wb: Session) -> pl.DataFrame:
+    """Every source record that links two references, one row per (relation, record)."""
+    frames = []
+    for relation, (_, query) in RELATIONS.items():
+        frame = wb.sql(query)
+        frame = frame.rename(dict(zip(frame.columns, ("left", "right", "source_table", "record_id", "seen_on"), strict=True)))
+        frames.append(frame.with_columns(pl.col("seen_on").cast(pl.Date), pl.lit(relation).alias("relation")))
+    return pl.concat(frames).drop_nulls(["left", "right"])
+
+
+def _entity_lookup(members: pl.DataFrame) -> dict[str, str]:
+    """Mention reference -> entity id; references omit the kind except where one record names two (cash)."""
+    lookup: dict[str, str] = {}
+    for uid, system, table, source_id, entity in members.select(
+            "unique_id", "source_system", "source_table", "source_id", "entity_id").iter_rows():
+        lookup[uid] = entity
+        if system != "cdcs":
+            lookup[f"{system}/{table}/{source_id}"] = entity
+    return lookup
+
+
+def _node_table(members: pl.DataFrame, refs: set[str]) -> pl.DataFrame:
+    """One row per node: entities (kind by the register that holds them) and vehicle/phone/address attributes."""
+    rows = []
+    for entity, group in members.group_by("entity_id"):
+        tables = set(group["source_table"].to_list())
+        kind = "person" if group["kind"][0] == "person" else next(
+            (ENTITY_KINDS[t] for t in ("traders", "brokers") if t in tables), "company")
+        ids = group.filter(pl.col("source_table").is_in(["traders", "brokers", "people", "drivers"]))["source_id"]
+        rows.append({"node_id": entity[0], "kind": kind, "label": group["canonical_name"][0],
+                     "source_ids": " | ".join(sorted(ids.to_list()))})
+    for ref in sorted(refs):
+        kind, _, value = ref.partition(":")
+        rows.append({"node_id": ref, "kind": kind, "label": value, "source_ids": value})
+    return pl.DataFrame(rows, schema={"node_id": pl.Utf8, "kind": pl.Utf8, "label": pl.Utf8, "source_ids": pl.Utf8})
+
+
+def edge_id(source: str, target: str, relation: str) -> str:
+    return hashlib.sha1(f"{source}|{target}|{relation}".encode()).hexdigest()[:16]
+
+
+def build_graph(wb: Session, write: bool = True) -> EvidenceGraph:
+    """Build the evidence graph from ``curated.resolved_entities`` and curated sources; write its tables."""
+    members = wb.table(ENTITIES)
+    lookup = _entity_lookup(members)
+    rows = evidence_rows(wb)
+    attributes = {r for r in set(rows["left"]) | set(rows["right"]) if r.split(":", 1)[0] in ("phone", "vehicle", "address")}
+
+    def node(ref: str) -> str | None:
+        return ref if ref in attributes else lookup.get(ref)
+
+    mapped = rows.with_columns(
+        pl.col("left").map_elements(node, return_dtype=pl.Utf8).alias("a"),
+        pl.col("right").map_elements(node, return_dtype=pl.Utf8).alias("b"),
+    ).drop_nulls(["a", "b"]).filter(pl.col("a") != pl.col("b"))
+    mapped = mapped.with_columns(
+        pl.min_horizontal("a", "b").alias("source"), pl.max_horizontal("a", "b").alias("target"),
+    ).with_columns(
+        pl.struct("source", "target", "relation").map_elements(
+            lambda s: edge_id(s["source"], s["target"], s["relation"]), return_dtype=pl.Utf8).alias("edge_id"),
+    )
+    evidence = mapped.select("edge_id", "source_table", "record_id", "seen_on").unique(["edge_id", "source_table", "record_id"])
+    base = pl.col("relation").replace_strict({r: w for r, (w, _) in RELATIONS.items()}, return_dtype=pl.Float64)
+    edges = mapped.group_by("edge_id", "source", "target", "relation").agg(
+        pl.col("record_id").n_unique().cast(pl.Int64).alias("n_records"),
+        pl.col("seen_on").min().alias("first_seen"), pl.col("seen_on").max().alias("last_seen"),
+    ).with_columns((base * (1 + pl.col("n_records").log())).alias("weight")).sort("edge_id")
+    nodes = _node_table(members, attributes)
+    graph = to_networkx(nodes, edges)
+    if write:
+        install(wb.lake)
+        inputs = wb.engine.versions(f"SELECT 1 FROM {ENTITIES}")
+        wb.write(nodes, NODES, mode="overwrite", inputs=inputs, description="Evidence graph nodes")
+        wb.write(edges.select("edge_id", "source", "target", "relation", "weight", "n_records", "first_seen", "last_seen"),
+                 EDGES, mode="overwrite", inputs=inputs, description="Evidence graph edges")
+        wb.write(evidence, EVIDENCE, mode="overwrite", inputs=inputs, description="Evidence graph provenance")
+    return EvidenceGraph(graph, nodes, edges, evidence)
+
+
+def to_networkx(nodes: pl.DataFrame, edges: pl.DataFrame) -> nx.Graph:
+    """A simple weighted graph: parallel relations between two nodes are summed, each kept in ``relations``."""
+    graph = nx.Graph()
+    for row in nodes.iter_rows(named=True):
+        graph.add_node(row["node_id"], kind=row["kind"], label=row["label"], source_ids=row["source_ids"].split(" | "))
+    for row in edges.iter_rows(named=True):
+        u, v = row["source"], row["target"]
+        if graph.has_edge(u, v):
+            graph.edges[u, v]["weight"] += row["weight"]
+            graph.edges[u, v]["relations"].append(row)
+        else:
+            graph.add_edge(u, v, weight=row["weight"], relations=[row])
+    return graph
+
+
+def load_graph(wb: Session) -> nx.Graph:
+    """The graph as last built, read back from the lake (for analytics without a rebuild)."""
+    return to_networkx(wb.table(NODES), wb.table(EDGES))
+
+
+def active_between(graph: nx.Graph, start: date | None, end: date | None) -> nx.Graph:
+    """The subgraph of edges with evidence inside ``[start, end]`` (undated edges are kept: they are standing facts)."""
+    keep = []
+    for u, v, data in graph.edges(data=True):
+        for rel in data["relations"]:
+            first, last = rel["first_seen"], rel["last_seen"]
+            if first is None or ((end is None or first <= end) and (start is None or last >= start)):
+                keep.append((u, v))
+                break
+    return graph.edge_subgraph(keep).copy()
