@@ -21,5 +21,8 @@ def test_notebook_runs(path: Path, tiny_world: Session, monkeypatch: pytest.Monk
     NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
     errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
-    last = notebook.cells[-1].outputs[0]["data"]["text/plain"]
-    assert "work.value_by_port" in last and "rows written" in last
+    code_cells = [c for c in notebook.cells if c.cell_type == "code"]
+    assert all(c.get("execution_count") for c in code_cells), "every code cell ran"
+    if path.name == "01_first_steps.ipynb":  # its last cell saves the analyst's result to the work zone
+        last = code_cells[-1].outputs[0]["data"]["text/plain"]
+        assert "work.value_by_port" in last and "rows written" in last
