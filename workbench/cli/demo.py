@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import time
+from pathlib import Path
 
 import click
 import psutil
@@ -48,3 +51,48 @@ def generate(session: SessionFactory, seed: int, scale: float, no_curate: bool, 
         f"generated seed={seed} scale={scale}: {report.rows:,} rows in {len(report.results)} tables, "
         f"{report.quarantined:,} quarantined, {elapsed:.1f} s, RSS {rss:.0f} MiB, lake {wb.settings.lake}"
     )
+
+
+@demo.command("publish-sources")
+@click.option("--seed", type=int, default=1, show_default=True, help="Same seed and scale, same content.")
+@click.option("--scale", type=float, default=1.0, show_default=True, help="As for `demo generate`.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("var/sources"),
+              show_default=True, help="Folder for the drops, the web site and (without --db-url) the database.")
+@click.option("--db-url", default=None, help="PostgreSQL to publish into (default: start one in OUT/postgres).")
+@click.option("--db-port", type=int, default=55432, show_default=True, help="Port of the started PostgreSQL.")
+@click.option("--serve", "site_port", type=int, default=None, metavar="PORT",
+              help="Then serve the web site on 127.0.0.1:PORT until Ctrl-C.")
+@click.option("--ingest", "connectors", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Then run every connector of this folder (e.g. connectors) into the lake, site served meanwhile.")
+@lake_option
+def publish_sources_command(session: SessionFactory, seed: int, scale: float, out: Path, db_url: str | None,
+                            db_port: int, site_port: int | None, connectors: Path | None) -> None:
+    """Publish the world as the source systems hold it (PostgreSQL, file drops, a web site) for the connectors."""
+    from workbench.demo.sources import publish_sources, serve_site
+    from workbench.ingest import load_connector_dir, run_connectors
+    from workbench.ingest.postgres_server import LocalPostgres
+
+    if db_url is None:
+        server = LocalPostgres(db_port, folder=out.resolve() / "postgres", durable=True)
+        server.folder.mkdir(parents=True, exist_ok=True)
+        db_url = server.url if (server.data / "postmaster.pid").exists() else server.start().url
+    published = publish_sources(seed, scale, db_url, out.resolve())
+    console.print(f"published seed={seed} scale={scale}: {sum(published.tables.values()):,} rows of "
+                  f"{len(published.tables)} tables; connector settings:")
+    site_url = f"http://127.0.0.1:{site_port or 8765}/"
+    for name, value in published.env(site_url).items():
+        click.echo(f"export {name}={value}")
+    if connectors is not None:
+        specs = load_connector_dir(connectors)
+        with serve_site(published.site) as url:
+            records = run_connectors(session().lake, specs, env={**os.environ, **published.env(url)}, workers=2)
+        for record in records:
+            console.print(("[green]ok[/] " if record.status == "ok" else "[red]failed[/] ") + record.summary(),
+                          highlight=False)
+    if site_port is not None:
+        with serve_site(published.site, site_port) as url:
+            console.print(f"serving {published.site} at {url} (Ctrl-C stops)")
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                pass

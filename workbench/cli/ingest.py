@@ -7,11 +7,12 @@ import sys
 from pathlib import Path
 
 import click
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from workbench.cli.common import SessionFactory, console, emit, format_option, lake_option
 from workbench.errors import ConfigError
 from workbench.ingest import RunRecord, load_connector_dir, run_connectors, status
+from workbench.ingest import follow as ingest_follow
 
 connectors_option = click.option(
     "--connectors", "folder", type=click.Path(file_okay=False, path_type=Path), default=Path("connectors"),
@@ -27,34 +28,56 @@ def ingest() -> None:
 @ingest.command("run")
 @click.argument("names", nargs=-1)
 @click.option("--all", "run_all", is_flag=True, help="Run every connector in the folder.")
+@click.option("--workers", type=click.IntRange(1, 32), default=2, show_default=True,
+              help="Connectors run at the same time (one thread each).")
+@click.option("--follow", is_flag=True, help="Keep running: re-run each connector when its schedule is due (Ctrl-C stops).")
+@click.option("--rounds", type=click.IntRange(1), default=None, help="With --follow: stop after this many rounds.")
 @connectors_option
 @lake_option
-def run(session: SessionFactory, names: tuple[str, ...], run_all: bool, folder: Path) -> None:
+def run(session: SessionFactory, names: tuple[str, ...], run_all: bool, workers: int, follow: bool,
+        rounds: int | None, folder: Path) -> None:
     """Run the connectors NAMES (or --all); exits 1 when any source table failed."""
     if bool(names) == run_all:
         raise ConfigError("name one or more connectors, or pass --all")
     specs = load_connector_dir(folder)
+    chosen = None if run_all else names
     wb = session()
+    failed = False
+
+    def report(records: list[RunRecord]) -> None:
+        nonlocal failed
+        for record in records:
+            console.print(("[green]ok[/] " if record.status == "ok" else "[red]failed[/] ") + record.summary(),
+                          highlight=False)
+        failed = failed or any(r.status != "ok" for r in records)
+
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,} rows"),
-                  TimeElapsedColumn(), console=console) as bar:
-        tasks: dict[str, int] = {}
+                  TimeElapsedColumn(), console=console, transient=follow) as bar:
+        tasks: dict[str, TaskID] = {}
 
         def progress(record: RunRecord, rows: int) -> None:
             if record.run_id not in tasks:
                 tasks[record.run_id] = bar.add_task(f"{record.source} -> {record.table_name}", total=None)
             bar.advance(tasks[record.run_id], rows)
 
-        records = run_connectors(wb.lake, specs, None if run_all else names, env=os.environ, progress=progress)
-    for record in records:
-        console.print(("[green]ok[/] " if record.status == "ok" else "[red]failed[/] ") + record.summary(),
-                      highlight=False)
-    if any(r.status != "ok" for r in records):
+        if follow:
+            try:
+                ingest_follow(wb.lake, specs, chosen, env=os.environ, progress=progress, workers=workers,
+                              rounds=rounds, on_round=report)
+            except KeyboardInterrupt:
+                console.print("stopped")
+        else:
+            report(run_connectors(wb.lake, specs, chosen, env=os.environ, progress=progress, workers=workers))
+    if failed:
         sys.exit(1)
 
 
 @ingest.command("status")
 @format_option("table", "json")
+@click.option("--connectors", "folder", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of connector files: adds each source's schedule and whether it is overdue.")
 @lake_option
-def status_command(session: SessionFactory, fmt: str) -> None:
+def status_command(session: SessionFactory, fmt: str, folder: Path | None) -> None:
     """Last run per source table: outcome, lag since the last success, failures since then."""
-    emit(status(session().lake), fmt, title="Ingestion status")
+    specs = load_connector_dir(folder) if folder else None
+    emit(status(session().lake, specs), fmt, title="Ingestion status")

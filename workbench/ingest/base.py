@@ -1,7 +1,9 @@
 """The connector base: the lifecycle every kind shares, around one narrow hook.
 
 A kind implements ``extract`` (how to read a source table's batches since its
-watermark) and may override ``validate_table`` and ``transient_errors``. The base owns
+watermark) and may override ``validate_table``, ``is_incremental`` and
+``transient_errors``; kinds whose rows are documents also override ``write`` (see
+``documents.py``). The base owns
 the rest, in this order per target table:
 
 1. undo any earlier run of the same table that was killed (its quarantine rows go, its
@@ -32,10 +34,11 @@ from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
 from workbench.errors import ConfigError, WorkbenchError
+from workbench.ingest import systables
 from workbench.ingest.runlog import RunLog, RunRecord, now
 from workbench.ingest.spec import ConnectorSpec, TableSource
 from workbench.ingest.watermarks import Marks, Watermarks
-from workbench.lake import Lake, Lineage, Rejection, TableSpec, TableStream
+from workbench.lake import Lake, Lineage, Rejection, TableSpec, TableStream, WriteResult
 from workbench.lake.lake import QUARANTINE
 
 Progress = Callable[[RunRecord, int], None]
@@ -94,6 +97,16 @@ class Connector(ABC):
         """Whether a run reads only what is new; otherwise each run is a full snapshot."""
         return True
 
+    def write(self, source: TableSource, stream: TableStream, record: RunRecord) -> WriteResult:
+        """Land one source table's rows: through its contract, merged by key (a snapshot when keyless).
+
+        Kinds whose rows are documents override this to keep the original files as well.
+        """
+        key = self.key_of(source)
+        return self.lake.write(stream, mode="merge" if key else "overwrite",
+                               spec=self._contract(source, stream.schema, key), actor=record.actor,
+                               lineage=self.lineage())
+
     # -- helpers for kinds -------------------------------------------------------------
 
     def config_error(self, source: TableSource, key: str, reason: str) -> ConfigError:
@@ -102,6 +115,9 @@ class Connector(ABC):
     def connection(self) -> dict[str, str]:
         """Connection values with secrets resolved from the environment."""
         return self.spec.resolve_connection(self.env)
+
+    def lineage(self) -> Lineage:
+        return Lineage(produced_by=f"ingest {self.spec.name}")
 
     def key_of(self, source: TableSource) -> tuple[str, ...]:
         if source.merge_keys:
@@ -144,18 +160,15 @@ class Connector(ABC):
         batches = self._counted(extract.batches, record, progress)
         first = next(batches, None)
         if first is not None:
-            key = self.key_of(source)
-            spec = self._contract(source, extract.schema, key)
-            stream = TableStream(source.target, extract.schema, _chain(first, batches))
-            result = self.lake.write(stream, mode="merge" if key else "overwrite", spec=spec, actor=record.actor,
-                                     lineage=Lineage(produced_by=f"ingest {self.spec.name}"))
+            result = self.write(source, TableStream(source.target, extract.schema, _chain(first, batches)), record)
             record.rows_written = result.rows_written
             record.rows_quarantined = result.rows_quarantined
             record.table_version = result.version
         if extract.rejections:
             self.lake.quarantine(extract.rejections, record.run_id, record.actor)
             record.rows_quarantined += len(extract.rejections)
-        self.watermarks.advance(self.spec.name, source.target, extract.marks, record.run_id, record.actor)
+        moved = {k: v for k, v in extract.marks.items() if marks.get(k) != v}  # a no-op run commits nothing
+        self.watermarks.advance(self.spec.name, source.target, moved, record.run_id, record.actor)
 
     def _contract(self, source: TableSource, schema: pa.Schema, key: tuple[str, ...]) -> TableSpec:
         spec = self.spec.table_spec(source, self.lake.specs)
@@ -191,15 +204,18 @@ class Connector(ABC):
 
     def _drop_quarantined(self, actors: list[str]) -> None:
         """Delete quarantine rows written by ``actors`` in one commit and refresh the catalog entry."""
+        location = self.lake.location
+        uri = location.table_uri(QUARANTINE)
         try:
-            dt = DeltaTable(self.lake.location.table_uri(QUARANTINE), storage_options=self.lake.location.storage_options)
+            DeltaTable(uri, storage_options=location.storage_options)
         except TableNotFoundError:
             return
         quoted = ", ".join("'" + a.replace("'", "''") + "'" for a in actors)
-        dt.delete(f"rejected_by IN ({quoted})")
+        systables.committed(QUARANTINE, lambda: DeltaTable(uri, storage_options=location.storage_options)
+                            .delete(f"rejected_by IN ({quoted})"))
         spec = self.lake.specs[QUARANTINE]
-        self.lake.catalog.record(spec, spec.arrow_schema(), dt, "ingest recovery",
-                                 Lineage(produced_by=f"ingest {self.spec.name} recovery"))
+        self.lake.catalog.record(spec, spec.arrow_schema(), DeltaTable(uri, storage_options=location.storage_options),
+                                 "ingest recovery", Lineage(produced_by=f"ingest {self.spec.name} recovery"))
 
 
 def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

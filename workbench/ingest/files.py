@@ -88,7 +88,26 @@ def _lines_text(data: bytes, encoding: str) -> tuple[str, list[tuple[int, str, s
     return "\n".join(kept), broken
 
 
-def _cell(value: object) -> str | None:
+def pending_files(folder: Path, pattern: str, marks: Marks) -> list[tuple[Path, str, str]]:
+    """(path, name, mark) of the files matching ``pattern`` that are new or changed since ``marks``.
+
+    A file's mark is its size and modification time; its name is its path under ``folder``.
+    A missing folder means the drop is not mounted: the source is down, not empty.
+    """
+    if not folder.is_dir():
+        raise ConnectionError(f"drop folder {folder} does not exist or is not mounted")
+    pending = []
+    for path in sorted(p for p in folder.glob(pattern) if p.is_file()):
+        stat = path.stat()
+        mark = f"{stat.st_size}:{stat.st_mtime_ns}"
+        name = str(path.relative_to(folder))
+        if marks.get(name) != mark:
+            pending.append((path, name, mark))
+    return pending
+
+
+def cell(value: object) -> str | None:
+    """A JSON or Parquet value as the text the contract will parse (nested values as JSON)."""
     if value is None:
         return None
     if isinstance(value, dict | list):
@@ -111,16 +130,7 @@ class FileDropConnector(Connector):
         return Path(self.connection()["path"])
 
     def extract(self, source: TableSource, marks: Marks) -> Extract:
-        folder = self.folder()
-        if not folder.is_dir():
-            raise ConnectionError(f"drop folder {folder} does not exist or is not mounted")
-        pending = []
-        for path in sorted(p for p in folder.glob(source.pattern or "*") if p.is_file()):
-            stat = path.stat()
-            mark = f"{stat.st_size}:{stat.st_mtime_ns}"
-            name = str(path.relative_to(folder))
-            if marks.get(name) != mark:
-                pending.append((path, name, mark))
+        pending = pending_files(self.folder(), source.pattern or "*", marks)
         contract = self.spec.table_spec(source, self.lake.specs)
         columns = list(contract.columns) if contract else None
         schema = pa.schema([pa.field(c, pa.string()) for c in [*(columns or self._header_union(pending, source)),
@@ -149,7 +159,7 @@ class FileDropConnector(Connector):
                     raise FileRejected("the file has a header but no rows" if rows.header else "the file is empty")
                 self._check_drift(rows.header, names, contract)
             except FileRejected as exc:
-                extract.rejections.append(self._whole_file(source, path, name, str(exc)))
+                extract.rejections.append(file_rejection(source.target, path, name, str(exc), source.encoding))
                 extract.marks[name] = mark
                 continue
             width = len(rows.header)
@@ -239,7 +249,7 @@ class FileDropConnector(Connector):
         if not records:
             raise FileRejected("no line is a JSON object")
         header = list(dict.fromkeys(k for _, r in records for k in r))
-        rows = [[_cell(r.get(h)) for h in header] for _, r in records]
+        rows = [[cell(r.get(h)) for h in header] for _, r in records]
         return Rows(header, rows, [n for n, _ in records], broken)
 
     @staticmethod
@@ -249,7 +259,7 @@ class FileDropConnector(Connector):
         except (pa.ArrowInvalid, OSError) as exc:
             raise FileRejected(f"not a readable Parquet file: {exc}") from exc
         columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
-        rows = [[_cell(col[i]) for col in columns] for i in range(table.num_rows)]
+        rows = [[cell(col[i]) for col in columns] for i in range(table.num_rows)]
         return Rows(table.column_names, rows, list(range(1, table.num_rows + 1)))
 
     @staticmethod
@@ -264,16 +274,16 @@ class FileDropConnector(Connector):
         if not values:
             raise FileRejected("the workbook's first sheet is empty")
         header = [str(h).strip() if h is not None else "" for h in values[0]]
-        rows = [[_cell(v) for v in r] for r in values[1:] if any(v is not None for v in r)]
+        rows = [[cell(v) for v in r] for r in values[1:] if any(v is not None for v in r)]
         return Rows(header, rows, list(range(2, len(rows) + 2)))
 
-    # -- rejections --------------------------------------------------------------------
 
-    def _whole_file(self, source: TableSource, path: Path, name: str, reason: str) -> Rejection:
-        data = path.read_bytes()
-        try:
-            payload = data.decode(source.encoding)
-        except (UnicodeDecodeError, LookupError):
-            payload = "base64:" + base64.b64encode(data).decode()
-        return Rejection(table=source.target, record=f"file {name}", field="(file)", rule="readable file",
-                         value=reason, payload=payload)
+def file_rejection(target: str, path: Path, name: str, reason: str, encoding: str = "utf-8") -> Rejection:
+    """A whole file kept out of ``target``: its bytes go in the payload (as text, or base64 when binary)."""
+    data = path.read_bytes()
+    try:
+        payload = data.decode(encoding)
+    except (UnicodeDecodeError, LookupError):
+        payload = "base64:" + base64.b64encode(data).decode()
+    return Rejection(table=target, record=f"file {name}", field="(file)", rule="readable file", value=reason,
+                     payload=payload)

@@ -21,6 +21,9 @@ GROUP = "workbench.connectors"
 BUILTIN = {
     "sql": "workbench.ingest.sql:SQLConnector",
     "files": "workbench.ingest.files:FileDropConnector",
+    "rest": "workbench.ingest.rest:RESTConnector",
+    "web": "workbench.ingest.web:WebConnector",
+    "documents": "workbench.ingest.documents:DocumentDropConnector",
 }
 
 

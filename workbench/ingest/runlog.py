@@ -16,7 +16,7 @@ import polars as pl
 import pyarrow as pa
 
 from workbench.ingest import systables
-from workbench.lake import Lake, Lineage
+from workbench.lake import Lake
 
 
 def now() -> datetime:
@@ -59,10 +59,8 @@ class RunLog:
         self.lake = systables.install(lake)
 
     def save(self, record: RunRecord) -> None:
-        spec = self.lake.specs[systables.RUNS]
-        table = pa.Table.from_pylist([asdict(record)], schema=spec.arrow_schema())
-        self.lake.write(table, systables.RUNS, mode="merge", actor=record.actor,
-                        lineage=Lineage(produced_by=f"ingest {record.source}"))
+        table = pa.Table.from_pylist([asdict(record)], schema=self.lake.specs[systables.RUNS].arrow_schema())
+        systables.merge(self.lake, systables.RUNS, table, record.actor, f"ingest {record.source}")
 
     def frame(self) -> pl.DataFrame:
         return systables.read(self.lake, systables.RUNS)
@@ -81,6 +79,4 @@ class RunLog:
             status=pl.lit("abandoned"), finished_at=pl.lit(now()),
             error=pl.lit("the run was interrupted; its work was undone and redone by the next run"),
         )
-        spec = self.lake.specs[systables.RUNS]
-        self.lake.write(frame.to_arrow().cast(spec.arrow_schema()), systables.RUNS, mode="merge",
-                        actor="ingest recovery", lineage=Lineage(produced_by="ingest recovery"))
+        systables.merge(self.lake, systables.RUNS, frame.to_arrow(), "ingest recovery", "ingest recovery")

@@ -1,13 +1,20 @@
 """Run connectors and report on them: what the ``workbench ingest`` command stands on.
 
-Connectors run one after another: each already streams its source in bulk, and on a
-small machine running two at once mostly contends for the same cores. A failing source
-fails alone - its error is in the run log and the other connectors still run.
+Connectors run in a thread pool, one connector per thread (its tables in order): the work
+is I/O and Arrow/Delta code that releases the GIL, so two sources overlap their waits on
+the network and the disk. Each connector writes its own lake tables; the shared system
+tables serialise their small commits (``systables.committed``). A failing source fails
+alone - its error is in the run log and the other connectors still run. ``follow`` keeps
+running connectors at their schedules until told to stop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
 
@@ -37,19 +44,74 @@ def select(specs: Mapping[str, ConnectorSpec], names: Iterable[str] | None) -> l
 
 
 def run_connectors(lake: Lake, specs: Mapping[str, ConnectorSpec], names: Iterable[str] | None = None,
-                   env: Mapping[str, str] | None = None, progress: Progress | None = None) -> list[RunRecord]:
-    """Run the chosen connectors; returns one record per target table, failures included."""
-    records: list[RunRecord] = []
-    for spec in select(specs, names):
-        records.extend(build(spec, lake, env).run(progress=progress))
-    return records
+                   env: Mapping[str, str] | None = None, progress: Progress | None = None,
+                   workers: int = 1) -> list[RunRecord]:
+    """Run the chosen connectors, ``workers`` at a time; one record per target table, failures included.
+
+    Every connector is built (its file validated) before any runs, so a config error stops
+    the command before it has touched a source.
+    """
+    return _run_all([build(spec, lake, env) for spec in select(specs, names)], workers, progress)
 
 
-def status(lake: Lake) -> pl.DataFrame:
+def _run_all(connectors: list[Connector], workers: int, progress: Progress | None) -> list[RunRecord]:
+    if workers <= 1 or len(connectors) <= 1:
+        return [record for c in connectors for record in c.run(progress=progress)]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
+        return [record for records in pool.map(lambda c: c.run(progress=progress), connectors) for record in records]
+
+
+def follow(lake: Lake, specs: Mapping[str, ConnectorSpec], names: Iterable[str] | None = None,
+           env: Mapping[str, str] | None = None, progress: Progress | None = None, workers: int = 1,
+           stop: threading.Event | None = None, rounds: int | None = None,
+           on_round: Callable[[list[RunRecord]], None] | None = None) -> int:
+    """Run the chosen connectors now, then each again whenever its schedule's interval has passed.
+
+    Stops when ``stop`` is set, after ``rounds`` rounds, or when no chosen connector has a
+    schedule (manual ones run once). An interval counts from the start of the connector's
+    last run. Returns the number of rounds run; ``on_round`` sees each round's records.
+    """
+    connectors = {spec.name: build(spec, lake, env) for spec in select(specs, names)}
+    due = dict.fromkeys(connectors, time.monotonic())
+    stop = stop or threading.Event()
+    done = 0
+    while not stop.is_set() and (rounds is None or done < rounds):
+        started = time.monotonic()
+        ready = [name for name, at in due.items() if at <= started]
+        if ready:
+            records = _run_all([connectors[n] for n in ready], workers, progress)
+            for name in ready:
+                interval = connectors[name].spec.interval_seconds
+                due[name] = started + interval if interval else math.inf
+            done += 1
+            if on_round:
+                on_round(records)
+        upcoming = min(due.values())
+        if upcoming == math.inf:
+            break
+        stop.wait(max(0.0, upcoming - time.monotonic()))
+    return done
+
+
+def status(lake: Lake, specs: Mapping[str, ConnectorSpec] | None = None) -> pl.DataFrame:
     """Per source table: the last run, its outcome, failures since the last success and the lag.
 
     ``lag_seconds`` is the time since the last successful run finished (null if none has).
+    Given the connector specs, ``schedule`` and ``overdue`` (no success within two
+    intervals) say which scheduled feeds have fallen behind.
     """
+    frame = _last_runs(lake)
+    if specs is None:
+        return frame
+    schedules = pl.DataFrame({"source": list(specs), "schedule": [s.schedule for s in specs.values()],
+                              "interval": [s.interval_seconds for s in specs.values()]},
+                             schema={"source": pl.String, "schedule": pl.String, "interval": pl.Float64})
+    overdue = pl.col("interval").is_not_null() & (pl.col("lag_seconds").is_null()
+                                                  | (pl.col("lag_seconds") > 2 * pl.col("interval")))
+    return frame.join(schedules, on="source", how="left").with_columns(overdue=overdue).drop("interval")
+
+
+def _last_runs(lake: Lake) -> pl.DataFrame:
     runs = RunLog(lake).frame().sort("started_at")
     if runs.is_empty():
         return pl.DataFrame(schema={"source": pl.String, "table_name": pl.String, "last_status": pl.String,

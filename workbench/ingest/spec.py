@@ -58,6 +58,14 @@ class TableSource(BaseModel):
     contract: str | None = None
     columns: dict[str, ColumnSpec] | None = None
     description: str = ""
+    url: str | None = None
+    """REST endpoint, feed or page, relative to the connection's ``base_url``."""
+    records: str | None = None
+    """Key of a REST page's JSON object that holds the records; None when the page is a list."""
+    since_param: str | None = None
+    """Query parameter a REST API takes the incremental watermark in."""
+    document_kind: str = "document"
+    """What a document kind's documents are (``press_release``, ``intel_note``, ...)."""
 
     @model_validator(mode="after")
     def _check(self) -> TableSource:

@@ -2,22 +2,32 @@
 
 Their specs live next to this module in ``tables.toml`` and are added to a lake's specs
 by ``install``. They are small, so they are read whole with Polars; a table that does
-not exist yet reads as empty with the spec's columns.
+not exist yet reads as empty with the spec's columns. Connectors running in parallel
+threads all merge into them, and two Delta merges into one table conflict, so writes go
+through ``merge`` (one at a time per process, retried when another process won the race).
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from importlib import resources
 
 import polars as pl
+import pyarrow as pa
 from deltalake import DeltaTable
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
-from workbench.lake import Lake, TableSpec
+from workbench.errors import WriteConflict
+from workbench.lake import Lake, Lineage, TableSpec
 from workbench.lake.specs import parse_specs
 
 WATERMARKS = "system.watermarks"
 RUNS = "system.ingest_runs"
+COMMIT_ATTEMPTS = 20
+
+_writing = threading.Lock()
 
 
 def system_specs() -> dict[str, TableSpec]:
@@ -42,3 +52,22 @@ def read(lake: Lake, name: str) -> pl.DataFrame:
         frame = pl.from_arrow(dt.to_pyarrow_table())
     assert isinstance(frame, pl.DataFrame)
     return frame
+
+
+def committed(name: str, commit: Callable[[], object]) -> None:
+    """Run ``commit`` (one Delta commit to table ``name``) one at a time in this process, retrying
+    when a concurrent writer (another process, or a data write appending quarantine rows) won."""
+    for attempt in range(COMMIT_ATTEMPTS):
+        try:
+            with _writing:
+                commit()
+            return
+        except CommitFailedError:
+            time.sleep(0.05 * (attempt + 1))
+    raise WriteConflict(f"{name}: could not commit after {COMMIT_ATTEMPTS} attempts: too many concurrent writers")
+
+
+def merge(lake: Lake, name: str, rows: pa.Table, actor: str, produced_by: str) -> None:
+    """Merge ``rows`` into a system table by its key."""
+    committed(name, lambda: lake.write(rows.cast(lake.specs[name].arrow_schema()), name, mode="merge", actor=actor,
+                                       lineage=Lineage(produced_by=produced_by)))

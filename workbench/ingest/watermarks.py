@@ -16,7 +16,7 @@ import polars as pl
 import pyarrow as pa
 
 from workbench.ingest import systables
-from workbench.lake import Lake, Lineage
+from workbench.lake import Lake
 
 Marks = dict[str, str]
 
@@ -48,5 +48,5 @@ class Watermarks:
         rows = [{"source": source, "table_name": table, "mark": k, "value": v, "run_id": run_id, "updated_at": now}
                 for k, v in marks.items()]
         spec = self.lake.specs[systables.WATERMARKS]
-        self.lake.write(pa.Table.from_pylist(rows, schema=spec.arrow_schema()), systables.WATERMARKS,
-                        mode="merge", actor=actor, lineage=Lineage(produced_by=f"ingest {source}"))
+        systables.merge(self.lake, systables.WATERMARKS, pa.Table.from_pylist(rows, schema=spec.arrow_schema()),
+                        actor, f"ingest {source}")
