@@ -56,14 +56,14 @@ class RunLog:
     """Appends and updates rows of ``system.ingest_runs``."""
 
     def __init__(self, lake: Lake) -> None:
-        self.lake = systables.install(lake)
+        self.lake = lake
 
     def save(self, record: RunRecord) -> None:
         table = pa.Table.from_pylist([asdict(record)], schema=self.lake.specs[systables.RUNS].arrow_schema())
         systables.merge(self.lake, systables.RUNS, table, record.actor, f"ingest {record.source}")
 
     def frame(self) -> pl.DataFrame:
-        return systables.read(self.lake, systables.RUNS)
+        return self.lake.small_table(systables.RUNS)
 
     def unfinished(self, source: str, table: str) -> list[str]:
         """Run ids of runs of this source table that started and never finished."""

@@ -25,17 +25,17 @@ class Watermarks:
     """Reads and advances the marks of one lake."""
 
     def __init__(self, lake: Lake) -> None:
-        self.lake = systables.install(lake)
+        self.lake = lake
 
     def get(self, source: str, table: str) -> Marks:
-        frame = systables.read(self.lake, systables.WATERMARKS).filter(
+        frame = self.lake.small_table(systables.WATERMARKS).filter(
             (pl.col("source") == source) & (pl.col("table_name") == table)
         )
         return dict(zip(frame["mark"].to_list(), frame["value"].to_list(), strict=True))
 
     def advanced_by(self, source: str, table: str) -> set[str]:
         """Ids of runs whose marks are stored: their data, and what they quarantined, is complete."""
-        frame = systables.read(self.lake, systables.WATERMARKS).filter(
+        frame = self.lake.small_table(systables.WATERMARKS).filter(
             (pl.col("source") == source) & (pl.col("table_name") == table)
         )
         return set(frame["run_id"].to_list())

@@ -110,6 +110,21 @@ class Lake:
             dt.load_as_version(as_of)
         return dt
 
+    def small_table(self, name: str) -> pl.DataFrame:
+        """A whole small table (run logs, watermarks, overrides) read directly, without the catalog.
+
+        Empty, with the spec's columns, when nothing has been written yet, so bookkeeping
+        code needs no first-run special case.
+        """
+        try:
+            dt = DeltaTable(self.location.table_uri(name), storage_options=self.location.storage_options)
+        except TableNotFoundError:
+            frame = pl.from_arrow(self.specs[name].arrow_schema().empty_table())
+        else:
+            frame = pl.from_arrow(dt.to_pyarrow_table())
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
     # -- writing -------------------------------------------------------------------------
 
     def spec_for(self, name: str, schema: pa.Schema, **attrs: object) -> TableSpec:

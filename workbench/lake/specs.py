@@ -149,7 +149,18 @@ def load_spec_files(paths: Iterable[Path]) -> dict[str, TableSpec]:
 
 
 def standard_specs() -> dict[str, TableSpec]:
-    """Specs of the tables the workbench itself produces (raw demo sources, curated, truth)."""
-    folder = resources.files("workbench.lake") / "tables"
-    files = sorted((f for f in folder.iterdir() if f.name.endswith(".toml")), key=lambda f: f.name)
-    return merge_specs((f.read_text(encoding="utf-8"), f"workbench/lake/tables/{f.name}") for f in files)
+    """Specs of every table the workbench itself produces.
+
+    The lake's own (``workbench/lake/tables/*.toml``: raw demo sources, curated, truth,
+    system) and each area's (``workbench/<area>/tables.toml``: ingest run log, graph
+    tables, ...), so every ``Lake`` knows them all without areas registering themselves.
+    """
+    root = resources.files("workbench")
+    lake_files = sorted((f for f in (root / "lake" / "tables").iterdir() if f.name.endswith(".toml")),
+                        key=lambda f: f.name)
+    sources = [(f.read_text(encoding="utf-8"), f"workbench/lake/tables/{f.name}") for f in lake_files]
+    for area in sorted((d for d in root.iterdir() if d.is_dir()), key=lambda d: d.name):
+        spec_file = area / "tables.toml"
+        if spec_file.is_file():
+            sources.append((spec_file.read_text(encoding="utf-8"), f"workbench/{area.name}/tables.toml"))
+    return merge_specs(sources)
