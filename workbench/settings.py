@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     )
     user: str = Field(default_factory=getpass.getuser, description="Who lake reads and writes are recorded as")
     threads: int | None = Field(default=None, description="DuckDB threads; None lets DuckDB decide")
+    scoring_token: SecretStr | None = Field(
+        default=None, description="Bearer token of the real-time scoring service (WORKBENCH_SCORING_TOKEN)"
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -1,4 +1,4 @@
-"""``workbench models``: train, score, promote, list and compare risk models.
+"""``workbench models``: train, score (files, lake tables, HTTP), promote, list and compare risk models.
 
 Specs come from ``models/<NAME>.toml`` in the checkout (``--specs`` for another folder);
 the registry lives under the lake (``<lake>/models/registry``) unless ``--registry`` says
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,15 +21,28 @@ import polars as pl
 import workbench
 from workbench.cli.common import console, emit, format_option
 from workbench.registry import Registry, registry_folder
-from workbench.risk import load_model_spec, score_file, train
+from workbench.risk import load_model_spec, score_file, score_table, train
+from workbench.risk.service import scoring_token, serve
+from workbench.risk.specs import LakeData
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_SPECS = Path(workbench.__file__).resolve().parents[1] / "models"
 
 
-def registry_option(func: F) -> F:
-    """Add ``--lake`` and ``--registry`` and pass an opened ``Registry``."""
+@dataclass(frozen=True)
+class Home:
+    """Where a command works: the registry, and the lake a session opens on when a command needs data."""
+
+    registry: Registry
+    lake: str | None
+
+    def session(self) -> workbench.Session:
+        return workbench.connect(self.lake)
+
+
+def home_option(func: F) -> F:
+    """Add ``--lake`` and ``--registry`` and pass a ``Home`` as ``home``."""
 
     @click.option("--lake", default=None, metavar="DIR",
                   help="Lake root whose models/registry folder holds the registry (default: the configured lake).")
@@ -36,7 +50,7 @@ def registry_option(func: F) -> F:
                   help="Registry folder, overriding the one under the lake.")
     @wraps(func)
     def wrapper(*args: Any, lake: str | None, folder: Path | None, **kwargs: Any) -> Any:
-        return func(*args, registry=Registry(folder or registry_folder(lake)), **kwargs)
+        return func(*args, home=Home(Registry(folder or registry_folder(lake)), lake), **kwargs)
 
     return wrapper  # type: ignore[return-value]
 
@@ -58,15 +72,16 @@ def models() -> None:
 @models.command("train")
 @click.argument("name")
 @specs_option
-@registry_option
+@home_option
 @format_option("table", "json")
-def train_command(name: str, specs: Path, registry: Registry, fmt: str) -> None:
+def train_command(name: str, specs: Path, home: Home, fmt: str) -> None:
     """Train NAME from models/NAME.toml, compare with baselines, register a new version."""
     spec = load_model_spec(name, specs)
+    session = home.session() if isinstance(spec.data, LakeData) else None
     with console.status(f"training {name}") as status:
-        run = train(spec, progress=lambda step: status.update(f"{name}: {step}"))
+        run = train(spec, progress=lambda step: status.update(f"{name}: {step}"), session=session)
         status.update(f"{name}: registering")
-        version = registry.register(run)
+        version = home.registry.register(run)
     if fmt == "json":
         click.echo(json.dumps({"name": name, "version": version, "selected": run.selected,
                                "results": run.results.to_dict("records")}, default=str, indent=1))
@@ -84,11 +99,11 @@ def train_command(name: str, specs: Path, registry: Registry, fmt: str) -> None:
 @click.option("--output", "target", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="CSV to write: id, score, reason_1..3, riskiest first.")
 @click.option("--alias", default="champion", show_default=True, help="Which registered version scores.")
-@registry_option
+@home_option
 @format_option("table", "json")
-def score_command(name: str, source: Path, target: Path, alias: str, registry: Registry, fmt: str) -> None:
+def score_command(name: str, source: Path, target: Path, alias: str, home: Home, fmt: str) -> None:
     """Score a CSV with NAME's champion; rows breaking the input rules are reported and skipped."""
-    report = score_file(registry.load(name, alias), source, target)
+    report = score_file(home.registry.load(name, alias), source, target)
     if fmt == "json":
         click.echo(json.dumps({"output": report.output, "scored": report.scored,
                                "rejected": [r.__dict__ | {"reason": r.reason} for r in report.rejections]},
@@ -102,26 +117,71 @@ def score_command(name: str, source: Path, target: Path, alias: str, registry: R
 @models.command("promote")
 @click.argument("name")
 @click.argument("version", type=int)
-@registry_option
-def promote_command(name: str, version: int, registry: Registry) -> None:
+@home_option
+def promote_command(name: str, version: int, home: Home) -> None:
     """Make VERSION of NAME the champion used by score."""
-    registry.promote(name, version)
+    home.registry.promote(name, version)
     click.echo(f"{name} v{version} is now champion")
 
 
 @models.command("list")
 @click.argument("name", required=False)
-@registry_option
+@home_option
 @format_option("table", "json")
-def list_command(name: str | None, registry: Registry, fmt: str) -> None:
+def list_command(name: str | None, home: Home, fmt: str) -> None:
     """List registered versions with their aliases and selection metric."""
-    emit(_frame(registry.versions(name)), fmt, title="Registered models")
+    emit(_frame(home.registry.versions(name)), fmt, title="Registered models")
 
 
 @models.command("compare")
 @click.argument("name")
-@registry_option
+@home_option
 @format_option("table", "json", "csv")
-def compare_command(name: str, registry: Registry, fmt: str) -> None:
+def compare_command(name: str, home: Home, fmt: str) -> None:
     """Validation metrics of NAME's versions side by side (model, candidates, baselines)."""
-    emit(_frame(registry.compare(name)), fmt, title=f"{name}: versions compared")
+    emit(_frame(home.registry.compare(name)), fmt, title=f"{name}: versions compared")
+
+
+@models.command("score-table")
+@click.argument("name")
+@click.option("--table", default=None, help="Lake table to score (default: the model's own table).")
+@click.option("--into", required=True, help="Scores table to (re)write, e.g. work.declaration_scores.")
+@click.option("--alias", default="champion", show_default=True, help="Which registered version scores.")
+@click.option("--batch-rows", default=200_000, show_default=True, help="Rows read and scored per batch.")
+@home_option
+@format_option("table", "json")
+def score_table_command(name: str, table: str | None, into: str, alias: str, batch_rows: int, home: Home,
+                        fmt: str) -> None:
+    """Score a lake table with NAME in batches into a scores table (id, score, reasons, model)."""
+    version = home.registry.version_of(name, alias)
+    model = home.registry.load(name, alias)
+    with console.status(f"scoring with {name} v{version}") as status:
+        report = score_table(home.session(), model, into, table=table, model_version=f"v{version}",
+                             batch_rows=batch_rows, progress=lambda done: status.update(f"{done:,} rows scored"))
+    summary = {"table": report.table, "into": report.into, "scored": report.scored,
+               "rejected": len(report.rejections), "versions": report.versions,
+               "rows_per_second": round(report.rows_per_second)}
+    if fmt == "json":
+        click.echo(json.dumps(summary, indent=1))
+        return
+    for rejection in report.rejections[:20]:
+        click.echo(f"rejected: {rejection.reason}", err=True)
+    click.echo(f"scored {report.scored:,} rows of {report.table} into {report.into} with {name} v{version} "
+               f"({summary['rows_per_second']:,} rows/s); {len(report.rejections)} rejected")
+
+
+@models.command("serve")
+@click.argument("name")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (loopback by default).")
+@click.option("--alias", default="champion", show_default=True, help="Which registered version serves.")
+@click.option("--token-file", default=None, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="File holding the bearer token (default: the scoring_token setting, $WORKBENCH_SCORING_TOKEN).")
+@home_option
+def serve_command(name: str, port: int, host: str, alias: str, token_file: Path | None, home: Home) -> None:
+    """Serve NAME over HTTP: POST /score with a JSON record or list, bearer token required."""
+    token = scoring_token(token_file)
+    version = home.registry.version_of(name, alias)
+    model = home.registry.load(name, alias)
+    click.echo(f"serving {name} v{version} on http://{host}:{port}/score", err=True)
+    serve(model, version, token, host=host, port=port)

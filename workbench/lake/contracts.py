@@ -29,6 +29,12 @@ POLARS_TYPES: dict[str, pl.DataType] = {
     "timestamp": pl.Datetime("us"),
 }
 
+_TIME_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S",
+                 "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+"""ISO forms a text date or timestamp may take. Each value is tried against every form,
+never against one form guessed from the first value (a first value such as "yesterday"
+would otherwise fail the whole batch instead of its one row)."""
+
 _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")
 
@@ -91,10 +97,10 @@ def _coerce(series: pl.Series, target: str) -> pl.Series:
             lowered = text.str.to_lowercase()
             parsed = pl.when(lowered.is_in(_TRUE)).then(True).when(lowered.is_in(_FALSE)).then(False)
             return pl.select(parsed).to_series().alias(series.name)
-        if target == "date":
-            return text.str.to_date(strict=False)
-        if target == "timestamp":
-            return text.str.to_datetime(strict=False, time_unit="us")
+        if target in ("date", "timestamp"):
+            stamps = [text.str.to_datetime(f, strict=False, time_unit="us") for f in _TIME_FORMATS]
+            stamp = pl.select(pl.coalesce(stamps)).to_series()
+            return (stamp.dt.date() if target == "date" else stamp).alias(series.name)
         return text.cast(dtype, strict=False)
     return series.cast(dtype, strict=False)
 

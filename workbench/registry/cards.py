@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from workbench.risk.specs import LakeData
 from workbench.risk.training import TrainingRun
 
 
@@ -19,8 +20,12 @@ def model_card(run: TrainingRun, code_version: str | None) -> str:
     spec = run.spec
     info = spec.model
     headline = [c for c in run.results.columns if c.startswith("precision_at") or c in ("roc_auc", "brier")]
-    files = "\n".join(f"- {f.role}: `{f.path}` ({f.rows} rows, sha256 `{f.sha256[:16]}...`)" for f in run.data.files)
+    files = "\n".join([*(f"- {f.role}: `{f.path}` ({f.rows} rows, sha256 `{f.sha256[:16]}...`)" for f in run.data.files),
+                       *(f"- lake table `{t}` at Delta version {v}" for t, v in run.data.versions.items())])
     refit = "then refitted on train + validate" if spec.data.refit_on_validate else "train period only"
+    derived = (f" = 1 where `{spec.data.outcome}` is one of {list(spec.data.positive)}, among rows where "
+               f"`{spec.data.labelled}` (other rows are unlabelled: selection bias)"
+               if isinstance(spec.data, LakeData) else "")
     return f"""# Model card: {info.name}
 
 {info.description}
@@ -31,7 +36,7 @@ def model_card(run: TrainingRun, code_version: str | None) -> str:
 ## Data
 {files}
 
-Label `{info.label}`; time split (train before validate); {len(run.data.rejections)} rows broke the
+Label `{info.label}`{derived}; time split (train before validate); {len(run.data.rejections)} rows broke the
 input contract and were left out. Selected algorithm: **{run.selected}** ({refit}).
 Code version: `{code_version or "unknown"}`.
 

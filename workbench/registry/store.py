@@ -114,7 +114,8 @@ class Registry:
                   **{f"param.{k}": v for k, v in chosen.params.items()},
                   **{f"data.{f.role}.path": f.path for f in run.data.files},
                   **{f"data.{f.role}.sha256": f.sha256 for f in run.data.files},
-                  **{f"data.{f.role}.rows": f.rows for f in run.data.files}}
+                  **{f"data.{f.role}.rows": f.rows for f in run.data.files},
+                  **{f"data.version.{table}": version for table, version in run.data.versions.items()}}
         return [Param(k, str(v)) for k, v in params.items()]
 
     @staticmethod
@@ -139,6 +140,10 @@ class Registry:
         """Make ``version`` the champion that ``score`` uses."""
         self._version(name, version=version)
         self.client.set_registered_model_alias(name, CHAMPION, str(version))
+
+    def version_of(self, name: str, alias: str = CHAMPION) -> int:
+        """The version number an alias points at now (scores record it, so a score can be traced)."""
+        return int(self._version(name, alias=alias).version)
 
     def load(self, name: str, alias: str = CHAMPION) -> RiskModel:
         """The model behind an alias, ready to score."""

@@ -3,9 +3,11 @@
 from workbench.risk.data import MissingColumns
 from workbench.risk.evaluation import evaluate, reliability
 from workbench.risk.model import RiskModel
-from workbench.risk.scoring import ScoringReport, score_file
+from workbench.risk.scoring import ScoringReport, TableScoringReport, score_file, score_table
+from workbench.risk.selection import select
 from workbench.risk.specs import ModelSpec, load_model_spec, parse_model_spec
 from workbench.risk.training import TrainingRun, train
 
-__all__ = ["MissingColumns", "ModelSpec", "RiskModel", "ScoringReport", "TrainingRun", "evaluate",
-           "load_model_spec", "parse_model_spec", "reliability", "score_file", "train"]
+__all__ = ["MissingColumns", "ModelSpec", "RiskModel", "ScoringReport", "TableScoringReport", "TrainingRun",
+           "evaluate", "load_model_spec", "parse_model_spec", "reliability", "score_file", "score_table", "select",
+           "train"]

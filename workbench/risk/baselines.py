@@ -22,9 +22,14 @@ Ranking = Callable[[], np.ndarray]
 def baseline_rankings(spec: ModelSpec, builder: FeatureBuilder, train: pd.DataFrame, labels: np.ndarray,
                       train_features: pd.DataFrame, validate: pd.DataFrame,
                       validate_features: pd.DataFrame) -> dict[str, Ranking]:
-    """Baselines the spec asks for, each a deferred scoring of ``validate`` (so progress can be shown)."""
+    """Baselines the spec asks for, each a deferred scoring of ``validate`` (so progress can be shown).
+
+    ``labels`` may hold NaN (unlabelled rows): learned baselines fit on labelled rows only.
+    """
     chosen = spec.baselines
     seed = spec.model.seed
+    known = ~np.isnan(np.asarray(labels, dtype=float))
+    fit_features, fit_labels = train_features[known], np.asarray(labels)[known]
     out: dict[str, Ranking] = {}
     if chosen.random:
         out["random"] = lambda: np.random.default_rng(seed).random(len(validate))
@@ -42,8 +47,8 @@ def baseline_rankings(spec: ModelSpec, builder: FeatureBuilder, train: pd.DataFr
     codes = builder.categorical
     if chosen.logistic_onehot and codes:
         out["logistic_onehot"] = lambda: LogisticEstimator(codes, {}, seed).fit(
-            train_features[codes], labels).predict(validate_features[codes])
+            fit_features[codes], fit_labels).predict(validate_features[codes])
     if chosen.lightgbm_label_encoded:
         out["lightgbm_label_encoded"] = lambda: LightGBMEstimator(codes, {}, seed, native_categories=False).fit(
-            train_features, labels).predict(validate_features)
+            fit_features, fit_labels).predict(validate_features)
     return out

@@ -1,8 +1,9 @@
-"""Reading model input: files checked row by row, and the provenance of what was read.
+"""Reading model input: files or lake tables checked row by row, and the provenance of what was read.
 
 Training and scoring read through the same contract (``workbench.lake.contracts``), so a
 value that would be rejected at scoring time is never learned from, and a bad row names
-its id, field and rule instead of failing the whole file.
+its id, field and rule instead of failing the whole file. Lake tables are read through a
+session (the one gate for data), which also reports the Delta versions read.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import pandas as pd
 import polars as pl
 
 from workbench.errors import WorkbenchError
+from workbench.explore import Session
 from workbench.lake.contracts import Contract, Rejection
-from workbench.risk.specs import ModelSpec
+from workbench.lake.specs import TableSpec
+from workbench.risk.specs import LakeData, ModelSpec
 
 
 class MissingColumns(WorkbenchError):
@@ -61,7 +64,8 @@ def check_frame(raw: pl.DataFrame, spec: ModelSpec, source: str, with_label: boo
     missing = [c for c in required if c not in raw.columns]
     if missing:
         raise MissingColumns(source, missing)
-    good, rejections = Contract(table).split(raw.select([c for c in table.columns if c in raw.columns]).to_arrow())
+    present = raw.select([c for c in table.columns if c in raw.columns])
+    good, rejections = Contract(table).split(present.to_arrow())
     return CheckedFrame(good.to_pandas(), rejections)
 
 
@@ -71,3 +75,41 @@ def read_csv(path: Path, spec: ModelSpec, with_label: bool = False) -> CheckedFr
         raise WorkbenchError(f"{path}: no such file")
     raw = pl.read_csv(path, infer_schema=False, null_values=[""])
     return check_frame(raw, spec, str(path), with_label=with_label)
+
+
+@dataclass(frozen=True)
+class LakeRows:
+    """Checked rows of a lake table with the derived label (NaN where unlabelled) and the versions read."""
+
+    checked: CheckedFrame
+    versions: dict[str, int]
+
+
+def _quoted(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
+
+
+def lake_query(spec: ModelSpec, table: str, with_label: bool) -> str:
+    """SQL selecting the model's input columns from ``table``; for training also the derived label, oldest first."""
+    columns = [_quoted(c) for c in spec.input.columns]
+    if not with_label:
+        return f"SELECT {', '.join(columns)} FROM {table}"
+    data = spec.data
+    assert isinstance(data, LakeData), "a label can only be derived for a lake data source"
+    columns.append(f"CASE WHEN {_quoted(data.labelled)} THEN CAST(list_contains($positive, "
+                   f"{_quoted(data.outcome)}) AS BIGINT) END AS {_quoted(spec.model.label)}")
+    where = f" WHERE {_quoted(spec.model.date)} >= $train_from" if data.train_from else ""
+    return f"SELECT {', '.join(columns)} FROM {table}{where} ORDER BY {_quoted(spec.model.date)}"
+
+
+def read_lake(session: Session, spec: ModelSpec) -> LakeRows:
+    """Read the training rows of a lake spec through ``session``; rows breaking the input contract are set aside."""
+    data = spec.data
+    assert isinstance(data, LakeData), "read_lake needs a lake data source"
+    query = lake_query(spec, data.table, with_label=True)
+    params: dict[str, object] = {"positive": list(data.positive)}
+    if data.train_from:
+        params["train_from"] = data.train_from
+    versions = session.engine.versions(query)
+    raw = session.sql(query, params)
+    return LakeRows(check_frame(raw, spec, data.table, with_label=True), versions)

@@ -18,6 +18,14 @@ are (``workbench.lake.specs``): a new model is a new file, not new code. File fo
     validate = "../data/valid.csv"   # a later period than train
     refit_on_validate = true         # after selection, refit the winner on train + validate
 
+    [data]                           # ... or a lake table read through a session (``LakeData``)
+    kind = "lake"
+    table = "curated.declarations"
+    labelled = "inspected"           # rows whose outcome is known; the others are unlabelled
+    outcome = "inspection_result"
+    positive = ["discrepancy", "seizure"]
+    validate_from = 2024-01-01       # rows dated on or after this day are the validation period
+
     [input.columns]                  # raw columns a scored file must have, with value rules
     "Net Mass" = { type = "float64", min = 0 }
 
@@ -40,9 +48,11 @@ are (``workbench.lake.specs``): a new model is a new file, not new code. File fo
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
+import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from workbench.errors import ConfigError
@@ -51,6 +61,7 @@ from workbench.risk.evaluation import metric_names
 
 Algorithm = Literal["lightgbm", "logistic"]
 NumericTransform = Literal["log", "none"]
+TimingPart = Literal["weekday", "hour"]
 
 
 class _Strict(BaseModel):
@@ -82,6 +93,29 @@ class CsvData(_Strict):
     def resolved(self, base: Path) -> CsvData:
         """The same source with paths relative to ``base`` (the spec file's folder) made absolute."""
         return self.model_copy(update={"train": base / self.train, "validate_": base / self.validate_})
+
+
+class LakeData(_Strict):
+    """Training data from one lake table, split by time at ``validate_from``.
+
+    The label is derived, not stored: rows where ``labelled`` is true get 1 when
+    ``outcome`` is one of ``positive``, else 0; other rows (never inspected) keep no label.
+    They still feed label-free features (peer medians) and are scored in validation, so a
+    held-back truth can judge the ranking over all rows, not only the inspected ones.
+    """
+
+    kind: Literal["lake"] = "lake"
+    table: str = Field(pattern=r"^[a-z]+\.[a-z0-9_]+$")
+    labelled: str
+    outcome: str
+    positive: tuple[str, ...] = Field(min_length=1)
+    train_from: date | None = None
+    validate_from: date
+    refit_on_validate: bool = True
+
+    def resolved(self, base: Path) -> LakeData:
+        """Nothing to resolve: a lake table is named, not located."""
+        return self
 
 
 class InputSpec(_Strict):
@@ -118,6 +152,15 @@ class History(_Strict):
     strength: float = Field(default=20.0, gt=0, description="prior weight in pseudo-rows")
 
 
+class Peer(_Strict):
+    """A log value or log ratio against the median of peers sharing ``by`` in earlier months (e.g. value/kg vs HS)."""
+
+    numerator: str
+    denominator: str | None = None
+    by: str
+    window_months: int = Field(default=12, gt=0, description="trailing months the peer median covers")
+
+
 class FeatureSpec(_Strict):
     """Which raw columns become features and how; the builder named here does the work."""
 
@@ -127,21 +170,27 @@ class FeatureSpec(_Strict):
     ratios: dict[str, Ratio] = Field(default_factory=dict)
     prefixes: tuple[HsPrefixes, ...] = ()
     history: tuple[History, ...] = ()
+    peers: dict[str, Peer] = Field(default_factory=dict)
+    combos: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict, description="code columns joined into one code, e.g. route = origin|mode|port")
+    timing: tuple[TimingPart, ...] = Field(default=(), description="parts of the model's date column")
 
     @model_validator(mode="after")
     def _unique_outputs(self) -> FeatureSpec:
-        names = [*self.categorical, *self.numeric, *self.ratios]
+        names = [*self.categorical, *self.numeric, *self.ratios, *self.peers, *self.combos, *self.timing]
         clashes = sorted({n for n in names if names.count(n) > 1})
         if clashes:
-            raise ValueError(f"features {clashes} are declared twice (as categorical, numeric or ratio)")
+            raise ValueError(f"features {clashes} are declared twice")
         return self
 
     def raw_columns(self) -> set[str]:
         """Every input column the features read."""
         cols = set(self.categorical) | set(self.numeric) | {p.column for p in self.prefixes}
-        cols |= {h.key for h in self.history}
+        cols |= {h.key for h in self.history} | {c for parts in self.combos.values() for c in parts}
         for r in self.ratios.values():
             cols |= {r.numerator, r.denominator}
+        for p in self.peers.values():
+            cols |= {c for c in (p.numerator, p.denominator, p.by) if c}
         return cols
 
 
@@ -176,16 +225,46 @@ class Baselines(_Strict):
     lightgbm_label_encoded: bool = True
 
 
+class Rule(_Strict):
+    """A mandatory inspection rule: rows where the SQL expression ``when`` holds are always selected."""
+
+    name: str
+    when: str = Field(description="Polars SQL boolean expression over input columns, e.g. hs_chapter = '93'")
+
+    @field_validator("when")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        try:
+            pl.sql_expr(value)
+        except Exception as exc:  # polars raises several error types for bad SQL
+            raise ValueError(f"not a SQL expression: {exc}") from None
+        return value
+
+    def columns(self) -> set[str]:
+        """Input columns the rule reads."""
+        return set(pl.sql_expr(self.when).meta.root_names())
+
+
+class Inspection(_Strict):
+    """How rows are selected for inspection: rules first, then a random quota, then the model fills the rest."""
+
+    rate: float = Field(gt=0, le=1, description="inspection capacity as a share of rows")
+    random_share: float = Field(default=0.1, ge=0, lt=1,
+                                description="share of the capacity drawn at random, for unbiased monitoring")
+    rules: tuple[Rule, ...] = ()
+
+
 class ModelSpec(_Strict):
     """A whole model spec; cross-field rules are checked here so training never starts on a bad one."""
 
     model: ModelInfo
-    data: CsvData = Field(discriminator="kind")
+    data: CsvData | LakeData = Field(discriminator="kind")
     input: InputSpec
     features: FeatureSpec
     candidates: tuple[Candidate, ...] = Field(min_length=1)
     selection: Selection = Selection()
     baselines: Baselines = Baselines()
+    inspection: Inspection | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ModelSpec:
@@ -195,6 +274,11 @@ class ModelSpec(_Strict):
                 raise ValueError(f"model.{role} {getattr(self.model, role)!r} is not declared in input.columns")
         needed = self.features.raw_columns() | {c for c in (self.model.value, self.baselines.value_rule,
                                                             self.baselines.history) if c}
+        if self.inspection is not None:
+            needed |= {c for rule in self.inspection.rules for c in rule.columns()}
+            if self.inspection.rate not in self.selection.capacities:
+                raise ValueError(f"inspection.rate {self.inspection.rate} must be one of selection.capacities, "
+                                 "so the model is judged at the rate it is used")
         missing = sorted(needed - declared)
         if missing:
             raise ValueError(f"columns {missing} are used but not declared in input.columns")
@@ -213,7 +297,7 @@ class ModelSpec(_Strict):
         """The lake table spec an input file is checked against (ids unique, values per rule)."""
         columns = dict(self.input.columns)
         if with_label:
-            columns[self.model.label] = ColumnSpec(type="int64", min=0, max=1)
+            columns[self.model.label] = ColumnSpec(type="int64", min=0, max=1, nullable=self.data.kind == "lake")
         return TableSpec(name=f"work.{self.name}_input", description=f"rows scored by {self.name}",
                          key=(self.model.id,), columns=columns)
 

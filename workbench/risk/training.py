@@ -10,27 +10,32 @@ behaviour; the reported figures remain those of the train-only fit, measured hon
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from workbench.errors import WorkbenchError
+from workbench.explore import Session
 from workbench.lake.contracts import Rejection
 from workbench.risk.baselines import baseline_rankings
-from workbench.risk.data import DataFile, read_csv, sha256
+from workbench.risk.data import DataFile, read_csv, read_lake, sha256
 from workbench.risk.estimators import make_estimator
 from workbench.risk.evaluation import evaluate, reliability
 from workbench.risk.features import make_builder
 from workbench.risk.model import RiskModel
-from workbench.risk.specs import Candidate, ModelSpec
+from workbench.risk.specs import Candidate, CsvData, LakeData, ModelSpec
 
 Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
 class TrainingData:
-    """The two periods, checked, with labels split off and what was read recorded."""
+    """The two periods, checked, with labels split off and what was read recorded.
+
+    Labels are NaN where the outcome is unknown (lake rows never inspected); CSV data is
+    fully labelled. ``versions`` holds the Delta versions of lake tables read.
+    """
 
     train: pd.DataFrame
     train_labels: np.ndarray
@@ -38,6 +43,12 @@ class TrainingData:
     validate_labels: np.ndarray
     files: list[DataFile]
     rejections: list[Rejection]
+    versions: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def validate_known(self) -> np.ndarray:
+        """Mask of validation rows with a label: the rows metrics are measured on."""
+        return ~np.isnan(self.validate_labels)
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,8 @@ class TrainingRun:
     """One row per ranking (candidates, then baselines): ``kind``, ``name`` and every metric."""
     calibration: pd.DataFrame
     data: TrainingData
+    rankings: dict[str, np.ndarray] = field(default_factory=dict)
+    """Scores of every validation row (labelled or not) per ranking, aligned with ``data.validate``."""
 
     def metrics(self, name: str | None = None) -> dict[str, float]:
         """Metrics of one ranking (default: the selected model) on the validation period."""
@@ -58,26 +71,53 @@ class TrainingRun:
         return {k: float(v) for k, v in row.items() if k != "kind"}
 
 
-def load_training_data(spec: ModelSpec) -> TrainingData:
-    """Read and check both periods; rows breaking the input contract are left out and counted."""
+def _split(rows: pd.DataFrame, spec: ModelSpec, where: str) -> tuple[pd.DataFrame, np.ndarray]:
+    if rows.empty:
+        raise WorkbenchError(f"{where}: no usable rows")
+    return rows.drop(columns=spec.model.label).reset_index(drop=True), rows[spec.model.label].to_numpy(dtype=float)
+
+
+def _load_lake(spec: ModelSpec, session: Session) -> TrainingData:
+    assert isinstance(spec.data, LakeData)
+    read = read_lake(session, spec)
+    rows = read.checked.rows
+    later = pd.to_datetime(rows[spec.model.date]) >= pd.Timestamp(spec.data.validate_from)
+    train, y_train = _split(rows[~later], spec, f"{spec.data.table} before {spec.data.validate_from}")
+    validate, y_validate = _split(rows[later], spec, f"{spec.data.table} from {spec.data.validate_from}")
+    return TrainingData(train, y_train, validate, y_validate, [], read.checked.rejections, read.versions)
+
+
+def _load_csv(spec: ModelSpec) -> TrainingData:
+    assert isinstance(spec.data, CsvData)
     parts, files, rejections = [], [], []
     for role, path in (("train", spec.data.train), ("validate", spec.data.validate_)):
         checked = read_csv(path, spec, with_label=True)
-        rows = checked.rows
-        if rows.empty:
-            raise WorkbenchError(f"{path}: no usable {role} rows ({len(checked.rejections)} rejected)")
-        parts.append((rows.drop(columns=spec.model.label), rows[spec.model.label].to_numpy(dtype=int)))
-        files.append(DataFile(role, str(path), sha256(path), len(rows)))
+        parts.append(_split(checked.rows, spec, f"{path} ({len(checked.rejections)} rejected)"))
+        files.append(DataFile(role, str(path), sha256(path), len(checked.rows)))
         rejections += checked.rejections
     (train, y_train), (validate, y_validate) = parts
     return TrainingData(train, y_train, validate, y_validate, files, rejections)
 
 
+def load_training_data(spec: ModelSpec, session: Session | None = None) -> TrainingData:
+    """Read and check both periods; rows breaking the input contract are left out and counted.
+
+    Lake specs read through ``session`` (required for them), CSV specs from their files.
+    """
+    if isinstance(spec.data, LakeData):
+        if session is None:
+            raise WorkbenchError(f"model {spec.name!r} reads {spec.data.table}: training needs a lake session")
+        return _load_lake(spec, session)
+    return _load_csv(spec)
+
+
 def _fit(spec: ModelSpec, candidate: Candidate, rows: pd.DataFrame, labels: np.ndarray) -> RiskModel:
+    """Fit features on every row (unlabelled ones feed peers), the estimator on labelled rows only."""
     builder = make_builder(spec.features, spec.model.date).fit(rows, labels)
-    features = builder.training_features(rows, labels)
+    known = ~np.isnan(labels)
+    features = builder.training_features(rows, labels)[known]
     estimator = make_estimator(candidate.algorithm, builder.categorical, candidate.params, spec.model.seed)
-    return RiskModel(spec, builder, estimator.fit(features, labels), candidate.algorithm)
+    return RiskModel(spec, builder, estimator.fit(features, labels[known]), candidate.algorithm)
 
 
 def _candidate_name(candidate: Candidate, index: int, spec: ModelSpec) -> str:
@@ -85,40 +125,46 @@ def _candidate_name(candidate: Candidate, index: int, spec: ModelSpec) -> str:
     return candidate.algorithm if len(same) == 1 else f"{candidate.algorithm}_{index}"
 
 
-def train(spec: ModelSpec, progress: Progress = lambda _: None) -> TrainingRun:
-    """Fit, compare with baselines, select on ``spec.selection.metric``, optionally refit; no side effects."""
+def train(spec: ModelSpec, progress: Progress = lambda _: None, session: Session | None = None) -> TrainingRun:
+    """Fit, compare with baselines, select on ``spec.selection.metric``, optionally refit; no side effects.
+
+    Metrics are measured on labelled validation rows; every validation row is scored by
+    every ranking (``TrainingRun.rankings``) so a held-back truth can judge them all.
+    """
     progress("reading data")
-    data = load_training_data(spec)
-    capacities = spec.selection.capacities
-    values = data.validate[spec.model.value].astype(float).to_numpy() if spec.model.value else None
-
-    def measure(kind: str, name: str, scores: np.ndarray) -> dict[str, object]:
-        return {"kind": kind, "name": name, **evaluate(data.validate_labels, scores, capacities, values)}
-
+    data = load_training_data(spec, session)
+    known = data.validate_known
+    values = data.validate[spec.model.value].astype(float).to_numpy()[known] if spec.model.value else None
+    rankings: dict[str, np.ndarray] = {}
     rows, fitted = [], {}
+
+    def measure(kind: str, name: str, scores: np.ndarray) -> None:
+        rankings[name] = scores
+        rows.append({"kind": kind, "name": name, **evaluate(data.validate_labels[known], scores[known],
+                                                              spec.selection.capacities, values)})
+
     for i, candidate in enumerate(spec.candidates):
         name = _candidate_name(candidate, i, spec)
         progress(f"fitting candidate {name}")
         model = _fit(spec, candidate, data.train, data.train_labels)
         fitted[name] = (candidate, model)
-        rows.append(measure("candidate", name, model.predict(data.validate)))
+        measure("candidate", name, model.predict(data.validate))
 
     reference = next(iter(fitted.values()))[1].builder
     train_features = reference.training_features(data.train, data.train_labels)
     validate_features = reference.features(data.validate)
-    rankings = baseline_rankings(spec, reference, data.train, data.train_labels, train_features,
-                                 data.validate, validate_features)
-    for name, ranking in rankings.items():
+    for name, ranking in baseline_rankings(spec, reference, data.train, data.train_labels, train_features,
+                                           data.validate, validate_features).items():
         progress(f"scoring baseline {name}")
-        rows.append(measure("baseline", name, ranking()))
+        measure("baseline", name, ranking())
     results = pd.DataFrame(rows)
 
     ranked = results[results["kind"] == "candidate"].sort_values(spec.selection.metric, ascending=False, kind="stable")
     selected = str(ranked["name"].iloc[0])
     candidate, model = fitted[selected]
-    calibration = reliability(data.validate_labels, model.predict(data.validate))
+    calibration = reliability(data.validate_labels[known], rankings[selected][known])
     if spec.data.refit_on_validate:
         progress(f"refitting {selected} on train + validate")
         model = _fit(spec, candidate, pd.concat([data.train, data.validate], ignore_index=True),
                      np.concatenate([data.train_labels, data.validate_labels]))
-    return TrainingRun(spec, model, selected, results, calibration, data)
+    return TrainingRun(spec, model, selected, results, calibration, data, rankings)

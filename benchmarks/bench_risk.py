@@ -1,0 +1,166 @@
+"""Risk models on the synthetic world: ranking against truth, batch scoring and real-time latency.
+
+On a generated world (default: the scale-1 world at /tmp/s1, read only; batch scoring
+writes into a temporary copy):
+- declaration_risk and crossing_risk trained as `workbench models train` would, every
+  ranking (model and baselines from the same run) judged against truth.* over ALL rows of
+  the validation period (inspected or not), and on the inspected rows (what the service
+  can see of itself);
+- batch scoring of curated.declarations into a scores table, rows/s;
+- the HTTP service (`workbench models serve`) at a fixed request rate from a client
+  process on loopback: p50/p99 latency measured from each request's scheduled send time
+  (so a stall delays the schedule and is counted, not hidden).
+
+    python benchmarks/bench_risk.py [--lake /tmp/s1] [--rate 200] [--seconds 30] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import free_port, wait_for_port  # noqa: E402
+from workbench import connect  # noqa: E402
+from workbench.registry import Registry  # noqa: E402
+from workbench.risk import evaluate, load_model_spec, score_table, train  # noqa: E402
+from workbench.risk.data import lake_query  # noqa: E402
+from workbench.risk.training import TrainingRun  # noqa: E402
+
+TRUTH = {"declaration_risk": ("truth.illicit_declarations", "declaration_id"),
+         "crossing_risk": ("truth.illicit_crossings", "crossing_id")}
+
+
+def judged(run: TrainingRun, truth: set[str]) -> pd.DataFrame:
+    """Every ranking of the run on truth over all validation rows, beside its inspected-rows figures."""
+    spec = run.spec
+    rate = spec.inspection.rate if spec.inspection else 0.05
+    tag = f"{rate * 100:g}pct"
+    y = run.data.validate[spec.model.id].isin(truth).to_numpy(dtype=int)
+    inspected = run.results.set_index("name")
+    rows = []
+    for name, scores in run.rankings.items():
+        m = evaluate(y, scores, [0.01, rate])
+        rows.append({"ranking": name + (" *" if name == run.selected else ""),
+                     "truth p@1%": m["precision_at_1pct"], f"truth recall@{tag}": m[f"recall_at_{tag}"],
+                     "truth AUC": m["roc_auc"], "inspected p@1%": inspected.loc[name, "precision_at_1pct"],
+                     f"inspected recall@{tag}": inspected.loc[name, f"recall_at_{tag}"]})
+    return pd.DataFrame(rows)
+
+
+def client(url: str, token: str, records_file: Path, rate: float, seconds: float) -> None:
+    """Send ``rate`` requests/s for ``seconds``, print latencies in ms as JSON.
+
+    Bounded twice: at most ``rate * seconds`` requests, and nothing is sent after twice the
+    planned duration (a saturated server would otherwise hold the run for many minutes);
+    requests never sent are reported as ``unsent``.
+    """
+    import requests
+
+    records = json.loads(records_file.read_text())
+    session = requests.Session()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    bodies = [json.dumps(r).encode() for r in records]
+    total = int(rate * seconds)
+    latencies, failures = [], 0
+    start = time.perf_counter()
+    deadline = start + 2 * seconds
+    for i in range(total):
+        scheduled = start + i / rate
+        if time.perf_counter() > deadline:
+            break
+        pause = scheduled - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        response = session.post(url, data=bodies[i % len(bodies)], headers=headers, timeout=10)
+        latencies.append((time.perf_counter() - scheduled) * 1000)
+        failures += response.status_code != 200
+    print(json.dumps({"latencies": latencies, "failures": failures, "unsent": total - len(latencies),
+                      "elapsed": time.perf_counter() - start}))
+
+
+def service_latency(run: TrainingRun, world: Any, rate: float, seconds: float, tmp: Path) -> dict[str, float]:
+    """Register the model, serve it from the CLI, drive it from a client process, return latency figures."""
+    folder = tmp / "registry"
+    Registry(folder).register(run)
+    frame = world.sql(lake_query(run.spec, "curated.declarations", with_label=False) + " LIMIT 500").to_pandas()
+    frame["lodged_at"] = frame["lodged_at"].dt.strftime("%Y-%m-%dT%H:%M:%S")
+    records = [{k: (None if pd.isna(v) else v) for k, v in row.items()} for row in frame.to_dict("records")]
+    records_file = tmp / "records.json"
+    records_file.write_text(json.dumps(records))
+    token, port = "bench-token", free_port()
+    bin_dir = Path(sys.executable).parent
+    server = subprocess.Popen([str(bin_dir / "workbench"), "models", "serve", run.spec.name, "--port", str(port),
+                               "--registry", str(folder)], env={**os.environ, "WORKBENCH_SCORING_TOKEN": token})
+    try:
+        wait_for_port(port, timeout=120)
+        out = subprocess.run([sys.executable, __file__, "--client", f"http://127.0.0.1:{port}/score", token,
+                              str(records_file), str(rate), str(seconds)], capture_output=True, text=True, check=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    result = json.loads(out.stdout)
+    lat = np.asarray(result["latencies"])
+    return {"requests": len(lat), "failures": result["failures"], "unsent": result["unsent"], "achieved_rps": len(lat) / result["elapsed"],
+            "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
+            "max_ms": float(lat.max())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lake", default="/tmp/s1")
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    world = connect(args.lake, user="bench")
+    report: dict[str, Any] = {}
+    runs = {}
+    for name, (truth_table, key) in TRUTH.items():
+        started = time.perf_counter()
+        runs[name] = run = train(load_model_spec(name, ROOT / "models"), session=world)
+        truth = set(world.sql(f"SELECT {key} FROM {truth_table}")[key].to_list())
+        table = judged(run, truth)
+        report[name] = {"train_seconds": time.perf_counter() - started, "validation_rows": len(run.data.validate),
+                        "rankings": table.to_dict("records")}
+        if not args.json:
+            print(f"\n{name}: {len(run.data.validate):,} validation rows, trained in "
+                  f"{report[name]['train_seconds']:.0f} s (* = selected)")
+            print(table.round(3).to_string(index=False))
+    with tempfile.TemporaryDirectory(prefix="bench_risk_") as tmp_name:
+        tmp = Path(tmp_name)
+        shutil.copytree(args.lake, tmp / "lake")
+        copy = connect(str(tmp / "lake"), user="bench")
+        batch = score_table(copy, runs["declaration_risk"].model, "work.declaration_scores", model_version="bench")
+        report["batch"] = {"rows": batch.scored, "seconds": batch.seconds, "rows_per_second": batch.rows_per_second}
+        if not args.json:
+            print(f"\nbatch scoring: {batch.scored:,} rows in {batch.seconds:.1f} s = {batch.rows_per_second:,.0f} "
+                  "rows/s (goal >= 100k/s; reasons for the top 5% of each batch)")
+        report["service"] = service_latency(runs["declaration_risk"], world, args.rate, args.seconds, tmp)
+    s = report["service"]
+    if args.json:
+        print(json.dumps(report, indent=1, default=float))
+    else:
+        print(f"service at {args.rate:g} req/s for {args.seconds:g} s: {s['requests']} requests ({s['unsent']} "
+              f"never sent), {s['failures']} failed, achieved {s['achieved_rps']:.0f} req/s; p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms "
+              f"(goal <= 20), max {s['max_ms']:.0f} ms")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--client":
+        client(sys.argv[2], sys.argv[3], Path(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6]))
+    else:
+        main()

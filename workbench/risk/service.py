@@ -1,0 +1,128 @@
+"""The real-time scoring service: clearance systems POST a record (or a list), get score + reasons back.
+
+One model version per process, loaded once at start (a promotion takes effect at the next
+restart, so a response's ``version`` always names the model that made it). Input goes
+through the same contract as batch scoring: every JSON value is read as text first, as a
+CSV cell would be, so a wrongly typed value is a named field error (422), never a crash.
+Authentication is a shared bearer token; a request without it gets 401 before any work.
+
+    POST /score   {"declaration_id": "D...", ...}  or  [{...}, {...}]
+    ->  {"model": "declaration_risk", "version": 3,
+         "results": [{"id": "D...", "score": 0.91, "reasons": ["value per kg vs hs peers (+1.20)", ...]}]}
+    GET  /health  ->  {"model": ..., "version": ...}   (no token: liveness checks carry none)
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from workbench.errors import WorkbenchError
+from workbench.risk.data import MissingColumns, check_frame
+from workbench.risk.model import RiskModel
+from workbench.settings import load_settings
+
+MAX_RECORDS = 1000
+"""Records per request; bigger jobs belong to batch scoring (``score_table``)."""
+
+
+def scoring_token(token_file: Path | None = None) -> str:
+    """The bearer token clients must send: from ``token_file`` if given, else the ``scoring_token`` setting."""
+    secret = load_settings().scoring_token
+    token = token_file.read_text(encoding="utf-8").strip() if token_file else (secret.get_secret_value() if secret else "")
+    if not token:
+        where = str(token_file) if token_file else "$WORKBENCH_SCORING_TOKEN"
+        raise WorkbenchError(f"no scoring token: {where} is empty; the service never runs unauthenticated")
+    return token
+
+
+class BadRequest(Exception):
+    """A request the client must fix: HTTP status, the field at fault and why."""
+
+    def __init__(self, status: int, field: str, reason: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.status, self.field, self.reason, self.errors = status, field, reason, errors or []
+
+    def response(self) -> JSONResponse:
+        body: dict[str, Any] = {"error": str(self), "field": self.field}
+        if self.errors:
+            body["errors"] = self.errors
+        return JSONResponse(body, status_code=self.status)
+
+
+def _as_text(value: object) -> str | None:
+    """A JSON value as the text a CSV cell would hold; objects and arrays stay JSON (and fail their type rule)."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def parse_records(body: bytes, columns: list[str]) -> pl.DataFrame:
+    """The request body as a frame of text columns (only the model's input columns are kept)."""
+    try:
+        payload = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(400, "body", f"not valid JSON ({exc})") from None
+    records = payload if isinstance(payload, list) else [payload]
+    if not records:
+        raise BadRequest(422, "body", "an empty list has nothing to score")
+    if len(records) > MAX_RECORDS:
+        raise BadRequest(413, "body", f"{len(records)} records; at most {MAX_RECORDS} per request")
+    for i, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise BadRequest(422, f"body[{i}]", "expected a JSON object of field: value")
+    present = [c for c in columns if any(c in r for r in records)]
+    return pl.DataFrame({c: [_as_text(r.get(c)) for r in records] for c in present},
+                        schema=dict.fromkeys(present, pl.String))
+
+
+def score_records(model: RiskModel, body: bytes) -> list[dict[str, Any]]:
+    """Score a request body; any input problem raises ``BadRequest`` naming the field."""
+    raw = parse_records(body, list(model.spec.input.columns))
+    try:
+        checked = check_frame(raw, model.spec, "request")
+    except MissingColumns as exc:
+        raise BadRequest(422, exc.columns[0], f"required field(s) missing: {', '.join(exc.columns)}") from None
+    if checked.rejections:
+        first = checked.rejections[0]
+        errors = [{"record": r.record, "field": r.field, "rule": r.rule, "value": r.value} for r in checked.rejections]
+        raise BadRequest(422, first.field, first.reason, errors)
+    scored = model.score(checked.rows)
+    reasons = [c for c in scored.columns if c.startswith("reason_")]
+    return [{"id": row[model.spec.model.id], "score": float(row["score"]),
+             "reasons": [row[c] for c in reasons if row[c]]} for row in scored.to_dict("records")]
+
+
+def make_app(model: RiskModel, version: int, token: str) -> Starlette:
+    """The ASGI app serving one model version behind ``token``."""
+    expected = f"Bearer {token}".encode()
+    identity = {"model": model.spec.name, "version": version}
+
+    async def score(request: Request) -> JSONResponse:
+        if not hmac.compare_digest(request.headers.get("authorization", "").encode(), expected):
+            return JSONResponse({"error": "missing or wrong bearer token", "field": "authorization"},
+                                status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        try:
+            results = score_records(model, await request.body())
+        except BadRequest as bad:
+            return bad.response()
+        return JSONResponse({**identity, "results": results})
+
+    async def health(_: Request) -> JSONResponse:
+        return JSONResponse(identity)
+
+    return Starlette(routes=[Route("/score", score, methods=["POST"]), Route("/health", health, methods=["GET"])])
+
+
+def serve(model: RiskModel, version: int, token: str, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the service in the foreground until interrupted (one process, one event loop)."""
+    uvicorn.run(make_app(model, version, token), host=host, port=port, log_level="warning", access_log=False)
