@@ -17,16 +17,22 @@ def network() -> None:
 
 @network.command()
 @click.option("--threshold", default=0.6, show_default=True, help="Match probability above which two records merge.")
+@click.option("--force", is_flag=True, help="Re-resolve even when no input table changed since the last run.")
 @format_option("table", "json")
 @lake_option
-def resolve(session: SessionFactory, threshold: float, fmt: str) -> None:
-    """Resolve traders, brokers, people and vehicle owners across systems into curated.resolved_entities."""
+def resolve(session: SessionFactory, threshold: float, force: bool, fmt: str) -> None:
+    """Resolve traders, brokers, people and vehicle owners across systems into curated.resolved_entities.
+
+    A re-run whose input tables (sources, overrides) are at the versions the last run
+    recorded in its lineage, with the same threshold, reuses that result.
+    """
     from workbench.graph.resolution import resolve as run
 
-    result = run(session(), threshold=threshold)
+    result = run(session(), threshold=threshold, force=force)
     summary = result.members.group_by("kind").agg(
         pl.len().alias("records"), pl.col("entity_id").n_unique().alias("entities")).sort("kind")
-    emit(summary, fmt, title="curated.resolved_entities")
+    title = "curated.resolved_entities" + (" (inputs unchanged: last result reused)" if result.reused else "")
+    emit(summary, fmt, title=title)
 
 
 @network.command()

@@ -14,7 +14,7 @@ import polars as pl
 import pyarrow as pa
 
 from workbench.explore.profile import profile
-from workbench.lake import Lake, LakeLocation, Lineage, WriteMode, WriteResult
+from workbench.lake import Lake, LakeLocation, Lineage, TableStream, WriteMode, WriteResult
 from workbench.lake.documents import DocumentStore
 from workbench.lake.sql import LakeSQL
 from workbench.settings import Settings, load_settings
@@ -80,13 +80,17 @@ class Session:
 
     def write(
         self,
-        data: pl.DataFrame | pa.Table,
+        data: pl.DataFrame | pa.Table | TableStream,
         name: str,
         mode: WriteMode = "append",
         description: str = "",
         inputs: dict[str, int] | None = None,
     ) -> WriteResult:
-        """Write a frame to a lake table (analysts write to ``work.*``); bad rows are quarantined."""
+        """Write a frame (or a stream of batches, in one commit) to a lake table; bad rows are quarantined.
+
+        Analysts write to ``work.*``. A ``TableStream`` lets a job write more rows than fit
+        in memory and still land them atomically.
+        """
         table = data.to_arrow() if isinstance(data, pl.DataFrame) else data
         lineage = Lineage(produced_by=f"session write by {self.user}", inputs=tuple((inputs or {}).items()))
         return self.lake.write(table, name, mode=mode, actor=self.user, lineage=lineage, description=description)

@@ -18,9 +18,9 @@ import networkx as nx
 import polars as pl
 
 from workbench.explore import Session
-from workbench.graph.tables import EDGES, ENTITIES, EVIDENCE, NODES, install
+from workbench.graph.tables import EDGES, ENTITIES, EVIDENCE, NODES
 
-RELATIONS: dict[str, tuple[float, str]] = {
+RELATIONS: dict[str, tuple[float, str]] = {  # co_party: parties charged together (a witness is not an accomplice)
     "has_phone": (3.0, """
         SELECT 'cirms/traders/' || trader_id, 'phone:' || phone, 'curated.traders', trader_id, registered_on FROM curated.traders
         UNION ALL SELECT 'cirms/brokers/' || broker_id, 'phone:' || phone, 'curated.brokers', broker_id, registered_on FROM curated.brokers
@@ -50,7 +50,8 @@ RELATIONS: dict[str, tuple[float, str]] = {
     "co_party": (3.0, """
         SELECT 'cps/case_parties/' || a.party_id, 'cps/case_parties/' || b.party_id, 'curated.cases', a.case_id, c.opened_on
           FROM curated.case_parties a JOIN curated.case_parties b ON a.case_id = b.case_id AND a.party_id < b.party_id
-          LEFT JOIN curated.cases c ON c.case_id = a.case_id"""),
+          LEFT JOIN curated.cases c ON c.case_id = a.case_id
+          WHERE a.role <> 'witness' AND b.role <> 'witness'"""),
 }
 """Relation name -> (base weight, query of evidence rows ``left, right, source_table, record_id, seen_on``)."""
 
@@ -137,7 +138,6 @@ def build_graph(wb: Session, write: bool = True) -> EvidenceGraph:
     nodes = _node_table(members, attributes)
     graph = to_networkx(nodes, edges)
     if write:
-        install(wb.lake)
         inputs = wb.engine.versions(f"SELECT 1 FROM {ENTITIES}")
         wb.write(nodes, NODES, mode="overwrite", inputs=inputs, description="Evidence graph nodes")
         wb.write(edges.select("edge_id", "source", "target", "relation", "weight", "n_records", "first_seen", "last_seen"),
@@ -164,6 +164,34 @@ def to_networkx(nodes: pl.DataFrame, edges: pl.DataFrame) -> nx.Graph:
 def load_graph(wb: Session) -> nx.Graph:
     """The graph as last built, read back from the lake (for analytics without a rebuild)."""
     return to_networkx(wb.table(NODES), wb.table(EDGES))
+
+
+RECORD_KEYS = {
+    "curated.traders": "trader_id", "curated.brokers": "broker_id", "curated.people": "person_id",
+    "curated.drivers": "driver_id", "curated.vehicles": "plate", "curated.declarations": "declaration_id",
+    "curated.crossings": "crossing_id", "curated.cash_declarations": "declaration_id", "curated.cases": "case_id",
+}
+"""The id column of every table ``curated.graph_evidence`` points into."""
+
+
+def edge_records(wb: Session, source: str, target: str, limit: int = 50) -> dict[str, pl.DataFrame]:
+    """The source records behind the edge between two nodes: ``{table: rows}``, at most ``limit`` per table.
+
+    Reads ``curated.graph_edges`` and ``curated.graph_evidence`` (as last built), then the
+    records themselves from the curated tables they name, so a link is traced to the
+    declarations, crossings or case files that make it.
+    """
+    a, b = min(source, target), max(source, target)
+    evidence = wb.sql(f"""SELECT e.relation, v.source_table, v.record_id, v.seen_on
+        FROM {EDGES} e JOIN {EVIDENCE} v USING (edge_id) WHERE e.source = $a AND e.target = $b
+        ORDER BY v.seen_on, v.record_id""", {"a": a, "b": b})
+    out: dict[str, pl.DataFrame] = {}
+    for (table,), group in evidence.group_by("source_table", maintain_order=True):
+        key = RECORD_KEYS[str(table)]
+        ids = group["record_id"].unique(maintain_order=True).head(limit).to_list()
+        out[str(table)] = wb.sql(f"SELECT * FROM {table} WHERE {key} IN (SELECT unnest($ids)) ORDER BY {key}",
+                                 {"ids": ids})
+    return out
 
 
 def active_between(graph: nx.Graph, start: date | None, end: date | None) -> nx.Graph:

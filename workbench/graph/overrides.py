@@ -16,7 +16,7 @@ import polars as pl
 
 from workbench.errors import UnknownTable
 from workbench.explore import Session
-from workbench.graph.tables import OVERRIDES, install
+from workbench.graph.tables import OVERRIDES
 
 Decision = Literal["accept", "reject"]
 
@@ -36,7 +36,6 @@ def _ordered(left: str, right: str) -> tuple[str, str]:
 def record_override(wb: Session, left_id: str, right_id: str, decision: Decision, note: str = "") -> None:
     """Persist one decision about two mentions (``unique_id`` as in ``curated.resolved_entities``)."""
     left, right = _ordered(left_id, right_id)
-    install(wb.lake)
     row = pl.DataFrame({
         "left_id": [left], "right_id": [right], "decision": [decision], "analyst": [wb.user],
         "decided_at": [datetime.now()], "note": [note],

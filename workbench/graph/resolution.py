@@ -13,6 +13,7 @@ re-run over grown sources keeps the ids of entities that did not change.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,10 +21,14 @@ from datetime import datetime
 import networkx as nx
 import polars as pl
 
+from workbench.errors import UnknownTable
 from workbench.explore import Session
 from workbench.graph.mentions import SOURCE_TABLES, load_mentions, register_of
 from workbench.graph.overrides import OverrideSet, load_overrides
-from workbench.graph.tables import ENTITIES, install
+from workbench.graph.tables import ENTITIES, OVERRIDES
+from workbench.lake import Lineage
+
+PAIRS = "curated.entity_pairs"
 
 ENTITY_COLUMNS = ("unique_id", "register", "kind", "name", "name_zh", "name_key", "name_block", "surnames", "phone", "id_doc", "br_number")
 
@@ -111,6 +116,8 @@ class Resolution:
 
     members: pl.DataFrame
     pairs: pl.DataFrame
+    reused: bool = False
+    """True when the inputs had not changed since the last run and its tables were reused."""
 
     @property
     def n_entities(self) -> int:
@@ -181,12 +188,50 @@ def entity_id(kind: str, root: str) -> str:
     return f"ENT-{'ORG' if kind == 'company' else 'PER'}-{hashlib.sha1(root.encode()).hexdigest()[:10]}"
 
 
-def resolve(wb: Session, threshold: float = 0.6, write: bool = True) -> Resolution:
+def run_key(threshold: float) -> str:
+    """What a run depends on besides its input tables: the threshold and the model (hash of ``SETTINGS``)."""
+    model = hashlib.sha1(json.dumps(SETTINGS, sort_keys=True).encode()).hexdigest()[:10]
+    return f"workbench network resolve threshold={threshold:g} model={model}"
+
+
+def input_versions(wb: Session) -> dict[str, int]:
+    """Current Delta versions of every table resolution reads (sources and analysts' overrides)."""
+    versions = wb.engine.versions(" UNION ALL ".join(f"SELECT 1 FROM {t}" for t in SOURCE_TABLES))
+    try:
+        versions.update(wb.engine.versions(f"SELECT 1 FROM {OVERRIDES}"))
+    except UnknownTable:
+        pass
+    return versions
+
+
+def last_run(wb: Session) -> tuple[str, dict[str, int]] | None:
+    """``(run key, input versions)`` recorded in the catalog lineage of the last resolver write, if any."""
+    entries = [wb.lake.catalog.entry(name) for name in (ENTITIES, PAIRS)]
+    if any(e is None for e in entries):
+        return None
+    runs = {(str(e["produced_by"]), json.dumps(json.loads(str(e["inputs"] or "[]")), sort_keys=True))
+            for e in entries if e is not None}
+    if len(runs) != 1:
+        return None
+    key, inputs = runs.pop()
+    return key, {i["table"]: int(i["version"]) for i in json.loads(inputs)}
+
+
+def resolve(wb: Session, threshold: float = 0.6, write: bool = True, force: bool = False) -> Resolution:
     """Resolve every mention in the curated zone into entities and (optionally) write them to the lake.
 
     Writes ``curated.resolved_entities`` (one row per member record) and
-    ``curated.entity_pairs`` (scored pairs, for review); returns both frames.
+    ``curated.entity_pairs`` (scored pairs, for review); returns both frames. The write
+    records the Delta version of every input table and the run key (threshold, model) as
+    lineage; when a later run finds the same key and versions, nothing can have changed
+    and the stored result is returned (``reused=True``) without re-scoring, unless
+    ``force``. The reused ``pairs`` are the stored ones (probability >= 0.5).
     """
+    key = run_key(threshold)
+    versions = input_versions(wb)
+    if write and not force and last_run(wb) == (key, versions):
+        pairs = wb.table(PAIRS).rename({"left_id": "unique_id_l", "right_id": "unique_id_r"})
+        return Resolution(wb.table(ENTITIES), pairs, reused=True)
     mentions = load_mentions(wb)
     pairs = score_pairs(mentions)
     roots = cluster(mentions["unique_id"].to_list(), pairs, load_overrides(wb), threshold)
@@ -206,13 +251,12 @@ def resolve(wb: Session, threshold: float = 0.6, write: bool = True) -> Resoluti
         pl.lit(datetime.now()).alias("resolved_at"),
     )
     if write:
-        install(wb.lake)
-        inputs = wb.engine.versions(" UNION ALL ".join(f"SELECT 1 FROM {t}" for t in SOURCE_TABLES))
-        wb.write(members, ENTITIES, mode="overwrite", inputs=inputs,
-                 description="Resolved entities: one row per source record with its entity")
-        wb.write(pairs.filter(pl.col("match_probability") >= 0.5).rename(
-            {"unique_id_l": "left_id", "unique_id_r": "right_id"}), "curated.entity_pairs", mode="overwrite",
-            inputs=inputs)
+        lineage = Lineage(produced_by=key, inputs=tuple(sorted(versions.items())))
+        wb.lake.write(members.to_arrow(), ENTITIES, mode="overwrite", actor=wb.user, lineage=lineage,
+                      description="Resolved entities: one row per source record with its entity")
+        wb.lake.write(pairs.filter(pl.col("match_probability") >= 0.5).rename(
+            {"unique_id_l": "left_id", "unique_id_r": "right_id"}).to_arrow(), PAIRS, mode="overwrite",
+            actor=wb.user, lineage=lineage)
     return Resolution(members, pairs)
 
 

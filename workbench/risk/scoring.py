@@ -9,15 +9,18 @@ batch size whatever the table's size.
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 
 from workbench.explore import Session
+from workbench.lake import TableStream
 from workbench.lake.contracts import Rejection
 from workbench.risk.data import check_frame, lake_query, read_csv
 from workbench.risk.model import RiskModel
@@ -63,8 +66,8 @@ def score_table(session: Session, model: RiskModel, into: str, table: str | None
                 progress: Callable[[int], None] = lambda _: None) -> TableScoringReport:
     """Score every row of ``table`` (default: the model's own lake table) into ``into``, batch by batch.
 
-    The target is replaced: the first batch overwrites it, later ones append, each commit
-    recording the source table versions as lineage. Columns: the id, ``score``, reasons,
+    The target is replaced in one commit (readers never see a half-scored table), with the
+    source table versions as lineage; batches stream through, so memory stays bounded. Columns: the id, ``score``, reasons,
     ``model`` (name and version) and ``scored_at``. Reasons are given to the ``explain_top``
     share of each batch with the highest scores (None: every row; see ``RiskModel.score``).
     ``progress`` gets the rows done so far.
@@ -77,17 +80,25 @@ def score_table(session: Session, model: RiskModel, into: str, table: str | None
     versions = session.engine.versions(query)
     relation = session.engine.relation(query)
     assert relation is not None
-    started, scored, rejections, mode = time.perf_counter(), 0, [], "overwrite"
+    started, scored, rejections = time.perf_counter(), 0, []
     scored_at = datetime.now(UTC).replace(tzinfo=None)
-    for batch in relation.to_arrow_reader(batch_rows):
-        checked = check_frame(pl.from_arrow(batch), spec, source)  # type: ignore[arg-type]
-        rejections += checked.rejections
-        if checked.rows.empty:
-            continue
-        scores = pl.from_pandas(model.score(checked.rows, explain_top=explain_top)).with_columns(
-            pl.lit(f"{spec.name} {model_version}".strip()).alias("model"), pl.lit(scored_at).alias("scored_at"))
-        session.write(scores, into, mode=mode, inputs=versions,  # type: ignore[arg-type]
-                      description=f"risk scores of {source} by {spec.name}")
-        mode, scored = "append", scored + len(scores)
-        progress(scored)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        nonlocal scored
+        for batch in relation.to_arrow_reader(batch_rows):
+            checked = check_frame(pl.from_arrow(batch), spec, source)  # type: ignore[arg-type]
+            rejections.extend(checked.rejections)
+            if checked.rows.empty:
+                continue
+            scores = pl.from_pandas(model.score(checked.rows, explain_top=explain_top)).with_columns(
+                pl.lit(f"{spec.name} {model_version}".strip()).alias("model"), pl.lit(scored_at).alias("scored_at"))
+            scored += len(scores)
+            progress(scored)
+            yield from scores.to_arrow().to_batches()
+
+    stream = batches()
+    first = next(stream, None)
+    if first is not None:
+        session.write(TableStream(into, first.schema, itertools.chain([first], stream)), into, mode="overwrite",
+                      inputs=versions, description=f"risk scores of {source} by {spec.name}")
     return TableScoringReport(source, into, scored, rejections, versions, time.perf_counter() - started)
