@@ -90,7 +90,9 @@ def test_overrides_persist_across_reruns(world: Session, resolution: Resolution)
     singles = members.join(sizes.filter(pl.col("len") == 1), on="entity_id").filter(pl.col("kind") == "person")
     a, b = singles["unique_id"].to_list()[:2]
     record_override(world, left, right, "reject", note="different people")
-    record_override(world, a, b, "accept", note="same person, seen on CCTV")
+    review = CliRunner().invoke(main, ["network", "review", "accept", a, b, "--note", "same person, seen on CCTV",
+                                       "--lake", world.settings.lake])
+    assert review.exit_code == 0, review.output
     for _ in range(2):  # the decisions hold on every re-run
         entity = dict(resolve(world).members.select("unique_id", "entity_id").iter_rows())
         assert entity[left] != entity[right]

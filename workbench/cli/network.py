@@ -36,6 +36,23 @@ def resolve(session: SessionFactory, threshold: float, force: bool, fmt: str) ->
 
 
 @network.command()
+@click.argument("decision", type=click.Choice(["accept", "reject"]))
+@click.argument("left_id")
+@click.argument("right_id")
+@click.option("--note", default="", help="Why: kept with the decision for whoever reviews it next.")
+@lake_option
+def review(session: SessionFactory, decision: str, left_id: str, right_id: str, note: str) -> None:
+    """Accept or reject the merge of two records (unique_id as in curated.resolved_entities).
+
+    The decision persists in curated.entity_overrides and every later resolve applies it.
+    """
+    from workbench.graph.overrides import record_override
+
+    record_override(session(), left_id, right_id, decision, note)  # type: ignore[arg-type]
+    console.print(f"{decision}ed: {left_id} ~ {right_id}; run `workbench network resolve` to apply it")
+
+
+@network.command()
 @format_option("table", "json")
 @lake_option
 def build(session: SessionFactory, fmt: str) -> None:
