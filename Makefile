@@ -27,6 +27,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# configurable-http-proxy for JupyterHub, from npm, inside the checkout.
+HUB_PROXY := var/npm/node_modules/.bin/configurable-http-proxy
+$(HUB_PROXY):
+	npm install --silent --prefix var/npm configurable-http-proxy@5.3.0
+
 # The PostgreSQL server binaries the connector tests and the demo sources run.
 postgres:
 	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || \
@@ -41,10 +46,10 @@ up: $(STAMP)
 	@echo "  $(BIN)/workbench describe curated.declarations"
 	@echo "  notebooks/01_first_steps.ipynb  (wb = workbench.connect())"
 
-test: $(STAMP) postgres
+test: $(STAMP) postgres $(HUB_PROXY)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: $(STAMP) postgres
+bench: $(STAMP) postgres $(HUB_PROXY)
 	$(BIN)/python benchmarks/run.py --scale $(BENCH_SCALE)
 	$(BIN)/python benchmarks/bench_kcs.py
 	$(BIN)/python benchmarks/bench_ingest.py --rows 1000000

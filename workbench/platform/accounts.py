@@ -1,0 +1,317 @@
+"""Workbench accounts and roles: the one store an administrator edits.
+
+The store is a small SQLite file, ``<base>/accounts/accounts.db``, in a folder only root
+may enter (0700; the file itself 0600). Both the CLI (``workbench users ...``) and the hub
+authenticator open the same store, so a ``disable`` or ``set-role`` takes effect at the
+next login (and at the next auth refresh of an open session).
+
+What a caller may rely on:
+
+- passwords are stored only as argon2id hashes (argon2-cffi, per-user random salt); a
+  password is checked against a policy (length >= 12, not the user name, not a common
+  password) whenever it is set;
+- ``MAX_FAILURES`` consecutive wrong passwords lock the account until an administrator
+  runs ``enable`` or ``reset-password``; a locked or disabled account is refused even with
+  the right password;
+- ``ensure_demo_accounts`` creates the four demo accounts (one per role) with random
+  passwords, written once to a 0600 credentials file; no password lives in the repo.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import sqlite3
+import stat
+import string
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from workbench.errors import WorkbenchError
+
+MAX_FAILURES = 5
+MIN_PASSWORD_LENGTH = 12
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,30}$")
+
+# A few of the passwords every guessing list starts with (lower-cased, compared lower-cased).
+COMMON_PASSWORDS = frozenset({
+    "password", "password1", "password123", "password1234", "passw0rd", "p@ssw0rd",
+    "123456", "12345678", "123456789", "1234567890", "123456789012", "qwerty", "qwertyuiop",
+    "qwerty123456", "letmein", "letmein12345", "welcome", "welcome12345", "welcome123!",
+    "iloveyou", "admin", "admin123", "administrator", "changeme", "changeme1234",
+    "trustno1", "abc123", "abcdefghijkl", "football", "monkey", "dragon", "sunshine",
+    "customs", "customs12345", "hongkong", "hongkong1234", "workbench", "workbench123",
+    "000000000000", "111111111111", "aaaaaaaaaaaa",
+})
+
+# argon2id with the library's RFC 9106 "low memory" profile: about 50-100 ms here, so a
+# login costs the hub one executor thread for a moment (see authenticator.py).
+_HASHER = PasswordHasher()
+
+
+class Role(StrEnum):
+    """What a person does on the platform; each role is a JupyterHub group of the same name."""
+
+    ANALYST = "analyst"
+    MODELLER = "modeller"
+    MANAGER = "manager"
+    ADMIN = "admin"
+
+
+class AccountError(WorkbenchError):
+    """An account operation that cannot be done as asked (unknown name, duplicate, bad role)."""
+
+
+class PasswordPolicyError(AccountError):
+    """A password the policy rejects; ``reason`` says which rule."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"password rejected: {reason}")
+
+
+@dataclass(frozen=True)
+class Account:
+    """One account as the store holds it (without the hash)."""
+
+    name: str
+    role: Role
+    enabled: bool
+    failures: int
+    locked: bool
+    created: str
+    last_login: str | None
+
+
+def check_password_policy(name: str, password: str) -> None:
+    """Raise ``PasswordPolicyError`` naming the first rule ``password`` breaks."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise PasswordPolicyError(f"shorter than {MIN_PASSWORD_LENGTH} characters")
+    lowered = password.lower()
+    if name.lower() in lowered:
+        raise PasswordPolicyError("contains the user name")
+    if lowered in COMMON_PASSWORDS:
+        raise PasswordPolicyError("a commonly used password")
+    if len(set(password)) < 4:
+        raise PasswordPolicyError("too few distinct characters")
+
+
+def generate_password(length: int = 20) -> str:
+    """A random password that passes the policy (letters and digits, easy to copy)."""
+    alphabet = string.ascii_letters + string.digits
+    while True:
+        candidate = "".join(secrets.choice(alphabet) for _ in range(length))
+        if any(c.isdigit() for c in candidate) and any(c.isalpha() for c in candidate):
+            return candidate
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _private_dir(path: Path) -> Path:
+    """Create ``path`` as a 0700 folder (or tighten it) and return it."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if stat.S_IMODE(path.stat().st_mode) != 0o700:
+        os.chmod(path, 0o700)
+    return path
+
+
+def _private_file(path: Path) -> None:
+    """Make sure ``path`` exists with mode 0600 before anything secret goes in."""
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+class AccountStore:
+    """The accounts under ``base_dir/accounts``; every method opens and closes its own connection.
+
+    Short connections keep the store safe to use from the CLI while the hub runs, and from
+    the hub's executor threads.
+    """
+
+    def __init__(self, base_dir: str | os.PathLike[str], max_failures: int = MAX_FAILURES) -> None:
+        self.folder = Path(base_dir) / "accounts"
+        self.path = self.folder / "accounts.db"
+        self.max_failures = max_failures
+        _private_dir(self.folder)
+        _private_file(self.path)
+        with self._db() as db:
+            db.execute(
+                """CREATE TABLE IF NOT EXISTS accounts (
+                    name TEXT PRIMARY KEY,
+                    role TEXT NOT NULL,
+                    hash TEXT NOT NULL,
+                    enabled INTEGER NOT NULL DEFAULT 1,
+                    failures INTEGER NOT NULL DEFAULT 0,
+                    created TEXT NOT NULL,
+                    last_login TEXT
+                )"""
+            )
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            yield con
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            con.close()
+
+    # --- administration -------------------------------------------------------------
+
+    def add(self, name: str, role: Role | str, password: str | None = None) -> str:
+        """Create an account; returns the password (generated when none is given)."""
+        if not NAME_PATTERN.match(name):
+            raise AccountError(f"invalid user name {name!r}: lower-case letters, digits and '-', 2-31 characters")
+        role = _role(role)
+        password = password if password is not None else generate_password()
+        check_password_policy(name, password)
+        digest = _HASHER.hash(password)
+        with self._db() as db:
+            if db.execute("SELECT 1 FROM accounts WHERE name = ?", (name,)).fetchone():
+                raise AccountError(f"account {name!r} exists already")
+            db.execute(
+                "INSERT INTO accounts (name, role, hash, created) VALUES (?, ?, ?, ?)",
+                (name, role.value, digest, _now()),
+            )
+        return password
+
+    def set_enabled(self, name: str, enabled: bool) -> None:
+        """Disable an account, or enable it again (which also clears a lock-out)."""
+        self._update(name, "UPDATE accounts SET enabled = ?, failures = 0 WHERE name = ?", (int(enabled), name))
+
+    def set_role(self, name: str, role: Role | str) -> None:
+        self._update(name, "UPDATE accounts SET role = ? WHERE name = ?", (_role(role).value, name))
+
+    def reset_password(self, name: str, password: str | None = None) -> str:
+        """Set a new password (generated when none is given), clear the lock-out; returns it."""
+        password = password if password is not None else generate_password()
+        check_password_policy(name, password)
+        digest = _HASHER.hash(password)
+        self._update(name, "UPDATE accounts SET hash = ?, failures = 0 WHERE name = ?", (digest, name))
+        return password
+
+    def remove(self, name: str) -> None:
+        self._update(name, "DELETE FROM accounts WHERE name = ?", (name,))
+
+    def _update(self, name: str, sql: str, params: tuple[object, ...]) -> None:
+        with self._db() as db:
+            if db.execute(sql, params).rowcount == 0:
+                raise AccountError(f"no account named {name!r}")
+
+    # --- reading --------------------------------------------------------------------
+
+    def get(self, name: str) -> Account | None:
+        with self._db() as db:
+            row = db.execute(
+                "SELECT name, role, enabled, failures, created, last_login FROM accounts WHERE name = ?", (name,)
+            ).fetchone()
+        return self._account(row) if row else None
+
+    def list(self) -> list[Account]:
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT name, role, enabled, failures, created, last_login FROM accounts ORDER BY name"
+            ).fetchall()
+        return [self._account(r) for r in rows]
+
+    def _account(self, row: tuple[object, ...]) -> Account:
+        name, role, enabled, failures, created, last_login = row
+        return Account(
+            name=str(name), role=Role(str(role)), enabled=bool(enabled), failures=int(failures),  # type: ignore[call-overload]
+            locked=int(failures) >= self.max_failures, created=str(created),  # type: ignore[call-overload]
+            last_login=None if last_login is None else str(last_login),
+        )
+
+    # --- login ----------------------------------------------------------------------
+
+    def verify(self, name: str, password: str) -> Account | None:
+        """The account if ``password`` is right and the account may log in, else ``None``.
+
+        Slow on purpose (argon2): call it from a worker thread in an event loop. A wrong
+        password counts towards the lock-out; a right one resets the count. A disabled or
+        locked account gets ``None`` whatever the password, and its count does not move.
+        """
+        with self._db() as db:
+            row = db.execute("SELECT hash, enabled, failures FROM accounts WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            # Spend the same time as a real check so that timing does not reveal names.
+            _verify_hash(_DUMMY_HASH, password)
+            return None
+        digest, enabled, failures = row
+        if not enabled or failures >= self.max_failures:
+            return None
+        if not _verify_hash(digest, password):
+            with self._db() as db:
+                db.execute("UPDATE accounts SET failures = failures + 1 WHERE name = ?", (name,))
+            return None
+        with self._db() as db:
+            db.execute("UPDATE accounts SET failures = 0, last_login = ? WHERE name = ?", (_now(), name))
+            if _HASHER.check_needs_rehash(digest):
+                db.execute("UPDATE accounts SET hash = ? WHERE name = ?", (_HASHER.hash(password), name))
+        return self.get(name)
+
+
+_DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
+
+
+def _verify_hash(digest: str, password: str) -> bool:
+    try:
+        return _HASHER.verify(digest, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _role(role: Role | str) -> Role:
+    try:
+        return Role(role)
+    except ValueError:
+        raise AccountError(f"unknown role {role!r}; roles: {', '.join(r.value for r in Role)}") from None
+
+
+DEMO_ACCOUNTS: dict[str, Role] = {role.value: role for role in Role}
+
+
+def ensure_demo_accounts(store: AccountStore, credentials_file: str | os.PathLike[str]) -> Path:
+    """Create the missing demo accounts (analyst, modeller, manager, admin) and record their passwords.
+
+    Each new account gets a random password, appended as ``name<TAB>role<TAB>password`` to
+    ``credentials_file`` (created 0600). Accounts that exist already are left alone, so a
+    second start neither changes passwords nor writes them again. Returns the file's path.
+    """
+    path = Path(credentials_file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _private_file(path)
+    created: list[str] = []
+    for name, role in DEMO_ACCOUNTS.items():
+        if store.get(name) is None:
+            password = store.add(name, role)
+            created.append(f"{name}\t{role.value}\t{password}\n")
+    if created:
+        with open(path, "a", encoding="utf-8") as out:
+            out.writelines(created)
+    return path
+
+
+def read_credentials(credentials_file: str | os.PathLike[str]) -> dict[str, str]:
+    """Name -> password from a credentials file written by ``ensure_demo_accounts`` (last one wins)."""
+    result: dict[str, str] = {}
+    for line in Path(credentials_file).read_text(encoding="utf-8").splitlines():
+        parts = line.split("\t")
+        if len(parts) == 3:
+            result[parts[0]] = parts[2]
+    return result

@@ -1,0 +1,136 @@
+"""Memory caps through the kernel's cgroup v1 memory controller.
+
+One parent group (``workbench`` by default) holds one child group per single-user server;
+the child's ``memory.limit_in_bytes`` is the cap, and the kernel's OOM killer ends a
+process of that group that allocates past it, leaving the rest of the machine alone.
+
+By default the parent is created *inside the cgroup the hub itself runs in*, the way a
+systemd unit with delegation nests its children: whatever limit or accounting already
+confines the hub also confines its users, and the groups leave with the hub's own.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+MEMORY_MOUNT = Path("/sys/fs/cgroup/memory")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class CgroupError(OSError):
+    """The memory controller is missing, read-only, or a group could not be made or removed."""
+
+
+def own_memory_cgroup(mount: Path = MEMORY_MOUNT) -> Path:
+    """The memory cgroup folder this process belongs to (cgroup v1)."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            return mount / path.lstrip("/")
+    raise CgroupError("no cgroup v1 memory controller for this process")
+
+
+def parse_size(value: int | str) -> int:
+    """Bytes from ``123``, ``"512M"``, ``"2G"`` (powers of 1024), as JupyterHub's mem_limit accepts."""
+    if isinstance(value, int):
+        return value
+    text = value.strip().upper()
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    if text and text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(text)
+
+
+class MemoryCgroups:
+    """Child groups with a memory cap under one parent group.
+
+    ``parent`` is a folder in the memory hierarchy; it is created on first use and removed
+    by ``remove_parent`` once empty. Names are checked so that no caller can reach a path
+    outside the parent.
+    """
+
+    def __init__(self, parent: str | os.PathLike[str] | None = None, name: str = "workbench") -> None:
+        self.parent = Path(parent) if parent is not None else own_memory_cgroup() / name
+        if not str(self.parent.resolve()).startswith(str(MEMORY_MOUNT) + "/"):
+            raise CgroupError(f"{self.parent} is not inside {MEMORY_MOUNT}")
+
+    @staticmethod
+    def available(mount: Path = MEMORY_MOUNT) -> bool:
+        return (mount / "cgroup.procs").exists() and os.access(mount, os.W_OK)
+
+    def path(self, name: str) -> Path:
+        if not _NAME.match(name):
+            raise CgroupError(f"invalid cgroup name {name!r}")
+        return self.parent / name
+
+    def create(self, name: str, limit: int | str) -> Path:
+        """Create (or reuse) the child group ``name`` capped at ``limit`` bytes; returns its folder."""
+        self.parent.mkdir(exist_ok=True)
+        group = self.path(name)
+        group.mkdir(exist_ok=True)
+        # Without swap accounting the cap is on RAM; with it, cap RAM+swap too where allowed.
+        (group / "memory.limit_in_bytes").write_text(str(parse_size(limit)))
+        memsw = group / "memory.memsw.limit_in_bytes"
+        if memsw.exists():
+            try:
+                memsw.write_text(str(parse_size(limit)))
+            except OSError:
+                pass
+        return group
+
+    @staticmethod
+    def add_pid(group: Path, pid: int) -> None:
+        """Move process ``pid`` (all its threads) into ``group``; its later children stay there."""
+        (group / "cgroup.procs").write_text(str(pid))
+
+    @staticmethod
+    def join(group: Path) -> None:
+        """Move the calling process into ``group`` (used in a pre-exec hook, before dropping root)."""
+        (group / "cgroup.procs").write_text(str(os.getpid()))
+
+    def pids(self, name: str) -> list[int]:
+        procs = self.path(name) / "cgroup.procs"
+        if not procs.exists():
+            return []
+        return [int(p) for p in procs.read_text().split()]
+
+    def remove(self, name: str, timeout: float = 5.0) -> None:
+        """Remove the child group; processes still in it are moved up to the parent first."""
+        group = self.path(name)
+        if not group.exists():
+            return
+        deadline = time.monotonic() + timeout
+        while True:
+            for pid in self.pids(name):
+                try:
+                    self.add_pid(self.parent, pid)
+                except OSError:
+                    pass  # it exited meanwhile
+            try:
+                group.rmdir()
+                return
+            except OSError as exc:
+                if time.monotonic() > deadline:
+                    raise CgroupError(f"cannot remove {group}: {exc}") from exc
+                time.sleep(0.05)
+
+    def remove_parent(self) -> None:
+        """Remove the parent group if no child group and no process is left in it."""
+        try:
+            self.parent.rmdir()
+        except FileNotFoundError:
+            pass
+        except OSError:
+            pass  # still in use: left for the next stop
+
+    def oom_kills(self, name: str) -> int:
+        """How many processes the kernel killed in this group for passing the cap (0 if unknown)."""
+        control = self.path(name) / "memory.oom_control"
+        if control.exists():
+            for line in control.read_text().splitlines():
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
+        return 0

@@ -1,0 +1,122 @@
+"""The single-user server: a local process as the person's own Unix user, memory-capped.
+
+``WorkbenchSpawner`` is JupyterHub's ``LocalProcessSpawner`` with three narrow changes:
+
+- the process runs as ``<unix_prefix><hub name>`` (the Unix user the authenticator made),
+  starting in that user's private 0700 home;
+- before it drops root, the child process joins its own memory cgroup
+  (``memory.limit_in_bytes`` from the role's limit), so there is no moment in which the
+  server, its kernels or their children run uncapped; the group goes at stop;
+- managers get no server even if RBAC were misconfigured (defence in depth).
+"""
+
+from __future__ import annotations
+
+import pwd
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
+from traitlets import Dict, Unicode
+
+from workbench.platform import unix
+from workbench.platform.authenticator import role_of
+from workbench.platform.cgroups import CgroupError, MemoryCgroups
+
+DEFAULT_ROLE_LIMITS = {"analyst": "2G", "modeller": "4G", "admin": "1G"}
+
+
+class WorkbenchSpawner(LocalProcessSpawner):
+    """Local single-user servers as per-person Unix users with a cgroup memory cap."""
+
+    unix_prefix = Unicode("wb-", config=True, help="Prefix of the Unix user a hub user runs as.")
+    cgroup_parent = Unicode(
+        "", config=True,
+        help="Memory cgroup folder under which per-server groups are made; '' = <hub's own cgroup>/workbench.",
+    )
+    role_mem_limits = Dict(
+        DEFAULT_ROLE_LIMITS, config=True,
+        help="Memory cap per role (bytes or 512M/2G); a role not listed gets Spawner.mem_limit.",
+    )
+
+    _group: Path | None = None
+
+    @property
+    def system_username(self) -> str:
+        return unix.system_name(self.user.name, self.unix_prefix)
+
+    @property
+    def cgroup_name(self) -> str:
+        server = self.name or "default"
+        return f"{self.user.name}.{server}"
+
+    def _cgroups(self) -> MemoryCgroups:
+        return MemoryCgroups(self.cgroup_parent or None)
+
+    def memory_limit(self) -> int | str | None:
+        role = role_of([g.name for g in self.user.groups])
+        if role is not None and role.value in self.role_mem_limits:
+            return self.role_mem_limits[role.value]
+        return self.mem_limit
+
+    def make_preexec_fn(self, name: str) -> Callable[[], None]:
+        setuid = set_user_setuid(self.system_username)
+        group = self._group
+
+        def preexec() -> None:
+            if group is not None:
+                MemoryCgroups.join(group)  # still root here: join the capped group, then drop
+            setuid()
+
+        return preexec
+
+    def user_env(self, env: dict[str, str]) -> dict[str, str]:
+        entry = pwd.getpwnam(self.system_username)
+        env["USER"] = entry.pw_name
+        env["HOME"] = entry.pw_dir
+        env["SHELL"] = entry.pw_shell or "/bin/sh"
+        return env
+
+    async def start(self) -> Any:
+        role = role_of([g.name for g in self.user.groups])
+        if role is not None and role.value == "manager":
+            from tornado import web
+
+            raise web.HTTPError(403, "managers use dashboards, not notebook servers")
+        pwd.getpwnam(self.system_username)  # fail early and clearly when the Unix user is missing
+        limit = self.memory_limit()
+        self._group = None
+        if limit:
+            try:
+                self._group = self._cgroups().create(self.cgroup_name, limit)
+            except (OSError, CgroupError) as exc:
+                self.log.error("Cannot cap %s's memory: %s", self.user.name, exc)
+                raise
+        if not self.notebook_dir:
+            self.notebook_dir = pwd.getpwnam(self.system_username).pw_dir
+        return await super().start()
+
+    async def stop(self, now: bool = False) -> None:
+        await super().stop(now=now)
+        self._remove_group()
+
+    async def poll(self) -> int | None:
+        status = await super().poll()
+        if status is not None:
+            self._remove_group()
+        return status
+
+    def _remove_group(self) -> None:
+        try:
+            self._cgroups().remove(self.cgroup_name)
+        except (OSError, CgroupError) as exc:
+            self.log.warning("Could not remove %s's memory cgroup: %s", self.user.name, exc)
+        self._group = None
+
+
+def ensure_server_user(spawner: WorkbenchSpawner, home_root: str) -> None:
+    """A pre-spawn hook body: make sure the Unix user exists (e.g. for users added by API)."""
+    unix.ensure_user(spawner.system_username, home_root)
+
+

@@ -1,0 +1,59 @@
+"""Unix accounts behind workbench accounts: one system user per person, private 0700 home.
+
+A workbench account ``alice`` runs its notebook server as the system user
+``<prefix>alice`` (prefix ``wb-`` by default, so workbench users are recognisable and
+never collide with system accounts). Homes live under a configurable root.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import subprocess
+from pathlib import Path
+
+
+def system_name(name: str, prefix: str) -> str:
+    return f"{prefix}{name}"
+
+
+def exists(user: str) -> bool:
+    try:
+        pwd.getpwnam(user)
+        return True
+    except KeyError:
+        return False
+
+
+def ensure_user(user: str, home_root: str | os.PathLike[str], shell: str = "/bin/bash") -> pwd.struct_passwd:
+    """Create the system user with a private home (0700, owned by them) unless it exists; idempotent.
+
+    The account has no password (``useradd`` leaves it locked): people log in to the hub,
+    never to the machine.
+    """
+    home = Path(home_root) / user
+    if not exists(user):
+        Path(home_root).mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["useradd", "--create-home", "--home-dir", str(home), "--shell", shell,
+             "--user-group", "--comment", "workbench user", user],
+            check=True, capture_output=True, text=True,
+        )
+    entry = pwd.getpwnam(user)
+    home = Path(entry.pw_dir)
+    # Never chown/chmod anything but a home inside our own root (a pre-existing account
+    # with home "/" or "/root" must not make us touch a system path).
+    root = Path(home_root).resolve()
+    if root not in home.resolve().parents:
+        raise PermissionError(f"{user}'s home {home} is not under {root}; refusing to manage it")
+    home.mkdir(mode=0o700, exist_ok=True)
+    os.chown(home, entry.pw_uid, entry.pw_gid)
+    os.chmod(home, 0o700)
+    return entry
+
+
+def delete_user(user: str) -> None:
+    """Remove the system user, its group and its home; quiet when it does not exist."""
+    if not exists(user):
+        return
+    subprocess.run(["userdel", "--remove", "--force", user], check=False, capture_output=True, text=True)
