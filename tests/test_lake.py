@@ -10,7 +10,8 @@ import json
 import subprocess
 import sys
 import textwrap
-from datetime import date
+import time
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -108,15 +109,27 @@ def test_merge_upserts_and_rerunning_it_changes_nothing(wb: Session) -> None:
     assert first["value_hkd"].to_list() == [0.0, 1.0, 999.0, 999.0, 999.0]
 
 
+def next_second() -> None:
+    """Wait (polling) until the wall clock enters the next second."""
+    start = int(time.time())
+    while int(time.time()) == start:
+        time.sleep(0.02)
+
+
 def test_time_travel_returns_older_versions(wb: Session) -> None:
     wb.lake.write(good_rows(3), "raw.shipments")
     wb.lake.write(good_rows(2, start=3), "raw.shipments")
+    next_second()  # object stores stamp commits to the second: two boundaries keep v2 clearly after v1
+    next_second()
     wb.lake.write(good_rows(1, start=10), "raw.shipments", mode="overwrite")
     assert wb.table("raw.shipments").height == 1
     assert wb.table("raw.shipments", version=0).height == 3
     assert wb.table("raw.shipments", version=1).height == 5
     history = wb.history("raw.shipments")
     assert history["version"].to_list() == [2, 1, 0]
+    committed_v1 = datetime.fromtimestamp(history.filter(pl.col("version") == 1)["timestamp"][0] / 1000 + 1, tz=UTC)
+    assert wb.table("raw.shipments", as_of=committed_v1).height == 5
+    assert wb.table("raw.shipments", as_of=committed_v1.isoformat()).height == 5
     assert wb.scan("raw.shipments", version=1).select(pl.len()).collect().item() == 5
 
 
