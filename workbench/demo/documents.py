@@ -18,6 +18,7 @@ from workbench.demo.config import Tag, WorldConfig
 from workbench.demo.entities import VARIANTS_PER_SYSTEM, Population
 from workbench.demo.identifiers import container_check_digit
 from workbench.demo.vocabulary import COMMODITIES, CONTAINER_OWNERS, LOCATIONS, STREETS, WORLD_DAYS, WORLD_START
+from workbench.lake.documents import Document as StoredDocument
 
 EN_TEMPLATES = (
     "Intelligence indicates that {PERSON} of {ORG} is arranging shipments of {COMMODITY} through {LOCATION}.",
@@ -120,17 +121,10 @@ def money_zh(amount: float, rng: np.random.Generator) -> str:
     return ("約" if rng.random() < 0.5 else "") + (text or "一萬") + ("港元" if rng.random() < 0.5 else "元")
 
 
-@dataclass
-class Document:
-    """One generated document and its gold entity spans ``(start, end, label, text)``."""
+@dataclass(frozen=True)
+class Document(StoredDocument):
+    """A generated document (as the documents zone stores it) and its gold entity spans ``(start, end, label, text)``."""
 
-    doc_id: str
-    kind: str
-    language: str
-    title: str
-    source: str
-    published_at: datetime
-    text: str
     spans: list[tuple[int, int, str, str]] = field(default_factory=list)
 
 
@@ -228,5 +222,6 @@ def generate_documents(cfg: WorldConfig, pop: Population) -> list[Document]:
         title = _TITLES[(kind, language)].format(org=org, commodity=values["COMMODITY"][0])
         published = datetime.combine(WORLD_START, datetime.min.time()) + timedelta(
             days=int(rng.integers(0, WORLD_DAYS)), seconds=int(rng.integers(0, 86_400)))
-        docs.append(Document(f"DOC{i + 1:06d}", kind, language, title, _SOURCES[kind], published, text, spans))
+        docs.append(Document(doc_id=f"DOC{i + 1:06d}", kind=kind, language=language, title=title,
+                             source=_SOURCES[kind], published_at=published, text=text, spans=spans))
     return docs
