@@ -7,14 +7,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCALE ?= 1
+LAKE ?= $(CURDIR)/var/lake
 SEED ?= 1
 BENCH_SCALE ?= 100
 PYTEST_ARGS ?=
 
-.PHONY: up test bench venv postgres help
+.PHONY: up down status test bench venv postgres help
 
 help:
-	@echo "make up     - install, generate the demo world (scale $(SCALE)) if the lake is empty, show the catalog"
+	@echo "make up     - install, generate the demo world (scale $(SCALE)) into $(LAKE) if empty, start hub + gateway"
+	@echo "make down   - stop the local stack; make status - report each component"
 	@echo "make test   - install and run the test suite"
 	@echo "make bench  - install and run the benchmarks (scale $(BENCH_SCALE))"
 
@@ -37,14 +39,22 @@ postgres:
 	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
 
-up: $(STAMP)
-	$(BIN)/workbench demo generate --seed $(SEED) --scale $(SCALE) --if-empty
-	$(BIN)/workbench tables
+up: $(STAMP) $(HUB_PROXY)
+	$(BIN)/workbench demo generate --seed $(SEED) --scale $(SCALE) --if-empty --lake $(LAKE)
+	$(BIN)/workbench tables --lake $(LAKE)
+	$(BIN)/workbench platform up --lake $(LAKE)
 	@echo
 	@echo "Next steps:"
-	@echo "  $(BIN)/workbench sql \"SELECT port, count(*) FROM curated.declarations GROUP BY port\""
-	@echo "  $(BIN)/workbench describe curated.declarations"
+	@echo "  open the hub URL above and log in with an account from the credentials file"
+	@echo "  $(BIN)/workbench sql --lake $(LAKE) \"SELECT port_code, count(*) FROM curated.declarations GROUP BY 1\""
+	@echo "  $(BIN)/workbench describe --lake $(LAKE) curated.declarations"
 	@echo "  notebooks/01_first_steps.ipynb  (wb = workbench.connect())"
+
+down: $(STAMP)
+	$(BIN)/workbench platform down
+
+status: $(STAMP)
+	$(BIN)/workbench platform status
 
 test: $(STAMP) postgres $(HUB_PROXY)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -11,6 +11,7 @@ from workbench.cli.ingest import ingest
 from workbench.cli.lake import curate_command, describe, sql, tables
 from workbench.cli.models import models
 from workbench.cli.network import network
+from workbench.cli.platform import platform
 from workbench.cli.users import users
 
 
@@ -29,3 +30,4 @@ main.add_command(models)
 main.add_command(ingest)
 main.add_command(network)
 main.add_command(users)
+main.add_command(platform)

@@ -10,16 +10,44 @@ overrides those two narrow hooks and nothing else:
 - ``set_file_permissions`` refuses, before touching anything, every path that is not
   absolute or not inside the cluster's own working directory, so a future regression of
   the same kind fails loudly instead of chowning a system path.
+
+It also maps the gateway's user name (the hub name, ``analyst``) to the Unix user the
+hub runs that person's server as (``<unix_prefix>analyst``), so a cluster's scheduler and
+workers run as the same Unix user as the person's notebook server.
+
+The rest of the module is the gateway as a JupyterHub service (``configure``): JupyterHub
+authentication with service access scopes, ``python -m dask scheduler|worker`` from the
+user environment, per-role limits through the cluster options handler and an idle
+timeout. The hub side (service definition, scopes, spawner environment) is in
+``hubconfig.apply``; both read the same ``HubProfile``.
 """
 
 from __future__ import annotations
 
+import base64
+import grp
 import os
+import pwd
+import secrets
+import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
+from aiohttp import web
+from dask_gateway_server.auth import JupyterHubAuthenticator, unauthorized
 from dask_gateway_server.backends.local import LocalBackend
+from dask_gateway_server.options import Float, Integer, Options
+from traitlets import Unicode
+
+from workbench.platform.accounts import Role
+
+if TYPE_CHECKING:
+    from workbench.platform.hubconfig import HubProfile
+
+SERVICE_NAME = "dask-gateway"
+SERVICE_PREFIX = f"/services/{SERVICE_NAME}"
 
 
 class UnsafePathError(PermissionError):
@@ -28,6 +56,34 @@ class UnsafePathError(PermissionError):
 
 class SafeLocalBackend(LocalBackend):
     """``LocalBackend`` with the working-directory bug fixed and chowns confined to the workdir."""
+
+    unix_prefix = Unicode("", config=True,
+                          help="Prefix of the Unix user a gateway user's processes run as (hub: 'wb-').")
+
+    def system_username(self, username: str) -> str:
+        """The Unix user behind gateway user ``username``; must exist (the hub creates it)."""
+        return f"{self.unix_prefix}{username}"
+
+    def make_preexec_fn(self, cluster: Any) -> Callable[[], None]:
+        # Upstream's, with the Unix name mapped (it would setuid to the hub name).
+        entry = pwd.getpwnam(self.system_username(cluster.username))
+        groups = [g.gr_gid for g in grp.getgrall() if entry.pw_name in g.gr_mem]
+        workdir = cluster.state["workdir"]
+
+        def preexec() -> None:  # pragma: no cover - runs in the child
+            os.setgid(entry.pw_gid)
+            os.setgroups(groups)
+            os.setuid(entry.pw_uid)
+            os.chdir(workdir)
+
+        return preexec
+
+    def get_env(self, cluster: Any) -> dict[str, str]:
+        env = super().get_env(cluster)
+        entry = pwd.getpwnam(self.system_username(cluster.username))
+        env["USER"] = entry.pw_name
+        env["HOME"] = entry.pw_dir
+        return env
 
     def setup_working_directory(self, cluster: Any) -> str:
         if self.clusters_directory:
@@ -45,7 +101,7 @@ class SafeLocalBackend(LocalBackend):
             with os.fdopen(os.open(path, flags, 0o600), "wb") as fil:
                 fil.write(data)
             paths.append(path)  # upstream: paths.extend(path) -> one entry per character
-        self._confined_chown(paths, cluster.username, Path(workdir))
+        self._confined_chown(paths, self.system_username(cluster.username), Path(workdir))
         self.log.debug("Working directory %s for cluster %s created", workdir, cluster.name)
         return workdir
 
@@ -68,3 +124,192 @@ class SafeLocalBackend(LocalBackend):
                 raise UnsafePathError(f"refusing to chown {p!r}: outside {root}")
             resolved.append(real)
         super().set_file_permissions([str(r) for r in resolved], username)
+
+
+class HubTokenAuthenticator(JupyterHubAuthenticator):
+    """Upstream's JupyterHub authenticator; an invalid token is a 401, not a 500.
+
+    JupyterHub 6 answers ``/hub/api/user`` with 403 for an unknown or expired token;
+    dask-gateway-server 2026.3.0 reads a 403 as "the gateway lacks permission" and
+    answers 500. Only that reply is mapped; everything else is upstream's.
+    """
+
+    async def authenticate(self, request: Any) -> Any:
+        try:
+            return await super().authenticate(request)
+        except web.HTTPInternalServerError as exc:
+            if (exc.reason or "").startswith("Permission failure verifying"):
+                raise unauthorized("jupyterhub") from None
+            raise
+
+
+# --- limits per role ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GatewayLimits:
+    """What one role may ask of the gateway: per-worker cores/memory bounds and a worker cap."""
+
+    max_workers: int
+    max_worker_cores: int
+    max_worker_memory_gib: float
+    default_worker_memory_gib: float = 1.0
+    scheduler_memory_gib: float = 0.5
+
+    @property
+    def cluster_max_cores(self) -> int:
+        return self.max_workers * self.max_worker_cores + 1  # + the scheduler's core
+
+    @property
+    def cluster_max_memory(self) -> int:
+        return int((self.max_workers * self.max_worker_memory_gib + self.scheduler_memory_gib) * 2**30)
+
+
+# Analysts: small exploratory clusters; modellers: room for feature builds and training.
+# Roles not listed (manager, admin) get no clusters, even with a token that reaches the gateway.
+DEFAULT_GATEWAY_LIMITS: dict[str, GatewayLimits] = {
+    Role.ANALYST.value: GatewayLimits(max_workers=2, max_worker_cores=1, max_worker_memory_gib=1.0),
+    Role.MODELLER.value: GatewayLimits(max_workers=6, max_worker_cores=2, max_worker_memory_gib=4.0),
+}
+
+
+class NoClustersForRole(PermissionError):
+    """The user's role gets no Dask clusters (shown to the client as the refusal reason)."""
+
+
+def limits_for(groups: set[str] | list[str], limits: dict[str, GatewayLimits]) -> GatewayLimits | None:
+    """The limits of the first workbench role among the user's hub groups; None = no clusters."""
+    for group in sorted(groups):
+        if group in Role._value2member_map_ and group in limits:
+            return limits[group]
+    return None
+
+
+def cluster_options(limits: dict[str, GatewayLimits], idle_timeout: float) -> Callable[[Any], Options]:
+    """``c.Backend.cluster_options``: the options form and its handler for the requesting user.
+
+    The bounds of the form depend on the user's role (from their hub groups, as the
+    JupyterHub authenticator reports them); the handler turns a valid request into the
+    cluster's configuration, including the worker cap and the idle timeout, which the
+    user cannot choose.
+    """
+
+    def for_user(user: Any) -> Options:
+        lim = limits_for(user.groups, limits)
+        if lim is None:
+            def refuse(options: Any, user: Any) -> dict[str, Any]:
+                raise NoClustersForRole(f"{user.name}: this role gets no Dask clusters")
+
+            return Options(handler=refuse)
+
+        def handler(options: Any, user: Any) -> dict[str, Any]:
+            return {
+                "worker_cores": options.worker_cores,
+                "worker_memory": int(options.worker_memory * 2**30),
+                "scheduler_cores": 1,
+                "scheduler_memory": int(lim.scheduler_memory_gib * 2**30),
+                "cluster_max_workers": lim.max_workers,
+                "cluster_max_cores": lim.cluster_max_cores,
+                "cluster_max_memory": lim.cluster_max_memory,
+                "idle_timeout": idle_timeout,
+            }
+
+        return Options(
+            Integer("worker_cores", default=1, min=1, max=lim.max_worker_cores, label="Worker cores"),
+            Float("worker_memory", default=min(lim.default_worker_memory_gib, lim.max_worker_memory_gib),
+                  min=0.25, max=lim.max_worker_memory_gib, label="Worker memory (GiB)"),
+            handler=handler,
+        )
+
+    return for_user
+
+
+# --- the gateway as a hub service -----------------------------------------------------
+
+
+def fernet_key_file(path: Path) -> str:
+    """A Fernet key (base64 of 32 random bytes) in a 0600 file, generated on first use."""
+    if not path.exists():
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+    os.chmod(path, 0o600)
+    return path.read_text().strip()
+
+
+def service_token(profile: HubProfile) -> str:
+    """The gateway's hub API token, shared by the hub's service definition and the gateway."""
+    from workbench.platform.hubconfig import secret_file
+
+    return secret_file(profile.private_dir / "gateway_api_token")
+
+
+def public_address(profile: HubProfile) -> str:
+    """Where clients reach the gateway's HTTP API: through the hub's proxy, under the service prefix."""
+    return f"http://{profile.ip}:{profile.port}{SERVICE_PREFIX}"
+
+
+def proxy_address(profile: HubProfile) -> str:
+    """The gateway's scheduler (TLS/TCP) proxy, which clients connect to directly."""
+    return f"gateway://127.0.0.1:{profile.gateway_tcp_port}"
+
+
+def service_definition(profile: HubProfile) -> dict[str, Any]:
+    """The hub's ``services`` entry: a hub-managed process behind ``/services/dask-gateway``."""
+    return {
+        "name": SERVICE_NAME,
+        "url": f"http://127.0.0.1:{profile.gateway_port}",
+        "api_token": service_token(profile),
+        "command": [sys.executable, "-m", "dask_gateway_server", "-f",
+                    str(profile.gateway_config_file)],
+        "environment": profile.to_env(),
+        "display": False,
+    }
+
+
+def single_user_environment(profile: HubProfile) -> dict[str, str]:
+    """What a notebook server needs for ``Gateway()`` (and ``workbench.compute.cluster()``)."""
+    return {
+        "DASK_GATEWAY__ADDRESS": public_address(profile),
+        "DASK_GATEWAY__PROXY_ADDRESS": proxy_address(profile),
+        "DASK_GATEWAY__PUBLIC_ADDRESS": SERVICE_PREFIX,  # dashboard links relative to the hub URL
+        "DASK_GATEWAY__AUTH__TYPE": "jupyterhub",
+    }
+
+
+def configure(c: Any, profile: HubProfile,
+              limits: dict[str, GatewayLimits] | None = None) -> None:
+    """Set the gateway's traitlets config ``c``: the local profile as a JupyterHub service."""
+    private = profile.private_dir
+    private.mkdir(parents=True, exist_ok=True)
+    os.chmod(private, 0o700)
+    clusters = profile.state_dir / "gateway" / "clusters"
+    clusters.mkdir(parents=True, exist_ok=True)
+    os.chmod(clusters.parent, 0o755)
+    os.chmod(clusters, 0o711)  # users reach their own 0700 workdir, cannot list others'
+
+    c.DaskGateway.address = f"127.0.0.1:{profile.gateway_api_port}"
+    c.Proxy.address = f"127.0.0.1:{profile.gateway_port}"
+    c.Proxy.tcp_address = f"127.0.0.1:{profile.gateway_tcp_port}"
+    c.Proxy.prefix = SERVICE_PREFIX
+    c.DaskGateway.log_level = profile.log_level
+
+    # dask_gateway_server.auth.JupyterHubAuthenticator, with the invalid-token reply fixed.
+    c.DaskGateway.authenticator_class = HubTokenAuthenticator
+    c.JupyterHubAuthenticator.jupyterhub_api_token = service_token(profile)
+    c.JupyterHubAuthenticator.jupyterhub_api_url = f"http://127.0.0.1:{profile.hub_port}/hub/api"
+    c.JupyterHubAuthenticator.jupyterhub_service_name = SERVICE_NAME
+    c.JupyterHubAuthenticator.use_service_access_scopes = True
+
+    c.DaskGateway.backend_class = SafeLocalBackend
+    c.SafeLocalBackend.unix_prefix = profile.unix_prefix
+    c.SafeLocalBackend.clusters_directory = str(clusters)
+    c.SafeLocalBackend.db_url = f"sqlite:///{private / 'gateway.sqlite'}"
+    c.SafeLocalBackend.db_encrypt_keys = [fernet_key_file(private / "gateway_db_key")]
+    c.SafeLocalBackend.stop_clusters_on_shutdown = True
+    python = str(profile.user_env / "bin" / "python")  # same packages as the notebooks' kernels
+    c.ClusterConfig.scheduler_cmd = [python, "-m", "dask", "scheduler"]
+    c.ClusterConfig.worker_cmd = [python, "-m", "dask", "worker"]
+    c.ClusterConfig.idle_timeout = float(profile.gateway_idle_timeout)
+    c.SafeLocalBackend.cluster_options = cluster_options(
+        limits if limits is not None else DEFAULT_GATEWAY_LIMITS, float(profile.gateway_idle_timeout))

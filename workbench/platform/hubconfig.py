@@ -16,7 +16,13 @@ here where they are tested:
   people's notebooks;
 - ``WorkbenchSpawner`` running ``python -m jupyterhub.singleuser`` from the user
   environment (see ``userenv.py``) as the person's Unix user, memory-capped per role;
-- jupyterhub-idle-culler as a hub service with only the scopes it needs.
+- jupyterhub-idle-culler as a hub service with only the scopes it needs;
+- Dask Gateway as a hub-managed service behind ``/services/dask-gateway`` (see
+  ``gateway.py``): analysts and modellers hold ``access:services!service=dask-gateway``,
+  their servers' tokens carry it (``Spawner.server_token_scopes``), and their servers get
+  ``DASK_GATEWAY__*`` so ``Gateway()`` and ``workbench.compute.cluster()`` find it;
+  managers reach only the dashboards service;
+- ``WORKBENCH_LAKE`` for the servers when the profile names a lake.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.platform.accounts import AccountStore, ensure_demo_accounts
+from workbench.platform import gateway
 from workbench.platform.authenticator import WorkbenchAuthenticator
 from workbench.platform.spawner import DEFAULT_ROLE_LIMITS, WorkbenchSpawner
 from workbench.platform.userenv import build_user_env, singleuser_cmd
@@ -38,6 +45,8 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULT_PROXY = REPO / "var" / "npm" / "node_modules" / ".bin" / "configurable-http-proxy"
 DEFAULT_STATE = REPO / "var" / "hub"
 KERNELS = REPO / "kernels"
+GATEWAY_CONFIG = REPO / "hub_config" / "dask_gateway_config.py"
+DASHBOARDS_SERVICE = "dashboards"
 
 
 @dataclass
@@ -57,6 +66,14 @@ class HubProfile:
     idle_timeout: int = 3600
     demo_accounts: bool = True
     log_level: str = "INFO"
+    gateway: bool = True
+    gateway_port: int = 8002
+    gateway_api_port: int = 8003
+    gateway_tcp_port: int = 8004
+    gateway_idle_timeout: int = 1800
+    gateway_config_file: Path = GATEWAY_CONFIG
+    lake: str | None = None
+    audit_dir: str | None = None
 
     @classmethod
     def from_env(cls) -> HubProfile:
@@ -72,7 +89,8 @@ class HubProfile:
             profile.state_dir = Path(v)
         if v := env.get("WORKBENCH_HUB_IP"):
             profile.ip = v
-        for name in ("port", "hub_port", "proxy_api_port", "idle_timeout"):
+        for name in ("port", "hub_port", "proxy_api_port", "idle_timeout", "gateway_port",
+                     "gateway_api_port", "gateway_tcp_port", "gateway_idle_timeout"):
             if v := env.get(f"WORKBENCH_HUB_{name.upper()}"):
                 setattr(profile, name, int(v))
         if v := env.get("WORKBENCH_HUB_PROXY_COMMAND"):
@@ -87,7 +105,38 @@ class HubProfile:
             profile.demo_accounts = v.lower() not in {"0", "false", "no"}
         if v := env.get("WORKBENCH_HUB_LOG_LEVEL"):
             profile.log_level = v
+        if v := env.get("WORKBENCH_HUB_GATEWAY"):
+            profile.gateway = v.lower() not in {"0", "false", "no"}
+        if v := env.get("WORKBENCH_HUB_LAKE"):
+            profile.lake = v
+        if v := env.get("WORKBENCH_HUB_AUDIT_DIR"):
+            profile.audit_dir = v
         return profile
+
+    def to_env(self) -> dict[str, str]:
+        """The ``WORKBENCH_HUB_*`` variables that give ``from_env`` this profile back.
+
+        The hub hands them to the services it starts (the gateway reads the same profile).
+        """
+        env = {
+            "WORKBENCH_HUB_STATE": str(self.state_dir),
+            "WORKBENCH_HUB_IP": self.ip,
+            "WORKBENCH_HUB_PROXY_COMMAND": self.proxy_command,
+            "WORKBENCH_HUB_HOME_ROOT": str(self.home_root),
+            "WORKBENCH_HUB_UNIX_PREFIX": self.unix_prefix,
+            "WORKBENCH_HUB_CGROUP_PARENT": self.cgroup_parent,
+            "WORKBENCH_HUB_DEMO_ACCOUNTS": "1" if self.demo_accounts else "0",
+            "WORKBENCH_HUB_LOG_LEVEL": self.log_level,
+            "WORKBENCH_HUB_GATEWAY": "1" if self.gateway else "0",
+        }
+        for name in ("port", "hub_port", "proxy_api_port", "idle_timeout", "gateway_port",
+                     "gateway_api_port", "gateway_tcp_port", "gateway_idle_timeout"):
+            env[f"WORKBENCH_HUB_{name.upper()}"] = str(getattr(self, name))
+        if self.lake:
+            env["WORKBENCH_HUB_LAKE"] = self.lake
+        if self.audit_dir:
+            env["WORKBENCH_HUB_AUDIT_DIR"] = self.audit_dir
+        return env
 
     @property
     def private_dir(self) -> Path:
@@ -131,7 +180,11 @@ def prepare_state(profile: HubProfile) -> None:
 
 
 def rbac_roles(idle_culler: bool = True) -> list[dict[str, Any]]:
-    """The hub's roles: what each workbench group may do."""
+    """The hub's roles: what each workbench group may do.
+
+    Service access is per service: a manager's token does not reach the Dask Gateway
+    (which checks ``access:services!service=dask-gateway`` itself).
+    """
     roles: list[dict[str, Any]] = [
         {
             # Every logged-in user: see themselves, manage their own tokens; no servers.
@@ -141,20 +194,23 @@ def rbac_roles(idle_culler: bool = True) -> list[dict[str, Any]]:
         {
             "name": "workbench-notebooks",
             "description": "Analysts and modellers: their own notebook server and the platform services",
-            "scopes": ["servers!user", "read:servers!user", "access:servers!user", "access:services"],
+            "scopes": ["servers!user", "read:servers!user", "access:servers!user",
+                       f"access:services!service={gateway.SERVICE_NAME}",
+                       f"access:services!service={DASHBOARDS_SERVICE}"],
             "groups": ["analyst", "modeller"],
         },
         {
             "name": "workbench-dashboards",
             "description": "Managers: published dashboards (hub services) only",
-            "scopes": ["access:services"],
+            "scopes": [f"access:services!service={DASHBOARDS_SERVICE}"],
             "groups": ["manager"],
         },
         {
             "name": "workbench-admin",
             "description": "Administrators: users and servers, not other people's notebooks",
             "scopes": ["admin-ui", "admin:users", "admin:servers", "list:users", "read:groups",
-                       "read:roles", "list:services", "read:services", "read:hub", "access:services"],
+                       "read:roles", "list:services", "read:services", "read:hub",
+                       f"access:services!service={DASHBOARDS_SERVICE}"],
             "groups": ["admin"],
         },
     ]
@@ -207,7 +263,20 @@ def apply(c: Any, profile: HubProfile) -> None:
     c.Spawner.cmd = singleuser_cmd(profile.user_env / "bin" / "python")
     c.Spawner.ip = "127.0.0.1"
     c.Spawner.default_url = "/lab"
-    c.Spawner.environment = {"JUPYTER_PATH": str(profile.user_env / "extra")}
+    environment = {"JUPYTER_PATH": str(profile.user_env / "extra")}
+    if profile.lake:
+        environment["WORKBENCH_LAKE"] = profile.lake
+    if profile.audit_dir:  # must be appendable by the users (see the security issue)
+        environment["WORKBENCH_AUDIT_DIR"] = profile.audit_dir
+    if profile.gateway:
+        environment.update(gateway.single_user_environment(profile))
+        # The server's $JUPYTERHUB_API_TOKEN (what Gateway(auth="jupyterhub") sends) gets
+        # the gateway scope and the user's groups (the gateway's per-role limits read them).
+        c.Spawner.server_token_scopes = [
+            "access:servers!server", "users:activity!user", "read:users:groups!user",
+            "read:users:name!user", f"access:services!service={gateway.SERVICE_NAME}",
+        ]
+    c.Spawner.environment = environment
     c.Spawner.start_timeout = 60
     c.Spawner.http_timeout = 60
 
@@ -215,3 +284,5 @@ def apply(c: Any, profile: HubProfile) -> None:
         "name": "idle-culler",
         "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={profile.idle_timeout}"],
     }]
+    if profile.gateway:
+        c.JupyterHub.services.append(gateway.service_definition(profile))

@@ -76,6 +76,10 @@ class WorkbenchSpawner(LocalProcessSpawner):
         env["USER"] = entry.pw_name
         env["HOME"] = entry.pw_dir
         env["SHELL"] = entry.pw_shell or "/bin/sh"
+        # The lake session's role (workbench.security) is the person's hub role.
+        role = role_of([g.name for g in self.user.groups])
+        if role is not None:
+            env["WORKBENCH_ROLE"] = role.value
         return env
 
     async def start(self) -> Any:
