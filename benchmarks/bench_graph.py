@@ -122,7 +122,7 @@ def world(path: str, top: int) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--world", default="/tmp/s1", help="Lake holding a generated world (copied, never written).")
+    parser.add_argument("--world", default=str(Path(__file__).resolve().parents[1] / "var" / "bench" / "world-s1"), help="Lake holding a generated world (copied, never written).")
     parser.add_argument("--top", type=int, default=20)
     args = parser.parse_args()
     report = {"febrl4": febrl4(), "world": world(args.world, args.top)}

@@ -121,7 +121,7 @@ def service_latency(run: TrainingRun, world: Any, rate: float, seconds: float, t
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lake", default="/tmp/s1")
+    parser.add_argument("--lake", default=str(Path(__file__).resolve().parents[1] / "var" / "bench" / "world-s1"))
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--json", action="store_true")

@@ -60,3 +60,12 @@ class ContractViolation(WorkbenchError):
 
 class WriteConflict(WorkbenchError):
     """A concurrent writer committed first and retries ran out."""
+
+
+class AccessDenied(WorkbenchError):
+    """The role may not read (or write) ``table``; ``clearance`` is what the table requires."""
+
+    def __init__(self, table: str, clearance: str, role: str, reason: str = "") -> None:
+        self.table, self.clearance, self.role = table, clearance, role
+        why = reason or f"it needs clearance {clearance} and role {role!r} does not have it"
+        super().__init__(f"access to {table} denied: {why}")

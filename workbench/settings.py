@@ -40,6 +40,14 @@ class Settings(BaseSettings):
     )
     user: str = Field(default_factory=getpass.getuser, description="Who lake reads and writes are recorded as")
     threads: int | None = Field(default=None, description="DuckDB threads; None lets DuckDB decide")
+    role: str | None = Field(
+        default=None, description="The person's role (analyst, modeller, manager, admin); None: the policy's default"
+    )
+    policy_file: str | None = Field(default=None, description="Access policy TOML; None: the packaged policy")
+    audit_dir: str | None = Field(
+        default=None, description="Audit trail folder; None: <lake root>/../audit for a local lake"
+    )
+    audit_fsync: bool = Field(default=False, description="fsync every audit record (slower, survives power loss)")
     scoring_token: SecretStr | None = Field(
         default=None, description="Bearer token of the real-time scoring service (WORKBENCH_SCORING_TOKEN)"
     )

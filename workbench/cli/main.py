@@ -5,12 +5,14 @@ from __future__ import annotations
 import click
 
 from workbench import __version__
+from workbench.cli.audit import audit
 from workbench.cli.common import WorkbenchGroup
 from workbench.cli.demo import demo
 from workbench.cli.ingest import ingest
 from workbench.cli.lake import curate_command, describe, sql, tables
 from workbench.cli.models import models
 from workbench.cli.network import network
+from workbench.cli.nlp import nlp
 from workbench.cli.platform import platform
 from workbench.cli.users import users
 
@@ -22,6 +24,7 @@ def main() -> None:
 
 
 main.add_command(demo)
+main.add_command(audit)
 main.add_command(tables)
 main.add_command(sql)
 main.add_command(describe)
@@ -29,5 +32,6 @@ main.add_command(curate_command)
 main.add_command(models)
 main.add_command(ingest)
 main.add_command(network)
-main.add_command(users)
+main.add_command(nlp)
 main.add_command(platform)
+main.add_command(users)

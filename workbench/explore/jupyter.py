@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from workbench.explore.session import Session, connect
+from workbench.lake.sql import referenced_tables
 
 
 class LakeCursor:
@@ -21,10 +22,12 @@ class LakeCursor:
         self._con = session.engine.con
 
     def execute(self, query: str, parameters: Any = None) -> LakeCursor:
-        engine = self._session.engine
-        engine.versions(query)
-        with engine.engine_errors():
-            self._con.execute(query, parameters)
+        session = self._session
+        with session.audit.action("query", query=query, params=parameters, via="%%sql") as done:
+            done["tables"] = sorted(referenced_tables(query))
+            session.engine.versions(query)
+            with session.engine.engine_errors():
+                self._con.execute(query, parameters)
         return self
 
     @property

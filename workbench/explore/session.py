@@ -16,7 +16,10 @@ import pyarrow as pa
 from workbench.explore.profile import profile
 from workbench.lake import Lake, LakeLocation, Lineage, TableStream, WriteMode, WriteResult
 from workbench.lake.documents import DocumentStore
-from workbench.lake.sql import LakeSQL
+from workbench.errors import AccessDenied
+from workbench.lake.sql import referenced_tables
+from workbench.security import AuditTrail, Gate, GuardedSQL, audit_dir_for, configured_role, load_policy, policy_path
+from workbench.security.audit import audit_fsync
 from workbench.settings import Settings, load_settings
 
 Params = dict[str, Any] | list[Any] | tuple[Any, ...] | None
@@ -29,39 +32,64 @@ class Session:
         self.settings = settings
         self.user = settings.user
         self.lake = Lake(LakeLocation(settings.lake, dict(settings.storage_options)))
-        self.engine = LakeSQL(self.lake, threads=settings.threads)
+        self.policy = load_policy(policy_path(settings))
+        self.role = configured_role(settings, self.policy)
+        self.gate = Gate(self.lake, self.policy, self.role)
+        self.audit = AuditTrail(audit_dir_for(settings), self.user, self.role, fsync=audit_fsync(settings))
+        self.engine = GuardedSQL(self.lake, self.gate, threads=settings.threads, on_denied=self.audit.denied)
         self.documents = DocumentStore(self.lake)
+        self.audit.record("session_start", lake=settings.lake)
 
     def __repr__(self) -> str:
-        return f"<workbench session user={self.user!r} lake={self.settings.lake!r}>"
+        return f"<workbench session user={self.user!r} role={self.role!r} lake={self.settings.lake!r}>"
+
+    def _check(self, name: str, action: str = "read") -> None:
+        """Apply the access policy to one table; a refusal is audited, then raised."""
+        try:
+            self.gate.check_write(name) if action == "write" else self.gate.check_read(name)
+        except AccessDenied as refused:
+            self.audit.denied(refused, action=action)
+            raise
 
     def tables(self, zone: str | None = None) -> pl.DataFrame:
-        """The catalog: one row per table with description, classification, size and version."""
+        """The catalog: one row per table the session's role may read, with description, classification, size and version."""
         frame = self.lake.catalog.frame()
+        frame = frame.filter(pl.Series([self.policy.may_read(self.role, n, c) for n, c in
+                                        zip(frame["name"], frame["classification"], strict=True)], dtype=pl.Boolean))
         return frame.filter(pl.col("zone") == zone) if zone else frame
 
     def sql(self, query: str, params: Params = None) -> pl.DataFrame:
         """Run SQL over lake tables by name; ``params`` are bound (``$name`` or ``?``), never spliced."""
-        return self.engine.frame(query, params)
+        with self.audit.action("query", query=query, params=params) as done:
+            done["tables"] = sorted(referenced_tables(query))
+            frame = self.engine.frame(query, params)
+            done["rows"] = frame.height
+        return frame
 
     def scan(self, name: str, version: int | None = None) -> pl.LazyFrame:
         """A lazy Polars scan of a table, for pipelines that should not materialise it."""
         self.lake.check_name(name)
-        return pl.scan_delta(
+        self._check(name)
+        lazy = pl.scan_delta(
             self.lake.location.table_uri(name),
             version=version,
             storage_options=self.lake.location.storage_options or None,
         )
+        self.audit.record("scan", tables=[name], version=version)
+        return self.gate.mask_frame(name, lazy)  # type: ignore[return-value]
 
     def table(self, name: str, version: int | None = None, as_of: datetime | str | None = None) -> pl.DataFrame:
         """A whole table, now or as it was (``version=`` or ``as_of=`` a datetime / ISO string)."""
+        self._check(name)
         dt = self.lake.delta(name, version=version, as_of=as_of)
         frame = pl.from_arrow(dt.to_pyarrow_table())
         assert isinstance(frame, pl.DataFrame)
-        return frame
+        self.audit.record("table", tables=[name], rows=frame.height, version=version, as_of=as_of)
+        return self.gate.mask_frame(name, frame)  # type: ignore[return-value]
 
     def history(self, name: str) -> pl.DataFrame:
         """Versions of a table: when, what operation, by whom, produced by what."""
+        self._check(name)
         rows = []
         for commit in self.lake.delta(name).history():
             rows.append({
@@ -76,7 +104,9 @@ class Session:
     def describe(self, name: str) -> pl.DataFrame:
         """Profile of a table: per column type, nulls, distinct, range and top values."""
         self.lake.check_name(name)
-        return profile(self.engine, name)
+        self._check(name)
+        with self.audit.action("describe", tables=[name]):
+            return profile(self.engine, name)
 
     def write(
         self,
@@ -91,9 +121,13 @@ class Session:
         Analysts write to ``work.*``. A ``TableStream`` lets a job write more rows than fit
         in memory and still land them atomically.
         """
+        self._check(name, "write")
         table = data.to_arrow() if isinstance(data, pl.DataFrame) else data
         lineage = Lineage(produced_by=f"session write by {self.user}", inputs=tuple((inputs or {}).items()))
-        return self.lake.write(table, name, mode=mode, actor=self.user, lineage=lineage, description=description)
+        with self.audit.action("write", tables=[name], mode=mode) as done:
+            result = self.lake.write(table, name, mode=mode, actor=self.user, lineage=lineage, description=description)
+            done.update(rows=result.rows_written, version=result.version, quarantined=result.rows_quarantined)
+        return result
 
 
 def connect(lake: str | None = None, **overrides: Any) -> Session:

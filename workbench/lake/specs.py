@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from workbench.errors import ConfigError
 
-ZONES = ("raw", "curated", "documents", "quarantine", "truth", "system", "work")
+ZONES = ("raw", "curated", "documents", "quarantine", "truth", "system", "work", "security")
 """Lake zones. ``work`` holds analysts' own tables; ``system`` the catalog and run logs."""
 
 ColumnType = Literal["string", "int64", "float64", "bool", "date", "timestamp"]

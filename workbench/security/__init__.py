@@ -1,0 +1,16 @@
+"""Security: the access policy, the gate that applies it, the audit trail and the SIEM.
+
+The session (``workbench.explore.session``) is the only caller of the gate and the
+audit trail for people's reads and writes; services call ``record`` for their own events
+(logins, role changes, model promotions) and the SIEM (``workbench.security.siem``) reads
+the platform's logs and the audit trail into ``security.events``.
+"""
+
+from workbench.security.audit import AuditTrail, AuditUnavailable, Verification, audit_dir_for, search, verify
+from workbench.security.gate import Gate, GuardedSQL
+from workbench.security.policy import AccessPolicy, configured_role, load_policy, policy_path
+
+__all__ = [
+    "AccessPolicy", "AuditTrail", "AuditUnavailable", "Gate", "GuardedSQL", "Verification", "audit_dir_for",
+    "configured_role", "load_policy", "policy_path", "search", "verify",
+]

@@ -1,0 +1,215 @@
+"""The access policy: roles, clearances, need-to-know rules and masked columns, in one file.
+
+``policy.toml`` (next to this module, or the file a deployment names) is parsed into an
+``AccessPolicy``, validated with errors that name the file, the key and the reason, the
+way table specs are. The session and its SQL engine ask the policy three questions and
+nothing else: may this role read this table (``check_read``), may it write there
+(``check_write``), and which columns must it see masked (``masked_columns``).
+
+What a caller may rely on: clearances and classifications share one ordered scale
+(public < internal < restricted < secret); a rule that names no role applies to all;
+a role the policy does not know is refused everything (``AccessDenied``), never given a
+default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from fnmatch import fnmatchcase
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from workbench.errors import AccessDenied, ConfigError
+from workbench.lake.specs import ZONES, Classification
+from workbench.settings import Settings, load_settings
+
+LEVELS: tuple[Classification, ...] = tuple(Classification)
+"""Lowest first; ``LEVELS.index(c)`` orders clearances and classifications."""
+
+
+def level(value: Classification | str) -> int:
+    return LEVELS.index(Classification(value))
+
+
+class RoleSpec(BaseModel):
+    """One role: its clearance and the zones it may write."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    clearance: Classification
+    write_zones: tuple[str, ...] = ()
+    description: str = ""
+
+    @field_validator("write_zones")
+    @classmethod
+    def _zones(cls, zones: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [z for z in zones if z != "*" and z not in ZONES]
+        if unknown:
+            raise ValueError(f"unknown zones {unknown}; zones are {', '.join(ZONES)} or '*'")
+        return zones
+
+    def may_write(self, zone: str) -> bool:
+        return "*" in self.write_zones or zone in self.write_zones
+
+
+class TableRule(BaseModel):
+    """Need-to-know: tables matching ``match`` are readable only by ``roles``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    match: str
+    roles: tuple[str, ...]
+    reason: str = ""
+
+
+class ColumnRule(BaseModel):
+    """Columns (``zone.table.column`` globs) that roles below ``clearance`` see masked."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    match: tuple[str, ...]
+    tables: tuple[str, ...] = ("*",)
+    clearance: Classification
+    reason: str = ""
+
+    def applies_to_table(self, table: str) -> bool:
+        return any(fnmatchcase(table, t) for t in self.tables)
+
+    def covers(self, table: str, column: str) -> bool:
+        full = f"{table}.{column}"
+        return self.applies_to_table(table) and any(fnmatchcase(full, m) for m in self.match)
+
+
+class AccessPolicy(BaseModel):
+    """The parsed policy file; immutable, cheap to query."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default_role: str
+    mask: str = "***"
+    roles: dict[str, RoleSpec]
+    tables: tuple[TableRule, ...] = ()
+    columns: tuple[ColumnRule, ...] = ()
+    source: str = Field(default="<policy>", exclude=True)
+
+    @model_validator(mode="after")
+    def _roles_known(self) -> AccessPolicy:
+        if self.default_role not in self.roles:
+            raise ValueError(f"default_role {self.default_role!r} is not one of the roles {sorted(self.roles)}")
+        for i, rule in enumerate(self.tables):
+            unknown = [r for r in rule.roles if r not in self.roles]
+            if unknown:
+                raise ValueError(f"tables[{i}] names unknown roles {unknown}")
+        return self
+
+    # -- questions the gate asks --------------------------------------------------------
+
+    def role(self, role: str) -> RoleSpec:
+        spec = self.roles.get(role)
+        if spec is None:
+            raise AccessDenied("*", "any", role, reason=f"role {role!r} is not defined in {self.source}")
+        return spec
+
+    def clearance(self, role: str) -> Classification:
+        return self.role(role).clearance
+
+    def refusal(self, role: str, table: str, classification: Classification | str) -> AccessDenied | None:
+        """Why ``role`` may not read ``table`` (an ``AccessDenied`` to raise), or ``None``."""
+        spec = self.role(role)
+        if level(spec.clearance) < level(classification):
+            return AccessDenied(table, str(Classification(classification)), role,
+                                reason=f"it is classified {Classification(classification)} and role {role!r} "
+                                       f"is cleared for {spec.clearance} only")
+        for rule in self.tables:
+            if fnmatchcase(table, rule.match) and role not in rule.roles:
+                return AccessDenied(table, str(Classification(classification)), role,
+                                    reason=f"only roles {', '.join(rule.roles)} may read it ({rule.reason})")
+        return None
+
+    def may_read(self, role: str, table: str, classification: Classification | str) -> bool:
+        return self.refusal(role, table, classification) is None
+
+    def check_read(self, role: str, table: str, classification: Classification | str) -> None:
+        if (refused := self.refusal(role, table, classification)) is not None:
+            raise refused
+
+    def check_write(self, role: str, table: str, classification: Classification | str) -> None:
+        """Writers need the zone in their ``write_zones`` and clearance for what they write."""
+        self.check_read(role, table, classification)
+        zone = table.partition(".")[0]
+        if not self.role(role).may_write(zone):
+            raise AccessDenied(table, str(Classification(classification)), role,
+                               reason=f"role {role!r} may not write to the {zone} zone")
+
+    def masking_applies(self, role: str, table: str) -> bool:
+        """Cheap pre-check: could any column of ``table`` be masked for ``role``?"""
+        mine = level(self.clearance(role))
+        return any(mine < level(r.clearance) and r.applies_to_table(table) for r in self.columns)
+
+    def masked_columns(self, role: str, table: str, columns: Iterable[str]) -> list[str]:
+        """The columns of ``table`` that ``role`` sees masked, in the order given."""
+        mine = level(self.clearance(role))
+        rules = [r for r in self.columns if mine < level(r.clearance) and r.applies_to_table(table)]
+        return [c for c in columns if any(r.covers(table, c) for r in rules)]
+
+
+def parse_policy(text: str, source: str) -> AccessPolicy:
+    """Parse one policy file; errors name ``source``, the key and the reason."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+    try:
+        return AccessPolicy.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise ConfigError(f"{source}: {where}: {first['msg']}") from exc
+
+
+@lru_cache(maxsize=8)
+def _load(path: str, mtime: float) -> AccessPolicy:
+    return parse_policy(Path(path).read_text(encoding="utf-8"), path)
+
+
+def load_policy(path: str | os.PathLike[str] | None = None) -> AccessPolicy:
+    """The policy in ``path``, else the deployment's (``policy_path()``), else the packaged one."""
+    chosen = path or policy_path()
+    if chosen is None:
+        text = resources.files("workbench.security").joinpath("policy.toml").read_text(encoding="utf-8")
+        return _packaged(text)
+    p = Path(chosen)
+    if not p.is_file():
+        raise ConfigError(f"{p}: access policy file not found")
+    return _load(str(p), p.stat().st_mtime)
+
+
+@lru_cache(maxsize=1)
+def _packaged(text: str) -> AccessPolicy:
+    return parse_policy(text, "workbench/security/policy.toml")
+
+
+def policy_path(settings: Settings | None = None) -> str | None:
+    return (settings or load_settings()).policy_file
+
+
+def configured_role(settings: Settings | None = None, policy: AccessPolicy | None = None) -> str:
+    """The session's role: ``settings.role`` (WORKBENCH_ROLE), else the policy's default."""
+    role = (settings or load_settings()).role
+    return role or (policy or load_policy(policy_path(settings))).default_role
+
+
+def table_classification(specs: Mapping[str, object], catalog_entry: Mapping[str, object] | None,
+                         name: str) -> Classification:
+    """A table's classification: its spec's, else the catalog's (analysts' work tables)."""
+    spec = specs.get(name)
+    if spec is not None:
+        return Classification(getattr(spec, "classification"))
+    if catalog_entry and catalog_entry.get("classification"):
+        return Classification(str(catalog_entry["classification"]))
+    return Classification.internal
