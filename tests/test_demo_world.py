@@ -169,7 +169,6 @@ def test_some_ring_members_appear_in_cases(frames):
 
 
 def test_names_are_written_differently_across_systems(frames):
-    names: dict[tuple[str, str], set[str]] = {}
     lookups = [
         ("cirms", "raw.cirms_traders", "trader_id", "name_en"), ("cirms", "raw.cirms_people", "person_id", "name_en"),
         ("cirms", "raw.cirms_brokers", "broker_id", "name_en"), ("tdec", "raw.tdec_declarations", "declaration_id", "consignee_name"),

@@ -36,6 +36,8 @@ from workbench.platform.accounts import (
     ensure_demo_accounts,
     read_credentials,
 )
+from tests import hub_support as support
+from tests.hub_support import owners, remove_users, spawn_and_wait, wait_until
 from workbench.platform.cgroups import MemoryCgroups, own_memory_cgroup
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,14 +50,7 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.1, what: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"{what} not met after {timeout} s")
+
 
 
 # --- accounts -----------------------------------------------------------------------
@@ -298,11 +293,7 @@ def hub() -> Iterator[Hub]:
                 os.kill(proxy, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-        for entry in pwd.getpwall():
-            if entry.pw_name.startswith(prefix):
-                subprocess.run(["pkill", "-KILL", "-u", entry.pw_name], check=False)
-                subprocess.run(["userdel", "--remove", "--force", entry.pw_name], check=False,
-                               capture_output=True)
+        remove_users(prefix)
         groups = MemoryCgroups(cgroup_parent)
         if cgroup_parent.exists():
             for child in cgroup_parent.iterdir():
@@ -313,27 +304,11 @@ def hub() -> Iterator[Hub]:
 
 
 def login(hub: Hub, name: str, password: str):  # type: ignore[no-untyped-def]
-    """Log in through the real form: GET for the _xsrf cookie, POST it back as a field."""
-    import requests
-
-    session = requests.Session()
-    session.get(f"{hub.url}/hub/login", timeout=10).raise_for_status()
-    xsrf = session.cookies.get("_xsrf")
-    assert xsrf, "login page set no _xsrf cookie"
-    response = session.post(
-        f"{hub.url}/hub/login", timeout=30, allow_redirects=False,
-        data={"username": name, "password": password, "_xsrf": xsrf},
-    )
-    return session, response
+    return support.login(hub.url, name, password)
 
 
 def api_token(hub: Hub, name: str) -> str:
-    session, response = login(hub, name, hub.passwords[name])
-    assert response.status_code == 302, response.text[:300]
-    made = session.post(f"{hub.url}/hub/api/users/{name}/tokens", json={"note": "test", "expires_in": 600},
-                        headers={"X-XSRFToken": session.cookies.get("_xsrf")}, timeout=10)
-    assert made.status_code == 201, made.text
-    return str(made.json()["token"])
+    return support.api_token(hub.url, name, hub.passwords[name])
 
 
 def logged_in(session) -> bool:  # type: ignore[no-untyped-def]
@@ -411,17 +386,7 @@ def test_analyst_server_runs_as_own_user_capped_and_private(hub: Hub) -> None:
 
     token = api_token(hub, "analyst")
     headers = {"Authorization": f"token {token}"}
-    started = time.monotonic()
-    response = requests.post(f"{hub.url}/hub/api/users/analyst/server", headers=headers, timeout=60)
-    assert response.status_code in (201, 202), response.text
-
-    def ready() -> dict | None:  # type: ignore[type-arg]
-        model = requests.get(f"{hub.url}/hub/api/users/analyst", headers=headers, timeout=10).json()
-        server = model.get("servers", {}).get("")
-        return server if server and server.get("ready") else None
-
-    server = wait_until(ready, 90, interval=0.1, what="analyst server ready")
-    spawn_seconds = time.monotonic() - started
+    server, spawn_seconds = spawn_and_wait(hub.url, "analyst", token)
     print(f"spawn-to-ready: {spawn_seconds:.2f} s")
     (hub.root / "spawn_seconds").write_text(f"{spawn_seconds:.2f}")
 
@@ -481,12 +446,7 @@ c.ClusterConfig.idle_timeout = 120
 SYSTEM_PATHS = ["/", "/usr", "/etc", "/home", "/tmp", "/root", "/work"]
 
 
-def owners(paths: list[str]) -> dict[str, tuple[int, int, int]]:
-    result = {}
-    for p in paths:
-        s = os.lstat(p)
-        result[p] = (s.st_uid, s.st_gid, stat.S_IMODE(s.st_mode))
-    return result
+
 
 
 def test_safe_backend_refuses_chown_outside_the_workdir(tmp_path: Path) -> None:

@@ -17,7 +17,6 @@ import json
 import os
 import pwd
 import shutil
-import stat
 import subprocess
 import tempfile
 import time
@@ -28,7 +27,9 @@ from pathlib import Path
 
 import pytest
 
+from tests import hub_support as support
 from tests.conftest import TINY_SEED, free_port
+from tests.hub_support import owners, remove_users, spawn_and_wait, wait_until
 from workbench.platform.accounts import read_credentials
 from workbench.platform.cgroups import MemoryCgroups, own_memory_cgroup
 
@@ -42,23 +43,10 @@ pytestmark = [pytest.mark.hub,
               pytest.mark.filterwarnings("ignore::distributed.versions.VersionMismatchWarning")]
 
 
-def owners(paths: list[str]) -> dict[str, tuple[int, int, int]]:
-    result = {}
-    for p in paths:
-        if os.path.lexists(p):
-            s = os.lstat(p)
-            result[p] = (s.st_uid, s.st_gid, stat.S_IMODE(s.st_mode))
-    return result
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.1, what: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"{what} not met after {timeout} s")
+
+
 
 
 @dataclass
@@ -80,11 +68,7 @@ class Stack:
         return stack.tail(self.profile)  # type: ignore[arg-type]
 
 
-def _cleanup_users(prefix: str) -> None:
-    for entry in pwd.getpwall():
-        if entry.pw_name.startswith(prefix):
-            subprocess.run(["pkill", "-KILL", "-u", entry.pw_name], check=False)
-            subprocess.run(["userdel", "--remove", "--force", entry.pw_name], check=False, capture_output=True)
+
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +117,7 @@ def running() -> Iterator[Stack]:
         yield Stack(profile, url, root, lake, prefix, passwords, system_before)
     finally:
         stack.down(profile)  # type: ignore[arg-type]
-        _cleanup_users(prefix)
+        remove_users(prefix)
         groups = MemoryCgroups(cgroup_parent)
         if cgroup_parent.exists():
             for child in cgroup_parent.iterdir():
@@ -145,19 +129,7 @@ def running() -> Iterator[Stack]:
 
 
 def api_token(s: Stack, name: str) -> str:
-    """Log in through the real form and make an API token (the user's full permissions)."""
-    import requests
-
-    session = requests.Session()
-    session.get(f"{s.url}/hub/login", timeout=10).raise_for_status()
-    xsrf = session.cookies.get("_xsrf")
-    response = session.post(f"{s.url}/hub/login", timeout=30, allow_redirects=False,
-                            data={"username": name, "password": s.passwords[name], "_xsrf": xsrf})
-    assert response.status_code == 302, (response.status_code, s.log())
-    made = session.post(f"{s.url}/hub/api/users/{name}/tokens", json={"note": "test", "expires_in": 900},
-                        headers={"X-XSRFToken": session.cookies.get("_xsrf")}, timeout=10)
-    assert made.status_code == 201, made.text
-    return str(made.json()["token"])
+    return support.api_token(s.url, name, s.passwords[name])
 
 
 def gateway_config(s: Stack) -> dict[str, str]:
@@ -327,17 +299,8 @@ def test_analyst_kernel_runs_sql_on_the_lake_and_reaches_the_gateway(running: St
 
     token = api_token(running, "analyst")
     headers = {"Authorization": f"token {token}"}
-    started = time.monotonic()
-    spawn = requests.post(f"{running.url}/hub/api/users/analyst/server", headers=headers, timeout=60)
-    assert spawn.status_code in (201, 202), spawn.text
-
-    def ready() -> dict | None:  # type: ignore[type-arg]
-        model = requests.get(f"{running.url}/hub/api/users/analyst", headers=headers, timeout=10).json()
-        server = model.get("servers", {}).get("")
-        return server if server and server.get("ready") else None
-
-    server = wait_until(ready, 90, what="analyst server ready")
-    print(f"spawn-to-ready: {time.monotonic() - started:.2f} s")
+    server, spawn_seconds = spawn_and_wait(running.url, "analyst", token)
+    print(f"spawn-to-ready: {spawn_seconds:.2f} s")
     base = f"{running.url}{server['url']}"
     try:
         made = requests.post(f"{base}api/kernels", json={"name": "customs-workbench"}, headers=headers, timeout=60)

@@ -18,7 +18,6 @@ import polars as pl
 from workbench.errors import WorkbenchError
 from workbench.explore import Session
 from workbench.lake.contracts import Contract, Rejection
-from workbench.lake.specs import TableSpec
 from workbench.risk.specs import LakeData, ModelSpec
 
 
