@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 # Nothing may fetch weights from a model hub at run time.
 export HF_HUB_OFFLINE := 1
 
-.PHONY: up down status test bench venv postgres help
+.PHONY: up down status test bench venv postgres chromium help
 
 help:
 	@echo "make up     - install, generate the demo world (scale $(SCALE)) into $(LAKE) if empty, start hub + gateway"
@@ -42,6 +42,12 @@ postgres:
 	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
 
+# Debian's chromium for the dashboard tests (Playwright's own browser download fails here),
+# and CJK fonts so Chinese renders in screenshots.
+chromium:
+	@test -x /usr/bin/chromium || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null)
+
 up: $(STAMP) $(HUB_PROXY)
 	$(BIN)/workbench demo generate --seed $(SEED) --scale $(SCALE) --if-empty --lake $(LAKE)
 	$(BIN)/workbench nlp train --if-missing --lake $(LAKE)
@@ -61,7 +67,7 @@ down: $(STAMP)
 status: $(STAMP)
 	$(BIN)/workbench platform status
 
-test: $(STAMP) postgres $(HUB_PROXY)
+test: $(STAMP) postgres chromium $(HUB_PROXY)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP) postgres $(HUB_PROXY)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from workbench import __version__
+from workbench.cli.apps import apps
 from workbench.cli.audit import audit
 from workbench.cli.common import WorkbenchGroup
 from workbench.cli.demo import demo
@@ -24,6 +25,7 @@ def main() -> None:
 
 
 main.add_command(demo)
+main.add_command(apps)
 main.add_command(audit)
 main.add_command(tables)
 main.add_command(sql)

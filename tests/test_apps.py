@@ -1,0 +1,212 @@
+"""Dashboards: the data behind them, and the served apps in a real headless chromium.
+
+Browser tests serve both apps with ``workbench apps serve`` on a free loopback port against
+a copy of the tiny world (with a trader whose name is an HTML/JS payload), drive Debian's
+chromium through Playwright and save screenshots to a tmp artifacts folder (path printed).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from tests.conftest import free_port, wait_for_port
+from workbench.apps import lookup as lk
+from workbench.apps import overview as ov
+from workbench.explore import Session, connect
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+PAYLOAD = '<script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
+PAYLOAD_ZH = "腳本測試有限公司"
+
+# Text of the page including Bokeh's shadow roots; <script>/<style> contents are not text.
+PAGE_TEXT_JS = """() => {
+  const out = [];
+  const walk = (n) => {
+    if (n.nodeType === 3) { out.push(n.textContent); return; }
+    if (n.nodeName === 'SCRIPT' || n.nodeName === 'STYLE') return;
+    if (n.shadowRoot) walk(n.shadowRoot);
+    for (const c of n.childNodes) walk(c);
+  };
+  walk(document.body);
+  return out.join(' ');
+}"""
+
+
+# ----------------------------------------------------------------------------- data (no browser)
+
+
+def test_overview_figures_match_the_lake_and_follow_filters(tiny_world: Session) -> None:
+    facts, seized = ov.declaration_facts(tiny_world), ov.seizure_facts(tiny_world)
+    expected = tiny_world.sql("select count(*) n, count(*) filter (where inspected) i from curated.declarations").row(0)
+    h = ov.headline(facts, seized)
+    assert (h.declarations, h.inspections) == expected
+    assert h.seizures == tiny_world.sql("select count(*) from curated.seizures").item()
+
+    port = facts["port"][0]
+    start, end = date(2023, 1, 1), date(2023, 6, 30)
+    n = tiny_world.sql("select count(*) from curated.declarations where port_code = $p and lodged_on between $a and $b",
+                       {"p": port, "a": start, "b": end}).item()
+    assert ov.headline(ov.filter_facts(facts, start, end, [port]), None).declarations == n
+
+    table = ov.breakdown(facts, seized, "port")
+    csv = pl.read_csv(io.StringIO(ov.to_csv(table).getvalue()))
+    assert csv["declarations"].sum() == expected[0] and "hit_rate" in csv.columns
+
+
+def test_overview_query_is_cached_until_the_table_changes(tiny_world: Session) -> None:
+    from workbench.apps.queries import QueryCache, run_cached
+
+    cache = QueryCache()
+    run_cached(tiny_world, ov.DECLARATION_FACTS_SQL, [ov.DECLARATIONS], cache=cache)
+    run_cached(tiny_world, ov.DECLARATION_FACTS_SQL, [ov.DECLARATIONS], cache=cache)
+    assert (cache.misses, cache.hits) == (1, 1)
+
+
+def test_lookup_classifies_and_finds_by_each_kind_of_input(tiny_world: Session) -> None:
+    trader = tiny_world.sql("select t.* from curated.traders t join curated.declarations d using (trader_id) "
+                            "order by t.trader_id limit 1").row(0, named=True)
+    assert [lk.classify(x) for x in ("12345678", "TCNU 9442950", "ab 1234", "鳳門貿易")] == \
+        ["br", "container", "plate", "company"]
+    for text in (trader["name_zh"], trader["br_number"], trader["name_en"][:12].lower()):
+        titles = [f.title for f in lk.lookup(tiny_world, text).findings]
+        assert trader["name_en"] in titles, text
+    found = lk.lookup(tiny_world, trader["br_number"]).findings[0]
+    assert found.history is not None and found.history.height > 0
+    plate = tiny_world.sql("select plate from curated.crossings limit 1").item()
+    assert lk.lookup(tiny_world, plate.replace(" ", "").lower()).findings[0].facts["Crossings"] > 0
+    container = tiny_world.sql("select container_no from curated.declarations where container_no is not null limit 1").item()
+    assert lk.lookup(tiny_world, container).findings
+
+
+def test_lookup_names_the_missing_table_instead_of_failing(tmp_path: Path) -> None:
+    empty = connect(str(tmp_path / "lake"), user="tester")
+    result = lk.lookup(empty, "鳳門貿易")
+    assert result.findings == [] and "curated.traders" in result.unavailable
+    assert "curated.crossings" in lk.lookup(empty, "AB 1234").unavailable
+
+
+# ----------------------------------------------------------------------------- browser
+
+
+@pytest.fixture(scope="module")
+def served(tiny_world: Session, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Both apps served by `workbench apps serve` over a copy of the tiny world with a hostile trader name."""
+    root = tmp_path_factory.mktemp("apps")
+    lake = root / "lake"
+    shutil.copytree(tiny_world.settings.lake, lake)
+    wb = connect(str(lake), user="tester")
+    row = wb.sql("select * from curated.traders order by trader_id limit 1").with_columns(
+        pl.lit("T9999999").alias("trader_id"), pl.lit("99999999").alias("br_number"),
+        pl.lit(PAYLOAD).alias("name_en"), pl.lit(PAYLOAD.upper()).alias("name_norm"),
+        pl.lit(PAYLOAD_ZH).alias("name_zh"))
+    assert wb.write(row, "curated.traders", mode="append").rows_written == 1
+    port = free_port()
+    log = open(root / "server.log", "w")
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "workbench"), "apps", "serve", "--port", str(port),
+                             "--lake", str(lake)], stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "BOKEH_ALLOW_WS_ORIGIN": f"127.0.0.1:{port}"})
+    artifacts = root / "artifacts"
+    artifacts.mkdir()
+    print(f"\nbrowser artifacts: {artifacts}")
+    try:
+        wait_for_port(port, timeout=60)
+        yield {"url": f"http://127.0.0.1:{port}", "wb": wb, "artifacts": artifacts}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(served: dict[str, Any]) -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def page_text(page: Any) -> str:
+    return str(page.evaluate(PAGE_TEXT_JS))
+
+
+def wait_for_text(page: Any, needle: str, timeout: float = 30.0) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        text = page_text(page)
+        if needle in text:
+            return text
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{needle!r} not on the page after {timeout} s; page text: {text[:500]}")
+        page.wait_for_timeout(200)
+
+
+@pytest.mark.browser
+def test_overview_renders_real_numbers_and_a_drawn_plot(served: dict[str, Any], browser: Any) -> None:
+    from PIL import Image
+
+    from workbench.apps.layout import number_text
+
+    declarations = served["wb"].sql("select count(*) from curated.declarations").item()
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(served["url"] + "/risk-overview")
+    text = wait_for_text(page, "Hit rate")
+    assert number_text(declarations) in text and "not available" not in text
+    canvas = page.locator("canvas").first  # Bokeh draws in a shadow DOM; Playwright's CSS pierces it
+    canvas.wait_for(timeout=30_000)
+    deadline = time.monotonic() + 20
+    while True:  # the canvas exists before it is painted: poll until it holds a picture
+        colours = Image.open(io.BytesIO(canvas.screenshot())).convert("RGB").getcolors(maxcolors=1 << 20)
+        if colours is None or len(colours) > 8 or time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(250)
+    page.screenshot(path=str(served["artifacts"] / "risk_overview.png"), full_page=True)
+    assert colours is None or len(colours) > 8, f"plot canvas is blank ({len(colours)} colours)"
+
+
+@pytest.mark.browser
+def test_lookup_finds_a_trader_by_chinese_name_with_its_declarations(served: dict[str, Any], browser: Any) -> None:
+    wb = served["wb"]
+    trader = wb.sql("select t.trader_id, t.name_en, t.name_zh from curated.traders t join curated.declarations d "
+                    "using (trader_id) group by all order by count(*) desc limit 1").row(0, named=True)
+    latest = wb.sql("select declaration_id from curated.declarations where trader_id = $t order by lodged_at desc "
+                    "limit 1", {"t": trader["trader_id"]}).item()
+    page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+    page.goto(served["url"] + "/lookup")
+    box = page.locator("input[type=text]").first
+    box.wait_for(timeout=30_000)
+    box.fill(trader["name_zh"])
+    box.press("Enter")
+    text = wait_for_text(page, trader["name_en"])
+    page.screenshot(path=str(served["artifacts"] / "lookup_zh.png"), full_page=True)
+    assert latest in text and "Recent declarations" in text
+
+
+@pytest.mark.browser
+def test_lookup_renders_a_hostile_company_name_as_text(served: dict[str, Any], browser: Any) -> None:
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(served["url"] + "/lookup")
+    box = page.locator("input[type=text]").first
+    box.wait_for(timeout=30_000)
+    box.fill(PAYLOAD_ZH)
+    page.get_by_role("button", name="Look up").click()
+    wait_for_text(page, PAYLOAD)  # the markup shows as literal text...
+    page.screenshot(path=str(served["artifacts"] / "lookup_escaped.png"), full_page=True)
+    assert page.evaluate("() => window.pwned") is None  # ...and nothing in it ran
+    assert page.locator("img[src=x]").count() == 0
