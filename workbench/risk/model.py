@@ -47,18 +47,21 @@ class RiskModel:
         codes = np.full((len(rows), reasons), "", dtype=object)
         if len(chosen):
             part = features.iloc[chosen]
-            codes[chosen] = _reason_codes(part, self.estimator.contributions(part), reasons)
+            pushes = self.estimator.contributions(part)
+            codes[chosen] = reason_codes(part.astype(object).to_numpy(), pushes.to_numpy(), list(pushes.columns),
+                                         reasons)
         for i in range(reasons):
             out[f"reason_{i + 1}"] = codes[:, i]
         return out
 
 
-def _reason_codes(features: pd.DataFrame, pushes: pd.DataFrame, count: int) -> np.ndarray:
-    """The ``count`` largest positive pushes per row, labelled; blank where fewer push up."""
-    values = pushes.to_numpy()
+def reason_codes(shown: np.ndarray, values: np.ndarray, names: list[str], count: int) -> np.ndarray:
+    """The ``count`` largest positive pushes per row, labelled; blank where fewer push up.
+
+    Arrays, not frames, so the service's fast path (``risk.online``) labels with this same code:
+    ``shown`` holds each row's feature values (codes as text), ``values`` the pushes, per ``names``.
+    """
     order = np.argsort(-values, axis=1, kind="stable")[:, :count]
-    names = np.asarray(pushes.columns)
-    shown = features.astype(object).to_numpy()
     codes = np.full(order.shape, "", dtype=object)
     for r, c in np.ndindex(order.shape):
         j = order[r, c]
