@@ -7,8 +7,12 @@ import os
 import pwd
 import stat
 import subprocess
+import tempfile
 import time
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -82,3 +86,40 @@ def spawn_and_wait(url: str, name: str, token: str, timeout: float = 90) -> tupl
 
     server = wait_until(ready, timeout, what=f"{name}'s server ready")
     return server, time.monotonic() - started
+
+
+REPO = Path(__file__).resolve().parents[1]
+PROXY = REPO / "var" / "npm" / "node_modules" / ".bin" / "configurable-http-proxy"
+IS_ROOT = os.geteuid() == 0
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """A throwaway hub home: a unique Unix-user prefix and a temp folder the users can enter."""
+
+    tag: str
+    prefix: str
+    root: Path
+    homes: Path
+
+
+def hub_sandbox(kind: str) -> Sandbox:
+    """Check the machine can run a real hub, then make the folders a hub test owns.
+
+    Skips without root or the cgroup v1 memory controller (users and caps need both);
+    fails when the proxy `make test` installs is missing.
+    """
+    import pytest
+
+    from workbench.platform.cgroups import MemoryCgroups
+
+    if not IS_ROOT or not MemoryCgroups.available():
+        pytest.skip(f"the {kind} tests need root (Unix users) and the cgroup v1 memory controller")
+    assert PROXY.exists(), f"configurable-http-proxy is not installed at {PROXY}: `make test` installs it"
+    tag = uuid.uuid4().hex[:4]
+    root = Path(tempfile.mkdtemp(prefix=f"wbt-{kind}-"))
+    os.chmod(root, 0o755)  # our own temp folder: the Unix users must reach userenv/, homes/ (and the lake)
+    homes = root / "homes"
+    homes.mkdir(mode=0o755)
+    os.chmod(homes, 0o755)
+    return Sandbox(tag, f"wbt{tag}-", root, homes)

@@ -37,12 +37,9 @@ from workbench.platform.accounts import (
     read_credentials,
 )
 from tests import hub_support as support
-from tests.hub_support import owners, remove_users, spawn_and_wait, wait_until
+from tests.hub_support import IS_ROOT, REPO, hub_sandbox, owners, remove_users, spawn_and_wait, wait_until
 from workbench.platform.cgroups import MemoryCgroups, own_memory_cgroup
 
-REPO = Path(__file__).resolve().parents[1]
-PROXY = REPO / "var" / "npm" / "node_modules" / ".bin" / "configurable-http-proxy"
-IS_ROOT = os.geteuid() == 0
 GOOD = "Correct-Horse-42-battery"
 
 
@@ -235,16 +232,8 @@ class Hub:
 
 @pytest.fixture(scope="module")
 def hub() -> Iterator[Hub]:
-    if not IS_ROOT or not MemoryCgroups.available():
-        pytest.skip("the hub tests need root (Unix users) and the cgroup v1 memory controller")
-    assert PROXY.exists(), f"configurable-http-proxy is not installed at {PROXY}: `make test` installs it"
-    tag = uuid.uuid4().hex[:4]
-    prefix = f"wbt{tag}-"
-    root = Path(tempfile.mkdtemp(prefix="wbt-hub-"))
-    os.chmod(root, 0o755)  # our own temp folder: the Unix users must reach userenv/ and homes/
-    homes = root / "homes"
-    homes.mkdir(mode=0o755)
-    os.chmod(homes, 0o755)
+    box = hub_sandbox("hub")
+    tag, prefix, root, homes = box.tag, box.prefix, box.root, box.homes
     cgroup_parent = own_memory_cgroup() / f"wbt-hub-{tag}"
     port = free_port()
     env = {

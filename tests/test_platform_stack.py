@@ -18,7 +18,6 @@ import os
 import pwd
 import shutil
 import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,13 +28,10 @@ import pytest
 
 from tests import hub_support as support
 from tests.conftest import TINY_SEED, free_port
-from tests.hub_support import owners, remove_users, spawn_and_wait, wait_until
+from tests.hub_support import hub_sandbox, owners, remove_users, spawn_and_wait, wait_until
 from workbench.platform.accounts import read_credentials
 from workbench.platform.cgroups import MemoryCgroups, own_memory_cgroup
 
-REPO = Path(__file__).resolve().parents[1]
-PROXY = REPO / "var" / "npm" / "node_modules" / ".bin" / "configurable-http-proxy"
-IS_ROOT = os.geteuid() == 0
 SYSTEM_PATHS = ["/", "/usr", "/etc", "/home", "/tmp", "/root", "/work", "/opt", "/var"]
 TINY_LAKE_SCALE = 0.02
 
@@ -73,21 +69,13 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def running() -> Iterator[Stack]:
-    if not IS_ROOT or not MemoryCgroups.available():
-        pytest.skip("the stack tests need root (Unix users) and the cgroup v1 memory controller")
-    assert PROXY.exists(), f"configurable-http-proxy is not installed at {PROXY}: `make test` installs it"
     from workbench.demo.load import load_world
     from workbench.explore import connect
     from workbench.platform import stack
     from workbench.platform.hubconfig import HubProfile
 
-    tag = uuid.uuid4().hex[:4]
-    prefix = f"wbt{tag}-"
-    root = Path(tempfile.mkdtemp(prefix="wbt-stack-"))
-    os.chmod(root, 0o755)  # our own temp folder: the Unix users reach userenv/, homes/ and the lake
-    homes = root / "homes"
-    homes.mkdir(mode=0o755)
-    os.chmod(homes, 0o755)
+    box = hub_sandbox("stack")
+    tag, prefix, root, homes = box.tag, box.prefix, box.root, box.homes
     lake = root / "lake"
     # The audit trail the kernels' lake sessions append to: sticky and world-writable, in our
     # own temp folder only. Where users' audit records go on a real hub is the security
