@@ -9,14 +9,12 @@ through ``merge`` (one at a time per process, retried when another process won t
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 
 import pyarrow as pa
-from deltalake.exceptions import CommitFailedError
 
-from workbench.errors import WriteConflict
 from workbench.lake import Lake, Lineage
+from workbench.lake.catalog import retry_on_conflict
 
 WATERMARKS = "system.watermarks"
 RUNS = "system.ingest_runs"
@@ -28,14 +26,12 @@ _writing = threading.Lock()
 def committed(name: str, commit: Callable[[], object]) -> None:
     """Run ``commit`` (one Delta commit to table ``name``) one at a time in this process, retrying
     when a concurrent writer (another process, or a data write appending quarantine rows) won."""
-    for attempt in range(COMMIT_ATTEMPTS):
-        try:
-            with _writing:
-                commit()
-            return
-        except CommitFailedError:
-            time.sleep(0.05 * (attempt + 1))
-    raise WriteConflict(f"{name}: could not commit after {COMMIT_ATTEMPTS} attempts: too many concurrent writers")
+
+    def serialised() -> None:
+        with _writing:
+            commit()
+
+    retry_on_conflict(name, serialised, COMMIT_ATTEMPTS)
 
 
 def merge(lake: Lake, name: str, rows: pa.Table, actor: str, produced_by: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -90,20 +91,30 @@ class Catalog:
             "inputs": lineage.inputs_json(),
         }
         batch = pa.Table.from_pylist([entry], schema=self.spec.arrow_schema())
-        for attempt in range(20):
+
+        def upsert() -> None:
             try:
-                try:
-                    target = DeltaTable(self.uri, storage_options=self.location.storage_options)
-                except TableNotFoundError:
-                    write_deltalake(self.uri, batch, mode="append", storage_options=self.location.storage_options)
-                    return
-                (
-                    target.merge(batch, "t.name = s.name", source_alias="s", target_alias="t")
-                    .when_matched_update_all()
-                    .when_not_matched_insert_all()
-                    .execute()
-                )
+                target = DeltaTable(self.uri, storage_options=self.location.storage_options)
+            except TableNotFoundError:
+                write_deltalake(self.uri, batch, mode="append", storage_options=self.location.storage_options)
                 return
-            except CommitFailedError:
-                time.sleep(0.05 * (attempt + 1))
-        raise WriteConflict(f"could not update the catalog entry of {spec.name}: too many concurrent writers")
+            (
+                target.merge(batch, "t.name = s.name", source_alias="s", target_alias="t")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute()
+            )
+
+        retry_on_conflict(f"{CATALOG} entry of {spec.name}", upsert)
+
+
+def retry_on_conflict(name: str, commit: Callable[[], object], attempts: int = 20) -> None:
+    """Run ``commit`` (one Delta commit to ``name``), retrying with a growing pause while a
+    concurrent writer keeps winning; small shared tables (catalog, run logs) need this."""
+    for attempt in range(attempts):
+        try:
+            commit()
+            return
+        except CommitFailedError:
+            time.sleep(0.05 * (attempt + 1))
+    raise WriteConflict(f"{name}: could not commit after {attempts} attempts: too many concurrent writers")
