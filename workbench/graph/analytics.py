@@ -14,7 +14,6 @@ import networkx as nx
 import polars as pl
 
 from workbench.explore import Session
-from workbench.graph.build import active_between
 from workbench.graph.tables import ENTITIES
 
 OFFENDER_ROLES = ("arrested", "suspect", "company")
@@ -74,3 +73,15 @@ def ego_network(graph: nx.Graph, node: str, hops: int = 2, start: date | None = 
     if node not in scoped:
         return nx.Graph()
     return nx.ego_graph(scoped, node, radius=hops)
+
+
+def active_between(graph: nx.Graph, start: date | None, end: date | None) -> nx.Graph:
+    """The subgraph of edges with evidence inside ``[start, end]`` (undated edges are kept: they are standing facts)."""
+    keep = []
+    for u, v, data in graph.edges(data=True):
+        for rel in data["relations"]:
+            first, last = rel["first_seen"], rel["last_seen"]
+            if first is None or ((end is None or first <= end) and (start is None or last >= start)):
+                keep.append((u, v))
+                break
+    return graph.edge_subgraph(keep).copy()

@@ -5,20 +5,29 @@ Each relation is one SQL query over curated tables yielding one row per source r
 references are mapped to resolved entities, then grouped into one edge per node pair and
 relation. Every edge keeps its record count, first and last date and weight, and
 ``curated.graph_evidence`` keeps every record behind it, so a link shown to an analyst
-can always be traced to the declarations, crossings or case files that make it.
+can always be traced to the declarations, crossings, case files or notes that make it.
+
+Relations over tables that another step produces (``co_mentioned`` reads the NLP
+mentions) are skipped while those tables do not exist. Every node also gets its
+whole-graph figures (degree, PageRank, offender-seeded risk, community) computed on the
+compact CSR form (``compact.py``), so they scale to millions of edges. A build records
+the versions of every table it read; ``build_graph`` over unchanged inputs returns the
+stored graph instead of rebuilding it.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import date
 
 import networkx as nx
 import polars as pl
 
 from workbench.explore import Session
+from workbench.graph.analytics import known_offenders
+from workbench.graph.compact import CompactGraph
 from workbench.graph.tables import EDGES, ENTITIES, EVIDENCE, NODES
+from workbench.lake.catalog import Lineage
 
 RELATIONS: dict[str, tuple[float, str]] = {  # co_party: parties charged together (a witness is not an accomplice)
     "has_phone": (3.0, """
@@ -52,8 +61,35 @@ RELATIONS: dict[str, tuple[float, str]] = {  # co_party: parties charged togethe
           FROM curated.case_parties a JOIN curated.case_parties b ON a.case_id = b.case_id AND a.party_id < b.party_id
           LEFT JOIN curated.cases c ON c.case_id = a.case_id
           WHERE a.role <> 'witness' AND b.role <> 'witness'"""),
+    # Named together in one note or article: ORG hits of the gazetteer carry the trader id;
+    # phones map to their register spelling by digits; a PERSON only by a name one person has.
+    "co_mentioned": (1.0, """
+        WITH phones AS (
+          SELECT regexp_replace(phone, '[^0-9]', '', 'g') AS digits, min(phone) AS phone FROM (
+            SELECT phone FROM curated.traders UNION ALL SELECT phone FROM curated.brokers
+            UNION ALL SELECT phone FROM curated.people UNION ALL SELECT phone FROM curated.drivers
+            UNION ALL SELECT owner_phone FROM curated.vehicles) WHERE phone IS NOT NULL GROUP BY 1),
+        people AS (
+          SELECT name, 'cirms/people/' || min(person_id) AS ref FROM (
+            SELECT name_en AS name, person_id FROM curated.people
+            UNION ALL SELECT name_zh, person_id FROM curated.people)
+          WHERE name IS NOT NULL GROUP BY name HAVING count(DISTINCT person_id) = 1),
+        refs AS (
+          SELECT DISTINCT m.doc_id, CASE m.label
+              WHEN 'ORG' THEN 'cirms/traders/' || m.value WHEN 'PLATE' THEN 'vehicle:' || m.value
+              WHEN 'PHONE' THEN 'phone:' || coalesce(p.phone, m.value) ELSE n.ref END AS ref
+            FROM curated.document_mentions m
+            LEFT JOIN phones p ON m.label = 'PHONE' AND p.digits = regexp_replace(m.value, '[^0-9]', '', 'g')
+            LEFT JOIN people n ON m.label = 'PERSON' AND n.name = m.text
+            WHERE (m.label = 'ORG' AND m.source = 'gazetteer') OR m.label IN ('PLATE', 'PHONE', 'PERSON'))
+        SELECT a.ref, b.ref, 'documents.index', a.doc_id, CAST(d.published_at AS DATE)
+          FROM refs a JOIN refs b ON a.doc_id = b.doc_id AND a.ref < b.ref
+          JOIN documents.index d ON d.doc_id = a.doc_id"""),
 }
 """Relation name -> (base weight, query of evidence rows ``left, right, source_table, record_id, seen_on``)."""
+PRODUCED_TABLES = {"co_mentioned": ("curated.document_mentions",)}
+"""Relations over tables another step writes: skipped until those tables exist."""
+RUN_KEY = "workbench network build"
 
 ENTITY_KINDS = {"traders": "trader", "brokers": "broker"}
 
@@ -66,12 +102,27 @@ class EvidenceGraph:
     nodes: pl.DataFrame
     edges: pl.DataFrame
     evidence: pl.DataFrame
+    reused: bool = False
+    """True when the inputs had not changed since the last build and its tables were returned."""
+
+
+def active_relations(wb: Session) -> dict[str, str]:
+    """Relation -> query, without those whose produced input tables are not in the lake yet."""
+    existing = set(wb.tables()["name"].to_list())
+    return {relation: query for relation, (_, query) in RELATIONS.items()
+            if set(PRODUCED_TABLES.get(relation, ())) <= existing}
+
+
+def input_versions(wb: Session) -> dict[str, int]:
+    """Current Delta versions of every table a build reads (resolved entities and the relations' sources)."""
+    reads = [ENTITIES, "curated.case_parties", *(f"({query})" for query in active_relations(wb).values())]
+    return wb.engine.versions(" UNION ALL ".join(f"SELECT 1 FROM {read}" for read in reads))
 
 
 def evidence_rows(wb: Session) -> pl.DataFrame:
     """Every source record that links two references, one row per (relation, record)."""
     frames = []
-    for relation, (_, query) in RELATIONS.items():
+    for relation, query in active_relations(wb).items():
         frame = wb.sql(query)
         frame = frame.rename(dict(zip(frame.columns, ("left", "right", "source_table", "record_id", "seen_on"), strict=True)))
         frames.append(frame.with_columns(pl.col("seen_on").cast(pl.Date), pl.lit(relation).alias("relation")))
@@ -109,8 +160,16 @@ def edge_id(source: str, target: str, relation: str) -> str:
     return hashlib.sha1(f"{source}|{target}|{relation}".encode()).hexdigest()[:16]
 
 
-def build_graph(wb: Session, write: bool = True) -> EvidenceGraph:
-    """Build the evidence graph from ``curated.resolved_entities`` and curated sources; write its tables."""
+def build_graph(wb: Session, write: bool = True, force: bool = False) -> EvidenceGraph:
+    """Build the evidence graph from ``curated.resolved_entities`` and curated sources; write its tables.
+
+    When the last build read exactly the current versions of every input table, the
+    stored tables are returned (``reused``) unless ``force``.
+    """
+    lineage = Lineage(RUN_KEY, tuple(sorted(input_versions(wb).items())))
+    if write and not force and wb.lake.catalog.last_lineage((NODES, EDGES, EVIDENCE)) == lineage:
+        nodes, edges, evidence = wb.table(NODES), wb.table(EDGES), wb.table(EVIDENCE)
+        return EvidenceGraph(to_networkx(nodes, edges), nodes, edges, evidence, reused=True)
     members = wb.table(ENTITIES)
     lookup = _entity_lookup(members)
     rows = evidence_rows(wb)
@@ -135,29 +194,36 @@ def build_graph(wb: Session, write: bool = True) -> EvidenceGraph:
         pl.col("record_id").n_unique().cast(pl.Int64).alias("n_records"),
         pl.col("seen_on").min().alias("first_seen"), pl.col("seen_on").max().alias("last_seen"),
     ).with_columns((base * (1 + pl.col("n_records").log())).alias("weight")).sort("edge_id")
-    nodes = _node_table(members, attributes)
-    graph = to_networkx(nodes, edges)
+    edges = edges.select("edge_id", "source", "target", "relation", "weight", "n_records", "first_seen", "last_seen")
+    nodes = node_figures(_node_table(members, attributes), edges, known_offenders(wb))
     if write:
-        inputs = wb.engine.versions(f"SELECT 1 FROM {ENTITIES}")
-        wb.write(nodes, NODES, mode="overwrite", inputs=inputs, description="Evidence graph nodes")
-        wb.write(edges.select("edge_id", "source", "target", "relation", "weight", "n_records", "first_seen", "last_seen"),
-                 EDGES, mode="overwrite", inputs=inputs, description="Evidence graph edges")
-        wb.write(evidence, EVIDENCE, mode="overwrite", inputs=inputs, description="Evidence graph provenance")
-    return EvidenceGraph(graph, nodes, edges, evidence)
+        for frame, name, description in ((nodes, NODES, "Evidence graph nodes"), (edges, EDGES, "Evidence graph edges"),
+                                         (evidence, EVIDENCE, "Evidence graph provenance")):
+            wb.lake.write(frame.to_arrow(), name, mode="overwrite", actor=wb.user, lineage=lineage,
+                          description=description)
+    return EvidenceGraph(to_networkx(nodes, edges), nodes, edges, evidence)
+
+
+def node_figures(nodes: pl.DataFrame, edges: pl.DataFrame, offenders: set[str]) -> pl.DataFrame:
+    """Each node's degree, PageRank, offender-seeded risk and community (0 = largest) over the whole graph."""
+    compact = CompactGraph.from_edges(edges, nodes["node_id"].to_list())
+    figures = pl.DataFrame({
+        "node_id": compact.node_ids,
+        "degree": compact.degree().astype("int64"),
+        "pagerank": compact.pagerank(),
+        "risk": compact.pagerank(dict.fromkeys(offenders, 1.0)),
+        "community": compact.communities(),
+    })
+    return nodes.join(figures, on="node_id", how="left")
 
 
 def to_networkx(nodes: pl.DataFrame, edges: pl.DataFrame) -> nx.Graph:
     """A simple weighted graph: parallel relations between two nodes are summed, each kept in ``relations``."""
     graph = nx.Graph()
-    for row in nodes.iter_rows(named=True):
-        graph.add_node(row["node_id"], kind=row["kind"], label=row["label"], source_ids=row["source_ids"].split(" | "))
-    for row in edges.iter_rows(named=True):
-        u, v = row["source"], row["target"]
-        if graph.has_edge(u, v):
-            graph.edges[u, v]["weight"] += row["weight"]
-            graph.edges[u, v]["relations"].append(row)
-        else:
-            graph.add_edge(u, v, weight=row["weight"], relations=[row])
+    graph.add_nodes_from((row["node_id"], {**row, "source_ids": row["source_ids"].split(" | ")})
+                         for row in nodes.iter_rows(named=True))
+    pairs = edges.group_by("source", "target").agg(pl.col("weight").sum(), pl.struct(pl.all()).alias("relations"))
+    graph.add_edges_from((u, v, {"weight": w, "relations": rels}) for u, v, w, rels in pairs.iter_rows())
     return graph
 
 
@@ -170,6 +236,7 @@ RECORD_KEYS = {
     "curated.traders": "trader_id", "curated.brokers": "broker_id", "curated.people": "person_id",
     "curated.drivers": "driver_id", "curated.vehicles": "plate", "curated.declarations": "declaration_id",
     "curated.crossings": "crossing_id", "curated.cash_declarations": "declaration_id", "curated.cases": "case_id",
+    "documents.index": "doc_id",
 }
 """The id column of every table ``curated.graph_evidence`` points into."""
 
@@ -192,15 +259,3 @@ def edge_records(wb: Session, source: str, target: str, limit: int = 50) -> dict
         out[str(table)] = wb.sql(f"SELECT * FROM {table} WHERE {key} IN (SELECT unnest($ids)) ORDER BY {key}",
                                  {"ids": ids})
     return out
-
-
-def active_between(graph: nx.Graph, start: date | None, end: date | None) -> nx.Graph:
-    """The subgraph of edges with evidence inside ``[start, end]`` (undated edges are kept: they are standing facts)."""
-    keep = []
-    for u, v, data in graph.edges(data=True):
-        for rel in data["relations"]:
-            first, last = rel["first_seen"], rel["last_seen"]
-            if first is None or ((end is None or first <= end) and (start is None or last >= start)):
-                keep.append((u, v))
-                break
-    return graph.edge_subgraph(keep).copy()

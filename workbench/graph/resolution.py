@@ -204,19 +204,6 @@ def input_versions(wb: Session) -> dict[str, int]:
     return versions
 
 
-def last_run(wb: Session) -> tuple[str, dict[str, int]] | None:
-    """``(run key, input versions)`` recorded in the catalog lineage of the last resolver write, if any."""
-    entries = [wb.lake.catalog.entry(name) for name in (ENTITIES, PAIRS)]
-    if any(e is None for e in entries):
-        return None
-    runs = {(str(e["produced_by"]), json.dumps(json.loads(str(e["inputs"] or "[]")), sort_keys=True))
-            for e in entries if e is not None}
-    if len(runs) != 1:
-        return None
-    key, inputs = runs.pop()
-    return key, {i["table"]: int(i["version"]) for i in json.loads(inputs)}
-
-
 def resolve(wb: Session, threshold: float = 0.6, write: bool = True, force: bool = False) -> Resolution:
     """Resolve every mention in the curated zone into entities and (optionally) write them to the lake.
 
@@ -229,7 +216,8 @@ def resolve(wb: Session, threshold: float = 0.6, write: bool = True, force: bool
     """
     key = run_key(threshold)
     versions = input_versions(wb)
-    if write and not force and last_run(wb) == (key, versions):
+    lineage = Lineage(produced_by=key, inputs=tuple(sorted(versions.items())))
+    if write and not force and wb.lake.catalog.last_lineage((ENTITIES, PAIRS)) == lineage:
         pairs = wb.table(PAIRS).rename({"left_id": "unique_id_l", "right_id": "unique_id_r"})
         return Resolution(wb.table(ENTITIES), pairs, reused=True)
     mentions = load_mentions(wb)
@@ -251,7 +239,6 @@ def resolve(wb: Session, threshold: float = 0.6, write: bool = True, force: bool
         pl.lit(datetime.now()).alias("resolved_at"),
     )
     if write:
-        lineage = Lineage(produced_by=key, inputs=tuple(sorted(versions.items())))
         wb.lake.write(members.to_arrow(), ENTITIES, mode="overwrite", actor=wb.user, lineage=lineage,
                       description="Resolved entities: one row per source record with its entity")
         wb.lake.write(pairs.filter(pl.col("match_probability") >= 0.5).rename(

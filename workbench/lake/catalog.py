@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -70,6 +70,22 @@ class Catalog:
     def entry(self, name: str) -> dict[str, object] | None:
         rows = self.frame().filter(pl.col("name") == name)
         return rows.row(0, named=True) if rows.height else None
+
+    def last_lineage(self, names: Sequence[str]) -> Lineage | None:
+        """The one lineage all of ``names`` were last written with, or ``None`` (missing, or written apart).
+
+        A step that writes several tables in one run (resolve, build) compares this with
+        its current run key and input versions to skip work whose inputs have not changed.
+        """
+        entries = [self.entry(name) for name in names]
+        if any(e is None for e in entries):
+            return None
+        runs = {(str(e["produced_by"]), json.dumps(json.loads(str(e["inputs"] or "[]")), sort_keys=True))
+                for e in entries if e is not None}
+        if len(runs) != 1:
+            return None
+        key, inputs = runs.pop()
+        return Lineage(key, tuple(sorted((i["table"], int(i["version"])) for i in json.loads(inputs))))
 
     def record(self, spec: TableSpec, schema: pa.Schema, dt: DeltaTable, actor: str, lineage: Lineage) -> None:
         """Upsert the entry for ``spec.name`` to describe ``dt``'s current version."""
