@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCALE ?= 1
 LAKE ?= $(CURDIR)/var/lake
+SOURCES ?= $(CURDIR)/var/sources
 SEED ?= 1
 BENCH_SCALE ?= 100
 BENCH_WORLD := $(CURDIR)/var/bench/world-s1
@@ -18,7 +19,7 @@ export HF_HUB_OFFLINE := 1
 .PHONY: up down status test bench venv postgres chromium help
 
 help:
-	@echo "make up     - install, generate the demo world (scale $(SCALE)) into $(LAKE) if empty, start hub + gateway"
+	@echo "make up     - install, publish the demo world (scale $(SCALE)) as source systems and ingest it into $(LAKE) if empty, start hub + gateway"
 	@echo "make down   - stop the local stack; make status - report each component"
 	@echo "make test   - install and run the test suite"
 	@echo "make bench  - install and run the benchmarks (scale $(BENCH_SCALE))"
@@ -48,8 +49,11 @@ chromium:
 	@test -x /usr/bin/chromium || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null)
 
-up: $(STAMP) $(HUB_PROXY)
-	$(BIN)/workbench demo generate --seed $(SEED) --scale $(SCALE) --if-empty --lake $(LAKE)
+# The demo lake is built the way production's is: the world is published as the source
+# systems hold it (PostgreSQL, file drops, a web site) and the connectors take it in.
+up: $(STAMP) $(HUB_PROXY) postgres
+	$(BIN)/workbench demo publish-sources --seed $(SEED) --scale $(SCALE) --out $(SOURCES) --ingest connectors \
+		--with-truth --if-empty --lake $(LAKE)
 	$(BIN)/workbench nlp train --if-missing --lake $(LAKE)
 	$(BIN)/workbench nlp extract --lake $(LAKE)
 	$(BIN)/workbench tables --lake $(LAKE)
@@ -63,6 +67,7 @@ up: $(STAMP) $(HUB_PROXY)
 
 down: $(STAMP)
 	$(BIN)/workbench platform down
+	$(BIN)/workbench demo stop-sources --out $(SOURCES)
 
 status: $(STAMP)
 	$(BIN)/workbench platform status

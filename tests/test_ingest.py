@@ -9,11 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import random
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +22,7 @@ import pytest
 from tests.conftest import free_port
 from workbench.errors import ConfigError
 from workbench.explore import Session, connect
-from workbench.ingest import RunLog, RunRecord, parse_connector, run_connectors, status
+from workbench.ingest import RunRecord, parse_connector, run_connectors, status
 from workbench.ingest.postgres_server import LocalPostgres
 
 SQL_CONNECTOR = """
@@ -193,72 +188,6 @@ def test_source_down_is_retried_with_backoff_and_fails_alone(tmp_path: Path, sou
     assert ok.status == "ok" and ok.rows_written == 10
     table = status(wb.lake)
     assert dict(zip(table["source"], table["last_status"], strict=True)) == {"down": "failed", "up": "ok"}
-
-
-# -- kill test ------------------------------------------------------------------------------
-
-
-def _ingest_cli(lake: Path, folder: Path, url: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SRC_URL": url, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([str(Path(sys.executable).parent / "workbench"), "ingest", "run", "--all",
-                             "--connectors", str(folder), "--lake", str(lake)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def _wait_for_new_run(lake: Path, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    """Return once the command has logged a new run (its start-up is over) or has exited."""
-    wb = connect(str(lake), user="tester")
-    before = RunLog(wb.lake).frame().height
-    deadline = time.monotonic() + timeout
-    while proc.poll() is None and RunLog(wb.lake).frame().height == before:
-        assert time.monotonic() < deadline, "the ingest command logged no run"
-        time.sleep(0.02)
-
-
-@pytest.mark.slow
-def test_ingestion_killed_at_random_points_reruns_to_the_clean_result(tmp_path: Path, source_url: str) -> None:
-    kills = int(os.environ.get("INGEST_KILLS", "5"))
-    folder = tmp_path / "connectors"
-    folder.mkdir()
-    (folder / "test_traders.toml").write_text(SQL_CONNECTOR)
-    lake = tmp_path / "killed"
-    clean = connect(str(tmp_path / "clean"), user="tester")  # the same source changes, never killed
-    rng = random.Random(20240601)
-
-    _load(source_url, traders(range(1, 20_001), version=1, bad_every=997))
-    first_run = _ingest_cli(lake, folder, source_url)
-    assert first_run.wait(timeout=120) == 0, first_run.stderr.read()  # type: ignore[union-attr]
-    run_sql(clean, source_url)
-
-    killed_at = []
-    for round_ in range(kills):
-        first = 1 + round_ * 3000
-        _load(source_url, traders(range(first, first + 20_000), version=2 + round_, bad_every=997))
-        started = time.monotonic()
-        run_sql(clean, source_url)
-        work = time.monotonic() - started  # kill points fall anywhere in a run's work, after start-up
-        proc = _ingest_cli(lake, folder, source_url)
-        _wait_for_new_run(lake, proc)
-        delay = rng.uniform(0, work)
-        try:
-            proc.wait(timeout=delay)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            killed_at.append(round(delay, 2))
-        proc.wait()
-        rerun = _ingest_cli(lake, folder, source_url)
-        assert rerun.wait(timeout=120) == 0, rerun.stderr.read()  # type: ignore[union-attr]
-
-    killed = connect(str(lake), user="tester")
-    for name, drop in (("raw.test_traders", ()), ("quarantine.rejections", QUARANTINE_VOLATILE)):
-        a, b = killed.table(name), clean.table(name)
-        assert a.height == b.height, name
-        assert content_hash(a, drop) == content_hash(b, drop), name
-    runs = killed.table("system.ingest_runs")
-    assert runs.filter(pl.col("status") == "running").is_empty()
-    abandoned = runs.filter(pl.col("status") == "abandoned").height
-    print(f"kill test: {len(killed_at)} of {kills} runs killed at {killed_at} s into their work, {abandoned} "
-          f"left a run unfinished; final lake equals a clean run")
 
 
 # -- file drop ------------------------------------------------------------------------------

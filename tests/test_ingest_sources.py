@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import polars as pl
+import pyarrow as pa
 import psycopg
 import pytest
 
@@ -28,6 +29,7 @@ from workbench.demo.sources import _docx, _pdf, publish_sources, serve_site
 from workbench.demo.world import TABLES
 from workbench.explore import Session, connect
 from workbench.ingest import follow, load_connector_dir, parse_connector, run_connectors, status
+from workbench.lake import TableStream
 from workbench.lake.documents import DocumentStore
 
 CONNECTORS = Path(__file__).parents[1] / "connectors"
@@ -43,7 +45,16 @@ def _documents(wb: Session) -> pl.DataFrame:
 @pytest.mark.slow
 def test_published_sources_ingest_to_the_raw_zone_demo_generate_lands(tiny_world: Session, source_url: str,
                                                                        tmp_path: Path) -> None:
-    published = publish_sources(TINY_SEED, TINY_SCALE, source_url, tmp_path / "sources")
+    truth: dict[str, pl.DataFrame] = {}
+
+    def keep_truth(stream: TableStream) -> None:
+        truth[stream.name] = pl.from_arrow(pa.Table.from_batches(list(stream.batches), schema=stream.schema))
+
+    published = publish_sources(TINY_SEED, TINY_SCALE, source_url, tmp_path / "sources", truth=keep_truth)
+    # the truth zone is nobody's source: handed to the caller (make up lands it for scoring), never published
+    assert set(truth) == {n for n in tiny_world.tables()["name"] if n.startswith("truth.")}
+    assert all(content_hash(frame) == content_hash(tiny_world.table(name)) for name, frame in truth.items())
+    assert not any("truth" in path.name for path in (tmp_path / "sources").rglob("*"))
     specs = load_connector_dir(CONNECTORS)
     wb = connect(str(tmp_path / "lake"), user="tester")
     with serve_site(published.site) as site:

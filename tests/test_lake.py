@@ -10,7 +10,10 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -20,7 +23,7 @@ import pytest
 
 from workbench.errors import UnknownColumn, UnknownTable, WorkbenchError
 from workbench.explore import Session
-from workbench.lake import TableSpec
+from workbench.lake import TableSpec, TableStream
 
 SPEC = TableSpec.model_validate({
     "name": "raw.shipments",
@@ -107,6 +110,24 @@ def test_merge_upserts_and_rerunning_it_changes_nothing(wb: Session) -> None:
     second = wb.sql("SELECT * FROM raw.shipments ORDER BY shipment_id")
     assert first.equals(second)
     assert first["value_hkd"].to_list() == [0.0, 1.0, 999.0, 999.0, 999.0]
+
+
+def test_concurrent_merges_into_one_table_from_one_process_all_land(wb: Session) -> None:
+    wb.lake.write(good_rows(1), "raw.shipments")
+    start = threading.Barrier(4)
+
+    def merge(part: int) -> None:
+        def batches() -> Iterator[pa.RecordBatch]:  # a slow source: the four writes overlap in time
+            for batch in good_rows(50, start=100 * (part + 1)).to_batches(max_chunksize=5):
+                time.sleep(0.01)
+                yield batch
+
+        start.wait()
+        wb.lake.write(TableStream("raw.shipments", good_rows(0).schema, batches()), mode="merge")
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(merge, range(4)))
+    assert wb.sql("SELECT count(*) AS n FROM raw.shipments")["n"].item() == 1 + 4 * 50
 
 
 def next_second() -> None:

@@ -12,6 +12,8 @@ import psutil
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from workbench.cli.common import SessionFactory, console, lake_option
+from workbench.ingest.postgres_server import LocalPostgres
+from workbench.lake import Lineage, TableStream
 
 
 @click.group("demo")
@@ -63,32 +65,47 @@ def generate(session: SessionFactory, seed: int, scale: float, no_curate: bool, 
 @click.option("--serve", "site_port", type=int, default=None, metavar="PORT",
               help="Then serve the web site on 127.0.0.1:PORT until Ctrl-C.")
 @click.option("--ingest", "connectors", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Then run every connector of this folder (e.g. connectors) into the lake, site served meanwhile.")
+              help="Then run every connector of this folder (e.g. connectors) into the lake, site served "
+                   "meanwhile, and curate what landed.")
+@click.option("--with-truth", is_flag=True, help="Also write the truth zone to the lake (for scoring only).")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the lake already holds tables.")
 @lake_option
 def publish_sources_command(session: SessionFactory, seed: int, scale: float, out: Path, db_url: str | None,
-                            db_port: int, site_port: int | None, connectors: Path | None) -> None:
+                            db_port: int, site_port: int | None, connectors: Path | None, with_truth: bool,
+                            if_empty: bool) -> None:
     """Publish the world as the source systems hold it (PostgreSQL, file drops, a web site) for the connectors."""
     from workbench.demo.sources import publish_sources, serve_site
     from workbench.ingest import load_connector_dir, run_connectors
-    from workbench.ingest.postgres_server import LocalPostgres
+    from workbench.lake.curation import curate
 
-    if db_url is None:
-        server = LocalPostgres(db_port, folder=out.resolve() / "postgres", durable=True)
-        server.folder.mkdir(parents=True, exist_ok=True)
-        db_url = server.url if (server.data / "postmaster.pid").exists() else server.start().url
-    published = publish_sources(seed, scale, db_url, out.resolve())
+    wb = session()
+    started = time.perf_counter()
+    db_url = db_url or _demo_postgres(out, db_port).url  # also restarts an earlier demo's sources
+    if if_empty and wb.tables().height:
+        console.print(f"lake {wb.settings.lake} already holds {wb.tables().height} tables; not publishing")
+        return
+
+    def land_truth(stream: TableStream) -> None:
+        wb.lake.write(stream, mode="overwrite", actor=wb.user,
+                      lineage=Lineage(f"workbench demo publish-sources --seed {seed} --scale {scale} --with-truth"))
+
+    published = publish_sources(seed, scale, db_url, out.resolve(), truth=land_truth if with_truth else None)
     console.print(f"published seed={seed} scale={scale}: {sum(published.tables.values()):,} rows of "
-                  f"{len(published.tables)} tables; connector settings:")
+                  f"{len(published.tables)} tables")
     site_url = f"http://127.0.0.1:{site_port or 8765}/"
-    for name, value in published.env(site_url).items():
-        click.echo(f"export {name}={value}")
     if connectors is not None:
         specs = load_connector_dir(connectors)
         with serve_site(published.site) as url:
-            records = run_connectors(session().lake, specs, env={**os.environ, **published.env(url)}, workers=2)
+            records = run_connectors(wb.lake, specs, env={**os.environ, **published.env(url)}, workers=2)
         for record in records:
             console.print(("[green]ok[/] " if record.status == "ok" else "[red]failed[/] ") + record.summary(),
                           highlight=False)
+        for result in curate(wb.lake, actor=wb.user):
+            console.print(f"  {result.summary()}", highlight=False)
+    env_file = published.write_env(site_url)
+    console.print(f"connector settings in {env_file} (0600): `set -a; . {env_file}` before `workbench ingest run`"
+                  f"; the web connector needs the site served (`--serve {site_port or 8765}`). "
+                  f"{time.perf_counter() - started:.0f} s")
     if site_port is not None:
         with serve_site(published.site, site_port) as url:
             console.print(f"serving {published.site} at {url} (Ctrl-C stops)")
@@ -96,3 +113,25 @@ def publish_sources_command(session: SessionFactory, seed: int, scale: float, ou
                 threading.Event().wait()
             except KeyboardInterrupt:
                 pass
+
+
+@demo.command("stop-sources")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("var/sources"),
+              show_default=True, help="The folder `publish-sources` used.")
+def stop_sources(out: Path) -> None:
+    """Stop the demo's PostgreSQL that `publish-sources` started (its data stays for the next start)."""
+    server = _demo_postgres(out, port=None)
+    if server.running:
+        server.stop()
+        console.print(f"stopped the demo PostgreSQL in {server.folder}")
+    else:
+        console.print(f"no demo PostgreSQL running in {server.folder}")
+
+
+def _demo_postgres(out: Path, port: int | None) -> LocalPostgres:
+    """The demo's durable PostgreSQL in OUT/postgres, started unless ``port`` is None or it already runs."""
+    server = LocalPostgres(port or 0, folder=out.resolve() / "postgres", durable=True)
+    server.folder.mkdir(parents=True, exist_ok=True)
+    if port is not None and not server.running:
+        server.start()
+    return server

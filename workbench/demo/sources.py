@@ -15,7 +15,9 @@ so that the real connectors (``connectors/*.toml``), not a shortcut, build the l
   feed) that ``serve_site`` serves on loopback.
 
 Every raw table of the world is published exactly once, so ``workbench ingest run
---all`` over the result lands the same raw tables as ``workbench demo generate``.
+--all`` over the result lands the same raw tables as ``workbench demo generate``. The
+truth zone is no source system's: it is not published, but handed to ``truth`` (the
+demo's ``make up`` writes it to the lake for scoring) when a caller asks for it.
 """
 
 from __future__ import annotations
@@ -76,6 +78,17 @@ class Published:
     def site(self) -> Path:
         return self.folder / "site"
 
+    @property
+    def env_file(self) -> Path:
+        return self.folder / "connectors.env"
+
+    def write_env(self, site_url: str) -> Path:
+        """``env`` as a 0600 file of ``export NAME=value`` lines, for later ``workbench ingest run``s."""
+        lines = "".join(f"export {name}={value}\n" for name, value in self.env(site_url).items())
+        self.env_file.touch(mode=0o600)
+        self.env_file.write_text(lines, encoding="utf-8")
+        return self.env_file
+
     def env(self, site_url: str) -> dict[str, str]:
         """Connection variables for the demo connectors (secrets would come the same way)."""
         return {
@@ -86,8 +99,12 @@ class Published:
         }
 
 
-def publish_sources(seed: int, scale: float, db_url: str, folder: Path) -> Published:
-    """Publish the world for (seed, scale); earlier demo schemas and files are replaced."""
+def publish_sources(seed: int, scale: float, db_url: str, folder: Path,
+                    truth: Callable[[TableStream], object] | None = None) -> Published:
+    """Publish the world for (seed, scale); earlier demo schemas and files are replaced.
+
+    The truth zone streams last; without ``truth`` generation stops before it.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     specs = demo_specs()
     counts: dict[str, int] = {}
@@ -95,7 +112,10 @@ def publish_sources(seed: int, scale: float, db_url: str, folder: Path) -> Publi
         _schemas(conn)
         for stream in generate_world(seed, scale):
             if not stream.name.startswith("raw."):
-                break  # the truth zone streams last and is not published: it is what analysts must find
+                if truth is None:
+                    break
+                truth(stream)
+                continue
             table = pa.Table.from_batches(list(stream.batches), schema=stream.schema)
             counts[stream.name] = table.num_rows
             _route(stream, table, specs[stream.name], conn, folder)

@@ -10,6 +10,7 @@ version, size and lineage. Reads resolve names through the catalog.
 from __future__ import annotations
 
 import difflib
+import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from workbench.lake.streams import TableStream
 
 WriteMode = Literal["append", "overwrite", "merge"]
 QUARANTINE = "quarantine.rejections"
+_TABLE_LOCKS: dict[str, threading.RLock] = {}
+_TABLE_LOCKS_GUARD = threading.Lock()
 
 WRITER = WriterProperties(max_row_group_size=131_072, compression="ZSTD")
 """Row groups of 128k rows: the Parquet writer holds a whole row group in memory (its
@@ -152,11 +155,22 @@ class Lake:
         ``merge`` upserts on the spec's key (re-landing the same rows changes nothing);
         ``append`` rejects rows whose key is already in the table; ``overwrite`` replaces
         the content in one commit (older versions stay readable by time travel).
+
+        Writers of one table in one process take turns: Delta's optimistic concurrency
+        would otherwise let only the first of two concurrent merges commit (two connectors
+        feeding ``documents.index``), and a streamed source cannot be replayed. Writers in
+        other processes still race; the loser gets ``CommitFailedError`` and nothing of
+        its write is visible.
         """
         stream = data if isinstance(data, TableStream) else TableStream(
             name or "", data.schema, iter(data.to_batches())
         )
         table_name = name or stream.name
+        with _table_lock(self.location.table_uri(table_name)):
+            return self._write(stream, table_name, mode, spec, actor, lineage, description, classification)
+
+    def _write(self, stream: TableStream, table_name: str, mode: WriteMode, spec: TableSpec | None, actor: str,
+               lineage: Lineage | None, description: str, classification: Classification | str | None) -> WriteResult:
         attrs: dict[str, object] = {"description": description}
         if classification is not None:
             attrs["classification"] = Classification(classification)
@@ -231,3 +245,9 @@ class Lake:
         ]
         self.write(pa.Table.from_pylist(rows, schema=spec.arrow_schema()), QUARANTINE, actor=actor,
                    lineage=Lineage(produced_by=f"quarantine of batch {batch_id}"))
+
+
+def _table_lock(uri: str) -> threading.RLock:
+    """The lock that serialises this process's writers of the table at ``uri``."""
+    with _TABLE_LOCKS_GUARD:
+        return _TABLE_LOCKS.setdefault(uri, threading.RLock())
