@@ -100,8 +100,10 @@ class CompactGraph:
         state = random.getstate()
         try:
             random.seed(seed)  # igraph draws from Python's generator
+            # two passes (igraph's default): at 1M edges iterating to a fixed point took 40x
+            # longer for +0.0007 modularity (measured, benchmarks/bench_graph.py graph)
             found = graph.community_leiden(objective_function="modularity", weights=upper.data,
-                                           resolution=resolution, n_iterations=-1)
+                                           resolution=resolution, n_iterations=2)
         finally:
             random.setstate(state)
         labels = np.asarray(found.membership, dtype=np.int64)
