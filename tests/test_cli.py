@@ -53,7 +53,7 @@ def test_describe_prints_a_profile(lake: str) -> None:
     assert profile["n"]["max"] == "3" and profile["port"]["top_values"].startswith("HKIA (2)")
 
 
-LAKELESS = {("users",), ("platform", "down"), ("platform", "status")}
+LAKELESS = {("users",), ("platform", "down"), ("platform", "status"), ("demo", "stop-sources")}
 """Commands that never touch the lake: accounts live in the hub's own root-only store, and
 stopping or probing the stack reads only its pid files."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ import pytest
 from tests.conftest import free_port
 from workbench.errors import ConfigError
 from workbench.explore import Session, connect
-from workbench.ingest import RunRecord, parse_connector, run_connectors, status
+from workbench.ingest import RunRecord, parse_connector, run_connectors, run_on_dask, status
 from workbench.ingest.postgres_server import LocalPostgres
 
 SQL_CONNECTOR = """
@@ -327,3 +328,30 @@ def test_big5_csv_and_excel_drops_land(tmp_path: Path) -> None:
     assert [r.status for r in records] == ["ok", "ok"]
     assert wb.table("raw.test_items")["name"].to_list() == ["貿易有限公司"]
     assert wb.table("raw.test_items_x").row(0, named=True)["amount"] == 3.25
+
+
+@pytest.mark.slow
+def test_connectors_run_as_dask_tasks_on_worker_processes(tmp_path: Path) -> None:
+    from distributed import Client, LocalCluster
+
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "a.csv").write_text(HEADER + good(*range(1, 301)))
+    (drop / "b.csv").write_text(HEADER + good(*range(301, 401)) + "I0401,bad,-1,1,2024-01-01\n")
+    specs = {"drop": file_connector("*.csv"),
+             "b_only": parse_connector(FILE_CONNECTOR.format(pattern="b.csv", encoding="utf-8").replace(
+                 "raw.test_items", "raw.test_items_b"), "connectors/b.toml", "b_only"),
+             "nowhere": parse_connector(FILE_CONNECTOR.format(pattern="*", encoding="utf-8").replace(
+                 'path_env = "DROP"', 'path_env = "MISSING_DROP"'), "connectors/n.toml", "nowhere")}
+    wb = connect(str(tmp_path / "lake"), user="tester")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        records = run_on_dask(client, wb.lake, specs, env={"DROP": str(drop)})
+        worker_pids = set(client.run(os.getpid).values())
+    outcome = {r.source: r.status for r in records}
+    assert outcome == {"drop": "ok", "b_only": "ok", "nowhere": "failed"}, [r.summary() for r in records]
+    assert os.getpid() not in worker_pids
+    assert wb.table("raw.test_items").height == 400 and wb.table("raw.test_items_b").height == 100
+    assert wb.table("quarantine.rejections").filter(pl.col("record").str.contains("I0401")).height == 2
+    runs = wb.table("system.ingest_runs")
+    assert set(runs["source"]) == set(specs) and runs.filter(pl.col("status") == "running").is_empty()

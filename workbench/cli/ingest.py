@@ -11,7 +11,7 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 
 from workbench.cli.common import SessionFactory, console, emit, format_option, lake_option
 from workbench.errors import ConfigError
-from workbench.ingest import RunRecord, load_connector_dir, run_connectors, status
+from workbench.ingest import RunRecord, load_connector_dir, run_connectors, run_on_dask, status
 from workbench.ingest import follow as ingest_follow
 
 connectors_option = click.option(
@@ -32,13 +32,18 @@ def ingest() -> None:
               help="Connectors run at the same time (one thread each).")
 @click.option("--follow", is_flag=True, help="Keep running: re-run each connector when its schedule is due (Ctrl-C stops).")
 @click.option("--rounds", type=click.IntRange(1), default=None, help="With --follow: stop after this many rounds.")
+@click.option("--dask", "on_dask", is_flag=True,
+              help="Run each connector as a task on a Dask cluster (the gateway's when configured, else local "
+                   "worker processes) with --workers workers.")
 @connectors_option
 @lake_option
 def run(session: SessionFactory, names: tuple[str, ...], run_all: bool, workers: int, follow: bool,
-        rounds: int | None, folder: Path) -> None:
+        rounds: int | None, on_dask: bool, folder: Path) -> None:
     """Run the connectors NAMES (or --all); exits 1 when any source table failed."""
     if bool(names) == run_all:
         raise ConfigError("name one or more connectors, or pass --all")
+    if on_dask and follow:
+        raise ConfigError("--dask runs once; schedule --follow runs in threads")
     specs = load_connector_dir(folder)
     chosen = None if run_all else names
     wb = session()
@@ -66,6 +71,11 @@ def run(session: SessionFactory, names: tuple[str, ...], run_all: bool, workers:
                               rounds=rounds, on_round=report)
             except KeyboardInterrupt:
                 console.print("stopped")
+        elif on_dask:
+            from workbench.compute import cluster
+
+            with cluster(workers, processes=True) as dask_cluster, dask_cluster.get_client() as client:
+                report(run_on_dask(client, wb.lake, specs, chosen, env=os.environ))
         else:
             report(run_connectors(wb.lake, specs, chosen, env=os.environ, progress=progress, workers=workers))
     if failed:

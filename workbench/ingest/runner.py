@@ -2,10 +2,13 @@
 
 Connectors run in a thread pool, one connector per thread (its tables in order): the work
 is I/O and Arrow/Delta code that releases the GIL, so two sources overlap their waits on
-the network and the disk. Each connector writes its own lake tables; the shared system
-tables serialise their small commits (``systables.committed``). A failing source fails
-alone - its error is in the run log and the other connectors still run. ``follow`` keeps
-running connectors at their schedules until told to stop.
+the network and the disk. With a Dask client (``run_on_dask``; ``workbench ingest run
+--dask``) each connector is one task on the cluster's workers instead - the gateway's
+when the hub configures one - so many sources spread over machines. Each connector
+writes its own lake tables; the shared system tables serialise their small commits
+(``systables.committed``). A failing source fails alone - its error is in the run log and
+the other connectors still run. ``follow`` keeps running connectors at their schedules
+until told to stop.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import polars as pl
 
@@ -24,6 +28,7 @@ from workbench.ingest.registry import connector_class
 from workbench.ingest.runlog import RunLog, RunRecord, now
 from workbench.ingest.spec import ConnectorSpec
 from workbench.lake import Lake
+from workbench.lake.storage import LakeLocation
 
 
 def build(spec: ConnectorSpec, lake: Lake, env: Mapping[str, str] | None = None) -> Connector:
@@ -52,6 +57,27 @@ def run_connectors(lake: Lake, specs: Mapping[str, ConnectorSpec], names: Iterab
     the command before it has touched a source.
     """
     return _run_all([build(spec, lake, env) for spec in select(specs, names)], workers, progress)
+
+
+def run_on_dask(client: Any, lake: Lake, specs: Mapping[str, ConnectorSpec], names: Iterable[str] | None = None,
+                env: Mapping[str, str] | None = None) -> list[RunRecord]:
+    """Run the chosen connectors as Dask tasks, one per connector; records as ``run_connectors`` returns them.
+
+    Specs are validated here first, like ``run_connectors``. Each task opens the lake from
+    its location (root and storage options travel with the task, as do the connection
+    variables the connectors name - the cluster must be trusted with them) and never
+    raises for a failed source, so one bad source does not cancel the others.
+    """
+    chosen = select(specs, names)
+    for spec in chosen:
+        build(spec, lake, env)
+    futures = [client.submit(_run_in_worker, spec, lake.location, dict(env or {}), pure=False)
+               for spec in chosen]
+    return [record for records in client.gather(futures) for record in records]
+
+
+def _run_in_worker(spec: ConnectorSpec, location: LakeLocation, env: dict[str, str]) -> list[RunRecord]:
+    return build(spec, Lake(location), env).run()
 
 
 def _run_all(connectors: list[Connector], workers: int, progress: Progress | None) -> list[RunRecord]:
