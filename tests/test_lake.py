@@ -24,6 +24,7 @@ import pytest
 from workbench.errors import UnknownColumn, UnknownTable, WorkbenchError
 from workbench.explore import Session
 from workbench.lake import TableSpec, TableStream
+from workbench.lake.streams import read_ahead
 
 SPEC = TableSpec.model_validate({
     "name": "raw.shipments",
@@ -258,3 +259,27 @@ def test_documents_keep_their_original_bytes_and_re_landing_replaces(wb: Session
     paths = dict(zip(index["doc_id"], index["path"], strict=True))
     assert wb.documents.read(paths["P1"]) == b"%PDF-1.4 ..."
     assert wb.documents.read(paths["N1"]).decode() == note.text
+
+
+def test_read_ahead_keeps_order_reraises_where_the_source_failed_and_stops_the_source() -> None:
+    closed: list[str] = []
+
+    def source(n: int, fail_at: int | None = None) -> Iterator[int]:
+        try:
+            for i in range(n):
+                if i == fail_at:
+                    raise ValueError(f"row {i} unreadable")
+                yield i
+        finally:
+            closed.append(threading.current_thread().name)
+
+    assert list(read_ahead(source(1000))) == list(range(1000))
+    seen = []
+    with pytest.raises(ValueError, match="row 70 unreadable"):
+        for item in read_ahead(source(100, fail_at=70)):
+            seen.append(item)
+    assert seen == list(range(70))
+    early = read_ahead(source(10**9), depth=2)
+    assert [next(early), next(early)] == [0, 1]
+    early.close()  # the consumer gave up (a failed write): the producer stops and the source is closed
+    assert closed == ["read-ahead"] * 3

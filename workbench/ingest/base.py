@@ -40,6 +40,7 @@ from workbench.ingest.spec import ConnectorSpec, TableSource
 from workbench.ingest.watermarks import Marks, Watermarks
 from workbench.lake import Lake, Lineage, Rejection, TableSpec, TableStream, WriteResult
 from workbench.lake.lake import QUARANTINE
+from workbench.lake.streams import read_ahead
 
 Progress = Callable[[RunRecord, int], None]
 """Called with the run and the number of rows just read."""
@@ -157,7 +158,7 @@ class Connector(ABC):
 
     def _land(self, source: TableSource, marks: Marks, record: RunRecord, progress: Progress | None) -> None:
         extract = self.extract(source, dict(marks))
-        batches = self._counted(extract.batches, record, progress)
+        batches = read_ahead(self._counted(extract.batches, record, progress))
         first = next(batches, None)
         if first is not None:
             result = self.write(source, TableStream(source.target, extract.schema, _chain(first, batches)), record)
