@@ -355,3 +355,28 @@ def test_connectors_run_as_dask_tasks_on_worker_processes(tmp_path: Path) -> Non
     assert wb.table("quarantine.rejections").filter(pl.col("record").str.contains("I0401")).height == 2
     runs = wb.table("system.ingest_runs")
     assert set(runs["source"]) == set(specs) and runs.filter(pl.col("status") == "running").is_empty()
+
+
+def test_rows_deleted_in_the_source_are_deleted_in_the_lake_with_reconcile(tmp_path: Path, source_url: str) -> None:
+    wb = connect(str(tmp_path / "lake"), user="tester")
+    text = SQL_CONNECTOR.replace('merge_keys = ["trader_id"]', 'merge_keys = ["trader_id"]\ndeletes = "reconcile"')
+    spec = parse_connector(text, "connectors/test_traders.toml", "test_traders")
+    _load(source_url, traders(range(1, 501), version=1))
+    [first] = run_connectors(wb.lake, {spec.name: spec}, env={"SRC_URL": source_url})
+    assert (first.status, first.rows_written, first.rows_deleted) == ("ok", 500, 0)
+    with psycopg.connect(source_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM traders WHERE trader_id IN ('T0000007', 'T0000300')")
+    _load(source_url, traders(range(501, 511), version=2))
+    [second] = run_connectors(wb.lake, {spec.name: spec}, env={"SRC_URL": source_url})
+    assert (second.rows_read, second.rows_deleted) == (10, 2), second.summary()
+    ids = set(wb.table("raw.test_traders")["trader_id"])
+    assert len(ids) == 508 and not ids & {"T0000007", "T0000300"}
+    assert wb.lake.catalog.entry("raw.test_traders")["row_count"] == 508  # type: ignore[index]
+    version = wb.lake.delta("raw.test_traders").version()
+    [third] = run_connectors(wb.lake, {spec.name: spec}, env={"SRC_URL": source_url})
+    assert (third.rows_read, third.rows_deleted) == (0, 0)
+    assert wb.lake.delta("raw.test_traders").version() == version, "nothing deleted, nothing committed"
+    with pytest.raises(ConfigError, match=r"deletes: reconcile needs .*files cannot"):
+        run_connectors(wb.lake, {"drop": parse_connector(FILE_CONNECTOR.format(pattern="*", encoding="utf-8").replace(
+            'merge_keys = ["item_id"]', 'merge_keys = ["item_id"]\ndeletes = "reconcile"'), "connectors/d.toml", "drop")},
+            env={"DROP": str(tmp_path)})

@@ -93,6 +93,17 @@ class Connector(ABC):
         if self.is_incremental(source) and not self.key_of(source):
             raise self.config_error(source, "merge_keys", "an incremental source needs merge_keys (or a contract "
                                     "with a key) so that a re-read after a failure lands nothing twice")
+        if source.deletes == "reconcile" and not (self.key_of(source) and self.lists_keys):
+            raise self.config_error(source, "deletes", f"reconcile needs merge keys and a kind that can list its "
+                                    f"source's keys ({self.kind} cannot)" if self.key_of(source) else
+                                    "reconcile needs merge_keys (or a contract with a key)")
+
+    lists_keys: ClassVar[bool] = False
+    """Whether ``source_keys`` is implemented (sources whose deletes ``deletes = "reconcile"`` can follow)."""
+
+    def source_keys(self, source: TableSource, key: tuple[str, ...]) -> pa.Table:
+        """Every key the source holds now, as columns ``key`` (kinds with ``lists_keys``)."""
+        raise NotImplementedError(f"{self.kind} connectors cannot list their source's keys")
 
     def is_incremental(self, source: TableSource) -> bool:
         """Whether a run reads only what is new; otherwise each run is a full snapshot."""
@@ -168,6 +179,10 @@ class Connector(ABC):
         if extract.rejections:
             self.lake.quarantine(extract.rejections, record.run_id, record.actor)
             record.rows_quarantined += len(extract.rejections)
+        if source.deletes == "reconcile" and self.lake.catalog.entry(source.target) is not None:
+            key = self.key_of(source)
+            record.rows_deleted = self.lake.delete_missing(source.target, self.source_keys(source, key),
+                                                           actor=record.actor, lineage=self.lineage())
         moved = {k: v for k, v in extract.marks.items() if marks.get(k) != v}  # a no-op run commits nothing
         self.watermarks.advance(self.spec.name, source.target, moved, record.run_id, record.actor)
 

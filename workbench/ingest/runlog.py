@@ -36,6 +36,8 @@ class RunRecord:
     rows_read: int = 0
     rows_written: int = 0
     rows_quarantined: int = 0
+    rows_deleted: int = 0
+    """Lake rows removed because the source no longer holds their key (``deletes = "reconcile"``)."""
     status: str = "running"
     attempts: int = 0
     table_version: int | None = None
@@ -48,8 +50,9 @@ class RunRecord:
 
     def summary(self) -> str:
         outcome = self.status if not self.error else f"{self.status}: {self.error}"
+        deleted = f", {self.rows_deleted:,} deleted" if self.rows_deleted else ""
         return (f"{self.source} -> {self.table_name}: {self.rows_read:,} read, {self.rows_written:,} written, "
-                f"{self.rows_quarantined:,} quarantined ({outcome})")
+                f"{self.rows_quarantined:,} quarantined{deleted} ({outcome})")
 
 
 class RunLog:

@@ -66,6 +66,9 @@ class TableSource(BaseModel):
     """Query parameter a REST API takes the incremental watermark in."""
     document_kind: str = "document"
     """What a document kind's documents are (``press_release``, ``intel_note``, ...)."""
+    deletes: Literal["keep", "reconcile"] = "keep"
+    """``reconcile``: after each run, delete lake rows whose key the source no longer holds
+    (for sources that delete rows without leaving a tombstone; the kind lists the keys)."""
 
     @model_validator(mode="after")
     def _check(self) -> TableSource:

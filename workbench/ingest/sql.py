@@ -52,6 +52,7 @@ class SQLConnector(Connector):
     """``kind = "sql"``: tables or queries of a PostgreSQL database."""
 
     kind = "sql"
+    lists_keys = True
     transient_errors: ClassVar[tuple[type[BaseException], ...]] = (
         adbc_driver_manager.OperationalError, ConnectionError, TimeoutError,
     )
@@ -71,6 +72,14 @@ class SQLConnector(Connector):
             return base, ()
         column = quote_ident(source.incremental)
         return f"SELECT * FROM ({base}) AS src WHERE src.{column} > CAST($1 AS {marks['type']})", (marks["value"],)
+
+    def source_keys(self, source: TableSource, key: tuple[str, ...]) -> pa.Table:
+        """The key columns of every row the table or query returns now (one Arrow read)."""
+        base = source.query or f"SELECT * FROM {quote_ident(source.source_table or '')}"
+        columns = ", ".join(f"src.{quote_ident(k)}" for k in key)
+        with adbc_pg.connect(libpq_url(self.connection()["url"])) as conn, conn.cursor() as cursor:
+            cursor.execute(f"SELECT DISTINCT {columns} FROM ({base}) AS src")
+            return cursor.fetch_arrow_table()
 
     def extract(self, source: TableSource, marks: Marks) -> Extract:
         conn = adbc_pg.connect(libpq_url(self.connection()["url"]))

@@ -234,6 +234,37 @@ class Lake:
         self.catalog.record(spec, contract.arrow_schema, dt, actor, lineage)
         return WriteResult(table_name, dt.version(), counts["written"], len(rejections), rejections)
 
+    def delete_missing(self, name: str, keys: pa.Table, actor: str = "system", lineage: Lineage | None = None) -> int:
+        """Delete the rows of ``name`` whose key is not among ``keys`` (the source's full key set); one commit.
+
+        How deletes in a source reach the lake when the source keeps no tombstones: the
+        caller lists every key the source still holds, and a merge with
+        ``when_not_matched_by_source_delete`` removes the rest. Returns the rows deleted.
+        """
+        spec = self.specs.get(name)
+        key = list(spec.key) if spec else list(keys.column_names)
+        uri = self.location.table_uri(name)
+        with _table_lock(uri):
+            dt = DeltaTable(uri, storage_options=self.location.storage_options)
+            schema = pa.schema(dt.schema().to_arrow())
+            source = keys.select(key).cast(pa.schema([schema.field(k) for k in key]))
+            held = pl.from_arrow(dt.to_pyarrow_dataset().to_table(columns=key))
+            if held.join(pl.from_arrow(source), on=key, how="anti").is_empty():  # type: ignore[union-attr, arg-type]
+                return 0  # nothing to delete: no commit, so a re-run changes nothing
+            lineage = lineage or Lineage(produced_by=f"deletes by {actor}")
+            metrics = (
+                dt.merge(source, " AND ".join(f"t.{k} = s.{k}" for k in key), source_alias="s", target_alias="t",
+                         commit_properties=CommitProperties(custom_metadata={
+                             "produced_by": lineage.produced_by, "inputs": lineage.inputs_json(), "actor": actor}))
+                .when_not_matched_by_source_delete()
+                .execute()
+            )
+            deleted = int(metrics.get("num_target_rows_deleted", 0))
+            if deleted:
+                dt = DeltaTable(uri, storage_options=self.location.storage_options)
+                self.catalog.record(spec or self.spec_for(name, schema), schema, dt, actor, lineage)
+            return deleted
+
     def quarantine(self, rejections: Iterable[Rejection], batch_id: str, actor: str) -> None:
         """Append rejections to ``quarantine.rejections`` (also for records rejected before any contract ran)."""
         spec = self.specs[QUARANTINE]
