@@ -56,6 +56,7 @@ up: $(STAMP) $(HUB_PROXY) postgres
 		--with-truth --if-empty --lake $(LAKE)
 	$(BIN)/workbench nlp train --if-missing --lake $(LAKE)
 	$(BIN)/workbench nlp extract --lake $(LAKE)
+	$(BIN)/workbench nlp classify --lake $(LAKE)
 	$(BIN)/workbench tables --lake $(LAKE)
 	$(BIN)/workbench platform up --lake $(LAKE)
 	@echo
@@ -86,3 +87,6 @@ bench: $(STAMP) postgres $(HUB_PROXY)
 	$(BIN)/python benchmarks/bench_risk.py --lake $(BENCH_WORLD)
 	$(BIN)/python benchmarks/bench_security.py --lake $(BENCH_WORLD)
 	$(BIN)/python benchmarks/bench_nlp.py --world $(BENCH_WORLD)
+	$(BIN)/python benchmarks/bench_nlp_search.py
+	$(BIN)/python benchmarks/bench_apps.py --world $(BENCH_WORLD)
+	$(BIN)/python benchmarks/bench_platform.py

@@ -1,8 +1,10 @@
 """Security benchmarks: audit overhead on ``wb.sql`` and SIEM detection quality and latency.
 
-- Audit overhead: the same analyst queries through a session with the audit trail and
-  through the same session with a no-op trail, interleaved, median of repeats; reported
-  as a ratio (goal <= 5%). Also the cost of one ``record`` call on its own.
+- Audit overhead: the same analyst queries through a session with the audit trail written
+  directly, through the audit service's socket (what hub kernels use), and with a no-op
+  trail, interleaved, median of repeats; reported as ratios (goal <= 5%). Also the cost
+  of one ``record`` call on its own, direct vs through the service (a separate
+  ``workbench audit serve`` process, as on the hub).
 - SIEM: one collection cycle over a copy of a world lake (collect the access log and the
   audit trail into ``security.events``, run every detector, store and deliver alerts);
   event-level precision/recall per detector against ``truth.log_anomalies``; then the
@@ -16,16 +18,22 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
 
 import workbench
-from workbench.security.audit import AuditTrail, NullAudit
+from workbench.security.audit import AuditTrail, AuditWriter, NullAudit
+from workbench.security.audit_service import AuditClient
 from workbench.security.detectors import score
 from workbench.security.siem import demo_accounts, run_cycle
 
@@ -38,31 +46,63 @@ QUERIES = [
 ]
 
 
+def _timed_records(trail: AuditWriter, n: int) -> float:
+    """Microseconds per ``record`` call."""
+    started = time.perf_counter()
+    for i in range(n):
+        trail.record("query", tables=["curated.declarations"], rows=i, query=QUERIES[i % len(QUERIES)])
+    return (time.perf_counter() - started) / n * 1e6
+
+
+@contextmanager
+def audit_service(folder: Path) -> Iterator[Path]:
+    """A real ``workbench audit serve`` process on a socket in ``folder``; stopped on exit."""
+    sock = folder / "sockets" / "audit.sock"
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "workbench"), "audit", "serve", "--dir",
+                             str(folder / "audit"), "--socket", str(sock)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not sock.exists():
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("the audit service did not start")
+            time.sleep(0.1)
+        yield sock
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
 def audit_overhead(wb: workbench.Session, repeat: int) -> dict[str, float]:
-    real, null = wb.audit, NullAudit(wb.audit.folder, wb.user, wb.role)
-    for q in QUERIES:  # warm: attach views, fill caches
-        wb.sql(q)
-    timings: dict[str, list[float]] = {"audit": [], "none": []}
-    for _ in range(repeat):
-        for label, trail in (("audit", real), ("none", null)):
-            wb.audit = trail
-            started = time.perf_counter()
-            for q in QUERIES:
-                wb.sql(q)
-            timings[label].append(time.perf_counter() - started)
-    wb.audit = real
-    with tempfile.TemporaryDirectory() as tmp:
-        trail = AuditTrail(tmp, "bench", "analyst")
+    with tempfile.TemporaryDirectory() as tmp, audit_service(Path(tmp)) as sock:
+        trails: dict[str, AuditWriter] = {"direct": wb.audit, "service": AuditClient(sock, wb.user, wb.role),
+                                          "none": NullAudit(wb.user, wb.role)}
+        for q in QUERIES:  # warm: attach views, fill caches
+            wb.sql(q)
+        timings: dict[str, list[float]] = {label: [] for label in trails}
+        for _ in range(repeat):
+            for label, trail in trails.items():
+                wb.audit = trail
+                started = time.perf_counter()
+                for q in QUERIES:
+                    wb.sql(q)
+                timings[label].append(time.perf_counter() - started)
+        wb.audit = trails["direct"]
         n = 5_000
-        started = time.perf_counter()
-        for i in range(n):
-            trail.record("query", tables=["curated.declarations"], rows=i, query=QUERIES[i % len(QUERIES)])
-        per_record_us = (time.perf_counter() - started) / n * 1e6
-        trail.close()
-    with_audit, without = statistics.median(timings["audit"]), statistics.median(timings["none"])
-    return {"per_query_ms_with_audit": with_audit / len(QUERIES) * 1e3,
-            "per_query_ms_without": without / len(QUERIES) * 1e3,
-            "overhead_pct": (with_audit / without - 1) * 100, "record_us": per_record_us}
+        direct = AuditTrail(Path(tmp) / "direct", "bench", "analyst")
+        per_record_direct = _timed_records(direct, n)
+        direct.close()
+        client = AuditClient(sock, "bench", "analyst")
+        per_record_service = _timed_records(client, n)
+        client.close()
+    med = {label: statistics.median(values) for label, values in timings.items()}
+    return {"per_query_ms_direct": med["direct"] / len(QUERIES) * 1e3,
+            "per_query_ms_service": med["service"] / len(QUERIES) * 1e3,
+            "per_query_ms_without": med["none"] / len(QUERIES) * 1e3,
+            "overhead_pct_direct": (med["direct"] / med["none"] - 1) * 100,
+            "overhead_pct_service": (med["service"] / med["none"] - 1) * 100,
+            "record_us_direct": per_record_direct, "record_us_service": per_record_service,
+            "service_vs_direct_record_ratio": per_record_service / per_record_direct}
 
 
 def siem(wb: workbench.Session) -> dict[str, object]:

@@ -1,7 +1,9 @@
 """JupyterHub config, local profile: ``jupyterhub -f hub_config/jupyterhub_config.py``.
 
-All choices live in ``workbench.platform.hubconfig``; knobs come from ``WORKBENCH_HUB_*``
-variables (state dir, ports, home root, Unix prefix, cgroup parent), see ``HubProfile``.
+All choices live in ``workbench.platform.hubconfig``; knobs come from the ``WORKBENCH_HUB_*``
+settings (state dir, ports, home root, Unix prefix, cgroup parent, gateway and dashboards
+on/off; ``workbench.settings.HubSettings``), see ``HubProfile``. Services: the idle culler,
+Dask Gateway and the dashboards (Panel behind hub OAuth, ``workbench/apps/service.py``).
 """
 
 from workbench.platform.hubconfig import HubProfile, apply

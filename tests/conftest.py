@@ -86,3 +86,12 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Session:
     wb = connect(str(tmp_path_factory.mktemp("world") / "lake"), user="tester")
     load_world(wb.lake, seed=TINY_SEED, scale=TINY_SCALE, actor="tester")
     return wb
+
+
+def world_copy(world: Session, folder: Path, user: str = "tester") -> Session:
+    """A session on a private copy of ``world``'s lake under ``folder``: tests that write to it stay apart."""
+    import shutil
+
+    target = folder / "lake"
+    shutil.copytree(world.settings.lake, target)
+    return connect(str(target), user=user)

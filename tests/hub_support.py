@@ -3,14 +3,17 @@ spawning, and cleaning up the Unix users a test created."""
 
 from __future__ import annotations
 
+import gc
 import os
 import pwd
+import shutil
 import stat
 import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -40,11 +43,13 @@ def owners(paths: list[str]) -> dict[str, tuple[int, int, int]]:
 
 
 def remove_users(prefix: str) -> None:
-    """Kill the processes of, and delete with their homes, every Unix user named ``prefix*``."""
+    """Kill the processes of, and delete with their homes, every Unix user named ``prefix*``;
+    then the role groups a hub with that user prefix created (``<prefix stem>r-<role>``)."""
     for entry in pwd.getpwall():
         if entry.pw_name.startswith(prefix):
             subprocess.run(["pkill", "-KILL", "-u", entry.pw_name], check=False)
             subprocess.run(["userdel", "--remove", "--force", entry.pw_name], check=False, capture_output=True)
+    remove_groups(prefix.rstrip("-") + "r-")
 
 
 def login(url: str, name: str, password: str) -> tuple[Any, Any]:
@@ -123,3 +128,113 @@ def hub_sandbox(kind: str) -> Sandbox:
     homes.mkdir(mode=0o755)
     os.chmod(homes, 0o755)
     return Sandbox(tag, f"wbt{tag}-", root, homes)
+
+
+def remove_cgroups(parent: Path) -> None:
+    """Remove every child memory cgroup of ``parent`` (moving leftover processes up), then ``parent``."""
+    from workbench.platform.cgroups import MemoryCgroups
+
+    groups = MemoryCgroups(parent)
+    if parent.exists():
+        for child in parent.iterdir():
+            if child.is_dir():
+                groups.remove(child.name)
+        groups.remove_parent()
+
+
+@dataclass
+class RunningStack:
+    """A local stack started by ``running_stack``: where it answers and who may log in."""
+
+    profile: Any  # HubProfile
+    url: str
+    root: Path
+    prefix: str
+    passwords: dict[str, str]
+    cgroup_parent: Path
+
+
+@contextmanager
+def running_stack(kind: str, up_timeout: float = 120, **profile_fields: Any) -> Iterator[RunningStack]:
+    """The whole local stack as `make up` starts it, in a sandbox; everything it made goes at exit.
+
+    Free loopback ports, a temp state folder, Unix users ``wbt<hex>-*`` with temp homes and
+    memory cgroups under this process's own cgroup; ``profile_fields`` override the rest
+    of the ``HubProfile`` (lake, audit_dir, timeouts).
+    """
+    from tests.conftest import free_port
+    from workbench.platform import stack
+    from workbench.platform.accounts import read_credentials
+    from workbench.platform.cgroups import own_memory_cgroup
+    from workbench.platform.hubconfig import HubProfile
+
+    box = hub_sandbox(kind)
+    cgroup_parent = own_memory_cgroup() / f"wbt-{kind}-{box.tag}"
+    fields: dict[str, Any] = {
+        "state_dir": box.root / "state", "port": free_port(), "hub_port": free_port(),
+        "proxy_api_port": free_port(), "gateway_port": free_port(), "gateway_api_port": free_port(),
+        "gateway_tcp_port": free_port(), "home_root": box.homes, "unix_prefix": box.prefix,
+        "cgroup_parent": str(cgroup_parent),
+        "lake": str(box.root / "lake"),  # also keeps the audit trail (<lake>/../audit) in the sandbox
+        **profile_fields,
+    }
+    profile = HubProfile(**fields)
+    try:
+        url = stack.up(profile, timeout=up_timeout)
+        yield RunningStack(profile, url, box.root, box.prefix, read_credentials(profile.credentials_file),
+                           cgroup_parent)
+    finally:
+        stack.down(profile)
+        remove_users(box.prefix)
+        remove_cgroups(cgroup_parent)
+        shutil.rmtree(box.root, ignore_errors=True)
+
+
+def stop_server(url: str, name: str, token: str, timeout: float = 60) -> None:
+    """Stop ``name``'s default server through the REST API and wait until the hub reports it gone."""
+    import requests
+
+    headers = {"Authorization": f"token {token}"}
+    response = requests.delete(f"{url}/hub/api/users/{name}/server", headers=headers, timeout=timeout)
+    assert response.status_code in (202, 204), response.text
+
+    def stopped() -> bool:
+        model = requests.get(f"{url}/hub/api/users/{name}", headers=headers, timeout=10).json()
+        return "" not in model.get("servers", {})
+
+    wait_until(stopped, timeout, what=f"{name}'s server stopped")
+
+
+def remove_groups(prefix: str) -> None:
+    """Delete every Unix group named ``prefix*`` (role groups a test hub or lake plan created)."""
+    import grp
+
+    for entry in grp.getgrall():
+        if entry.gr_name.startswith(prefix):
+            subprocess.run(["groupdel", entry.gr_name], check=False, capture_output=True)
+
+
+@contextmanager
+def gateway_cluster(gateway: Any, workers: int, timeout: float = 120) -> Iterator[tuple[Any, Any]]:
+    """A new cluster from a dask_gateway ``Gateway``, scaled to ``workers`` that a client sees; shut down at exit.
+
+    The garbage collector is paused meanwhile and run here afterwards: dask-gateway
+    2026.3's ``Gateway.__del__`` closes the client synchronously on its own event loop,
+    which deadlocks when a collection happens to run on that loop's thread (seen here:
+    the benchmark hung in ``wait_for_workers``).
+    """
+    gc.collect()
+    gc.disable()
+    try:
+        cluster = gateway.new_cluster()
+        try:
+            cluster.scale(workers)
+            client = cluster.get_client()
+            client.wait_for_workers(workers, timeout=timeout)
+            yield cluster, client
+            client.close()
+        finally:
+            cluster.close(shutdown=True)  # also closes the cluster's own gateway client
+    finally:
+        gc.enable()
+        gc.collect()

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from workbench.apps import lookup as lk
 from workbench.apps import overview as ov
 from workbench.explore import Session, connect
 
+ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -74,6 +76,61 @@ def test_overview_query_is_cached_until_the_table_changes(tiny_world: Session) -
     run_cached(tiny_world, ov.DECLARATION_FACTS_SQL, [ov.DECLARATIONS], cache=cache)
     run_cached(tiny_world, ov.DECLARATION_FACTS_SQL, [ov.DECLARATIONS], cache=cache)
     assert (cache.misses, cache.hits) == (1, 1)
+
+
+def monitoring_rows(wb: Session, model: str = "declaration_risk") -> pl.DataFrame:
+    """``curated.model_monitoring`` hit-rate rows as the risk area's ``hit_rates`` computes them, taking the
+    tiny world's inspected declarations as the selection (odd ids the random quota, even ids the model's)."""
+    from datetime import datetime, timedelta
+
+    from workbench.risk.monitoring import hit_rates
+
+    inspected = wb.sql("select declaration_id as record_id, lodged_on as selected_on, "
+                       "case when inspection_result is null then null when inspection_result = 'clear' then 0 "
+                       "else 1 end as label from curated.declarations where inspected").to_pandas()
+    inspected["reason"] = ["random" if int(i[-1]) % 2 else "score" for i in inspected["record_id"]]
+    rates = pl.from_pandas(hit_rates(inspected[["record_id", "reason", "selected_on"]],
+                                     inspected[["record_id", "label"]]))
+    return rates.with_columns(
+        pl.lit(model).alias("model"), pl.lit(1, dtype=pl.Int64).alias("version"),
+        pl.col("window_start").cast(pl.Date), (pl.col("window_start").cast(pl.Date) + timedelta(days=7)).alias(
+            "window_end"),
+        pl.lit("hit_rate").alias("kind"), pl.lit(None, dtype=pl.Utf8).alias("detail"), pl.lit(False).alias("alert"),
+        pl.lit(datetime(2026, 1, 1)).alias("computed_at"),
+    ).select("model", "version", "window_start", "window_end", "kind", "subject", "value", "rows", "labelled", "hits",
+             "detail", "alert", "computed_at")
+
+
+def test_model_performance_reads_weekly_hit_rates_and_is_none_until_monitored(tiny_world: Session,
+                                                                              tmp_path: Path) -> None:
+    facts = ov.declaration_facts(tiny_world)
+    weeks = ov.weekly(facts)
+    assert weeks["inspections"].sum() == facts["inspections"].sum()
+    assert weeks.filter(pl.col("inspections") > 0).select(
+        (pl.col("hit_rate") - pl.col("hits") / pl.col("inspections")).abs().max()).item() < 1e-12
+    assert ov.model_performance(tiny_world) is None
+
+    lake = tmp_path / "lake"
+    shutil.copytree(tiny_world.settings.lake, lake)
+    wb = connect(str(lake), user="risk")
+    rows = monitoring_rows(wb)
+    assert wb.write(rows, ov.MONITORING, mode="append").rows_quarantined == 0
+    perf = ov.model_performance(connect(str(lake), user="boss", role="manager"))  # managers may read it
+    assert perf is not None and set(perf["subject"]) == {"all", "model", "random"}
+    everything = perf.filter(pl.col("subject") == "all")
+    assert everything["hits"].sum() == facts["hits"].sum()
+    chart = ov.performance_chart(facts, perf, "declaration_risk")
+    assert len(chart) == 4  # all inspections + the model's all / model / random lines
+
+
+def test_png_export_draws_the_view_in_chromium(tiny_world: Session) -> None:
+    from PIL import Image
+
+    facts, seized = ov.declaration_facts(tiny_world), ov.seizure_facts(tiny_world)
+    picture = Image.open(io.BytesIO(ov.overview_png(facts, seized, None, None, "<b>all</b> ports")))
+    assert picture.format == "PNG" and picture.width >= 1100
+    colours = picture.convert("RGB").getcolors(maxcolors=1 << 20)
+    assert colours is None or len(colours) > 50, "the exported view is blank"
 
 
 def test_lookup_classifies_and_finds_by_each_kind_of_input(tiny_world: Session) -> None:
@@ -131,8 +188,25 @@ def served(tiny_world: Session, tmp_path_factory: pytest.TempPathFactory) -> Ite
         log.close()
 
 
+@contextmanager
+def panel_server(apps: list[Path], lake: Path, log: Path, **env: str) -> Iterator[str]:
+    """``panel serve`` of thin app files (the way a published app is served) on a free loopback port; yields the URL."""
+    port = free_port()
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "panel", "serve", *map(str, apps), "--port", str(port),
+                                 "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"],
+                                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                                env={**os.environ, "WORKBENCH_LAKE": str(lake), **env})
+        try:
+            wait_for_port(port, timeout=60)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=15)
+
+
 @pytest.fixture(scope="module")
-def browser(served: dict[str, Any]) -> Iterator[Any]:
+def browser() -> Iterator[Any]:
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
@@ -157,6 +231,16 @@ def wait_for_text(page: Any, needle: str, timeout: float = 30.0) -> str:
         page.wait_for_timeout(200)
 
 
+def open_lookup(browser: Any, url: str, text: str) -> tuple[Any, Any]:
+    """A phone-sized page on the lookup with ``text`` typed in its box (not yet submitted): (page, box)."""
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(url + "/lookup")
+    box = page.locator("input[type=text]").first
+    box.wait_for(timeout=30_000)
+    box.fill(text)
+    return page, box
+
+
 @pytest.mark.browser
 def test_overview_renders_real_numbers_and_a_drawn_plot(served: dict[str, Any], browser: Any) -> None:
     from PIL import Image
@@ -167,7 +251,8 @@ def test_overview_renders_real_numbers_and_a_drawn_plot(served: dict[str, Any], 
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.goto(served["url"] + "/risk-overview")
     text = wait_for_text(page, "Hit rate")
-    assert number_text(declarations) in text and "not available" not in text
+    assert number_text(declarations) in text and "Seizure figures: not available" not in text
+    assert "curated.model_monitoring" in text  # model performance by reason: empty state names the missing table
     canvas = page.locator("canvas").first  # Bokeh draws in a shadow DOM; Playwright's CSS pierces it
     canvas.wait_for(timeout=30_000)
     deadline = time.monotonic() + 20
@@ -181,17 +266,36 @@ def test_overview_renders_real_numbers_and_a_drawn_plot(served: dict[str, Any], 
 
 
 @pytest.mark.browser
+def test_png_export_downloads_while_other_sessions_stay_responsive(served: dict[str, Any], browser: Any) -> None:
+    """The PNG takes seconds of work (a chromium render); it runs off the event loop, so an officer's
+    lookup in another session is answered while the manager's PNG is still being made."""
+    trader = served["wb"].sql("select name_en from curated.traders order by trader_id limit 1").item()
+    manager = browser.new_page(viewport={"width": 1280, "height": 1000})
+    manager.goto(served["url"] + "/risk-overview")
+    wait_for_text(manager, "Hit rate")
+    officer, box = open_lookup(browser, served["url"], trader)
+
+    manager.get_by_role("button", name="Make PNG of this view").click()
+    box.press("Enter")
+    wait_for_text(officer, "Recent declarations")
+    assert "PNG ready" not in page_text(manager), "the lookup waited for the PNG: the event loop was blocked"
+
+    wait_for_text(manager, "PNG ready", timeout=120)
+    with manager.expect_download(timeout=30_000) as download:
+        manager.get_by_role("button", name="Download PNG").click()
+    data = Path(download.value.path()).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+    (served["artifacts"] / "risk_overview_export.png").write_bytes(data)
+
+
+@pytest.mark.browser
 def test_lookup_finds_a_trader_by_chinese_name_with_its_declarations(served: dict[str, Any], browser: Any) -> None:
     wb = served["wb"]
     trader = wb.sql("select t.trader_id, t.name_en, t.name_zh from curated.traders t join curated.declarations d "
                     "using (trader_id) group by all order by count(*) desc limit 1").row(0, named=True)
     latest = wb.sql("select declaration_id from curated.declarations where trader_id = $t order by lodged_at desc "
                     "limit 1", {"t": trader["trader_id"]}).item()
-    page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
-    page.goto(served["url"] + "/lookup")
-    box = page.locator("input[type=text]").first
-    box.wait_for(timeout=30_000)
-    box.fill(trader["name_zh"])
+    page, box = open_lookup(browser, served["url"], trader["name_zh"])
     box.press("Enter")
     text = wait_for_text(page, trader["name_en"])
     page.screenshot(path=str(served["artifacts"] / "lookup_zh.png"), full_page=True)
@@ -200,13 +304,78 @@ def test_lookup_finds_a_trader_by_chinese_name_with_its_declarations(served: dic
 
 @pytest.mark.browser
 def test_lookup_renders_a_hostile_company_name_as_text(served: dict[str, Any], browser: Any) -> None:
-    page = browser.new_page(viewport={"width": 390, "height": 844})
-    page.goto(served["url"] + "/lookup")
-    box = page.locator("input[type=text]").first
-    box.wait_for(timeout=30_000)
-    box.fill(PAYLOAD_ZH)
+    page, _ = open_lookup(browser, served["url"], PAYLOAD_ZH)
     page.get_by_role("button", name="Look up").click()
     wait_for_text(page, PAYLOAD)  # the markup shows as literal text...
     page.screenshot(path=str(served["artifacts"] / "lookup_escaped.png"), full_page=True)
     assert page.evaluate("() => window.pwned") is None  # ...and nothing in it ran
     assert page.locator("img[src=x]").count() == 0
+
+
+# ----------------------------------------------------------------------------- security events
+
+
+@pytest.fixture(scope="module")
+def siem_lake(tiny_world: Session, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the tiny world after one SIEM cycle over its access log (events collected, alerts raised)."""
+    from workbench.security.siem import demo_accounts, run_cycle
+
+    lake = tmp_path_factory.mktemp("siem") / "lake"
+    shutil.copytree(tiny_world.settings.lake, lake)
+    assert run_cycle(connect(str(lake), user="siem"), accounts=demo_accounts()).new_alerts
+    return lake
+
+
+def test_security_alerts_sort_by_severity_filter_and_cite_their_events(siem_lake: Path) -> None:
+    from workbench.apps import security_events as se
+
+    wb = connect(str(siem_lake), user="root", role="admin")
+    every = se.alerts(wb)
+    ranks = [se.SEVERITIES.index(s) for s in every["severity"]]
+    assert ranks == sorted(ranks) and every.height == wb.sql("select count(*) from security.alerts").item()
+    high = se.alerts(wb, ["high"])
+    assert set(high["severity"]) == {"high"} and high.height == se.severity_counts(every)["high"]
+    alert = every.row(0, named=True)
+    cited = se.evidence(wb, alert)
+    assert sorted(cited["event_id"]) == sorted(alert["evidence"].split(","))
+    failed = se.recent_events(wb, action="login_failed")
+    assert failed.height and set(failed["action"]) == {"login_failed"}
+
+
+def test_security_app_names_the_table_for_a_role_that_may_not_read_it(siem_lake: Path) -> None:
+    from workbench.apps.security_events import security_app
+
+    manager = connect(str(siem_lake), user="boss", role="manager")
+    text = str(security_app(manager).objects[1].object)
+    assert "security.events" in text and "not available yet" in text
+
+
+@pytest.mark.browser
+def test_security_app_filters_by_severity_and_drills_into_evidence(siem_lake: Path, browser: Any,
+                                                                   tmp_path: Path) -> None:
+    wb = connect(str(siem_lake), user="root", role="admin")
+    alerts = wb.sql("select * from security.alerts order by alert_id")
+    critical = alerts.filter(pl.col("severity") == "critical").row(0, named=True)
+    other = alerts.filter(pl.col("severity") != "critical")["alert_id"].to_list()
+    with panel_server([ROOT / "apps" / "security_events.py"], siem_lake, tmp_path / "server.log",
+                      WORKBENCH_ROLE="admin") as url:
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        page.goto(url + "/security_events")
+        wait_for_text(page, other[0])
+        for severity in ("high", "medium", "low"):  # leave only critical checked
+            page.get_by_role("button", name=severity, exact=True).click()
+        deadline = time.monotonic() + 30
+        while any(a in page_text(page) for a in other) and time.monotonic() < deadline:
+            page.wait_for_timeout(200)
+        assert not any(a in page_text(page) for a in other)
+        page.get_by_text(critical["alert_id"], exact=True).click()
+        text = wait_for_text(page, "evidence events,")
+        assert all(e in text for e in critical["evidence"].split(",")[:5])
+        page.screenshot(path=str(tmp_path / "security_events.png"), full_page=True)
+
+
+def test_the_local_server_serves_every_registered_dashboard() -> None:
+    from workbench.apps.registry import load_registry
+    from workbench.cli.apps import app_factories
+
+    assert set(app_factories(None)) == set(load_registry())

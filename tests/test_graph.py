@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import holoviews as hv
@@ -14,7 +13,8 @@ from bokeh.models import HoverTool
 from click.testing import CliRunner
 
 from workbench.cli.main import main
-from workbench.explore import Session, connect
+from tests.conftest import world_copy
+from workbench.explore import Session
 from workbench.graph.build import EvidenceGraph, build_graph
 from workbench.graph.detect import detection_graph, tight_groups
 from workbench.graph.names import company_key, surname_keys
@@ -39,9 +39,7 @@ SOURCE_KEYS = {
 @pytest.fixture(scope="module")
 def world(tiny_world: Session, tmp_path_factory: pytest.TempPathFactory) -> Session:
     """A private copy of the tiny world, so graph tables written here do not leak into other tests."""
-    target = tmp_path_factory.mktemp("graph") / "lake"
-    shutil.copytree(tiny_world.settings.lake, target)
-    return connect(str(target), user="tester")
+    return world_copy(tiny_world, tmp_path_factory.mktemp("graph"))
 
 
 @pytest.fixture(scope="module")

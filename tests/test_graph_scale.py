@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import date, timedelta
 
 import networkx as nx
@@ -10,7 +9,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from workbench.explore import Session, connect
+from tests.conftest import world_copy
+from workbench.explore import Session
 from workbench.graph.analytics import active_between, known_offenders
 from workbench.graph.build import EvidenceGraph, build_graph, edge_records
 from workbench.graph.compact import CompactGraph
@@ -84,9 +84,7 @@ def test_compact_communities_are_seeded_and_as_good_as_louvain() -> None:
 @pytest.fixture(scope="module")
 def noted_world(tiny_world: Session, tmp_path_factory: pytest.TempPathFactory) -> Session:
     """A private copy of the tiny world, resolved, with mentions extracted from its documents (rules only)."""
-    target = tmp_path_factory.mktemp("graph_scale") / "lake"
-    shutil.copytree(tiny_world.settings.lake, target)
-    wb = connect(str(target), user="tester")
+    wb = world_copy(tiny_world, tmp_path_factory.mktemp("graph_scale"))
     resolve(wb)
     update_mentions(wb, Extractor(Gazetteer.from_lake(wb)))
     return wb

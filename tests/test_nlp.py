@@ -97,20 +97,24 @@ def test_windows_overlap_and_cover_every_token() -> None:
 
 # -- the transformer: conversion, a few fine-tuning steps, extraction over the tiny world --------------
 
-@pytest.fixture(scope="session")
-def encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def shared_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The converted encoder, once per test session (``convert`` is idempotent on one folder)."""
     from workbench.nlp.encoder import convert
 
-    return convert(tmp_path_factory.mktemp("nlp") / "e5-small")
+    return convert(tmp_path_factory.getbasetemp() / "e5-small")
 
 
 @pytest.fixture(scope="session")
-def tiny_tagger_dir(encoder_dir: Path, tiny_world: Session, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from workbench.nlp.training import load_gold, split, train
+def encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return shared_encoder_dir(tmp_path_factory)
 
-    training, _ = split(load_gold(tiny_world))
+
+@pytest.fixture(scope="session")
+def tiny_tagger_dir(encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from workbench.nlp.training import corpus_sentences, train
+
     target = tmp_path_factory.mktemp("nlp") / "ner"
-    card = train(encoder_dir, target, training[:64], max_steps=4, batch_size=8, threads=1)
+    card = train(encoder_dir, target, corpus_sentences(20)[:64], max_steps=4, batch_size=8, threads=1)
     assert card["steps"] == 4 and np.isfinite(card["final_loss"])
     return target
 
@@ -143,13 +147,39 @@ def test_fine_tuned_tagger_returns_character_aligned_spans_for_long_text(tiny_ta
 
 
 def test_scoring_is_strict_per_label_and_language(tiny_world: Session) -> None:
-    from workbench.nlp.training import load_gold, score
+    from workbench.nlp.training import score, world_sentences
 
-    gold = load_gold(tiny_world)[:50]
+    truth = tiny_world.sql('SELECT doc_id, "start", "end", label FROM truth.document_entities')
+    gold = world_sentences(tiny_world, truth)[:50]
+    assert sum(len(s.spans) for s in gold) > 50
     perfect = [[Span(a, b, label, s.text[a:b]) for a, b, label in s.spans] for s in gold]
     assert score(gold, perfect)["all"]["micro avg"]["f1-score"] == 1.0
     shifted = [[Span(a, b + 1, label, "") for a, b, label in s.spans] for s in gold]
     assert score(gold, shifted)["all"]["micro avg"]["f1-score"] < 1.0
+
+
+def test_evaluation_on_the_world_skips_annotated_documents(tiny_world: Session,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import polars as pl
+
+    from workbench.nlp import training
+
+    truth = tiny_world.sql('SELECT doc_id, "start", "end", label FROM truth.document_entities')
+    seen: list[str] = []
+
+    def predict(texts: list[str]) -> list[list[Span]]:
+        seen.extend(texts)
+        return [[] for _ in texts]
+
+    everything = training.evaluate_world(tiny_world, predict, truth)
+    assert everything["all"]["micro avg"]["recall"] == 0.0
+    first = tiny_world.sql("SELECT doc_id FROM documents.index ORDER BY doc_id LIMIT 1").item()
+    first_sentences = sum(s.doc_id == first for s in training.world_sentences(tiny_world, truth))
+    monkeypatch.setattr(training, "effective_span_annotations", lambda wb: pl.DataFrame(
+        {"doc_id": [first], "start": [0], "end": [1], "label": ["ORG"]}))
+    count = len(seen)
+    training.evaluate_world(tiny_world, predict, truth)
+    assert first_sentences > 0 and len(seen) - count == count - first_sentences
 
 
 def test_extract_writes_non_overlapping_mentions_incrementally(tiny_world: Session,
@@ -190,3 +220,14 @@ def test_cli_extract_reads_and_writes_json_lines(tiny_world: Session, tmp_path: 
     lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [(e["label"], e["start"], e["end"]) for e in lines[0]["entities"]] == [("CONTAINER", 2, 13), ("MONEY", 16, 19)]
     assert lines[1] == {"id": 2, "entities": []}
+
+
+def test_training_batches_cover_every_example_once_per_epoch_with_little_padding() -> None:
+    from workbench.nlp.training import _length_batches
+
+    lengths = [int(n) for n in np.random.default_rng(0).integers(5, 200, 1000)]
+    batches = _length_batches(lengths, 8, torch.Generator().manual_seed(0))
+    assert sorted(i for b in batches for i in b) == list(range(1000))
+    padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
+    assert padded < 1.1 * sum(lengths)
+    assert batches != _length_batches(lengths, 8, torch.Generator().manual_seed(1))

@@ -37,7 +37,17 @@ from workbench.platform.accounts import (
     read_credentials,
 )
 from tests import hub_support as support
-from tests.hub_support import IS_ROOT, REPO, hub_sandbox, owners, remove_users, spawn_and_wait, wait_until
+from tests.hub_support import (
+    IS_ROOT,
+    REPO,
+    gateway_cluster,
+    hub_sandbox,
+    owners,
+    remove_cgroups,
+    remove_users,
+    spawn_and_wait,
+    wait_until,
+)
 from workbench.platform.cgroups import MemoryCgroups, own_memory_cgroup
 
 GOOD = "Correct-Horse-42-battery"
@@ -175,6 +185,43 @@ def test_users_cli_adds_disables_and_lists(tmp_path: Path) -> None:
     assert AccountStore(tmp_path).verify("carol", new).role is Role.ANALYST  # type: ignore[union-attr]
 
 
+# --- the single-user environment ---------------------------------------------------
+
+SERVER_CHECK = """
+import sys
+{boot}
+from jupyter_server.serverapp import ServerApp
+app = ServerApp()
+app.initialize(["--allow-root", "--no-browser", "--ip=127.0.0.1", "--port=0", "--ServerApp.log_level=WARN"])
+loaded = sorted(n for n, e in app.extension_manager.extensions.items() if e.enabled)
+print(loaded, "panel" in sys.modules, sys.modules.get("rfc3987_syntax") is not None)
+"""
+
+
+def test_user_env_server_starts_without_the_trimmed_extensions_and_parsers() -> None:
+    from workbench.platform.userenv import SERVER_BOOT, SERVER_EXTENSIONS_OFF, build_user_env, singleuser_cmd
+
+    root = Path(tempfile.mkdtemp(prefix="wbt-userenv-"))
+    try:
+        os.chmod(root, 0o755)
+        python = build_user_env(root / "env")
+        assert build_user_env(root / "env") == python  # idempotent
+        assert singleuser_cmd(python) == [str(python), "-c", SERVER_BOOT]
+        boot = SERVER_BOOT.replace("from jupyterhub.singleuser import main; sys.exit(main())", "")
+        out = subprocess.run([str(python), "-c", SERVER_CHECK.format(boot=boot)], capture_output=True, text=True,
+                             timeout=180, cwd=root)
+        assert out.returncode == 0, out.stderr[-2000:]
+        loaded, panel_imported, parser_imported = out.stdout.strip().rsplit(" ", 2)
+        assert "'jupyterlab'" in loaded and "'jupyter_server_terminals'" in loaded
+        assert not any(f"'{name}'" in loaded for name in SERVER_EXTENSIONS_OFF)
+        assert (panel_imported, parser_imported) == ("False", "False")
+        # Every file other users need is readable by them (links resolve into the world-readable venv).
+        for path in (root / "env").rglob("*"):
+            assert path.stat().st_mode & 0o004, path
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 # --- memory cgroup ------------------------------------------------------------------
 
 needs_cgroups = pytest.mark.skipif(not (IS_ROOT and MemoryCgroups.available()),
@@ -263,7 +310,7 @@ def hub() -> Iterator[Hub]:
             except requests.RequestException:
                 return False
 
-        wait_until(ready, 60, what="hub answering through the proxy")
+        wait_until(ready, 120, what="hub answering through the proxy")
         state = root / "state"
         passwords = read_credentials(state / "private" / "demo-credentials.tsv")
         yield Hub(url, root, state, prefix, passwords, cgroup_parent, proc)
@@ -283,12 +330,7 @@ def hub() -> Iterator[Hub]:
             except ProcessLookupError:
                 pass
         remove_users(prefix)
-        groups = MemoryCgroups(cgroup_parent)
-        if cgroup_parent.exists():
-            for child in cgroup_parent.iterdir():
-                if child.is_dir():
-                    groups.remove(child.name)
-            groups.remove_parent()
+        remove_cgroups(cgroup_parent)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -429,13 +471,39 @@ c.ClusterConfig.scheduler_cmd = [{python!r}, "-m", "dask", "scheduler"]
 c.ClusterConfig.worker_cmd = [{python!r}, "-m", "dask", "worker"]
 c.ClusterConfig.worker_cores = 1
 c.ClusterConfig.worker_memory = "512M"
+c.ClusterConfig.scheduler_memory = "1G"
 c.ClusterConfig.idle_timeout = 120
+c.SafeLocalBackend.cgroup_parent = {cgroup_parent!r}
+c.SafeLocalBackend.worker_status_period = 0.5  # notice the killed worker at once (default 30 s)
 """
 
 SYSTEM_PATHS = ["/", "/usr", "/etc", "/home", "/tmp", "/root", "/work"]
 
 
 
+
+
+def assert_worker_past_its_cap_dies_and_scheduler_lives(client, groups: MemoryCgroups, log: Path) -> None:  # type: ignore[no-untyped-def]
+    """The scheduler and the worker each sit in a group capped at their grant; a task that
+    allocates past the worker's cap gets that worker killed by the kernel, nothing else."""
+    (scheduler_group,) = [n for n in groups.names() if n.endswith(".scheduler")]
+    (worker_group,) = [n for n in groups.names() if ".worker-" in n]
+    assert int((groups.path(scheduler_group) / "memory.limit_in_bytes").read_text()) == 1 << 30
+    assert int((groups.path(worker_group) / "memory.limit_in_bytes").read_text()) == 512 << 20
+    scheduler_pid = client.run_on_scheduler(os.getpid)
+    (worker_pid,) = client.run(os.getpid).values()
+    assert scheduler_pid in groups.pids(scheduler_group) and worker_pid in groups.pids(worker_group)
+
+    hog = client.submit(lambda: len(b"x" * (900 << 20)), pure=False)  # 900 MB against a 512 MB cap
+    try:
+        wait_until(lambda: not os.path.exists(f"/proc/{worker_pid}"), 60, what="the over-allocating worker killed")
+        wait_until(lambda: "passed its memory cap and was killed by the kernel" in log.read_text(errors="replace"),
+                   30, what="the gateway reporting the OOM kill")
+    finally:
+        hog.cancel()
+    assert worker_group in log.read_text(errors="replace")
+    assert client.run_on_scheduler(os.getpid) == scheduler_pid  # the scheduler lives on
+    assert groups.oom_kills(scheduler_group) == 0
 
 
 def test_safe_backend_refuses_chown_outside_the_workdir(tmp_path: Path) -> None:
@@ -474,8 +542,10 @@ def test_gateway_cluster_runs_as_user_and_system_paths_keep_their_owner() -> Non
     before = owners(SYSTEM_PATHS + [str(root)])
     password = secrets.token_hex(12)
     api, http, tcp = free_port(), free_port(), free_port()
+    cgroup_parent = own_memory_cgroup() / f"wbt-gw-{tag}"
     (root / "dask_gateway_config.py").write_text(GATEWAY_CONFIG.format(
-        api=api, http=http, tcp=tcp, password=password, clusters=str(clusters), python=str(python)))
+        api=api, http=http, tcp=tcp, password=password, clusters=str(clusters), python=str(python),
+        cgroup_parent=str(cgroup_parent)))
     log = open(root / "gateway.log", "wb")
     proc = None
     try:
@@ -497,22 +567,20 @@ def test_gateway_cluster_runs_as_user_and_system_paths_keep_their_owner() -> Non
         gateway = Gateway(f"http://127.0.0.1:{http}", proxy_address=f"tls://127.0.0.1:{tcp}",
                           auth=BasicAuth(user, password))
         started = time.monotonic()
-        cluster = gateway.new_cluster()
         try:
-            cluster.scale(1)
-            client = cluster.get_client()
-            client.wait_for_workers(1, timeout=90)
-            print(f"gateway cluster + 1 worker: {time.monotonic() - started:.2f} s")
-            assert client.submit(lambda x: x + 1, 41).result(timeout=60) == 42
-            uid = pwd.getpwnam(user).pw_uid
-            workdirs = list(clusters.iterdir())
-            assert len(workdirs) == 1 and workdirs[0].stat().st_uid == uid
-            assert client.run_on_scheduler(os.getuid) == uid  # the scheduler runs as the user
-            client.close()
+            with gateway_cluster(gateway, 1, timeout=90) as (_, client):
+                print(f"gateway cluster + 1 worker: {time.monotonic() - started:.2f} s")
+                assert client.submit(lambda x: x + 1, 41).result(timeout=60) == 42
+                uid = pwd.getpwnam(user).pw_uid
+                workdirs = list(clusters.iterdir())
+                assert len(workdirs) == 1 and workdirs[0].stat().st_uid == uid
+                assert client.run_on_scheduler(os.getuid) == uid  # the scheduler runs as the user
+                assert_worker_past_its_cap_dies_and_scheduler_lives(client, MemoryCgroups(cgroup_parent),
+                                                                    root / "gateway.log")
         finally:
-            cluster.close(shutdown=True)  # also closes the cluster's own gateway client
             gateway.close()
         wait_until(lambda: not any(clusters.iterdir()), 30, what="cluster workdir removed")
+        wait_until(lambda: not MemoryCgroups(cgroup_parent).names(), 30, what="cluster cgroups removed")
         assert owners(SYSTEM_PATHS + [str(root)]) == before
         assert not [p for p in root.iterdir() if len(p.name) == 1], "one-letter paths appeared (upstream bug)"
     finally:
@@ -526,6 +594,7 @@ def test_gateway_cluster_runs_as_user_and_system_paths_keep_their_owner() -> Non
         log.close()
         subprocess.run(["pkill", "-KILL", "-u", user], check=False)
         unix.delete_user(user)
+        remove_cgroups(cgroup_parent)
         after = owners(SYSTEM_PATHS)
         shutil.rmtree(root, ignore_errors=True)
     assert after == {p: before[p] for p in SYSTEM_PATHS}

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +51,22 @@ class Settings(BaseSettings):
         default=None, description="Audit trail folder; None: <lake root>/../audit for a local lake"
     )
     audit_fsync: bool = Field(default=False, description="fsync every audit record (slower, survives power loss)")
+    audit_socket: str | None = Field(
+        default=None, description="Unix socket of the audit service; when set, audit records go there, not to audit_dir"
+    )
+    siem_interval: float = Field(default=60.0, description="Seconds between the stack's SIEM cycles")
+    siem_sinks: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description='Where SIEM alerts go, e.g. [{"kind": "webhook", "url": ...}, {"kind": "email", "host": ...}]',
+    )
     scoring_token: SecretStr | None = Field(
         default=None, description="Bearer token of the real-time scoring service (WORKBENCH_SCORING_TOKEN)"
+    )
+    dashboards_url: str | None = Field(
+        default=None, description="The dashboards hub service (`workbench publish`), e.g. http://hub:8000/services/dashboards"
+    )
+    hub_token: SecretStr | None = Field(
+        default=None, description="Hub API token that `workbench publish` sends (a notebook server's own token)"
     )
 
     @classmethod
@@ -64,6 +81,57 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=_config_file()))
 
 
+# Settings a hosting service gives the sessions it opens on someone's behalf (the dashboards
+# service: the viewer's user and role), beneath explicit overrides; see ``hosted``.
+_HOSTED: ContextVar[dict[str, Any]] = ContextVar("workbench_hosted_settings", default={})
+
+
+@contextmanager
+def hosted(**overrides: Any) -> Iterator[None]:
+    """Sessions opened inside this block (``connect()`` in an app's code) get ``overrides``.
+
+    Why: one service process builds documents for many people; the viewer's role must
+    reach the session an app opens without the app passing it (apps call ``connect()``).
+    """
+    token = _HOSTED.set({**_HOSTED.get(), **overrides})
+    try:
+        yield
+    finally:
+        _HOSTED.reset(token)
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Settings with ``overrides`` on top; ``None`` values are ignored so CLI flags can pass through."""
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    return Settings(**{**_HOSTED.get(), **{k: v for k, v in overrides.items() if v is not None}})
+
+
+class HubSettings(BaseSettings):
+    """The hub's knobs, ``WORKBENCH_HUB_*`` (``workbench.platform.hubconfig.HubProfile``).
+
+    Separate from ``Settings``: the hub's config file and the services it starts run in
+    JupyterHub's processes, not in a person's session. Unset or empty: the profile's default.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="WORKBENCH_HUB_", env_ignore_empty=True, extra="ignore")
+
+    state: Path | None = None
+    ip: str | None = None
+    port: int | None = None
+    hub_port: int | None = None
+    proxy_api_port: int | None = None
+    idle_timeout: int | None = None
+    gateway_port: int | None = None
+    gateway_api_port: int | None = None
+    gateway_tcp_port: int | None = None
+    gateway_idle_timeout: int | None = None
+    dashboards_port: int | None = None
+    proxy_command: str | None = None
+    home_root: Path | None = None
+    unix_prefix: str | None = None
+    cgroup_parent: str | None = None
+    demo_accounts: bool | None = None
+    log_level: str | None = None
+    gateway: bool | None = None
+    dashboards: bool | None = None
+    lake: str | None = None
+    audit_dir: str | None = None

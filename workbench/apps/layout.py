@@ -1,10 +1,15 @@
-"""Pieces the dashboards share: empty states, escaped HTML, number formatting."""
+"""Pieces the dashboards share: empty states, escaped HTML, number formatting, tables, work off the event loop."""
 
 from __future__ import annotations
 
+import asyncio
 import html
-from collections.abc import Iterable
-from typing import Any
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
+
+T = TypeVar("T")
 
 
 def esc(value: object) -> str:
@@ -26,3 +31,60 @@ def empty_state(tables: Iterable[str], part: str) -> Any:
         f"<b>{esc(part).capitalize()}: not available yet.</b> It needs {esc(names)}, which this lake does not "
         "have (or your role may not read). It appears here once the table is loaded.",
         alert_type="warning", sizing_mode="stretch_width")
+
+
+
+_SESSION_LOCKS: WeakKeyDictionary[Any, threading.Lock] = WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+async def off_loop(wb: Any, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in a worker thread, so the server's event loop keeps serving other sessions.
+
+    Every dashboard callback that reads the lake awaits its work through this: Bokeh
+    serves all sessions from one event loop, so a long query run inline would freeze every
+    other user's page until it finished. Only the returned data comes back to the loop,
+    where the callback updates its widgets (Bokeh models are not thread-safe). Work for
+    one lake session ``wb`` runs one at a time (its DuckDB connection is not thread-safe),
+    work for different sessions in parallel.
+    """
+    with _LOCKS_GUARD:
+        lock = _SESSION_LOCKS.setdefault(wb, threading.Lock())
+
+    def run() -> T:
+        with lock:
+            return fn(*args)
+
+    return await asyncio.to_thread(run)
+
+
+def data_table(frame: Any, **options: Any) -> Any:
+    """A read-only Tabulator of a Polars frame: text shown as escaped plain text, dates as ``YYYY-MM-DD``."""
+    import panel as pn
+    import polars as pl
+
+    from workbench.apps.overview import plain_formatters
+
+    table = frame.with_columns(pl.col(pl.Date).cast(pl.Utf8)).to_pandas()
+    return pn.widgets.Tabulator(table, disabled=True, show_index=False, formatters=plain_formatters(table),
+                                **{"sizing_mode": "stretch_width", **options})
+
+
+def open_app(wb: Any, lake: str | None, title: str, needs: Iterable[str], part: str) -> tuple[Any, Any, Any | None]:
+    """Start one browser session's app: its lake session, its title, and, when a table in ``needs`` is missing
+    (or unreadable for the viewer's role), the whole app as an empty state naming it (else None).
+
+    ``wb`` defaults to ``connect(lake)``: inside the dashboards service that session carries
+    the viewer's role, so the check below is made as the viewer.
+    """
+    import panel as pn
+
+    from workbench.apps.queries import missing_tables
+    from workbench.explore import connect
+
+    pn.extension("tabulator", loading_indicator=True)
+    wb = wb or connect(lake)
+    heading = pn.pane.Markdown(f"## {esc(title)}", margin=(0, 10))
+    absent = missing_tables(wb, needs)
+    blank = pn.Column(heading, empty_state(absent, part), sizing_mode="stretch_width") if absent else None
+    return wb, heading, blank

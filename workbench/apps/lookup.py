@@ -273,6 +273,7 @@ def lookup_app(wb: Session | None = None, lake: str | None = None) -> Any:
     """The lookup as a Panel layout for a small screen; ``wb`` defaults to ``connect(lake)``."""
     import panel as pn
 
+    from workbench.apps.layout import off_loop
     from workbench.explore import connect
 
     pn.extension(loading_indicator=True)
@@ -282,15 +283,16 @@ def lookup_app(wb: Session | None = None, lake: str | None = None) -> Any:
     go = pn.widgets.Button(name="Look up", button_type="primary", sizing_mode="stretch_width")
     out = pn.Column(sizing_mode="stretch_width")
 
-    def run(_event: Any = None) -> None:
+    async def run(_event: Any = None) -> None:
         text = (box.value or "").strip()
         if not text:
             return
         out.loading = True
         try:
-            out.objects = [render(lookup(wb, text))]
+            found = await off_loop(wb, lookup, wb, text)
         finally:
             out.loading = False
+        out.objects = [render(found)]
 
     go.on_click(run)
     box.param.watch(run, "enter_pressed")

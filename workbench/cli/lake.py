@@ -1,4 +1,4 @@
-"""Lake commands: list tables, run SQL, profile a table, rebuild curated tables."""
+"""Lake commands: list tables, run SQL, profile a table, rebuild curated tables, OS permissions."""
 
 from __future__ import annotations
 
@@ -54,3 +54,35 @@ def curate_command(session: SessionFactory, names: tuple[str, ...]) -> None:
             status.update(f"curated {result.table}")  # type: ignore[attr-defined]
 
         curate(wb.lake, [s.name for s in specs], actor=wb.user, on_table=report)
+
+
+@click.group("lake")
+def lake() -> None:
+    """Administer the lake itself (file permissions)."""
+
+
+@lake.command("permissions")
+@click.option("--lake", "lake_root", default=None, metavar="DIR",
+              help="Lake root (default: $WORKBENCH_LAKE, then workbench.toml).")
+@click.option("--unix-prefix", default=None, metavar="PREFIX",
+              help="The hub's Unix-user prefix, which names the role groups (default: $WORKBENCH_HUB_UNIX_PREFIX or wb-).")
+@click.option("--apply", "apply", is_flag=True, help="Create the groups and change what differs (root only).")
+@format_option("table", "json")
+def permissions(lake_root: str | None, unix_prefix: str | None, apply: bool, fmt: str) -> None:
+    """Show (or --apply) the file permissions that enforce the access policy on the lake."""
+    from workbench.lake.storage import LakeLocation
+    from workbench.security.lake_permissions import apply_plan, compile_plan
+    from workbench.security.policy import load_policy, policy_path
+    from workbench.settings import load_settings
+
+    if unix_prefix is None:
+        from workbench.platform.hubconfig import HubProfile  # imports JupyterHub: only when needed
+
+        unix_prefix = HubProfile.from_env().unix_prefix
+    settings = load_settings(lake=lake_root)
+    plan = compile_plan(LakeLocation(settings.lake, dict(settings.storage_options)),
+                        load_policy(policy_path(settings)), unix_prefix)
+    emit(plan.frame(), fmt, title=f"Lake permissions of {plan.root} (groups: {', '.join(plan.groups.values())})")
+    if not plan.remote:
+        report = apply_plan(plan, write=apply)
+        click.echo(("applied: " if apply else "pending (run with --apply): ") + report.summary(), err=fmt == "json")

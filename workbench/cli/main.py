@@ -10,11 +10,12 @@ from workbench.cli.audit import audit
 from workbench.cli.common import WorkbenchGroup
 from workbench.cli.demo import demo
 from workbench.cli.ingest import ingest
-from workbench.cli.lake import curate_command, describe, sql, tables
+from workbench.cli.lake import curate_command, describe, lake, sql, tables
 from workbench.cli.models import models
 from workbench.cli.network import network
 from workbench.cli.nlp import nlp
 from workbench.cli.platform import platform
+from workbench.cli.publish import publish
 from workbench.cli.users import users
 
 
@@ -36,4 +37,6 @@ main.add_command(ingest)
 main.add_command(network)
 main.add_command(nlp)
 main.add_command(platform)
+main.add_command(publish)
+main.add_command(lake)
 main.add_command(users)

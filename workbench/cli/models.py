@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +24,10 @@ from workbench.cli.common import console, emit, format_option
 from workbench.registry import Registry, registry_folder
 from workbench.risk import load_model_spec, score_file, score_table, train
 from workbench.risk.service import scoring_token, serve
+from workbench.risk.data import last_day
+from workbench.risk.model import RiskModel
+from workbench.risk.monitoring import MONITORING, monitor
+from workbench.risk.selection import SELECTIONS, select_table
 from workbench.risk.specs import LakeData
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -119,8 +124,10 @@ def score_command(name: str, source: Path, target: Path, alias: str, home: Home,
 @click.argument("version", type=int)
 @home_option
 def promote_command(name: str, version: int, home: Home) -> None:
-    """Make VERSION of NAME the champion used by score."""
+    """Make VERSION of NAME the champion used by score (audited as the person who ran it)."""
+    trail = home.session().audit  # opened first: no audit trail, no promotion
     home.registry.promote(name, version)
+    trail.record("model_promote", resource=f"model:{name} v{version}", model=name, version=version)
     click.echo(f"{name} v{version} is now champion")
 
 
@@ -148,16 +155,29 @@ def compare_command(name: str, home: Home, fmt: str) -> None:
 @click.option("--into", required=True, help="Scores table to (re)write, e.g. work.declaration_scores.")
 @click.option("--alias", default="champion", show_default=True, help="Which registered version scores.")
 @click.option("--batch-rows", default=200_000, show_default=True, help="Rows read and scored per batch.")
+@click.option("--dask-workers", default=0, show_default=True,
+              help="Score on a Dask cluster of this many workers (the hub's gateway, else local), one task per "
+                   "data file; 0 scores in this process.")
 @home_option
 @format_option("table", "json")
-def score_table_command(name: str, table: str | None, into: str, alias: str, batch_rows: int, home: Home,
-                        fmt: str) -> None:
+def score_table_command(name: str, table: str | None, into: str, alias: str, batch_rows: int, dask_workers: int,
+                        home: Home, fmt: str) -> None:
     """Score a lake table with NAME in batches into a scores table (id, score, reasons, model)."""
     version = home.registry.version_of(name, alias)
     model = home.registry.load(name, alias)
     with console.status(f"scoring with {name} v{version}") as status:
-        report = score_table(home.session(), model, into, table=table, model_version=f"v{version}",
-                             batch_rows=batch_rows, progress=lambda done: status.update(f"{done:,} rows scored"))
+        progress = lambda done: status.update(f"{done:,} rows scored")  # noqa: E731
+        if dask_workers:
+            from workbench.compute import client
+            from workbench.risk.dask_scoring import score_table_dask
+
+            with client(workers=dask_workers, processes=True) as dask_client:
+                report = score_table_dask(home.session(), model, into, dask_client, table=table,
+                                          model_version=f"v{version}", progress=progress)
+                dask_client.cluster.close()
+        else:
+            report = score_table(home.session(), model, into, table=table, model_version=f"v{version}",
+                                 batch_rows=batch_rows, progress=progress)
     summary = {"table": report.table, "into": report.into, "scored": report.scored,
                "rejected": len(report.rejections), "versions": report.versions,
                "rows_per_second": round(report.rows_per_second)}
@@ -185,3 +205,79 @@ def serve_command(name: str, port: int, host: str, alias: str, token_file: Path 
     model = home.registry.load(name, alias)
     click.echo(f"serving {name} v{version} on http://{host}:{port}/score", err=True)
     serve(model, version, token, host=host, port=port)
+
+
+def _window(home: Home, model: RiskModel, since: datetime | None, until: datetime | None,
+            days: int = 28) -> tuple[date, date]:
+    """``[since, until)`` as dates; ``until`` defaults to the day after the model table's latest row (or
+    tomorrow when empty), ``since`` to ``days`` before ``until``."""
+    if until is None:
+        latest = last_day(home.session(), model.spec)
+        end = (latest or date.today()) + timedelta(days=1)
+    else:
+        end = until.date()
+    return (since.date() if since else end - timedelta(days=days)), end
+
+
+def window_options(func: F) -> F:
+    func = click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None,
+                        help="First day NOT included (default: the day after the table's latest row).")(func)
+    return click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None,
+                        help="First day included (default: 28 days before --until).")(func)
+
+
+@models.command("select")
+@click.argument("name")
+@window_options
+@click.option("--into", default=SELECTIONS, show_default=True, help="Selections table to merge into.")
+@click.option("--alias", default="champion", show_default=True, help="Which registered version scores.")
+@home_option
+@format_option("table", "json")
+def select_command(name: str, since: datetime | None, until: datetime | None, into: str, alias: str, home: Home,
+                   fmt: str) -> None:
+    """Choose each week's inspections (rules, random quota, score) from NAME's table and record why."""
+    version, model = home.registry.version_of(name, alias), home.registry.load(name, alias)
+    start, end = _window(home, model, since, until)
+    report = select_table(home.session(), model, version, start, end, into=into)
+    summary = {"into": report.into, "since": start.isoformat(), "until": end.isoformat(),
+               "considered": report.considered, "chosen": report.chosen, "rejected": len(report.rejections)}
+    if fmt == "json":
+        click.echo(json.dumps(summary, indent=1))
+        return
+    chosen = ", ".join(f"{n:,} by {reason}" for reason, n in sorted(report.chosen.items())) or "none"
+    click.echo(f"{name} v{version}: {report.considered:,} rows from {start} to {end} (exclusive); chosen {chosen}; "
+               f"recorded in {report.into}; {len(report.rejections)} rejected")
+
+
+@models.command("monitor")
+@click.argument("name")
+@window_options
+@click.option("--scores", default=None, help="Batch scores table to judge (default: the champion re-scores the rows).")
+@click.option("--selections", default=SELECTIONS, show_default=True, help="Selections table for realised hit rates.")
+@click.option("--into", default=MONITORING, show_default=True, help="Monitoring table to merge the figures into.")
+@click.option("--alias", default="champion", show_default=True, help="Which registered version is monitored.")
+@home_option
+@format_option("table", "json")
+def monitor_command(name: str, since: datetime | None, until: datetime | None, scores: str | None, selections: str,
+                    into: str, alias: str, home: Home, fmt: str) -> None:
+    """Weekly score and feature drift (PSI vs training) and realised hit rates per selection reason."""
+    version, model = home.registry.version_of(name, alias), home.registry.load(name, alias)
+    start, end = _window(home, model, since, until)
+    report = monitor(home.session(), model, version, start, end, selections=selections, scores=scores, into=into)
+    frame = report.frame
+    if fmt == "json":
+        click.echo(json.dumps({"into": report.into, "rows": frame.height, "alerts": report.alerts.to_dicts(),
+                               "top_drifting": report.top_drifting().to_dicts()}, default=str, indent=1))
+        return
+    weekly = frame.filter(pl.col("kind") == "score_drift").select("window_start", "rows", pl.col("value").alias("score_psi"))
+    rates = frame.filter(pl.col("kind") == "hit_rate")
+    if rates.height:
+        weekly = weekly.join(rates.pivot("subject", index="window_start", values="value"), on="window_start", how="full",
+                             coalesce=True).sort("window_start")
+    emit(weekly.with_columns(pl.selectors.float().round(3)), fmt,
+         title=f"{name} v{version}: score PSI and hit rate by reason, per week (written to {report.into})")
+    emit(report.top_drifting().select("subject", pl.col("value").round(3).alias("psi"), "window_start", "detail"), fmt,
+         title="top drifting features")
+    for alert in report.alerts.iter_rows(named=True):
+        click.echo(f"ALERT {alert['kind']} {alert['subject']} week of {alert['window_start']}: "
+                   f"PSI {alert['value']:.2f} > 0.25 ({alert['detail']})", err=True)

@@ -1,4 +1,4 @@
-"""``workbench nlp``: build the encoder, train the entity tagger, extract mentions, evaluate."""
+"""``workbench nlp``: build the encoder, train the tagger and the classifier, extract, classify, evaluate."""
 
 from __future__ import annotations
 
@@ -34,34 +34,65 @@ def build_model(session: SessionFactory) -> None:
 
 
 @nlp.command()
-@click.option("--epochs", default=2.0, show_default=True,
+@click.option("--task", type=click.Choice(["ner", "topics", "all"]), default="all", show_default=True,
+              help="ner: the entity tagger; topics: the topic and priority classifier.")
+@click.option("--documents", type=int, default=None,
+              help="Corpus documents to generate for training (default: 700 for ner, 1200 for topics).")
+@click.option("--epochs", default=1.0, show_default=True,
               help="Passes over the training sentences and their augmented copies.")
 @click.option("--max-steps", type=int, default=None, help="Stop after this many steps (overrides --epochs).")
 @click.option("--threads", default=1, show_default=True, help="Torch threads (1 is fastest on a busy machine).")
-@click.option("--if-missing", is_flag=True, help="Do nothing when a trained model exists already.")
+@click.option("--if-missing", is_flag=True, help="Do nothing for a task whose model exists already.")
 @format_option("table", "json")
 @lake_option
-def train(session: SessionFactory, epochs: float, max_steps: int | None, threads: int, if_missing: bool,
-          fmt: str) -> None:
-    """Fine-tune the tagger on the world's gold spans (truth is read here as labels only), then score it."""
+def train(session: SessionFactory, task: str, documents: int | None, epochs: float, max_steps: int | None,
+          threads: int, if_missing: bool, fmt: str) -> None:
+    """Train on the NLP corpus plus analysts' annotations (never on truth), then check on a fresh corpus draw."""
+    from workbench.nlp.classify import CARD_FILE as TOPICS_CARD
+    from workbench.nlp.classify import CORPUS_DOCUMENTS, classifier_dir, train_from_lake
     from workbench.nlp.extract import Extractor, model_cache
-    from workbench.nlp.training import evaluate_held_out, load_gold, split
+    from workbench.nlp.training import CORPUS_DOCUMENTS as NER_DOCUMENTS
+    from workbench.nlp.training import training_sentences, validate_on_corpus
     from workbench.nlp.training import train as run
 
     wb = session()
     target = model_cache(wb) / "ner"
-    if if_missing and (target / "config.json").exists():
-        console.print(f"model exists in {target}")
-        return
-    training, held = split(load_gold(wb))
-    card = run(_encoder_dir(wb), target, training, epochs=epochs, max_steps=max_steps, threads=threads,
-               progress=lambda steps: tqdm(steps, desc="training", unit="step"),
-               extra_card={"eval_sentences": len(held)})
-    model = Extractor.from_lake(wb, target, threads)
-    assert model.tagger is not None
-    card["held_out"] = evaluate_held_out(wb, model.tagger.predict)
-    (target / "card.json").write_text(json.dumps(card, indent=1))
-    _emit_scores(card["held_out"], fmt, f"{card['version']}: model only, unseen templates")
+    if task in ("ner", "all") and if_missing and (target / "config.json").exists():
+        console.print(f"tagger exists in {target}")
+    elif task in ("ner", "all"):
+        sentences = training_sentences(wb, documents or NER_DOCUMENTS)
+        card = run(_encoder_dir(wb), target, sentences, epochs=epochs, max_steps=max_steps, threads=threads,
+                   progress=lambda steps: tqdm(steps, desc="training tagger", unit="step"))
+        model = Extractor.from_lake(wb, target, threads)
+        assert model.tagger is not None
+        card["corpus_validation"] = validate_on_corpus(model.tagger.predict)
+        (target / "card.json").write_text(json.dumps(card, indent=1))
+        console.print(f"{card['version']}: {card['train_sentences']} sentences, {card['train_seconds']} s")
+        _emit_scores(card["corpus_validation"], fmt, f"{card['version']}: model only, fresh corpus draw")
+    if task in ("topics", "all") and if_missing and (classifier_dir(wb) / TOPICS_CARD).exists():
+        console.print(f"classifier exists in {classifier_dir(wb)}")
+    elif task in ("topics", "all"):
+        with console.status("embedding the corpus and fitting the topic and priority heads"):
+            card = train_from_lake(wb, n_documents=documents or CORPUS_DOCUMENTS, threads=threads)
+        console.print(f"{card['version']}: {card['train_documents']} documents, {card['train_seconds']} s")
+
+
+@nlp.command()
+@click.option("--all", "everything", is_flag=True, help="Reclassify every document, not only new or changed ones.")
+@click.option("--threads", default=1, show_default=True)
+@lake_option
+def classify(session: SessionFactory, everything: bool, threads: int) -> None:
+    """Topic and triage priority of new or changed documents into curated.document_topics (trains first if needed)."""
+    from workbench.nlp.classify import TOPICS_TABLE, processor, train_from_lake
+
+    wb = session()
+    if processor(wb) is None:
+        train_from_lake(wb, threads=threads)
+    job = processor(wb)
+    assert job is not None
+    counts = job.update(wb, everything=everything)
+    console.print(f"{counts['processed']} of {counts['documents']} documents classified ({job.version}) "
+                  f"-> {TOPICS_TABLE}")
 
 
 @nlp.command()
@@ -98,22 +129,72 @@ def extract(session: SessionFactory, everything: bool, input_path: Path | None, 
 
 
 @nlp.command()
+@click.option("--task", type=click.Choice(["ner", "topics", "all"]), default="all", show_default=True)
 @click.option("--mode", type=click.Choice(_MODES), default="combined", show_default=True,
-              help="combined: the full extractor; model: the tagger alone; rules: recognisers + gazetteer only.")
+              help="NER: combined, the full extractor; model, the tagger alone; rules, recognisers + gazetteer only.")
 @click.option("--threads", default=1, show_default=True)
 @format_option("table", "json")
 @lake_option
-def evaluate(session: SessionFactory, mode: str, threads: int, fmt: str) -> None:
-    """Strict entity P/R/F1 per label, EN and ZH, on held-out (unseen-template) sentences."""
+def evaluate(session: SessionFactory, task: str, mode: str, threads: int, fmt: str) -> None:
+    """Score on the world's documents (unseen in training) against truth: strict entity F1 per label and
+    language; topic and priority macro-F1 and calibration error. Truth is read here and only here."""
     from workbench.nlp.extract import Extractor
-    from workbench.nlp.training import evaluate_held_out
+    from workbench.nlp.training import evaluate_world
 
     wb = session()
-    extractor = Extractor.from_lake(wb, threads=threads)
-    if mode == "rules":
-        extractor = Extractor(extractor.gazetteer)
-    predict = extractor.tagger.predict if mode == "model" and extractor.tagger else extractor.extract_many
-    _emit_scores(evaluate_held_out(wb, predict), fmt, f"{mode} ({extractor.version}), unseen templates")
+    if task in ("ner", "all"):
+        extractor = Extractor.from_lake(wb, threads=threads)
+        if mode == "rules":
+            extractor = Extractor(extractor.gazetteer)
+        predict = extractor.tagger.predict if mode == "model" and extractor.tagger else extractor.extract_many
+        gold = wb.sql('SELECT doc_id, "start", "end", label FROM truth.document_entities')
+        _emit_scores(evaluate_world(wb, predict, gold), fmt, f"{mode} ({extractor.version}), world documents")
+    if task in ("topics", "all"):
+        from workbench.nlp.classify import classifier_dir, evaluate_labels, load_classifier
+
+        if "truth.document_labels" not in set(wb.tables()["name"].to_list()):
+            raise click.ClickException("truth.document_labels is not in this lake: regenerate the demo world")
+        if not (classifier_dir(wb) / "card.json").exists():
+            raise click.ClickException("no topic classifier yet: run `workbench nlp train --task topics`")
+        scores = evaluate_labels(wb, load_classifier(classifier_dir(wb), threads), wb.table("truth.document_labels"))
+        if fmt == "json":
+            click.echo(json.dumps(scores, indent=1))
+        else:
+            emit(pl.DataFrame([{"task": t, "macro_f1": r["macro_f1"], "accuracy": r["accuracy"],
+                                "ece_raw": r["ece_raw"], "ece_calibrated": r["ece_calibrated"]}
+                               for t, r in scores.items() if t != "documents"]), fmt,
+                 title=f"topics on {scores['documents']['count']} world documents")
+
+
+@nlp.command()
+@click.option("--workers", default=2, show_default=True, help="Dask workers (local processes, or the gateway's).")
+@lake_option
+def process(session: SessionFactory, workers: int) -> None:
+    """Mentions, embeddings (and topics, once a classifier exists) for new or changed documents, on Dask."""
+    from distributed import Client
+
+    from workbench.compute import cluster
+    from workbench.nlp.batch import default_processors
+    from workbench.nlp.batch import process as run
+
+    wb = session()
+    processors = default_processors(wb)
+    with cluster(workers, processes=True) as made, Client(made) as client:
+        counts = run(wb, processors, client)
+    for p in processors:
+        c = counts[p.name]
+        console.print(f"{p.name}: {c['processed']} of {c['documents']} documents processed ({p.version}) -> {p.table}")
+
+
+@nlp.command()
+@click.argument("query")
+@click.option("-k", "k", default=10, show_default=True, help="How many documents to return.")
+@click.option("--language", type=click.Choice(["en", "zh"]), default=None, help="Only documents in this language.")
+@format_option("table", "json", "csv")
+@lake_option
+def search(session: SessionFactory, query: str, k: int, language: str | None, fmt: str) -> None:
+    """Cross-lingual semantic search: the documents whose best chunk is closest to QUERY."""
+    emit(session().search(query, k=k, language=language), fmt, title=f"search: {query}")
 
 
 def _emit_scores(scores: dict[str, dict], fmt: str, title: str) -> None:

@@ -70,3 +70,13 @@ def status(fmt: str) -> None:
         emit(pl.DataFrame([c.as_dict() for c in components]), "table", title="workbench platform")
     if not components[0].running:
         raise SystemExit(1)
+
+
+@platform.command("render-k8s")
+@click.option("--output", required=True, metavar="DIR", help="Folder to write values.yaml into (hub_config/kubernetes).")
+def render_k8s(output: str) -> None:
+    """Render the Kubernetes profile (daskhub-style Helm values) from the local profile's roles and limits."""
+    from workbench.platform import kubernetes
+
+    for path in kubernetes.write(output):
+        click.echo(f"wrote {path}")

@@ -3,7 +3,8 @@
 Administrators (root on the hub machine) run these; the store lives under the hub's
 state folder (``--base-dir``, default ``var/hub`` in the checkout, the same folder
 ``hub_config/jupyterhub_config.py`` uses). A new or reset password is printed once and
-never stored in clear.
+never stored in clear. Every change is audited as the person who ran the command
+(through the stack's audit service when it runs; see ``accounts.platform_trail``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import click
 import polars as pl
 
 from workbench.cli.common import emit, format_option
-from workbench.platform.accounts import AccountStore, Role
+from workbench.platform.accounts import AccountStore, Role, platform_trail
+from workbench.settings import load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 ROLES = click.Choice([r.value for r in Role])
@@ -33,7 +35,9 @@ def store_option(func: F) -> F:
                   help="Hub state folder holding accounts/ (default: var/hub in the checkout).")
     @wraps(func)
     def wrapper(*args: Any, base_dir: str | None, **kwargs: Any) -> Any:
-        return func(*args, store=AccountStore(base_dir or _default_base()), **kwargs)
+        base = base_dir or _default_base()
+        actor = load_settings().user  # who ran the command: every change is audited as theirs
+        return func(*args, store=AccountStore(base, audit=platform_trail(base, actor, "admin")), **kwargs)
 
     return wrapper  # type: ignore[return-value]
 

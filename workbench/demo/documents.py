@@ -1,9 +1,12 @@
-"""Unstructured text with gold entity spans: intelligence notes, case narratives, press
-releases and web articles, in English and Traditional Chinese.
+"""Unstructured text with gold entity spans, topic and priority: intelligence notes, case
+narratives, press releases and web articles, in English and Traditional Chinese.
 
 Documents are assembled sentence by sentence from templates whose slots are filled with
 the world's real entities (ring members most of the time), so the offsets of every
-mention are known exactly and named-entity models can be scored against them.
+mention are known exactly and named-entity models can be scored against them. Each
+document also gets the topic and triage priority a reader would give it from what the
+text says (``document_topic``, ``triage_priority``), written to ``truth.document_labels``
+to score report classifiers; nothing in the world's text depends on them.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
+import pyarrow as pa
 
+from workbench.demo.batches import make_batch
 from workbench.demo.config import Tag, WorldConfig
 from workbench.demo.entities import VARIANTS_PER_SYSTEM, Population
 from workbench.demo.identifiers import container_check_digit
@@ -76,6 +81,46 @@ ZH_TEMPLATES = (
     "艙單顯示{VESSEL}抵達{LOCATION}。",
     "案件仍在調查中，不排除有更多人被捕。",
 )
+_ARREST_SENTENCE = 9
+"""Index (in both template lists) of the sentence reporting an arrest."""
+_CASH_SENTENCE = 10
+"""Index (in both template lists) of the sentence reporting cash carried across the boundary."""
+TOPICS = ("drugs", "tobacco", "counterfeit", "endangered_species", "cash", "fuel", "other")
+PRIORITIES = ("high", "medium", "low")
+COMMODITY_TOPICS: dict[str, str] = {
+    "29223900": "drugs", "29397100": "drugs",
+    "24022000": "tobacco", "24031900": "tobacco",
+    "05071000": "endangered_species", "05079000": "endangered_species", "01062000": "endangered_species",
+    "27101900": "fuel", "27111200": "fuel",
+    "42022100": "counterfeit", "91021100": "counterfeit", "91011100": "counterfeit", "33030000": "counterfeit",
+    "33049900": "counterfeit", "64041100": "counterfeit", "85183000": "counterfeit",
+}
+"""HS code -> report topic; goods not listed are ``other``. The counterfeit codes are the
+branded goods that make up nearly all intellectual-property seizures (bags, watches,
+perfume, cosmetics, trainers, earphones)."""
+HIGH_PRIORITY_TOPICS = frozenset({"drugs", "endangered_species"})
+HIGH_PRIORITY_HKD = 10_000_000.0
+MEDIUM_PRIORITY_HKD = 1_000_000.0
+
+
+def document_topic(hs_code: str, mentions_cash_run: bool) -> str:
+    """The goods decide the topic; a report on ordinary goods that tells of cash carried across is ``cash``."""
+    topic = COMMODITY_TOPICS.get(hs_code, "other")
+    return "cash" if topic == "other" and mentions_cash_run else topic
+
+
+def triage_priority(topic: str, amount_hkd: float | None, arrest: bool) -> str:
+    """The triage policy: prohibited drugs and wildlife, or HK$10m+, are high; other contraband,
+    HK$1m+ or an arrest are medium; the rest is low. ``amount_hkd`` is the largest sum the
+    text states (None when it states none), so the priority is readable from the report."""
+    amount = amount_hkd or 0.0
+    if topic in HIGH_PRIORITY_TOPICS or amount >= HIGH_PRIORITY_HKD:
+        return "high"
+    if topic != "other" or amount >= MEDIUM_PRIORITY_HKD or arrest:
+        return "medium"
+    return "low"
+
+
 KINDS = ("intel_note", "case_narrative", "press_release", "web_article")
 _SOURCES = {"intel_note": "CIRMS intelligence", "case_narrative": "CPS", "press_release": "www.customs.gov.hk",
             "web_article": "hk-trade-news.example"}
@@ -123,9 +168,12 @@ def money_zh(amount: float, rng: np.random.Generator) -> str:
 
 @dataclass(frozen=True)
 class Document(StoredDocument):
-    """A generated document (as the documents zone stores it) and its gold entity spans ``(start, end, label, text)``."""
+    """A generated document (as the documents zone stores it), its gold entity spans
+    ``(start, end, label, text)``, its topic and its triage priority."""
 
     spans: list[tuple[int, int, str, str]] = field(default_factory=list)
+    topic: str = "other"
+    priority: str = "low"
 
 
 def render(sentences: list[str], values: dict[str, tuple[str, str | None]], joiner: str) -> tuple[str, list[tuple[int, int, str, str]]]:
@@ -218,10 +266,22 @@ def generate_documents(cfg: WorldConfig, pop: Population) -> list[Document]:
         chosen = [int(t) for t in rng.choice(len(templates), count, replace=False)]
         if kind == "press_release":
             chosen = [13] + [t for t in chosen if t != 13][: count - 1]
-        text, spans = render([templates[t] for t in chosen], values, "" if zh else " ")
+        shown = [templates[t] for t in chosen]
+        text, spans = render(shown, values, "" if zh else " ")
         title = _TITLES[(kind, language)].format(org=org, commodity=values["COMMODITY"][0])
+        topic = document_topic(c.hs_code, _CASH_SENTENCE in chosen)
+        priority = triage_priority(topic, amount if any("{MONEY}" in t for t in shown) else None,
+                                   _ARREST_SENTENCE in chosen)
         published = datetime.combine(WORLD_START, datetime.min.time()) + timedelta(
             days=int(rng.integers(0, WORLD_DAYS)), seconds=int(rng.integers(0, 86_400)))
         docs.append(Document(doc_id=f"DOC{i + 1:06d}", kind=kind, language=language, title=title,
-                             source=_SOURCES[kind], published_at=published, text=text, spans=spans))
+                             source=_SOURCES[kind], published_at=published, text=text, spans=spans,
+                             topic=topic, priority=priority))
     return docs
+
+
+def document_labels_batch(docs: list[Document]) -> pa.RecordBatch:
+    """``truth.document_labels``: each document's topic and triage priority, for scoring classifiers only."""
+    return make_batch("truth.document_labels", {
+        "doc_id": [d.doc_id for d in docs], "topic": [d.topic for d in docs], "priority": [d.priority for d in docs],
+    })

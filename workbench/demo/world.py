@@ -21,7 +21,7 @@ from workbench.demo.cases import CaseTables, build_cases
 from workbench.demo.cash import cash_declarations
 from workbench.demo.config import WorldConfig
 from workbench.demo.declarations import DeclarationGenerator
-from workbench.demo.documents import Document, generate_documents
+from workbench.demo.documents import Document, document_labels_batch, generate_documents
 from workbench.demo.entities import Population, build_population
 from workbench.demo.reference import build_fx, fx_batch, hs_codes_batch, locations_batch
 from workbench.demo.truth import document_entity_batch, entity_batches, flagged_batches, ring_batch
@@ -36,7 +36,7 @@ TABLES = (
     "raw.tdec_declarations", "raw.tdec_manifests", "raw.lbs_crossings", "raw.cdcs_cash_declarations",
     "raw.cps_cases", "raw.cps_seizures", "raw.cps_case_parties", "raw.documents", "raw.platform_access_log",
     "truth.rings", "truth.illicit_declarations", "truth.illicit_crossings", "truth.entities",
-    "truth.document_entities", "truth.log_anomalies",
+    "truth.document_entities", "truth.document_labels", "truth.log_anomalies",
 )
 """Every table ``generate_world`` streams, in streaming order."""
 
@@ -109,4 +109,5 @@ def generate_world(seed: int, scale: float, chunk_rows: int = 100_000) -> Iterat
         "truth.illicit_crossings", "crossing_id", crossings.ledger.illicit_ids, crossings.ledger.illicit_schemes)))
     yield stream("truth.entities", _later(lambda: entity_batches(cfg, pop, declarations, cash_records, cases())))
     yield stream("truth.document_entities", _later(lambda: iter([document_entity_batch(documents())])))
+    yield stream("truth.document_labels", _later(lambda: iter([document_labels_batch(documents())])))
     yield stream("truth.log_anomalies", _later(lambda: iter([access_log().anomalies])))

@@ -18,11 +18,30 @@ from workbench.lake import Lake, LakeLocation, Lineage, TableStream, WriteMode, 
 from workbench.lake.documents import DocumentStore
 from workbench.errors import AccessDenied
 from workbench.lake.sql import referenced_tables
-from workbench.security import AuditTrail, Gate, GuardedSQL, audit_dir_for, configured_role, load_policy, policy_path
-from workbench.security.audit import audit_fsync
+from workbench.security import Gate, GuardedSQL, configured_role, load_policy, policy_path
+from workbench.security.audit import open_trail
+from workbench.security.lake_permissions import share_table
+from workbench.security.policy import derived_classification
 from workbench.settings import Settings, load_settings
 
 Params = dict[str, Any] | list[Any] | tuple[Any, ...] | None
+
+
+class ReadRecordingGate(Gate):
+    """The session's gate; remembers the classification of every table it let the session read.
+
+    Every read path (``sql``, ``%%sql``, ``describe`` through the engine; ``scan``,
+    ``table``, ``history`` directly) asks the gate first, so this is where a table the
+    session then writes learns what it was derived from (``policy.derived_classification``).
+    """
+
+    def __init__(self, lake: Lake, policy: Any, role: str) -> None:
+        super().__init__(lake, policy, role)
+        self.read: dict[str, str] = {}
+
+    def check_read(self, name: str) -> None:
+        super().check_read(name)
+        self.read[name] = self.classification(name)
 
 
 class Session:
@@ -34,8 +53,8 @@ class Session:
         self.lake = Lake(LakeLocation(settings.lake, dict(settings.storage_options)))
         self.policy = load_policy(policy_path(settings))
         self.role = configured_role(settings, self.policy)
-        self.gate = Gate(self.lake, self.policy, self.role)
-        self.audit = AuditTrail(audit_dir_for(settings), self.user, self.role, fsync=audit_fsync(settings))
+        self.gate = ReadRecordingGate(self.lake, self.policy, self.role)
+        self.audit = open_trail(settings, self.user, self.role)
         self.engine = GuardedSQL(self.lake, self.gate, threads=settings.threads, on_denied=self.audit.denied)
         self.documents = DocumentStore(self.lake)
         self.audit.record("session_start", lake=settings.lake)
@@ -108,6 +127,18 @@ class Session:
         with self.audit.action("describe", tables=[name]):
             return profile(self.engine, name)
 
+    def search(self, query: str, k: int = 10, language: str | None = None) -> pl.DataFrame:
+        """Cross-lingual semantic search of the documents (``workbench.nlp.search``): best chunk per document.
+
+        Its reads go through ``scan``, so the access gate and the audit trail apply as to any read.
+        """
+        from workbench.nlp.search import search
+
+        with self.audit.action("search", query=query, k=k, language=language) as done:
+            frame = search(self, query, k=k, language=language)
+            done["rows"] = frame.height
+        return frame
+
     def write(
         self,
         data: pl.DataFrame | pa.Table | TableStream,
@@ -119,13 +150,25 @@ class Session:
         """Write a frame (or a stream of batches, in one commit) to a lake table; bad rows are quarantined.
 
         Analysts write to ``work.*``. A ``TableStream`` lets a job write more rows than fit
-        in memory and still land them atomically.
+        in memory and still land them atomically. A table without a spec is classified as
+        the highest classification among what this session has read (and never lower than
+        it already was); in a personal zone its files are then shared with exactly the
+        roles cleared for that (``lake_permissions.share_table``).
         """
         self._check(name, "write")
         table = data.to_arrow() if isinstance(data, pl.DataFrame) else data
         lineage = Lineage(produced_by=f"session write by {self.user}", inputs=tuple((inputs or {}).items()))
+        classification = None
+        if name not in self.lake.specs:
+            existing = self.lake.catalog.entry(name)
+            # What the gate let through is within the role's clearance, so this never exceeds it.
+            classification = derived_classification(self.gate.read.values(),
+                                                    existing["classification"] if existing else None)
         with self.audit.action("write", tables=[name], mode=mode) as done:
-            result = self.lake.write(table, name, mode=mode, actor=self.user, lineage=lineage, description=description)
+            result = self.lake.write(table, name, mode=mode, actor=self.user, lineage=lineage, description=description,
+                                     classification=classification)
+            if classification is not None and name.partition(".")[0] in self.policy.unix.personal_zones:
+                share_table(self.lake.location, self.policy, name, classification)
             done.update(rows=result.rows_written, version=result.version, quarantined=result.rows_quarantined)
         return result
 

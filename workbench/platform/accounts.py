@@ -14,7 +14,11 @@ What a caller may rely on:
   runs ``enable`` or ``reset-password``; a locked or disabled account is refused even with
   the right password;
 - ``ensure_demo_accounts`` creates the four demo accounts (one per role) with random
-  passwords, written once to a 0600 credentials file; no password lives in the repo.
+  passwords, written once to a 0600 credentials file; no password lives in the repo;
+- with an ``audit`` trail, every login (success or failure, with the address), lock-out,
+  add/remove, disable/enable, role change and password reset is recorded; an
+  administrator's change is recorded inside its database transaction, so a change whose
+  record cannot be written is rolled back (no audit, no change).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from workbench.errors import WorkbenchError
+from workbench.security.audit import AuditTrail, AuditWriter, open_trail
 
 MAX_FAILURES = 5
 MIN_PASSWORD_LENGTH = 12
@@ -139,10 +144,12 @@ class AccountStore:
     the hub's executor threads.
     """
 
-    def __init__(self, base_dir: str | os.PathLike[str], max_failures: int = MAX_FAILURES) -> None:
+    def __init__(self, base_dir: str | os.PathLike[str], max_failures: int = MAX_FAILURES,
+                 audit: AuditWriter | None = None) -> None:
         self.folder = Path(base_dir) / "accounts"
         self.path = self.folder / "accounts.db"
         self.max_failures = max_failures
+        self.audit = audit
         _private_dir(self.folder)
         _private_file(self.path)
         with self._db() as db:
@@ -188,30 +195,48 @@ class AccountStore:
                 "INSERT INTO accounts (name, role, hash, created) VALUES (?, ?, ?, ?)",
                 (name, role.value, digest, _now()),
             )
+            self._record("account_add", name, new_role=role.value)
         return password
 
     def set_enabled(self, name: str, enabled: bool) -> None:
         """Disable an account, or enable it again (which also clears a lock-out)."""
-        self._update(name, "UPDATE accounts SET enabled = ?, failures = 0 WHERE name = ?", (int(enabled), name))
+        self._update(name, "UPDATE accounts SET enabled = ?, failures = 0 WHERE name = ?", (int(enabled), name),
+                     "account_enable" if enabled else "account_disable")
 
     def set_role(self, name: str, role: Role | str) -> None:
-        self._update(name, "UPDATE accounts SET role = ? WHERE name = ?", (_role(role).value, name))
+        new = _role(role).value
+        before = self.get(name)
+        self._update(name, "UPDATE accounts SET role = ? WHERE name = ?", (new, name), "role_change",
+                     new_role=new, previous=before.role.value if before else None, resource=f"user:{name} -> {new}")
 
     def reset_password(self, name: str, password: str | None = None) -> str:
         """Set a new password (generated when none is given), clear the lock-out; returns it."""
         password = password if password is not None else generate_password()
         check_password_policy(name, password)
         digest = _HASHER.hash(password)
-        self._update(name, "UPDATE accounts SET hash = ?, failures = 0 WHERE name = ?", (digest, name))
+        self._update(name, "UPDATE accounts SET hash = ?, failures = 0 WHERE name = ?", (digest, name),
+                     "password_reset")
         return password
 
     def remove(self, name: str) -> None:
-        self._update(name, "DELETE FROM accounts WHERE name = ?", (name,))
+        self._update(name, "DELETE FROM accounts WHERE name = ?", (name,), "account_remove")
 
-    def _update(self, name: str, sql: str, params: tuple[object, ...]) -> None:
+    def _update(self, name: str, sql: str, params: tuple[object, ...], event: str, **detail: object) -> None:
         with self._db() as db:
             if db.execute(sql, params).rowcount == 0:
                 raise AccountError(f"no account named {name!r}")
+            self._record(event, name, **detail)  # inside the transaction: no record, no change
+
+    def _record(self, event: str, account: str, **detail: object) -> None:
+        """An administrator's change, recorded as the trail's user (the administrator)."""
+        if self.audit is not None:
+            self.audit.record(event, account=account, **{"resource": f"user:{account}", **detail})
+
+    def _login_record(self, name: str, event: str, status: str, source_ip: str | None, role: str | None,
+                      **detail: object) -> None:
+        if self.audit is not None:
+            self.audit.record(event, status=status, user=name, role=role or "unknown", source_ip=source_ip,
+                              resource="hub:login", **detail)
 
     # --- reading --------------------------------------------------------------------
 
@@ -239,30 +264,39 @@ class AccountStore:
 
     # --- login ----------------------------------------------------------------------
 
-    def verify(self, name: str, password: str) -> Account | None:
+    def verify(self, name: str, password: str, source_ip: str | None = None) -> Account | None:
         """The account if ``password`` is right and the account may log in, else ``None``.
 
         Slow on purpose (argon2): call it from a worker thread in an event loop. A wrong
         password counts towards the lock-out; a right one resets the count. A disabled or
         locked account gets ``None`` whatever the password, and its count does not move.
+        Every outcome is audited with ``source_ip``; the failure that locks the account
+        also records a ``lockout``.
         """
         with self._db() as db:
-            row = db.execute("SELECT hash, enabled, failures FROM accounts WHERE name = ?", (name,)).fetchone()
+            row = db.execute("SELECT hash, enabled, failures, role FROM accounts WHERE name = ?", (name,)).fetchone()
         if row is None:
             # Spend the same time as a real check so that timing does not reveal names.
             _verify_hash(_DUMMY_HASH, password)
+            self._login_record(name, "login_failed", "failed", source_ip, None, reason="unknown account")
             return None
-        digest, enabled, failures = row
+        digest, enabled, failures, role = row
         if not enabled or failures >= self.max_failures:
+            reason = "disabled" if not enabled else "locked"
+            self._login_record(name, "login_failed", "failed", source_ip, role, reason=reason)
             return None
         if not _verify_hash(digest, password):
             with self._db() as db:
                 db.execute("UPDATE accounts SET failures = failures + 1 WHERE name = ?", (name,))
+            self._login_record(name, "login_failed", "failed", source_ip, role, reason="wrong password")
+            if failures + 1 == self.max_failures:
+                self._login_record(name, "lockout", "locked", source_ip, role, failures=failures + 1)
             return None
         with self._db() as db:
             db.execute("UPDATE accounts SET failures = 0, last_login = ? WHERE name = ?", (_now(), name))
             if _HASHER.check_needs_rehash(digest):
                 db.execute("UPDATE accounts SET hash = ? WHERE name = ?", (_HASHER.hash(password), name))
+            self._login_record(name, "login", "ok", source_ip, role)  # no record, no login
         return self.get(name)
 
 
@@ -315,3 +349,21 @@ def read_credentials(credentials_file: str | os.PathLike[str]) -> dict[str, str]
         if len(parts) == 3:
             result[parts[0]] = parts[2]
     return result
+
+
+def platform_trail(base_dir: str | os.PathLike[str], user: str, role: str = "system") -> AuditWriter:
+    """Where the account events of the hub state ``base_dir`` go, first that applies:
+
+    the audit service named by the ``audit_socket`` setting; the stack's audit service when
+    its socket exists under ``base_dir``; the ``audit_dir`` setting; ``<base_dir>/audit``
+    (0700, like the account store beside it).
+    """
+    from workbench.security.audit_service import socket_path
+    from workbench.settings import load_settings
+
+    settings = load_settings()
+    if not settings.audit_socket and socket_path(base_dir).exists():
+        settings = load_settings(audit_socket=str(socket_path(base_dir)))
+    if settings.audit_socket or settings.audit_dir:
+        return open_trail(settings, user, role)
+    return AuditTrail(Path(base_dir) / "audit", user, role, fsync=settings.audit_fsync)

@@ -12,6 +12,10 @@
 - ``add_user`` (called at login and for every known user when the hub starts) creates the
   matching Unix user ``<unix_prefix><name>`` with a private 0700 home, which the spawner
   runs the user's server as.
+- Every login, refresh and ``add_user`` also sets that Unix user's supplementary groups to
+  exactly its role's Unix group (``AccessPolicy.unix_group``, which the lake's ACLs
+  grant; see ``security/lake_permissions.py``), none when the account is disabled; the
+  spawner's setuid path (``os.getgrouplist`` + ``setgroups``) gives them to the kernel.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from tornado import web
 from traitlets import Bool, Unicode, default
 
 from workbench.platform import unix
-from workbench.platform.accounts import Account, AccountStore, Role
+from workbench.platform.accounts import Account, AccountStore, Role, platform_trail
+from workbench.security.policy import load_policy
 
 
 class WorkbenchAuthenticator(Authenticator):
@@ -52,7 +57,8 @@ class WorkbenchAuthenticator(Authenticator):
         if self._store is None:
             if not self.accounts_dir:
                 raise ValueError("WorkbenchAuthenticator.accounts_dir is not set")
-            self._store = AccountStore(self.accounts_dir)
+            # Logins, failures (with the address) and lock-outs go to the audit trail.
+            self._store = AccountStore(self.accounts_dir, audit=platform_trail(self.accounts_dir, "hub"))
         return self._store
 
     def _model(self, account: Account) -> dict[str, Any]:
@@ -69,10 +75,12 @@ class WorkbenchAuthenticator(Authenticator):
         if not name or not password:
             return None
         loop = asyncio.get_running_loop()
-        account = await loop.run_in_executor(None, self.store.verify, name, password)
+        address = handler.request.remote_ip if handler is not None else None
+        account = await loop.run_in_executor(None, self.store.verify, name, password, address)
         if account is None:
             self.log.warning("Failed login for %r", name)
             return None
+        await self._sync_unix_groups(account.name, account)
         return self._model(account)
 
     async def refresh_user(self, user: Any, handler: web.RequestHandler | None = None, **kwargs: Any) -> Any:
@@ -80,7 +88,9 @@ class WorkbenchAuthenticator(Authenticator):
         account = await loop.run_in_executor(None, self.store.get, user.name)
         if account is None or not account.enabled or account.locked:
             self.log.info("Account %r is gone, disabled or locked: ending its session", user.name)
+            await self._sync_unix_groups(user.name, None)
             return False
+        await self._sync_unix_groups(user.name, account)
         return self._model(account)
 
     def system_username(self, name: str) -> str:
@@ -90,7 +100,25 @@ class WorkbenchAuthenticator(Authenticator):
         if self.create_system_users:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, unix.ensure_user, self.system_username(user.name), self.home_root)
+            await self._sync_unix_groups(user.name, await loop.run_in_executor(None, self.store.get, user.name))
         super().add_user(user)
+
+    async def _sync_unix_groups(self, name: str, account: Account | None) -> None:
+        """The Unix user's groups := its role's group (none when gone or disabled); skipped before it exists.
+
+        The role groups are made by whatever grants them (``workbench lake permissions``,
+        run by ``platform up`` for its lake); a hub without one gives no group.
+        """
+        system_user = self.system_username(name)
+        if not self.create_system_users or not unix.exists(system_user):
+            return
+        groups: set[str] = set()
+        if account is not None and account.enabled and not account.locked:
+            group = load_policy().unix_group(account.role.value, self.unix_prefix)
+            groups = {group} if unix.group_id(group) is not None else set()
+        loop = asyncio.get_running_loop()
+        if await loop.run_in_executor(None, unix.set_supplementary_groups, system_user, groups):
+            self.log.info("Unix groups of %s set to %s", system_user, sorted(groups) or "none")
 
 
 def role_of(groups: list[str]) -> Role | None:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 MEMORY_MOUNT = Path("/sys/fs/cgroup/memory")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")  # gateway groups: <cluster hex>.worker-<hex>
 
 
 class CgroupError(OSError):
@@ -90,6 +90,12 @@ class MemoryCgroups:
     def join(group: Path) -> None:
         """Move the calling process into ``group`` (used in a pre-exec hook, before dropping root)."""
         (group / "cgroup.procs").write_text(str(os.getpid()))
+
+    def names(self, prefix: str = "") -> list[str]:
+        """The child groups whose name starts with ``prefix`` (none when the parent does not exist)."""
+        if not self.parent.is_dir():
+            return []
+        return sorted(p.name for p in self.parent.iterdir() if p.is_dir() and p.name.startswith(prefix))
 
     def pids(self, name: str) -> list[int]:
         procs = self.path(name) / "cgroup.procs"

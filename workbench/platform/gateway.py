@@ -11,6 +11,11 @@ overrides those two narrow hooks and nothing else:
   absolute or not inside the cluster's own working directory, so a future regression of
   the same kind fails loudly instead of chowning a system path.
 
+Each scheduler and worker runs in its own memory cgroup (``cgroups.MemoryCgroups``), capped
+at the ``scheduler_memory`` / ``worker_memory`` the role's options handler granted, exactly
+as a notebook server is capped: a worker that allocates past its grant is killed by the
+kernel, its scheduler and the rest of the machine are not.
+
 It also maps the gateway's user name (the hub name, ``analyst``) to the Unix user the
 hub runs that person's server as (``<unix_prefix>analyst``), so a cluster's scheduler and
 workers run as the same Unix user as the person's notebook server.
@@ -42,6 +47,7 @@ from dask_gateway_server.options import Float, Integer, Options
 from traitlets import Unicode
 
 from workbench.platform.accounts import Role
+from workbench.platform.cgroups import MemoryCgroups
 
 if TYPE_CHECKING:
     from workbench.platform.hubconfig import HubProfile
@@ -59,6 +65,14 @@ class SafeLocalBackend(LocalBackend):
 
     unix_prefix = Unicode("", config=True,
                           help="Prefix of the Unix user a gateway user's processes run as (hub: 'wb-').")
+    cgroup_parent = Unicode(
+        "", config=True,
+        help="Memory cgroup folder for schedulers' and workers' groups; '' = <gateway's own cgroup>/workbench-gateway.",
+    )
+
+    # The group the next process joins: set by start_process, read by make_preexec_fn, which
+    # upstream's start_process calls synchronously before its first await (no interleaving).
+    _pending_group: Path | None = None
 
     def system_username(self, username: str) -> str:
         """The Unix user behind gateway user ``username``; must exist (the hub creates it)."""
@@ -69,8 +83,11 @@ class SafeLocalBackend(LocalBackend):
         entry = pwd.getpwnam(self.system_username(cluster.username))
         groups = [g.gr_gid for g in grp.getgrall() if entry.pw_name in g.gr_mem]
         workdir = cluster.state["workdir"]
+        cgroup, self._pending_group = self._pending_group, None
 
         def preexec() -> None:  # pragma: no cover - runs in the child
+            if cgroup is not None:
+                MemoryCgroups.join(cgroup)  # still root: join the capped group, then drop
             os.setgid(entry.pw_gid)
             os.setgroups(groups)
             os.setuid(entry.pw_uid)
@@ -84,6 +101,42 @@ class SafeLocalBackend(LocalBackend):
         env["USER"] = entry.pw_name
         env["HOME"] = entry.pw_dir
         return env
+
+    def get_worker_command(self, cluster: Any, worker_name: str, scheduler_address: str | None = None) -> list[str]:
+        # Upstream gives the scheduler ``--host 127.0.0.1`` but not the workers, which then
+        # listen (nanny and worker, mutual TLS) on every interface; found by the endpoint sweep.
+        return [*super().get_worker_command(cluster, worker_name, scheduler_address), "--host", self.default_host]
+
+    def _cgroups(self) -> MemoryCgroups:
+        return MemoryCgroups(self.cgroup_parent or None, name="workbench-gateway")
+
+    async def start_process(self, cluster: Any, cmd: list[str], env: dict[str, str], name: str) -> int:
+        limit = cluster.config.scheduler_memory if name == "scheduler" else cluster.config.worker_memory
+        self._pending_group = self._cgroups().create(f"{cluster.name}.{name}", limit)
+        try:
+            return int(await super().start_process(cluster, cmd, env, name))
+        finally:
+            self._pending_group = None
+
+    async def do_stop_worker(self, worker: Any) -> None:
+        await super().do_stop_worker(worker)
+        self._release_group(f"{worker.cluster.name}.worker-{worker.name}")
+
+    async def do_stop_cluster(self, cluster: Any) -> None:
+        await super().do_stop_cluster(cluster)
+        for name in self._cgroups().names(prefix=f"{cluster.name}."):
+            self._release_group(name)
+        self._cgroups().remove_parent()
+
+    def _release_group(self, name: str) -> None:
+        """Remove a process's group once it stopped; say so when the kernel killed it for its cap."""
+        groups = self._cgroups()
+        if not groups.path(name).exists():
+            return
+        kills = groups.oom_kills(name)
+        if kills:
+            self.log.warning("%s passed its memory cap and was killed by the kernel (%d OOM kill(s))", name, kills)
+        groups.remove(name)
 
     def setup_working_directory(self, cluster: Any) -> str:
         if self.clusters_directory:
@@ -177,33 +230,38 @@ class NoClustersForRole(PermissionError):
     """The user's role gets no Dask clusters (shown to the client as the refusal reason)."""
 
 
-def limits_for(groups: set[str] | list[str], limits: dict[str, GatewayLimits]) -> GatewayLimits | None:
-    """The limits of the first workbench role among the user's hub groups; None = no clusters."""
+def role_with_limits(groups: set[str] | list[str], limits: dict[str, GatewayLimits]) -> str | None:
+    """The first workbench role among the user's hub groups that has limits; None = no clusters."""
     for group in sorted(groups):
         if group in Role._value2member_map_ and group in limits:
-            return limits[group]
+            return group
     return None
 
 
-def cluster_options(limits: dict[str, GatewayLimits], idle_timeout: float) -> Callable[[Any], Options]:
+def cluster_options(limits: dict[str, GatewayLimits], idle_timeout: float, hard_limits: bool = False,
+                    role_config: dict[str, dict[str, Any]] | None = None) -> Callable[[Any], Options]:
     """``c.Backend.cluster_options``: the options form and its handler for the requesting user.
 
     The bounds of the form depend on the user's role (from their hub groups, as the
     JupyterHub authenticator reports them); the handler turns a valid request into the
     cluster's configuration, including the worker cap and the idle timeout, which the
-    user cannot choose.
+    user cannot choose. ``hard_limits`` (Kubernetes) also sets the pods' resource limits
+    to what was requested, so a scheduler or worker cannot grow past its grant (the
+    local backend enforces the same figures with memory cgroups instead). ``role_config``
+    adds per-role cluster configuration (Kubernetes: the role's lake credentials).
     """
 
     def for_user(user: Any) -> Options:
-        lim = limits_for(user.groups, limits)
-        if lim is None:
+        role = role_with_limits(user.groups, limits)
+        if role is None:
             def refuse(options: Any, user: Any) -> dict[str, Any]:
                 raise NoClustersForRole(f"{user.name}: this role gets no Dask clusters")
 
             return Options(handler=refuse)
+        lim = limits[role]
 
         def handler(options: Any, user: Any) -> dict[str, Any]:
-            return {
+            config: dict[str, Any] = {
                 "worker_cores": options.worker_cores,
                 "worker_memory": int(options.worker_memory * 2**30),
                 "scheduler_cores": 1,
@@ -213,6 +271,11 @@ def cluster_options(limits: dict[str, GatewayLimits], idle_timeout: float) -> Ca
                 "cluster_max_memory": lim.cluster_max_memory,
                 "idle_timeout": idle_timeout,
             }
+            if hard_limits:
+                for part in ("worker", "scheduler"):
+                    config[f"{part}_cores_limit"] = config[f"{part}_cores"]
+                    config[f"{part}_memory_limit"] = config[f"{part}_memory"]
+            return {**config, **(role_config or {}).get(role, {})}
 
         return Options(
             Integer("worker_cores", default=1, min=1, max=lim.max_worker_cores, label="Worker cores"),
@@ -267,14 +330,50 @@ def service_definition(profile: HubProfile) -> dict[str, Any]:
     }
 
 
-def single_user_environment(profile: HubProfile) -> dict[str, str]:
+def dask_command(python: str, part: str) -> list[str]:
+    """``python -m dask scheduler|worker``: distributed 2026.x ships no dask-scheduler/dask-worker scripts.
+
+    Workers get ``--no-dashboard``: their dashboards have no authentication and are
+    reachable by every local user (found by the endpoint sweep); the scheduler's dashboard
+    shows the workers too.
+    """
+    return [python, "-m", "dask", part, *(["--no-dashboard"] if part == "worker" else [])]
+
+
+DASK_HTTP_ENVIRONMENT = {
+    # Distributed's HTTP routes have no authentication. Keep only what the scheduler's
+    # dashboard link needs (its pages and static files, the plot list) and the liveness
+    # probe; drop Prometheus metrics, the /info pages (logs, call stacks) and the /proxy
+    # route (requests to other hosts' ports). Workers keep only the liveness probe.
+    "DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES":
+        "['distributed.http.health', 'distributed.http.statics', 'distributed.http.scheduler.json']",
+    "DASK_DISTRIBUTED__WORKER__HTTP__ROUTES": "['distributed.http.health']",
+}
+
+
+def server_token_scopes() -> list[str]:
+    """What a notebook server's own token carries (``Spawner.server_token_scopes``), local and Kubernetes.
+
+    ``Gateway(auth="jupyterhub")`` sends it: it must reach the gateway service, and the
+    gateway's per-role limits read the user's groups through it.
+    """
+    return ["access:servers!server", "users:activity!user", "read:users:groups!user",
+            "read:users:name!user", f"access:services!service={SERVICE_NAME}"]
+
+
+def client_environment(address: str, proxy: str) -> dict[str, str]:
     """What a notebook server needs for ``Gateway()`` (and ``workbench.compute.cluster()``)."""
     return {
-        "DASK_GATEWAY__ADDRESS": public_address(profile),
-        "DASK_GATEWAY__PROXY_ADDRESS": proxy_address(profile),
+        "DASK_GATEWAY__ADDRESS": address,
+        "DASK_GATEWAY__PROXY_ADDRESS": proxy,
         "DASK_GATEWAY__PUBLIC_ADDRESS": SERVICE_PREFIX,  # dashboard links relative to the hub URL
         "DASK_GATEWAY__AUTH__TYPE": "jupyterhub",
     }
+
+
+def single_user_environment(profile: HubProfile) -> dict[str, str]:
+    """The client environment of the local profile's notebook servers."""
+    return client_environment(public_address(profile), proxy_address(profile))
 
 
 def configure(c: Any, profile: HubProfile,
@@ -303,13 +402,15 @@ def configure(c: Any, profile: HubProfile,
 
     c.DaskGateway.backend_class = SafeLocalBackend
     c.SafeLocalBackend.unix_prefix = profile.unix_prefix
+    c.SafeLocalBackend.cgroup_parent = profile.cgroup_parent
     c.SafeLocalBackend.clusters_directory = str(clusters)
     c.SafeLocalBackend.db_url = f"sqlite:///{private / 'gateway.sqlite'}"
     c.SafeLocalBackend.db_encrypt_keys = [fernet_key_file(private / "gateway_db_key")]
     c.SafeLocalBackend.stop_clusters_on_shutdown = True
     python = str(profile.user_env / "bin" / "python")  # same packages as the notebooks' kernels
-    c.ClusterConfig.scheduler_cmd = [python, "-m", "dask", "scheduler"]
-    c.ClusterConfig.worker_cmd = [python, "-m", "dask", "worker"]
+    c.ClusterConfig.scheduler_cmd = dask_command(python, "scheduler")
+    c.ClusterConfig.worker_cmd = dask_command(python, "worker")
     c.ClusterConfig.idle_timeout = float(profile.gateway_idle_timeout)
+    c.ClusterConfig.environment = dict(DASK_HTTP_ENVIRONMENT)
     c.SafeLocalBackend.cluster_options = cluster_options(
         limits if limits is not None else DEFAULT_GATEWAY_LIMITS, float(profile.gateway_idle_timeout))

@@ -22,7 +22,14 @@ here where they are tested:
   their servers' tokens carry it (``Spawner.server_token_scopes``), and their servers get
   ``DASK_GATEWAY__*`` so ``Gateway()`` and ``workbench.compute.cluster()`` find it;
   managers reach only the dashboards service;
-- ``WORKBENCH_LAKE`` for the servers when the profile names a lake.
+- the ``dashboards`` service (``dashboards_service``): one Panel server with every app of
+  ``apps/apps.toml`` and the published apps under ``/services/dashboards/``, behind hub
+  OAuth (see ``workbench/apps/service.py``); the servers' tokens carry its scope and their
+  environment names it (``WORKBENCH_DASHBOARDS_URL``, ``WORKBENCH_HUB_TOKEN``) for
+  ``workbench publish``;
+- ``WORKBENCH_LAKE`` for the servers (and the dashboards) when the profile names a lake.
+
+The profile's knobs are ``WORKBENCH_HUB_*`` settings (``workbench.settings.HubSettings``).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +48,7 @@ from workbench.platform import gateway
 from workbench.platform.authenticator import WorkbenchAuthenticator
 from workbench.platform.spawner import DEFAULT_ROLE_LIMITS, WorkbenchSpawner
 from workbench.platform.userenv import build_user_env, singleuser_cmd
+from workbench.security.collectors import HUB_LOG_FORMAT
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_PROXY = REPO / "var" / "npm" / "node_modules" / ".bin" / "configurable-http-proxy"
@@ -47,6 +56,7 @@ DEFAULT_STATE = REPO / "var" / "hub"
 KERNELS = REPO / "kernels"
 GATEWAY_CONFIG = REPO / "hub_config" / "dask_gateway_config.py"
 DASHBOARDS_SERVICE = "dashboards"
+DASHBOARDS_PREFIX = f"/services/{DASHBOARDS_SERVICE}"
 
 
 @dataclass
@@ -74,43 +84,17 @@ class HubProfile:
     gateway_config_file: Path = GATEWAY_CONFIG
     lake: str | None = None
     audit_dir: str | None = None
+    dashboards: bool = True
+    dashboards_port: int = 0  # 0: a free loopback port, chosen when the hub starts
 
     @classmethod
     def from_env(cls) -> HubProfile:
-        """The profile from ``WORKBENCH_HUB_*`` variables.
+        """The profile from the ``WORKBENCH_HUB_*`` settings; unset or empty ones keep the defaults."""
+        from workbench.settings import HubSettings
 
-        NOTE: this is the one place outside ``workbench/settings.py`` that reads the
-        environment: the hub's config file runs in JupyterHub's process, not in a
-        workbench session. To be replaced by hub fields on ``Settings`` once they exist.
-        """
-        env = os.environ
         profile = cls()
-        if v := env.get("WORKBENCH_HUB_STATE"):
-            profile.state_dir = Path(v)
-        if v := env.get("WORKBENCH_HUB_IP"):
-            profile.ip = v
-        for name in ("port", "hub_port", "proxy_api_port", "idle_timeout", "gateway_port",
-                     "gateway_api_port", "gateway_tcp_port", "gateway_idle_timeout"):
-            if v := env.get(f"WORKBENCH_HUB_{name.upper()}"):
-                setattr(profile, name, int(v))
-        if v := env.get("WORKBENCH_HUB_PROXY_COMMAND"):
-            profile.proxy_command = v
-        if v := env.get("WORKBENCH_HUB_HOME_ROOT"):
-            profile.home_root = Path(v)
-        if v := env.get("WORKBENCH_HUB_UNIX_PREFIX"):
-            profile.unix_prefix = v
-        if v := env.get("WORKBENCH_HUB_CGROUP_PARENT"):
-            profile.cgroup_parent = v
-        if v := env.get("WORKBENCH_HUB_DEMO_ACCOUNTS"):
-            profile.demo_accounts = v.lower() not in {"0", "false", "no"}
-        if v := env.get("WORKBENCH_HUB_LOG_LEVEL"):
-            profile.log_level = v
-        if v := env.get("WORKBENCH_HUB_GATEWAY"):
-            profile.gateway = v.lower() not in {"0", "false", "no"}
-        if v := env.get("WORKBENCH_HUB_LAKE"):
-            profile.lake = v
-        if v := env.get("WORKBENCH_HUB_AUDIT_DIR"):
-            profile.audit_dir = v
+        for name, value in HubSettings().model_dump(exclude_none=True).items():
+            setattr(profile, "state_dir" if name == "state" else name, value)
         return profile
 
     def to_env(self) -> dict[str, str]:
@@ -128,9 +112,10 @@ class HubProfile:
             "WORKBENCH_HUB_DEMO_ACCOUNTS": "1" if self.demo_accounts else "0",
             "WORKBENCH_HUB_LOG_LEVEL": self.log_level,
             "WORKBENCH_HUB_GATEWAY": "1" if self.gateway else "0",
+            "WORKBENCH_HUB_DASHBOARDS": "1" if self.dashboards else "0",
         }
         for name in ("port", "hub_port", "proxy_api_port", "idle_timeout", "gateway_port",
-                     "gateway_api_port", "gateway_tcp_port", "gateway_idle_timeout"):
+                     "gateway_api_port", "gateway_tcp_port", "gateway_idle_timeout", "dashboards_port"):
             env[f"WORKBENCH_HUB_{name.upper()}"] = str(getattr(self, name))
         if self.lake:
             env["WORKBENCH_HUB_LAKE"] = self.lake
@@ -149,6 +134,11 @@ class HubProfile:
     @property
     def user_env(self) -> Path:
         return self.state_dir / "userenv"
+
+    @property
+    def dashboards_dir(self) -> Path:
+        """The dashboards service's own folder (published apps), 0700."""
+        return self.state_dir / "dashboards"
 
 
 def secret_file(path: Path, nbytes: int = 32) -> str:
@@ -237,6 +227,7 @@ def apply(c: Any, profile: HubProfile) -> None:
     secret_file(private / "cookie_secret")
     c.JupyterHub.pid_file = str(private / "jupyterhub.pid")
     c.JupyterHub.log_level = profile.log_level
+    c.JupyterHub.log_format = HUB_LOG_FORMAT  # parsed by the SIEM's hub collector
     c.JupyterHub.cleanup_servers = True
 
     c.ConfigurableHTTPProxy.command = [profile.proxy_command]
@@ -263,19 +254,20 @@ def apply(c: Any, profile: HubProfile) -> None:
     c.Spawner.cmd = singleuser_cmd(profile.user_env / "bin" / "python")
     c.Spawner.ip = "127.0.0.1"
     c.Spawner.default_url = "/lab"
-    environment = {"JUPYTER_PATH": str(profile.user_env / "extra")}
-    if profile.lake:
-        environment["WORKBENCH_LAKE"] = profile.lake
-    if profile.audit_dir:  # must be appendable by the users (see the security issue)
-        environment["WORKBENCH_AUDIT_DIR"] = profile.audit_dir
+    environment: dict[str, Any] = {"JUPYTER_PATH": str(profile.user_env / "extra"), **workbench_environment(profile),
+                                   **audit_socket_environment()}
+    # The server's $JUPYTERHUB_API_TOKEN: what Gateway(auth="jupyterhub") and `workbench publish`
+    # send, so it carries their services' scopes and the user's groups (per-role limits read them).
+    token_scopes = ["access:servers!server", "users:activity!user", "read:users:groups!user", "read:users:name!user"]
     if profile.gateway:
         environment.update(gateway.single_user_environment(profile))
-        # The server's $JUPYTERHUB_API_TOKEN (what Gateway(auth="jupyterhub") sends) gets
-        # the gateway scope and the user's groups (the gateway's per-role limits read them).
-        c.Spawner.server_token_scopes = [
-            "access:servers!server", "users:activity!user", "read:users:groups!user",
-            "read:users:name!user", f"access:services!service={gateway.SERVICE_NAME}",
-        ]
+        token_scopes = gateway.server_token_scopes()
+    if profile.dashboards:
+        token_scopes = [*token_scopes, f"access:services!service={DASHBOARDS_SERVICE}"]
+        environment["WORKBENCH_DASHBOARDS_URL"] = f"http://{profile.ip}:{profile.port}{DASHBOARDS_PREFIX}"
+        environment["WORKBENCH_HUB_TOKEN"] = server_api_token
+    if profile.gateway or profile.dashboards:
+        c.Spawner.server_token_scopes = token_scopes
     c.Spawner.environment = environment
     c.Spawner.start_timeout = 60
     c.Spawner.http_timeout = 60
@@ -286,3 +278,65 @@ def apply(c: Any, profile: HubProfile) -> None:
     }]
     if profile.gateway:
         c.JupyterHub.services.append(gateway.service_definition(profile))
+    if profile.dashboards:
+        c.JupyterHub.services.append(dashboards_service(profile))
+
+
+def workbench_environment(profile: HubProfile) -> dict[str, str]:
+    """The ``WORKBENCH_*`` settings every process of the platform gets: servers and the dashboards service."""
+    environment = {}
+    if profile.lake:
+        environment["WORKBENCH_LAKE"] = profile.lake
+    if profile.audit_dir and not audit_socket_environment():
+        # no audit service (a bare hub, as in some tests): records go straight to a folder
+        # the users can append to; with the service they go through its socket only
+        environment["WORKBENCH_AUDIT_DIR"] = profile.audit_dir
+    return environment
+
+
+def audit_socket_environment() -> dict[str, str]:
+    """The audit service's socket, when the stack runs one (the hub's own settings name it)."""
+    from workbench.settings import load_settings
+
+    socket_path = load_settings().audit_socket
+    return {"WORKBENCH_AUDIT_SOCKET": socket_path} if socket_path else {}
+
+
+def server_api_token(spawner: Any) -> str:
+    """The server's own hub token (``$JUPYTERHUB_API_TOKEN``), as ``WORKBENCH_HUB_TOKEN`` for the settings."""
+    return str(spawner.api_token)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def dashboards_service(profile: HubProfile) -> dict[str, Any]:
+    """The hub's ``services`` entry for the dashboards: hub-managed, behind ``/services/dashboards/``.
+
+    ``oauth_no_confirm``: the hub's own dashboards need no "allow access?" page. The OAuth
+    tokens it gets carry the hub's default identify scopes (name and groups: the role), no
+    more. The process runs with the servers' ``WORKBENCH_*`` settings and the least
+    privileged role as its own (each document is built with its viewer's role).
+    """
+    port = profile.dashboards_port or free_port()
+    folder = profile.dashboards_dir
+    folder.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(folder, 0o700)
+    secret = profile.private_dir / "dashboards_cookie_secret"
+    secret_file(secret)
+    origins = {f"{profile.ip}:{profile.port}", f"localhost:{profile.port}"}
+    return {
+        "name": DASHBOARDS_SERVICE,
+        "url": f"http://127.0.0.1:{port}",
+        "command": [str(Path(sys.executable).parent / "workbench"), "apps", "hub-service", "--port", str(port),
+                    "--prefix", DASHBOARDS_PREFIX, "--published", str(folder / "published"),
+                    "--cookie-secret-file", str(secret), *[f"--origin={o}" for o in sorted(origins)]],
+        "environment": {**profile.to_env(), **workbench_environment(profile), **audit_socket_environment(),
+                        "WORKBENCH_ROLE": "manager", "WORKBENCH_USER": DASHBOARDS_SERVICE, "HOME": str(folder)},
+        "oauth_no_confirm": True,
+        "display": True,
+        "timeout": 120,  # importing Panel takes a while on a busy machine; the hub exits if this passes
+    }

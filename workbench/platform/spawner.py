@@ -1,24 +1,30 @@
 """The single-user server: a local process as the person's own Unix user, memory-capped.
 
-``WorkbenchSpawner`` is JupyterHub's ``LocalProcessSpawner`` with three narrow changes:
+``WorkbenchSpawner`` is JupyterHub's ``LocalProcessSpawner`` with these narrow changes:
 
 - the process runs as ``<unix_prefix><hub name>`` (the Unix user the authenticator made),
   starting in that user's private 0700 home;
 - before it drops root, the child process joins its own memory cgroup
   (``memory.limit_in_bytes`` from the role's limit), so there is no moment in which the
   server, its kernels or their children run uncapped; the group goes at stop;
-- managers get no server even if RBAC were misconfigured (defence in depth).
+- managers get no server even if RBAC were misconfigured (defence in depth);
+- ``start`` returns once the server answers HTTP (probed every ``ready_probe_interval``),
+  not right after the process starts: the hub's own readiness probe backs off
+  exponentially with random jitter (0.2 s doubling up to 5 s), which added 1-2.5 s after
+  a server that needs ~4 s to start; the hub's first probe now finds it up.
 """
 
 from __future__ import annotations
 
+import asyncio
 import pwd
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
-from traitlets import Dict, Unicode
+from traitlets import Dict, Float, Unicode
 
 from workbench.platform import unix
 from workbench.platform.authenticator import role_of
@@ -38,6 +44,9 @@ class WorkbenchSpawner(LocalProcessSpawner):
     role_mem_limits = Dict(
         DEFAULT_ROLE_LIMITS, config=True,
         help="Memory cap per role (bytes or 512M/2G); a role not listed gets Spawner.mem_limit.",
+    )
+    ready_probe_interval = Float(
+        0.05, config=True, help="Seconds between HTTP probes of a starting server before start() returns.",
     )
 
     _group: Path | None = None
@@ -99,7 +108,29 @@ class WorkbenchSpawner(LocalProcessSpawner):
                 raise
         if not self.notebook_dir:
             self.notebook_dir = pwd.getpwnam(self.system_username).pw_dir
-        return await super().start()
+        ip, port = await super().start()
+        await self._until_answering(f"http://{ip}:{port}{self.server.base_url}" if self.server else None)
+        return ip, port
+
+    async def _until_answering(self, url: str | None) -> None:
+        """Wait until ``url`` answers (any status below 500), the process exits, or http_timeout passes.
+
+        Whatever happens, the hub then runs its own readiness check and error reporting.
+        """
+        from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+
+        if url is None:
+            return
+        client = AsyncHTTPClient()
+        deadline = time.monotonic() + self.http_timeout
+        while time.monotonic() < deadline and await self.poll() is None:
+            try:
+                response = await client.fetch(url, follow_redirects=False, raise_error=False, request_timeout=5)
+                if response.code < 500 and response.code != 599:
+                    return
+            except (OSError, HTTPClientError):
+                pass  # not listening yet
+            await asyncio.sleep(self.ready_probe_interval)
 
     async def stop(self, now: bool = False) -> None:
         await super().stop(now=now)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from workbench.errors import WorkbenchError
 from workbench.platform.gateway import SERVICE_PREFIX
-from workbench.platform.hubconfig import REPO, HubProfile
+from workbench.platform.hubconfig import DASHBOARDS_PREFIX, REPO, HubProfile
 
 HUB_CONFIG = REPO / "hub_config" / "jupyterhub_config.py"
 
@@ -62,11 +62,23 @@ def hub_url(profile: HubProfile) -> str:
     return f"http://{profile.ip}:{profile.port}"
 
 
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
+def _cmdline(pid: int, settle: float = 1.0) -> str:
+    """The process's command line; "" when it is gone.
+
+    Right after ``Popen`` returns, the kernel may still be setting up the new program and
+    ``/proc/PID/cmdline`` reads empty (measured here: 1 in 10 starts); an empty line of a
+    live, non-zombie process is therefore re-read for up to ``settle`` seconds.
+    """
+    deadline = time.monotonic() + settle
+    while True:
+        try:
+            line = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except (OSError, IndexError):
+            return ""
+        if line or state == "Z" or time.monotonic() > deadline:
+            return line
+        time.sleep(0.01)
 
 
 def _alive(pid: int | None, marker: str) -> bool:
@@ -119,21 +131,34 @@ def hub_answers(profile: HubProfile) -> bool:
     return _get(f"{hub_url(profile)}/hub/api/") == 200
 
 
+def dashboards_answers(profile: HubProfile) -> bool:
+    """The dashboards service answers its health check through the proxy (its route exists once it is up)."""
+    return _get(f"{hub_url(profile)}{DASHBOARDS_PREFIX}/health") == 200
+
+
 def gateway_answers(profile: HubProfile) -> bool:
     return _get(f"http://127.0.0.1:{profile.gateway_port}{SERVICE_PREFIX}/api/health") == 200
 
 
 def up(profile: HubProfile, timeout: float = 90.0, env: dict[str, str] | None = None) -> str:
     """Start the stack unless it runs; return the hub URL once it (and the gateway) answer."""
+    from workbench.security.audit_service import security_env, start_security
+
     pid = _read_pid(hub_pid_file(profile))
     if _alive(pid, "jupyterhub"):
+        start_security(profile)  # restarts the audit service or SIEM loop if one died
         _wait(lambda: hub_answers(profile), timeout, "the hub answering", None, profile)
         return hub_url(profile)
     profile.state_dir.mkdir(parents=True, exist_ok=True)
+    if profile.lake:  # the OS enforces the access policy on the lake before anyone can log in
+        from workbench.security.lake_permissions import enforce_for_hub
+
+        enforce_for_hub(profile.lake, profile.unix_prefix)
     for folder in (run_dir(profile), log_file(profile).parent):
         folder.mkdir(exist_ok=True)
         os.chmod(folder, 0o700)
-    full_env = {**os.environ, **(env or {}), **profile.to_env()}
+    start_security(profile)  # before the hub: its logins are audited through the service
+    full_env = {**os.environ, **(env or {}), **profile.to_env(), **security_env(profile)}
     with open(log_file(profile), "ab") as log:
         os.chmod(log_file(profile), 0o600)
         proc = subprocess.Popen(
@@ -146,6 +171,8 @@ def up(profile: HubProfile, timeout: float = 90.0, env: dict[str, str] | None = 
         _wait(lambda: hub_answers(profile), timeout, "the hub answering at /hub/api", proc, profile)
         if profile.gateway:
             _wait(lambda: gateway_answers(profile), timeout, "the Dask Gateway health check", proc, profile)
+        if profile.dashboards:
+            _wait(lambda: dashboards_answers(profile), timeout, "the dashboards service health check", proc, profile)
     except BaseException:
         down(profile)
         raise
@@ -177,11 +204,13 @@ def down(profile: HubProfile, timeout: float = 30.0) -> bool:
         assert proxy_pid is not None
         os.kill(proxy_pid, signal.SIGTERM)
     pid_file.unlink(missing_ok=True)
-    return was_running
+    from workbench.security.audit_service import stop_security
+
+    return stop_security(profile) or was_running  # after the hub: its last records still land
 
 
 def status(profile: HubProfile) -> list[Component]:
-    """Each component: hub, proxy, gateway (when on), with pid and a one-line detail."""
+    """Each component: hub, proxy, gateway and dashboards (when on), with pid and a one-line detail."""
     hub_pid = _read_pid(hub_pid_file(profile))
     hub_running = _alive(hub_pid, "jupyterhub")
     answers = hub_answers(profile)
@@ -197,4 +226,10 @@ def status(profile: HubProfile) -> list[Component]:
                                     f"hub service at {hub_url(profile)}{SERVICE_PREFIX}, "
                                     f"scheduler proxy 127.0.0.1:{profile.gateway_tcp_port}"
                                     + ("" if healthy else " (no health answer)")))
-    return components
+    if profile.dashboards:
+        healthy = dashboards_answers(profile)
+        components.append(Component("dashboards", healthy, None, f"hub service at {hub_url(profile)}{DASHBOARDS_PREFIX}/"
+                                    + ("" if healthy else " (no health answer)")))
+    from workbench.security.audit_service import security_status
+
+    return components + security_status(profile)

@@ -3,10 +3,17 @@
 A workbench account ``alice`` runs its notebook server as the system user
 ``<prefix>alice`` (prefix ``wb-`` by default, so workbench users are recognisable and
 never collide with system accounts). Homes live under a configurable root.
+
+Each user's supplementary groups are exactly the Unix group of their workbench role
+(``AccessPolicy.unix_group``), which the lake's ACLs grant (``security/lake_permissions``):
+the authenticator sets them at every login and refresh, and the spawner's setuid path
+(JupyterHub's ``set_user_setuid``: ``os.getgrouplist`` + ``os.setgroups``) hands them to
+the kernel when it starts. A disabled account keeps no role group.
 """
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import subprocess
@@ -57,3 +64,42 @@ def delete_user(user: str) -> None:
     if not exists(user):
         return
     subprocess.run(["userdel", "--remove", "--force", user], check=False, capture_output=True, text=True)
+
+
+def group_id(group: str) -> int | None:
+    """The gid of ``group``; ``None`` when there is no such group."""
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        return None
+
+
+def ensure_group(group: str) -> int:
+    """Create the group ``group`` unless it exists; its gid. Idempotent.
+
+    A regular (not ``--system``) group: the system range holds under 900 ids, and
+    throwaway hubs on a test machine each make one group per role.
+    """
+    gid = group_id(group)
+    if gid is None:
+        subprocess.run(["groupadd", group], check=True, capture_output=True, text=True)
+        gid = grp.getgrnam(group).gr_gid
+    return gid
+
+
+def supplementary_groups(user: str) -> set[str]:
+    """The groups that list ``user`` as a member (its primary group excluded)."""
+    return {g.gr_name for g in grp.getgrall() if user in g.gr_mem}
+
+
+def set_supplementary_groups(user: str, groups: set[str] | frozenset[str]) -> bool:
+    """Make ``groups`` (existing groups) exactly ``user``'s supplementary groups; True if changed.
+
+    Exact, not additive: a role change removes the old role's group, so access follows
+    the account store at the next spawn. Running processes keep the groups they started
+    with until they restart (the kernel has no way to revoke them from outside).
+    """
+    if supplementary_groups(user) == set(groups):
+        return False
+    subprocess.run(["usermod", "--groups", ",".join(sorted(groups)), user], check=True, capture_output=True, text=True)
+    return True

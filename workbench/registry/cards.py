@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from workbench.risk.network import NetworkFeature
 from workbench.risk.specs import LakeData
 from workbench.risk.training import TrainingRun
 
@@ -24,8 +25,15 @@ def model_card(run: TrainingRun, code_version: str | None) -> str:
                        *(f"- lake table `{t}` at Delta version {v}" for t, v in run.data.versions.items())])
     refit = "then refitted on train + validate" if spec.data.refit_on_validate else "train period only"
     derived = (f" = 1 where `{spec.data.outcome}` is one of {list(spec.data.positive)}, among rows where "
-               f"`{spec.data.labelled}` (other rows are unlabelled: selection bias)"
+               f"`{spec.data.labelled}` (other rows are unlabelled: selection bias"
+               + ("; labelled rows weighted by inverse propensity of being labelled)"
+                  if spec.data.weighting == "inverse_propensity" else ")")
                if isinstance(spec.data, LakeData) else "")
+    if spec.features.network is not None:
+        used = any(isinstance(f, NetworkFeature) for f in run.model.builder.asof)
+        derived += (f". Network features of `{spec.features.network.key}`: "
+                    + ("from the evidence graph replayed as of each row's month" if used
+                       else "left out (no evidence graph in the lake)"))
     return f"""# Model card: {info.name}
 
 {info.description}

@@ -110,7 +110,7 @@ class Registry:
         spec = run.spec
         chosen = next(c for c in spec.candidates if c.algorithm == run.model.algorithm)
         params = {"algorithm": run.model.algorithm, "seed": spec.model.seed, "selection_metric": spec.selection.metric,
-                  "refit_on_validate": spec.data.refit_on_validate,
+                  "refit_on_validate": spec.data.refit_on_validate, "weighting": getattr(spec.data, "weighting", "none"),
                   **{f"param.{k}": v for k, v in chosen.params.items()},
                   **{f"data.{f.role}.path": f.path for f in run.data.files},
                   **{f"data.{f.role}.sha256": f.sha256 for f in run.data.files},

@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 import pandas as pd
+import polars as pl
 
 from workbench.risk.specs import History, Peer
 
@@ -74,6 +75,18 @@ def base_rate(labels: np.ndarray) -> float:
     """Share of positives among labelled rows (0 when none is labelled): the prior of every rate."""
     y = np.asarray(labels, dtype=float)
     return float(np.nanmean(y)) if (~np.isnan(y)).any() else 0.0
+
+
+def lookup(keys: pd.Series, table: pd.DataFrame) -> pd.DataFrame:
+    """The row of ``table`` (indexed by key) for each key, in order; NaN where a key is missing or absent.
+
+    A Polars left join over the Arrow strings: ``table.reindex(keys)`` first copies every
+    key into a Python object, which made these lookups half the cost of batch features.
+    """
+    left = pl.DataFrame({"key": pl.from_pandas(keys.astype("string")).cast(pl.Utf8)})
+    right = pl.from_pandas(table.set_axis(table.index.astype(str), axis=0).rename_axis("key").reset_index())
+    joined = left.join(right.with_columns(pl.col("key").cast(pl.Utf8)), on="key", how="left", maintain_order="left")
+    return pd.DataFrame({c: joined[c].cast(pl.Float64).to_numpy() for c in table.columns})
 
 
 def _months(dates: pd.Series) -> np.ndarray:
@@ -139,7 +152,7 @@ class HistoryFeature(AsOfFeature):
                                             self.spec.strength))
 
     def frozen(self, frame: pd.DataFrame) -> pd.DataFrame:
-        found = self.totals.reindex(frame[self.spec.key].to_numpy())
+        found = lookup(frame[self.spec.key], self.totals)
         return self._named(smoothed(found["y"].fillna(0).to_numpy(dtype=float),
                                     found["known"].fillna(0).to_numpy(dtype=float), self.prior, self.spec.strength))
 
@@ -166,5 +179,5 @@ class PeerFeature(AsOfFeature):
         return pd.DataFrame({self.name: values.to_numpy() - reference})
 
     def frozen(self, frame: pd.DataFrame) -> pd.DataFrame:
-        reference = self.medians.reindex(frame[self.spec.by].to_numpy()).to_numpy()
+        reference = lookup(frame[self.spec.by], self.medians.to_frame("median"))["median"].to_numpy()
         return pd.DataFrame({self.name: self._values(frame).to_numpy() - reference})

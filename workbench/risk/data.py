@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -88,17 +89,24 @@ def _quoted(column: str) -> str:
     return '"' + column.replace('"', '""') + '"'
 
 
-def lake_query(spec: ModelSpec, table: str, with_label: bool) -> str:
-    """SQL selecting the model's input columns from ``table``; for training also the derived label, oldest first."""
+def lake_query(spec: ModelSpec, table: str, with_label: bool, window: bool = False) -> str:
+    """SQL selecting the model's input columns from ``table``; for training also the derived label, oldest first.
+
+    ``window`` restricts rows to ``$since <= date < $until`` (monitoring reads recent rows
+    with their outcomes so far, the label being NULL until an inspection result arrives).
+    """
     columns = [_quoted(c) for c in spec.input.columns]
+    date = _quoted(spec.model.date)
+    where = [f"{date} >= $since AND {date} < $until"] if window else []
     if not with_label:
-        return f"SELECT {', '.join(columns)} FROM {table}"
+        return f"SELECT {', '.join(columns)} FROM {table}" + "".join(f" WHERE {w}" for w in where)
     data = spec.data
     assert isinstance(data, LakeData), "a label can only be derived for a lake data source"
     columns.append(f"CASE WHEN {_quoted(data.labelled)} THEN CAST(list_contains($positive, "
                    f"{_quoted(data.outcome)}) AS BIGINT) END AS {_quoted(spec.model.label)}")
-    where = f" WHERE {_quoted(spec.model.date)} >= $train_from" if data.train_from else ""
-    return f"SELECT {', '.join(columns)} FROM {table}{where} ORDER BY {_quoted(spec.model.date)}"
+    if data.train_from and not window:
+        where.append(f"{date} >= $train_from")
+    return f"SELECT {', '.join(columns)} FROM {table}{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {date}"
 
 
 def read_lake(session: Session, spec: ModelSpec) -> LakeRows:
@@ -112,3 +120,25 @@ def read_lake(session: Session, spec: ModelSpec) -> LakeRows:
     versions = session.engine.versions(query)
     raw = session.sql(query, params)
     return LakeRows(check_frame(raw, spec, data.table, with_label=True), versions)
+
+
+def read_window(session: Session, spec: ModelSpec, since: date, until: date, table: str | None = None) -> LakeRows:
+    """Checked rows of a lake spec's table dated ``since <= date < until``, with the label as known so far.
+
+    The label is NaN until an inspection result arrives, so the same read serves drift
+    (inputs) and realised hit rates (outcomes). ``table`` overrides the spec's table.
+    """
+    data = spec.data
+    if not isinstance(data, LakeData):
+        raise WorkbenchError(f"model {spec.name!r} reads CSV files: monitoring and selection need a lake table")
+    query = lake_query(spec, table or data.table, with_label=True, window=True)
+    params: dict[str, object] = {"positive": list(data.positive), "since": since, "until": until}
+    raw = session.sql(query, params)
+    return LakeRows(check_frame(raw, spec, table or data.table, with_label=True), session.engine.versions(query))
+
+
+def last_day(session: Session, spec: ModelSpec) -> date | None:
+    """The latest date in a lake spec's table (None when empty): where "recent" ends for monitoring."""
+    assert isinstance(spec.data, LakeData), "last_day needs a lake data source"
+    found = session.sql(f"SELECT CAST(max({_quoted(spec.model.date)}) AS DATE) AS day FROM {spec.data.table}")["day"][0]
+    return found

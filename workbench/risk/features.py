@@ -2,9 +2,9 @@
 
 A builder is chosen by name in the spec (``features.builder``); ``TabularFeatures``
 covers code columns, code hierarchies and combinations, numeric transforms, ratios,
-timing, actor history and peer comparisons, which is all the KCS data and the lake
-declarations and crossings need. A model over other data (e.g. lake declarations with
-network features) adds a subclass that overrides ``extra_features`` and registers it in
+timing, actor history, peer comparisons and (when the evidence graph is built) network
+features, which is all the KCS data and the lake declarations and crossings need. A model
+over other data adds a subclass that overrides ``extra_features`` and registers it in
 ``BUILDERS``; fitting, history and the train/score split of logic stay here.
 
 Leakage rule: nothing a row sees may come from its own label or from rows dated the
@@ -19,6 +19,7 @@ import pandas as pd
 
 from workbench.errors import ConfigError
 from workbench.risk.asof import AsOfFeature, HistoryFeature, PeerFeature, history_features, log_ratio
+from workbench.risk.network import NetworkFeature, NetworkSnapshots
 from workbench.risk.specs import FeatureSpec
 
 __all__ = ["BUILDERS", "FeatureBuilder", "history_features", "make_builder", "prefix_name"]
@@ -27,11 +28,14 @@ __all__ = ["BUILDERS", "FeatureBuilder", "history_features", "make_builder", "pr
 class FeatureBuilder:
     """Turns checked input rows into features. Subclasses add features via ``extra_features``."""
 
-    def __init__(self, spec: FeatureSpec, date_column: str) -> None:
+    def __init__(self, spec: FeatureSpec, date_column: str, network: NetworkSnapshots | None = None) -> None:
+        """``network``: graph snapshots for ``spec.network`` (``risk.network``); without them no network feature."""
         self.spec = spec
         self.date_column = date_column
         self.asof: list[AsOfFeature] = [*(HistoryFeature(h) for h in spec.history),
                                         *(PeerFeature(name, p) for name, p in spec.peers.items())]
+        if spec.network is not None and network is not None:
+            self.asof.append(NetworkFeature(spec.network, network))
 
     @property
     def categorical(self) -> list[str]:
@@ -101,10 +105,10 @@ BUILDERS: dict[str, type[FeatureBuilder]] = {"tabular": FeatureBuilder}
 """Feature builders by the name a spec's ``features.builder`` uses."""
 
 
-def make_builder(spec: FeatureSpec, date_column: str) -> FeatureBuilder:
+def make_builder(spec: FeatureSpec, date_column: str, network: NetworkSnapshots | None = None) -> FeatureBuilder:
     """The builder a spec asks for; an unknown name is a config error listing the known ones."""
     try:
         cls = BUILDERS[spec.builder]
     except KeyError:
         raise ConfigError(f"features.builder: unknown builder {spec.builder!r} (known: {', '.join(BUILDERS)})") from None
-    return cls(spec, date_column)
+    return cls(spec, date_column, network)

@@ -13,6 +13,7 @@ import pandas as pd
 
 from workbench.risk.estimators import Estimator
 from workbench.risk.features import FeatureBuilder
+from workbench.risk.profile import Profile, build_profile
 from workbench.risk.specs import ModelSpec
 
 REASONS = 3
@@ -21,12 +22,23 @@ REASONS = 3
 
 @dataclass
 class RiskModel:
-    """Scores checked input rows; ``algorithm`` names the candidate that won selection."""
+    """Scores checked input rows; ``algorithm`` names the candidate that won selection.
+
+    ``reference`` is the profile of the rows the model was fitted on (set by training),
+    what monitoring compares recent rows with; models registered before it existed lack it.
+    """
 
     spec: ModelSpec
     builder: FeatureBuilder
     estimator: Estimator
     algorithm: str
+    reference: Profile | None = None
+
+    def profile(self, rows: pd.DataFrame) -> Profile:
+        """Feature and score distributions of ``rows`` as scoring sees them (see ``risk.profile``)."""
+        features = self.builder.features(rows)
+        return build_profile(features, self.estimator.predict(features), self.builder.categorical,
+                             rows[self.spec.model.date])
 
     def predict(self, rows: pd.DataFrame) -> np.ndarray:
         """Probability of the label per row (rows as ``risk.data`` returns them)."""

@@ -21,6 +21,7 @@ from workbench.risk.asof import HistoryFeature, PeerFeature, smoothed
 from workbench.risk.estimators import LightGBMEstimator
 from workbench.risk.features import FeatureBuilder, prefix_name
 from workbench.risk.model import REASONS, RiskModel, reason_codes
+from workbench.risk.network import NetworkFeature
 from workbench.risk.records import RecordChecker
 
 Column = list[Any] | np.ndarray
@@ -59,7 +60,8 @@ def _mirrors_batch(model: RiskModel) -> bool:
     spec = builder.spec
     codes = {*spec.categorical, *(p.column for p in spec.prefixes),
              *(c for parts in spec.combos.values() for c in parts)}
-    return (type(builder) is FeatureBuilder and isinstance(estimator, LightGBMEstimator)
+    known = all(isinstance(f, HistoryFeature | PeerFeature | NetworkFeature) for f in builder.asof)
+    return (type(builder) is FeatureBuilder and known and isinstance(estimator, LightGBMEstimator)
             and estimator.native_categories and all(columns[c].type == "string" for c in codes)
             and (not spec.timing or columns[builder.date_column].type == "timestamp"))
 
@@ -78,6 +80,8 @@ class OnlineScorer:
         self.codes = {c: {v: float(i) for i, v in enumerate(estimator.categories[c])} for c in estimator.categorical}
         self.histories = [(f.spec.key, *_history_table(f)) for f in builder.asof if isinstance(f, HistoryFeature)]
         self.peers = [(f.name, f.spec, f.medians.to_dict()) for f in builder.asof if isinstance(f, PeerFeature)]
+        self.networks = [(f.spec.key, f.names, f.state.to_dict("index")) for f in builder.asof
+                         if isinstance(f, NetworkFeature)]
 
     @classmethod
     def for_model(cls, model: RiskModel) -> OnlineScorer | None:
@@ -115,6 +119,10 @@ class OnlineScorer:
         for name, peer, medians in self.peers:
             reference = np.array([medians.get(r[peer.by], np.nan) for r in records], dtype=float)
             out[name] = _log_ratio(records, peer.numerator, peer.denominator) - reference
+        for key, names, states in self.networks:
+            found = [states.get(r[key], {}) for r in records]
+            for name in names:
+                out[name] = np.array([f.get(name, np.nan) for f in found], dtype=float)
         return out
 
     def score(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from workbench.lake import TableStream
 from workbench.lake.contracts import Rejection
 from workbench.risk.data import check_frame, lake_query, read_csv
 from workbench.risk.model import RiskModel
-from workbench.risk.specs import LakeData
+from workbench.risk.specs import LakeData, ModelSpec
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,11 @@ class TableScoringReport:
         return self.scored / self.seconds if self.seconds else float("nan")
 
 
+def model_label(spec: ModelSpec, model_version: str) -> str:
+    """The ``model`` column of a scores table: ``"<name> <version>"`` (monitoring reads scores back by it)."""
+    return f"{spec.name} {model_version}".strip()
+
+
 def score_table(session: Session, model: RiskModel, into: str, table: str | None = None, model_version: str = "",
                 batch_rows: int = 200_000, explain_top: float | None = 0.05,
                 progress: Callable[[int], None] = lambda _: None) -> TableScoringReport:
@@ -91,7 +96,7 @@ def score_table(session: Session, model: RiskModel, into: str, table: str | None
             if checked.rows.empty:
                 continue
             scores = pl.from_pandas(model.score(checked.rows, explain_top=explain_top)).with_columns(
-                pl.lit(f"{spec.name} {model_version}".strip()).alias("model"), pl.lit(scored_at).alias("scored_at"))
+                pl.lit(model_label(spec, model_version)).alias("model"), pl.lit(scored_at).alias("scored_at"))
             scored += len(scores)
             progress(scored)
             yield from scores.to_arrow().to_batches()

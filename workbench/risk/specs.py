@@ -112,6 +112,9 @@ class LakeData(_Strict):
     train_from: date | None = None
     validate_from: date
     refit_on_validate: bool = True
+    weighting: Literal["none", "inverse_propensity"] = Field(
+        default="none", description="inverse_propensity: weight labelled rows by 1 / P(labelled | features), "
+        "so rows rarely inspected count for the many like them that were not (risk.propensity)")
 
     def resolved(self, base: Path) -> LakeData:
         """Nothing to resolve: a lake table is named, not located."""
@@ -161,6 +164,21 @@ class Peer(_Strict):
     window_months: int = Field(default=12, gt=0, description="trailing months the peer median covers")
 
 
+class Network(_Strict):
+    """Network features of an actor from the evidence graph (``workbench network build``), when it is built.
+
+    ``key`` is the input column holding the actor's id in the register ``source_table`` (as
+    ``curated.resolved_entities`` names it), which maps it to a graph node.
+    Leakage-safe by construction (``risk.network``): a training row sees the graph and the
+    case files as they stood on the first day of its month. Absent (no feature at all)
+    when the lake has no graph tables.
+    """
+
+    key: str
+    source_table: str = "traders"
+    hops: int = Field(default=2, ge=1, le=4, description="radius within which known offenders are counted")
+
+
 class FeatureSpec(_Strict):
     """Which raw columns become features and how; the builder named here does the work."""
 
@@ -174,6 +192,7 @@ class FeatureSpec(_Strict):
     combos: dict[str, tuple[str, ...]] = Field(
         default_factory=dict, description="code columns joined into one code, e.g. route = origin|mode|port")
     timing: tuple[TimingPart, ...] = Field(default=(), description="parts of the model's date column")
+    network: Network | None = None
 
     @model_validator(mode="after")
     def _unique_outputs(self) -> FeatureSpec:
@@ -187,6 +206,7 @@ class FeatureSpec(_Strict):
         """Every input column the features read."""
         cols = set(self.categorical) | set(self.numeric) | {p.column for p in self.prefixes}
         cols |= {h.key for h in self.history} | {c for parts in self.combos.values() for c in parts}
+        cols |= {self.network.key} if self.network else set()
         for r in self.ratios.values():
             cols |= {r.numerator, r.denominator}
         for p in self.peers.values():

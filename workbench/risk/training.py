@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,8 @@ from workbench.risk.estimators import make_estimator
 from workbench.risk.evaluation import evaluate, reliability
 from workbench.risk.features import make_builder
 from workbench.risk.model import RiskModel
+from workbench.risk.network import NetworkSnapshots, month_starts, network_snapshots
+from workbench.risk.propensity import propensity_weights
 from workbench.risk.specs import Candidate, CsvData, LakeData, ModelSpec
 
 Progress = Callable[[str], None]
@@ -44,6 +47,8 @@ class TrainingData:
     files: list[DataFile]
     rejections: list[Rejection]
     versions: dict[str, int] = field(default_factory=dict)
+    network: NetworkSnapshots | None = None
+    """Evidence-graph snapshots for ``features.network`` (None: no graph in the lake, or none asked for)."""
 
     @property
     def validate_known(self) -> np.ndarray:
@@ -84,7 +89,13 @@ def _load_lake(spec: ModelSpec, session: Session) -> TrainingData:
     later = pd.to_datetime(rows[spec.model.date]) >= pd.Timestamp(spec.data.validate_from)
     train, y_train = _split(rows[~later], spec, f"{spec.data.table} before {spec.data.validate_from}")
     validate, y_validate = _split(rows[later], spec, f"{spec.data.table} from {spec.data.validate_from}")
-    return TrainingData(train, y_train, validate, y_validate, [], read.checked.rejections, read.versions)
+    network = None
+    if spec.features.network is not None:
+        dates = pd.to_datetime(rows[spec.model.date])
+        after = [pd.to_datetime(part[spec.model.date]).max().date() + timedelta(days=1) for part in (train, rows)]
+        network = network_snapshots(session, spec.features.network,
+                                    month_starts(dates.min().date(), dates.max().date()) + after)
+    return TrainingData(train, y_train, validate, y_validate, [], read.checked.rejections, read.versions, network)
 
 
 def _load_csv(spec: ModelSpec) -> TrainingData:
@@ -111,13 +122,17 @@ def load_training_data(spec: ModelSpec, session: Session | None = None) -> Train
     return _load_csv(spec)
 
 
-def _fit(spec: ModelSpec, candidate: Candidate, rows: pd.DataFrame, labels: np.ndarray) -> RiskModel:
+def _fit(spec: ModelSpec, candidate: Candidate, rows: pd.DataFrame, labels: np.ndarray,
+         network: NetworkSnapshots | None = None) -> RiskModel:
     """Fit features on every row (unlabelled ones feed peers), the estimator on labelled rows only."""
-    builder = make_builder(spec.features, spec.model.date).fit(rows, labels)
+    builder = make_builder(spec.features, spec.model.date, network).fit(rows, labels)
     known = ~np.isnan(labels)
-    features = builder.training_features(rows, labels)[known]
+    features = builder.training_features(rows, labels)
+    weights = None
+    if isinstance(spec.data, LakeData) and spec.data.weighting == "inverse_propensity":
+        weights = propensity_weights(features, known, builder.categorical, spec.model.seed)
     estimator = make_estimator(candidate.algorithm, builder.categorical, candidate.params, spec.model.seed)
-    return RiskModel(spec, builder, estimator.fit(features, labels[known]), candidate.algorithm)
+    return RiskModel(spec, builder, estimator.fit(features[known], labels[known], weights), candidate.algorithm)
 
 
 def _candidate_name(candidate: Candidate, index: int, spec: ModelSpec) -> str:
@@ -133,6 +148,8 @@ def train(spec: ModelSpec, progress: Progress = lambda _: None, session: Session
     """
     progress("reading data")
     data = load_training_data(spec, session)
+    if spec.features.network is not None and data.network is None:
+        progress("no evidence graph in the lake (workbench network build): network features left out")
     known = data.validate_known
     values = data.validate[spec.model.value].astype(float).to_numpy()[known] if spec.model.value else None
     rankings: dict[str, np.ndarray] = {}
@@ -146,7 +163,7 @@ def train(spec: ModelSpec, progress: Progress = lambda _: None, session: Session
     for i, candidate in enumerate(spec.candidates):
         name = _candidate_name(candidate, i, spec)
         progress(f"fitting candidate {name}")
-        model = _fit(spec, candidate, data.train, data.train_labels)
+        model = _fit(spec, candidate, data.train, data.train_labels, data.network)
         fitted[name] = (candidate, model)
         measure("candidate", name, model.predict(data.validate))
 
@@ -163,8 +180,11 @@ def train(spec: ModelSpec, progress: Progress = lambda _: None, session: Session
     selected = str(ranked["name"].iloc[0])
     candidate, model = fitted[selected]
     calibration = reliability(data.validate_labels[known], rankings[selected][known])
+    fit_rows = data.train
     if spec.data.refit_on_validate:
         progress(f"refitting {selected} on train + validate")
-        model = _fit(spec, candidate, pd.concat([data.train, data.validate], ignore_index=True),
-                     np.concatenate([data.train_labels, data.validate_labels]))
+        fit_rows = pd.concat([data.train, data.validate], ignore_index=True)
+        model = _fit(spec, candidate, fit_rows, np.concatenate([data.train_labels, data.validate_labels]), data.network)
+    progress("profiling the fitted rows for monitoring")
+    model.reference = model.profile(fit_rows)
     return TrainingRun(spec, model, selected, results, calibration, data, rankings)

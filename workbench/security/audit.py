@@ -19,6 +19,12 @@ Cost per record: one ``json.dumps``, one SHA-256, one ``flock`` and one unbuffer
 ``write`` (the record is in the kernel's page cache when ``record`` returns); ``fsync``
 only when ``fsync=True`` (``settings.audit_fsync``).
 
+Who writes: on the hub, analysts' kernels run as their own Unix users and may not touch
+this folder; their sessions send records to the audit service
+(``workbench.security.audit_service``, settings ``audit_socket``), the folder's one
+writer, which names the user from the socket's peer credentials. Tests and the CLI run
+by root write the folder directly (``AuditTrail``); ``open_trail`` picks one.
+
 What a caller may rely on: ``record`` either appends the record or raises
 ``AuditUnavailable`` (the session then refuses to run the action: no audit, no access);
 ``verify`` names the first bad position and what is wrong there.
@@ -120,13 +126,77 @@ def _checkpoint_message(seq: int, digest: str, ts: str) -> bytes:
 # -- writing ------------------------------------------------------------------------------
 
 
-class AuditTrail:
+class AuditWriter:
+    """What every audit trail offers a caller: ``record``, ``action`` and ``denied``.
+
+    Subclasses decide where a record goes (``append``): the local file (``AuditTrail``)
+    or the audit service's socket (``workbench.security.audit_service.AuditClient``).
+    """
+
+    folder: Path | None = None
+
+    def __init__(self, user: str, role: str) -> None:
+        self.user, self.role = user, role
+
+    def record(self, event: str, *, status: str = "ok", tables: list[str] | tuple[str, ...] = (),
+               rows: int | None = None, query: str | None = None, user: str | None = None,
+               role: str | None = None, **detail: Any) -> dict[str, Any]:
+        """Append one record; returns it (with ``seq`` and ``hash``).
+
+        ``user``/``role`` name someone other than the trail's owner (a login recorded by the
+        hub for the person logging in); the audit service accepts that only from root.
+        """
+        return self.append(record_body(event, user or self.user, role or self.role, status=status, tables=tables,
+                                       rows=rows, query=query, detail=detail))
+
+    def append(self, body: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the file or connection (the next record opens it again)."""
+
+    @contextmanager
+    def action(self, event: str, **fields: Any) -> Iterator[dict[str, Any]]:
+        """Audit one action: the caller fills the yielded dict (``rows=``, ...) on success.
+
+        A refusal is not recorded here (the gate records it where it happens); any other
+        workbench error is recorded with ``status="error"`` and re-raised.
+        """
+        extra: dict[str, Any] = {}
+        try:
+            yield extra
+        except AccessDenied:
+            raise
+        except WorkbenchError as exc:
+            self.record(event, status="error", error=str(exc), **{**fields, **extra})
+            raise
+        self.record(event, **{**fields, **extra})
+
+    def denied(self, refused: AccessDenied, query: str | None = None, action: str = "read") -> None:
+        self.record("denied", status="denied", tables=[refused.table], query=query, action=action,
+                    clearance=refused.clearance, reason=str(refused))
+
+
+def record_body(event: str, user: str, role: str, *, status: str = "ok", tables: list[str] | tuple[str, ...] = (),
+                rows: int | None = None, query: str | None = None, detail: dict[str, Any] | None = None,
+                ts: str | None = None) -> dict[str, Any]:
+    """A record without its chain fields (``seq``, ``prev``, ``hash``), in the log's field order."""
+    return {
+        "ts": ts or datetime.now(UTC).isoformat(timespec="microseconds"),
+        "user": user, "role": role, "event": event, "status": status,
+        "tables": sorted(tables), "rows": rows,
+        "query": None if query is None else query[:MAX_QUERY_CHARS],
+        "detail": detail or {},
+    }
+
+
+class AuditTrail(AuditWriter):
     """Appends records for one session (``user``, ``role``) to the audit folder."""
 
     def __init__(self, folder: str | os.PathLike[str], user: str, role: str, *, fsync: bool = False,
                  checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY) -> None:
+        super().__init__(user, role)
         self.folder = Path(folder)
-        self.user, self.role = user, role
         self.fsync = fsync
         self.checkpoint_every = checkpoint_every
         self.path = self.folder / LOG_FILE
@@ -145,7 +215,7 @@ class AuditTrail:
             except OSError as exc:
                 raise AuditUnavailable(
                     f"cannot write the audit log {self.path}: {exc.strerror}; "
-                    "set WORKBENCH_AUDIT_DIR to a folder the audit service provides") from exc
+                    "set WORKBENCH_AUDIT_SOCKET to the audit service's socket") from exc
         return self._fd
 
     def close(self) -> None:
@@ -159,16 +229,8 @@ class AuditTrail:
         except Exception:
             pass
 
-    def record(self, event: str, *, status: str = "ok", tables: list[str] | tuple[str, ...] = (),
-               rows: int | None = None, query: str | None = None, **detail: Any) -> dict[str, Any]:
-        """Append one record; returns it (with ``seq`` and ``hash``)."""
-        body: dict[str, Any] = {
-            "ts": datetime.now(UTC).isoformat(timespec="microseconds"),
-            "user": self.user, "role": self.role, "event": event, "status": status,
-            "tables": sorted(tables), "rows": rows,
-            "query": None if query is None else query[:MAX_QUERY_CHARS],
-            "detail": detail or {},
-        }
+    def append(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Chain ``body`` (from ``record_body``) onto the log under the file lock; returns the record."""
         fd = self._open()
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
@@ -200,26 +262,31 @@ class AuditTrail:
         if self._signer is not None:
             write_checkpoint(self.folder, seq, digest, self._signer)
 
-    @contextmanager
-    def action(self, event: str, **fields: Any) -> Iterator[dict[str, Any]]:
-        """Audit one action: the caller fills the yielded dict (``rows=``, ...) on success.
 
-        A refusal is not recorded here (the gate records it where it happens); any other
-        workbench error is recorded with ``status="error"`` and re-raised.
-        """
-        extra: dict[str, Any] = {}
-        try:
-            yield extra
-        except AccessDenied:
-            raise
-        except WorkbenchError as exc:
-            self.record(event, status="error", error=str(exc), **{**fields, **extra})
-            raise
-        self.record(event, **{**fields, **extra})
+def record_dashboard(trail: AuditWriter, dashboard: str, *, export: str | None = None,
+                     tables: list[str] | tuple[str, ...] = (), rows: int | None = None, **detail: Any) -> dict[str, Any]:
+    """Audit a dashboard view, or with ``export="csv"`` (the format) an export of its data.
 
-    def denied(self, refused: AccessDenied, query: str | None = None, action: str = "read") -> None:
-        self.record("denied", status="denied", tables=[refused.table], query=query, action=action,
-                    clearance=refused.clearance, reason=str(refused))
+    Dashboards call this with their session's trail (``wb.audit``) when a person opens a
+    dashboard (``dashboard_view``) or downloads its data (``dashboard_export``, with the
+    tables and rows that left); the SIEM counts exports towards bulk extraction. Raises
+    ``AuditUnavailable`` when the record cannot be written: do not serve the view/export then.
+    """
+    event = "dashboard_export" if export else "dashboard_view"
+    extra = {"format": export} if export else {}
+    return trail.record(event, tables=tables, rows=rows, resource=f"dashboard:{dashboard}", dashboard=dashboard,
+                        **extra, **detail)
+
+
+def open_trail(settings: Any, user: str, role: str) -> AuditWriter:
+    """The session's trail: through the audit service when ``settings.audit_socket`` names
+    one (the hub's kernels, which may not write the log), else the local folder (tests,
+    the CLI run by root)."""
+    if settings.audit_socket:
+        from workbench.security.audit_service import AuditClient
+
+        return AuditClient(settings.audit_socket, user, role)
+    return AuditTrail(audit_dir_for(settings), user, role, fsync=audit_fsync(settings))
 
 
 def write_checkpoint(folder: Path, seq: int, digest: str, signer: Any) -> dict[str, Any]:
@@ -430,8 +497,8 @@ def search(folder: str | os.PathLike[str], user: str | None = None, table: str |
     return pl.DataFrame(rows, schema=SEARCH_SCHEMA)
 
 
-class NullAudit(AuditTrail):
+class NullAudit(AuditWriter):
     """Records nothing: for measuring the audit's own cost in benchmarks only."""
 
-    def record(self, event: str, **_: Any) -> dict[str, Any]:  # type: ignore[override]
+    def append(self, body: dict[str, Any]) -> dict[str, Any]:
         return {}

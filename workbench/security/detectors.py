@@ -19,6 +19,8 @@ from datetime import datetime, timedelta
 import polars as pl
 
 SEVERITIES = ("low", "medium", "high", "critical")
+ANONYMOUS = "-"
+"""``user_name`` of an event nobody was logged in for (an unauthenticated request): not an account."""
 
 
 @dataclass(frozen=True)
@@ -255,7 +257,8 @@ class DisabledAccount(Detector):
         if context.accounts is None:
             return []
         known = context.accounts
-        suspect = events.filter(~pl.col("user_name").is_in([n for n, enabled in known.items() if enabled]))
+        suspect = events.filter(~pl.col("user_name").is_in([n for n, enabled in known.items() if enabled])
+                                & (pl.col("user_name") != ANONYMOUS))
         alerts = []
         for user, group in suspect.sort("ts").group_by("user_name", maintain_order=True):
             name = str(user[0])

@@ -4,7 +4,9 @@
 ``AccessPolicy``, validated with errors that name the file, the key and the reason, the
 way table specs are. The session and its SQL engine ask the policy three questions and
 nothing else: may this role read this table (``check_read``), may it write there
-(``check_write``), and which columns must it see masked (``masked_columns``).
+(``check_write``), and which columns must it see masked (``masked_columns``). The OS
+layer underneath (``lake_permissions.py``) asks the same policy who reads a table
+(``readers``) and which Unix group a role is (``unix_group``), so the two never disagree.
 
 What a caller may rely on: clearances and classifications share one ordered scale
 (public < internal < restricted < secret); a rule that names no role applies to all;
@@ -37,12 +39,14 @@ def level(value: Classification | str) -> int:
 
 
 class RoleSpec(BaseModel):
-    """One role: its clearance and the zones it may write."""
+    """One role: its clearance, the zones it may write, and single tables it may write besides."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     clearance: Classification
     write_zones: tuple[str, ...] = ()
+    write_tables: tuple[str, ...] = ()
+    """Table globs writable outside ``write_zones`` (analysts' annotations in ``curated``)."""
     description: str = ""
 
     @field_validator("write_zones")
@@ -55,6 +59,9 @@ class RoleSpec(BaseModel):
 
     def may_write(self, zone: str) -> bool:
         return "*" in self.write_zones or zone in self.write_zones
+
+    def may_write_table(self, table: str) -> bool:
+        return self.may_write(table.partition(".")[0]) or any(fnmatchcase(table, g) for g in self.write_tables)
 
 
 class TableRule(BaseModel):
@@ -85,6 +92,35 @@ class ColumnRule(BaseModel):
         return self.applies_to_table(table) and any(fnmatchcase(full, m) for m in self.match)
 
 
+class UnixSpec(BaseModel):
+    """How the policy maps onto the operating system (see ``lake_permissions.py``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    group: str = "{stem}r-{role}"
+    personal_zones: tuple[str, ...] = ("work",)
+    folders: dict[str, Classification] = Field(default_factory=dict)
+
+    @field_validator("group")
+    @classmethod
+    def _template(cls, group: str) -> str:
+        if "{role}" not in group:
+            raise ValueError("must contain {role} (one Unix group per role)")
+        try:
+            group.format(stem="wb", role="analyst")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"only {{stem}} and {{role}} may be used ({exc})") from None
+        return group
+
+    @field_validator("personal_zones")
+    @classmethod
+    def _zones(cls, zones: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [z for z in zones if z not in ZONES]
+        if unknown:
+            raise ValueError(f"unknown zones {unknown}; zones are {', '.join(ZONES)}")
+        return zones
+
+
 class AccessPolicy(BaseModel):
     """The parsed policy file; immutable, cheap to query."""
 
@@ -95,6 +131,7 @@ class AccessPolicy(BaseModel):
     roles: dict[str, RoleSpec]
     tables: tuple[TableRule, ...] = ()
     columns: tuple[ColumnRule, ...] = ()
+    unix: UnixSpec = Field(default_factory=UnixSpec)
     source: str = Field(default="<policy>", exclude=True)
 
     @model_validator(mode="after")
@@ -138,11 +175,20 @@ class AccessPolicy(BaseModel):
         if (refused := self.refusal(role, table, classification)) is not None:
             raise refused
 
+    def readers(self, table: str, classification: Classification | str) -> tuple[str, ...]:
+        """Every role that may read ``table`` (what its file permissions grant)."""
+        return tuple(r for r in self.roles if self.refusal(r, table, classification) is None)
+
+    def unix_group(self, role: str, unix_prefix: str) -> str:
+        """The Unix group of ``role`` for a hub whose users are named ``<unix_prefix><name>``."""
+        self.role(role)
+        return self.unix.group.format(stem=unix_prefix.rstrip("-_"), role=role)
+
     def check_write(self, role: str, table: str, classification: Classification | str) -> None:
         """Writers need the zone in their ``write_zones`` and clearance for what they write."""
         self.check_read(role, table, classification)
         zone = table.partition(".")[0]
-        if not self.role(role).may_write(zone):
+        if not self.role(role).may_write_table(table):
             raise AccessDenied(table, str(Classification(classification)), role,
                                reason=f"role {role!r} may not write to the {zone} zone")
 
@@ -202,6 +248,20 @@ def configured_role(settings: Settings | None = None, policy: AccessPolicy | Non
     """The session's role: ``settings.role`` (WORKBENCH_ROLE), else the policy's default."""
     role = (settings or load_settings()).role
     return role or (policy or load_policy(policy_path(settings))).default_role
+
+
+def derived_classification(read: Iterable[Classification | str],
+                           existing: Classification | str | None = None) -> Classification:
+    """The classification of a table written from what was read: the highest of those reads.
+
+    Never lower than ``existing`` (the table's current classification): older versions
+    stay readable by time travel, so declassifying on overwrite would leak them. With
+    nothing read, the default of a new table (internal) applies.
+    """
+    levels = [Classification(c) for c in read]
+    if existing is not None:
+        levels.append(Classification(existing))
+    return max(levels, key=level) if levels else Classification.internal
 
 
 def table_classification(specs: Mapping[str, object], catalog_entry: Mapping[str, object] | None,

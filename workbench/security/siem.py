@@ -3,18 +3,21 @@
 One ``run_cycle`` does everything once: collectors append what is new since the last cycle
 (each source keeps its own watermark, read back from ``security.events``), the detectors
 run over the events, new alerts (``alert_id`` is stable, so an alert is raised once) are
-merged into ``security.alerts`` and delivered to every sink. A scheduler (the hub's
-services, cron) calls it every few minutes; detection latency is one cycle.
+merged into ``security.alerts`` and delivered to every sink. ``run_every`` repeats it
+every ``settings.siem_interval`` seconds: ``workbench platform up`` runs it as a stack
+component (``workbench audit siem``); detection latency is one cycle.
 
 Collectors are small classes with one method (``new_events``); the access log and the
-audit trail ship here, hub / gateway / scoring-service logs plug in the same way.
-The SIEM runs as a service through a session with the ``system`` or ``admin`` role.
+audit trail ship here, the hub, proxy, gateway and dashboards logs in
+``workbench.security.collectors``. The SIEM runs through a session with the ``system``
+or ``admin`` role.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from workbench.errors import UnknownTable
+from workbench.errors import ConfigError, UnknownTable
 from workbench.security.audit import read_records
 from workbench.security.detectors import Alert, DetectionContext, Detector, run_detectors
 from workbench.security.sinks import AlertSink
@@ -37,9 +40,10 @@ EVENT_SCHEMA = {
     "source_ip": pl.String, "action": pl.String, "resource": pl.String, "rows_returned": pl.Int64,
     "status": pl.String,
 }
-_AUDIT_ACTIONS = {"session_start": "login_ok", "query": "query", "table": "query", "scan": "query",
+_AUDIT_ACTIONS = {"session_start": "session_start", "query": "query", "table": "query", "scan": "query",
                   "describe": "query", "denied": "access_denied", "write": "write", "login": "login_ok",
-                  "login_failed": "login_failed", "role_change": "role_change", "export": "export"}
+                  "login_failed": "login_failed", "role_change": "role_change", "export": "export",
+                  "dashboard_view": "view_dashboard", "dashboard_export": "export"}
 
 
 class Collector:
@@ -74,24 +78,30 @@ class AuditCollector(Collector):
 
     source = "audit"
 
-    def __init__(self, folder: str | Path | None = None) -> None:
+    def __init__(self, folder: str | Path | None = None, exclude_users: Sequence[str] = ()) -> None:
+        """``exclude_users``: the SIEM's own session, whose reads of its tables would feed back every cycle."""
         self.folder = folder
+        self.exclude_users = set(exclude_users)
 
     def new_events(self, wb: Session, watermark: str | None) -> pl.DataFrame:
         after = int(watermark) if watermark else -1
+        folder = self.folder or wb.audit.folder
+        if folder is None:
+            raise ConfigError("the audit collector needs the audit folder: the session writes through the "
+                              "audit service, so pass AuditCollector(folder)")
         rows = []
-        for rec in read_records(self.folder or wb.audit.folder):
+        for rec in read_records(folder):
             seq = int(rec.get("seq", -1))
-            if seq <= after:
+            if seq <= after or rec.get("user") in self.exclude_users:
                 continue
-            tables = rec.get("tables") or []
+            detail = rec.get("detail") or {}
             rows.append({
                 "event_id": f"audit:{seq}", "source": self.source,
                 "ts": datetime.fromisoformat(str(rec["ts"])).astimezone(UTC).replace(tzinfo=None),
-                "user_name": rec.get("user"), "source_ip": (rec.get("detail") or {}).get("source_ip"),
+                "user_name": rec.get("user"), "source_ip": detail.get("source_ip"),
                 "action": _AUDIT_ACTIONS.get(str(rec.get("event")), str(rec.get("event"))),
-                "resource": ",".join(tables) or None, "rows_returned": rec.get("rows"),
-                "status": str(rec.get("status")),
+                "resource": ",".join(rec.get("tables") or []) or detail.get("resource"),
+                "rows_returned": rec.get("rows"), "status": str(rec.get("status")),
             })
         return pl.DataFrame(rows, schema=EVENT_SCHEMA)
 
@@ -180,3 +190,26 @@ def run_cycle(wb: Session, sinks: Sequence[AlertSink] = (), accounts: Mapping[st
     wb.audit.record("siem_cycle", collected=collected, alerts=len(new), delivered=delivered,
                     failed_sinks=sorted(failures))
     return CycleResult(collected, alerts, new, delivered, time.perf_counter() - started, failures)
+
+
+def run_every(wb: Session, interval: float, stop: threading.Event, *, sinks: Sequence[AlertSink] = (),
+              accounts: Callable[[], Mapping[str, bool]] | None = None,
+              collectors: Sequence[Collector] | None = None,
+              report: Callable[[str], None] = print) -> None:
+    """Run ``run_cycle`` every ``interval`` seconds until ``stop`` is set (the stack's SIEM component);
+    at least one cycle runs, so a set ``stop`` means exactly one.
+
+    A failing cycle (a locked table, a dead sink) is reported and the next one runs on time:
+    detection must not stop because one source misbehaved once.
+    """
+    while True:
+        started = time.monotonic()
+        try:
+            result = run_cycle(wb, sinks, accounts=accounts() if accounts else None, collectors=collectors)
+            failed = f", failed sinks {sorted(result.failures)}" if result.failures else ""
+            report(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} siem cycle: {result.collected} events, "
+                   f"{len(result.new_alerts)} new alerts, {result.seconds:.2f} s{failed}")
+        except Exception as exc:  # noqa: BLE001 - reported; the loop goes on
+            report(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} siem cycle failed: {type(exc).__name__}: {exc}")
+        if stop.wait(max(0.0, interval - (time.monotonic() - started))):
+            return

@@ -1,0 +1,236 @@
+"""The Kubernetes profile (hub_config/kubernetes/values.yaml): rendered, current, valid, secret-free.
+
+No cluster runs here, so the values are checked against what the charts and the classes
+they configure accept: every traitlet named in ``hub.config`` and ``group_overrides``
+exists on its class (jupyterhub-kubespawner installed), every ``gateway.backend`` value
+maps (through the dask-gateway chart's own forwarding table, copied below) onto a
+``KubeClusterConfig`` trait, the gateway's ``extraConfig`` runs on a real traitlets
+config and yields the same per-role cluster configuration as the local backend, and the
+limits, roles and timeouts equal the local profile's.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from traitlets.config import Config
+
+from tests.hub_support import REPO
+from workbench.platform import gateway, hubconfig, kubernetes
+from workbench.platform.cgroups import parse_size
+from workbench.platform.spawner import DEFAULT_ROLE_LIMITS
+
+CHECKED_IN = REPO / "hub_config" / "kubernetes"
+
+# The dask-gateway chart's templates/gateway/configmap.yaml forwards these values of
+# gateway.backend to KubeClusterConfig traits (value path -> trait).
+CHART_BACKEND_TRAITS = {
+    "scheduler.cores.request": "scheduler_cores", "scheduler.cores.limit": "scheduler_cores_limit",
+    "scheduler.memory.request": "scheduler_memory", "scheduler.memory.limit": "scheduler_memory_limit",
+    "scheduler.extraContainerConfig": "scheduler_extra_container_config",
+    "scheduler.extraPodConfig": "scheduler_extra_pod_config",
+    "worker.cores.request": "worker_cores", "worker.cores.limit": "worker_cores_limit",
+    "worker.memory.request": "worker_memory", "worker.memory.limit": "worker_memory_limit",
+    "worker.extraContainerConfig": "worker_extra_container_config",
+    "worker.extraPodConfig": "worker_extra_pod_config",
+    "worker.threads": "worker_threads", "image.pullPolicy": "image_pull_policy",
+    "environment": "environment", "namespace": "namespace",
+    "image.name": "image", "image.tag": "image",
+}
+# z2jh's jupyterhub_config.py sets these KubeSpawner traits from singleuser.* values.
+Z2JH_SINGLEUSER_TRAITS = {
+    "image": "image", "cmd": "cmd", "defaultUrl": "default_url", "startTimeout": "start_timeout",
+    "memory": "mem_limit", "extraEnv": "environment", "cpu": "cpu_limit",
+}
+# Keys the charts' schemas allow in the sections the profile sets (a subset of each).
+CHART_KEYS = {
+    "jupyterhub": {"hub", "proxy", "singleuser", "cull", "scheduling", "prePuller", "ingress"},
+    "jupyterhub.hub": {"image", "db", "config", "loadRoles", "services", "extraConfig", "existingSecret",
+                       "extraEnv", "baseUrl"},
+    "jupyterhub.cull": {"enabled", "timeout", "every", "users", "adminUsers", "removeNamedServers", "concurrency",
+                        "maxAge"},
+    "jupyterhub.proxy": {"service", "chp", "https", "secretToken"},
+    "dask-gateway": {"gateway", "traefik", "controller", "rbac"},
+    "dask-gateway.gateway": {"prefix", "image", "auth", "backend", "extraConfig", "loglevel", "replicas"},
+    "dask-gateway.gateway.backend": {"image", "namespace", "environment", "scheduler", "worker"},
+}
+SECRET_KEYS = re.compile(r"(token|secret|password|cookie|crypt|keys?)$", re.IGNORECASE)  # names that hold secrets
+ENV_REFERENCE = re.compile(r"^\$\([A-Z_]+\)$")  # Kubernetes expands $(VAR) from the pod's own env
+REFERENCE_KEYS = {"apiTokenFromSecretName", "apiTokenFromSecretKey", "secretKeyRef", "key", "name"}
+
+
+@pytest.fixture(scope="module")
+def values() -> dict[str, Any]:
+    text = (CHECKED_IN / kubernetes.VALUES_FILE).read_text()
+    return yaml.safe_load(text)
+
+
+def test_checked_in_values_are_the_rendered_output(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from workbench.cli.platform import platform
+
+    result = CliRunner().invoke(platform, ["render-k8s", "--output", str(tmp_path / "k8s")])
+    assert result.exit_code == 0, result.output
+    rendered = {p.name: p.read_text() for p in (tmp_path / "k8s").iterdir()}
+    checked_in = {p.name: p.read_text() for p in CHECKED_IN.iterdir() if p.is_file()}
+    assert rendered == checked_in, "hub_config/kubernetes is stale: run `workbench platform render-k8s --output hub_config/kubernetes`"
+
+
+def test_sections_use_only_keys_the_charts_know(values: dict[str, Any]) -> None:
+    assert set(values) == {"jupyterhub", "dask-gateway"}
+    for path, allowed in CHART_KEYS.items():
+        node: Any = values
+        for part in path.split("."):
+            node = node[part]
+        assert set(node) <= allowed, (path, set(node) - allowed)
+
+
+def test_every_hub_traitlet_exists_on_its_class(values: dict[str, Any]) -> None:
+    from jupyterhub.app import JupyterHub
+    from jupyterhub.auth import Authenticator
+    from kubespawner import KubeSpawner
+
+    from workbench.platform.authenticator import WorkbenchAuthenticator
+
+    classes = {"JupyterHub": JupyterHub, "Authenticator": Authenticator,
+               "WorkbenchAuthenticator": WorkbenchAuthenticator, "KubeSpawner": KubeSpawner}
+    config = values["jupyterhub"]["hub"]["config"]
+    assert set(config) <= set(classes)
+    for cls_name, traits in config.items():
+        known = classes[cls_name].class_traits(config=True)
+        assert set(traits) <= set(known), (cls_name, set(traits) - set(known))
+    spawner_traits = KubeSpawner.class_traits(config=True)
+    for override in config["KubeSpawner"]["group_overrides"].values():
+        assert set(override) == {"groups", "spawner_override"}
+        assert set(override["spawner_override"]) <= set(spawner_traits)
+        spawner = KubeSpawner.__new__(KubeSpawner)  # the traits' own validation, no API client
+        for name in ("mem_limit", "mem_guarantee"):
+            spawner_traits[name].validate(spawner, override["spawner_override"][name])
+    for key in values["jupyterhub"]["singleuser"]:
+        assert Z2JH_SINGLEUSER_TRAITS[key] in spawner_traits, key
+    authenticator = config["JupyterHub"]["authenticator_class"]
+    module, _, name = authenticator.rpartition(".")
+    assert getattr(__import__(module, fromlist=[name]), name) is WorkbenchAuthenticator
+
+
+def test_gateway_values_map_onto_kube_cluster_config(values: dict[str, Any]) -> None:
+    from dask_gateway_server.backends.kubernetes import KubeClusterConfig
+
+    def leaves(node: dict[str, Any], prefix: str = "") -> list[str]:
+        out = []
+        for key, value in node.items():
+            path = f"{prefix}{key}"
+            if isinstance(value, dict) and path not in CHART_BACKEND_TRAITS:
+                out += leaves(value, path + ".")
+            else:
+                out.append(path)
+        return out
+
+    traits = KubeClusterConfig.class_traits(config=True)
+    for path in leaves(values["dask-gateway"]["gateway"]["backend"]):
+        assert path in CHART_BACKEND_TRAITS, path
+        assert CHART_BACKEND_TRAITS[path] in traits, path
+
+
+def run_gateway_extra_config(values: dict[str, Any]) -> Config:
+    c = Config()
+    for snippet in values["dask-gateway"]["gateway"]["extraConfig"].values():
+        exec(compile(snippet, "gateway.extraConfig", "exec"), {"c": c})  # as the chart's config file does
+    return c
+
+
+def test_gateway_extra_config_gives_each_role_the_local_limits(values: dict[str, Any]) -> None:
+    from dask_gateway_server.app import DaskGateway
+    from dask_gateway_server.auth import JupyterHubAuthenticator
+    from dask_gateway_server.backends.kubernetes import KubeBackend, KubeClusterConfig
+    from dask_gateway_server.models import User
+
+    c = run_gateway_extra_config(values)
+    for section, cls in [("DaskGateway", DaskGateway), ("JupyterHubAuthenticator", JupyterHubAuthenticator),
+                         ("KubeClusterConfig", KubeClusterConfig), ("KubeBackend", KubeBackend)]:
+        assert set(c[section]) <= set(cls.class_traits(config=True)), section
+    kube_traits = KubeClusterConfig.class_traits(config=True)
+    local_options = gateway.cluster_options(gateway.DEFAULT_GATEWAY_LIMITS, float(hubconfig.HubProfile().gateway_idle_timeout))
+    for role, lim in gateway.DEFAULT_GATEWAY_LIMITS.items():
+        user = User(role, groups=[role])
+        kube, local = c.KubeBackend.cluster_options(user), local_options(user)
+        wanted = {"worker_cores": lim.max_worker_cores, "worker_memory": lim.max_worker_memory_gib}
+        kube_config = kube.get_configuration(kube.parse_options(wanted), user)
+        local_config = local.get_configuration(local.parse_options(wanted), user)
+        assert set(kube_config) <= set(kube_traits)
+        assert {k: v for k, v in kube_config.items() if k in local_config} == local_config
+        assert kube_config["worker_memory_limit"] == kube_config["worker_memory"] == int(lim.max_worker_memory_gib * 2**30)
+        assert kube_config["scheduler_cores_limit"] == kube_config["scheduler_cores"]
+        env = kube_config["worker_extra_container_config"]["env"]
+        assert {e["valueFrom"]["secretKeyRef"]["name"] for e in env} == {f"workbench-lake-{role}"}
+        with pytest.raises(Exception, match="less than or equal|maximum|<="):
+            kube.parse_options({"worker_cores": lim.max_worker_cores + 1})
+    for role in ("manager", "admin"):
+        refused = c.KubeBackend.cluster_options(User(role, groups=[role]))
+        with pytest.raises(gateway.NoClustersForRole):
+            refused.get_configuration(refused.parse_options({}), User(role, groups=[role]))
+
+
+def test_limits_roles_and_timeouts_equal_the_local_profile(values: dict[str, Any],
+                                                          monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    hub = values["jupyterhub"]
+    local = hubconfig.HubProfile(state_dir=tmp_path, demo_accounts=False)
+    caps = {o["groups"][0]: o["spawner_override"]["mem_limit"]
+            for o in hub["hub"]["config"]["KubeSpawner"]["group_overrides"].values()}
+    assert caps == local.role_mem_limits == DEFAULT_ROLE_LIMITS
+    assert "manager" not in caps  # managers get no server, so no profile
+    assert parse_size(hub["singleuser"]["memory"]["limit"]) == min(parse_size(v) for v in caps.values())
+    assert [{"name": n, **r} for n, r in hub["hub"]["loadRoles"].items()] == hubconfig.rbac_roles(idle_culler=False)
+    assert hub["cull"] == {"enabled": True, "timeout": local.idle_timeout, "every": 300, "users": False}
+    assert hub["singleuser"]["extraEnv"].keys() >= gateway.single_user_environment(local).keys()
+
+    # The local hub's own configuration, as jupyterhub_config.py applies it (no state built).
+    monkeypatch.setattr(hubconfig, "prepare_state", lambda profile: None)
+    (tmp_path / "private").mkdir()
+    c = Config()
+    hubconfig.apply(c, local)
+    assert hub["hub"]["config"]["KubeSpawner"]["server_token_scopes"] == c.Spawner.server_token_scopes
+    for key in ("auth_refresh_age", "refresh_pre_spawn", "allow_all"):
+        assert hub["hub"]["config"]["Authenticator"][key] == c.Authenticator[key]
+    assert hub["singleuser"]["startTimeout"] == c.Spawner.start_timeout
+    assert hub["singleuser"]["defaultUrl"] == c.Spawner.default_url
+    assert hub["singleuser"]["cmd"][1:] == c.Spawner.cmd[1:]
+    gw = Config()
+    gateway.configure(gw, local)
+    assert run_gateway_extra_config(values).KubeClusterConfig.idle_timeout == gw.ClusterConfig.idle_timeout
+    assert run_gateway_extra_config(values).KubeClusterConfig.worker_cmd[1:] == gw.ClusterConfig.worker_cmd[1:]
+    services = {s["name"] for s in c.JupyterHub.services} - {"idle-culler"}  # z2jh's cull runs its own
+    assert services <= set(hub["hub"]["services"])
+
+
+def test_no_secret_value_is_inline(values: dict[str, Any]) -> None:
+    text = (CHECKED_IN / kubernetes.VALUES_FILE).read_text()
+    tokens = [w for w in re.findall(r"[A-Za-z0-9+/_\-]{32,}={0,2}", text)
+              if re.fullmatch(r"[0-9a-f]+", w) or all(re.search(c, w) for c in ("[a-z]", "[A-Z]", "[0-9]"))]
+    assert not tokens, f"token-like values inline: {tokens}"
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            if "secretKeyRef" in node:
+                assert set(node["secretKeyRef"]) == {"name", "key"}, path
+                return
+            for key, value in node.items():
+                reference = (isinstance(value, dict) and "secretKeyRef" in value.get("valueFrom", {})
+                             or isinstance(value, str) and ENV_REFERENCE.match(value) is not None)
+                if SECRET_KEYS.search(str(key)) and str(key) not in REFERENCE_KEYS and not reference:
+                    pytest.fail(f"secret-looking key {path}.{key} holds a value inline")
+                walk(value, f"{path}.{key}")
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, f"{path}[{i}]")
+
+    walk(values, "")
+    gw_auth = values["dask-gateway"]["gateway"]["auth"]["jupyterhub"]
+    assert gw_auth == {"apiTokenFromSecretName": "hub", "apiTokenFromSecretKey": "hub.services.dask-gateway.apiToken"}
+    for service in values["jupyterhub"]["hub"]["services"].values():
+        assert "apiToken" not in service and "api_token" not in service  # z2jh generates them into its Secret

@@ -1,0 +1,118 @@
+"""Report classification: topic and priority heads on e5 embeddings, calibrated; incremental table; evaluation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from workbench.demo.documents import PRIORITIES, TOPICS
+from workbench.explore import Session, connect
+from workbench.nlp.classify import expected_calibration_error, money_features
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)
+
+
+def test_sum_buckets_follow_the_triage_thresholds_in_both_languages() -> None:
+    texts = ["no money here", "fined HK$50,000", "worth HK$3.2 million", "值四億元", "US$1m and HK$10,000", "約八十萬港元"]
+    assert money_features(texts).argmax(axis=1).tolist() == [0, 1, 3, 4, 3, 2]
+
+
+def test_expected_calibration_error_is_zero_when_confidence_matches_accuracy() -> None:
+    confidence = np.array([0.8] * 10)
+    assert expected_calibration_error(confidence, np.array([1] * 8 + [0] * 2)) == pytest.approx(0.0)
+    assert expected_calibration_error(confidence, np.array([1] * 2 + [0] * 8)) == pytest.approx(0.6)
+
+
+@pytest.fixture(scope="module")
+def tiny_classifier_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.test_nlp import shared_encoder_dir
+
+    from workbench.nlp.classify import train_classifier
+    from workbench.nlp.corpus import generate_corpus
+
+    corpus = generate_corpus(120, seed=3)
+    examples = {task: ([d.text for d in corpus], [getattr(d, task) for d in corpus]) for task in ("topic", "priority")}
+    target = tmp_path_factory.mktemp("nlp") / "topics"
+    card = train_classifier(shared_encoder_dir(tmp_path_factory), target, examples, threads=1)
+    assert card["train_documents"] == {"topic": 120, "priority": 120}
+    return target
+
+
+def test_classifier_returns_known_labels_with_probabilities(tiny_classifier_dir: Path) -> None:
+    from workbench.nlp.classify import DocumentClassifier
+
+    classifier = DocumentClassifier(tiny_classifier_dir)
+    assert classifier.classify([]) == []
+    results = classifier.classify(["Officers seized 30 kg of heroin at Lo Wu.", "香港海關檢獲一批私煙。", "", "🙂???"])
+    assert len(results) == 4
+    assert all(r.topic in TOPICS and r.priority in PRIORITIES for r in results)
+    assert all(0 < r.topic_score <= 1 and 0 < r.priority_score <= 1 for r in results)
+    probs = classifier.probabilities(["Officers seized 30 kg of heroin at Lo Wu."])
+    assert np.allclose(probs["calibrated"]["topic"][1].sum(axis=1), 1.0)
+
+
+def _truth_labels() -> pl.DataFrame:
+    """The tiny world's document labels, as the demo generator defines them (what the truth table holds)."""
+    from tests.conftest import TINY_SCALE, TINY_SEED
+
+    from workbench.demo.config import WorldConfig
+    from workbench.demo.documents import document_labels_batch, generate_documents
+    from workbench.demo.entities import build_population
+
+    cfg = WorldConfig(TINY_SEED, TINY_SCALE, 100_000)
+    return pl.from_arrow(pa.Table.from_batches([document_labels_batch(generate_documents(cfg, build_population(cfg)))]))
+
+
+def test_topics_table_is_written_incrementally(tiny_world: Session, tiny_classifier_dir: Path) -> None:
+    from workbench.nlp.classify import TOPICS_TABLE, classify_documents, processor
+
+    job = processor(tiny_world, tiny_classifier_dir)
+    assert job is not None and processor(tiny_world, tiny_classifier_dir.parent / "missing") is None
+    first = job.update(tiny_world)
+    assert first["processed"] == first["documents"] == first["rows"] > 0
+    table = tiny_world.table(TOPICS_TABLE)
+    assert table.height == first["documents"] and set(table["model_version"]) == {job.version}
+    assert table["topic"].is_in(list(TOPICS)).all() and table["priority_score"].is_between(0, 1).all()
+    assert job.update(tiny_world)["processed"] == 0
+    texts = tiny_world.sql("SELECT text FROM documents.index ORDER BY doc_id LIMIT 3")["text"].to_list()
+    direct = classify_documents(tiny_world, texts, tiny_classifier_dir)
+    assert direct["topic"].to_list() == table.sort("doc_id")["topic"].head(3).to_list()
+
+
+def test_evaluation_reports_macro_f1_and_calibration_on_the_world(tiny_world: Session,
+                                                                   tiny_classifier_dir: Path) -> None:
+    from workbench.nlp.classify import DocumentClassifier, evaluate_labels
+
+    truth = _truth_labels()
+    assert set(truth["doc_id"]) == set(tiny_world.sql("SELECT doc_id FROM documents.index")["doc_id"])
+    scores = evaluate_labels(tiny_world, DocumentClassifier(tiny_classifier_dir), truth)
+    assert scores["documents"]["count"] == truth.height
+    for task in ("topic", "priority"):
+        assert 0 <= scores[task]["macro_f1"] <= 1 and 0 <= scores[task]["ece_calibrated"] <= 1
+        assert sum(v["support"] for k, v in scores[task]["per_class"].items()
+                   if k not in ("macro avg", "weighted avg")) == truth.height
+
+
+def test_analyst_labels_join_training_latest_label_wins(tmp_path: Path) -> None:
+    from workbench.lake.documents import Document
+    from workbench.nlp.classify import document_labels, training_examples
+
+    wb = connect(str(tmp_path / "lake"), user="tester")
+    wb.documents.add([Document("N1", "intel_note", "en", "note", "cirms", datetime(2024, 1, 1), "Ivory tusks at Lo Wu."),
+                      Document("N2", "intel_note", "en", "note", "cirms", datetime(2024, 1, 1), "Frozen beef.")])
+    rows = [("L1", "N1", "topic", "other", 1), ("L2", "N1", "topic", "endangered_species", 2),
+            ("L3", "N2", "topic", "other", 1), ("L4", "N1", "priority", "high", 1),
+            ("L5", "D0000000001", "risk", "clear", 3)]
+    wb.write(pl.DataFrame([{"label_id": i, "target_kind": "declaration" if task == "risk" else "document",
+                            "target_id": target, "task": task, "value": value, "note": None, "annotator": "amy",
+                            "labelled_at": datetime(2024, 5, 1, hour)} for i, target, task, value, hour in rows],
+                          schema_overrides={"note": pl.Utf8}), "curated.annotation_labels")
+    assert sorted(document_labels(wb, "topic").iter_rows()) == [("N1", "endangered_species"), ("N2", "other")]
+    texts, labels = training_examples(wb, "priority", n_documents=5)
+    assert len(texts) == 6 and texts[-1] == "Ivory tusks at Lo Wu." and labels[-1] == "high"

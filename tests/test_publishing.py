@@ -1,0 +1,438 @@
+"""Dashboards behind the hub login, per-app roles, and publishing, in a real stack and a real browser.
+
+One stack per module, started the way `make up` starts it (``workbench.platform.stack``):
+configurable-http-proxy, JupyterHub with the workbench authenticator and the
+``dashboards`` hub service (Panel behind hub OAuth) on free loopback ports, a temporary
+state folder, Unix users with the ``wbt<hex>-`` prefix (removed at teardown) and a copy of
+the tiny world as the lake. The gateway is off (not needed here). Debian's chromium,
+driven by Playwright, logs in through the hub's form as each demo role and opens each
+registered app whose file is in the tree (risk overview, lookup, labelling; the security
+events and network explorer apps are still being built and are not in the matrix).
+Screenshots go to a pytest temp folder (path printed).
+
+Registry and store rules without a stack are tested first (fast).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import free_port
+from tests.hub_support import api_token, hub_sandbox, remove_users
+from tests.test_apps import CHROMIUM, CHROMIUM_ARGS, page_text, wait_for_text
+from workbench.apps.registry import Viewer, load_registry
+from workbench.errors import ConfigError
+from workbench.explore import Session
+
+PREFIX = "/services/dashboards"
+ROLES = ("analyst", "modeller", "manager", "admin")
+
+PUBLISHED_APP = '''
+import hvplot.pandas  # noqa: F401
+import panel as pn
+
+import workbench
+
+wb = workbench.connect()
+ports = wb.sql("select port_code as port, count(*) as n from curated.declarations group by 1 order by 2 desc")
+pn.Column(
+    pn.pane.Markdown(f"## Team KPIs: {ports['n'].sum()} declarations (session of {wb.user} as {wb.role})"),
+    pn.pane.HoloViews(ports.to_pandas().hvplot.bar(x="port", y="n", height=300, width=600)),
+).servable(title="Team KPIs")
+'''
+
+NOTEBOOK_CELL = '''import panel as pn
+import workbench
+wb = workbench.connect()
+n = wb.sql("select count(*) from curated.crossings").item()
+pn.pane.Markdown(f"## Notebook dashboard: {n} crossings for {wb.role}").servable()'''
+
+
+# ----------------------------------------------------------------------------- no stack
+
+
+def test_registry_maps_each_app_to_its_roles() -> None:
+    apps = load_registry()
+    assert set(apps["risk-overview"].roles) == {"manager", "analyst", "modeller", "admin"}
+    assert set(apps["lookup"].roles) == {"analyst", "manager"}
+    assert apps["security-events"].roles == ("admin",)
+    assert set(apps["network-explorer"].roles) == set(apps["labelling"].roles) == {"analyst", "modeller"}
+    assert apps["lookup"].allows(Viewer("x", "manager")) and not apps["lookup"].allows(Viewer("x", "modeller"))
+    assert not apps["lookup"].allows(Viewer("x", None))
+
+
+@pytest.mark.parametrize("body, message", [
+    ('[apps.a-b]\nfile = "a.py"\ntitle = "A"\nroles = ["officer"]\n', "apps.a-b.roles: Value error, unknown role 'officer'"),
+    ('[apps.a-b]\nfile = "a.py"\ntitle = "A"\nroles = []\n', "apps.a-b.roles"),
+    ('[apps.a-b]\nfile = "../a.py"\ntitle = "A"\nroles = ["admin"]\n', "apps.a-b.file"),
+    ('[apps.a-b]\nfile = "a.py"\nroles = ["admin"]\n', "apps.a-b.title: Field required"),
+    ('[apps.A]\nfile = "a.py"\ntitle = "A"\nroles = ["admin"]\n', "apps.A: invalid app name"),
+    ('[apps.a-b]\nfile = "a.py"\ntitle = "A"\nroles = ["admin"]\ncolour = 1\n', "apps.a-b.colour"),
+])
+def test_registry_errors_name_file_key_and_reason(tmp_path: Path, body: str, message: str) -> None:
+    path = tmp_path / "apps.toml"
+    path.write_text(body)
+    with pytest.raises(ConfigError) as raised:
+        load_registry(path)
+    assert str(raised.value).startswith(f"{path}: ") and message in str(raised.value)
+
+
+def test_store_keeps_owner_and_refuses_others(tmp_path: Path) -> None:
+    from workbench.apps.publishing import PublishedStore, PublishError
+
+    store = PublishedStore(tmp_path / "published", reserved={"lookup"})
+    alice, bob, boss = Viewer("alice", "analyst"), Viewer("bob", "analyst"), Viewer("root-admin", "admin")
+    meta = store.publish(alice, "app", "kpis.py", b"x = 1\n", ["manager"], "kpis")
+    assert (meta.owner, meta.roles) == ("alice", ("manager",))
+    assert oct((tmp_path / "published").stat().st_mode & 0o777) == "0o700"
+    for viewer, kind, source, content, roles, name, status, text in [
+        (Viewer("m", "manager"), "app", "k.py", b"x=1", ["manager"], "k2", 403, "may not publish"),
+        (bob, "app", "k.py", b"x=1", ["manager"], "kpis", 403, "published by alice"),
+        (alice, "app", "k.py", b"def (:", ["manager"], "k3", 400, "k.py: line 1"),
+        (alice, "notebook", "k.ipynb", b"{}", ["manager"], "k3", 400, "no 'cells' list"),
+        (alice, "app", "k.ipynb", b"x=1", ["manager"], "k3", 400, "must be a .py file"),
+        (alice, "app", "k.py", b"x=1", ["officer"], "k3", 400, "unknown role 'officer'"),
+        (alice, "app", "k.py", b"x=1", ["manager"], "lookup", 400, "registered dashboard"),
+        (alice, "app", "k.py", b"x=1", ["manager"], "../x", 400, "invalid app name"),
+    ]:
+        with pytest.raises(PublishError) as raised:
+            store.publish(viewer, kind, source, content, roles, name)
+        assert raised.value.status == status and text in str(raised.value), (name, str(raised.value))
+    assert [d.name for d in store.list()] == ["kpis"]  # nothing half-written by the refusals
+    with pytest.raises(PublishError, match="only they or an administrator"):
+        store.remove(bob, "kpis")
+    store.publish(alice, "app", "kpis.py", b"x = 2\n", ["manager", "analyst"], "kpis")  # the owner replaces it
+    assert store.get("kpis").path.read_bytes() == b"x = 2\n" and store.get("kpis").roles == ("manager", "analyst")
+    assert store.remove(boss, "kpis").name == "kpis" and store.list() == []
+
+
+def test_hub_profile_reads_its_settings_not_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.platform.hubconfig import HubProfile
+
+    profile = HubProfile(port=9100, lake="/data/lake", demo_accounts=False, gateway=False, dashboards_port=9105)
+    for key, value in profile.to_env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("WORKBENCH_HUB_CGROUP_PARENT", "")  # empty: the default, as before
+    assert HubProfile.from_env() == profile
+    monkeypatch.setenv("WORKBENCH_HUB_PORT", "not-a-port")
+    with pytest.raises(ValueError, match="port"):
+        HubProfile.from_env()
+
+
+@pytest.fixture
+def open_tmp() -> Iterator[Path]:
+    """A temp folder other users can traverse (the hub's user environment must be), removed afterwards."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="wbt-hubcfg-"))
+    os.chmod(folder, 0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_hub_config_serves_the_dashboards_and_lets_servers_publish(open_tmp: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from traitlets.config import Config
+
+    from workbench.platform.hubconfig import HubProfile, apply
+    from workbench.settings import load_settings
+
+    profile = HubProfile(state_dir=open_tmp / "state", port=9200, lake="/data/lake", audit_dir="/data/audit",
+                         gateway=False, demo_accounts=False)
+    c = Config()
+    apply(c, profile)
+    service = next(s for s in c.JupyterHub.services if s["name"] == "dashboards")
+    port = service["url"].removeprefix("http://127.0.0.1:")
+    assert service["command"][service["command"].index("--port") + 1] == port and int(port) > 0
+    assert "--origin=127.0.0.1:9200" in service["command"] and service["oauth_no_confirm"] is True
+    assert {k: service["environment"][k] for k in ("WORKBENCH_LAKE", "WORKBENCH_AUDIT_DIR", "WORKBENCH_ROLE")} == {
+        "WORKBENCH_LAKE": "/data/lake", "WORKBENCH_AUDIT_DIR": "/data/audit", "WORKBENCH_ROLE": "manager"}
+    assert oct(profile.dashboards_dir.stat().st_mode & 0o777) == "0o700"
+    env = c.Spawner.environment
+    assert env["WORKBENCH_DASHBOARDS_URL"] == "http://127.0.0.1:9200/services/dashboards"
+    token = env["WORKBENCH_HUB_TOKEN"](SimpleNamespace(api_token="server-token"))  # the hub calls it at spawn
+    assert "access:services!service=dashboards" in c.Spawner.server_token_scopes
+    monkeypatch.setenv("WORKBENCH_HUB_TOKEN", token)
+    monkeypatch.setenv("WORKBENCH_DASHBOARDS_URL", env["WORKBENCH_DASHBOARDS_URL"])
+    settings = load_settings()  # what `workbench publish` in that server reads
+    assert settings.hub_token is not None and settings.hub_token.get_secret_value() == "server-token"
+    assert settings.dashboards_url == env["WORKBENCH_DASHBOARDS_URL"]
+
+
+def test_hosted_settings_reach_sessions_opened_inside_only(tmp_path: Path) -> None:
+    from workbench.explore import connect
+    from workbench.settings import hosted
+
+    lake = str(tmp_path / "lake")
+    with hosted(user="mia", role="manager"):
+        inside = connect(lake)
+        explicit = connect(lake, role="analyst")
+    outside = connect(lake, user="tester")
+    assert (inside.user, inside.role) == ("mia", "manager")
+    assert explicit.role == "analyst"  # explicit arguments still win
+    assert (outside.user, outside.role) == ("tester", "system")
+
+
+# ----------------------------------------------------------------------------- the stack
+
+
+@dataclass
+class Stack:
+    profile: Any
+    url: str
+    lake: Path
+    passwords: dict[str, str]
+    artifacts: Path
+
+    @property
+    def dashboards(self) -> str:
+        return self.url + PREFIX
+
+
+@pytest.fixture(scope="module")
+def running(tiny_world: Session, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    from workbench.platform import stack
+    from workbench.platform.accounts import AccountStore, read_credentials
+    from workbench.platform.hubconfig import HubProfile
+
+    box = hub_sandbox("dash")
+    lake = box.root / "lake"
+    shutil.copytree(tiny_world.settings.lake, lake)
+    for folder, _dirs, files in os.walk(lake):  # only inside our own temp folder
+        os.chmod(folder, 0o755)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o644)
+    audit = box.root / "audit-users"
+    audit.mkdir()
+    os.chmod(audit, 0o1777)
+    profile = HubProfile(state_dir=box.root / "state", port=free_port(), hub_port=free_port(),
+                         proxy_api_port=free_port(), dashboards_port=free_port(), home_root=box.homes,
+                         unix_prefix=box.prefix, lake=str(lake), audit_dir=str(audit), gateway=False)
+    artifacts = tmp_path_factory.mktemp("publishing-artifacts")
+    print(f"\nbrowser artifacts: {artifacts}")
+    try:
+        started = time.monotonic()
+        url = stack.up(profile, timeout=180)
+        print(f"stack up (hub + proxy + dashboards service healthy): {time.monotonic() - started:.2f} s")
+        passwords = read_credentials(profile.credentials_file)
+        passwords["analyst2"] = AccountStore(profile.state_dir).add("analyst2", "analyst")
+        yield Stack(profile, url, lake, passwords, artifacts)
+    finally:
+        stack.down(profile)
+        remove_users(box.prefix)
+        shutil.rmtree(box.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser(running: Stack) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Debian chromium is not installed (apt-get install -y chromium)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def assert_painted_canvas(page: Any, timeout: float = 30.0) -> None:
+    """The first Bokeh canvas holds a picture (more than a handful of colours), polled until it does."""
+    from PIL import Image
+
+    canvas = page.locator("canvas").first
+    canvas.wait_for(timeout=timeout * 1000)
+    deadline = time.monotonic() + timeout
+    while True:
+        colours = Image.open(io.BytesIO(canvas.screenshot())).convert("RGB").getcolors(maxcolors=1 << 20)
+        if colours is None or len(colours) > 8:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"plot canvas is blank ({len(colours)} colours)")
+        page.wait_for_timeout(250)
+
+
+def wait_until_rendered(page: Any, timeout: float = 60.0) -> str:
+    """The document's models are on the page (some text), polled with a deadline."""
+    deadline = time.monotonic() + timeout
+    while not (text := page_text(page).strip()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{page.url} shows nothing after {timeout} s")
+        page.wait_for_timeout(200)
+    return text
+
+
+def login_page(s: Stack, browser: Any, name: str) -> Any:
+    """A fresh browser context logged in through the hub's form, starting from the dashboards index."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.goto(s.dashboards + "/")
+    page.wait_for_url("**/hub/login**", timeout=30_000)  # anonymous: sent to the hub's login
+    page.fill("#username_input", name)
+    page.fill("#password_input", s.passwords[name])
+    page.click("#login_submit")
+    try:
+        page.wait_for_url(f"{s.dashboards}/**", timeout=60_000)  # back through OAuth to the index
+    except Exception as exc:
+        raise AssertionError(f"{name}: login ended at {page.url}: {page_text(page)[:500]}") from exc
+    wait_for_text(page, "Dashboards")
+    return page
+
+
+def shot(s: Stack, page: Any, name: str) -> None:
+    page.screenshot(path=str(s.artifacts / f"{name}.png"), full_page=True)
+
+
+def test_anonymous_requests_go_to_the_hub_login(running: Stack) -> None:
+    import requests
+    import websocket
+
+    for path in ("/", "/risk-overview", "/lookup", "/published?app=x", "/forbidden?app=lookup"):
+        response = requests.get(running.dashboards + path, timeout=30)
+        assert response.url.startswith(f"{running.url}/hub/login"), (path, response.url)
+        assert "username" in response.text
+    first = requests.get(running.dashboards + "/risk-overview", timeout=30, allow_redirects=False)
+    assert first.status_code == 302 and "login" in first.headers["Location"]
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:  # no cookie: no websocket either
+        websocket.create_connection(running.dashboards.replace("http", "ws") + "/risk-overview/ws",
+                                    header=[f"Origin: {running.url}"], timeout=30)
+    assert refused.value.status_code == 403
+    api = requests.get(running.dashboards + "/api/published", timeout=30)
+    assert api.status_code == 401
+
+
+def test_status_reports_the_dashboards_service(running: Stack) -> None:
+    from workbench.platform import stack
+
+    components = {c.name: c for c in stack.status(running.profile)}
+    assert components["dashboards"].running and PREFIX in components["dashboards"].detail
+    assert "dask-gateway" not in components  # off in this profile
+
+
+def test_each_role_opens_its_apps_and_is_refused_the_others(running: Stack, browser: Any) -> None:
+    from workbench.apps.layout import number_text
+    from workbench.explore import connect
+
+    wb = connect(str(running.lake), user="tester")
+    declarations = number_text(wb.sql("select count(*) from curated.declarations").item())
+    container, plate = wb.sql("select container_no, plate from curated.crossings where container_no is not null "
+                              "and plate is not null limit 1").row(0)
+    registry = load_registry()
+    for role in ROLES:
+        page = login_page(running, browser, role)
+        index = page_text(page)
+        shot(running, page, f"{role}_index")
+        for name, app in registry.items():
+            if not app.path.exists():
+                continue  # being built in parallel (security events, network explorer)
+            listed = app.title in index
+            page.goto(f"{running.dashboards}/{name}")
+            if role not in app.roles:
+                assert not listed, (role, name)
+                page.wait_for_url(f"**{PREFIX}/forbidden?app={name}", timeout=30_000)
+                text = wait_for_text(page, "Not allowed")
+                assert f"is for: {app.roles_text}" in text and f"You are {role} ({role})" in text
+                status = page.request.get(f"{running.dashboards}/{name}", max_redirects=0).status
+                assert status == 302, (role, name, status)  # to the 403 page, never the app
+                assert page.request.get(page.url).status == 403
+                shot(running, page, f"{role}_{name}_refused")
+                continue
+            assert listed, (role, name, index[:300])
+            if name == "risk-overview":
+                text = wait_for_text(page, "Hit rate", timeout=60)
+                assert declarations in text, (role, text[:400])
+                assert_painted_canvas(page)
+            elif name == "lookup":
+                box = page.locator("input[type=text]").first
+                box.wait_for(timeout=30_000)
+                box.fill(container)
+                box.press("Enter")
+                text = wait_for_text(page, "Recent crossings")
+                # The document was built with the viewer's role: managers see plates masked.
+                if role == "manager":
+                    assert plate not in text and "***" in text, text[:600]
+                else:
+                    assert plate in text, text[:600]
+            elif name == "labelling":
+                wait_for_text(page, "Find a document")
+            else:  # apps built in parallel (security events, network explorer): they render, as the viewer
+                wait_until_rendered(page)
+            assert page.title() == app.title, (role, name, page.title())
+            shot(running, page, f"{role}_{name}")
+        page.context.close()
+
+
+def test_analyst_publishes_an_app_a_manager_sees_it_another_analyst_does_not(
+        running: Stack, browser: Any, tmp_path: Path) -> None:
+    import nbformat
+    import requests
+    from click.testing import CliRunner
+
+    from workbench.cli.main import main
+    from workbench.explore import connect
+
+    app_file = tmp_path / "team_kpis.py"
+    app_file.write_text(PUBLISHED_APP)
+    token = api_token(running.url, "analyst", running.passwords["analyst"])
+    env = {"WORKBENCH_DASHBOARDS_URL": running.dashboards, "WORKBENCH_HUB_TOKEN": token}
+    runner = CliRunner()
+    done = runner.invoke(main, ["publish", "app", str(app_file), "--roles", "manager"], env=env)
+    assert done.exit_code == 0, done.output
+    assert "published team-kpis for manager" in done.output
+    meta = json.loads((running.profile.dashboards_dir / "published" / "team-kpis" / "meta.json").read_text())
+    assert meta["owner"] == "analyst" and meta["roles"] == ["manager"] and meta["published_at"]
+    refused = runner.invoke(main, ["publish", "app", str(app_file), "--roles", "officer"], env=env)
+    assert refused.exit_code == 1 and "unknown role 'officer'" in refused.output
+
+    notebook = tmp_path / "Traders Notebook.ipynb"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(NOTEBOOK_CELL)])
+    nbformat.write(nb, str(notebook))
+    done = runner.invoke(main, ["publish", "notebook", str(notebook), "--roles", "manager,analyst",
+                                "--name", "traders"], env=env)
+    assert done.exit_code == 0, done.output
+
+    manager = login_page(running, browser, "manager")  # no restart: both are listed and open
+    assert "Team kpis" in page_text(manager) and "Traders" in page_text(manager)
+    manager.goto(f"{running.dashboards}/published?app=team-kpis")
+    total = connect(str(running.lake), user="tester").sql("select count(*) from curated.declarations").item()
+    text = wait_for_text(manager, "Team KPIs", timeout=60)
+    assert f"Team KPIs: {total} declarations (session of manager as manager)" in text, text[:300]
+    assert_painted_canvas(manager)
+    shot(running, manager, "manager_published_app")
+    manager.goto(f"{running.dashboards}/published?app=traders")
+    wait_for_text(manager, "crossings for manager")
+    shot(running, manager, "manager_published_notebook")
+
+    other = login_page(running, browser, "analyst2")
+    assert "Team kpis" not in page_text(other) and "Traders" in page_text(other)
+    other.goto(f"{running.dashboards}/published?app=team-kpis")
+    other.wait_for_url(f"**{PREFIX}/forbidden?app=team-kpis", timeout=30_000)
+    assert "is for: manager (and analyst, who published it)" in wait_for_text(other, "Not allowed")
+    shot(running, other, "analyst2_published_refused")
+
+    other_token = api_token(running.url, "analyst2", running.passwords["analyst2"])
+    stolen = runner.invoke(main, ["publish", "remove", "team-kpis"],
+                           env={**env, "WORKBENCH_HUB_TOKEN": other_token})
+    assert stolen.exit_code == 1 and "only they or an administrator" in stolen.output
+    listed = runner.invoke(main, ["publish", "list"], env=env)
+    assert listed.exit_code == 0 and "team-kpis\tmanager\tanalyst" in listed.output
+    removed = runner.invoke(main, ["publish", "remove", "team-kpis"], env=env)
+    assert removed.exit_code == 0, removed.output
+    manager.goto(f"{running.dashboards}/published?app=team-kpis")
+    wait_for_text(manager, "does not exist")
+    cookie_less = requests.post(running.dashboards + "/api/published", timeout=30,
+                                cookies={c["name"]: c["value"] for c in manager.context.cookies()})
+    assert cookie_less.status_code == 401  # the API never takes the browser cookie (no CSRF)
+    manager.context.close()
+    other.context.close()
+

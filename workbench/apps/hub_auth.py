@@ -1,0 +1,128 @@
+"""Hub OAuth for the dashboards service: every HTTP and websocket request is a hub user, or nobody.
+
+Built on JupyterHub's own ``HubOAuth`` (``jupyterhub.services.auth``), which reads the
+``JUPYTERHUB_*`` variables the hub gives a managed service (API URL and token, OAuth
+client id, callback URL, service prefix):
+
+- ``HubViewerAuth`` is the Bokeh ``AuthProvider`` of the Panel server: ``get_user_async``
+  resolves the request's hub cookie (or ``Authorization: token ...``) to the hub user
+  model, asynchronously and cached by ``HubOAuth``; requests whose token lacks
+  ``access:services!service=dashboards`` count as anonymous. Bokeh then redirects
+  anonymous page requests to ``login_url`` and Panel refuses anonymous websockets (403).
+- ``LoginHandler`` (``<prefix>/login``) starts the OAuth dance: state cookie, PKCE when
+  the hub asks for it, redirect to the hub's authorize URL, which sends a visitor without
+  a hub session to ``/hub/login``. ``CallbackHandler`` (``<prefix>/oauth_callback``)
+  finishes it and sets the service's own cookie (scoped to the service prefix).
+
+Why not Panel's ``--oauth-provider generic``: it keeps the user in Panel's own cookie and
+knows nothing of the hub's groups or of token-authenticated API calls; HubOAuth gives the
+hub user model (name, groups, scopes) for browser and API requests alike.
+
+The viewer (name and workbench role, from the user's hub groups) is stored on the tornado
+request so ``viewer_payload`` can put it in the Bokeh session token, where the app's
+document finds it when it is built (``DashboardHandler``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bokeh.server.auth_provider import AuthProvider
+from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, check_scopes
+from tornado.httputil import url_concat
+from tornado.web import RequestHandler
+
+from workbench.apps.registry import Viewer
+from workbench.platform.authenticator import role_of
+
+VIEWER_KEY = "workbench_viewer"
+LOGIN_PATH = "/login"
+CALLBACK_PATH = "/oauth_callback"
+
+
+def make_hub_auth() -> HubOAuth:
+    """The service's HubOAuth, configured from the hub's ``JUPYTERHUB_*`` variables; user models cached 60 s."""
+    return HubOAuth(cache_max_age=60)
+
+
+def viewer_of(model: dict[str, Any]) -> Viewer:
+    """The viewer a hub user model describes (role from the user's groups, see ``authenticator.py``)."""
+    role = role_of(list(model.get("groups") or []))
+    return Viewer(str(model["name"]), None if role is None else role.value)
+
+
+async def hub_viewer(hub_auth: HubOAuth, handler: RequestHandler) -> Viewer | None:
+    """The hub user behind ``handler``'s request (cookie or token), or None if anonymous or not allowed here."""
+    model = await hub_auth.get_user(handler, sync=False)
+    if not model or model.get("kind", "user") != "user":
+        return None
+    if hub_auth.access_scopes and not check_scopes(hub_auth.access_scopes, set(model.get("scopes") or [])):
+        return None
+    return viewer_of(model)
+
+
+class HubViewerAuth(AuthProvider):
+    """The Panel/Bokeh server's auth provider: hub users via HubOAuth; anonymous -> ``/login``."""
+
+    def __init__(self, hub_auth: HubOAuth) -> None:
+        self.hub_auth = hub_auth
+        super().__init__()
+
+    @property
+    def get_user_async(self) -> Any:
+        return self._user
+
+    @property
+    def login_url(self) -> str:
+        return LOGIN_PATH
+
+    async def _user(self, handler: RequestHandler) -> dict[str, Any] | None:
+        viewer = await hub_viewer(self.hub_auth, handler)
+        if viewer is None:
+            return None
+        user = {"name": viewer.name, "role": viewer.role}
+        handler.request.workbench_viewer = user  # type: ignore[attr-defined]  # read by viewer_payload
+        return user
+
+
+def viewer_payload(request: Any) -> dict[str, Any]:
+    """What the Bokeh session token carries about the viewer of ``request`` (set by ``HubViewerAuth``)."""
+    user = getattr(request, "workbench_viewer", None)
+    return {VIEWER_KEY: user} if user else {}
+
+
+def viewer_from_payload(payload: dict[str, Any]) -> Viewer | None:
+    user = payload.get(VIEWER_KEY)
+    return Viewer(user["name"], user.get("role")) if user else None
+
+
+class LoginHandler(RequestHandler):
+    """``<prefix>/login?next=...``: to the hub's OAuth authorize URL (and its login form when needed)."""
+
+    def initialize(self, hub_auth: HubOAuth) -> None:
+        self.hub_auth = hub_auth
+
+    def get(self) -> None:
+        next_url = self.get_argument("next", "")
+        if not next_url.startswith(self.hub_auth.base_url) or "//" in next_url:
+            next_url = self.hub_auth.base_url  # only back into this service: no open redirect
+        params: dict[str, str] = {}
+        verifier = None
+        if self.hub_auth.pkce_enabled:
+            verifier, challenge, method = self.hub_auth.generate_pkce_code_challenge()
+            params.update(code_challenge=challenge, code_challenge_method=method)
+        params["state"] = self.hub_auth.set_state_cookie(self, next_url=next_url, code_verifier=verifier)
+        self.redirect(url_concat(self.hub_auth.login_url, params))
+
+
+class CallbackHandler(HubOAuthCallbackHandler):
+    """``<prefix>/oauth_callback``: JupyterHub's callback, with the service's HubOAuth instance."""
+
+    def initialize(self, hub_auth: HubOAuth) -> None:
+        self.hub_auth = hub_auth
+
+
+def auth_routes(hub_auth: HubOAuth) -> list[tuple[str, type[RequestHandler], dict[str, Any]]]:
+    """The login and OAuth callback routes (relative to the service prefix)."""
+    return [(LOGIN_PATH, LoginHandler, {"hub_auth": hub_auth}),
+            (CALLBACK_PATH, CallbackHandler, {"hub_auth": hub_auth})]

@@ -1,0 +1,252 @@
+"""The ``dashboards`` hub service: one Panel server with every dashboard behind hub OAuth.
+
+Started by the hub (``hubconfig.dashboards_service``) as ``workbench apps hub-service``;
+the proxy sends ``/services/dashboards/`` to it. What it serves, under that prefix:
+
+- ``/`` the apps the viewer may open (registered ones whose file exists, and published ones);
+- ``/<name>`` each app in ``apps/apps.toml``; ``/published?app=NAME`` the published apps;
+- ``/forbidden?app=NAME`` the 403 page naming the roles an app is for;
+- ``/login``, ``/oauth_callback`` the hub OAuth dance (``hub_auth.py``);
+- ``/api/published`` the publishing API (``publishing.py``); ``/health`` for the stack.
+
+Three checks guard an app: Bokeh's auth provider (no hub user: the page redirects to the
+hub login, the websocket is refused with 403); Panel's ``authorize_callback`` before a
+page is rendered (viewer not allowed: redirect to the 403 page); and ``DashboardHandler``
+again when the document is built, so a session opened from a websocket alone (an expired
+session re-created from its token) is checked too. Session tokens are signed.
+
+The document is built as the viewer: ``settings.hosted(user=..., role=...)`` is active
+while the app's code runs, so the ``connect()`` in the app opens a session with the
+viewer's role (managers see masked personal identifiers) and the audit trail names the
+viewer. Outside that (a callback that connects later) the service's own role applies,
+which the hub sets to the least privileged one.
+
+Why one server with a dynamic ``/published`` route rather than one Panel server per
+published app registered with the proxy: a Bokeh server cannot add applications once it
+runs, but one application can build any document; the route reads the app from the
+published folder for each new session, so publishing needs no restart, no extra process
+or port, and no proxy credentials in the service. The cost: published code runs in the
+service process (see the README's note on trust).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from bokeh.application.handlers.handler import Handler
+from tornado.web import RequestHandler
+
+from workbench.apps.hub_auth import (
+    HubViewerAuth,
+    auth_routes,
+    hub_viewer,
+    make_hub_auth,
+    viewer_from_payload,
+    viewer_payload,
+)
+from workbench.apps.publishing import PublishedStore, api_routes
+from workbench.apps.registry import REGISTRY_FILE, Dashboard, Viewer, available, load_registry
+from workbench.settings import hosted
+
+log = logging.getLogger(__name__)
+PUBLISHED_ROUTE = "/published"
+RESERVED = {"published", "forbidden", "login", "oauth_callback", "api", "health", "static", "ws"}
+Arguments = dict[str, list[bytes]]
+
+
+def first_argument(arguments: Arguments | None, name: str) -> str | None:
+    values = (arguments or {}).get(name) or []
+    return values[0].decode("utf-8", "replace") if values else None
+
+
+def code_handler(path: Path) -> Handler:
+    """Panel's own handler for a script or notebook (``panel serve`` semantics, notebooks included)."""
+    from panel.io.handlers import NotebookHandler, ScriptHandler
+
+    cls = NotebookHandler if path.suffix == ".ipynb" else ScriptHandler
+    return cls(filename=str(path))
+
+
+class DashboardHandler(Handler):  # type: ignore[misc]
+    """Builds one session's document: the viewer must be allowed, then the app's code runs as the viewer.
+
+    ``resolve`` names the app from the request's arguments (fixed for a registered app,
+    ``?app=`` for the published route). Code handlers are cached per file and rebuilt
+    when the file changes (a republished app).
+    """
+
+    def __init__(self, resolve: Callable[[Arguments | None], Dashboard | None]) -> None:
+        super().__init__()
+        self.resolve = resolve
+        self._code: dict[Path, tuple[int, Handler]] = {}
+        self._lock = threading.Lock()
+
+    def process_request(self, request: Any) -> dict[str, Any]:
+        return viewer_payload(request)
+
+    def _code_for(self, path: Path) -> Handler:
+        stamp = path.stat().st_mtime_ns
+        with self._lock:
+            cached = self._code.get(path)
+            if cached is None or cached[0] != stamp:
+                cached = (stamp, code_handler(path))
+                self._code[path] = cached
+            return cached[1]
+
+    def modify_document(self, doc: Any) -> None:
+        context = doc.session_context
+        viewer = viewer_from_payload(context.token_payload) if context is not None else None
+        arguments = context.request.arguments if context is not None and context.request is not None else None
+        app = self.resolve(arguments)
+        if app is None or not app.path.is_file():
+            return _message(doc, "No such dashboard", "This dashboard does not exist (or was unpublished).")
+        if viewer is None or not app.allows(viewer):
+            return _message(doc, "Not allowed", refusal_text(app, viewer))
+        code = self._code_for(app.path)
+        with hosted(user=viewer.name, role=viewer.role):
+            code.modify_document(doc)
+        self._failed, self._error, self._error_detail = code.failed, code.error, code.error_detail
+        if code.failed:
+            log.error("dashboard %s failed for %s: %s", app.name, viewer.name, code.error)
+
+
+def refusal_text(app: Dashboard, viewer: Viewer | None) -> str:
+    """What a refused viewer reads: the app, who may open it, and who they are (all escaped)."""
+    who = "You are not logged in" if viewer is None else \
+        f"You are {html.escape(viewer.name)} ({html.escape(viewer.role or 'no role')})"
+    return (f"<b>{html.escape(app.title)}</b> is for: {html.escape(app.roles_text)}"
+            + (f" (and {html.escape(app.owner)}, who published it)" if app.owner else "") + f". {who}.")
+
+
+def _message(doc: Any, title: str, text: str) -> None:
+    import panel as pn
+
+    pn.pane.Alert(text, alert_type="danger").server_doc(doc, title=title)
+
+
+@dataclass
+class Dashboards:
+    """What the service serves: the registered apps (by URL name) and the published store."""
+
+    registered: dict[str, Dashboard]
+    store: PublishedStore
+    prefix: str
+
+    def find(self, name: str | None) -> Dashboard | None:
+        return self.registered.get(name or "") or self.store.get(name)
+
+    def visible_to(self, viewer: Viewer) -> list[tuple[str, Dashboard]]:
+        """(relative URL, app) of every app ``viewer`` may open, registered first."""
+        out = [(quote(name), app) for name, app in available(self.registered).items() if app.allows(viewer)]
+        out += [(f"published?app={quote(d.name)}", d) for d in self.store.list() if d.allows(viewer)]
+        return out
+
+    def handlers(self) -> dict[str, DashboardHandler]:
+        """Route -> document handler: one per registered app present in the tree, plus ``/published``."""
+        routes = {f"/{name}": DashboardHandler(lambda _args, app=app: app)
+                  for name, app in available(self.registered).items()}
+        routes[PUBLISHED_ROUTE] = DashboardHandler(lambda args: self.store.get(first_argument(args, "app")))
+        return routes
+
+    def authorize(self, routes: dict[str, DashboardHandler], path: str) -> bool | str:
+        """Panel's ``authorize_callback``: True, or the URL of the 403 page for this app."""
+        from panel.io.state import state
+
+        context = state.curdoc.session_context
+        handler = routes.get(path[len(self.prefix):].rstrip("/"))
+        if handler is None:
+            return True
+        app = handler.resolve(context.request.arguments if context.request is not None else None)
+        viewer = viewer_from_payload(context.token_payload)
+        if app is None or (viewer is not None and app.allows(viewer)):
+            return True  # an unknown app gets the document's "no such dashboard"
+        return f"{self.prefix}/forbidden?app={quote(app.name)}"
+
+
+class _Page(RequestHandler):
+    """Service pages outside Panel: a hub user or a redirect to the login."""
+
+    def initialize(self, dashboards: Dashboards, hub_auth: Any) -> None:
+        self.dashboards = dashboards
+        self.hub_auth = hub_auth
+
+    async def prepare(self) -> None:
+        viewer = await hub_viewer(self.hub_auth, self)
+        if viewer is None:
+            self.redirect(f"{self.dashboards.prefix}/login?next={quote(self.request.uri or '', safe='')}")
+            return
+        self.viewer = viewer
+
+    def page(self, title: str, body: str) -> None:
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+                    "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+                    f"<style>{PAGE_CSS}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>")
+
+
+class IndexPage(_Page):
+    def get(self) -> None:
+        items = "".join(
+            f"<li><a href='{html.escape(self.dashboards.prefix)}/{html.escape(url)}'>{html.escape(app.title)}</a>"
+            f"<div class='what'>{html.escape(app.description)}</div></li>"
+            for url, app in self.dashboards.visible_to(self.viewer))
+        who = f"{html.escape(self.viewer.name)} ({html.escape(self.viewer.role or 'no role')})"
+        self.page("Dashboards", f"<p class='who'>{who}</p>" +
+                  (f"<ul>{items}</ul>" if items else "<p>No dashboard is open to your role yet.</p>"))
+
+
+class ForbiddenPage(_Page):
+    def get(self) -> None:
+        app = self.dashboards.find(self.get_argument("app", ""))
+        back = f"<p><a href='{html.escape(self.dashboards.prefix)}/'>Your dashboards</a></p>"
+        if app is None:
+            self.set_status(404)
+            return self.page("No such dashboard", "<p>This dashboard does not exist (or was unpublished).</p>" + back)
+        self.set_status(403)
+        self.page("Not allowed", f"<p>{refusal_text(app, self.viewer)}</p>" + back)
+
+
+class HealthPage(RequestHandler):
+    def get(self) -> None:
+        self.finish({"ok": True})
+
+
+def serve(port: int, prefix: str, origins: list[str], published_dir: Path, cookie_secret: str,
+          registry_file: Path = REGISTRY_FILE) -> None:
+    """Run the service on 127.0.0.1:``port`` under ``prefix`` until stopped (blocks)."""
+    import panel as pn
+
+    hub_auth = make_hub_auth()
+    registered = load_registry(registry_file)
+    waiting = sorted(set(registered) - set(available(registered)))
+    if waiting:
+        log.warning("not served yet (no file in the tree): %s", ", ".join(waiting))
+    store = PublishedStore(published_dir, reserved=set(registered) | RESERVED)
+    dashboards = Dashboards(registered, store, prefix.rstrip("/"))
+    routes = dashboards.handlers()
+    pn.config.authorize_callback = lambda _user_info, path: dashboards.authorize(routes, path)
+    pages = {"dashboards": dashboards, "hub_auth": hub_auth}
+    extra = [*auth_routes(hub_auth), *api_routes(store, hub_auth), (r"/?", IndexPage, pages),
+             (r"/forbidden", ForbiddenPage, pages), (r"/health", HealthPage)]
+    pn.serve({route: pn.io.application.Application(handler) for route, handler in routes.items()},
+             port=port, address="127.0.0.1", prefix=dashboards.prefix, websocket_origin=origins, show=False,
+             title="Customs workbench dashboards", auth_provider=HubViewerAuth(hub_auth),
+             cookie_secret=cookie_secret, extra_patterns=extra,
+             secret_key=secrets.token_urlsafe(32), sign_sessions=True,
+             # The hub token stays in its httponly cookie: never copied into a page's session token.
+             include_cookies=[], exclude_headers=["Cookie", "Authorization"])
+
+
+PAGE_CSS = """
+body { font-family: system-ui, sans-serif; max-width: 720px; margin: 2em auto; padding: 0 1em; }
+li { margin: .6em 0; } .what { color: #555; font-size: 90%; } .who { color: #555; }
+"""

@@ -1,0 +1,299 @@
+"""Report classification: topic and triage priority of a document, with calibrated scores.
+
+Design, and why: a frozen multilingual-e5-small encoder (``embed.Embedder``: ``passage:``
+prefix, mean pooling, unit vectors) feeds two scikit-learn heads, each a logistic
+regression wrapped in ``CalibratedClassifierCV`` (Platt scaling, 5 folds). Fine-tuning a
+sequence classifier would cost another several minutes of CPU per training on a shared
+2-core machine for labels that a linear head over e5 embeddings already separates;
+the head trains in seconds, its probabilities are calibrated by construction, and the
+embeddings are the same ones semantic search stores. The priority head also sees the
+largest sum the recognisers parse from the text (a triage policy turns on HK$1m / HK$10m,
+which a sentence embedding does not encode reliably).
+
+Training data: ``workbench.nlp.corpus`` documents (their topic and priority labels) plus
+the labels analysts gave documents in the labelling app (``workbench.labelling.document_labels``:
+latest label per document and task). ``truth.*`` is never read here except by
+``evaluate_labels``, which is handed the truth frame by its caller.
+
+Public API (also used by the Dask batch job through ``processor``):
+
+- ``train_classifier(encoder_dir, target, documents)`` -> card; ``DocumentClassifier(model_dir)``;
+- ``DocumentClassifier.classify(texts)`` -> list of ``Classification``;
+- ``classify_documents(wb, texts)`` -> Polars frame (topic, topic_score, priority, priority_score, model_version);
+- ``update_topics(wb, ...)`` writes ``curated.document_topics`` incrementally.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from workbench.demo.documents import PRIORITIES, TOPICS
+from workbench.explore import Session
+from workbench.labelling import document_labels as analyst_labels
+from workbench.nlp.corpus import generate_corpus
+from workbench.nlp.embed import Compute, encoder_dir, load_embedder, run_locally
+from workbench.nlp.extract import _existing, _version, model_cache
+from workbench.nlp.recognisers import money_en, money_zh
+
+TOPICS_TABLE = "curated.document_topics"
+MODEL_DIR = "topics"
+MODEL_FILE = "heads.joblib"
+CARD_FILE = "card.json"
+CORPUS_DOCUMENTS = 1200
+"""Corpus documents the heads train on by default (embedding them takes ~1 min on 1 thread)."""
+TASKS = {"topic": TOPICS, "priority": PRIORITIES}
+_TO_HKD = {"HKD": 1.0, "USD": 7.8, "CNY": 1.08}
+_MONEY_EDGES = (5.0, 6.0, 7.0)
+"""log10 HKD edges of the sum buckets (HK$100k, 1m, 10m): the triage policy's thresholds and one below."""
+_SCHEMA = {"doc_id": pl.Utf8, "topic": pl.Utf8, "topic_score": pl.Float64, "priority": pl.Utf8,
+           "priority_score": pl.Float64, "sha256": pl.Utf8, "model_version": pl.Utf8,
+           "classified_at": pl.Datetime("us")}
+
+
+@dataclass(frozen=True)
+class Classification:
+    """A document's topic and priority, each with its calibrated probability."""
+
+    topic: str
+    topic_score: float
+    priority: str
+    priority_score: float
+
+
+def money_features(texts: Sequence[str]) -> np.ndarray:
+    """One-hot bucket of the largest stated sum in HKD: none, <100k, <1m, <10m, >=10m."""
+    out = np.zeros((len(texts), len(_MONEY_EDGES) + 2), dtype=np.float32)
+    for row, text in enumerate(texts):
+        amounts = [float(s.value.split()[1]) * _TO_HKD[s.value.split()[0]]
+                   for s in [*money_en(text), *money_zh(text)] if s.value]
+        top = max(amounts, default=0.0)
+        out[row, 0 if top <= 0 else 1 + int(np.searchsorted(_MONEY_EDGES, math.log10(top), side="right"))] = 1.0
+    return out
+
+
+def _features(encoder: Path, texts: Sequence[str], threads: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(embeddings, embeddings + sum buckets): the topic and the priority heads' inputs."""
+    embedded = load_embedder(encoder, threads).encode(list(texts), "passage")
+    return embedded, np.hstack([embedded, money_features(texts)])
+
+
+def _heads(features: np.ndarray, labels: Sequence[str], seed: int) -> dict[str, Any]:
+    """A raw logistic regression (kept to measure calibration) and its calibrated twin."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.linear_model import LogisticRegression
+
+    def base() -> LogisticRegression:
+        return LogisticRegression(C=4.0, max_iter=3000, random_state=seed)
+
+    return {"raw": base().fit(features, labels),
+            "calibrated": CalibratedClassifierCV(base(), method="sigmoid", cv=5).fit(features, labels)}
+
+
+def document_labels(wb: Session, task: str) -> pl.DataFrame:
+    """Analysts' labels in force for documents and ``task`` (topic | priority): columns doc_id, value."""
+    frame = analyst_labels(wb, task)
+    return frame.filter(pl.col("target_kind") == "document").select(pl.col("target_id").alias("doc_id"), "value")
+
+
+def training_examples(wb: Session, task: str, n_documents: int = CORPUS_DOCUMENTS,
+                      seed: int = 0) -> tuple[list[str], list[str]]:
+    """(texts, labels) for ``task``: corpus documents plus analysts' labelled documents."""
+    corpus = generate_corpus(n_documents, seed)
+    texts, labels = [d.text for d in corpus], [getattr(d, task) for d in corpus]
+    labelled = document_labels(wb, task)
+    if labelled.height:
+        docs = wb.sql("SELECT doc_id, text FROM documents.index").join(labelled, on="doc_id")
+        texts += [t or "" for t in docs["text"].to_list()]
+        labels += docs["value"].to_list()
+    return texts, labels
+
+
+def train_classifier(encoder: Path, target: Path, examples: dict[str, tuple[list[str], list[str]]], *,
+                     threads: int = 1, seed: int = 0, extra_card: dict | None = None) -> dict:
+    """Fit the topic and priority heads on ``examples[task] = (texts, labels)``; save to ``target``.
+
+    Returns the card (also ``target/card.json``); its ``version`` is what
+    ``curated.document_topics.model_version`` records.
+    """
+    import joblib
+
+    started = time.perf_counter()
+    unique = list(dict.fromkeys(t for texts, _ in examples.values() for t in texts))
+    row = {text: i for i, text in enumerate(unique)}
+    topic_x, priority_x = _features(encoder, unique, threads)
+    heads = {}
+    for task, (texts, labels) in examples.items():
+        rows = [row[t] for t in texts]
+        heads[task] = _heads((topic_x if task == "topic" else priority_x)[rows], labels, seed)
+    target.mkdir(parents=True, exist_ok=True)
+    card = {"version": f"topics-e5small-{time.strftime('%Y%m%d%H%M%S')}", "encoder": os.path.relpath(encoder, target),
+            "head": "LogisticRegression(C=4) + CalibratedClassifierCV(sigmoid, cv=5)",
+            "train_documents": {task: len(texts) for task, (texts, _) in examples.items()},
+            "train_seconds": round(time.perf_counter() - started, 1), **(extra_card or {})}
+    joblib.dump(heads, target / MODEL_FILE)
+    (target / CARD_FILE).write_text(json.dumps(card, indent=1))
+    return card
+
+
+class DocumentClassifier:
+    """Loaded heads plus the encoder they were trained on; ``classify`` texts -> topic and priority."""
+
+    def __init__(self, model_dir: Path, threads: int | None = 1) -> None:
+        import joblib
+
+        self.model_dir, self.threads = model_dir, threads
+        self.card = json.loads((model_dir / CARD_FILE).read_text())
+        self.version: str = self.card["version"]
+        self.encoder = (model_dir / self.card["encoder"]).resolve()  # stored relative: the cache may move
+        self.heads: dict[str, dict[str, Any]] = joblib.load(model_dir / MODEL_FILE)
+
+    def probabilities(self, texts: Sequence[str], kinds: Sequence[str] = ("calibrated",)
+                      ) -> dict[str, dict[str, tuple[list[str], np.ndarray]]]:
+        """Per head kind (``calibrated``, ``raw``) and task, (class names, probability matrix).
+
+        The texts are embedded once whatever the number of kinds asked for.
+        """
+        topic_x, priority_x = _features(self.encoder, texts, self.threads)
+        out: dict[str, dict[str, tuple[list[str], np.ndarray]]] = {}
+        for kind in kinds:
+            out[kind] = {}
+            for task, x in (("topic", topic_x), ("priority", priority_x)):
+                head = self.heads[task][kind]
+                classes = [str(c) for c in head.classes_]
+                out[kind][task] = (classes, head.predict_proba(x) if len(x) else np.zeros((0, len(classes))))
+        return out
+
+    def classify(self, texts: Sequence[str]) -> list[Classification]:
+        """Most probable topic and priority per text, with calibrated probabilities; [] for no texts."""
+        if not texts:
+            return []
+        probs = self.probabilities(texts)["calibrated"]
+        (topics, tp), (priorities, pp) = probs["topic"], probs["priority"]
+        return [Classification(topics[int(t.argmax())], round(float(t.max()), 4),
+                               priorities[int(p.argmax())], round(float(p.max()), 4)) for t, p in zip(tp, pp)]
+
+
+def classifier_dir(wb: Session) -> Path:
+    return model_cache(wb) / MODEL_DIR
+
+
+@lru_cache(maxsize=2)
+def load_classifier(model_dir: Path, threads: int | None = 1) -> DocumentClassifier:
+    """One classifier per process and folder (a Dask worker loads it once)."""
+    return DocumentClassifier(model_dir, threads)
+
+
+def classify_documents(wb: Session, texts: Sequence[str], model_dir: Path | None = None) -> pl.DataFrame:
+    """Topic and priority of each text with the lake's current classifier (one row per text, in order)."""
+    classifier = load_classifier(model_dir or classifier_dir(wb))
+    rows = [vars(c) for c in classifier.classify(texts)]
+    return pl.DataFrame(rows, schema={k: _SCHEMA[k] for k in ("topic", "topic_score", "priority", "priority_score")}
+                        ).with_columns(pl.lit(classifier.version).alias("model_version"))
+
+
+@dataclass(frozen=True)
+class TopicClassifier:
+    """The batch processor (``workbench.nlp.batch``): classifies new or changed documents."""
+
+    model_dir: Path
+    version: str
+    threads: int | None = 1
+    name: str = "topics"
+    table: str = TOPICS_TABLE
+
+    def apply(self, texts: list[str]) -> list[Classification]:
+        return load_classifier(self.model_dir, self.threads).classify(texts)
+
+    def update(self, wb: Session, compute: Compute = run_locally, everything: bool = False) -> dict[str, int]:
+        """Classify documents that are new, changed (sha256) or classified by another model version.
+
+        ``curated.document_topics`` is rewritten in one commit with the untouched rows carried
+        over, so a reader never sees a half-updated table. Returns counts: documents, processed, rows.
+        """
+        docs = wb.sql("SELECT doc_id, sha256, text FROM documents.index ORDER BY doc_id")
+        old = None if everything else _existing(wb, TOPICS_TABLE)
+        kept = (old.filter(pl.col("model_version") == self.version).join(docs.select("doc_id", "sha256"),
+                                                                         on=["doc_id", "sha256"], how="semi")
+                if old is not None else pl.DataFrame(schema=_SCHEMA))
+        todo = docs.join(kept.select("doc_id", "sha256"), on=["doc_id", "sha256"], how="anti")
+        results = compute(self.apply, [t or "" for t in todo["text"].to_list()])
+        now = datetime.now(UTC).replace(tzinfo=None)
+        fresh = pl.DataFrame([{"doc_id": d, **vars(c), "sha256": sha, "model_version": self.version,
+                               "classified_at": now} for d, sha, c in zip(todo["doc_id"], todo["sha256"], results)],
+                             schema=_SCHEMA)
+        if todo.height or old is None or kept.height != old.height:
+            wb.write(pl.concat([kept.select(list(_SCHEMA)), fresh]).sort("doc_id"), TOPICS_TABLE, mode="overwrite",
+                     inputs={"documents.index": _version(wb, "documents.index")},
+                     description="Topic and triage priority of each document, with calibrated scores.")
+        return {"documents": docs.height, "processed": todo.height, "rows": fresh.height}
+
+
+def processor(wb: Session, model_dir: Path | None = None) -> TopicClassifier | None:
+    """The topic processor for the batch job, or None while no classifier is trained."""
+    model_dir = model_dir or classifier_dir(wb)
+    if not (model_dir / CARD_FILE).exists():
+        return None
+    return TopicClassifier(model_dir, json.loads((model_dir / CARD_FILE).read_text())["version"])
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    """ECE of top-label confidences: the bin-weighted gap between confidence and accuracy."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    index = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        in_bin = index == b
+        if in_bin.any():
+            total += in_bin.mean() * abs(float(correct[in_bin].mean()) - float(confidence[in_bin].mean()))
+    return round(total, 4)
+
+
+def evaluate_labels(wb: Session, classifier: DocumentClassifier, truth: pl.DataFrame) -> dict[str, dict]:
+    """Macro-F1, per-class report and ECE (raw vs calibrated heads) on the lake's documents.
+
+    ``truth`` (doc_id, topic, priority) is passed in by the caller; documents analysts
+    labelled are training data and are skipped.
+    """
+    from sklearn.metrics import classification_report, f1_score
+
+    labelled = set(document_labels(wb, "topic")["doc_id"]) | set(document_labels(wb, "priority")["doc_id"])
+    docs = wb.sql("SELECT doc_id, text FROM documents.index ORDER BY doc_id").join(
+        truth.select("doc_id", "topic", "priority"), on="doc_id").filter(~pl.col("doc_id").is_in(list(labelled)))
+    texts = [t or "" for t in docs["text"].to_list()]
+    probs = classifier.probabilities(texts, kinds=("raw", "calibrated"))
+    out: dict[str, dict] = {"documents": {"count": docs.height}}
+    for task in TASKS:
+        truth_labels = np.array(docs[task].to_list())
+        report: dict[str, Any] = {}
+        for kind in ("raw", "calibrated"):
+            classes, matrix = probs[kind][task]
+            predicted = np.array(classes)[matrix.argmax(axis=1)]
+            report[f"ece_{kind}"] = expected_calibration_error(matrix.max(axis=1), predicted == truth_labels)
+            if kind == "calibrated":
+                present = sorted(set(truth_labels) | set(predicted))
+                report["macro_f1"] = round(float(f1_score(truth_labels, predicted, labels=present, average="macro",
+                                                          zero_division=0)), 4)
+                report["accuracy"] = round(float((predicted == truth_labels).mean()), 4)
+                report["per_class"] = {k: {m: round(float(v), 4) for m, v in vals.items()} for k, vals in
+                                       classification_report(truth_labels, predicted, output_dict=True,
+                                                             zero_division=0).items() if isinstance(vals, dict)}
+        out[task] = report
+    return out
+
+
+def train_from_lake(wb: Session, *, n_documents: int = CORPUS_DOCUMENTS, threads: int = 1, seed: int = 0) -> dict:
+    """Train the heads from the corpus and the lake's analyst labels into the model cache; the card."""
+    examples = {task: training_examples(wb, task, n_documents, seed) for task in TASKS}
+    return train_classifier(encoder_dir(wb), classifier_dir(wb), examples, threads=threads, seed=seed)

@@ -1,0 +1,465 @@
+"""The audit service: the one writer of the audit trail, for people who may not touch it.
+
+Why a service: analysts' kernels run as their own Unix users (``wb-NAME``). If they wrote
+the log themselves they could also edit it; if they could not, nothing they do would be
+recorded. The service runs as root (``workbench platform up`` starts it), owns the audit
+folder (0700) and the checkpoint key, and listens on a Unix socket (0666, in a root-owned
+0755 folder so nobody can swap it) that any kernel may connect to.
+
+Identity comes from the kernel, not from the client: ``SO_PEERCRED`` gives the peer's uid,
+which names the Unix user (``wb-alice`` -> ``alice``); whatever user the client claims is
+kept only as ``detail.claimed_user``. Root peers (the hub recording a login, the CLI run by
+an administrator) are trusted to name the person a record is about. The role is read from
+the account store when the service knows it, else taken from the client.
+
+Protocol: one JSON object per line each way. Request ``{"event", "status", "tables",
+"rows", "query", "detail", "user", "role"}``; answer ``{"seq", "hash", "user", "role", "ts"}``
+once the record is in the log, or ``{"error": "..."}``. The client blocks until the answer: no audit, no
+access. One writer thread holds the chain, so records never interleave; the service also
+stamps the time, so a client cannot backdate a record.
+
+Cost: one round trip over a Unix socket per record (see ``benchmarks/bench_security.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import socket
+import socketserver
+import stat
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from workbench.security.audit import (
+    DEFAULT_CHECKPOINT_EVERY,
+    AuditTrail,
+    AuditUnavailable,
+    AuditWriter,
+    checkpoint_now,
+    ensure_signing_key,
+    record_body,
+)
+
+SOCKET_NAME = "audit.sock"
+MAX_REQUEST_BYTES = 1 << 20
+_CRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
+def socket_path(state_dir: str | os.PathLike[str]) -> Path:
+    """Where the stack's audit service listens: ``<state>/sockets/audit.sock``."""
+    return Path(state_dir) / "sockets" / SOCKET_NAME
+
+
+def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
+    """``(pid, uid, gid)`` of the process at the other end, as the kernel reports it."""
+    return _CRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CRED.size))
+
+
+class AuditService(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """Accepts records on ``socket_file`` and chains them into ``folder`` (one writer)."""
+
+    daemon_threads = True
+
+    def __init__(self, folder: str | os.PathLike[str], socket_file: str | os.PathLike[str], *,
+                 unix_prefix: str = "wb-", roles: Callable[[str], str | None] | None = None,
+                 fsync: bool = False, checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.folder, 0o700)
+        ensure_signing_key(self.folder)
+        self.trail = AuditTrail(self.folder, "audit-service", "system", fsync=fsync,
+                                checkpoint_every=checkpoint_every)
+        self.unix_prefix = unix_prefix
+        self.roles = roles
+        self.lock = threading.Lock()
+        self.appended = 0
+        self.connections: set[socket.socket] = set()
+        self.socket_file = Path(socket_file)
+        _prepare_socket_folder(self.socket_file)
+        super().__init__(str(self.socket_file), _Handler)
+        os.chmod(self.socket_file, 0o666)  # every kernel may connect; who it is comes from SO_PEERCRED
+
+    def identify(self, uid: int, claimed_user: str | None, claimed_role: str | None) -> tuple[str, str, dict[str, str]]:
+        """``(user, role, notes)`` for a peer: its own name and store role unless it is root (or the service's user)."""
+        notes: dict[str, str] = {}
+        trusted = uid in (0, os.geteuid())
+        if trusted:
+            # Root names whom a record is about and their role; no store lookup either: the hub
+            # records a login inside its own account-store transaction.
+            return claimed_user or "root", claimed_role or "system", notes
+        try:
+            name = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            name = f"uid:{uid}"
+        user = name.removeprefix(self.unix_prefix) if name.startswith(self.unix_prefix) else name
+        if claimed_user and claimed_user != user:
+            notes["claimed_user"] = claimed_user
+        known = self.roles(user) if self.roles else None
+        if known and claimed_role and claimed_role != known:
+            notes["claimed_role"] = claimed_role
+        return user, known or claimed_role or "unknown", notes
+
+    def append(self, uid: int, pid: int, request: dict[str, Any]) -> dict[str, Any]:
+        """Chain one client request as a record by the peer ``uid``; returns the record."""
+        user, role, notes = self.identify(uid, request.get("user"), request.get("role"))
+        detail = request.get("detail") or {}
+        if not isinstance(detail, dict):
+            raise ValueError("field 'detail' must be a JSON object")
+        tables = request.get("tables") or []
+        if not isinstance(tables, list) or not all(isinstance(t, str) for t in tables):
+            raise ValueError("field 'tables' must be a list of table names")
+        rows = request.get("rows")
+        if rows is not None and not isinstance(rows, int):
+            raise ValueError("field 'rows' must be an integer or null")
+        event = request.get("event")
+        if not isinstance(event, str) or not event:
+            raise ValueError("field 'event' must be a non-empty string")
+        query = request.get("query")
+        body = record_body(event, user, role, status=str(request.get("status", "ok")), tables=tables, rows=rows,
+                           query=None if query is None else str(query), detail={**detail, **notes, "peer_pid": pid})
+        with self.lock:
+            rec = self.trail.append(body)
+            self.appended += 1
+        return rec
+
+    def checkpoint(self) -> None:
+        """Sign the head of the log (at shutdown and on a timer, so a deleted tail shows)."""
+        with self.lock:
+            checkpoint_now(self.folder)
+
+    def serve(self, checkpoint_seconds: float = 60.0) -> None:
+        """Serve until ``shutdown``; sign a checkpoint every ``checkpoint_seconds`` when records came in."""
+        stop = threading.Event()
+
+        def timer() -> None:
+            signed = 0
+            while not stop.wait(checkpoint_seconds):
+                if self.appended != signed:
+                    signed = self.appended
+                    self.checkpoint()
+
+        ticker = threading.Thread(target=timer, name="audit-checkpoints", daemon=True)
+        ticker.start()
+        try:
+            self.serve_forever(poll_interval=0.2)
+        finally:
+            stop.set()
+            if self.appended:
+                self.checkpoint()
+            self.trail.close()
+
+    def server_close(self) -> None:
+        """Stop listening and end open connections: their next record fails (no audit, no access)."""
+        super().server_close()
+        self.socket_file.unlink(missing_ok=True)
+        for conn in list(self.connections):
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def _prepare_socket_folder(path: Path) -> None:
+    """A root-owned 0755 folder (users reach the socket, cannot replace it); no stale socket."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o755)
+    if path.exists() or path.is_symlink():
+        if not stat.S_ISSOCK(path.lstat().st_mode):
+            raise AuditUnavailable(f"{path} exists and is not a socket; refusing to replace it")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            path.unlink()  # left by a service that died
+        else:
+            raise AuditUnavailable(f"an audit service already listens on {path}")
+        finally:
+            probe.close()
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    server: AuditService
+
+    def handle(self) -> None:
+        self.server.connections.add(self.request)
+        try:
+            self._serve()
+        finally:
+            self.server.connections.discard(self.request)
+
+    def _serve(self) -> None:
+        pid, uid, _ = peer_credentials(self.request)
+        while line := self.rfile.readline(MAX_REQUEST_BYTES + 1):
+            if len(line) > MAX_REQUEST_BYTES:
+                self._answer({"error": f"request longer than {MAX_REQUEST_BYTES} bytes"})
+                return
+            try:
+                request = json.loads(line)
+                if not isinstance(request, dict):
+                    raise ValueError("expected a JSON object")
+                rec = self.server.append(uid, pid, request)
+                answer: dict[str, Any] = {"seq": rec["seq"], "hash": rec["hash"], "user": rec["user"],
+                                          "role": rec["role"], "ts": rec["ts"]}
+            except ValueError as exc:
+                answer = {"error": f"bad audit request: {exc}"}
+            except (OSError, AuditUnavailable) as exc:
+                answer = {"error": f"the audit log cannot be written: {exc}"}
+            self._answer(answer)
+
+    def _answer(self, answer: dict[str, Any]) -> None:
+        self.wfile.write(json.dumps(answer).encode() + b"\n")
+        self.wfile.flush()
+
+
+class AuditClient(AuditWriter):
+    """A session's trail through the audit service; each record waits for the service's ack."""
+
+    def __init__(self, socket_file: str | os.PathLike[str], user: str, role: str, timeout: float = 10.0) -> None:
+        super().__init__(user, role)
+        self.socket_file = str(socket_file)
+        self.timeout = timeout
+        self._sock: socket.socket | None = None
+        self._reader: Any = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def _connect(self) -> socket.socket:
+        if self._sock is None or self._pid != os.getpid():  # a forked child needs its own connection
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(self.socket_file)
+            except OSError as exc:
+                sock.close()
+                raise AuditUnavailable(f"the audit service at {self.socket_file} does not answer: {exc}") from exc
+            self._sock, self._reader, self._pid = sock, sock.makefile("rb"), os.getpid()
+        return self._sock
+
+    def append(self, body: dict[str, Any]) -> dict[str, Any]:
+        request = json.dumps({k: v for k, v in body.items() if k != "ts"}, default=str).encode() + b"\n"
+        with self._lock:
+            try:
+                try:
+                    self._connect().sendall(request)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close()  # the service restarted: nothing reached it, send once more
+                    self._connect().sendall(request)
+                line = self._reader.readline()
+            except OSError as exc:
+                self.close()
+                raise AuditUnavailable(f"the audit service at {self.socket_file} failed: {exc}") from exc
+        if not line:
+            self.close()
+            raise AuditUnavailable(f"the audit service at {self.socket_file} closed the connection unanswered")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise AuditUnavailable(answer["error"])
+        return {**body, **answer}  # as the service stored it: its time stamp, the peer's user and role
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._reader.close()
+            self._sock.close()
+            self._sock = self._reader = None
+
+    def __del__(self) -> None:  # pragma: no cover - interpreter shutdown order varies
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+def account_roles(accounts_dir: str | os.PathLike[str], ttl: float = 30.0) -> Callable[[str], str | None]:
+    """Role lookup in the platform account store (what a peer's role really is).
+
+    Answers are kept ``ttl`` seconds, so a busy kernel costs one SQLite read per half
+    minute, not one per record; a ``set-role`` shows in its records within ``ttl``.
+    """
+    from workbench.platform.accounts import AccountStore
+
+    store = AccountStore(accounts_dir)
+    cache: dict[str, tuple[float, str | None]] = {}
+
+    def role(name: str) -> str | None:
+        now = time.monotonic()
+        hit = cache.get(name)
+        if hit is None or now - hit[0] > ttl:
+            account = store.get(name)
+            hit = cache[name] = (now, account.role.value if account else None)
+        return hit[1]
+
+    return role
+
+
+def serve_forever_until_signalled(service: AuditService, checkpoint_seconds: float = 60.0) -> None:
+    """Run ``service`` in the foreground; SIGTERM/SIGINT stop it cleanly (final checkpoint)."""
+    import signal
+
+    def stop(*_: object) -> None:
+        threading.Thread(target=service.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        service.serve(checkpoint_seconds)
+    finally:
+        service.server_close()
+
+
+# -- as components of the local stack (``workbench platform up``) ----------------------------
+
+
+@dataclass
+class StackProcess:
+    """A background process beside the hub: started detached with a pid file and a log.
+
+    Like the hub's own pid file, the pid is checked against the command line (``marker``)
+    before any signal, so a recycled pid is never signalled.
+    """
+
+    name: str
+    command: list[str]
+    marker: str
+    pid_file: Path
+    log_file: Path
+    ready: Callable[[], bool]
+    detail: str
+
+    def pid(self) -> int | None:
+        from workbench.platform.stack import _alive, _read_pid
+
+        pid = _read_pid(self.pid_file)
+        return pid if _alive(pid, self.marker) else None
+
+    def start(self, env: dict[str, str], timeout: float) -> None:
+        """Start unless running; return once ``ready``, else raise ``AuditUnavailable`` with the log's end."""
+        if self.pid() is None:
+            for folder in (self.pid_file.parent, self.log_file.parent):
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with open(self.log_file, "ab") as log:
+                os.chmod(self.log_file, 0o600)
+                proc = subprocess.Popen(self.command, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+            self.pid_file.write_text(str(proc.pid))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.pid() is None:
+                raise AuditUnavailable(f"the {self.name} process exited at start:\n{self._tail()}")
+            if self.ready():
+                return
+            time.sleep(0.1)
+        raise AuditUnavailable(f"the {self.name} process is not ready after {timeout:.0f} s:\n{self._tail()}")
+
+    def stop(self, timeout: float = 15.0) -> bool:
+        """SIGTERM, wait, then SIGKILL of its own session; True when it was running."""
+        import signal
+
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.pid() is not None:
+                time.sleep(0.1)
+            if self.pid() is not None:
+                os.killpg(pid, signal.SIGKILL)
+            try:  # reap it when this process started it
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+        self.pid_file.unlink(missing_ok=True)
+        return pid is not None
+
+    def _tail(self, chars: int = 2000) -> str:
+        try:
+            return self.log_file.read_text(errors="replace")[-chars:]
+        except OSError:
+            return "(no log)"
+
+
+def _answers(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+            return True
+        except OSError:
+            return False
+
+
+def security_processes(profile: Any) -> list[StackProcess]:
+    """The audit service and the SIEM loop of a stack ``profile`` (a ``HubProfile``).
+
+    The audit folder is the lake's (``audit_dir_for``), so ``workbench audit verify --lake``
+    checks what the service wrote; the SIEM reads the hub log (hub, proxy and gateway lines),
+    the dashboards' access log (once the dashboards server writes it) and the audit trail.
+    A stack without a lake keeps its audit folder in its state folder and runs no SIEM
+    (``security.events`` is a lake table): nothing goes to a default lake in a home folder.
+    """
+    from workbench.security.audit import audit_dir_for
+    from workbench.settings import load_settings
+
+    settings = load_settings(lake=profile.lake)
+    state = Path(profile.state_dir)
+    folder = str(audit_dir_for(settings) if profile.lake else state / "audit")
+    run, logs = state / "run", state / "logs"
+    sock = socket_path(state)
+    cli = str(Path(sys.executable).parent / "workbench")
+    audit = StackProcess(
+        "audit", [cli, "audit", "serve", "--dir", folder, "--socket", str(sock), "--unix-prefix", profile.unix_prefix,
+                  "--accounts", str(state)],
+        "audit serve", run / "audit.pid", logs / "audit.log", lambda: _answers(sock),
+        f"audit service on {sock}, log {folder}")
+    if not profile.lake:
+        return [audit]
+    siem = StackProcess(
+        "siem", [cli, "audit", "siem", "--lake", profile.lake, "--dir", folder, "--hub-log", str(logs / "hub.log"),
+                 "--dashboards-log", str(dashboards_log(state)), "--accounts", str(state),
+                 "--every", str(settings.siem_interval)],
+        "audit siem", run / "siem.pid", logs / "siem.log", lambda: True,
+        f"SIEM cycle every {settings.siem_interval:g} s into security.events / security.alerts")
+    return [audit, siem]
+
+
+def dashboards_log(state_dir: str | os.PathLike[str]) -> Path:
+    """Where the dashboards server should write its access log for the SIEM (``collectors.dashboard_logging``)."""
+    return Path(state_dir) / "logs" / "dashboards.log"
+
+
+def security_env(profile: Any) -> dict[str, str]:
+    """What the hub (and the SIEM) need to write through the audit service."""
+    return {"WORKBENCH_AUDIT_SOCKET": str(socket_path(profile.state_dir))}
+
+
+def start_security(profile: Any, timeout: float = 30.0) -> None:
+    """Start the audit service, then the SIEM loop (each unless running); on failure stop both."""
+    env = {**os.environ, **security_env(profile), "WORKBENCH_ROLE": "system", "WORKBENCH_USER": "siem"}
+    try:
+        for process in security_processes(profile):
+            process.start(env, timeout)
+    except BaseException:
+        stop_security(profile)
+        raise
+
+
+def stop_security(profile: Any) -> bool:
+    """Stop the SIEM loop, then the audit service (the hub is down by then); True when one ran."""
+    return any([process.stop() for process in reversed(security_processes(profile))])
+
+
+def security_status(profile: Any) -> list[Any]:
+    """One ``stack.Component`` per security process."""
+    from workbench.platform.stack import Component
+
+    found = []
+    for process in security_processes(profile):
+        pid = process.pid()
+        found.append(Component(process.name, pid is not None and process.ready(), pid, process.detail))
+    return found
