@@ -9,6 +9,8 @@ wrote, and the dashboards collector on a real Panel server's access log.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import os
 import shutil
@@ -281,7 +283,11 @@ def test_down_stops_the_audit_service_and_the_siem_loop(stack_with_siem: tuple[S
     running, _ = stack_with_siem
     pids = [p.pid() for p in security_processes(running.profile)]
     assert all(pids), pids
-    assert stack.down(running.profile)  # type: ignore[arg-type]
+    # `platform status` and `down` (make status/down) know the stack by its state folder only, not its lake
+    from_state = dataclasses.replace(running.profile, lake=None)  # type: ignore[type-var]
+    seen = {c.name: c.running for c in stack.status(from_state)}
+    assert (seen["audit"], seen["siem"]) == (True, True), seen
+    assert stack.down(from_state)
     assert [p.pid() for p in security_processes(running.profile)] == [None, None]
     assert not socket_path(running.profile.state_dir).exists()  # type: ignore[attr-defined]
     assert {c.name: c.running for c in stack.status(running.profile)}["audit"] is False  # type: ignore[arg-type]

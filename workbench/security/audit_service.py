@@ -417,14 +417,15 @@ def security_processes(profile: Any) -> list[StackProcess]:
                   "--accounts", str(state)],
         "audit serve", run / "audit.pid", logs / "audit.log", lambda: _answers(sock),
         f"audit service on {sock}, log {folder}")
-    if not profile.lake:
-        return [audit]
+    # Listed with or without a lake: `platform status` and `down` know the stack only from its
+    # state folder (not its lake), and must still see and stop a SIEM loop `up` started.
+    command = [cli, "audit", "siem", "--lake", profile.lake, "--dir", folder, "--hub-log", str(logs / "hub.log"),
+               "--dashboards-log", str(dashboards_log(state)), "--accounts", str(state),
+               "--every", str(settings.siem_interval)] if profile.lake else []
     siem = StackProcess(
-        "siem", [cli, "audit", "siem", "--lake", profile.lake, "--dir", folder, "--hub-log", str(logs / "hub.log"),
-                 "--dashboards-log", str(dashboards_log(state)), "--accounts", str(state),
-                 "--every", str(settings.siem_interval)],
-        "audit siem", run / "siem.pid", logs / "siem.log", lambda: True,
-        f"SIEM cycle every {settings.siem_interval:g} s into security.events / security.alerts")
+        "siem", command, "audit siem", run / "siem.pid", logs / "siem.log", lambda: True,
+        f"SIEM cycle every {settings.siem_interval:g} s into security.events / security.alerts" if command else
+        "SIEM cycle (runs when the stack is started with a lake)")
     return [audit, siem]
 
 
@@ -443,7 +444,8 @@ def start_security(profile: Any, timeout: float = 30.0) -> None:
     env = {**os.environ, **security_env(profile), "WORKBENCH_ROLE": "system", "WORKBENCH_USER": "siem"}
     try:
         for process in security_processes(profile):
-            process.start(env, timeout)
+            if process.command:
+                process.start(env, timeout)
     except BaseException:
         stop_security(profile)
         raise
