@@ -24,6 +24,7 @@ import pytest
 from workbench.errors import UnknownColumn, UnknownTable, WorkbenchError
 from workbench.explore import Session
 from workbench.lake import TableSpec, TableStream
+from workbench.lake.contracts import KeyLedger
 from workbench.lake.streams import read_ahead
 
 SPEC = TableSpec.model_validate({
@@ -283,3 +284,12 @@ def test_read_ahead_keeps_order_reraises_where_the_source_failed_and_stops_the_s
     assert [next(early), next(early)] == [0, 1]
     early.close()  # the consumer gave up (a failed write): the producer stops and the source is closed
     assert closed == ["read-ahead"] * 3
+
+
+def test_key_ledger_keeps_the_first_occurrence_within_and_across_batches() -> None:
+    ledger = KeyLedger(("id", "day"))
+    ledger.add_existing(pl.DataFrame({"id": ["a"], "day": [1]}))
+    first = ledger.admit(pl.DataFrame({"id": ["a", "b", "c", "b", "a"], "day": [1, 1, 1, 1, 2]}))
+    assert first.tolist() == [True, False, False, True, False]  # a/1 existed; b/1 repeats; a/2 is a new key
+    second = ledger.admit(pl.DataFrame({"id": ["c", "d", "d", "a"], "day": [1, 1, 1, 2]}))
+    assert second.tolist() == [True, False, True, True]
