@@ -369,6 +369,9 @@ def test_rows_deleted_in_the_source_are_deleted_in_the_lake_with_reconcile(tmp_p
     _load(source_url, traders(range(501, 511), version=2))
     [second] = run_connectors(wb.lake, {spec.name: spec}, env={"SRC_URL": source_url})
     assert (second.rows_read, second.rows_deleted) == (10, 2), second.summary()
+    logged = wb.table("system.ingest_runs").filter(pl.col("run_id") == second.run_id)
+    assert logged["rows_deleted"].to_list() == [2]
+    assert status(wb.lake).row(0, named=True)["rows_deleted"] == 2
     ids = set(wb.table("raw.test_traders")["trader_id"])
     assert len(ids) == 508 and not ids & {"T0000007", "T0000300"}
     assert wb.lake.catalog.entry("raw.test_traders")["row_count"] == 508  # type: ignore[index]
@@ -380,3 +383,19 @@ def test_rows_deleted_in_the_source_are_deleted_in_the_lake_with_reconcile(tmp_p
         run_connectors(wb.lake, {"drop": parse_connector(FILE_CONNECTOR.format(pattern="*", encoding="utf-8").replace(
             'merge_keys = ["item_id"]', 'merge_keys = ["item_id"]\ndeletes = "reconcile"'), "connectors/d.toml", "drop")},
             env={"DROP": str(tmp_path)})
+
+
+def test_a_run_log_from_before_rows_deleted_existed_gains_the_column(tmp_path: Path, source_url: str) -> None:
+    wb = connect(str(tmp_path / "lake"), user="tester")
+    spec = parse_connector(SQL_CONNECTOR, "connectors/test_traders.toml", "test_traders")
+    _load(source_url, traders(range(1, 11), version=1))
+    current = wb.lake.specs["system.ingest_runs"]
+    wb.lake.specs["system.ingest_runs"] = current.model_copy(
+        update={"columns": {k: v for k, v in current.columns.items() if k != "rows_deleted"}})
+    [old] = run_connectors(wb.lake, {spec.name: spec}, env={"SRC_URL": source_url})
+    assert "rows_deleted" not in wb.lake.delta("system.ingest_runs").to_pyarrow_table().column_names
+    wb.lake.specs["system.ingest_runs"] = current
+    assert status(wb.lake)["rows_deleted"].to_list() == [None]
+    [new] = run_connectors(wb.lake, {spec.name: spec}, env={"SRC_URL": source_url})
+    logged = dict(wb.table("system.ingest_runs").select("run_id", "rows_deleted").iter_rows())
+    assert logged == {old.run_id: None, new.run_id: 0}

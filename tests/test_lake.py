@@ -24,6 +24,7 @@ import pytest
 from workbench.errors import UnknownColumn, UnknownTable, WorkbenchError
 from workbench.explore import Session
 from workbench.lake import TableSpec, TableStream
+from workbench.lake.specs import ColumnSpec
 from workbench.lake.contracts import KeyLedger
 from workbench.lake.streams import read_ahead
 
@@ -293,3 +294,15 @@ def test_key_ledger_keeps_the_first_occurrence_within_and_across_batches() -> No
     assert first.tolist() == [True, False, False, True, False]  # a/1 existed; b/1 repeats; a/2 is a new key
     second = ledger.admit(pl.DataFrame({"id": ["c", "d", "d", "a"], "day": [1, 1, 1, 2]}))
     assert second.tolist() == [True, False, True, True]
+
+
+@pytest.mark.parametrize("mode", ["merge", "append"])
+def test_a_spec_that_gains_a_column_adds_it_to_the_table(wb: Session, mode: str) -> None:
+    wb.lake.write(good_rows(3), "raw.shipments", mode=mode)
+    grown = SPEC.model_copy(update={"columns": {**SPEC.columns, "port": ColumnSpec(type="string", nullable=True)}})
+    wb.lake.specs[SPEC.name] = grown
+    later = good_rows(2, start=3).append_column("port", pa.array(["HKG", "KTQ"]))
+    result = wb.lake.write(later, "raw.shipments", mode=mode)
+    assert (result.rows_written, result.rows_quarantined) == (2, 0)
+    rows = wb.sql("SELECT shipment_id, port FROM raw.shipments ORDER BY 1").rows()
+    assert rows == [("S0000", None), ("S0001", None), ("S0002", None), ("S0003", "HKG"), ("S0004", "KTQ")]

@@ -66,7 +66,9 @@ class RunLog:
         systables.merge(self.lake, systables.RUNS, table, record.actor, f"ingest {record.source}")
 
     def frame(self) -> pl.DataFrame:
-        return self.lake.small_table(systables.RUNS)
+        """The log; a column added to the spec after the table was written reads null until the next save."""
+        empty = pl.from_arrow(self.lake.specs[systables.RUNS].arrow_schema().empty_table())
+        return pl.concat([empty, self.lake.small_table(systables.RUNS)], how="diagonal_relaxed")  # type: ignore[list-item]
 
     def unfinished(self, source: str, table: str) -> list[str]:
         """Run ids of runs of this source table that started and never finished."""

@@ -143,7 +143,8 @@ def _last_runs(lake: Lake) -> pl.DataFrame:
         return pl.DataFrame(schema={"source": pl.String, "table_name": pl.String, "last_status": pl.String,
                                     "last_started": pl.Datetime("us"), "last_ok": pl.Datetime("us"),
                                     "lag_seconds": pl.Float64, "failures_since_ok": pl.UInt32,
-                                    "rows_written": pl.Int64, "rows_quarantined": pl.Int64, "error": pl.String})
+                                    "rows_written": pl.Int64, "rows_quarantined": pl.Int64, "rows_deleted": pl.Int64,
+                                    "error": pl.String})
     ok_at = pl.when(pl.col("status") == "ok").then(pl.col("finished_at"))
     summary = runs.group_by("source", "table_name").agg(
         last_status=pl.col("status").last(),
@@ -153,10 +154,11 @@ def _last_runs(lake: Lake) -> pl.DataFrame:
             pl.datetime(1900, 1, 1)))).sum(),
         rows_written=pl.col("rows_written").last(),
         rows_quarantined=pl.col("rows_quarantined").last(),
+        rows_deleted=pl.col("rows_deleted").last(),
         error=pl.col("error").last(),
     )
     lag = (pl.lit(now()) - pl.col("last_ok")).dt.total_microseconds() / 1e6
     return summary.with_columns(lag_seconds=lag).select(
         "source", "table_name", "last_status", "last_started", "last_ok", "lag_seconds", "failures_since_ok",
-        "rows_written", "rows_quarantined", "error",
+        "rows_written", "rows_quarantined", "rows_deleted", "error",
     ).sort("source", "table_name")

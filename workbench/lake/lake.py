@@ -166,6 +166,10 @@ class Lake:
         ``append`` rejects rows whose key is already in the table; ``overwrite`` replaces
         the content in one commit (older versions stay readable by time travel).
 
+        A spec that has gained columns since the table was written adds them to the table
+        in the same commit (rows written before read null there); Delta refuses a dropped or
+        retyped column, so those need an explicit overwrite.
+
         Writers of one table in one process take turns: Delta's optimistic concurrency
         would otherwise let only the first of two concurrent merges commit (two connectors
         feeding ``documents.index``), and a streamed source cannot be replayed. Writers in
@@ -198,6 +202,8 @@ class Lake:
             existing = None
         if mode == "merge" and not spec.key:
             raise WorkbenchError(f"{table_name}: merge needs a key; the table declares none")
+        grows = existing is not None and mode != "overwrite" and bool(
+            set(contract.arrow_schema.names) - {f.name for f in existing.schema().fields})
         if existing is not None and mode == "append" and contract.keys is not None:
             for batch in existing.to_pyarrow_dataset().to_batches(columns=list(spec.key)):
                 contract.keys.add_existing(pl.from_arrow(batch))  # type: ignore[arg-type]
@@ -221,7 +227,7 @@ class Lake:
             predicate = " AND ".join(f"t.{k} = s.{k}" for k in spec.key)
             (
                 existing.merge(reader, predicate, source_alias="s", target_alias="t", commit_properties=commit,
-                               writer_properties=writer_properties(spec.key))
+                               writer_properties=writer_properties(spec.key), merge_schema=grows)
                 .when_matched_update_all()
                 .when_not_matched_insert_all()
                 .execute()
@@ -237,6 +243,7 @@ class Lake:
                 commit_properties=commit,
                 writer_properties=writer_properties(spec.key),
                 target_file_size=TARGET_FILE_BYTES,
+                schema_mode="merge" if grows else None,
             )
         dt = DeltaTable(uri, storage_options=opts)
         if rejections:

@@ -99,7 +99,10 @@ class LakeSQL:
         files = dt.file_uris()
         if files and not self.lake.location.is_remote and not dt.metadata().partition_columns:
             listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-            return f"SELECT * FROM read_parquet([{listed}])"
+            # Files written before the table gained a column lack it: matched by name, read as null,
+            # in the table's column order.
+            columns = ", ".join('"' + f.name.replace('"', '""') + '"' for f in dt.schema().fields)
+            return f"SELECT {columns} FROM read_parquet([{listed}], union_by_name = true)"
         alias = "__lake_" + name.replace(".", "_")
         self.con.register(alias, dt.to_pyarrow_dataset())
         return f'SELECT * FROM "{alias}"'
