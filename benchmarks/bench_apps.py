@@ -30,9 +30,12 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -168,17 +171,42 @@ async def use(page: object, seconds: float, latencies: list[float], failures: li
         await asyncio.sleep(rnd.uniform(0.5, 1.5))
 
 
-async def held_sessions(browser: object, url: str, sessions: int,
-                        seconds: float) -> tuple[list[float], list[float], list[str]]:
+def cpu_seconds(server_pid: int) -> dict[str, float]:
+    """CPU time used so far by the app server and by chromium's processes (all of this run's tabs)."""
+    def used(proc: psutil.Process) -> float:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            return 0.0
+        return float(times.user + times.system)
+
+    chromium = [p for p in psutil.Process().children(recursive=True) if "chrom" in p.name()]
+    return {"server": used(psutil.Process(server_pid)), "browsers": sum(used(p) for p in chromium)}
+
+
+@dataclass
+class Held:
+    """What ``held_sessions`` saw: callback latencies and tab opening times (ms), round trips that timed out,
+    and the CPU seconds the server and the browsers used while the tabs were in use."""
+
+    latencies: list[float]
+    opening: list[float]
+    failures: list[str]
+    cpu: dict[str, float]
+
+
+async def held_sessions(browser: object, url: str, sessions: int, seconds: float, server_pid: int) -> Held:
     """Open ``sessions`` tabs one after another (so opening is not what is measured), then use them all at once
-    for ``seconds``; returns callback latencies and opening times (ms), and the round trips that timed out."""
+    for ``seconds``."""
     opened = [await open_overview(browser, url) for _ in range(sessions)]
     latencies: list[float] = []
     failures: list[str] = []
+    before = cpu_seconds(server_pid)
     await asyncio.gather(*(use(page, seconds, latencies, failures, seed) for seed, (page, _) in enumerate(opened)))
+    after = cpu_seconds(server_pid)
     for page, _ in opened:
         await page.context.close()  # type: ignore[attr-defined]
-    return latencies, [ms for _, ms in opened], failures
+    return Held(latencies, [ms for _, ms in opened], failures, {k: after[k] - before[k] for k in after})
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -186,7 +214,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-async def measure(overview: str, static: str, sessions: int, seconds: float, runs: int) -> dict[str, object]:
+async def measure(overview: str, static: str, sessions: int, seconds: float, runs: int,
+                  server_pid: int) -> dict[str, object]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
@@ -194,19 +223,22 @@ async def measure(overview: str, static: str, sessions: int, seconds: float, run
         cold = await first_paint(browser, overview, 1)
         warm = await first_paint(browser, overview, runs)
         baseline = await first_paint(browser, static, runs)
-        alone, _, _ = await held_sessions(browser, overview, 1, min(15.0, seconds))
-        crowd, opening, failures = await held_sessions(browser, overview, sessions, seconds)
+        alone = (await held_sessions(browser, overview, 1, min(15.0, seconds), server_pid)).latencies
+        held = await held_sessions(browser, overview, sessions, seconds, server_pid)
         await browser.close()
-    fmp = statistics.median(warm)
+    crowd, fmp = held.latencies, statistics.median(warm)
     return {
         "first_paint_ms": {"cold": round(cold[0]), "warm_median": round(fmp),
                            "static_bokeh_median": round(statistics.median(baseline)),
                            "ratio_warm_vs_static": round(fmp / statistics.median(baseline), 2)},
-        "callbacks": {"sessions": sessions, "seconds": seconds, "count": len(crowd), "timed_out": len(failures),
+        "callbacks": {"sessions": sessions, "seconds": seconds, "count": len(crowd), "timed_out": len(held.failures),
                       "median_ms": round(statistics.median(crowd)), "p95_ms": round(percentile(crowd, 0.95)),
                       "alone_median_ms": round(statistics.median(alone)), "alone_p95_ms": round(percentile(alone, 0.95)),
                       "ratio_p95_vs_alone_median": round(percentile(crowd, 0.95) / statistics.median(alone), 2),
-                      "tab_open_median_ms": round(statistics.median(opening))},
+                      "tab_open_median_ms": round(statistics.median(held.opening)),
+                      # where the time goes on a shared machine: the server's share vs the 20 tabs' rendering
+                      "cpu_s_server": round(held.cpu["server"], 1), "cpu_s_browsers": round(held.cpu["browsers"], 1),
+                      "server_cpu_ms_per_callback": round(held.cpu["server"] / max(len(crowd), 1) * 1000, 1)},
     }
 
 
@@ -235,7 +267,7 @@ def main() -> None:
                 wait_for_port(port, timeout=120)
                 result = asyncio.run(measure(f"http://127.0.0.1:{port}/risk-overview",
                                              f"http://127.0.0.1:{http.server_address[1]}/{static_file}",
-                                             args.sessions, args.seconds, args.runs))
+                                             args.sessions, args.seconds, args.runs, server.pid))
             finally:
                 server.terminate()
                 server.wait(timeout=30)
