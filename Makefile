@@ -46,7 +46,7 @@ postgres:
 # Debian's chromium for the dashboard tests (Playwright's own browser download fails here),
 # and CJK fonts so Chinese renders in screenshots.
 chromium:
-	@test -x /usr/bin/chromium || \
+	@(test -x /usr/bin/chromium && test -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc) || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null)
 
 # The demo lake is built the way production's is: the world is published as the source

@@ -5,10 +5,12 @@ writes into a temporary copy):
 - declaration_risk and crossing_risk trained as `workbench models train` would, every
   ranking (model and baselines from the same run) judged against truth.* over ALL rows of
   the validation period (inspected or not), and on the inspected rows (what the service
-  can see of itself);
-- batch scoring of curated.declarations into a scores table, rows/s, beside in-memory paths
-  measured in the same run: features + predict, the estimator alone now and before the
-  float-matrix change, and the model as an MLflow pyfunc (what `mlflow models serve` runs);
+  can see of itself, and all selection sees: the selection metric is marked and a line
+  says why the selected model won, and whether a baseline would have);
+- batch scoring of curated.declarations into a scores table (`score_table`, end to end),
+  rows/s now and with the previous scoring code in the same run (outputs compared), beside
+  in-memory paths: features + predict, the estimator alone now and before the float-matrix
+  change, and the model as an MLflow pyfunc (what `mlflow models serve` runs);
 - the HTTP service (`workbench models serve`) at a fixed request rate from a client
   process on loopback: p50/p99 latency measured from each request's scheduled send time
   (so a stall delays the schedule and is counted, not hidden).
@@ -48,20 +50,43 @@ TRUTH = {"declaration_risk": ("truth.illicit_declarations", "declaration_id"),
 
 
 def judged(run: TrainingRun, truth: set[str]) -> pd.DataFrame:
-    """Every ranking of the run on truth over all validation rows, beside its inspected-rows figures."""
+    """Every ranking of the run on truth over all validation rows, beside its inspected-rows figures
+    and the selection metric (on inspected rows, the only labels training has), marked ``[selection]``."""
     spec = run.spec
     rate = spec.inspection.rate if spec.inspection else 0.05
     tag = f"{rate * 100:g}pct"
     y = run.data.validate[spec.model.id].isin(truth).to_numpy(dtype=int)
     inspected = run.results.set_index("name")
+    shown = {"precision_at_1pct": "inspected p@1%", f"recall_at_{tag}": f"inspected recall@{tag}"}
+    metric = spec.selection.metric
+    shown[metric] = shown.get(metric, f"inspected {metric}") + " [selection]"
     rows = []
     for name, scores in run.rankings.items():
         m = evaluate(y, scores, [0.01, rate])
-        rows.append({"ranking": name + (" *" if name == run.selected else ""),
+        rows.append({"ranking": name + (" *" if name == run.selected else ""), "kind": inspected.loc[name, "kind"],
                      "truth p@1%": m["precision_at_1pct"], f"truth recall@{tag}": m[f"recall_at_{tag}"],
-                     "truth AUC": m["roc_auc"], "inspected p@1%": inspected.loc[name, "precision_at_1pct"],
-                     f"inspected recall@{tag}": inspected.loc[name, f"recall_at_{tag}"]})
+                     "truth AUC": m["roc_auc"], **{label: inspected.loc[name, key] for key, label in shown.items()}})
     return pd.DataFrame(rows)
+
+
+def selection_story(run: TrainingRun) -> str:
+    """Why the selected model is the one it is: the selection metric on inspected rows, candidates vs best baseline.
+
+    Truth judges every validation row; selection can only use the inspected ones, so a
+    baseline that wins on truth may lose (or win narrowly) where training can see.
+    """
+    metric, known = run.spec.selection.metric, run.data.validate_known
+    table = run.results.set_index("name")
+    candidates = table[table["kind"] == "candidate"][metric].sort_values(ascending=False, kind="stable")
+    baselines = table[table["kind"] == "baseline"][metric].sort_values(ascending=False, kind="stable")
+    story = (f"selection: {metric} on the {int(known.sum()):,} inspected validation rows "
+             f"({int(np.nansum(run.data.validate_labels[known])):,} hits): "
+             + ", ".join(f"{name} {value:.3f}" for name, value in candidates.items()) + f" -> {run.selected}")
+    best, value = baselines.index[0], float(baselines.iloc[0])
+    if value > candidates.iloc[0]:
+        return story + (f"\n  baseline {best} scores {value:.3f} there, above every candidate: it would be selected "
+                        f"if the spec listed it as a candidate (see the spec's [[candidates]] note)")
+    return story + f"; best baseline {best} {value:.3f}"
 
 
 def client(url: str, token: str, records_file: Path, rate: float, seconds: float) -> None:
@@ -143,6 +168,57 @@ def previous_predict(estimator: Any, features: pd.DataFrame) -> np.ndarray:
     return estimator.model.predict_proba(frame)[:, 1]
 
 
+class PreviousScoring:
+    """``RiskModel.score`` as it was before one float matrix served predict and explain, the top rows were found
+    by partition instead of a full sort and reasons were formatted over flat arrays: the baseline the batch
+    figure is measured against, in the same run (``score_table`` only needs ``spec`` and ``score``)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model, self.spec = model, model.spec
+
+    def score(self, rows: pd.DataFrame, reasons: int = 3, explain_top: float | None = None) -> pd.DataFrame:
+        model = self.model
+        features = model.builder.features(rows)
+        scores = model.estimator.predict(features)
+        out = pd.DataFrame({self.spec.model.id: rows[self.spec.model.id].to_numpy(), "score": scores})
+        chosen = np.arange(len(rows)) if explain_top is None else \
+            np.argsort(-scores, kind="stable")[:int(np.ceil(len(rows) * explain_top))]
+        codes = np.full((len(rows), reasons), "", dtype=object)
+        if len(chosen):
+            part = features.iloc[chosen]
+            pushes = model.estimator.contributions(part)
+            shown, values, names = part.astype(object).to_numpy(), pushes.to_numpy(), list(pushes.columns)
+            order = np.argsort(-values, axis=1, kind="stable")[:, :reasons]
+            labelled = np.full(order.shape, "", dtype=object)
+            for r, c in np.ndindex(order.shape):
+                j = order[r, c]
+                if values[r, j] > 0:
+                    label = f"{names[j]}={shown[r, j]}" if isinstance(shown[r, j], str) else str(names[j])
+                    labelled[r, c] = f"{label} (+{values[r, j]:.2f})"
+            codes[chosen] = labelled
+        for i in range(reasons):
+            out[f"reason_{i + 1}"] = codes[:, i]
+        return out
+
+
+def batch_end_to_end(model: Any, copy: Any, repeat: int = 3) -> dict[str, dict[str, float]]:
+    """``score_table`` (read, check, features, predict, reasons, write) now and with the previous scoring,
+    interleaved ``repeat`` times each; median rows/s and seconds, and the two outputs compared."""
+    paths = {"now": model, "previous": PreviousScoring(model)}
+    seconds: dict[str, list[float]] = {name: [] for name in paths}
+    outputs: dict[str, pd.DataFrame] = {}
+    for round_ in range(repeat):
+        for name, scorer in paths.items() if round_ % 2 == 0 else reversed(paths.items()):
+            report = score_table(copy, scorer, f"work.scores_{name}", model_version="bench")
+            seconds[name].append(report.seconds)
+    for name in paths:
+        outputs[name] = copy.sql(f"SELECT * EXCLUDE (scored_at) FROM work.scores_{name} ORDER BY 1").to_pandas()
+    rows = len(outputs["now"])
+    return {name: {"rows": rows, "seconds": float(np.median(times)), "rows_per_second": rows / float(np.median(times)),
+                   "identical_to_previous": bool(outputs[name].equals(outputs["previous"]))}
+            for name, times in seconds.items()}
+
+
 def batch_paths(run: TrainingRun, world: Any, tmp: Path, repeat: int = 3) -> dict[str, float]:
     """Rows/s of in-memory scoring paths over the same checked rows, median of ``repeat`` interleaved runs.
 
@@ -190,21 +266,25 @@ def main() -> None:
         truth = set(world.sql(f"SELECT {key} FROM {truth_table}")[key].to_list())
         table = judged(run, truth)
         report[name] = {"train_seconds": time.perf_counter() - started, "validation_rows": len(run.data.validate),
-                        "rankings": table.to_dict("records")}
+                        "rankings": table.to_dict("records"), "selection": selection_story(run)}
         if not args.json:
             print(f"\n{name}: {len(run.data.validate):,} validation rows, trained in "
                   f"{report[name]['train_seconds']:.0f} s (* = selected)")
             print(table.round(3).to_string(index=False))
+            print(selection_story(run))
     with tempfile.TemporaryDirectory(prefix="bench_risk_") as tmp_name:
         tmp = Path(tmp_name)
         shutil.copytree(args.lake, tmp / "lake")
         copy = connect(str(tmp / "lake"), user="bench")
-        batch = score_table(copy, runs["declaration_risk"].model, "work.declaration_scores", model_version="bench")
-        report["batch"] = {"rows": batch.scored, "seconds": batch.seconds, "rows_per_second": batch.rows_per_second}
+        report["batch"] = batch = batch_end_to_end(runs["declaration_risk"].model, copy)
         report["batch_paths"] = batch_paths(runs["declaration_risk"], world, tmp)
         if not args.json:
-            print(f"\nbatch scoring: {batch.scored:,} rows in {batch.seconds:.1f} s = {batch.rows_per_second:,.0f} "
-                  "rows/s (goal >= 100k/s; read, check, score, reasons for the top 5% of each batch, write)")
+            now, before = batch["now"], batch["previous"]
+            print(f"\nbatch scoring (score_table: read, check, score, reasons for the top 5% of each batch, write; "
+                  f"median of 3): {now['rows']:,} rows in {now['seconds']:.2f} s = {now['rows_per_second']:,.0f} rows/s "
+                  f"(goal >= 100k/s), previous scoring in the same run {before['rows_per_second']:,.0f} rows/s "
+                  f"(x{now['rows_per_second'] / before['rows_per_second']:.2f}); outputs identical: "
+                  f"{now['identical_to_previous']}")
             for name, rate in report["batch_paths"].items():
                 print(f"  in memory, {name}: {rate:,.0f} rows/s")
         report["service"] = service_latency(runs["declaration_risk"], world, args.rate, args.seconds, tmp)

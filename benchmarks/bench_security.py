@@ -1,14 +1,18 @@
 """Security benchmarks: audit overhead on ``wb.sql`` and SIEM detection quality and latency.
 
 - Audit overhead: the same analyst queries through a session with the audit trail written
-  directly, through the audit service's socket (what hub kernels use), and with a no-op
-  trail, interleaved, median of repeats; reported as ratios (goal <= 5%). Also the cost
+  directly, through the audit service's socket (what hub kernels use: pipelined, and for
+  comparison waiting for each ack), and with a no-op trail, interleaved, median of
+  repeats; reported as ratios (goal <= 5%). Also the cost
   of one ``record`` call on its own, direct vs through the service (a separate
   ``workbench audit serve`` process, as on the hub).
 - SIEM: one collection cycle over a copy of a world lake (collect the access log and the
   audit trail into ``security.events``, run every detector, store and deliver alerts);
   event-level precision/recall per detector against ``truth.log_anomalies``; then the
   latency of a cycle that picks up a freshly landed brute-force burst.
+- Access log: the per-request cost of the scoring service's JSON access line
+  (``access_log.JsonAccessLog`` writing to a file) on a Starlette route that answers at
+  once, beside the same app without it, interleaved, median of repeats.
 
     python benchmarks/bench_security.py --lake /tmp/s1
 """
@@ -75,8 +79,9 @@ def audit_service(folder: Path) -> Iterator[Path]:
 
 def audit_overhead(wb: workbench.Session, repeat: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp, audit_service(Path(tmp)) as sock:
-        trails: dict[str, AuditWriter] = {"direct": wb.audit, "service": AuditClient(sock, wb.user, wb.role),
-                                          "none": NullAudit(wb.user, wb.role)}
+        trails: dict[str, AuditWriter] = {
+            "direct": wb.audit, "service": AuditClient(sock, wb.user, wb.role, pipelined=True),  # as sessions use it
+            "service_acked": AuditClient(sock, wb.user, wb.role), "none": NullAudit(wb.user, wb.role)}
         for q in QUERIES:  # warm: attach views, fill caches
             wb.sql(q)
         timings: dict[str, list[float]] = {label: [] for label in trails}
@@ -101,6 +106,7 @@ def audit_overhead(wb: workbench.Session, repeat: int) -> dict[str, float]:
             "per_query_ms_without": med["none"] / len(QUERIES) * 1e3,
             "overhead_pct_direct": (med["direct"] / med["none"] - 1) * 100,
             "overhead_pct_service": (med["service"] / med["none"] - 1) * 100,
+            "overhead_pct_service_acked_each": (med["service_acked"] / med["none"] - 1) * 100,
             "record_us_direct": per_record_direct, "record_us_service": per_record_service,
             "service_vs_direct_record_ratio": per_record_service / per_record_direct}
 
@@ -130,6 +136,49 @@ def siem(wb: workbench.Session) -> dict[str, object]:
     }
 
 
+def access_log_overhead(folder: Path, requests_per_round: int = 5000, rounds: int = 7) -> dict[str, float]:
+    """Microseconds per in-process request with and without the access log (no network: the log's own cost)."""
+    import asyncio
+    import os
+
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from workbench.security.access_log import JsonAccessLog, open_access_log
+
+    async def health(_: object) -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    bare = Starlette(routes=[Route("/health", health)])
+    fd = open_access_log(folder / "access.log")
+    logged = JsonAccessLog(bare, fd, lambda auth: "anonymous")
+    scope = {"type": "http", "method": "GET", "path": "/health", "raw_path": b"/health", "query_string": b"",
+             "headers": [(b"authorization", b"Bearer x")], "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 80),
+             "scheme": "http", "root_path": "", "http_version": "1.1"}
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(_: object) -> None:
+        return None
+
+    async def per_request(app: object) -> float:
+        started = time.perf_counter()
+        for _ in range(requests_per_round):
+            await app(dict(scope), receive, send)  # type: ignore[operator]
+        return (time.perf_counter() - started) / requests_per_round * 1e6
+
+    times: dict[str, list[float]] = {"bare": [], "logged": []}
+    for _ in range(rounds):
+        for name, app in (("bare", bare), ("logged", logged)):
+            times[name].append(asyncio.run(per_request(app)))
+    os.close(fd)
+    bare_us, logged_us = statistics.median(times["bare"]), statistics.median(times["logged"])
+    return {"bare_us": round(bare_us, 1), "logged_us": round(logged_us, 1),
+            "access_log_us": round(logged_us - bare_us, 1), "ratio": round(logged_us / bare_us, 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lake", default=str(Path(__file__).resolve().parents[1] / "var" / "bench" / "world-s1"), help="a world lake (copied; the original is not written)")
@@ -138,7 +187,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copytree(args.lake, Path(tmp) / "lake")
         wb = workbench.connect(str(Path(tmp) / "lake"), user="bench")
-        figures = {"audit": audit_overhead(wb, args.repeat), "siem": siem(wb)}
+        figures = {"audit": audit_overhead(wb, args.repeat), "siem": siem(wb),
+                   "scoring_access_log": access_log_overhead(Path(tmp))}
     print(json.dumps(figures, indent=1))
 
 

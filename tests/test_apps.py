@@ -3,6 +3,8 @@
 Browser tests serve both apps with ``workbench apps serve`` on a free loopback port against
 a copy of the tiny world (with a trader whose name is an HTML/JS payload), drive Debian's
 chromium through Playwright and save screenshots to a tmp artifacts folder (path printed).
+The apps behind the hub, role by role (field officers' lookup at a phone's width), are in
+``test_publishing.py``, which runs one hub stack for all of them.
 """
 
 from __future__ import annotations
@@ -147,6 +149,35 @@ def test_lookup_classifies_and_finds_by_each_kind_of_input(tiny_world: Session) 
     assert lk.lookup(tiny_world, plate.replace(" ", "").lower()).findings[0].facts["Crossings"] > 0
     container = tiny_world.sql("select container_no from curated.declarations where container_no is not null limit 1").item()
     assert lk.lookup(tiny_world, container).findings
+
+
+def test_field_officer_looks_up_plates_and_companies_but_not_the_personal_registers(tiny_world: Session) -> None:
+    from workbench.errors import AccessDenied
+
+    lake = tiny_world.settings.lake
+    officer = connect(lake, user="officer", role="field_officer")
+    plate, owner = tiny_world.sql("select c.plate, v.owner_name from curated.crossings c join curated.vehicles v "
+                                  "using (plate) order by c.crossing_id limit 1").row(0)
+    found = lk.lookup(officer, plate)
+    assert found.unavailable == [] and found.findings[0].title == plate and owner in found.findings[0].subtitle
+    assert lk.lookup(connect(lake, user="boss", role="manager"), plate).findings == []  # masked for managers
+    br = tiny_world.sql("select br_number from curated.traders join curated.case_parties using (br_number) "
+                        "order by br_number limit 1").item()
+    company = lk.lookup(officer, br)
+    assert company.unavailable == [] and company.findings[0].facts["Cases"] > 0
+    assert company.findings[0].facts["Risk"] == "high"
+    for table in ("curated.people", "curated.drivers", "curated.cash_declarations", "documents.index", "raw.lbs_drivers"):
+        with pytest.raises(AccessDenied, match="field officers"):
+            officer.sql(f"select count(*) from {table}")
+        assert tiny_world.sql(f"select count(*) from {table}").item() > 0  # refused, not missing
+
+
+def test_lookup_history_wraps_its_rows_and_escapes_them() -> None:
+    entry = lk.history_entry({"crossing_id": "X1", "crossed_on": date(2024, 1, 2), "plate": "<b>AB 1</b>",
+                              "value_hkd": 12345.0, "cargo_desc": None, "inspection": "seizure"})
+    assert entry.count('class="hrow"') == 1 and "&lt;b&gt;AB 1&lt;/b&gt;" in entry and "<b>AB" not in entry
+    assert "2024-01-02" in entry and "X1" in entry and "insp-seizure" in entry and "12,345" in entry
+    assert "cargo desc" not in entry  # empty fields are left out
 
 
 def test_lookup_names_the_missing_table_instead_of_failing(tmp_path: Path) -> None:

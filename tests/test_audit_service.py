@@ -60,6 +60,17 @@ def test_records_are_chained_acknowledged_and_verified(service: AuditService) ->
     assert stat.S_IMODE(service.socket_file.parent.stat().st_mode) == 0o755
 
 
+def test_a_pipelined_client_returns_before_the_ack_and_reads_it_with_the_next_record(service: AuditService) -> None:
+    client = AuditClient(service.socket_file, "hub", "system", pipelined=True)
+    sent = [client.record("query", rows=i) for i in range(3)]
+    assert all("seq" not in r for r in sent)  # returned before the service answered
+    client.flush()
+    assert [r["rows"] for r in read_records(service.folder)] == [0, 1, 2]
+    client.record("query", rows=3)
+    client.close()  # reads the last ack
+    assert [r["seq"] for r in read_records(service.folder)] == [0, 1, 2, 3]
+
+
 def test_bad_requests_get_a_clear_error_and_the_chain_stays_intact(service: AuditService) -> None:
     import socket
 
@@ -87,6 +98,7 @@ def test_a_session_on_the_socket_records_through_the_service_and_fails_closed(
     assert wb.sql("SELECT count(*) AS n FROM work.sock_test")["n"][0] == 3
     with pytest.raises(AccessDenied):
         wb.write(pl.DataFrame({"k": [1]}), "raw.sock_test")
+    wb.audit.flush()  # a session's records are pipelined: the last ack is read with the next record or here
     events = [(r["user"], r["event"], r["rows"]) for r in read_records(service.folder)]
     assert events == [("alice", "session_start", None), ("alice", "write", 3), ("alice", "query", 1),
                       ("alice", "denied", None)]
@@ -169,3 +181,56 @@ def test_the_cli_service_stops_cleanly_on_sigterm_with_a_final_checkpoint(tmp_pa
     assert not sock.exists()
     result = verify(tmp_path / "audit")
     assert result.ok and (result.records, result.checkpoints) == (1, 1)
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="creating a throwaway Unix user needs root")
+def test_a_users_wb_sql_is_recorded_through_the_socket_as_the_peer_not_as_claimed(tmp_path: Path) -> None:
+    """What a kernel does: ``workbench.connect()`` + ``wb.sql`` as its own Unix user, with the socket in its
+    environment (as the spawner gives it) and a false name and role claimed in the settings."""
+    import polars as pl
+
+    from workbench.platform import unix
+    from workbench.platform.userenv import build_user_env
+
+    prefix = f"wbt{uuid.uuid4().hex[:4]}-"
+    root = Path(tempfile.mkdtemp(prefix="wbt-audit-"))
+    os.chmod(root, 0o755)
+    try:
+        homes = root / "homes"
+        homes.mkdir(mode=0o755)
+        entry = unix.ensure_user(f"{prefix}dana", homes)
+        python = build_user_env(root / "userenv")
+        lake = root / "lake"
+        loader = connect(str(lake), user="loader", role="system", audit_dir=str(root / "loader-audit"))
+        loader.write(pl.DataFrame({"k": list(range(7))}), "work.shared_probe")
+        folder, sock = root / "service-audit", root / "sockets" / "audit.sock"
+        service = AuditService(folder, sock, unix_prefix=prefix, roles={"dana": "analyst"}.get)
+        thread = threading.Thread(target=service.serve, kwargs={"checkpoint_seconds": 3600}, daemon=True)
+        thread.start()
+        try:
+            script = "\n".join([
+                "import sys, workbench",
+                "wb = workbench.connect(sys.argv[1])",
+                "print(wb.sql('SELECT count(*) AS n FROM work.shared_probe')['n'][0])",
+            ])
+            env = {"HOME": entry.pw_dir, "PATH": "/usr/bin:/bin", "WORKBENCH_AUDIT_SOCKET": str(sock),
+                   "WORKBENCH_USER": "admin", "WORKBENCH_ROLE": "analyst"}  # the name is a false claim
+            done = subprocess.run([str(python), "-c", script, str(lake)], user=entry.pw_uid, group=entry.pw_gid,
+                                  extra_groups=[], cwd=root, capture_output=True, text=True, env=env, timeout=180)
+            assert done.returncode == 0, done.stderr[-2000:]
+            assert done.stdout.strip().splitlines()[-1] == "7"
+        finally:
+            service.shutdown()
+            thread.join(timeout=10)
+            service.server_close()
+        records = list(read_records(folder))
+        query = next(r for r in records if r["event"] == "query")
+        assert (query["user"], query["role"], query["rows"], query["tables"]) == ("dana", "analyst", 1,
+                                                                                  ["work.shared_probe"])
+        assert query["detail"]["claimed_user"] == "admin" and query["detail"]["peer_pid"] > 0
+        assert {r["user"] for r in records} == {"dana"}  # session start too: nothing under the claimed name
+        assert verify(folder).ok
+        assert not (lake.parent / "audit").exists()  # the session's default folder: nothing went there
+    finally:
+        remove_users(prefix)
+        shutil.rmtree(root, ignore_errors=True)

@@ -16,7 +16,10 @@ files, websockets' HTTP side) without credentials. Each must be refused: 401/403
 redirect chain that ends on the hub's login form, or 404/405 (nothing served there).
 Ports that do not speak HTTP must refuse a TLS handshake without a client certificate
 (Dask comms and the gateway's scheduler proxy use mutual TLS). The only 200s allowed are
-``PUBLIC``, each with the reason it is public.
+``PUBLIC``, each with the reason it is public. A gateway cluster's scheduler dashboard is
+checked closed on both ways in. The real-time scoring service, which is not part of the hub
+stack, is swept on its own: every route of its route table, and the usual paths, with no
+token and with wrong ones.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import pytest
 import requests
 
 from tests.hub_support import RunningStack, api_token, gateway_cluster, running_stack, spawn_and_wait, stop_server
+from tests.test_risk_service import access_lines, served  # noqa: F401 - the scoring service, started by its CLI
 
 pytestmark = [pytest.mark.hub, pytest.mark.filterwarnings("ignore::distributed.versions.VersionMismatchWarning")]
 
@@ -48,16 +52,13 @@ PUBLIC = {
     r"^/services/dashboards/health$": "the dashboards service's liveness probe ({'ok': true}, no data)",
     r"^(/services/dask-gateway/clusters/[^/]+)?/health$": "a Dask scheduler's or worker's liveness probe ('ok')",
 }
-# KNOWN EXPOSURE, not a design choice: a gateway cluster's scheduler dashboard (Bokeh pages,
-# its static files and plot list) has no authentication in distributed, and dask-gateway
-# serves it as a capability URL (/clusters/<32-hex name>/); its loopback port is open to
-# every local user. What leaked more (worker dashboards, /metrics, /info logs and call
-# stacks, /proxy) is switched off in workbench/platform/gateway.py. Anything else answering
-# 200 fails the sweep, and so does this list once it no longer matches (remove it then).
-KNOWN_OPEN = {
-    r"^(/services/dask-gateway/clusters/[^/]+)?/(status|individual-plots\.json)$":
-        "the Dask scheduler's dashboard, open by distributed's design (reported to the lead)",
-}
+# A gateway cluster's scheduler serves no dashboard (distributed has no authentication for it):
+# its HTTP server keeps only the liveness probe, so the dashboard link dask-gateway hands out
+# answers 404 through the gateway's proxy and on the scheduler's loopback port alike
+# (workbench/platform/gateway.py). The owner's view is `performance_report` over the
+# cluster's mutual-TLS client connection, checked in `busy_stack`.
+DASHBOARD_PATHS = ["status", "individual-plots.json", "statics/css/base.css", "tasks", "workers", "graph",
+                   "system", "profile", "info/main/workers.html", "metrics", "json/counts.json"]
 # What a client asks for under a prefix: APIs, UI pages, files, the HTTP side of websockets.
 SUFFIXES = [
     "", "api", "api/status", "api/kernels", "api/sessions", "api/contents", "api/terminals", "api/kernelspecs",
@@ -142,11 +143,8 @@ def public_reason(path: str) -> str | None:
     return next((why for pattern, why in PUBLIC.items() if re.match(pattern, path)), None)
 
 
-def judge(response: requests.Response, known_open: set[str]) -> str | None:
-    """None when the (redirect-followed) response refuses the anonymous client; else what leaked.
-
-    A 200 on a ``KNOWN_OPEN`` path is not a leak here but is collected into ``known_open``.
-    """
+def judge(response: requests.Response) -> str | None:
+    """None when the (redirect-followed) response refuses the anonymous client; else what leaked."""
     from urllib.parse import urlsplit
 
     path = urlsplit(response.url).path
@@ -154,9 +152,6 @@ def judge(response: requests.Response, known_open: set[str]) -> str | None:
     if status in (401, 403, 404, 405):
         return None
     if status == 200 and public_reason(path):
-        return None
-    if status == 200 and any(re.match(pattern, path) for pattern in KNOWN_OPEN):
-        known_open.add(path)
         return None
     if 300 <= status < 400:  # a redirect left the sweep's hosts, or too many
         return f"redirects to {response.headers.get('location')}"
@@ -181,8 +176,13 @@ def busy_stack(stack: RunningStack) -> Iterator[RunningStack]:
     gw = Gateway(gateway.public_address(stack.profile), proxy_address=gateway.proxy_address(stack.profile),
                  auth=JupyterHubAuth(api_token=token))
     try:
-        with gateway_cluster(gw, 1) as (cluster, _):
+        with gateway_cluster(gw, 1) as (cluster, client):
             (stack.root / "dashboard_link").write_text(cluster.dashboard_link)
+            # The owner's authenticated view of what the dashboard showed: a report over the client's TLS link.
+            from distributed import performance_report
+
+            with performance_report(filename=str(stack.root / "report.html")):
+                assert client.submit(sum, [1, 2]).result() == 3
             yield stack
     finally:
         gw.close()
@@ -203,7 +203,6 @@ def test_every_endpoint_refuses_anonymous_requests(busy_stack: RunningStack) -> 
     from urllib.parse import urlsplit
 
     s = busy_stack
-    known_open: set[str] = set()
     routes = proxy_routes(s)
     # The gateway's own proxy routes clusters' dashboards below its prefix (not in CHP's table).
     dashboard = urlsplit((s.root / "dashboard_link").read_text()).path.rsplit("/", 1)[0] + "/"
@@ -228,7 +227,7 @@ def test_every_endpoint_refuses_anonymous_requests(busy_stack: RunningStack) -> 
             for suffix in SUFFIXES:
                 path = prefix + suffix
                 response = requests.get(base + path, timeout=15)
-                verdict = judge(response, known_open)
+                verdict = judge(response)
                 listener.verdicts[f"GET {path}"] = str(response.status_code)
                 if verdict:
                     leaks.append(f"port {listener.port} ({listener.owner}) GET {path}: {verdict}")
@@ -242,5 +241,63 @@ def test_every_endpoint_refuses_anonymous_requests(busy_stack: RunningStack) -> 
         print(f"{listener.port:>6} {'http' if listener.http else 'tls '} {len(listener.verdicts):>4} probes  "
               f"{listener.owner[:110]}")
     assert not leaks, "endpoints answering anonymous requests:\n" + "\n".join(leaks)
-    print("known open (see KNOWN_OPEN):", sorted(known_open))
-    assert known_open, "KNOWN_OPEN matched nothing: the scheduler dashboard is closed now, remove the entry"
+
+
+def test_the_scheduler_serves_no_dashboard_through_the_gateway_or_on_its_port(busy_stack: RunningStack) -> None:
+    """The dashboard dask-gateway links to is gone on both ways in; the route itself still works
+    (its liveness probe answers), so the 404s are the scheduler's, not a missing route's."""
+    import psutil
+
+    link = (busy_stack.root / "dashboard_link").read_text()
+    base = link.rsplit("/", 1)[0]
+    assert requests.get(f"{base}/health", timeout=15).status_code == 200
+    for path in DASHBOARD_PATHS:
+        response = requests.get(f"{base}/{path}", timeout=15)
+        assert response.status_code == 404, (path, response.status_code, response.text[:120])
+    # The scheduler's own HTTP port on loopback, found from its process (run as the analyst).
+    schedulers = [psutil.Process(pid) for pid in stack_processes(busy_stack.profile.state_dir)
+                  if "dask_gateway.scheduler_preload" in psutil.Process(pid).cmdline()]
+    assert len(schedulers) == 1, schedulers
+    assert "--no-dashboard" in schedulers[0].cmdline()
+    http_ports = [c.laddr.port for c in schedulers[0].net_connections(kind="tcp")
+                  if c.status == psutil.CONN_LISTEN and speaks_http(c.laddr.port)]
+    # Its HTTP server (the liveness probe) and dask-gateway's preload API (heartbeats, token-checked).
+    probes = [port for port in http_ports if requests.get(f"http://127.0.0.1:{port}/health", timeout=15).ok]
+    assert len(probes) == 1, f"the scheduler's HTTP server is not among {http_ports}"
+    for port in http_ports:
+        for path in DASHBOARD_PATHS:
+            status = requests.get(f"http://127.0.0.1:{port}/{path}", timeout=15).status_code
+            assert status in (401, 403, 404), (port, path, status)
+    report = (busy_stack.root / "report.html").read_text()
+    assert "Task Stream" in report and "bokeh" in report.lower()  # the owner still sees the plots
+
+
+# The real-time scoring service is not part of the hub stack (see README, security): it is
+# started by `workbench models serve` wherever a model is promoted, with its own bearer token.
+SCORING_PUBLIC = {r"^/health$": "the scoring service's liveness probe (model name and version, no data)"}
+
+
+def test_the_scoring_service_refuses_every_route_without_the_right_token(served: dict[str, object]) -> None:
+    """Every route of the service's own table, and the sweep's usual paths, with no token and a wrong one."""
+    from workbench.risk.service import make_app
+
+    app = make_app(served["model"], served["version"], "unused")  # type: ignore[arg-type]
+    routes = {route.path: set(route.methods or ()) for route in app.routes}  # type: ignore[attr-defined]
+    assert "/score" in routes and "POST" in routes["/score"], routes
+    probes = {(method, path) for path, methods in routes.items() for method in methods | {"GET", "POST"}}
+    probes |= {("GET", "/" + suffix) for suffix in SUFFIXES} | {("POST", "/" + suffix) for suffix in POSTS}
+    before = len(access_lines(served))
+    leaks, sent = [], 0
+    for method, path in sorted(probes):
+        for headers in ({}, {"Authorization": "Bearer wrong-token"}, {"Authorization": "token wrong-token"}):
+            response = requests.request(method, f"{served['url']}{path}", headers=headers, json={}, timeout=15)
+            sent += 1
+            public = response.status_code == 200 and method in ("GET", "HEAD") and any(
+                re.match(pattern, path) for pattern in SCORING_PUBLIC)
+            if not public and response.status_code not in (401, 403, 404, 405):
+                leaks.append(f"{method} {path} {headers or 'no token'}: {response.status_code} {response.text[:80]!r}")
+    assert not leaks, "scoring service answers without the right token:\n" + "\n".join(leaks)
+    logged = access_lines(served, before, expect=sent)
+    assert len(logged) == sent and {line["identity"] for line in logged} == {"anonymous"}
+    refused = [line for line in logged if line["path"] == "/score" and line["method"] == "POST"]
+    assert refused and {line["status"] for line in refused} == {401}

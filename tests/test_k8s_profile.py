@@ -21,6 +21,7 @@ from traitlets.config import Config
 
 from tests.hub_support import REPO
 from workbench.platform import gateway, hubconfig, kubernetes
+from workbench.platform.accounts import ACCOUNTS_SERVICE
 from workbench.platform.cgroups import parse_size
 from workbench.platform.spawner import DEFAULT_ROLE_LIMITS
 
@@ -170,7 +171,7 @@ def test_gateway_extra_config_gives_each_role_the_local_limits(values: dict[str,
         assert {e["valueFrom"]["secretKeyRef"]["name"] for e in env} == {f"workbench-lake-{role}"}
         with pytest.raises(Exception, match="less than or equal|maximum|<="):
             kube.parse_options({"worker_cores": lim.max_worker_cores + 1})
-    for role in ("manager", "admin"):
+    for role in ("manager", "field_officer", "admin"):
         refused = c.KubeBackend.cluster_options(User(role, groups=[role]))
         with pytest.raises(gateway.NoClustersForRole):
             refused.get_configuration(refused.parse_options({}), User(role, groups=[role]))
@@ -183,7 +184,13 @@ def test_limits_roles_and_timeouts_equal_the_local_profile(values: dict[str, Any
     caps = {o["groups"][0]: o["spawner_override"]["mem_limit"]
             for o in hub["hub"]["config"]["KubeSpawner"]["group_overrides"].values()}
     assert caps == local.role_mem_limits == DEFAULT_ROLE_LIMITS
-    assert "manager" not in caps  # managers get no server, so no profile
+    assert not {"manager", "field_officer"} & set(caps)  # no server, so no profile
+    granted: dict[str, set[str]] = {}
+    for role in hub["hub"]["loadRoles"].values():
+        for group in role.get("groups", []):
+            granted.setdefault(group, set()).update(role["scopes"])
+    for group in ("manager", "field_officer"):  # the dashboards service and nothing else
+        assert granted[group] == {"access:services!service=dashboards"}, group
     assert parse_size(hub["singleuser"]["memory"]["limit"]) == min(parse_size(v) for v in caps.values())
     assert [{"name": n, **r} for n, r in hub["hub"]["loadRoles"].items()] == hubconfig.rbac_roles(idle_culler=False)
     assert hub["cull"] == {"enabled": True, "timeout": local.idle_timeout, "every": 300, "users": False}
@@ -204,7 +211,9 @@ def test_limits_roles_and_timeouts_equal_the_local_profile(values: dict[str, Any
     gateway.configure(gw, local)
     assert run_gateway_extra_config(values).KubeClusterConfig.idle_timeout == gw.ClusterConfig.idle_timeout
     assert run_gateway_extra_config(values).KubeClusterConfig.worker_cmd[1:] == gw.ClusterConfig.worker_cmd[1:]
-    services = {s["name"] for s in c.JupyterHub.services} - {"idle-culler"}  # z2jh's cull runs its own
+    # z2jh's cull runs its own idle culler; the account service stops local servers and clusters only
+    # (on Kubernetes the admin stops them: README, "Accounts").
+    services = {s["name"] for s in c.JupyterHub.services} - {"idle-culler", ACCOUNTS_SERVICE}
     assert services <= set(hub["hub"]["services"])
 
 

@@ -146,3 +146,65 @@ def test_explorer_shows_identity_network_provenance_timeline_and_expands(
         assert any(label in wait_for_text(page, labels[0]) for label in labels)
     page.screenshot(path=str(tmp_path / "network_explorer.png"), full_page=True)
     print(f"\nscreenshot: {tmp_path / 'network_explorer.png'}")
+
+
+# Screen position (viewport pixels) of every node of the network plot on the page: the Bokeh renderer whose
+# data has a node_id column, mapped through its plot's scales and offset by the plot's canvas.
+NODE_POSITIONS_JS = """() => {
+  const models = [...Bokeh.documents[0].all_models];
+  const plots = [];
+  for (const r of models.filter(m => m.type === "GlyphRenderer" && m.data_source?.data?.node_id)) {
+    const view = Bokeh.index.find_one(models.find(m => m.renderers?.includes(r)));
+    if (view == null) continue;  // a plot replaced by a newer one
+    const box = view.canvas_view.el.getBoundingClientRect(), d = r.data_source.data;
+    plots.push(Array.from(d.node_id, (id, i) => ({id, x: box.left + view.frame.x_scale.compute(d.x[i]),
+                                                   y: box.top + view.frame.y_scale.compute(d.y[i])})));
+  }
+  return plots;
+}"""
+
+
+def node_positions(page: Any, count: int | None = None, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """The nodes of the one network plot on the page (polled until it holds ``count`` nodes, when given)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        plots = page.evaluate(NODE_POSITIONS_JS)
+        if len(plots) == 1 and (count is None or len(plots[0]) == count):
+            return list(plots[0])
+        if time.monotonic() > deadline:
+            raise AssertionError(f"expected one network plot of {count} nodes, found {[len(p) for p in plots]}")
+        page.wait_for_timeout(250)
+
+
+@pytest.mark.browser
+def test_tapping_a_node_in_the_plot_expands_it(explorer_url: str, browser: Any, wb: Session, tmp_path: Path) -> None:
+    import math
+
+    entity = chinese_entity(wb)
+    target = entity["entity_id"]
+    near, _ = ne.neighbours(wb, target)
+    page = browser.new_page(viewport={"width": 1300, "height": 1100})
+    page.goto(explorer_url)
+    box = page.get_by_placeholder("e.g. Lucky Star")
+    box.wait_for(timeout=30_000)
+    box.fill(entity["name"])  # its first match, chosen at once
+    box.press("Enter")
+    wait_for_text(page, "Written as")
+    assert canvas_painted(page), "network plot canvas is blank"
+    page.locator("canvas").first.scroll_into_view_if_needed()
+    nodes = node_positions(page, count=1 + len(near))
+    shown = {n["id"] for n in nodes}
+    assert shown == {target, *near}
+
+    # The node to tap: one whose expansion adds nodes, farthest from any other so the tap hits it alone.
+    grows = {n["id"]: set(ne.neighbours(wb, n["id"])[0]) - shown for n in nodes}
+    gap = {n["id"]: min(math.dist((n["x"], n["y"]), (o["x"], o["y"])) for o in nodes if o is not n) for n in nodes}
+    tapped = max((n for n in nodes if grows[n["id"]]), key=lambda n: gap[n["id"]])
+    assert gap[tapped["id"]] > 30 and 0 < tapped["y"] < 1100, tapped
+    page.mouse.click(tapped["x"], tapped["y"])
+
+    wait_for_text(page, f"Expanded {tapped['id']}")
+    after = {n["id"] for n in node_positions(page, count=len(shown | grows[tapped["id"]]))}
+    assert after == shown | grows[tapped["id"]] and len(after) > len(shown)
+    page.screenshot(path=str(tmp_path / "network_tapped.png"), full_page=True)
+    print(f"\nscreenshot: {tmp_path / 'network_tapped.png'}")

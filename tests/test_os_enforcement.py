@@ -35,7 +35,7 @@ from workbench.security import lake_permissions as lp
 from workbench.security.policy import load_policy
 
 POLICY = load_policy()
-PEOPLE = ("manager", "analyst", "modeller", "admin")
+PEOPLE = ("manager", "field_officer", "analyst", "modeller", "admin")
 SPEC_TABLES = {  # spec'd tables of each classification / need-to-know rule, as files on disk
     "truth.rings": "secret",
     "security.events": "restricted (admin only)",
@@ -116,7 +116,7 @@ def test_object_store_plan_lists_each_roles_grants_but_is_not_applied(s3_server:
     location = LakeLocation(f"s3://{_bucket(s3_server)}/lake", s3_server)
     Lake(location).write(pa.table({"a": [1]}), "work.restricted_src", actor="t", classification="restricted")
     plan = lp.compile_plan(location, POLICY)  # what each role's storage credential must grant
-    assert plan.rule("work/restricted_src").access.read == {"analyst", "modeller", "admin", "system"}
+    assert plan.rule("work/restricted_src").access.read == {"analyst", "modeller", "field_officer", "admin", "system"}
     assert plan.rule("truth/rings").access.read == {"system"}
     with pytest.raises(ConfigError, match="object-store lake has no file permissions"):
         lp.apply_plan(plan)
@@ -141,12 +141,12 @@ def small_lake(tmp_path: Path) -> LakeLocation:
 EXPECTED_READ = {  # table -> the people roles that read it (the policy, written out)
     "truth/rings": set(),
     "security/events": {"admin"},
-    "curated/traders": {"analyst", "modeller", "admin"},
+    "curated/traders": {"field_officer", "analyst", "modeller", "admin"},
     "curated/declarations": set(PEOPLE),
     "raw/ref_fx_rates": set(PEOPLE),
     "system/catalog": set(PEOPLE),
     "work/internal_src": set(PEOPLE),
-    "work/restricted_src": {"analyst", "modeller", "admin"},
+    "work/restricted_src": {"field_officer", "analyst", "modeller", "admin"},
 }
 
 
@@ -159,8 +159,9 @@ def test_plan_grants_each_role_exactly_what_the_policy_allows(small_lake: LakeLo
         assert (role in access.read | access.write) == (role in readers), (role, path)
         assert "system" in access.read | access.write  # services read everything
     writes = {p for p in EXPECTED_READ if role in plan.rule(p).access.write}
-    assert writes == ({"system/catalog"} if role != "manager" else set())  # every write records itself there
-    assert (role in plan.rule("work").access.write) == (role != "manager")
+    writer = role not in ("manager", "field_officer")  # they read only
+    assert writes == ({"system/catalog"} if writer else set())  # every write records itself there
+    assert (role in plan.rule("work").access.write) == writer
     assert plan.rule("work").sticky and not plan.rule("curated").sticky
     # Tables made later: truth's are for services only, security's for admins, work's private.
     assert not plan.rule("truth").new.read & set(PEOPLE)
@@ -180,7 +181,7 @@ def test_printed_plan_names_paths_groups_and_pending_changes(small_lake: LakeLoc
     assert rows["truth/rings"]["read"] == "system"
     assert rows["security/events"]["read"] == "admin,system"
     assert rows["work"]["flags"] == "setgid,sticky"
-    assert "groups to create first: wbzzr-manager, wbzzr-analyst" in result.stderr  # a dry run changes nothing
+    assert "groups to create first: wbzzr-manager, wbzzr-field_officer, wbzzr-analyst" in result.stderr  # a dry run changes nothing
 
 
 def test_session_write_is_classified_by_what_the_session_read(small_lake: LakeLocation) -> None:
@@ -388,7 +389,7 @@ def test_session_shares_its_work_table_with_the_roles_cleared_for_what_it_read(e
     derived = enforced.file("work.derived")
     assert os.stat(derived).st_uid == pwd_uid(enforced.user("analyst"))  # the analyst's own table
     readable = {role: probe(enforced.user(role), [("read", derived)])[f"read:{derived}"] for role in PEOPLE}
-    assert readable == {"manager": False, "analyst": True, "modeller": True, "admin": True}
+    assert readable == {"manager": False, "field_officer": True, "analyst": True, "modeller": True, "admin": True}
 
 
 def pwd_uid(user: str) -> int:

@@ -11,6 +11,12 @@ events and network explorer apps are still being built and are not in the matrix
 Screenshots go to a pytest temp folder (path printed).
 
 Registry and store rules without a stack are tested first (fast).
+
+Published apps run in their own server process as their publisher's Unix user
+(``workbench/apps/published_process.py``): the probe app below reports its uid and
+groups and tries to read a ``truth`` file of the lake; a manager opens it in the browser
+and its button (a server callback: the websocket through the service's relay) answers.
+At teardown no published app's process may outlive ``stack.down``.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import free_port
-from tests.hub_support import api_token, hub_sandbox, remove_users
+from tests.hub_support import api_token, hub_sandbox, remove_cgroups, remove_users
 from tests.test_apps import CHROMIUM, CHROMIUM_ARGS, page_text, wait_for_text
 from workbench.apps.registry import Viewer, load_registry
 from workbench.errors import ConfigError
@@ -51,6 +57,31 @@ pn.Column(
 ).servable(title="Team KPIs")
 '''
 
+PROBE_APP = '''
+import grp
+import os
+
+import panel as pn
+
+TRUTH = %r
+
+
+def probe() -> str:
+    try:
+        open(TRUTH, "rb").read(4)
+        truth = "read"
+    except PermissionError:
+        truth = "PermissionError"
+    groups = ",".join(sorted(grp.getgrgid(g).gr_name for g in os.getgroups()))
+    return f"uid={os.getuid()} euid={os.geteuid()} groups={groups} truth={truth}"
+
+
+report = pn.pane.Markdown(f"started: {probe()}")
+button = pn.widgets.Button(name="Probe again")
+button.on_click(lambda _event: setattr(report, "object", f"callback: {probe()}"))
+pn.Column(report, button).servable(title="Who runs me")
+'''
+
 NOTEBOOK_CELL = '''import panel as pn
 import workbench
 wb = workbench.connect()
@@ -63,8 +94,8 @@ pn.pane.Markdown(f"## Notebook dashboard: {n} crossings for {wb.role}").servable
 
 def test_registry_maps_each_app_to_its_roles() -> None:
     apps = load_registry()
-    assert set(apps["risk-overview"].roles) == {"manager", "analyst", "modeller", "admin"}
-    assert set(apps["lookup"].roles) == {"analyst", "manager"}
+    assert set(apps["risk-overview"].roles) == {"manager", "field_officer", "analyst", "modeller", "admin"}
+    assert set(apps["lookup"].roles) == {"field_officer", "analyst", "manager"}
     assert apps["security-events"].roles == ("admin",)
     assert set(apps["network-explorer"].roles) == set(apps["labelling"].roles) == {"analyst", "modeller"}
     assert apps["lookup"].allows(Viewer("x", "manager")) and not apps["lookup"].allows(Viewer("x", "modeller"))
@@ -127,6 +158,38 @@ def test_hub_profile_reads_its_settings_not_the_environment(monkeypatch: pytest.
     monkeypatch.setenv("WORKBENCH_HUB_PORT", "not-a-port")
     with pytest.raises(ValueError, match="port"):
         HubProfile.from_env()
+
+
+def test_app_servers_get_no_hub_credential_and_a_chosen_backend(tmp_path: Path) -> None:
+    """What reaches a published app's server: its publisher's identity and the lake settings, never the
+    service's hub token, the viewer's cookie or a viewer name the browser made up."""
+    import pwd
+
+    from tornado.httputil import HTTPHeaders
+
+    from workbench.apps.published_process import AppProcess, LocalAppProcess, app_class, app_environment
+    from workbench.apps.published_proxy import forwarded_headers
+    from workbench.errors import WorkbenchError
+    from workbench.settings import Settings
+
+    settings = Settings(lake=str(tmp_path / "lake"), role="manager", hub_token="hub-secret",
+                        audit_socket="/run/audit.sock", audit_dir="/ignored")
+    env = app_environment(settings, pwd.getpwuid(os.getuid()), "alice", Path("/opt/userenv/bin/python"))
+    assert env["WORKBENCH_USER"] == "alice" and env["WORKBENCH_LAKE"] == settings.lake
+    assert env["WORKBENCH_AUDIT_SOCKET"] == "/run/audit.sock" and "WORKBENCH_AUDIT_DIR" not in env
+    assert env["PATH"].startswith("/opt/userenv/bin:")
+    assert "hub-secret" not in json.dumps(env) and not any(k.startswith("JUPYTERHUB") for k in env)
+
+    browser = HTTPHeaders({"Cookie": "dashboards-oauth=secret", "Authorization": "token t", "Accept": "text/html",
+                           "X-Workbench-Viewer": '{"name": "admin", "role": "admin"}', "Connection": "keep-alive"})
+    sent = forwarded_headers(browser, Viewer("mia", "manager"))
+    assert "Cookie" not in sent and "Authorization" not in sent and "Connection" not in sent
+    assert json.loads(sent["X-Workbench-Viewer"]) == {"name": "mia", "role": "manager"}
+    assert len(sent.get_list("X-Workbench-Viewer")) == 1 and sent["Accept"] == "text/html"
+
+    assert app_class(Settings()) is LocalAppProcess and issubclass(LocalAppProcess, AppProcess)
+    with pytest.raises(WorkbenchError, match="dashboards_app_class: workbench.settings.Settings is not"):
+        app_class(Settings(dashboards_app_class="workbench.settings.Settings"))
 
 
 @pytest.fixture
@@ -201,13 +264,39 @@ class Stack:
         return self.url + PREFIX
 
 
+def app_processes(profile: Any, name: str | None = None) -> dict[int, int]:
+    """pid -> uid of the published-app servers (of ``name``, or all) this stack's service started."""
+    base = str(profile.state_dir / "dashboards-apps") + "/"
+    found = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            args = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            uid = entry.stat().st_uid
+        except (OSError, ValueError):
+            continue
+        folders = [a for a in args if a.startswith(base)]
+        if "workbench.apps.published_server" in args and folders and name in (None, folders[0][len(base):]):
+            found[int(entry.name)] = uid
+    return found
+
+
+def lingering_apps(profile: Any, timeout: float = 15.0) -> dict[int, int]:
+    """Published-app servers of this stack still alive after ``timeout`` s (polled; none is expected)."""
+    deadline = time.monotonic() + timeout
+    while (left := app_processes(profile)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
 @pytest.fixture(scope="module")
 def running(tiny_world: Session, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     from workbench.platform import stack
     from workbench.platform.accounts import AccountStore, read_credentials
+    from workbench.platform.cgroups import own_memory_cgroup
     from workbench.platform.hubconfig import HubProfile
 
     box = hub_sandbox("dash")
+    cgroup_parent = own_memory_cgroup() / f"wbt-dash-{box.tag}"  # the published apps' memory caps
     lake = box.root / "lake"
     shutil.copytree(tiny_world.settings.lake, lake)
     for folder, _dirs, files in os.walk(lake):  # only inside our own temp folder
@@ -219,7 +308,8 @@ def running(tiny_world: Session, tmp_path_factory: pytest.TempPathFactory) -> It
     os.chmod(audit, 0o1777)
     profile = HubProfile(state_dir=box.root / "state", port=free_port(), hub_port=free_port(),
                          proxy_api_port=free_port(), dashboards_port=free_port(), home_root=box.homes,
-                         unix_prefix=box.prefix, lake=str(lake), audit_dir=str(audit), gateway=False)
+                         unix_prefix=box.prefix, lake=str(lake), audit_dir=str(audit), gateway=False,
+                         cgroup_parent=str(cgroup_parent))
     artifacts = tmp_path_factory.mktemp("publishing-artifacts")
     print(f"\nbrowser artifacts: {artifacts}")
     try:
@@ -231,8 +321,11 @@ def running(tiny_world: Session, tmp_path_factory: pytest.TempPathFactory) -> It
         yield Stack(profile, url, lake, passwords, artifacts)
     finally:
         stack.down(profile)
+        left = lingering_apps(profile)  # checked before remove_users kills the test users' processes
         remove_users(box.prefix)
+        remove_cgroups(cgroup_parent)
         shutil.rmtree(box.root, ignore_errors=True)
+    assert not left, f"published app servers outlived `stack.down`: {left}"
 
 
 @pytest.fixture(scope="module")
@@ -372,6 +465,65 @@ def test_each_role_opens_its_apps_and_is_refused_the_others(running: Stack, brow
         page.context.close()
 
 
+@pytest.mark.hub
+@pytest.mark.slow
+@pytest.mark.browser
+def test_field_officer_gets_the_lookup_on_a_phone_the_overview_and_no_other_app(running: Stack,
+                                                                               browser: Any) -> None:
+    """Logged in through the hub as the demo field officer: each registered app opens (real data, a painted
+    plot, the lookup at a phone's width with nothing cut off) or is refused with the 403 page; no server."""
+    import requests
+
+    from workbench.apps.layout import number_text
+    from workbench.apps.registry import available
+    from workbench.explore import connect
+
+    hub, phone = running, {"width": 390, "height": 844}
+    wb = connect(str(hub.lake), user="tester")
+    declarations = number_text(wb.sql("select count(*) from curated.declarations").item())
+    plate, owner = wb.sql("select c.plate, v.owner_name from curated.crossings c join curated.vehicles v "
+                          "using (plate) order by c.crossing_id limit 1").row(0)
+    page = login_page(hub, browser, "field-officer")
+    index = page_text(page)
+    apps = available(load_registry())
+    assert {"lookup", "risk-overview"} <= set(apps)
+    for name, app in apps.items():
+        page.goto(f"{hub.dashboards}/{name}")
+        if "field_officer" not in app.roles:
+            assert app.title not in index, name
+            page.wait_for_url(f"**{PREFIX}/forbidden?app={name}", timeout=30_000)
+            assert "You are field-officer (field_officer)" in wait_for_text(page, "Not allowed")
+            assert page.request.get(page.url).status == 403
+            continue
+        assert app.title in index, (name, index[:300])
+        if name == "risk-overview":
+            assert declarations in wait_for_text(page, "Hit rate", timeout=60)
+            assert_painted_canvas(page)
+            shot(hub, page, "field_officer_risk_overview")
+            continue
+        page.set_viewport_size(phone)
+        box = page.locator("input[type=text]").first
+        box.wait_for(timeout=30_000)
+        box.fill(plate.replace(" ", "").lower())  # as typed on a phone
+        box.press("Enter")
+        text = wait_for_text(page, "Recent crossings")
+        assert plate in text and owner in text and "***" not in text, text[:600]  # unmasked for officers
+        rows = page.locator(".hrow")
+        assert rows.count() > 0
+        for i in range(rows.count()):  # every history entry fits the screen: nothing cut off or to scroll
+            edge = rows.nth(i).bounding_box()
+            assert edge is not None and 0 <= edge["x"] and edge["x"] + edge["width"] <= phone["width"], (i, edge)
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= phone["width"]
+        shot(hub, page, "field_officer_lookup_phone")
+        page.set_viewport_size({"width": 1280, "height": 1000})
+    page.context.close()
+
+    token = api_token(hub.url, "field-officer", hub.passwords["field-officer"])
+    spawn = requests.post(f"{hub.url}/hub/api/users/field-officer/server", timeout=30,
+                          headers={"Authorization": f"token {token}"})
+    assert spawn.status_code == 403, spawn.text  # dashboards only: no notebook server
+
+
 def test_analyst_publishes_an_app_a_manager_sees_it_another_analyst_does_not(
         running: Stack, browser: Any, tmp_path: Path) -> None:
     import nbformat
@@ -436,3 +588,75 @@ def test_analyst_publishes_an_app_a_manager_sees_it_another_analyst_does_not(
     manager.context.close()
     other.context.close()
 
+
+
+def test_a_published_app_runs_as_its_publisher_with_the_lake_closed_as_to_their_kernel(
+        running: Stack, browser: Any, tmp_path: Path) -> None:
+    import pwd
+    import signal
+
+    import requests
+    import websocket
+    from click.testing import CliRunner
+
+    from tests.hub_support import wait_until
+    from workbench.cli.main import main
+    from workbench.platform.cgroups import parse_size
+    from workbench.security.policy import load_policy
+
+    truth = str(next((running.lake / "truth").rglob("*.parquet")))
+    app_file = tmp_path / "who_runs_me.py"
+    app_file.write_text(PROBE_APP % truth)
+    token = api_token(running.url, "analyst", running.passwords["analyst"])
+    env = {"WORKBENCH_DASHBOARDS_URL": running.dashboards, "WORKBENCH_HUB_TOKEN": token}
+    manager_token = api_token(running.url, "manager", running.passwords["manager"])
+    runner = CliRunner()
+    started = time.monotonic()
+    done = runner.invoke(main, ["publish", "app", str(app_file), "--roles", "manager"], env=env)
+    assert done.exit_code == 0, done.output
+    first = requests.get(f"{running.dashboards}/published/who-runs-me/", timeout=180,
+                         headers={"Authorization": f"token {manager_token}"})  # waits for the app's server
+    assert first.status_code == 200 and "<title>Who runs me</title>" in first.text, first.text[:300]
+    print(f"\npublish to the app's first page (its own server started as the analyst): "
+          f"{time.monotonic() - started:.2f} s")
+    analyst = pwd.getpwnam(f"{running.profile.unix_prefix}analyst")
+    processes = wait_until(lambda: app_processes(running.profile, "who-runs-me"), 30, what="the app's server")
+    assert list(processes.values()) == [analyst.pw_uid], processes  # one server, as the publisher
+    (pid,) = processes
+    group = running.profile.cgroup_parent + f"/published.{running.profile.unix_prefix}who-runs-me"
+    assert pid in [int(p) for p in Path(group, "cgroup.procs").read_text().split()]  # capped like their server
+    analyst_cap = parse_size(running.profile.role_mem_limits["analyst"])
+    assert Path(group, "memory.limit_in_bytes").read_text().strip() == str(analyst_cap)
+
+    anonymous = requests.get(f"{running.dashboards}/published/who-runs-me/", timeout=30)
+    assert anonymous.url.startswith(f"{running.url}/hub/login"), anonymous.url
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        websocket.create_connection(running.dashboards.replace("http", "ws") + "/published/who-runs-me/ws",
+                                    header=[f"Origin: {running.url}"], timeout=30)
+    assert refused.value.status_code == 403
+
+    groups = ",".join(sorted([analyst.pw_name, load_policy().unix_group("analyst", running.profile.unix_prefix)]))
+    expected = f"uid={analyst.pw_uid} euid={analyst.pw_uid} groups={groups} truth=PermissionError"
+    manager = login_page(running, browser, "manager")
+    assert "Who runs me" in page_text(manager)
+    manager.goto(f"{running.dashboards}/published?app=who-runs-me")  # the old link form redirects
+    manager.wait_for_url(f"{running.dashboards}/published/who-runs-me/")
+    assert f"started: {expected}" in wait_for_text(manager, "started:", timeout=60)
+    manager.get_by_role("button", name="Probe again").click()  # a server callback: the relayed websocket
+    assert f"callback: {expected}" in wait_for_text(manager, "callback:", timeout=30)
+    shot(running, manager, "manager_published_probe")
+
+    os.kill(pid, signal.SIGKILL)  # a crashed app server is restarted by the service
+    restarted = wait_until(lambda: {p: u for p, u in app_processes(running.profile, "who-runs-me").items()
+                                    if p != pid}, 60, what="the app's server restarted")
+    assert list(restarted.values()) == [analyst.pw_uid]
+    manager.reload()
+    assert f"started: {expected}" in wait_for_text(manager, "started:", timeout=60)
+
+    removed = runner.invoke(main, ["publish", "remove", "who-runs-me"], env=env)
+    assert removed.exit_code == 0, removed.output
+    assert app_processes(running.profile, "who-runs-me") == {}  # stopped before the API answered
+    assert not Path(group).exists()
+    manager.goto(f"{running.dashboards}/published/who-runs-me/")
+    wait_for_text(manager, "does not exist")
+    manager.context.close()

@@ -18,6 +18,8 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
+from tests.conftest import world_copy
+from tests.test_security import _SMTP, _Webhook, sinks  # noqa: F401 - sinks: the SIEM tests' local webhook and SMTP
 from workbench.cli.main import main
 from workbench.errors import WorkbenchError
 from workbench.explore import Session
@@ -27,6 +29,7 @@ from workbench.risk.monitoring import MONITORING, drift, hit_rates, whole_weeks
 from workbench.risk.profile import ALERT_MIN_ROWS, ALERT_PSI, numeric_distribution, psi, shift
 from workbench.risk.selection import SELECTIONS
 from workbench.risk.training import TrainingRun
+from workbench.security.sinks import EmailSink, WebhookSink
 
 SPECS = Path(__file__).resolve().parents[1] / "models"
 
@@ -146,3 +149,52 @@ def test_select_then_monitor_write_weekly_figures(tmp_path: Path, run: TrainingR
     judged = tiny_world.sql("SELECT window_start, value FROM work.monitoring WHERE kind = 'score_drift' "
                             "ORDER BY window_start")  # the batch scores are the champion's: same drift figures
     assert judged.equals(weeks.sort("window_start").select("window_start", "value"))
+
+
+def test_drift_alerts_reach_the_siem_sinks_once(tmp_path: Path, run: TrainingRun, tiny_world: Session,
+                                                sinks: tuple[WebhookSink, EmailSink],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    webhook, email = sinks
+    monkeypatch.setenv("WORKBENCH_SIEM_SINKS", json.dumps([
+        {"kind": "webhook", "url": webhook.url},
+        {"kind": "email", "host": email.host, "port": email.port, "sender": "siem@workbench.local",
+         "recipients": ["admins@workbench.local"]}]))
+    lake = world_copy(tiny_world, tmp_path, user="monitor")
+    # One week after the world ends with >= ALERT_MIN_ROWS declarations, valued 30x and all flown in.
+    sample = lake.sql("SELECT * FROM curated.declarations ORDER BY declaration_id LIMIT 260")
+    lake.write(sample.with_columns(
+        (pl.lit("D9") + pl.int_range(pl.len()).cast(pl.Utf8).str.zfill(9)).alias("declaration_id"),
+        (pl.datetime(2025, 1, 7, 9) + pl.duration(minutes=pl.int_range(pl.len()))).alias("lodged_at"),
+        (pl.col("value_hkd") * 30).alias("value_hkd"), pl.lit("air").alias("mode")), "curated.declarations",
+        mode="append")
+    folder = tmp_path / "registry"
+    version = Registry(folder).register(run)
+    command = ["models", "monitor", "declaration_risk", "--since", "2025-01-06", "--until", "2025-01-13",
+               "--lake", lake.settings.lake, "--registry", str(folder), "--format", "json"]
+
+    first = CliRunner().invoke(main, command)
+    assert first.exit_code == 0, first.output
+    summary = json.loads(first.output)
+    flagged = {a["subject"]: a["value"] for a in summary["alerts"]}
+    assert {"value_hkd", "mode"} <= set(flagged), summary
+    assert len(summary["raised"]["new"]) == len(flagged) and summary["raised"]["delivered"] == 2
+
+    sent = {a["alert_id"]: a for batch in _Webhook.received for a in batch["alerts"]}  # type: ignore[union-attr]
+    assert len(_Webhook.received) == 1 and set(sent) == set(summary["raised"]["new"])
+    for alert in sent.values():
+        facts = dict(e.split("=", 1) for e in alert["evidence"][1:])
+        assert alert["detector"] == "model_drift" and alert["user"] == "declaration_risk"
+        assert facts["model"] == "declaration_risk" and facts["version"] == str(version)
+        assert facts["window"] == "2025-01-06/2025-01-13" and int(facts["rows"]) >= ALERT_MIN_ROWS
+        assert float(facts["psi"]) == pytest.approx(flagged[facts["feature"]], abs=1e-4)
+        assert alert["severity"] == ("high" if facts["feature"] == "score" or float(facts["psi"]) > 2 * ALERT_PSI
+                                     else "medium")
+    assert len(_SMTP.messages) == 1 and "value_hkd" in _SMTP.messages[0]
+    stored = lake.sql("SELECT alert_id, detector FROM security.alerts")
+    assert set(stored["alert_id"]) == set(sent) and set(stored["detector"]) == {"model_drift"}
+
+    again = CliRunner().invoke(main, command)  # the same window again: nothing new, nothing sent
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.output)["raised"] == {"new": [], "known": len(sent), "delivered": 0, "failures": {}}
+    assert len(_Webhook.received) == 1 and len(_SMTP.messages) == 1
+    assert lake.sql("SELECT count(*) AS n FROM security.alerts")["n"][0] == len(sent)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import polars as pl
 import pytest
 import requests
 
@@ -35,14 +36,15 @@ def served(tiny_world: Session, tmp_path_factory: pytest.TempPathFactory) -> Ite
     run = train(load_model_spec("declaration_risk", SPECS), session=tiny_world)
     folder = tmp_path_factory.mktemp("service") / "registry"
     version = Registry(folder).register(run)
-    port = free_port()
+    port, access_log = free_port(), folder.parent / "logs" / "scoring-access.log"
     env = {**os.environ, "WORKBENCH_SCORING_TOKEN": TOKEN}
     proc = subprocess.Popen([str(Path(sys.executable).parent / "workbench"), "models", "serve", "declaration_risk",
-                             "--port", str(port), "--registry", str(folder)], env=env,
+                             "--port", str(port), "--registry", str(folder), "--access-log", str(access_log)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_for_port(port, timeout=60)
-        yield {"url": f"http://127.0.0.1:{port}", "version": version, "model": run.model, "world": tiny_world}
+        yield {"url": f"http://127.0.0.1:{port}", "version": version, "model": run.model, "world": tiny_world,
+               "access_log": access_log}
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -116,3 +118,73 @@ def test_malformed_json_and_oversized_requests_are_4xx(served: dict[str, Any]) -
     assert requests.get(f"{served['url']}/score", timeout=10).status_code == 405
     health = requests.get(f"{served['url']}/health", timeout=10).json()
     assert health == {"model": "declaration_risk", "version": served["version"]}
+
+
+# -- the access log, and what the SIEM makes of it ---------------------------------------------
+
+
+def access_lines(served: dict[str, Any], after: int = 0, expect: int = 0) -> list[dict[str, Any]]:
+    """The access log's lines from line ``after`` on, waiting until there are ``expect`` of them.
+
+    The service writes a line once the response is sent, so the client may be a moment ahead.
+    """
+    import json
+
+    from tests.hub_support import wait_until
+
+    def lines() -> list[str]:
+        log = served["access_log"]
+        return log.read_text().splitlines()[after:] if log.exists() else []
+
+    if expect:
+        wait_until(lambda: len(lines()) >= expect, 10, what=f"{expect} access lines")
+    return [json.loads(line) for line in lines()]
+
+
+def test_every_request_leaves_one_json_access_line_without_the_token_or_the_body(served: dict[str, Any]) -> None:
+    from workbench.security.access_log import token_identity
+
+    before = len(access_lines(served))
+    record = records(served["world"], served["model"], 1)[0]
+    assert post(served, record).status_code == 200
+    assert post(served, record, token=None).status_code == 401
+    assert post(served, record, token="wrong").status_code == 401
+    assert post(served, record | {"quantity": -3}).status_code == 422
+    assert requests.get(f"{served['url']}/health?probe=1", timeout=10).status_code == 200
+    lines = access_lines(served, before, expect=5)
+    assert [(x["method"], x["path"], x["status"], x["identity"]) for x in lines] == [
+        ("POST", "/score", 200, token_identity(TOKEN)), ("POST", "/score", 401, "anonymous"),
+        ("POST", "/score", 401, "anonymous"), ("POST", "/score", 422, token_identity(TOKEN)),
+        ("GET", "/health", 200, "anonymous")]  # the path without its query string
+    for line in lines:
+        assert set(line) == {"ts", "client", "identity", "method", "path", "status", "latency_ms"}
+        assert line["client"] == "127.0.0.1" and line["latency_ms"] >= 0 and line["ts"].endswith("+00:00")
+    text = served["access_log"].read_text()
+    assert TOKEN not in text and "wrong" not in text  # neither the token nor a guess at it
+    assert record["declaration_id"] not in text and "probe" not in text  # nor the body or the query
+
+
+def test_a_burst_of_refused_requests_from_one_address_is_a_denial_burst_alert(served: dict[str, Any]) -> None:
+    from workbench.security.collectors import ScoringLogCollector
+    from workbench.security.detectors import ANONYMOUS, DenialBurst
+
+    collector = ScoringLogCollector(served["access_log"])
+    seen = collector.new_events(None, None)  # type: ignore[arg-type]
+    watermark = collector.watermark(seen)
+    assert DenialBurst().detect(seen, None) == []  # type: ignore[arg-type]  # the earlier tests' few refusals
+    before = len(access_lines(served))
+    for token in [None, "guess-1", "guess-2", None, "guess-3", "guess-4"]:
+        assert post(served, {}, token=token).status_code == 401
+    assert post(served, records(served["world"], served["model"], 1)[0]).status_code == 200
+    assert len(access_lines(served, before, expect=7)) == 7
+    new = collector.new_events(None, watermark)  # type: ignore[arg-type]
+    # The line at the watermark is read again (security.events merges it away); the 200 gives no event.
+    fresh = new.filter(~new["event_id"].is_in(seen["event_id"].to_list()))
+    assert fresh.select("source", "user_name", "source_ip", "action", "resource", "status").rows() == [
+        ("scoring", ANONYMOUS, "127.0.0.1", "access_denied", "/score", "denied")] * 6
+    (alert,) = DenialBurst().detect(fresh, None)  # type: ignore[arg-type]
+    assert alert.detector == "denial_burst" and alert.user_name == ANONYMOUS and "127.0.0.1" in alert.summary
+    assert alert.evidence == tuple(fresh["event_id"].to_list())
+    # The same six from two addresses are two callers under the threshold: no alert.
+    split = fresh.with_columns(source_ip=pl.Series(["10.0.0.1", "10.0.0.2"] * 3))
+    assert DenialBurst().detect(split, None) == []  # type: ignore[arg-type]

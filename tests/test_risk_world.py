@@ -19,6 +19,7 @@ from workbench.registry import Registry
 from workbench.risk import evaluate, load_model_spec, parse_model_spec, score_table, select, train
 from workbench.risk.asof import peer_reference
 from workbench.risk.features import make_builder
+from workbench.risk.model import top_rows
 from workbench.risk.specs import Inspection, ModelSpec, Rule
 from workbench.risk.training import TrainingRun, load_training_data
 
@@ -157,3 +158,11 @@ def test_lake_spec_errors_name_file_key_and_reason() -> None:
     assert spec_error((rule, "when = \"hs_chapter = \"")).startswith("models/broken.toml: inspection.rules.1.when")
     assert "['colour']" in spec_error((rule, "when = \"colour = 'red'\""))
     assert "data.lake.colour" in spec_error(('kind = "lake"', 'kind = "lake"\ncolour = 1'))
+
+
+def test_top_rows_are_the_head_of_a_stable_descending_sort() -> None:
+    rng = np.random.default_rng(3)
+    for scores in (rng.random(5000), rng.integers(0, 20, 5000).astype(float), np.zeros(50)):  # ties: earlier row first
+        for count in (0, 1, 7, 250, len(scores), len(scores) + 3):
+            expected = np.argsort(-scores, kind="stable")[:count]
+            assert np.array_equal(top_rows(scores, count), expected), count

@@ -26,8 +26,8 @@ from workbench.security.siem import EVENTS, demo_accounts, run_cycle
 from workbench.security.sinks import EmailSink, WebhookSink
 
 TABLE_OF = {"public": "raw.ref_fx_rates", "internal": "curated.declarations",
-            "restricted": "curated.people", "secret": "truth.rings"}
-ROLES = ("manager", "analyst", "modeller", "admin", "system")
+            "restricted": "curated.traders", "secret": "truth.rings"}
+ROLES = ("manager", "field_officer", "analyst", "modeller", "admin", "system")
 
 
 def as_role(tiny_world: Session, monkeypatch: pytest.MonkeyPatch, role: str, audit: Path | None = None) -> Session:
@@ -75,6 +75,19 @@ def test_manager_sees_personal_identifiers_masked_and_can_still_join(
     analyst = as_role(tiny_world, monkeypatch, "analyst", tmp_path / "audit")
     assert "***" not in analyst.sql("SELECT DISTINCT plate FROM curated.crossings")["plate"].to_list()
     assert "***" not in analyst.sql("SELECT phone FROM curated.people LIMIT 5")["phone"].to_list()
+
+
+def test_field_officers_see_a_companys_cases_but_not_the_persons_in_them(
+        tiny_world: Session, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    officer = as_role(tiny_world, monkeypatch, "field_officer", tmp_path / "audit")
+    parties = officer.sql("SELECT * FROM curated.case_parties")
+    assert parties.height > 0
+    persons = parties.filter(pl.col("party_kind") == "person")
+    assert set(persons["name"]) == {"***"} and set(persons["id_document"]) - {None} <= {"***"}
+    assert "***" not in parties["case_id"].to_list()  # the link to the case stays
+    assert "***" not in officer.sql("SELECT DISTINCT plate FROM curated.crossings")["plate"].to_list()  # looked up
+    analyst = as_role(tiny_world, monkeypatch, "analyst", tmp_path / "audit")
+    assert "***" not in analyst.sql("SELECT name FROM curated.case_parties")["name"].to_list()
 
 
 def test_only_admins_and_services_read_the_security_zone(tiny_world: Session) -> None:

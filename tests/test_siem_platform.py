@@ -276,6 +276,92 @@ def test_brute_force_on_the_real_login_form_raises_an_alert_within_one_cycle(
 
 
 @pytest.mark.hub
+def test_scoring_service_refusals_reach_the_stacks_siem_as_a_denial_burst(
+        stack_with_siem: tuple[Stack, type[_Webhook]]) -> None:
+    """The stack's SIEM reads the scoring service's access log where the service writes it by default
+    (``<lake>/../logs/scoring-access.log``); the lines are the service's format (see test_risk_service)."""
+    from datetime import UTC, datetime
+
+    from workbench.security.access_log import scoring_access_log_path
+    from workbench.settings import load_settings
+
+    running, webhook = stack_with_siem
+    log = scoring_access_log_path(load_settings(lake=str(running.lake)))
+    assert log == running.lake.parent / "logs" / "scoring-access.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", encoding="utf-8") as out:
+        for _ in range(6):
+            out.write(json.dumps({"ts": datetime.now(UTC).isoformat(), "client": "10.9.8.7", "identity": "anonymous",
+                                  "method": "POST", "path": "/score", "status": 401, "latency_ms": 0.2}) + "\n")
+
+    def burst_alert() -> dict[str, object] | None:
+        alerts = [a for batch in webhook.received for a in batch["alerts"]]  # type: ignore[attr-defined]
+        return next((a for a in alerts if a["detector"] == "denial_burst" and "10.9.8.7" in str(a["summary"])), None)
+
+    alert = wait_until(burst_alert, 2 * SIEM_INTERVAL + 60, interval=0.2, what="a denial-burst alert")
+    assert alert["user"] == "-" and "/score" in str(alert["summary"])
+
+
+@pytest.mark.hub
+def test_role_change_and_disable_stop_the_persons_server_and_gateway_clusters(
+        stack_with_siem: tuple[Stack, type[_Webhook]]) -> None:
+    """A running kernel or Dask process keeps the Unix groups of the role it started under:
+    `workbench users set-role|disable` must stop them (hub API for servers, gateway API for clusters)."""
+    import pwd
+
+    import psutil
+    import requests
+
+    from workbench.cli.users import users
+    from workbench.platform import gateway
+
+    running, _ = stack_with_siem
+    profile = running.profile
+    token = support.api_token(running.url, "analyst", running.passwords["analyst"])
+    uid = pwd.getpwnam(f"{profile.unix_prefix}analyst").pw_uid  # type: ignore[attr-defined]
+    api = f"{gateway.public_address(profile)}/api/v1/clusters/"  # type: ignore[arg-type]
+    as_analyst = {"Authorization": f"jupyterhub {token}"}
+
+    def processes_of_analyst() -> list[str]:
+        return [" ".join(p.info["cmdline"] or [])[:80] for p in psutil.process_iter(["uids", "cmdline"])
+                if p.info["uids"] and p.info["uids"].real == uid]
+
+    support.spawn_and_wait(running.url, "analyst", token)
+    made = requests.post(api, json={"cluster_options": {}}, headers=as_analyst, timeout=30)
+    assert made.status_code == 201, made.text
+    cluster = made.json()["name"]
+    wait_until(lambda: requests.get(f"{api}{cluster}", headers=as_analyst, timeout=10).json()["status"] == "RUNNING",
+               120, what="the analyst's cluster running")
+    workdir = profile.state_dir / "gateway" / "clusters" / cluster  # type: ignore[attr-defined]
+    assert workdir.stat().st_uid == uid
+    found = processes_of_analyst()
+    assert any("scheduler" in p for p in found) and any("scheduler" not in p for p in found), found  # + the server
+    base = ["--base-dir", str(profile.state_dir)]  # type: ignore[attr-defined]
+    result = CliRunner().invoke(users, ["set-role", "analyst", "--role", "manager", *base])
+    assert result.exit_code == 0, result.output
+    assert "server (default)" in result.output and f"cluster {cluster}" in result.output, result.output
+    hub = {"Authorization": f"token {token}"}
+    assert requests.get(f"{running.url}/hub/api/users/analyst", headers=hub, timeout=10).json()["servers"] == {}
+    wait_until(lambda: not workdir.exists() and not processes_of_analyst(), 60,
+               what="the analyst's kernel, scheduler and cluster folder gone")
+    # Back to analyst: a new server; disabling the account stops it too.
+    assert CliRunner().invoke(users, ["set-role", "analyst", "--role", "analyst", *base]).exit_code == 0
+    token = support.api_token(running.url, "analyst", running.passwords["analyst"])
+    support.spawn_and_wait(running.url, "analyst", token)
+    result = CliRunner().invoke(users, ["disable", "analyst", *base])
+    assert result.exit_code == 0 and "server (default)" in result.output, result.output
+    wait_until(lambda: not processes_of_analyst(), 60, what="the disabled analyst's server gone")
+    stops = [r["detail"]["stopped"] for r in read_records(running.lake.parent / "audit")
+             if r["event"] == "work_stopped" and r["detail"]["account"] == "analyst"]
+    assert stops == [["server (default)", f"cluster {cluster}"], ["server (default)"]]  # in the audit trail
+    assert CliRunner().invoke(users, ["enable", "analyst", *base]).exit_code == 0
+    # The account service's token reaches no one's notebook and gets no cluster of its own.
+    service_token = (profile.private_dir / "accounts_api_token").read_text().strip()  # type: ignore[attr-defined]
+    assert requests.post(api, json={"cluster_options": {}}, timeout=30,
+                         headers={"Authorization": f"jupyterhub {service_token}"}).status_code in (403, 422)
+
+
+@pytest.mark.hub
 def test_down_stops_the_audit_service_and_the_siem_loop(stack_with_siem: tuple[Stack, type[_Webhook]]) -> None:
     from workbench.platform import stack
     from workbench.security.audit_service import security_processes, socket_path

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import (
@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     )
     user: str = Field(default_factory=getpass.getuser, description="Who lake reads and writes are recorded as")
     threads: int | None = Field(default=None, description="DuckDB threads; None lets DuckDB decide")
+    nlp_precision: Literal["fp32", "bf16", "int8"] = Field(
+        default="bf16", description="NER tagger arithmetic on CPU: bf16 (fp32 where unsupported), fp32, or int8"
+    )
     role: str | None = Field(
         default=None, description="The person's role (analyst, modeller, manager, admin); None: the policy's default"
     )
@@ -62,11 +65,22 @@ class Settings(BaseSettings):
     scoring_token: SecretStr | None = Field(
         default=None, description="Bearer token of the real-time scoring service (WORKBENCH_SCORING_TOKEN)"
     )
+    scoring_access_log: str | None = Field(
+        default=None,
+        description="The scoring service's JSON access log; None: <lake root>/../logs/scoring-access.log for a local lake",
+    )
     dashboards_url: str | None = Field(
         default=None, description="The dashboards hub service (`workbench publish`), e.g. http://hub:8000/services/dashboards"
     )
     hub_token: SecretStr | None = Field(
         default=None, description="Hub API token that `workbench publish` sends (a notebook server's own token)"
+    )
+    dashboards_app_class: str = Field(
+        default="workbench.apps.published_process.LocalAppProcess",
+        description="How the dashboards service runs each published app (module.Class, an AppProcess subclass)",
+    )
+    dashboards_app_start_timeout: float = Field(
+        default=120.0, description="Seconds a published app's own server may take to answer after it starts"
     )
 
     @classmethod

@@ -21,11 +21,19 @@ hub user model (name, groups, scopes) for browser and API requests alike.
 The viewer (name and workbench role, from the user's hub groups) is stored on the tornado
 request so ``viewer_payload`` can put it in the Bokeh session token, where the app's
 document finds it when it is built (``DashboardHandler``).
+
+A published app's own server (``published_server.py``, running as its publisher) sees no
+hub credential at all: the service strips the cookie and ``Authorization`` header and
+names the viewer it checked in ``X-Workbench-Viewer``, which ``ForwardedViewerAuth``
+reads. That header is trusted because only root (the service) and the publisher can
+connect to the app's socket; the publisher can only fool their own app.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import quote
 
 from bokeh.server.auth_provider import AuthProvider
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, check_scopes
@@ -36,6 +44,7 @@ from workbench.apps.registry import Viewer
 from workbench.platform.authenticator import role_of
 
 VIEWER_KEY = "workbench_viewer"
+VIEWER_HEADER = "X-Workbench-Viewer"
 LOGIN_PATH = "/login"
 CALLBACK_PATH = "/oauth_callback"
 
@@ -59,6 +68,41 @@ async def hub_viewer(hub_auth: HubOAuth, handler: RequestHandler) -> Viewer | No
     if hub_auth.access_scopes and not check_scopes(hub_auth.access_scopes, set(model.get("scopes") or [])):
         return None
     return viewer_of(model)
+
+
+async def viewer_or_login(hub_auth: HubOAuth, handler: RequestHandler, prefix: str) -> Viewer | None:
+    """The hub user behind a page request; anonymous: the handler redirects to the service's login (None)."""
+    viewer = await hub_viewer(hub_auth, handler)
+    if viewer is None:
+        handler.redirect(f"{prefix}{LOGIN_PATH}?next={quote(handler.request.uri or '', safe='')}")
+    return viewer
+
+
+def forwarded_header(viewer: Viewer) -> str:
+    """The ``X-Workbench-Viewer`` value the service sends a published app's server."""
+    return json.dumps({"name": viewer.name, "role": viewer.role})
+
+
+class ForwardedViewerAuth(AuthProvider):
+    """A published app server's auth provider: the viewer the dashboards service checked and forwarded."""
+
+    @property
+    def get_user(self) -> Any:
+        return self._user
+
+    @property
+    def login_url(self) -> str:
+        return LOGIN_PATH  # never reached through the service, which sends anonymous requests to its own login
+
+    @staticmethod
+    def _user(handler: RequestHandler) -> dict[str, Any] | None:
+        try:
+            user = json.loads(handler.request.headers.get(VIEWER_HEADER, ""))
+            user = {"name": str(user["name"]), "role": None if user.get("role") is None else str(user["role"])}
+        except (ValueError, KeyError, TypeError):
+            return None
+        handler.request.workbench_viewer = user  # type: ignore[attr-defined]  # read by viewer_payload
+        return user
 
 
 class HubViewerAuth(AuthProvider):

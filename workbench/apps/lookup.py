@@ -234,8 +234,30 @@ def lookup(wb: Session, text: str) -> LookupResult:
 RISK_COLOURS = {"high": "#c62828", "medium": "#ef6c00", "low": "#2e7d32", "unknown": "#616161"}
 
 
+def history_entry(row: dict[str, object]) -> str:
+    """One history row as a short block that wraps to any width (escaped): id, date and inspection on the
+    first line, the other fields as ``label value`` pairs below.
+
+    A phone is ~390 px wide: a table of seven or eight columns either scrolls sideways or
+    clips the inspection result, the one column an officer needs first.
+    """
+    from workbench.apps.layout import esc, number_text
+
+    values = dict(row)
+    inspection = str(values.pop("inspection", "") or "")
+    record = next((k for k in values if k.endswith("_id")), None)
+    day = next((k for k in values if k.endswith("_on")), None)
+    head = [f'<span class="when">{esc(values.pop(day))}</span>' if day else "",
+            f'<span class="id">{esc(values.pop(record))}</span>' if record else "",
+            f'<span class="insp insp-{esc(inspection.replace(" ", "-"))}">{esc(inspection)}</span>' if inspection else ""]
+    rest = " · ".join(
+        f'{esc(k.replace("_", " "))} <b>{esc(number_text(v) if k.endswith("_hkd") else v)}</b>'
+        for k, v in values.items() if v is not None)
+    return f'<div class="hrow"><div class="hhead">{" ".join(h for h in head if h)}</div><div class="hrest">{rest}</div></div>'
+
+
 def finding_card(f: Finding) -> Any:
-    """One finding as a card: escaped title and facts, the history as an escaped HTML table."""
+    """One finding as a card: escaped title and facts, then its recent history as wrapping entries."""
     import panel as pn
 
     from workbench.apps.layout import esc
@@ -248,9 +270,9 @@ def finding_card(f: Finding) -> Any:
             + "".join(f'<div class="note">{esc(n)}</div>' for n in f.notes) + "</div>")
     parts: list[Any] = [pn.pane.HTML(head, stylesheets=[CARD_CSS], sizing_mode="stretch_width")]
     if f.history is not None and f.history.height:
-        parts.append(pn.pane.Markdown(f"**{esc(f.history_label)}**", margin=(0, 10)))
-        parts.append(pn.pane.DataFrame(f.history.to_pandas(), index=False, escape=True, sizing_mode="stretch_width",
-                                       stylesheets=[TABLE_CSS]))
+        entries = "".join(history_entry(r) for r in f.history.iter_rows(named=True))
+        parts.append(pn.pane.HTML(f'<div class="history"><div class="hlabel">{esc(f.history_label)}</div>{entries}</div>',
+                                  stylesheets=[HISTORY_CSS], sizing_mode="stretch_width"))
     return pn.Column(*parts, sizing_mode="stretch_width", css_classes=["finding-card"])
 
 
@@ -308,4 +330,13 @@ CARD_CSS = """
 .finding table.facts th { text-align: left; padding-right: 12px; font-weight: normal; color: #555; }
 .finding .note { margin-top: 6px; color: #8a1c1c; }
 """
-TABLE_CSS = "table { font-size: 13px; } td, th { padding: 2px 6px; }"
+HISTORY_CSS = """
+.history { font-size: 14px; }
+.history .hlabel { font-weight: 600; margin: 4px 0; }
+.history .hrow { padding: 6px 2px; border-bottom: 1px solid #eee; overflow-wrap: anywhere; }
+.history .when { font-weight: 600; }
+.history .id { color: #555; }
+.history .insp { float: right; padding: 0 6px; border-radius: 8px; background: #eee; }
+.history .insp-discrepancy, .history .insp-seizure { background: #c62828; color: white; }
+.history .hrest { color: #333; font-size: 13px; }
+"""

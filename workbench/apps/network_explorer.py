@@ -3,9 +3,10 @@
 Data functions (``search``, ``identity``, ``neighbours``, ``subgraph``, ``links_of``) read the
 graph area's tables through the session and return Polars frames a notebook can use;
 ``explorer_app`` lays them out. The network shown starts as the entity and its direct
-neighbours and grows when the analyst expands a node, so a session reads a few hundred
-edges by SQL instead of loading the whole evidence graph into memory; the plot is the
-graph area's ``network_plot`` and the timeline its ``entity_timeline``.
+neighbours and grows when the analyst expands a node (taps it in the plot, or picks it
+from the list), so a session reads a few hundred edges by SQL instead of loading the
+whole evidence graph into memory; the plot is the graph area's ``network_plot`` and the
+timeline its ``entity_timeline``.
 
 Tables: ``curated.resolved_entities`` (search, identity; ``workbench network resolve``),
 ``curated.graph_nodes`` / ``graph_edges`` / ``graph_evidence`` (network, provenance;
@@ -155,7 +156,7 @@ def explorer_app(wb: Session | None = None, lake: str | None = None) -> Any:
         return pn.Column(pn.pane.HTML(head, stylesheets=[IDENTITY_CSS], sizing_mode="stretch_width"),
                          data_table(members.drop("canonical_name", "kind"), height=200))
 
-    async def draw_network() -> None:
+    async def draw_network(picked: str | None = None) -> None:
         if graph_missing:
             network_pane.objects = [empty_state(graph_missing, "the network (run `workbench network build`)")]
             return
@@ -169,10 +170,11 @@ def explorer_app(wb: Session | None = None, lake: str | None = None) -> Any:
         risk = dict(node_rows.select("node_id", "risk").iter_rows()) if "risk" in node_rows.columns else None
         plot = network_plot(graph, color_by="risk" if risk else "kind", risk=risk, evidence=evidence,
                             title=f"Network of {focus}", width=900, height=560)
+        listen_for_taps(plot)
         network_pane.objects = [pn.pane.HoloViews(plot, sizing_mode="fixed", width=900, height=560)]
         labels = dict(node_rows.select("node_id", "label").iter_rows())
         node_pick.options = {f"{labels.get(v) or v} · {v}": v for v in visible}
-        node_pick.value = focus
+        node_pick.value = picked if picked in visible else focus
         frame = links_of(focus, node_rows, edges).with_columns(pl.col(pl.Date).cast(pl.Utf8)).to_pandas()
         links.formatters = plain_formatters(frame)
         links.value = frame
@@ -224,14 +226,29 @@ def explorer_app(wb: Session | None = None, lake: str | None = None) -> Any:
             state["visible"] = []
             await show(event.new)
 
-    async def expand_node(_event: Any) -> None:
-        node = node_pick.value
-        if not node or graph_missing:
-            return
+    def listen_for_taps(plot: Any) -> None:
+        """A tap on a node in ``plot`` expands that node (Bokeh's tap tool, read by a ``Selection1D`` stream)."""
+        points = next(el for el in plot if isinstance(el, hv.Points))
+        tools = hv.Store.lookup_options("bokeh", points, "plot").kwargs.get("tools", [])
+        points.opts(tools=[*tools, "tap"], nonselection_alpha=1.0)  # in place; no fading while the plot regrows
+        ids = points.data["node_id"].tolist()  # Bokeh's selection indices are rows of this frame
+
+        async def tapped(event: Any) -> None:
+            if event.new:
+                await grow(ids[event.new[0]])
+
+        hv.streams.Selection1D(source=points).param.watch(tapped, "index")
+
+    async def grow(node: str) -> None:
+        """Add the strongest neighbours of ``node`` to the plot and pick it in the node list."""
         near, total = await off_loop(wb, neighbours, wb, node)
         state["visible"] = list(dict.fromkeys([*state["visible"], *near]))
         note.object = f"<i>Expanded {esc(node)}: {len(near)} of {total} links shown.</i>"
-        await draw_network()
+        await draw_network(picked=node)
+
+    async def expand_node(_event: Any) -> None:
+        if node_pick.value and not graph_missing:
+            await grow(node_pick.value)
 
     async def focus_node(_event: Any) -> None:
         if node_pick.value:
@@ -256,7 +273,7 @@ def explorer_app(wb: Session | None = None, lake: str | None = None) -> Any:
     return pn.Column(
         title, pn.Row(box, go), results, note,
         pn.pane.Markdown("### Identity"), identity_pane,
-        pn.pane.Markdown("### Network"), network_pane, pn.Row(node_pick, expand, refocus),
+        pn.pane.Markdown("### Network (tap a node to expand it)"), network_pane, pn.Row(node_pick, expand, refocus),
         pn.pane.Markdown("### Links of the focus (pick one for its source records)"), links, provenance_pane,
         pn.pane.Markdown("### Timeline"), timeline_pane,
         sizing_mode="stretch_width",

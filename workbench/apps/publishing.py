@@ -5,9 +5,10 @@ file to the service's API with the person's hub token (``publish``); the service
 the token with the hub (so who published is the hub's word, not the client's), validates
 the request and stores the file in its own folder (``PublishedStore``, mode 0700, owned
 by the service) with who/when/roles in ``meta.json``, and records it in the audit trail.
-The service's ``/published?app=NAME`` route builds the app from that folder for every
-new browser session, so a new or replaced app is live at once, without a restart
-(see ``workbench/apps/service.py`` for why one server with a dynamic route).
+Then the service starts the app's own server, as the Unix user of whoever published this
+version, and serves it at ``/published/NAME/`` (``published_process.py``: published
+code never runs in the service, which runs as root); a replaced app's server is
+restarted with the new file, a removed app's server stopped.
 
 Only the publisher or an administrator may replace or remove a published app; analysts,
 modellers and administrators may publish (managers open dashboards, they do not write
@@ -63,6 +64,13 @@ class Published:
     published_at: str
     sha256: str
     source: str  # the file name the publisher sent
+    publisher: str = ""  # who sent this version (an administrator may replace an analyst's app)
+
+    @property
+    def runs_as(self) -> str:
+        """The hub user whose Unix user runs this version: its publisher, never the owner's name on
+        someone else's code (metadata written before ``publisher`` existed: the owner)."""
+        return self.publisher or self.owner
 
     def dashboard(self, folder: Path) -> Dashboard:
         return Dashboard(self.name, self.title, folder / self.name / self.file, self.roles,
@@ -95,6 +103,16 @@ def check_content(kind: str, source: str, content: bytes) -> None:
             raise PublishError(f"{source}: not a notebook: no 'cells' list")
 
 
+def read_meta(folder: Path) -> Published | None:
+    """The ``meta.json`` in ``folder`` (a published app's folder, or a running copy of it); None if unreadable."""
+    try:
+        raw = json.loads((folder / META).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    raw["roles"] = tuple(raw["roles"])
+    return Published(**raw)
+
+
 class PublishedStore:
     """The service's folder of published apps: ``<folder>/<name>/{app.py|app.ipynb, meta.json}``.
 
@@ -108,13 +126,9 @@ class PublishedStore:
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.folder, 0o700)
 
-    def _meta(self, name: str) -> Published | None:
-        try:
-            raw = json.loads((self.folder / name / META).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            return None
-        raw["roles"] = tuple(raw["roles"])
-        return Published(**raw)
+    def meta(self, name: str) -> Published | None:
+        """What ``meta.json`` of the published app ``name`` says; None when there is no such app."""
+        return read_meta(self.folder / name)
 
     def get(self, name: str | None) -> Dashboard | None:
         if not name:
@@ -123,7 +137,7 @@ class PublishedStore:
             check_name(name)
         except ValueError:
             return None
-        meta = self._meta(name)
+        meta = self.meta(name)
         return None if meta is None else meta.dashboard(self.folder)
 
     def list(self) -> list[Dashboard]:
@@ -144,14 +158,15 @@ class PublishedStore:
         if name in self.reserved:
             raise PublishError(f"{name!r} is the name of a registered dashboard or a service route; choose another")
         check_content(kind, source, content)
-        old = self._meta(name)
+        old = self.meta(name)
         if old is not None and old.owner != viewer.name and viewer.role != "admin":
             raise PublishError(f"{name!r} was published by {old.owner}; only they or an administrator may replace it",
                                status=403)
         meta = Published(name=name, title=title or name.replace("-", " ").capitalize(), kind=kind,
                          file="app" + KINDS[kind], roles=allowed, owner=old.owner if old else viewer.name,
                          owner_role=viewer.role, published_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                         sha256=hashlib.sha256(content).hexdigest(), source=os.path.basename(source))
+                         sha256=hashlib.sha256(content).hexdigest(), source=os.path.basename(source),
+                         publisher=viewer.name)
         staging = self.folder / f".new-{name}-{uuid.uuid4().hex[:8]}"
         staging.mkdir(mode=0o700)
         try:
@@ -170,7 +185,7 @@ class PublishedStore:
 
     def remove(self, viewer: Viewer, name: str) -> Published:
         """Unpublish ``name``: only its publisher or an administrator."""
-        meta = self._meta(name) if name and not name.startswith(".") else None
+        meta = self.meta(name) if name and not name.startswith(".") else None
         if meta is None:
             raise PublishError(f"no published dashboard named {name!r}", status=404)
         if meta.owner != viewer.name and viewer.role != "admin":
@@ -201,9 +216,10 @@ def audit_publication(viewer: Viewer, event: str, meta: Published) -> None:
 class PublishedAPIHandler(RequestHandler):
     """``GET|POST <prefix>/api/published``, ``DELETE <prefix>/api/published/NAME``; token-authenticated JSON."""
 
-    def initialize(self, store: PublishedStore, hub_auth: Any) -> None:
+    def initialize(self, store: PublishedStore, hub_auth: Any, apps: Any) -> None:
         self.store = store
         self.hub_auth = hub_auth
+        self.apps = apps  # the service's PublishedApps (published_process.py)
 
     async def prepare(self) -> None:
         from workbench.apps.hub_auth import hub_viewer
@@ -228,7 +244,7 @@ class PublishedAPIHandler(RequestHandler):
         visible = [d for d in self.store.list() if d.allows(self.viewer) or self.viewer.role == "admin"]
         self.finish({"published": [published_json(d) for d in visible]})
 
-    def post(self, name: str = "") -> None:
+    async def post(self, name: str = "") -> None:
         try:
             body = json.loads(self.request.body or b"{}")
             content = base64.b64decode(body["content"], validate=True)
@@ -239,25 +255,37 @@ class PublishedAPIHandler(RequestHandler):
         except (ValueError, KeyError, TypeError) as exc:
             return self._fail(PublishError(f"bad request body: {exc!r}"))
         audit_publication(self.viewer, "dashboard_publish", meta)
+        entry = published_json(meta.dashboard(self.store.folder))
+        try:
+            await self.apps.launch(meta.name)
+            entry["server"] = "started"
+        except WorkbenchError as exc:  # stored: its first viewer retries and is told why it cannot open
+            entry["server"] = f"not started: {exc}"
         self.set_status(201)
-        self.finish(published_json(meta.dashboard(self.store.folder)))
+        self.finish(entry)
 
-    def delete(self, name: str = "") -> None:
+    async def delete(self, name: str = "") -> None:
         try:
             meta = self.store.remove(self.viewer, name)
         except PublishError as exc:
             return self._fail(exc)
+        await self.apps.retire(meta.name)
         audit_publication(self.viewer, "dashboard_unpublish", meta)
         self.finish({"removed": meta.name})
 
 
 def published_json(d: Dashboard) -> dict[str, Any]:
     return {"name": d.name, "title": d.title, "roles": list(d.roles), "owner": d.owner,
-            "published_at": d.published_at, "url_path": f"published?app={d.name}"}
+            "published_at": d.published_at, "url_path": published_path(d.name)}
 
 
-def api_routes(store: PublishedStore, hub_auth: Any) -> list[tuple[str, type[RequestHandler], dict[str, Any]]]:
-    args = {"store": store, "hub_auth": hub_auth}
+def published_path(name: str) -> str:
+    """A published app's URL, relative to the service's prefix."""
+    return f"published/{name}/"
+
+
+def api_routes(store: PublishedStore, hub_auth: Any, apps: Any) -> list[tuple[str, type[RequestHandler], dict[str, Any]]]:
+    args = {"store": store, "hub_auth": hub_auth, "apps": apps}
     return [(API_PATH, PublishedAPIHandler, args), (API_PATH + r"/([a-z][a-z0-9-]*)", PublishedAPIHandler, args)]
 
 

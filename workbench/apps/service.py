@@ -4,7 +4,9 @@ Started by the hub (``hubconfig.dashboards_service``) as ``workbench apps hub-se
 the proxy sends ``/services/dashboards/`` to it. What it serves, under that prefix:
 
 - ``/`` the apps the viewer may open (registered ones whose file exists, and published ones);
-- ``/<name>`` each app in ``apps/apps.toml``; ``/published?app=NAME`` the published apps;
+- ``/<name>`` each app in ``apps/apps.toml``;
+- ``/published/NAME/`` each published app, relayed to its own server (below);
+  ``/published?app=NAME`` redirects there;
 - ``/forbidden?app=NAME`` the 403 page naming the roles an app is for;
 - ``/login``, ``/oauth_callback`` the hub OAuth dance (``hub_auth.py``);
 - ``/api/published`` the publishing API (``publishing.py``); ``/health`` for the stack.
@@ -21,12 +23,15 @@ viewer's role (managers see masked personal identifiers) and the audit trail nam
 viewer. Outside that (a callback that connects later) the service's own role applies,
 which the hub sets to the least privileged one.
 
-Why one server with a dynamic ``/published`` route rather than one Panel server per
-published app registered with the proxy: a Bokeh server cannot add applications once it
-runs, but one application can build any document; the route reads the app from the
-published folder for each new session, so publishing needs no restart, no extra process
-or port, and no proxy credentials in the service. The cost: published code runs in the
-service process (see the README's note on trust).
+Published apps are someone's code, so they never run in this process (which runs as the
+hub's user, root on the local stack): each has its own Panel server running as its
+publisher's Unix user with that user's groups (``published_process.py``), started on
+publish and with the service, restarted if it dies, stopped on remove and with the
+service. The service checks the viewer (hub OAuth, then the app's roles: anonymous to
+the login, refused to the 403 page) and relays the page, its resources and the Bokeh
+websocket to that server over its Unix socket without the viewer's hub credentials
+(``published_proxy.py``); the app's server checks the roles again and builds each
+document with the viewer's name and role, but can read only what its publisher can.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from __future__ import annotations
 import html
 import logging
 import secrets
+import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,7 +48,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bokeh.application.handlers.handler import Handler
-from tornado.web import RequestHandler
+from tornado.web import HTTPError, RequestHandler
 
 from workbench.apps.hub_auth import (
     HubViewerAuth,
@@ -50,21 +56,20 @@ from workbench.apps.hub_auth import (
     hub_viewer,
     make_hub_auth,
     viewer_from_payload,
+    viewer_or_login,
     viewer_payload,
 )
-from workbench.apps.publishing import PublishedStore, api_routes
+from workbench.apps.published_process import AppStartError, PublishedApps, app_class, local_host
+from workbench.apps.published_proxy import WebSocketRelay, relay_http
+from workbench.apps.publishing import PublishedStore, api_routes, published_path
 from workbench.apps.registry import REGISTRY_FILE, Dashboard, Viewer, available, load_registry
-from workbench.settings import hosted
+from workbench.settings import hosted, load_settings
 
 log = logging.getLogger(__name__)
 PUBLISHED_ROUTE = "/published"
+APP_NAME = r"([a-z][a-z0-9-]*)"
 RESERVED = {"published", "forbidden", "login", "oauth_callback", "api", "health", "static", "ws"}
 Arguments = dict[str, list[bytes]]
-
-
-def first_argument(arguments: Arguments | None, name: str) -> str | None:
-    values = (arguments or {}).get(name) or []
-    return values[0].decode("utf-8", "replace") if values else None
 
 
 def code_handler(path: Path) -> Handler:
@@ -146,15 +151,16 @@ class Dashboards:
     def visible_to(self, viewer: Viewer) -> list[tuple[str, Dashboard]]:
         """(relative URL, app) of every app ``viewer`` may open, registered first."""
         out = [(quote(name), app) for name, app in available(self.registered).items() if app.allows(viewer)]
-        out += [(f"published?app={quote(d.name)}", d) for d in self.store.list() if d.allows(viewer)]
+        out += [(published_path(quote(d.name)), d) for d in self.store.list() if d.allows(viewer)]
         return out
 
     def handlers(self) -> dict[str, DashboardHandler]:
-        """Route -> document handler: one per registered app present in the tree, plus ``/published``."""
-        routes = {f"/{name}": DashboardHandler(lambda _args, app=app: app)
-                  for name, app in available(self.registered).items()}
-        routes[PUBLISHED_ROUTE] = DashboardHandler(lambda args: self.store.get(first_argument(args, "app")))
-        return routes
+        """Route -> document handler: one per registered app present in the tree."""
+        return {f"/{name}": DashboardHandler(lambda _args, app=app: app)
+                for name, app in available(self.registered).items()}
+
+    def forbidden_url(self, app: Dashboard) -> str:
+        return f"{self.prefix}/forbidden?app={quote(app.name)}"
 
     def authorize(self, routes: dict[str, DashboardHandler], path: str) -> bool | str:
         """Panel's ``authorize_callback``: True, or the URL of the 403 page for this app."""
@@ -168,7 +174,7 @@ class Dashboards:
         viewer = viewer_from_payload(context.token_payload)
         if app is None or (viewer is not None and app.allows(viewer)):
             return True  # an unknown app gets the document's "no such dashboard"
-        return f"{self.prefix}/forbidden?app={quote(app.name)}"
+        return self.forbidden_url(app)
 
 
 class _Page(RequestHandler):
@@ -179,11 +185,9 @@ class _Page(RequestHandler):
         self.hub_auth = hub_auth
 
     async def prepare(self) -> None:
-        viewer = await hub_viewer(self.hub_auth, self)
-        if viewer is None:
-            self.redirect(f"{self.dashboards.prefix}/login?next={quote(self.request.uri or '', safe='')}")
-            return
-        self.viewer = viewer
+        viewer = await viewer_or_login(self.hub_auth, self, self.dashboards.prefix)
+        if viewer is not None:
+            self.viewer = viewer
 
     def page(self, title: str, body: str) -> None:
         self.set_header("Content-Type", "text/html; charset=utf-8")
@@ -204,15 +208,84 @@ class IndexPage(_Page):
                   (f"<ul>{items}</ul>" if items else "<p>No dashboard is open to your role yet.</p>"))
 
 
+def _back(page: _Page) -> str:
+    return f"<p><a href='{html.escape(page.dashboards.prefix)}/'>Your dashboards</a></p>"
+
+
+def _gone_page(page: _Page) -> None:
+    page.set_status(404)
+    page.page("No such dashboard", "<p>This dashboard does not exist (or was unpublished).</p>" + _back(page))
+
+
 class ForbiddenPage(_Page):
     def get(self) -> None:
         app = self.dashboards.find(self.get_argument("app", ""))
-        back = f"<p><a href='{html.escape(self.dashboards.prefix)}/'>Your dashboards</a></p>"
         if app is None:
-            self.set_status(404)
-            return self.page("No such dashboard", "<p>This dashboard does not exist (or was unpublished).</p>" + back)
+            return _gone_page(self)
         self.set_status(403)
-        self.page("Not allowed", f"<p>{refusal_text(app, self.viewer)}</p>" + back)
+        self.page("Not allowed", f"<p>{refusal_text(app, self.viewer)}</p>" + _back(self))
+
+
+class PublishedRedirect(_Page):
+    """``/published?app=NAME`` (the links of earlier versions): to ``/published/NAME/``."""
+
+    def get(self) -> None:
+        name = self.get_argument("app", "")
+        if self.dashboards.store.get(name) is None:
+            return _gone_page(self)
+        self.redirect(f"{self.dashboards.prefix}/{published_path(name)}")
+
+
+class PublishedPage(_Page):
+    """``/published/NAME/...``: the viewer must be allowed, then the request goes to the app's own server."""
+
+    SUPPORTED_METHODS = ("GET", "HEAD", "POST")
+
+    def initialize(self, dashboards: Dashboards, hub_auth: Any, apps: PublishedApps) -> None:  # type: ignore[override]
+        super().initialize(dashboards, hub_auth)
+        self.apps = apps
+
+    async def get(self, name: str, rest: str | None = None) -> None:
+        app = self.dashboards.store.get(name)
+        if app is None:
+            return _gone_page(self)
+        if not app.allows(self.viewer):
+            return self.redirect(self.dashboards.forbidden_url(app))
+        if not rest:
+            query = f"?{self.request.query}" if self.request.query else ""
+            return self.redirect(f"{self.dashboards.prefix}/{published_path(name)}{query}")
+        try:
+            upstream = await self.apps.upstream(name)
+        except AppStartError as exc:
+            log.error("%s", exc)
+            self.set_status(503)
+            return self.page("Dashboard unavailable", f"<p>{html.escape(app.title)} could not be started; "
+                             "its publisher can see why in the service's log.</p>")
+        await relay_http(self, upstream, self.viewer)
+
+    post = head = get
+
+
+class PublishedSocket(WebSocketRelay):
+    """``/published/NAME/ws``: the app's Bokeh websocket, for a hub user the app allows (else 403)."""
+
+    def initialize(self, dashboards: Dashboards, hub_auth: Any, apps: PublishedApps) -> None:
+        self.dashboards = dashboards
+        self.hub_auth = hub_auth
+        self.apps = apps
+        self.allowed_origins = apps.host.origins
+
+    async def prepare(self) -> None:
+        viewer = await hub_viewer(self.hub_auth, self)
+        name = self.path_args[0]
+        app = self.dashboards.store.get(name)
+        if viewer is None or app is None or not app.allows(viewer):
+            raise HTTPError(403)
+        try:
+            upstream = await self.apps.upstream(name)
+        except AppStartError as exc:
+            raise HTTPError(503, str(exc)) from None
+        await self.connect_upstream(upstream, viewer)
 
 
 class HealthPage(RequestHandler):
@@ -232,18 +305,56 @@ def serve(port: int, prefix: str, origins: list[str], published_dir: Path, cooki
         log.warning("not served yet (no file in the tree): %s", ", ".join(waiting))
     store = PublishedStore(published_dir, reserved=set(registered) | RESERVED)
     dashboards = Dashboards(registered, store, prefix.rstrip("/"))
+    settings = load_settings()
+    apps = PublishedApps(store, local_host(published_dir, dashboards.prefix, origins, settings), app_class(settings))
     routes = dashboards.handlers()
     pn.config.authorize_callback = lambda _user_info, path: dashboards.authorize(routes, path)
     pages = {"dashboards": dashboards, "hub_auth": hub_auth}
-    extra = [*auth_routes(hub_auth), *api_routes(store, hub_auth), (r"/?", IndexPage, pages),
-             (r"/forbidden", ForbiddenPage, pages), (r"/health", HealthPage)]
-    pn.serve({route: pn.io.application.Application(handler) for route, handler in routes.items()},
-             port=port, address="127.0.0.1", prefix=dashboards.prefix, websocket_origin=origins, show=False,
-             title="Customs workbench dashboards", auth_provider=HubViewerAuth(hub_auth),
-             cookie_secret=cookie_secret, extra_patterns=extra,
-             secret_key=secrets.token_urlsafe(32), sign_sessions=True,
-             # The hub token stays in its httponly cookie: never copied into a page's session token.
-             include_cookies=[], exclude_headers=["Cookie", "Authorization"])
+    relayed = {**pages, "apps": apps}
+    extra = [*auth_routes(hub_auth), *api_routes(store, hub_auth, apps), (r"/?", IndexPage, pages),
+             (r"/forbidden", ForbiddenPage, pages), (r"/health", HealthPage),
+             (PUBLISHED_ROUTE, PublishedRedirect, pages),
+             (rf"{PUBLISHED_ROUTE}/{APP_NAME}/ws", PublishedSocket, relayed),
+             (rf"{PUBLISHED_ROUTE}/{APP_NAME}(/.*)?", PublishedPage, relayed)]
+    server = pn.serve({route: pn.io.application.Application(handler) for route, handler in routes.items()},
+                      port=port, address="127.0.0.1", prefix=dashboards.prefix, websocket_origin=origins, show=False,
+                      start=False, title="Customs workbench dashboards", auth_provider=HubViewerAuth(hub_auth),
+                      cookie_secret=cookie_secret, extra_patterns=extra,
+                      secret_key=secrets.token_urlsafe(32), sign_sessions=True,
+                      # The hub token stays in its httponly cookie: never copied into a page's session token.
+                      include_cookies=[], exclude_headers=["Cookie", "Authorization"])
+    run_with_published_apps(server, apps)
+
+
+def run_with_published_apps(server: Any, apps: PublishedApps) -> None:
+    """Run ``server`` with the published apps' servers: started with it, watched, stopped with it.
+
+    The hub stops a service with SIGINT, then SIGTERM: either one stops the apps and then
+    the loop. Should the loop end otherwise, the apps still get SIGKILL on the way out
+    (and should this process be killed outright, they die with it: ``published_server``).
+    """
+    from tornado.ioloop import PeriodicCallback
+
+    loop = server.io_loop
+
+    async def shutdown() -> None:
+        await apps.stop_all()
+        loop.stop()
+
+    def on_signal(_signum: int, _frame: Any) -> None:
+        loop.add_callback_from_signal(shutdown)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, on_signal)
+    watcher = PeriodicCallback(apps.watch, 1000)
+    server.start()
+    loop.add_callback(apps.start_all)
+    watcher.start()
+    try:
+        loop.start()
+    finally:
+        watcher.stop()
+        apps.kill_all()
 
 
 PAGE_CSS = """

@@ -197,14 +197,22 @@ def score_table_command(name: str, table: str | None, into: str, alias: str, bat
 @click.option("--alias", default="champion", show_default=True, help="Which registered version serves.")
 @click.option("--token-file", default=None, type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="File holding the bearer token (default: the scoring_token setting, $WORKBENCH_SCORING_TOKEN).")
+@click.option("--access-log", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="JSON access log, one line per request (default: the scoring_access_log setting, "
+                   "else <lake>/../logs/scoring-access.log).")
 @home_option
-def serve_command(name: str, port: int, host: str, alias: str, token_file: Path | None, home: Home) -> None:
+def serve_command(name: str, port: int, host: str, alias: str, token_file: Path | None, access_log: Path | None,
+                  home: Home) -> None:
     """Serve NAME over HTTP: POST /score with a JSON record or list, bearer token required."""
+    from workbench.security.access_log import open_access_log, scoring_access_log_path
+    from workbench.settings import load_settings
+
     token = scoring_token(token_file)
     version = home.registry.version_of(name, alias)
     model = home.registry.load(name, alias)
-    click.echo(f"serving {name} v{version} on http://{host}:{port}/score", err=True)
-    serve(model, version, token, host=host, port=port)
+    log = access_log or scoring_access_log_path(load_settings(lake=home.lake))
+    click.echo(f"serving {name} v{version} on http://{host}:{port}/score, access log {log or 'stderr'}", err=True)
+    serve(model, version, token, host=host, port=port, log_fd=open_access_log(log))
 
 
 def _window(home: Home, model: RiskModel, since: datetime | None, until: datetime | None,
@@ -256,18 +264,35 @@ def select_command(name: str, since: datetime | None, until: datetime | None, in
 @click.option("--selections", default=SELECTIONS, show_default=True, help="Selections table for realised hit rates.")
 @click.option("--into", default=MONITORING, show_default=True, help="Monitoring table to merge the figures into.")
 @click.option("--alias", default="champion", show_default=True, help="Which registered version is monitored.")
+@click.option("--alert/--no-alert", "alert", default=True, show_default=True,
+              help="Raise drift alerts to security.alerts and the SIEM sinks of settings.siem_sinks (once each).")
 @home_option
 @format_option("table", "json")
 def monitor_command(name: str, since: datetime | None, until: datetime | None, scores: str | None, selections: str,
-                    into: str, alias: str, home: Home, fmt: str) -> None:
+                    into: str, alias: str, alert: bool, home: Home, fmt: str) -> None:
     """Weekly score and feature drift (PSI vs training) and realised hit rates per selection reason."""
+    from workbench.risk.drift_alerts import drift_alerts
+    from workbench.security.siem import raise_alerts
+    from workbench.security.sinks import sink_from_config
+    from workbench.settings import load_settings
+
     version, model = home.registry.version_of(name, alias), home.registry.load(name, alias)
     start, end = _window(home, model, since, until)
-    report = monitor(home.session(), model, version, start, end, selections=selections, scores=scores, into=into)
+    session = home.session()
+    report = monitor(session, model, version, start, end, selections=selections, scores=scores, into=into)
     frame = report.frame
+    raised = None
+    if alert:  # monitoring writes curated tables, so whoever runs it may raise its alerts too
+        alerts = drift_alerts(frame, report.into or into)
+        sinks = [sink_from_config(config) for config in load_settings(lake=home.lake).siem_sinks]
+        new, delivered, failures = raise_alerts(session, alerts, sinks)
+        raised = {"new": [a.alert_id for a in new], "known": len(alerts) - len(new), "delivered": delivered,
+                  "failures": failures}
     if fmt == "json":
         click.echo(json.dumps({"into": report.into, "rows": frame.height, "alerts": report.alerts.to_dicts(),
-                               "top_drifting": report.top_drifting().to_dicts()}, default=str, indent=1))
+                               "top_drifting": report.top_drifting().to_dicts(),
+                               "raised": raised},
+                              default=str, indent=1))
         return
     weekly = frame.filter(pl.col("kind") == "score_drift").select("window_start", "rows", pl.col("value").alias("score_psi"))
     rates = frame.filter(pl.col("kind") == "hit_rate")
@@ -281,3 +306,7 @@ def monitor_command(name: str, since: datetime | None, until: datetime | None, s
     for alert in report.alerts.iter_rows(named=True):
         click.echo(f"ALERT {alert['kind']} {alert['subject']} week of {alert['window_start']}: "
                    f"PSI {alert['value']:.2f} > 0.25 ({alert['detail']})", err=True)
+    if raised is not None and (raised["new"] or raised["known"]):
+        failed = f"; failed sinks: {raised['failures']}" if raised["failures"] else ""
+        click.echo(f"{len(raised['new'])} new alert(s) raised to security.alerts and delivered to "
+                   f"{raised['delivered']} sink(s); {raised['known']} raised before{failed}", err=True)

@@ -17,7 +17,7 @@ import click
 import polars as pl
 
 from workbench.cli.common import emit, format_option
-from workbench.platform.accounts import AccountStore, Role, platform_trail
+from workbench.platform.accounts import AccountStore, Role, platform_trail, stop_running_work
 from workbench.settings import load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,6 +47,12 @@ def users() -> None:
     """Add, disable, enable, re-role and list workbench accounts."""
 
 
+def _stop_running_work(store: AccountStore, name: str) -> None:
+    """Stop NAME's servers and clusters: a running kernel keeps the Unix groups of its old role."""
+    stopped = stop_running_work(store.folder.parent, name, audit=store.audit)
+    click.echo(f"stopped {name}'s " + ", ".join(stopped) if stopped else f"{name} had nothing running")
+
+
 @users.command("add")
 @click.argument("name")
 @click.option("--role", type=ROLES, required=True, help="What the person does on the platform.")
@@ -63,9 +69,10 @@ def add(name: str, role: str, password_prompt: bool, store: AccountStore) -> Non
 @click.argument("name")
 @store_option
 def disable(name: str, store: AccountStore) -> None:
-    """Refuse NAME's logins (open sessions end at the next auth refresh)."""
+    """Refuse NAME's logins and stop their running servers and clusters (open sessions end at the next auth refresh)."""
     store.set_enabled(name, False)
     click.echo(f"disabled {name}")
+    _stop_running_work(store, name)
 
 
 @users.command("enable")
@@ -82,9 +89,10 @@ def enable(name: str, store: AccountStore) -> None:
 @click.option("--role", type=ROLES, required=True)
 @store_option
 def set_role(name: str, role: str, store: AccountStore) -> None:
-    """Give NAME another role (takes effect at the next login or auth refresh)."""
+    """Give NAME another role and stop their running servers and clusters (the new role applies at the next login or auth refresh)."""
     store.set_role(name, role)
     click.echo(f"{name} is now {role}")
+    _stop_running_work(store, name)
 
 
 @users.command("reset-password")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,21 +49,32 @@ class Catalog:
         self.spec = spec
         self.uri = location.table_uri(CATALOG)
         self._cache: tuple[int, pl.DataFrame] | None = None
+        self._table: DeltaTable | None = None
+        self._lock = threading.Lock()
 
     def frame(self) -> pl.DataFrame:
-        """The catalog as a Polars frame, sorted by name; empty (with columns) for a new lake."""
-        try:
-            dt = DeltaTable(self.uri, storage_options=self.location.storage_options)
-        except TableNotFoundError:
-            empty = pl.from_arrow(self.spec.arrow_schema().empty_table())
-            assert isinstance(empty, pl.DataFrame)
-            return empty
-        version = dt.version()
-        if self._cache is None or self._cache[0] != version:
-            frame = pl.from_arrow(dt.to_pyarrow_table())
-            assert isinstance(frame, pl.DataFrame)
-            self._cache = (version, frame.sort("name"))
-        return self._cache[1]
+        """The catalog as a Polars frame, sorted by name; empty (with columns) for a new lake.
+
+        Every access check asks it, so the table handle is kept and brought up to date
+        (``update_incremental`` reads only new commits: 1 ms here, against 12 ms to open
+        the table afresh).
+        """
+        with self._lock:  # one handle, many threads (parallel connectors): updates take turns
+            try:
+                if self._table is None:
+                    self._table = DeltaTable(self.uri, storage_options=self.location.storage_options)
+                else:
+                    self._table.update_incremental()
+            except TableNotFoundError:
+                empty = pl.from_arrow(self.spec.arrow_schema().empty_table())
+                assert isinstance(empty, pl.DataFrame)
+                return empty
+            version = self._table.version()
+            if self._cache is None or self._cache[0] != version:
+                frame = pl.from_arrow(self._table.to_pyarrow_table())
+                assert isinstance(frame, pl.DataFrame)
+                self._cache = (version, frame.sort("name"))
+            return self._cache[1]
 
     def names(self) -> list[str]:
         return self.frame()["name"].to_list()

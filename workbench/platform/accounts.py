@@ -13,34 +13,46 @@ What a caller may rely on:
 - ``MAX_FAILURES`` consecutive wrong passwords lock the account until an administrator
   runs ``enable`` or ``reset-password``; a locked or disabled account is refused even with
   the right password;
-- ``ensure_demo_accounts`` creates the four demo accounts (one per role) with random
+- ``ensure_demo_accounts`` creates the demo accounts (one per role) with random
   passwords, written once to a 0600 credentials file; no password lives in the repo;
 - with an ``audit`` trail, every login (success or failure, with the address), lock-out,
   add/remove, disable/enable, role change and password reset is recorded; an
   administrator's change is recorded inside its database transaction, so a change whose
-  record cannot be written is rolled back (no audit, no change).
+  record cannot be written is rolled back (no audit, no change);
+- ``stop_running_work`` (run by ``workbench users disable|set-role``) stops the person's
+  notebook servers and Dask Gateway clusters. A running process keeps the Unix groups it
+  started with (the kernel's credentials are fixed at ``setgroups``), so without it a
+  kernel started under the old role would read the old role's lake zones until it
+  stopped. The next server starts after an auth refresh and gets the new role's group.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import pwd
 import re
 import secrets
 import sqlite3
 import stat
 import string
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from workbench.errors import WorkbenchError
 from workbench.security.audit import AuditTrail, AuditWriter, open_trail
+
+if TYPE_CHECKING:
+    from workbench.platform.hubconfig import HubProfile
 
 MAX_FAILURES = 5
 MIN_PASSWORD_LENGTH = 12
@@ -68,7 +80,12 @@ class Role(StrEnum):
     ANALYST = "analyst"
     MODELLER = "modeller"
     MANAGER = "manager"
+    FIELD_OFFICER = "field_officer"
     ADMIN = "admin"
+
+
+DASHBOARD_ROLES = frozenset({Role.MANAGER, Role.FIELD_OFFICER})
+"""Roles that work in the published dashboards only: no notebook server, no gateway."""
 
 
 class AccountError(WorkbenchError):
@@ -317,11 +334,12 @@ def _role(role: Role | str) -> Role:
         raise AccountError(f"unknown role {role!r}; roles: {', '.join(r.value for r in Role)}") from None
 
 
-DEMO_ACCOUNTS: dict[str, Role] = {role.value: role for role in Role}
+# Account names take no "_" (NAME_PATTERN), so the field officers' demo account is "field-officer".
+DEMO_ACCOUNTS: dict[str, Role] = {role.value.replace("_", "-"): role for role in Role}
 
 
 def ensure_demo_accounts(store: AccountStore, credentials_file: str | os.PathLike[str]) -> Path:
-    """Create the missing demo accounts (analyst, modeller, manager, admin) and record their passwords.
+    """Create the missing demo accounts (one per role: ``DEMO_ACCOUNTS``) and record their passwords.
 
     Each new account gets a random password, appended as ``name<TAB>role<TAB>password`` to
     ``credentials_file`` (created 0600). Accounts that exist already are left alone, so a
@@ -367,3 +385,113 @@ def platform_trail(base_dir: str | os.PathLike[str], user: str, role: str = "sys
     if settings.audit_socket or settings.audit_dir:
         return open_trail(settings, user, role)
     return AuditTrail(Path(base_dir) / "audit", user, role, fsync=settings.audit_fsync)
+
+
+# --- ending a person's running work after a disable or role change ------------------------
+
+ACCOUNTS_SERVICE = "workbench-accounts"
+"""The hub service (API token only, no process) the account commands stop servers and clusters with."""
+
+
+def _service_file(base_dir: str | os.PathLike[str]) -> Path:
+    return Path(base_dir) / "private" / "accounts_service.json"
+
+
+def accounts_service(profile: HubProfile) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The hub's ``services`` entry and RBAC role of ``ACCOUNTS_SERVICE``; records where its APIs answer.
+
+    Its token may list users and stop their servers (``delete:servers``), and reach the
+    gateway, which lets this one service stop anyone's cluster
+    (``gateway.HubTokenAuthenticator``). The token and the endpoints live in the hub's 0700
+    private folder, so only root (the administrator running ``workbench users``) uses them.
+    """
+    from workbench.platform.gateway import SERVICE_NAME, SERVICE_PREFIX
+    from workbench.platform.hubconfig import secret_file
+
+    token = secret_file(profile.private_dir / "accounts_api_token")
+    endpoints = {"hub_api": f"http://127.0.0.1:{profile.hub_port}/hub/api",
+                 "gateway": f"http://127.0.0.1:{profile.gateway_port}{SERVICE_PREFIX}" if profile.gateway else None,
+                 "clusters": str(profile.state_dir / "gateway" / "clusters"), "unix_prefix": profile.unix_prefix}
+    path = _service_file(profile.state_dir)
+    _private_file(path)
+    path.write_text(json.dumps(endpoints), encoding="utf-8")
+    scopes = ["list:users", "read:users", "read:servers", "delete:servers"]
+    if profile.gateway:
+        scopes.append(f"access:services!service={SERVICE_NAME}")
+    return ({"name": ACCOUNTS_SERVICE, "api_token": token, "display": False},
+            {"name": ACCOUNTS_SERVICE, "description": "workbench users disable/set-role: stop a person's running work",
+             "scopes": scopes, "services": [ACCOUNTS_SERVICE]})
+
+
+def stop_running_work(base_dir: str | os.PathLike[str], name: str, audit: AuditWriter | None = None,
+                      timeout: float = 60.0) -> list[str]:
+    """Stop ``name``'s notebook servers (hub API) and Dask Gateway clusters (gateway API); what was stopped
+    (recorded in ``audit`` as ``work_stopped`` when anything was).
+
+    The clusters are found by their working folders, which the gateway chowns to the
+    person's Unix user (the gateway's API lists a user's own clusters only). Nothing to do
+    when the hub never ran from ``base_dir``; a hub that is down has nothing running.
+    Raises ``AccountError`` when a stop is refused or does not finish within ``timeout``.
+    """
+    stopped = _stop_servers_and_clusters(base_dir, name, timeout)
+    if stopped and audit is not None:
+        audit.record("work_stopped", account=name, resource=f"user:{name}", stopped=stopped)
+    return stopped
+
+
+def _stop_servers_and_clusters(base_dir: str | os.PathLike[str], name: str, timeout: float) -> list[str]:
+    import requests
+
+    path = _service_file(base_dir)
+    if not path.exists():
+        return []
+    endpoints = json.loads(path.read_text(encoding="utf-8"))
+    token = (Path(base_dir) / "private" / "accounts_api_token").read_text().strip()
+    hub = {"Authorization": f"token {token}"}
+    stopped: list[str] = []
+    try:
+        model = requests.get(f"{endpoints['hub_api']}/users/{name}", headers=hub, timeout=10)
+    except requests.ConnectionError:
+        return []  # the hub is down: it stopped every server with it
+    if model.status_code == 404:
+        return []  # never logged in: nothing runs for them
+    if model.status_code != 200:
+        raise AccountError(f"hub refused to list {name!r}'s servers: {model.status_code} {model.text[:200]}")
+    servers = list(model.json().get("servers") or {})
+    for server in servers:
+        url = f"{endpoints['hub_api']}/users/{name}/" + (f"servers/{server}" if server else "server")
+        answer = requests.delete(url, headers=hub, timeout=timeout)
+        if answer.status_code not in (202, 204):
+            raise AccountError(f"hub refused to stop {name!r}'s server {server!r}: {answer.status_code}")
+        stopped.append(f"server {server or '(default)'}")
+    deadline = time.monotonic() + timeout
+    while servers and time.monotonic() < deadline:
+        servers = list(requests.get(f"{endpoints['hub_api']}/users/{name}", headers=hub, timeout=10)
+                       .json().get("servers") or {})
+        time.sleep(0.2)
+    if servers:
+        raise AccountError(f"{name!r}'s servers {servers} still run after {timeout:.0f} s")
+    stopped += _stop_clusters(endpoints, token, name)
+    return stopped
+
+
+def _stop_clusters(endpoints: dict[str, Any], token: str, name: str) -> list[str]:
+    """Stop the gateway clusters whose working folders belong to ``name``'s Unix user."""
+    import requests
+
+    clusters = Path(endpoints["clusters"])
+    if not endpoints.get("gateway") or not clusters.is_dir():
+        return []
+    try:
+        uid = pwd.getpwnam(f"{endpoints['unix_prefix']}{name}").pw_uid
+    except KeyError:
+        return []
+    stopped = []
+    for folder in sorted(clusters.iterdir()):
+        if folder.is_dir() and folder.stat().st_uid == uid:
+            answer = requests.delete(f"{endpoints['gateway']}/api/v1/clusters/{folder.name}",
+                                     headers={"Authorization": f"jupyterhub {token}"}, timeout=60)
+            if answer.status_code != 204:
+                raise AccountError(f"gateway refused to stop cluster {folder.name}: {answer.status_code}")
+            stopped.append(f"cluster {folder.name}")
+    return stopped

@@ -43,10 +43,11 @@ from typing import TYPE_CHECKING, Any, Callable
 from aiohttp import web
 from dask_gateway_server.auth import JupyterHubAuthenticator, unauthorized
 from dask_gateway_server.backends.local import LocalBackend
+from dask_gateway_server.models import User
 from dask_gateway_server.options import Float, Integer, Options
 from traitlets import Unicode
 
-from workbench.platform.accounts import Role
+from workbench.platform.accounts import ACCOUNTS_SERVICE, Role
 from workbench.platform.cgroups import MemoryCgroups
 
 if TYPE_CHECKING:
@@ -179,8 +180,22 @@ class SafeLocalBackend(LocalBackend):
         super().set_file_permissions([str(r) for r in resolved], username)
 
 
+class ClusterStopper(User):
+    """The account service (``accounts.ACCOUNTS_SERVICE``) at the gateway: may act on every cluster.
+
+    Upstream's ``User.has_permissions`` is ownership only (its ``admin`` flag is not
+    consulted), and the hub's admin flag is never set for workbench users. Only the
+    routes that check ``has_permissions`` are widened (view, stop, scale); the service
+    has no groups, so the options handler refuses it a cluster of its own.
+    """
+
+    def has_permissions(self, cluster: Any) -> bool:
+        return True
+
+
 class HubTokenAuthenticator(JupyterHubAuthenticator):
-    """Upstream's JupyterHub authenticator; an invalid token is a 401, not a 500.
+    """Upstream's JupyterHub authenticator; an invalid token is a 401, not a 500, and the
+    account service's token may stop anyone's cluster (``ClusterStopper``).
 
     JupyterHub 6 answers ``/hub/api/user`` with 403 for an unknown or expired token;
     dask-gateway-server 2026.3.0 reads a 403 as "the gateway lacks permission" and
@@ -189,11 +204,14 @@ class HubTokenAuthenticator(JupyterHubAuthenticator):
 
     async def authenticate(self, request: Any) -> Any:
         try:
-            return await super().authenticate(request)
+            user = await super().authenticate(request)
         except web.HTTPInternalServerError as exc:
             if (exc.reason or "").startswith("Permission failure verifying"):
                 raise unauthorized("jupyterhub") from None
             raise
+        if user.name == f"service:{ACCOUNTS_SERVICE}":
+            return ClusterStopper(user.name)
+        return user
 
 
 # --- limits per role ------------------------------------------------------------------
@@ -331,22 +349,28 @@ def service_definition(profile: HubProfile) -> dict[str, Any]:
 
 
 def dask_command(python: str, part: str) -> list[str]:
-    """``python -m dask scheduler|worker``: distributed 2026.x ships no dask-scheduler/dask-worker scripts.
+    """``python -m dask scheduler|worker --no-dashboard``: distributed 2026.x ships no dask-scheduler/dask-worker scripts.
 
-    Workers get ``--no-dashboard``: their dashboards have no authentication and are
-    reachable by every local user (found by the endpoint sweep); the scheduler's dashboard
-    shows the workers too.
+    Neither schedulers nor workers serve a Bokeh dashboard. Distributed has no
+    authentication for it (``distributed.dashboard`` is plain Bokeh on tornado), so a
+    scheduler's dashboard answered anyone through the gateway's proxy (its route is a
+    capability URL, ``/clusters/<name>/``) and every local user on its loopback port; the
+    endpoint sweep found both. The scheduler still starts its HTTP server (dask-gateway's
+    preload registers its address and proxies to it) with the liveness probe only
+    (``DASK_HTTP_ENVIRONMENT``). The owner gets the same plots through the authenticated
+    client (mutual TLS with the cluster's own certificate): ``distributed.performance_report``
+    renders the task stream, progress and worker profile into an HTML file in the owner's
+    home, and ``Client.get_task_stream`` returns the raw records.
     """
-    return [python, "-m", "dask", part, *(["--no-dashboard"] if part == "worker" else [])]
+    return [python, "-m", "dask", part, "--no-dashboard"]
 
 
 DASK_HTTP_ENVIRONMENT = {
-    # Distributed's HTTP routes have no authentication. Keep only what the scheduler's
-    # dashboard link needs (its pages and static files, the plot list) and the liveness
-    # probe; drop Prometheus metrics, the /info pages (logs, call stacks) and the /proxy
-    # route (requests to other hosts' ports). Workers keep only the liveness probe.
-    "DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES":
-        "['distributed.http.health', 'distributed.http.statics', 'distributed.http.scheduler.json']",
+    # Distributed's HTTP routes have no authentication: schedulers and workers keep only the
+    # liveness probe. Gone with the dashboard: its pages, static files and plot list,
+    # Prometheus metrics, the /info pages (logs, call stacks) and the /proxy route (requests
+    # to other hosts' ports).
+    "DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES": "['distributed.http.health']",
     "DASK_DISTRIBUTED__WORKER__HTTP__ROUTES": "['distributed.http.health']",
 }
 

@@ -23,8 +23,9 @@ here where they are tested:
   ``DASK_GATEWAY__*`` so ``Gateway()`` and ``workbench.compute.cluster()`` find it;
   managers reach only the dashboards service;
 - the ``dashboards`` service (``dashboards_service``): one Panel server with every app of
-  ``apps/apps.toml`` and the published apps under ``/services/dashboards/``, behind hub
-  OAuth (see ``workbench/apps/service.py``); the servers' tokens carry its scope and their
+  ``apps/apps.toml`` under ``/services/dashboards/``, behind hub OAuth (see
+  ``workbench/apps/service.py``), which runs each published app in a server of its own as
+  its publisher's Unix user and relays it (``workbench/apps/published_process.py``); the servers' tokens carry its scope and their
   environment names it (``WORKBENCH_DASHBOARDS_URL``, ``WORKBENCH_HUB_TOKEN``) for
   ``workbench publish``;
 - ``WORKBENCH_LAKE`` for the servers (and the dashboards) when the profile names a lake.
@@ -43,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.platform.accounts import AccountStore, ensure_demo_accounts
+from workbench.platform.accounts import DASHBOARD_ROLES, AccountStore, accounts_service, ensure_demo_accounts
 from workbench.platform import gateway
 from workbench.platform.authenticator import WorkbenchAuthenticator
 from workbench.platform.spawner import DEFAULT_ROLE_LIMITS, WorkbenchSpawner
@@ -191,9 +192,9 @@ def rbac_roles(idle_culler: bool = True) -> list[dict[str, Any]]:
         },
         {
             "name": "workbench-dashboards",
-            "description": "Managers: published dashboards (hub services) only",
+            "description": "Managers and field officers: published dashboards (hub services) only",
             "scopes": [f"access:services!service={DASHBOARDS_SERVICE}"],
-            "groups": ["manager"],
+            "groups": sorted(r.value for r in DASHBOARD_ROLES),
         },
         {
             "name": "workbench-admin",
@@ -280,6 +281,10 @@ def apply(c: Any, profile: HubProfile) -> None:
         c.JupyterHub.services.append(gateway.service_definition(profile))
     if profile.dashboards:
         c.JupyterHub.services.append(dashboards_service(profile))
+    # `workbench users disable|set-role` stop the person's servers and clusters with this service's token.
+    accounts_entry, accounts_role = accounts_service(profile)
+    c.JupyterHub.services.append(accounts_entry)
+    c.JupyterHub.load_roles = [*c.JupyterHub.load_roles, accounts_role]
 
 
 def workbench_environment(profile: HubProfile) -> dict[str, str]:
@@ -319,7 +324,10 @@ def dashboards_service(profile: HubProfile) -> dict[str, Any]:
     ``oauth_no_confirm``: the hub's own dashboards need no "allow access?" page. The OAuth
     tokens it gets carry the hub's default identify scopes (name and groups: the role), no
     more. The process runs with the servers' ``WORKBENCH_*`` settings and the least
-    privileged role as its own (each document is built with its viewer's role).
+    privileged role as its own (each document is built with its viewer's role). Being the
+    hub's user (root), it starts each published app's server as its publisher, from
+    ``<state>/dashboards-apps`` with the user environment's interpreter (both derived from
+    the ``WORKBENCH_HUB_*`` profile it gets), and stops them when the hub stops it.
     """
     port = profile.dashboards_port or free_port()
     folder = profile.dashboards_dir

@@ -5,7 +5,8 @@ hand-written configuration that could drift: ``render`` builds the values of a d
 umbrella chart (the ``jupyterhub`` z2jh chart and the ``dask-gateway`` chart side by side)
 from the very objects the local hub and gateway use:
 
-- roles and scopes: ``hubconfig.rbac_roles`` (the chart's own idle culler brings its role);
+- roles and scopes: ``hubconfig.rbac_roles`` (the chart's own idle culler brings its role;
+  managers and field officers reach the dashboards service only);
 - per-role server memory caps: ``spawner.DEFAULT_ROLE_LIMITS``, applied with
   ``Spawner.group_overrides`` keyed on the role group, so a person cannot pick a bigger
   profile than their role grants (a ``profile_list`` would be a user's choice);
@@ -73,7 +74,7 @@ def _secret_env(secret: str, key: str) -> dict[str, Any]:
 
 
 def server_roles() -> list[str]:
-    """Roles that get a notebook server (managers do not), in a stable order."""
+    """Roles that get a notebook server (managers and field officers do not), in a stable order."""
     return [r.value for r in Role if r.value in DEFAULT_ROLE_LIMITS]
 
 

@@ -27,6 +27,7 @@ from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
 from traitlets import Dict, Float, Unicode
 
 from workbench.platform import unix
+from workbench.platform.accounts import DASHBOARD_ROLES
 from workbench.platform.authenticator import role_of
 from workbench.platform.cgroups import CgroupError, MemoryCgroups
 
@@ -93,10 +94,10 @@ class WorkbenchSpawner(LocalProcessSpawner):
 
     async def start(self) -> Any:
         role = role_of([g.name for g in self.user.groups])
-        if role is not None and role.value == "manager":
+        if role in DASHBOARD_ROLES:  # the hub's RBAC refuses them first; this holds if that is misconfigured
             from tornado import web
 
-            raise web.HTTPError(403, "managers use dashboards, not notebook servers")
+            raise web.HTTPError(403, f"the {role.value} role uses dashboards, not notebook servers")
         pwd.getpwnam(self.system_username)  # fail early and clearly when the Unix user is missing
         limit = self.memory_limit()
         self._group = None

@@ -9,6 +9,7 @@ seen when scoring is simply unknown (missing for LightGBM, all-zero one-hot), ne
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 import lightgbm as lgb
@@ -42,6 +43,16 @@ class Estimator(ABC):
     @abstractmethod
     def contributions(self, features: pd.DataFrame) -> pd.DataFrame:
         """Per row and input feature, the push on the log-odds (positive = riskier)."""
+
+    def predict_and_explain(self, features: pd.DataFrame, choose: Callable[[np.ndarray], np.ndarray],
+                            ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+        """Scores of every row, the row positions ``choose`` picks from them, and those rows' contributions.
+
+        One call, so an estimator can encode the features once for both steps (LightGBM does).
+        """
+        scores = self.predict(features)
+        chosen = choose(scores)
+        return scores, chosen, self.contributions(features.iloc[chosen])
 
 
 class LightGBMEstimator(Estimator):
@@ -105,9 +116,21 @@ class LightGBMEstimator(Estimator):
         return self.model.booster_.predict(self._matrix(features), num_threads=0)
 
     def contributions(self, features: pd.DataFrame) -> pd.DataFrame:
+        return self._contributions(self._matrix(features), features.index)
+
+    def _contributions(self, matrix: np.ndarray, index: pd.Index) -> pd.DataFrame:
         assert self.model is not None, "fit first"
-        raw = self.model.booster_.predict(self._matrix(features), pred_contrib=True, num_threads=0)
-        return pd.DataFrame(np.asarray(raw)[:, :-1], columns=self.columns, index=features.index)
+        raw = self.model.booster_.predict(matrix, pred_contrib=True, num_threads=0)
+        return pd.DataFrame(np.asarray(raw)[:, :-1], columns=self.columns, index=index)
+
+    def predict_and_explain(self, features: pd.DataFrame, choose: Callable[[np.ndarray], np.ndarray],
+                            ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+        """As the base, from one float matrix: explaining the chosen rows re-encodes nothing."""
+        assert self.model is not None, "fit first"
+        matrix = self._matrix(features)
+        scores = self.model.booster_.predict(matrix, num_threads=0)
+        chosen = choose(scores)
+        return scores, chosen, self._contributions(matrix[chosen], features.index[chosen])
 
 
 class LogisticEstimator(Estimator):
@@ -164,9 +187,14 @@ class LogisticEstimator(Estimator):
 
 
 def make_estimator(algorithm: str, categorical: list[str], params: dict[str, Any], seed: int) -> Estimator:
-    """The estimator a spec's candidate names (``lightgbm`` or ``logistic``)."""
-    if algorithm == "lightgbm":
-        return LightGBMEstimator(categorical, params, seed)
+    """The estimator a spec's candidate names (``lightgbm``, ``lightgbm_label_encoded`` or ``logistic``).
+
+    ``lightgbm_label_encoded`` splits on category codes as ordered numbers (what the
+    ``lightgbm_label_encoded`` baseline does), which can beat native categories when codes
+    are many and labelled rows few.
+    """
+    if algorithm in ("lightgbm", "lightgbm_label_encoded"):
+        return LightGBMEstimator(categorical, params, seed, native_categories=algorithm == "lightgbm")
     if algorithm == "logistic":
         return LogisticEstimator(categorical, params, seed)
     raise ValueError(f"unknown algorithm {algorithm!r}")

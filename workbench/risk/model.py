@@ -52,19 +52,34 @@ class RiskModel:
         ones an officer may open), get reasons; the rest get blanks.
         """
         features = self.builder.features(rows)
-        scores = self.estimator.predict(features)
+        explained = int(np.ceil(len(rows) * explain_top)) if explain_top is not None else 0
+        scores, chosen, pushes = self.estimator.predict_and_explain(
+            features, (lambda s: np.arange(len(s))) if explain_top is None else (lambda s: top_rows(s, explained)))
         out = pd.DataFrame({self.spec.model.id: rows[self.spec.model.id].to_numpy(), "score": scores})
-        chosen = np.arange(len(rows)) if explain_top is None else \
-            np.argsort(-scores, kind="stable")[:int(np.ceil(len(rows) * explain_top))]
         codes = np.full((len(rows), reasons), "", dtype=object)
         if len(chosen):
             part = features.iloc[chosen]
-            pushes = self.estimator.contributions(part)
-            codes[chosen] = reason_codes(part.astype(object).to_numpy(), pushes.to_numpy(), list(pushes.columns),
-                                         reasons)
+            shown = np.full(part.shape, None, dtype=object)  # only text is shown: float columns never are
+            for j, column in enumerate(part.columns):
+                if part[column].dtype.kind != "f":
+                    shown[:, j] = part[column].to_numpy(dtype=object)
+            codes[chosen] = reason_codes(shown, pushes.to_numpy(), list(pushes.columns), reasons)
         for i in range(reasons):
             out[f"reason_{i + 1}"] = codes[:, i]
         return out
+
+
+def top_rows(scores: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the ``count`` highest scores, highest first, ties to the earlier row: the first ``count``
+    of a stable descending sort, found by partitioning first (a full sort of a batch costs 30x more)."""
+    negated = -scores
+    if count >= len(scores):
+        return np.argsort(negated, kind="stable")
+    if count <= 0:
+        return np.arange(0)
+    kth = np.partition(negated, count - 1)[count - 1]
+    candidates = np.flatnonzero(negated <= kth)
+    return candidates[np.argsort(negated[candidates], kind="stable")[:count]]
 
 
 def reason_codes(shown: np.ndarray, values: np.ndarray, names: list[str], count: int) -> np.ndarray:
@@ -72,13 +87,14 @@ def reason_codes(shown: np.ndarray, values: np.ndarray, names: list[str], count:
 
     Arrays, not frames, so the service's fast path (``risk.online``) labels with this same code:
     ``shown`` holds each row's feature values (codes as text), ``values`` the pushes, per ``names``.
+    Only the cells that push up are formatted, in one comprehension over flat arrays.
     """
     order = np.argsort(-values, axis=1, kind="stable")[:, :count]
+    pushed = np.take_along_axis(values, order, axis=1)
+    rows, ranks = np.nonzero(pushed > 0)
+    features = order[rows, ranks]
     codes = np.full(order.shape, "", dtype=object)
-    for r, c in np.ndindex(order.shape):
-        j = order[r, c]
-        if values[r, j] > 0:
-            value = shown[r, j]
-            label = f"{names[j]}={value}" if isinstance(value, str) else str(names[j])
-            codes[r, c] = f"{label} (+{values[r, j]:.2f})"
+    codes[rows, ranks] = [f"{names[j]}={value} (+{push:.2f})" if isinstance(value, str) else f"{names[j]} (+{push:.2f})"
+                          for j, value, push in zip(features.tolist(), shown[rows, features].tolist(),
+                                                    pushed[rows, ranks].tolist(), strict=True)]
     return codes

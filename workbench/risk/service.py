@@ -7,6 +7,9 @@ CSV cell would be, so a wrongly typed value is a named field error (422), never 
 Records that provably conform are checked and scored by ``risk.online`` (built once per
 model, identical answers, well under a millisecond); everything else takes the batch path.
 Authentication is a shared bearer token; a request without it gets 401 before any work.
+Every request leaves one JSON line in the access log (``security.access_log``: caller's
+address, the token's fingerprint or "anonymous", method, path, status, latency; never the
+token or the body), which the SIEM collects.
 
     POST /score   {"declaration_id": "D...", ...}  or  [{...}, {...}]
     ->  {"model": "declaration_risk", "version": 3,
@@ -33,6 +36,7 @@ from workbench.errors import WorkbenchError
 from workbench.risk.data import MissingColumns, check_frame
 from workbench.risk.model import RiskModel
 from workbench.risk.online import OnlineScorer
+from workbench.security.access_log import ANONYMOUS_CALLER, JsonAccessLog, token_identity
 from workbench.settings import load_settings
 
 MAX_RECORDS = 1000
@@ -114,7 +118,7 @@ def score_records(model: RiskModel, body: bytes, fast: OnlineScorer | None = Non
 
 
 def make_app(model: RiskModel, version: int, token: str) -> Starlette:
-    """The ASGI app serving one model version behind ``token``."""
+    """The ASGI app serving one model version behind ``token`` (without its access log: ``logged_app``)."""
     expected = f"Bearer {token}".encode()
     identity = {"model": model.spec.name, "version": version}
     fast = OnlineScorer.for_model(model)
@@ -135,7 +139,18 @@ def make_app(model: RiskModel, version: int, token: str) -> Starlette:
     return Starlette(routes=[Route("/score", score, methods=["POST"]), Route("/health", health, methods=["GET"])])
 
 
-def serve(model: RiskModel, version: int, token: str, host: str = "127.0.0.1", port: int = 8000) -> None:
+def logged_app(model: RiskModel, version: int, token: str, log_fd: int) -> JsonAccessLog:
+    """``make_app`` with one access-log line per request written to ``log_fd``."""
+    expected, identity = f"Bearer {token}".encode(), token_identity(token)
+
+    def identify(authorization: bytes) -> str:
+        return identity if hmac.compare_digest(authorization, expected) else ANONYMOUS_CALLER
+
+    return JsonAccessLog(make_app(model, version, token), log_fd, identify)
+
+
+def serve(model: RiskModel, version: int, token: str, host: str = "127.0.0.1", port: int = 8000,
+          log_fd: int = 2) -> None:
     """Run the service in the foreground until interrupted (one process, one event loop).
 
     Scoring is a fraction of a millisecond on the event loop itself (no thread hop), so the
@@ -143,7 +158,7 @@ def serve(model: RiskModel, version: int, token: str, host: str = "127.0.0.1", p
     collector's reach (a full collection would otherwise walk them, tens of ms, mid-request),
     and per-response headers nobody reads are not built.
     """
-    app = make_app(model, version, token)
+    app = logged_app(model, version, token, log_fd)
     gc.collect()
     gc.freeze()
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off",

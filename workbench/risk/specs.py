@@ -59,7 +59,7 @@ from workbench.errors import ConfigError
 from workbench.lake.specs import ColumnSpec, TableSpec
 from workbench.risk.evaluation import metric_names
 
-Algorithm = Literal["lightgbm", "logistic"]
+Algorithm = Literal["lightgbm", "lightgbm_label_encoded", "logistic"]
 NumericTransform = Literal["log", "none"]
 TimingPart = Literal["weekday", "hour"]
 

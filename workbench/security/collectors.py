@@ -1,4 +1,4 @@
-"""Collectors for the platform's own logs: hub, proxy, Dask Gateway, dashboards.
+"""Collectors for the platform's own logs: hub, proxy, Dask Gateway, dashboards, scoring service.
 
 Each collector is a small ``LogFileCollector`` subclass with one ``parse`` method that
 turns the lines of one program's log into ``security.events`` rows. The stack writes the
@@ -13,8 +13,9 @@ cycle re-reads from the newest event's line (``security.events`` is merged on
 read from its start. Timestamps are stored as naive UTC like the rest of the table.
 
 Why hand-written regexes: these are three fixed, documented line formats (JupyterHub's
-``log_request``, configurable-http-proxy's winston lines, tornado's access log); a log
-shipper (Vector, Fluent Bit) would be one more daemon for the same few patterns.
+``log_request``, configurable-http-proxy's winston lines, tornado's access log) and one JSON
+line (the scoring service's, ``access_log``); a log shipper (Vector, Fluent Bit) would be one
+more daemon for the same few patterns.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from workbench.security.access_log import ANONYMOUS_CALLER
 from workbench.security.detectors import ANONYMOUS
 from workbench.security.siem import EVENT_SCHEMA, AuditCollector, Collector
 
@@ -228,6 +230,34 @@ class DashboardLogCollector(LogFileCollector):
                 yield _event(offset, ts, None, request["ip"], "access_denied", path, "denied")
 
 
+class ScoringLogCollector(LogFileCollector):
+    """The scoring service's JSON access log (``access_log.JsonAccessLog``): refusals and server errors.
+
+    Refused requests (401/403) are anonymous events with the caller's address, so a burst from
+    one address is a ``denial_burst``; 5xx answers are ``service_error`` events under the
+    caller's token fingerprint. Successful scoring calls stay in the access log only: they are
+    machine traffic (hundreds a second) and each returns scores for records its caller sent.
+    """
+
+    source = "scoring"
+
+    def parse(self, lines: Iterable[tuple[int, str]]) -> Iterator[dict[str, Any]]:
+        import json
+
+        for offset, line in lines:
+            try:
+                entry = json.loads(line)
+                status, ts = int(entry["status"]), _utc(str(entry["ts"]))
+            except (ValueError, KeyError, TypeError):
+                continue  # not an access line (the service's own start-up messages share stderr)
+            identity = str(entry.get("identity") or ANONYMOUS_CALLER)
+            user = ANONYMOUS if identity == ANONYMOUS_CALLER else identity
+            if _denial(status):
+                yield _event(offset, ts, user, entry.get("client"), "access_denied", entry.get("path"), "denied")
+            elif status >= 500:
+                yield _event(offset, ts, user, entry.get("client"), "service_error", entry.get("path"), "failed")
+
+
 def dashboard_logging(path: str | os.PathLike[str]) -> None:
     """Send the dashboards server's access log (tornado.access, INFO) to ``path`` for the SIEM."""
     import logging
@@ -241,11 +271,14 @@ def dashboard_logging(path: str | os.PathLike[str]) -> None:
 
 def platform_collectors(hub_log: str | os.PathLike[str], audit_folder: str | os.PathLike[str] | None,
                         dashboards_log: str | os.PathLike[str] | None = None,
-                        exclude_users: list[str] | tuple[str, ...] = ()) -> list[Collector]:
+                        exclude_users: list[str] | tuple[str, ...] = (),
+                        scoring_log: str | os.PathLike[str] | None = None) -> list[Collector]:
     """The stack's collectors: hub, proxy and gateway (one file), the audit trail (without
-    ``exclude_users``, the SIEM's own session), the dashboards."""
+    ``exclude_users``, the SIEM's own session), the dashboards, the scoring service."""
     found: list[Collector] = [HubLogCollector(hub_log), ProxyLogCollector(hub_log), GatewayLogCollector(hub_log),
                               AuditCollector(audit_folder, exclude_users)]
     if dashboards_log:
         found.append(DashboardLogCollector(dashboards_log))
+    if scoring_log:
+        found.append(ScoringLogCollector(scoring_log))
     return found

@@ -21,6 +21,9 @@ import polars as pl
 SEVERITIES = ("low", "medium", "high", "critical")
 ANONYMOUS = "-"
 """``user_name`` of an event nobody was logged in for (an unauthenticated request): not an account."""
+TOKEN_CALLER = "token:"
+"""Prefix of a service bearer token's fingerprint as ``user_name`` (``access_log.token_identity``): a
+machine client such as a clearance system, not a hub account."""
 
 
 @dataclass(frozen=True)
@@ -71,14 +74,14 @@ class Detector:
         raise NotImplementedError
 
 
-def _bursts(frame: pl.DataFrame, gap: timedelta, min_size: int) -> Iterable[pl.DataFrame]:
-    """Runs of one user's events with less than ``gap`` between neighbours, of ``min_size`` or more."""
+def _bursts(frame: pl.DataFrame, gap: timedelta, min_size: int, by: str = "user_name") -> Iterable[pl.DataFrame]:
+    """Runs of one ``by`` value's (a user's) events with less than ``gap`` between neighbours, of ``min_size`` or more."""
     if frame.is_empty():
         return []
     runs = (
-        frame.sort("user_name", "ts")
+        frame.sort(by, "ts")
         .with_columns(
-            ((pl.col("user_name") != pl.col("user_name").shift(1))
+            ((pl.col(by) != pl.col(by).shift(1))
              | ((pl.col("ts") - pl.col("ts").shift(1)) > gap)).fill_null(True).cum_sum().alias("_run")
         )
     )
@@ -116,21 +119,27 @@ class BruteForce(Detector):
 
 
 class DenialBurst(Detector):
-    """A user probing tables above their clearance: many access denials close together."""
+    """A user probing tables above their clearance, or one address probing a service without
+    credentials (anonymous denials are counted per source address): many denials close together."""
 
     name = "denial_burst"
     min_denials = 5
     gap = timedelta(minutes=5)
 
     def detect(self, events: pl.DataFrame, context: DetectionContext) -> list[Alert]:
-        denied = events.filter((pl.col("action") == "access_denied") | (pl.col("status") == "denied"))
+        denied = events.filter((pl.col("action") == "access_denied") | (pl.col("status") == "denied")).with_columns(
+            pl.when(pl.col("user_name") == ANONYMOUS)
+            .then(pl.lit(ANONYMOUS + "@") + pl.col("source_ip").fill_null("?"))
+            .otherwise(pl.col("user_name")).alias("_caller"))
         alerts = []
-        for run in _bursts(denied, self.gap, self.min_denials):
+        for run in _bursts(denied, self.gap, self.min_denials, by="_caller"):
             first, last = _span(run)
             resources = sorted(set(run["resource"].drop_nulls().to_list()))
+            ips = sorted(set(run["source_ip"].drop_nulls().to_list()))
             alerts.append(Alert(self.name, "medium" if run.height < 20 else "high", run["user_name"][0], first, last,
                                 f"{run.height} access denials in {(last - first).total_seconds() / 60:.0f} min "
-                                f"on {', '.join(resources[:5])}", tuple(run["event_id"].to_list())))
+                                f"on {', '.join(resources[:5])}" + (f" from {', '.join(ips[:5])}" if ips else ""),
+                                tuple(run["event_id"].to_list())))
         return alerts
 
 
@@ -258,7 +267,7 @@ class DisabledAccount(Detector):
             return []
         known = context.accounts
         suspect = events.filter(~pl.col("user_name").is_in([n for n, enabled in known.items() if enabled])
-                                & (pl.col("user_name") != ANONYMOUS))
+                                & (pl.col("user_name") != ANONYMOUS) & ~pl.col("user_name").str.starts_with(TOKEN_CALLER))
         alerts = []
         for user, group in suspect.sort("ts").group_by("user_name", maintain_order=True):
             name = str(user[0])

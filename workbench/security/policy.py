@@ -75,17 +75,25 @@ class TableRule(BaseModel):
 
 
 class ColumnRule(BaseModel):
-    """Columns (``zone.table.column`` globs) that roles below ``clearance`` see masked."""
+    """Columns (``zone.table.column`` globs) that roles below ``clearance`` see masked.
+
+    ``roles`` also masks them for those roles whatever their clearance: a role that needs a
+    table for one link (field officers, a company's cases) need not see everyone in it.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     match: tuple[str, ...]
     tables: tuple[str, ...] = ("*",)
     clearance: Classification
+    roles: tuple[str, ...] = ()
     reason: str = ""
 
     def applies_to_table(self, table: str) -> bool:
         return any(fnmatchcase(table, t) for t in self.tables)
+
+    def masks_for(self, role: str, clearance: Classification) -> bool:
+        return level(clearance) < level(self.clearance) or role in self.roles
 
     def covers(self, table: str, column: str) -> bool:
         full = f"{table}.{column}"
@@ -142,6 +150,10 @@ class AccessPolicy(BaseModel):
             unknown = [r for r in rule.roles if r not in self.roles]
             if unknown:
                 raise ValueError(f"tables[{i}] names unknown roles {unknown}")
+        for i, column_rule in enumerate(self.columns):
+            unknown = [r for r in column_rule.roles if r not in self.roles]
+            if unknown:
+                raise ValueError(f"columns[{i}] names unknown roles {unknown}")
         return self
 
     # -- questions the gate asks --------------------------------------------------------
@@ -194,13 +206,13 @@ class AccessPolicy(BaseModel):
 
     def masking_applies(self, role: str, table: str) -> bool:
         """Cheap pre-check: could any column of ``table`` be masked for ``role``?"""
-        mine = level(self.clearance(role))
-        return any(mine < level(r.clearance) and r.applies_to_table(table) for r in self.columns)
+        mine = self.clearance(role)
+        return any(r.masks_for(role, mine) and r.applies_to_table(table) for r in self.columns)
 
     def masked_columns(self, role: str, table: str, columns: Iterable[str]) -> list[str]:
         """The columns of ``table`` that ``role`` sees masked, in the order given."""
-        mine = level(self.clearance(role))
-        rules = [r for r in self.columns if mine < level(r.clearance) and r.applies_to_table(table)]
+        mine = self.clearance(role)
+        rules = [r for r in self.columns if r.masks_for(role, mine) and r.applies_to_table(table)]
         return [c for c in columns if any(r.covers(table, c) for r in rules)]
 
 

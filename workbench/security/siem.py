@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from workbench.errors import ConfigError, UnknownTable
+from workbench.errors import ConfigError, UnknownTable, WorkbenchError
 from workbench.security.audit import read_records
 from workbench.security.detectors import Alert, DetectionContext, Detector, run_detectors
 from workbench.security.sinks import AlertSink
@@ -160,6 +160,37 @@ class CycleResult:
     failures: dict[str, str] = field(default_factory=dict)
 
 
+def raise_alerts(wb: Session, alerts: Sequence[Alert], sinks: Sequence[AlertSink] = ()
+                 ) -> tuple[list[Alert], int, dict[str, str]]:
+    """Store the alerts not yet in ``security.alerts`` and deliver them to every sink: (new, delivered, failures).
+
+    The last step of a cycle, public so alerts raised outside the detectors (model drift,
+    ``workbench.risk.drift_alerts``) take the same path. An alert the table quarantines is
+    not delivered (it would be re-sent every cycle, never appearing as stored).
+    """
+    stored = _existing(wb, ALERTS)
+    known = set(stored["alert_id"].to_list()) if stored is not None else set()
+    new = list({a.alert_id: a for a in alerts if a.alert_id not in known}.values())
+    failures: dict[str, str] = {}
+    delivered = 0
+    if new:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        written = wb.write(pl.DataFrame([a.row(now) for a in new]).cast({"first_ts": pl.Datetime("us"),
+                                                                        "last_ts": pl.Datetime("us"),
+                                                                        "raised_at": pl.Datetime("us")}),
+                           ALERTS, mode="merge")
+        if written.rows_quarantined:
+            raise WorkbenchError(f"{ALERTS} quarantined {written.rows_quarantined} of {len(new)} alert(s) "
+                                 "(see quarantine.rejections); nothing was delivered")
+        for sink in sinks:
+            try:
+                sink.send(new)
+                delivered += 1
+            except Exception as exc:  # a dead sink must not stop the others; the result reports it
+                failures[type(sink).__name__] = str(exc)
+    return new, delivered, failures
+
+
 def run_cycle(wb: Session, sinks: Sequence[AlertSink] = (), accounts: Mapping[str, bool] | None = None,
               detectors: Sequence[Detector] | None = None, collectors: Sequence[Collector] | None = None) -> CycleResult:
     """Collect, detect, store new alerts and deliver them: one SIEM cycle."""
@@ -169,24 +200,7 @@ def run_cycle(wb: Session, sinks: Sequence[AlertSink] = (), accounts: Mapping[st
     if events is None:
         return CycleResult(collected, [], [], 0, time.perf_counter() - started)
     alerts = run_detectors(events, DetectionContext(accounts=accounts), detectors)
-    stored = _existing(wb, ALERTS)
-    known = set(stored["alert_id"].to_list()) if stored is not None else set()
-    new = [a for a in alerts if a.alert_id not in known]
-    new = list({a.alert_id: a for a in new}.values())
-    failures: dict[str, str] = {}
-    delivered = 0
-    if new:
-        now = datetime.now(UTC).replace(tzinfo=None)
-        wb.write(pl.DataFrame([a.row(now) for a in new]).cast({"first_ts": pl.Datetime("us"),
-                                                              "last_ts": pl.Datetime("us"),
-                                                              "raised_at": pl.Datetime("us")}),
-                 ALERTS, mode="merge")
-        for sink in sinks:
-            try:
-                sink.send(new)
-                delivered += 1
-            except Exception as exc:  # a dead sink must not stop the others; the result reports it
-                failures[type(sink).__name__] = str(exc)
+    new, delivered, failures = raise_alerts(wb, alerts, sinks)
     wb.audit.record("siem_cycle", collected=collected, alerts=len(new), delivered=delivered,
                     failed_sinks=sorted(failures))
     return CycleResult(collected, alerts, new, delivered, time.perf_counter() - started, failures)
