@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,12 +155,15 @@ class RunningStack:
 
 
 @contextmanager
-def running_stack(kind: str, up_timeout: float = 120, **profile_fields: Any) -> Iterator[RunningStack]:
+def running_stack(kind: str, up_timeout: float = 120, prepare: Callable[[Path], Mapping[str, Any]] | None = None,
+                  **profile_fields: Any) -> Iterator[RunningStack]:
     """The whole local stack as `make up` starts it, in a sandbox; everything it made goes at exit.
 
     Free loopback ports, a temp state folder, Unix users ``wbt<hex>-*`` with temp homes and
     memory cgroups under this process's own cgroup; ``profile_fields`` override the rest
-    of the ``HubProfile`` (lake, audit_dir, timeouts).
+    of the ``HubProfile`` (lake, audit_dir, timeouts). ``prepare`` runs first, inside the
+    sandbox (its root folder given), and returns more profile fields: a test that loads a
+    lake before the stack starts.
     """
     from tests.conftest import free_port
     from workbench.platform import stack
@@ -178,7 +181,11 @@ def running_stack(kind: str, up_timeout: float = 120, **profile_fields: Any) -> 
         "lake": str(box.root / "lake"),  # also keeps the audit trail (<lake>/../audit) in the sandbox
         **profile_fields,
     }
-    profile = HubProfile(**fields)
+    try:
+        profile = HubProfile(**{**fields, **(prepare(box.root) if prepare else {})})
+    except BaseException:
+        shutil.rmtree(box.root, ignore_errors=True)
+        raise
     try:
         url = stack.up(profile, timeout=up_timeout)
         yield RunningStack(profile, url, box.root, box.prefix, read_credentials(profile.credentials_file),

@@ -16,34 +16,25 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import shutil
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests import hub_support as support
-from tests.conftest import TINY_SEED, free_port
-from tests.hub_support import hub_sandbox, owners, remove_users, spawn_and_wait, wait_until
-from workbench.platform.accounts import read_credentials
-from workbench.platform.cgroups import MemoryCgroups, own_memory_cgroup
+from tests.conftest import TINY_SEED
+from tests.hub_support import owners, running_stack, spawn_and_wait, wait_until
 
 SYSTEM_PATHS = ["/", "/usr", "/etc", "/home", "/tmp", "/root", "/work", "/opt", "/var"]
 TINY_LAKE_SCALE = 0.02
 
 pytestmark = [pytest.mark.hub,
               pytest.mark.filterwarnings("ignore::distributed.versions.VersionMismatchWarning")]
-
-
-
-
-
-
-
 
 @dataclass
 class Stack:
@@ -67,52 +58,32 @@ class Stack:
 
 
 
-@pytest.fixture(scope="module")
-def running() -> Iterator[Stack]:
+def load_tiny_world(root: Path) -> dict[str, Any]:
+    """The tiny world in the sandbox's lake, readable by the test users, and their audit folder.
+
+    The audit folder the kernels' sessions append to when no audit service is configured:
+    sticky and world-writable, in our own temp folder only (the loader's own records go to
+    ``<root>/audit``).
+    """
     from workbench.demo.load import load_world
     from workbench.explore import connect
-    from workbench.platform import stack
-    from workbench.platform.hubconfig import HubProfile
 
-    box = hub_sandbox("stack")
-    tag, prefix, root, homes = box.tag, box.prefix, box.root, box.homes
-    lake = root / "lake"
-    # The audit trail the kernels' lake sessions append to: sticky and world-writable, in our
-    # own temp folder only. Where users' audit records go on a real hub is the security
-    # issue's call (an audit service); this only lets the session run.
-    audit = root / "audit-users"  # (the loader's own records go to <root>/audit)
+    lake, audit = root / "lake", root / "audit-users"
     audit.mkdir()
     os.chmod(audit, 0o1777)
-    cgroup_parent = own_memory_cgroup() / f"wbt-stack-{tag}"
+    load_world(connect(str(lake), user="tester").lake, seed=TINY_SEED, scale=TINY_LAKE_SCALE, actor="tester")
+    for folder, _dirs, files in os.walk(lake):  # only inside our own temp folder
+        os.chmod(folder, 0o755)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o644)
+    return {"lake": str(lake), "audit_dir": str(audit)}
+
+
+@pytest.fixture(scope="module")
+def running() -> Iterator[Stack]:
     system_before = owners(SYSTEM_PATHS)
-    profile = HubProfile(
-        state_dir=root / "state", port=free_port(), hub_port=free_port(), proxy_api_port=free_port(),
-        gateway_port=free_port(), gateway_api_port=free_port(), gateway_tcp_port=free_port(),
-        home_root=homes, unix_prefix=prefix, cgroup_parent=str(cgroup_parent), lake=str(lake),
-        audit_dir=str(audit),
-        gateway_idle_timeout=600,
-    )
-    try:
-        load_world(connect(str(lake), user="tester").lake, seed=TINY_SEED, scale=TINY_LAKE_SCALE, actor="tester")
-        for folder, dirs, files in os.walk(lake):  # only inside our own temp folder
-            os.chmod(folder, 0o755)
-            for name in files:
-                os.chmod(os.path.join(folder, name), 0o644)
-        started = time.monotonic()
-        url = stack.up(profile, timeout=120)  # type: ignore[arg-type]
-        print(f"stack up (hub + proxy + gateway healthy): {time.monotonic() - started:.2f} s")
-        passwords = read_credentials(profile.credentials_file)
-        yield Stack(profile, url, root, lake, prefix, passwords, system_before)
-    finally:
-        stack.down(profile)  # type: ignore[arg-type]
-        remove_users(prefix)
-        groups = MemoryCgroups(cgroup_parent)
-        if cgroup_parent.exists():
-            for child in cgroup_parent.iterdir():
-                if child.is_dir():
-                    groups.remove(child.name)
-            groups.remove_parent()
-        shutil.rmtree(root, ignore_errors=True)
+    with running_stack("stack", prepare=load_tiny_world, gateway_idle_timeout=600) as s:
+        yield Stack(s.profile, s.url, s.root, Path(s.profile.lake), s.prefix, s.passwords, system_before)
     assert owners(SYSTEM_PATHS) == system_before, "a system path changed owner or mode"
 
 
