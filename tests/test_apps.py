@@ -251,7 +251,7 @@ def page_text(page: Any) -> str:
     return str(page.evaluate(PAGE_TEXT_JS))
 
 
-def wait_for_text(page: Any, needle: str, timeout: float = 30.0) -> str:
+def wait_for_text(page: Any, needle: str, timeout: float = 60.0) -> str:
     deadline = time.monotonic() + timeout
     while True:
         text = page_text(page)

@@ -95,6 +95,17 @@ def test_windows_overlap_and_cover_every_token() -> None:
     assert all(b[0] < a[1] - 63 for a, b in zip(cover, cover[1:]))
 
 
+def test_token_batches_keep_length_order_and_the_padded_budget() -> None:
+    from workbench.nlp.tagger import token_batches
+
+    jobs = sorted([(d, 0, n) for d, n in enumerate([3, 5, 8, 8, 20, 40, 254, 254])], key=lambda j: j[2])
+    batches = token_batches(jobs, 64)
+    assert [job for batch in batches for job in batch] == jobs
+    assert all(len(b) * (b[-1][2] + 2) <= 64 for b in batches if len(b) > 1)
+    assert [len(b) for b in batches if b[-1][2] == 254] == [1, 1], "a window over the budget runs alone"
+    assert len(token_batches(jobs[:4], 10_000)) == 1
+
+
 # -- the transformer: conversion, a few fine-tuning steps, extraction over the tiny world --------------
 
 def shared_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -144,6 +155,28 @@ def test_fine_tuned_tagger_returns_character_aligned_spans_for_long_text(tiny_ta
     for text, spans in zip(texts, results):
         assert all(text[s.start:s.end] == s.text and 0 <= s.score <= 1 for s in spans)
         assert all(not a.overlaps(b) for i, a in enumerate(spans) for b in spans[i + 1:])
+
+
+def test_int8_tagger_quantises_only_linear_layers(tiny_tagger_dir: Path) -> None:
+    from workbench.nlp.tagger import Tagger
+
+    int8, fp32 = Tagger(tiny_tagger_dir, threads=1, precision="int8"), Tagger(tiny_tagger_dir, threads=1, precision="fp32")
+    assert "torch.ao.nn.quantized.dynamic.modules.linear" in {type(m).__module__ for m in int8.model.modules()}
+    assert not any(isinstance(m, torch.nn.Linear) for m in int8.model.modules())
+    assert sum(isinstance(m, torch.nn.Linear) for m in fp32.model.modules()) == 12 * 6 + 1
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
+def test_every_precision_keeps_offsets_exact(tiny_tagger_dir: Path, precision: str) -> None:
+    from workbench.nlp.tagger import Tagger, native_bf16
+
+    tagger = Tagger(tiny_tagger_dir, threads=1, precision=precision)  # type: ignore[arg-type]
+    assert tagger.precision == ("fp32" if precision == "bf16" and not native_bf16() else precision)
+    texts = ["陳大文經落馬洲管制站運送MSKU1234565。", "Wing Fat Trading shipped 🙂 cigarettes to Kwai Chung.", ""]
+    results = tagger.predict(texts)
+    assert results[2] == []
+    for text, spans in zip(texts, results):
+        assert all(text[s.start:s.end] == s.text and 0 <= s.score <= 1 for s in spans)
 
 
 def test_scoring_is_strict_per_label_and_language(tiny_world: Session) -> None:

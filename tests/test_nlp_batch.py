@@ -211,13 +211,13 @@ def test_tagger_takes_each_word_from_its_most_central_window(untuned_tagger_dir:
     assert len(tagger.encoder.encode(text, words).ids) == len(words), "one token per word"
     cover = windows(len(words))
     assert len(cover) >= 3
-    whole = _word_labels(tagger.predict([text], batch_size=1)[0], words)
+    whole = _word_labels(tagger.predict([text], batch_tokens=1)[0], words)
     assert whole, "the untrained head tags something"
     (_, first_end), (second_start, _) = cover[0], cover[1]
     (_, before_end), (last_start, _) = cover[-2], cover[-1]
     head_text, tail_from = text[: words[first_end - 1][1]], words[last_start][0]
-    head = _word_labels(tagger.predict([head_text], batch_size=1)[0], words)
-    tail = _word_labels(tagger.predict([text[tail_from:]], batch_size=1)[0], words, offset=tail_from)
+    head = _word_labels(tagger.predict([head_text], batch_tokens=1)[0], words)
+    tail = _word_labels(tagger.predict([text[tail_from:]], batch_tokens=1)[0], words, offset=tail_from)
     head_zone = range(0, (first_end - 1 + second_start) // 2 + 1)
     tail_zone = range((before_end - 1 + last_start) // 2 + 1, len(words))
     assert {i: whole.get(i) for i in head_zone} == {i: head.get(i) for i in head_zone}

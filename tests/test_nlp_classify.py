@@ -44,10 +44,20 @@ def tiny_classifier_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
+def test_char_view_finds_goods_words_inside_unsegmented_chinese() -> None:
+    from workbench.nlp.classify import char_view
+
+    training = ["海關檢獲一批香煙", "海關檢獲一批象牙", "走私香煙案", "走私象牙案"]
+    view = char_view().fit(training)
+    cigarettes, ivory, query = view.transform(["香煙", "象牙", "貨車內藏有大量香煙"]).toarray()
+    assert query @ cigarettes > 0 and query @ ivory == 0
+
+
 def test_classifier_returns_known_labels_with_probabilities(tiny_classifier_dir: Path) -> None:
     from workbench.nlp.classify import DocumentClassifier
 
     classifier = DocumentClassifier(tiny_classifier_dir)
+    assert classifier.chars is not None and classifier.card["topic_views"][1] == "char 1-3-gram tf-idf"
     assert classifier.classify([]) == []
     results = classifier.classify(["Officers seized 30 kg of heroin at Lo Wu.", "香港海關檢獲一批私煙。", "", "🙂???"])
     assert len(results) == 4

@@ -101,10 +101,10 @@ def classify(session: SessionFactory, everything: bool, threads: int) -> None:
               help='JSON lines {"id", "text"} to extract from instead of the documents zone.')
 @click.option("--output", "output_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help='With --input: JSON lines {"id", "entities": [...]} to write.')
-@click.option("--threads", default=1, show_default=True)
+@click.option("--threads", type=int, default=None, help="Torch threads (default: one per core).")
 @lake_option
 def extract(session: SessionFactory, everything: bool, input_path: Path | None, output_path: Path | None,
-            threads: int) -> None:
+            threads: int | None) -> None:
     """Extract mentions into curated.document_mentions (incremental), or from a JSON-lines file."""
     from workbench.nlp.extract import Extractor, update_mentions
 

@@ -34,7 +34,7 @@ from workbench.nlp.embed import ChunkIndexer, Compute, encoder_dir, run_locally
 from workbench.nlp.extract import MENTIONS, RULES_ONLY, Extractor, model_cache, update_mentions
 from workbench.nlp.gazetteer import Gazetteer
 from workbench.nlp.spans import Span
-from workbench.nlp.tagger import CARD_FILE, Tagger
+from workbench.nlp.tagger import CARD_FILE, Precision, Tagger
 
 PARTITION_DOCS = 64
 """Documents per Dask partition: large enough to batch the encoder, small enough to spread."""
@@ -53,9 +53,9 @@ class Processor(Protocol):
 
 
 @lru_cache(maxsize=2)
-def load_tagger(model_dir: Path, threads: int | None = 1) -> Tagger:
+def load_tagger(model_dir: Path, threads: int | None = 1, precision: Precision = "bf16") -> Tagger:
     """One tagger per process and folder (a Dask worker loads it once)."""
-    return Tagger(model_dir, threads)
+    return Tagger(model_dir, threads, precision)
 
 
 def tagger_version(model_dir: Path) -> str:
@@ -82,20 +82,22 @@ class MentionExtractor:
     gazetteer: Gazetteer = field(compare=False)
     model_dir: Path | None
     threads: int | None = 1
+    precision: Precision = "bf16"
     name: str = "mentions"
     table: str = MENTIONS
 
     @classmethod
     def from_lake(cls, wb: Session, model_dir: Path | None = None) -> MentionExtractor:
         model_dir = model_dir or model_cache(wb) / "ner"
-        return cls(Gazetteer.from_lake(wb), model_dir if (model_dir / "config.json").exists() else None)
+        return cls(Gazetteer.from_lake(wb), model_dir if (model_dir / "config.json").exists() else None,
+                   precision=wb.settings.nlp_precision)
 
     @property
     def version(self) -> str:
         return tagger_version(self.model_dir) if self.model_dir else RULES_ONLY
 
     def apply(self, texts: list[str]) -> list[list[Span]]:
-        tagger = load_tagger(self.model_dir, self.threads) if self.model_dir else None
+        tagger = load_tagger(self.model_dir, self.threads, self.precision) if self.model_dir else None
         return Extractor(self.gazetteer, tagger).extract_many(texts)
 
     def update(self, wb: Session, compute: Compute = run_locally) -> dict[str, int]:

@@ -2,7 +2,13 @@
 
 Design, and why: a frozen multilingual-e5-small encoder (``embed.Embedder``: ``passage:``
 prefix, mean pooling, unit vectors) feeds two scikit-learn heads, each a logistic
-regression wrapped in ``CalibratedClassifierCV`` (Platt scaling, 5 folds). Fine-tuning a
+regression wrapped in ``CalibratedClassifierCV`` (Platt scaling, 5 folds). The topic head
+also reads a second view of the text: TF-IDF of character 1-3-grams (``char_view``). A
+mean-pooled embedding of a whole note is dominated by its boilerplate (boundary crossings,
+companies, sums), while the topic usually rests on a few words naming the goods (香煙,
+象牙, cigarettes, ivory); character n-grams keep those words visible in both scripts
+without a word segmenter for Chinese, and the vocabulary is fitted on training text only.
+Measured on the world's 600 documents in one run: see ``benchmarks/bench_nlp.py``. Fine-tuning a
 sequence classifier would cost another several minutes of CPU per training on a shared
 2-core machine for labels that a linear head over e5 embeddings already separates;
 the head trains in seconds, its probabilities are calibrated by construction, and the
@@ -50,6 +56,8 @@ from workbench.nlp.recognisers import money_en, money_zh
 TOPICS_TABLE = "curated.document_topics"
 MODEL_DIR = "topics"
 MODEL_FILE = "heads.joblib"
+CHARS_FILE = "chars.joblib"
+"""The fitted character n-gram vectoriser of the topic head (absent in classifiers trained without it)."""
 CARD_FILE = "card.json"
 CORPUS_DOCUMENTS = 1200
 """Corpus documents the heads train on by default (embedding them takes ~1 min on 1 thread)."""
@@ -83,10 +91,22 @@ def money_features(texts: Sequence[str]) -> np.ndarray:
     return out
 
 
-def _features(encoder: Path, texts: Sequence[str], threads: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """(embeddings, embeddings + sum buckets): the topic and the priority heads' inputs."""
+def char_view():  # -> sklearn TfidfVectorizer
+    """TF-IDF of character 1-3-grams (sublinear counts, L2 rows): see the module docstring for why."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=2)
+
+
+def _features(encoder: Path, texts: Sequence[str], threads: int | None, chars=None) -> tuple[Any, np.ndarray]:
+    """The topic head's input (embeddings, plus ``chars``' n-grams when given) and the priority head's
+    (embeddings + sum buckets)."""
+    from scipy import sparse
+
     embedded = load_embedder(encoder, threads).encode(list(texts), "passage")
-    return embedded, np.hstack([embedded, money_features(texts)])
+    topic = embedded if chars is None else sparse.hstack([sparse.csr_matrix(embedded),
+                                                          chars.transform(list(texts))], format="csr")
+    return topic, np.hstack([embedded, money_features(texts)])
 
 
 def _heads(features: np.ndarray, labels: Sequence[str], seed: int) -> dict[str, Any]:
@@ -121,18 +141,20 @@ def training_examples(wb: Session, task: str, n_documents: int = CORPUS_DOCUMENT
 
 
 def train_classifier(encoder: Path, target: Path, examples: dict[str, tuple[list[str], list[str]]], *,
-                     threads: int = 1, seed: int = 0, extra_card: dict | None = None) -> dict:
+                     threads: int = 1, seed: int = 0, chars: bool = True, extra_card: dict | None = None) -> dict:
     """Fit the topic and priority heads on ``examples[task] = (texts, labels)``; save to ``target``.
 
-    Returns the card (also ``target/card.json``); its ``version`` is what
-    ``curated.document_topics.model_version`` records.
+    ``chars=False`` trains the topic head on the embeddings alone (the earlier design, kept
+    so the benchmark can measure both in one run). Returns the card (also
+    ``target/card.json``); its ``version`` is what ``curated.document_topics.model_version`` records.
     """
     import joblib
 
     started = time.perf_counter()
     unique = list(dict.fromkeys(t for texts, _ in examples.values() for t in texts))
     row = {text: i for i, text in enumerate(unique)}
-    topic_x, priority_x = _features(encoder, unique, threads)
+    vectoriser = char_view().fit(examples["topic"][0]) if chars else None
+    topic_x, priority_x = _features(encoder, unique, threads, vectoriser)
     heads = {}
     for task, (texts, labels) in examples.items():
         rows = [row[t] for t in texts]
@@ -140,9 +162,13 @@ def train_classifier(encoder: Path, target: Path, examples: dict[str, tuple[list
     target.mkdir(parents=True, exist_ok=True)
     card = {"version": f"topics-e5small-{time.strftime('%Y%m%d%H%M%S')}", "encoder": os.path.relpath(encoder, target),
             "head": "LogisticRegression(C=4) + CalibratedClassifierCV(sigmoid, cv=5)",
+            "topic_views": ["e5 mean-pooled", *(["char 1-3-gram tf-idf"] if chars else [])],
             "train_documents": {task: len(texts) for task, (texts, _) in examples.items()},
             "train_seconds": round(time.perf_counter() - started, 1), **(extra_card or {})}
     joblib.dump(heads, target / MODEL_FILE)
+    (target / CHARS_FILE).unlink(missing_ok=True)
+    if vectoriser is not None:
+        joblib.dump(vectoriser, target / CHARS_FILE)
     (target / CARD_FILE).write_text(json.dumps(card, indent=1))
     return card
 
@@ -158,6 +184,7 @@ class DocumentClassifier:
         self.version: str = self.card["version"]
         self.encoder = (model_dir / self.card["encoder"]).resolve()  # stored relative: the cache may move
         self.heads: dict[str, dict[str, Any]] = joblib.load(model_dir / MODEL_FILE)
+        self.chars = joblib.load(model_dir / CHARS_FILE) if (model_dir / CHARS_FILE).exists() else None
 
     def probabilities(self, texts: Sequence[str], kinds: Sequence[str] = ("calibrated",)
                       ) -> dict[str, dict[str, tuple[list[str], np.ndarray]]]:
@@ -165,14 +192,14 @@ class DocumentClassifier:
 
         The texts are embedded once whatever the number of kinds asked for.
         """
-        topic_x, priority_x = _features(self.encoder, texts, self.threads)
+        topic_x, priority_x = _features(self.encoder, texts, self.threads, self.chars)
         out: dict[str, dict[str, tuple[list[str], np.ndarray]]] = {}
         for kind in kinds:
             out[kind] = {}
             for task, x in (("topic", topic_x), ("priority", priority_x)):
                 head = self.heads[task][kind]
                 classes = [str(c) for c in head.classes_]
-                out[kind][task] = (classes, head.predict_proba(x) if len(x) else np.zeros((0, len(classes))))
+                out[kind][task] = (classes, head.predict_proba(x) if x.shape[0] else np.zeros((0, len(classes))))
         return out
 
     def classify(self, texts: Sequence[str]) -> list[Classification]:
@@ -269,7 +296,7 @@ def evaluate_labels(wb: Session, classifier: DocumentClassifier, truth: pl.DataF
     from sklearn.metrics import classification_report, f1_score
 
     labelled = set(document_labels(wb, "topic")["doc_id"]) | set(document_labels(wb, "priority")["doc_id"])
-    docs = wb.sql("SELECT doc_id, text FROM documents.index ORDER BY doc_id").join(
+    docs = wb.sql("SELECT doc_id, language, text FROM documents.index ORDER BY doc_id").join(
         truth.select("doc_id", "topic", "priority"), on="doc_id").filter(~pl.col("doc_id").is_in(list(labelled)))
     texts = [t or "" for t in docs["text"].to_list()]
     probs = classifier.probabilities(texts, kinds=("raw", "calibrated"))
@@ -286,6 +313,13 @@ def evaluate_labels(wb: Session, classifier: DocumentClassifier, truth: pl.DataF
                 report["macro_f1"] = round(float(f1_score(truth_labels, predicted, labels=present, average="macro",
                                                           zero_division=0)), 4)
                 report["accuracy"] = round(float((predicted == truth_labels).mean()), 4)
+                languages = np.array(docs["language"].to_list())
+                report["per_language"] = {
+                    language: {"documents": int(mine.sum()),
+                               "macro_f1": round(float(f1_score(truth_labels[mine], predicted[mine], average="macro",
+                                                                zero_division=0)), 4),
+                               "accuracy": round(float((predicted[mine] == truth_labels[mine]).mean()), 4)}
+                    for language in sorted(set(languages)) for mine in [languages == language]}
                 report["per_class"] = {k: {m: round(float(v), 4) for m, v in vals.items()} for k, vals in
                                        classification_report(truth_labels, predicted, output_dict=True,
                                                              zero_division=0).items() if isinstance(vals, dict)}
@@ -293,7 +327,10 @@ def evaluate_labels(wb: Session, classifier: DocumentClassifier, truth: pl.DataF
     return out
 
 
-def train_from_lake(wb: Session, *, n_documents: int = CORPUS_DOCUMENTS, threads: int = 1, seed: int = 0) -> dict:
-    """Train the heads from the corpus and the lake's analyst labels into the model cache; the card."""
+def train_from_lake(wb: Session, *, n_documents: int = CORPUS_DOCUMENTS, threads: int = 1, seed: int = 0,
+                    target: Path | None = None, chars: bool = True) -> dict:
+    """Train the heads from the corpus and the lake's analyst labels into ``target`` (default: the model
+    cache's); the card."""
     examples = {task: training_examples(wb, task, n_documents, seed) for task in TASKS}
-    return train_classifier(encoder_dir(wb), classifier_dir(wb), examples, threads=threads, seed=seed)
+    return train_classifier(encoder_dir(wb), target or classifier_dir(wb), examples, threads=threads, seed=seed,
+                            chars=chars)

@@ -51,12 +51,16 @@ class Extractor:
     def from_lake(cls, wb: Session, model_dir: Path | None = None, threads: int | None = None) -> Extractor:
         """Gazetteer from the lake, tagger from ``model_dir`` (default: the cache's ``ner``) if it exists."""
         model_dir = model_dir or model_cache(wb) / "ner"
-        tagger = Tagger(model_dir, threads) if (model_dir / "config.json").exists() else None
+        tagger = (Tagger(model_dir, threads, wb.settings.nlp_precision) if (model_dir / "config.json").exists()
+                  else None)
         return cls(Gazetteer.from_lake(wb), tagger)
 
     def extract_many(self, texts: Sequence[str]) -> list[list[Span]]:
         """Merged spans per text; the tagger sees the texts in batches."""
-        model = self.tagger.predict(texts) if self.tagger else [[] for _ in texts]
+        return self.combine(texts, self.tagger.predict(texts) if self.tagger else [[] for _ in texts])
+
+    def combine(self, texts: Sequence[str], model: Sequence[Sequence[Span]]) -> list[list[Span]]:
+        """Recogniser and gazetteer spans of each text merged with the tagger's spans ``model`` of it."""
         return [merge([*recognise(text), *self.gazetteer.find(text), *spans]) for text, spans in zip(texts, model)]
 
     def extract(self, text: str) -> list[Span]:
