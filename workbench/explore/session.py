@@ -54,7 +54,7 @@ class Session:
         self.policy = load_policy(policy_path(settings))
         self.role = configured_role(settings, self.policy)
         self.gate = ReadRecordingGate(self.lake, self.policy, self.role)
-        self.audit = open_trail(settings, self.user, self.role, pipelined=True)
+        self.audit = open_trail(settings, self.user, self.role)
         self.engine = GuardedSQL(self.lake, self.gate, threads=settings.threads, on_denied=self.audit.denied)
         self.documents = DocumentStore(self.lake)
         self.audit.record("session_start", lake=settings.lake)

@@ -278,15 +278,14 @@ def record_dashboard(trail: AuditWriter, dashboard: str, *, export: str | None =
                         **extra, **detail)
 
 
-def open_trail(settings: Any, user: str, role: str, pipelined: bool = False) -> AuditWriter:
-    """The trail: through the audit service when ``settings.audit_socket`` names one (the
-    hub's kernels, which may not write the log), else the local folder (tests, the CLI run
-    by root). ``pipelined``: a lake session's records do not wait for the service's ack
-    (see ``AuditClient``)."""
+def open_trail(settings: Any, user: str, role: str) -> AuditWriter:
+    """The session's trail: through the audit service when ``settings.audit_socket`` names
+    one (the hub's kernels, which may not write the log), else the local folder (tests,
+    the CLI run by root)."""
     if settings.audit_socket:
         from workbench.security.audit_service import AuditClient
 
-        return AuditClient(settings.audit_socket, user, role, pipelined=pipelined)
+        return AuditClient(settings.audit_socket, user, role)
     return AuditTrail(audit_dir_for(settings), user, role, fsync=audit_fsync(settings))
 
 

@@ -23,8 +23,6 @@ Cost: one round trip over a Unix socket per record (see ``benchmarks/bench_secur
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import json
 import os
 import pwd
@@ -36,7 +34,6 @@ import subprocess
 import sys
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -224,37 +221,19 @@ class _Handler(socketserver.StreamRequestHandler):
 
 
 class AuditClient(AuditWriter):
-    """A trail through the audit service.
+    """A session's trail through the audit service; each record waits for the service's ack."""
 
-    By default each record waits for the service's ack and comes back as the service
-    stored it (its time stamp, the peer's user and role, ``seq`` and ``hash``): the hub and
-    tools use this. A lake session's trail is ``pipelined`` instead: ``append`` returns
-    once the record is in the service's socket, and its ack is read before the next record
-    goes out (or on ``flush``/``close``). Waiting for each ack put a wake-up of the service
-    process into every query: 14% of a 6.7 ms ``wb.sql`` on this machine, measured, where
-    the goal is 5%. No access goes unrecorded quietly: a send to a service that is gone
-    fails at once, and a refused record fails the session's next access. Only a service
-    that dies holding a record it has read leaves that one access unrecorded.
-    """
-
-    def __init__(self, socket_file: str | os.PathLike[str], user: str, role: str, timeout: float = 10.0,
-                 pipelined: bool = False) -> None:
+    def __init__(self, socket_file: str | os.PathLike[str], user: str, role: str, timeout: float = 10.0) -> None:
         super().__init__(user, role)
         self.socket_file = str(socket_file)
         self.timeout = timeout
-        self.pipelined = pipelined
         self._sock: socket.socket | None = None
         self._reader: Any = None
         self._pid = 0
-        self._unacked: str | None = None
-        """The event of the pipelined record whose ack is still to be read."""
         self._lock = threading.Lock()
-        if pipelined:  # a kernel that exits right after a query still sees its last record stored
-            atexit.register(_flush_at_exit, weakref.ref(self))
 
     def _connect(self) -> socket.socket:
         if self._sock is None or self._pid != os.getpid():  # a forked child needs its own connection
-            self._unacked = None  # a parent's pending ack is the parent's to read
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.settimeout(self.timeout)
             try:
@@ -268,74 +247,35 @@ class AuditClient(AuditWriter):
     def append(self, body: dict[str, Any]) -> dict[str, Any]:
         request = json.dumps({k: v for k, v in body.items() if k != "ts"}, default=str).encode() + b"\n"
         with self._lock:
-            self._read_pending_ack()
             try:
                 try:
                     self._connect().sendall(request)
                 except (BrokenPipeError, ConnectionResetError):
-                    self._drop()  # the service restarted: nothing reached it, send once more
+                    self.close()  # the service restarted: nothing reached it, send once more
                     self._connect().sendall(request)
+                line = self._reader.readline()
             except OSError as exc:
-                self._drop()
+                self.close()
                 raise AuditUnavailable(f"the audit service at {self.socket_file} failed: {exc}") from exc
-            if self.pipelined:
-                self._unacked = str(body.get("event"))
-                return body
-            return {**body, **self._answer()}  # as the service stored it
-
-    def flush(self) -> None:
-        """Read the ack of a pipelined record; raises if the service refused it or is gone."""
-        with self._lock:
-            self._read_pending_ack()
-
-    def close(self) -> None:
-        try:
-            self.flush()
-        finally:
-            self._drop()
-
-    def _read_pending_ack(self) -> None:
-        if self._unacked is None or self._sock is None or self._pid != os.getpid():
-            return
-        event, self._unacked = self._unacked, None
-        try:
-            self._answer()
-        except AuditUnavailable as exc:
-            raise AuditUnavailable(f"the previous {event!r} record was not stored: {exc}") from exc
-
-    def _answer(self) -> dict[str, Any]:
-        try:
-            line = self._reader.readline()
-        except OSError as exc:
-            self._drop()
-            raise AuditUnavailable(f"the audit service at {self.socket_file} failed: {exc}") from exc
         if not line:
-            self._drop()
+            self.close()
             raise AuditUnavailable(f"the audit service at {self.socket_file} closed the connection unanswered")
-        answer: dict[str, Any] = json.loads(line)
+        answer = json.loads(line)
         if "error" in answer:
             raise AuditUnavailable(answer["error"])
-        return answer
+        return {**body, **answer}  # as the service stored it: its time stamp, the peer's user and role
 
-    def _drop(self) -> None:
+    def close(self) -> None:
         if self._sock is not None:
             self._reader.close()
             self._sock.close()
             self._sock = self._reader = None
-        self._unacked = None
 
     def __del__(self) -> None:  # pragma: no cover - interpreter shutdown order varies
         try:
-            self._drop()  # never wait for an ack while the interpreter goes down
+            self.close()
         except Exception:
             pass
-
-
-def _flush_at_exit(ref: weakref.ref[AuditClient]) -> None:
-    client = ref()
-    if client is not None:
-        with contextlib.suppress(AuditUnavailable):  # nothing left to refuse: the process is ending
-            client.flush()
 
 
 def account_roles(accounts_dir: str | os.PathLike[str], ttl: float = 30.0) -> Callable[[str], str | None]:
