@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -52,6 +52,9 @@ from workbench.nlp.corpus import generate_corpus
 from workbench.nlp.embed import Compute, encoder_dir, load_embedder, run_locally
 from workbench.nlp.extract import _existing, _version, model_cache
 from workbench.nlp.recognisers import money_en, money_zh
+
+if TYPE_CHECKING:
+    from sklearn.feature_extraction.text import TfidfVectorizer
 
 TOPICS_TABLE = "curated.document_topics"
 MODEL_DIR = "topics"
@@ -91,14 +94,15 @@ def money_features(texts: Sequence[str]) -> np.ndarray:
     return out
 
 
-def char_view():  # -> sklearn TfidfVectorizer
+def char_view() -> TfidfVectorizer:
     """TF-IDF of character 1-3-grams (sublinear counts, L2 rows): see the module docstring for why."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     return TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=2)
 
 
-def _features(encoder: Path, texts: Sequence[str], threads: int | None, chars=None) -> tuple[Any, np.ndarray]:
+def _features(encoder: Path, texts: Sequence[str], threads: int | None,
+              chars: TfidfVectorizer | None = None) -> tuple[Any, np.ndarray]:
     """The topic head's input (embeddings, plus ``chars``' n-grams when given) and the priority head's
     (embeddings + sum buckets)."""
     from scipy import sparse
