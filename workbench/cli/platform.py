@@ -45,7 +45,9 @@ def up(lake: str | None, timeout: float) -> None:
         bar.update(1)
     click.echo(f"JupyterHub: {url}/hub/login")
     if profile.demo_accounts:
-        click.echo(f"Demo accounts (analyst, modeller, manager, admin): {profile.credentials_file} (root only, 0600)")
+        from workbench.platform.accounts import DEMO_ACCOUNTS
+
+        click.echo(f"Demo accounts ({', '.join(DEMO_ACCOUNTS)}): {profile.credentials_file} (root only, 0600)")
     click.echo(f"Log: {stack.log_file(profile)}   Stop: workbench platform down")
 
 
