@@ -159,6 +159,8 @@ def test_plan_grants_each_role_exactly_what_the_policy_allows(small_lake: LakeLo
         assert (role in access.read | access.write) == (role in readers), (role, path)
         assert "system" in access.read | access.write  # services read everything
     writes = {p for p in EXPECTED_READ if role in plan.rule(p).access.write}
+    # The models folder: restricted, and need-to-know keeps field officers out (they see scores in dashboards).
+    assert (role in plan.rule("models").access.read) == (role in {"analyst", "modeller", "admin"})
     writer = role not in ("manager", "field_officer")  # they read only
     assert writes == ({"system/catalog"} if writer else set())  # every write records itself there
     assert (role in plan.rule("work").access.write) == writer

@@ -251,7 +251,8 @@ def compile_plan(location: LakeLocation, policy: AccessPolicy, unix_prefix: str 
         rules.extend(tables)
         seen.add(zone)
     for folder, classification in sorted(policy.unix.folders.items()):
-        access = Access(read=frozenset(r for r in policy.roles if level(policy.clearance(r)) >= level(classification)),
+        # Need-to-know applies as to tables: a [[tables]] rule matching "<folder>.*" narrows who reads it.
+        access = Access(read=frozenset(policy.readers(f"{folder}.*", classification)),
                         write=_writers_everywhere(policy))
         rules.append(Rule(folder, "folder", classification, access, access))
         seen.add(folder)
