@@ -25,6 +25,9 @@ from pathlib import Path
 from typing import Any
 
 ANONYMOUS_CALLER = "anonymous"
+TOKEN_CALLER = "token:"
+"""Prefix of a bearer token's fingerprint in the log (``token_identity``): a machine client such as
+a clearance system, not a hub account (the SIEM's detectors tell the two apart by it)."""
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -35,7 +38,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 def token_identity(token: str) -> str:
     """A bearer token's name in logs: ``token:`` + 12 hex of its SHA-256 (tells tokens apart after a rotation)."""
-    return "token:" + hashlib.sha256(token.encode()).hexdigest()[:12]
+    return TOKEN_CALLER + hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
 def scoring_access_log_path(settings: Any) -> Path | None:

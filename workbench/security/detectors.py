@@ -18,12 +18,11 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
+from workbench.security.access_log import TOKEN_CALLER
+
 SEVERITIES = ("low", "medium", "high", "critical")
 ANONYMOUS = "-"
 """``user_name`` of an event nobody was logged in for (an unauthenticated request): not an account."""
-TOKEN_CALLER = "token:"
-"""Prefix of a service bearer token's fingerprint as ``user_name`` (``access_log.token_identity``): a
-machine client such as a clearance system, not a hub account."""
 
 
 @dataclass(frozen=True)
