@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
+from workbench.platform import unix
 from workbench.platform.gateway import SERVICE_PREFIX
 from workbench.platform.hubconfig import DASHBOARDS_PREFIX, REPO, HubProfile
 
@@ -187,19 +188,8 @@ def down(profile: HubProfile, timeout: float = 30.0) -> bool:
     was_running = _alive(pid, "jupyterhub")
     if was_running:
         assert pid is not None
-        os.kill(pid, signal.SIGTERM)  # the hub stops its servers, services and the proxy
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(pid, "jupyterhub"):
-            time.sleep(0.1)
-        if _alive(pid, "jupyterhub"):
-            try:
-                os.killpg(pid, signal.SIGKILL)  # the hub's own session only (start_new_session)
-            except ProcessLookupError:
-                pass
-        try:  # reap it when this process started it
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
+        # SIGTERM: the hub stops its servers, services and the proxy; SIGKILL reaches its own session only
+        unix.terminate(pid, lambda: _alive(pid, "jupyterhub"), timeout)
     if _alive(proxy_pid, "configurable-http-proxy"):
         assert proxy_pid is not None
         os.kill(proxy_pid, signal.SIGTERM)

@@ -16,7 +16,10 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import signal
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -103,3 +106,22 @@ def set_supplementary_groups(user: str, groups: set[str] | frozenset[str]) -> bo
         return False
     subprocess.run(["usermod", "--groups", ",".join(sorted(groups)), user], check=True, capture_output=True, text=True)
     return True
+
+
+def terminate(pid: int, running: Callable[[], bool], timeout: float) -> None:
+    """Stop a daemon this platform started in its own session: SIGTERM, wait up to ``timeout``
+    while ``running()``, then SIGKILL its whole session (its pid is its group id); reap it when
+    this process is its parent."""
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and running():
+        time.sleep(0.1)
+    if running():
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass

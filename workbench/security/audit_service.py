@@ -361,20 +361,11 @@ class StackProcess:
 
     def stop(self, timeout: float = 15.0) -> bool:
         """SIGTERM, wait, then SIGKILL of its own session; True when it was running."""
-        import signal
+        from workbench.platform.unix import terminate
 
         pid = self.pid()
         if pid is not None:
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and self.pid() is not None:
-                time.sleep(0.1)
-            if self.pid() is not None:
-                os.killpg(pid, signal.SIGKILL)
-            try:  # reap it when this process started it
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
+            terminate(pid, lambda: self.pid() is not None, timeout)
         self.pid_file.unlink(missing_ok=True)
         return pid is not None
 
