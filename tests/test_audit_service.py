@@ -60,6 +60,33 @@ def test_records_are_chained_acknowledged_and_verified(service: AuditService) ->
     assert stat.S_IMODE(service.socket_file.parent.stat().st_mode) == 0o755
 
 
+def test_a_read_returns_once_handed_over_and_a_record_the_service_failed_stops_the_next_action(
+        service: AuditService, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = AuditClient(service.socket_file, "hub", "system")
+    handed = client.record("query", rows=1, query="SELECT 1", wait=False)
+    assert "seq" not in handed  # returned before the service answered
+    assert client.record("query", rows=2, query="SELECT 2")["seq"] == 1  # the earlier answer was read first
+
+    tried = threading.Event()
+
+    def disk_full(body: dict[str, object]) -> dict[str, object]:
+        tried.set()
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(service.trail, "append", disk_full)
+    client.record("query", rows=3, query="SELECT 3", wait=False)  # handed over; the service cannot write it
+    assert tried.wait(10)
+    monkeypatch.undo()  # room again
+    with pytest.raises(AuditUnavailable, match="an earlier 'query' record was not written: .*No space left"):
+        client.record("dashboard_export", rows=4)  # the next action is refused, and was not recorded either
+    assert client.record("dashboard_export", rows=4)["seq"] == 2  # the service writes again: so does the session
+    client.record("query", rows=5, query="SELECT 5", wait=False)
+    client.close()  # confirms what is still owed
+    assert [(r["event"], r["rows"]) for r in read_records(service.folder)] == [
+        ("query", 1), ("query", 2), ("dashboard_export", 4), ("query", 5)]
+    assert verify(service.folder).ok
+
+
 def test_bad_requests_get_a_clear_error_and_the_chain_stays_intact(service: AuditService) -> None:
     import socket
 

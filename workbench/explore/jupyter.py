@@ -23,7 +23,7 @@ class LakeCursor:
 
     def execute(self, query: str, parameters: Any = None) -> LakeCursor:
         session = self._session
-        with session.audit.action("query", query=query, params=parameters, via="%%sql") as done:
+        with session.audit.action("query", wait=False, query=query, params=parameters, via="%%sql") as done:
             done["tables"] = sorted(referenced_tables(query))
             session.engine.versions(query)
             with session.engine.engine_errors():

@@ -79,7 +79,7 @@ class Session:
 
     def sql(self, query: str, params: Params = None) -> pl.DataFrame:
         """Run SQL over lake tables by name; ``params`` are bound (``$name`` or ``?``), never spliced."""
-        with self.audit.action("query", query=query, params=params) as done:
+        with self.audit.action("query", wait=False, query=query, params=params) as done:
             done["tables"] = sorted(referenced_tables(query))
             frame = self.engine.frame(query, params)
             done["rows"] = frame.height
@@ -94,7 +94,7 @@ class Session:
             version=version,
             storage_options=self.lake.location.storage_options or None,
         )
-        self.audit.record("scan", tables=[name], version=version)
+        self.audit.record("scan", tables=[name], version=version, wait=False)
         return self.gate.mask_frame(name, lazy)  # type: ignore[return-value]
 
     def table(self, name: str, version: int | None = None, as_of: datetime | str | None = None) -> pl.DataFrame:
@@ -103,7 +103,7 @@ class Session:
         dt = self.lake.delta(name, version=version, as_of=as_of)
         frame = pl.from_arrow(dt.to_pyarrow_table())
         assert isinstance(frame, pl.DataFrame)
-        self.audit.record("table", tables=[name], rows=frame.height, version=version, as_of=as_of)
+        self.audit.record("table", tables=[name], rows=frame.height, version=version, as_of=as_of, wait=False)
         return self.gate.mask_frame(name, frame)  # type: ignore[return-value]
 
     def history(self, name: str) -> pl.DataFrame:

@@ -140,27 +140,30 @@ class AuditWriter:
 
     def record(self, event: str, *, status: str = "ok", tables: list[str] | tuple[str, ...] = (),
                rows: int | None = None, query: str | None = None, user: str | None = None,
-               role: str | None = None, **detail: Any) -> dict[str, Any]:
-        """Append one record; returns it (with ``seq`` and ``hash``).
+               role: str | None = None, wait: bool = True, **detail: Any) -> dict[str, Any]:
+        """Append one record; returns it (with ``seq`` and ``hash`` once written).
 
         ``user``/``role`` name someone other than the trail's owner (a login recorded by the
         hub for the person logging in); the audit service accepts that only from root.
+        ``wait=False`` lets a trail that writes through a service return once the record is
+        handed over, and confirm it before its next record (see ``AuditClient``); a session's
+        reads use it, everything else waits.
         """
         return self.append(record_body(event, user or self.user, role or self.role, status=status, tables=tables,
-                                       rows=rows, query=query, detail=detail))
+                                       rows=rows, query=query, detail=detail), wait=wait)
 
-    def append(self, body: dict[str, Any]) -> dict[str, Any]:
+    def append(self, body: dict[str, Any], wait: bool = True) -> dict[str, Any]:
         raise NotImplementedError
 
     def close(self) -> None:
         """Release the file or connection (the next record opens it again)."""
 
     @contextmanager
-    def action(self, event: str, **fields: Any) -> Iterator[dict[str, Any]]:
+    def action(self, event: str, wait: bool = True, **fields: Any) -> Iterator[dict[str, Any]]:
         """Audit one action: the caller fills the yielded dict (``rows=``, ...) on success.
 
         A refusal is not recorded here (the gate records it where it happens); any other
-        workbench error is recorded with ``status="error"`` and re-raised.
+        workbench error is recorded with ``status="error"`` and re-raised. ``wait`` as for ``record``.
         """
         extra: dict[str, Any] = {}
         try:
@@ -168,9 +171,9 @@ class AuditWriter:
         except AccessDenied:
             raise
         except WorkbenchError as exc:
-            self.record(event, status="error", error=str(exc), **{**fields, **extra})
+            self.record(event, status="error", error=str(exc), wait=wait, **{**fields, **extra})
             raise
-        self.record(event, **{**fields, **extra})
+        self.record(event, wait=wait, **{**fields, **extra})
 
     def denied(self, refused: AccessDenied, query: str | None = None, action: str = "read") -> None:
         self.record("denied", status="denied", tables=[refused.table], query=query, action=action,
@@ -229,8 +232,11 @@ class AuditTrail(AuditWriter):
         except Exception:
             pass
 
-    def append(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Chain ``body`` (from ``record_body``) onto the log under the file lock; returns the record."""
+    def append(self, body: dict[str, Any], wait: bool = True) -> dict[str, Any]:
+        """Chain ``body`` (from ``record_body``) onto the log under the file lock; returns the record.
+
+        Always written before it returns: ``wait`` concerns only trails behind a service.
+        """
         fd = self._open()
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
@@ -500,5 +506,5 @@ def search(folder: str | os.PathLike[str], user: str | None = None, table: str |
 class NullAudit(AuditWriter):
     """Records nothing: for measuring the audit's own cost in benchmarks only."""
 
-    def append(self, body: dict[str, Any]) -> dict[str, Any]:
+    def append(self, body: dict[str, Any], wait: bool = True) -> dict[str, Any]:
         return {}
