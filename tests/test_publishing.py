@@ -653,6 +653,28 @@ def test_a_published_app_runs_as_its_publisher_with_the_lake_closed_as_to_their_
     manager.reload()
     assert f"started: {expected}" in wait_for_text(manager, "started:", timeout=60)
 
+    # A role change reaches the running app at once: the publisher's Unix groups change with the
+    # account, and the service restarts the app with them (a process keeps the groups it started with).
+    base = ["users", "set-role", "analyst", "--base-dir", str(running.profile.state_dir)]
+
+    def replaced(old: dict[int, int]) -> dict[int, int]:
+        return wait_until(lambda: {p: u for p, u in app_processes(running.profile, "who-runs-me").items()
+                                   if p not in old}, 30, what="the app restarted with the publisher's new groups")
+
+    try:
+        changed = runner.invoke(main, [*base, "--role", "modeller"])
+        assert changed.exit_code == 0 and "Unix groups now follow the account" in changed.output, changed.output
+        moved = replaced(restarted)
+        assert list(moved.values()) == [analyst.pw_uid]
+        modeller = ",".join(sorted([analyst.pw_name, load_policy().unix_group("modeller", running.profile.unix_prefix)]))
+        manager.reload()
+        assert f"groups={modeller} truth=PermissionError" in wait_for_text(manager, "started:", timeout=60)
+    finally:
+        assert runner.invoke(main, [*base, "--role", "analyst"]).exit_code == 0
+    replaced(moved)
+    manager.reload()
+    assert f"started: {expected}" in wait_for_text(manager, "started:", timeout=60)
+
     removed = runner.invoke(main, ["publish", "remove", "who-runs-me"], env=env)
     assert removed.exit_code == 0, removed.output
     assert app_processes(running.profile, "who-runs-me") == {}  # stopped before the API answered

@@ -313,7 +313,8 @@ def test_role_change_and_disable_stop_the_persons_server_and_gateway_clusters(
     import requests
 
     from workbench.cli.users import users
-    from workbench.platform import gateway
+    from workbench.platform import gateway, unix
+    from workbench.security.policy import load_policy
 
     running, _ = stack_with_siem
     profile = running.profile
@@ -340,6 +341,9 @@ def test_role_change_and_disable_stop_the_persons_server_and_gateway_clusters(
     result = CliRunner().invoke(users, ["set-role", "analyst", "--role", "manager", *base])
     assert result.exit_code == 0, result.output
     assert "server (default)" in result.output and f"cluster {cluster}" in result.output, result.output
+    system_user = f"{profile.unix_prefix}analyst"  # type: ignore[attr-defined]
+    policy = load_policy()
+    assert unix.supplementary_groups(system_user) == {policy.unix_group("manager", profile.unix_prefix)}  # at once
     hub = {"Authorization": f"token {token}"}
     assert requests.get(f"{running.url}/hub/api/users/analyst", headers=hub, timeout=10).json()["servers"] == {}
     wait_until(lambda: not workdir.exists() and not processes_of_analyst(), 60,
@@ -350,11 +354,13 @@ def test_role_change_and_disable_stop_the_persons_server_and_gateway_clusters(
     support.spawn_and_wait(running.url, "analyst", token)
     result = CliRunner().invoke(users, ["disable", "analyst", *base])
     assert result.exit_code == 0 and "server (default)" in result.output, result.output
+    assert unix.supplementary_groups(system_user) == set()
     wait_until(lambda: not processes_of_analyst(), 60, what="the disabled analyst's server gone")
     stops = [r["detail"]["stopped"] for r in read_records(running.lake.parent / "audit")
              if r["event"] == "work_stopped" and r["detail"]["account"] == "analyst"]
     assert stops == [["server (default)", f"cluster {cluster}"], ["server (default)"]]  # in the audit trail
     assert CliRunner().invoke(users, ["enable", "analyst", *base]).exit_code == 0
+    assert unix.supplementary_groups(system_user) == {policy.unix_group("analyst", profile.unix_prefix)}
     # The account service's token reaches no one's notebook and gets no cluster of its own.
     service_token = (profile.private_dir / "accounts_api_token").read_text().strip()  # type: ignore[attr-defined]
     assert requests.post(api, json={"cluster_options": {}}, timeout=30,

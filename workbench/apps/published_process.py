@@ -15,8 +15,9 @@ a small class with ``start`` / ``ready`` / ``poll`` / ``stop`` hooks, and the se
 ``dashboards_app_class`` names the subclass, so a Kubernetes deployment can run each app
 as a pod of its publisher's identity instead of ``LocalAppProcess``'s local process.
 ``PublishedApps`` starts every published app when the service starts, (re)starts one on
-publish, stops it on remove and when the service stops, and restarts one that died
-(with a growing delay, so a broken app does not spin).
+publish, stops it on remove and when the service stops, restarts one that died
+(with a growing delay, so a broken app does not spin), and restarts one whose publisher's
+Unix groups changed (a role change or a disabled account, ``accounts.sync_unix_groups``).
 
 ``LocalAppProcess``, and why no process outlives the service:
 
@@ -120,6 +121,10 @@ class AppProcess:
     async def poll(self) -> int | None:
         raise NotImplementedError
 
+    async def stale(self) -> bool:
+        """Whether it runs with rights its publisher no longer has (the service then restarts it)."""
+        return False
+
     async def stop(self) -> None:
         raise NotImplementedError
 
@@ -150,6 +155,7 @@ class LocalAppProcess(AppProcess):
 
     proc: subprocess.Popen[bytes] | None = None
     group: Path | None = None
+    groups: frozenset[int] = frozenset()  # the Unix groups it was started with
 
     @property
     def cgroup_name(self) -> str:
@@ -199,6 +205,7 @@ class LocalAppProcess(AppProcess):
                                 "to run as root (as the hub does)")
         user = self.user()
         groups = os.getgrouplist(user.pw_name, user.pw_gid)
+        self.groups = frozenset(groups)
         self._prepare_folder(user)
         self.host.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         limit = self.host.role_limits.get(self.app.owner_role or "")
@@ -245,6 +252,15 @@ class LocalAppProcess(AppProcess):
 
     async def poll(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
+
+    async def stale(self) -> bool:
+        """Its publisher's groups changed since it started (``workbench users set-role|disable``): a
+        process keeps the groups it started with, so only a restart drops the old role's."""
+        try:
+            user = self.user()
+        except AppStartError:
+            return True  # the publisher's Unix user is gone
+        return frozenset(os.getgrouplist(user.pw_name, user.pw_gid)) != self.groups
 
     async def stop(self) -> None:
         proc = self.proc
@@ -336,7 +352,7 @@ class PublishedApps:
             meta = self.store.meta(name)
             current = self.running.get(name)
             if current is not None and (meta is None or current.version != (meta.sha256, meta.published_at)
-                                        or await current.poll() is not None):
+                                        or await current.poll() is not None or await current.stale()):
                 del self.running[name]
                 await current.stop()
                 current = None
@@ -380,7 +396,8 @@ class PublishedApps:
 
     async def watch(self) -> None:
         """Restart apps that died: after 1 s, then twice as long after each further death, up to a minute;
-        an app that has run for a minute since its restart starts again from 1 s."""
+        an app that has run for a minute since its restart starts again from 1 s. Restart at once an
+        app whose publisher's rights changed (``AppProcess.stale``)."""
         now = time.monotonic()
         for name, process in list(self.running.items()):
             status = await process.poll()
@@ -388,6 +405,13 @@ class PublishedApps:
             if status is None:
                 if restart is not None and restart.at == 0.0 and now - restart.since > MAX_RESTART_DELAY:
                     del self._restarts[name]
+                if await process.stale():
+                    log.warning("published app %s: its publisher's rights changed; restarting it with the new ones",
+                                name)
+                    try:
+                        await self.launch(name)
+                    except AppStartError as exc:
+                        log.error("%s", exc)
                 continue
             restart = self._restarts.setdefault(name, _Restart())
             if restart.at == 0.0:

@@ -17,7 +17,7 @@ import click
 import polars as pl
 
 from workbench.cli.common import emit, format_option
-from workbench.platform.accounts import AccountStore, Role, platform_trail, stop_running_work
+from workbench.platform.accounts import AccountStore, Role, platform_trail, stop_running_work, sync_unix_groups
 from workbench.settings import load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,8 +47,15 @@ def users() -> None:
     """Add, disable, enable, re-role and list workbench accounts."""
 
 
+def _sync_groups(store: AccountStore, name: str) -> None:
+    """NAME's Unix groups follow the account now (their published apps restart with them)."""
+    if sync_unix_groups(store.folder.parent, name, store.get(name)):
+        click.echo(f"{name}'s Unix groups now follow the account")
+
+
 def _stop_running_work(store: AccountStore, name: str) -> None:
-    """Stop NAME's servers and clusters: a running kernel keeps the Unix groups of its old role."""
+    """New groups, then stop NAME's servers and clusters: a running kernel keeps the Unix groups of its old role."""
+    _sync_groups(store, name)
     stopped = stop_running_work(store.folder.parent, name, audit=store.audit)
     click.echo(f"stopped {name}'s " + ", ".join(stopped) if stopped else f"{name} had nothing running")
 
@@ -82,6 +89,7 @@ def enable(name: str, store: AccountStore) -> None:
     """Allow NAME to log in again; also lifts a lock-out after failed logins."""
     store.set_enabled(name, True)
     click.echo(f"enabled {name}")
+    _sync_groups(store, name)
 
 
 @users.command("set-role")

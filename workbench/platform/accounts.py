@@ -23,7 +23,8 @@ What a caller may rely on:
   notebook servers and Dask Gateway clusters. A running process keeps the Unix groups it
   started with (the kernel's credentials are fixed at ``setgroups``), so without it a
   kernel started under the old role would read the old role's lake zones until it
-  stopped. The next server starts after an auth refresh and gets the new role's group.
+  stopped. ``sync_unix_groups`` gives the Unix user the new role's group at once, which
+  restarts their published apps with it.
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from workbench.errors import WorkbenchError
+from workbench.platform import unix
 from workbench.security.audit import AuditTrail, AuditWriter, open_trail
+from workbench.security.policy import load_policy
 
 if TYPE_CHECKING:
     from workbench.platform.hubconfig import HubProfile
@@ -421,6 +424,34 @@ def accounts_service(profile: HubProfile) -> tuple[dict[str, Any], dict[str, Any
     return ({"name": ACCOUNTS_SERVICE, "api_token": token, "display": False},
             {"name": ACCOUNTS_SERVICE, "description": "workbench users disable/set-role: stop a person's running work",
              "scopes": scopes, "services": [ACCOUNTS_SERVICE]})
+
+
+def role_unix_groups(account: Account | None, unix_prefix: str) -> set[str]:
+    """The supplementary Unix groups of a person's Unix user: their role's group; none when the
+    account is gone, disabled or locked, or when no lake grants the group (it was never made)."""
+    if account is None or not account.enabled or account.locked:
+        return set()
+    group = load_policy().unix_group(account.role.value, unix_prefix)
+    return {group} if unix.group_id(group) is not None else set()
+
+
+def sync_unix_groups(base_dir: str | os.PathLike[str], name: str, account: Account | None) -> bool:
+    """Give ``name``'s Unix user the groups of ``account`` now, not at the hub's next auth refresh; True if changed.
+
+    Run by ``workbench users disable|enable|set-role``. Published apps run as their
+    publisher, and the dashboards service restarts one whose publisher's groups changed
+    (``PublishedApps.watch``), so a demoted or disabled publisher's app loses the old
+    role's tables within a second; a server spawned from now on starts with the new groups.
+    Nothing to do when the hub never ran from ``base_dir`` or the person never logged in.
+    """
+    path = _service_file(base_dir)
+    if not path.exists():
+        return False
+    prefix = str(json.loads(path.read_text(encoding="utf-8"))["unix_prefix"])
+    system_user = unix.system_name(name, prefix)
+    if not unix.exists(system_user):
+        return False
+    return unix.set_supplementary_groups(system_user, role_unix_groups(account, prefix))
 
 
 def stop_running_work(base_dir: str | os.PathLike[str], name: str, audit: AuditWriter | None = None,

@@ -28,8 +28,7 @@ from tornado import web
 from traitlets import Bool, Unicode, default
 
 from workbench.platform import unix
-from workbench.platform.accounts import Account, AccountStore, Role, platform_trail
-from workbench.security.policy import load_policy
+from workbench.platform.accounts import Account, AccountStore, Role, platform_trail, role_unix_groups
 
 
 class WorkbenchAuthenticator(Authenticator):
@@ -112,10 +111,7 @@ class WorkbenchAuthenticator(Authenticator):
         system_user = self.system_username(name)
         if not self.create_system_users or not unix.exists(system_user):
             return
-        groups: set[str] = set()
-        if account is not None and account.enabled and not account.locked:
-            group = load_policy().unix_group(account.role.value, self.unix_prefix)
-            groups = {group} if unix.group_id(group) is not None else set()
+        groups = role_unix_groups(account, self.unix_prefix)
         loop = asyncio.get_running_loop()
         if await loop.run_in_executor(None, unix.set_supplementary_groups, system_user, groups):
             self.log.info("Unix groups of %s set to %s", system_user, sorted(groups) or "none")
