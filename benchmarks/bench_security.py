@@ -86,7 +86,8 @@ class _InCall(AuditWriter):
 
     def __init__(self, inner: AuditWriter, wait: bool | None = None) -> None:
         super().__init__(inner.user, inner.role)
-        self.inner, self.wait, self.seconds = inner, wait, []  # type: list[float]
+        self.inner, self.wait = inner, wait
+        self.seconds: list[float] = []
 
     def append(self, body: dict[str, object], wait: bool = True) -> dict[str, object]:
         started = time.perf_counter()

@@ -60,7 +60,6 @@ def writer_properties(key: tuple[str, ...]) -> WriterProperties:
                             compression="ZSTD", column_properties=unique)
 
 
-
 TARGET_FILE_BYTES = 64 * 2**20
 STREAM_BATCH_ROWS = 16_384
 """delta-rs reads ahead a number of batches from the stream it is given; handing it small

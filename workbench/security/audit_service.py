@@ -20,7 +20,8 @@ session's reads read theirs before the session's next record (``AuditClient``). 
 thread holds the chain, so records never interleave; the service also stamps the time, so
 a client cannot backdate a record.
 
-Cost: one round trip over a Unix socket per record (see ``benchmarks/bench_security.py``).
+Cost: one round trip over a Unix socket per record, which a session's reads do not wait
+for (see ``AuditClient`` and ``benchmarks/bench_security.py``).
 """
 
 from __future__ import annotations
