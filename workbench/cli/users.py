@@ -76,7 +76,8 @@ def add(name: str, role: str, password_prompt: bool, store: AccountStore) -> Non
 @click.argument("name")
 @store_option
 def disable(name: str, store: AccountStore) -> None:
-    """Refuse NAME's logins and stop their running servers and clusters (open sessions end at the next auth refresh)."""
+    """Refuse NAME's logins, take their Unix groups and stop their running servers and clusters (open sessions end
+    at the next auth refresh)."""
     store.set_enabled(name, False)
     click.echo(f"disabled {name}")
     _stop_running_work(store, name)
@@ -97,7 +98,8 @@ def enable(name: str, store: AccountStore) -> None:
 @click.option("--role", type=ROLES, required=True)
 @store_option
 def set_role(name: str, role: str, store: AccountStore) -> None:
-    """Give NAME another role and stop their running servers and clusters (the new role applies at the next login or auth refresh)."""
+    """Give NAME another role, their Unix user its group (published apps restart with it) and stop their running
+    servers and clusters; the hub applies the new role at the next login or auth refresh."""
     store.set_role(name, role)
     click.echo(f"{name} is now {role}")
     _stop_running_work(store, name)
