@@ -82,7 +82,8 @@ def ingest_seconds(url: str, lake: Path) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=2, help="Best of N for each side.")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="Best of N for each side (this host's timings swing by 15%% between runs).")
     args = parser.parse_args()
     with LocalPostgres(free_port()) as pg, tempfile.TemporaryDirectory(prefix="bench-lake-") as tmp:
         with psycopg.connect(pg.url, autocommit=True) as conn:
