@@ -135,7 +135,12 @@ class Catalog:
             "inputs": lineage.inputs_json(),
         }
         batch = pa.Table.from_pylist([entry], schema=self.spec.arrow_schema())
-        write_deltalake(self.uri, batch, mode="append", storage_options=self.location.storage_options)
+        with self._lock:
+            table = self._current()
+            if table is None:
+                write_deltalake(self.uri, batch, mode="append", storage_options=self.location.storage_options)
+            else:
+                write_deltalake(table, batch, mode="append")
         self._snapshot_when_spread()
 
     def _snapshot_when_spread(self) -> None:

@@ -19,8 +19,9 @@ from typing import Literal
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import ColumnProperties, CommitProperties, DeltaTable, WriterProperties, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from workbench.errors import UnknownTable, WorkbenchError
 from workbench.lake.catalog import CATALOG, Catalog, Lineage
@@ -61,6 +62,7 @@ def writer_properties(key: tuple[str, ...]) -> WriterProperties:
 
 
 TARGET_FILE_BYTES = 64 * 2**20
+FRAGMENTED_FILES = 32
 STREAM_BATCH_ROWS = 16_384
 """delta-rs reads ahead a number of batches from the stream it is given; handing it small
 batches bounds that read-ahead (100k-row batches cost ~250 MB more RSS than 16k-row ones
@@ -112,6 +114,7 @@ class Lake:
         self.location = location
         self.specs: dict[str, TableSpec] = {**standard_specs(), **(specs or {})}
         self.catalog = Catalog(location, self.specs[CATALOG])
+        self._handles: dict[str, DeltaTable] = {}
 
     # -- reading -------------------------------------------------------------------------
 
@@ -207,11 +210,7 @@ class Lake:
         batch_id = uuid.uuid4().hex[:12]
         contract = Contract(spec)
 
-        existing: DeltaTable | None
-        try:
-            existing = DeltaTable(uri, storage_options=opts)
-        except TableNotFoundError:
-            existing = None
+        existing = self._handle(uri)
         if mode == "merge" and not spec.key:
             raise WorkbenchError(f"{table_name}: merge needs a key; the table declares none")
         grows = existing is not None and mode != "overwrite" and bool(
@@ -246,27 +245,44 @@ class Lake:
             )
         else:
             write_deltalake(
-                uri,
+                uri if existing is None else existing,
                 reader,
                 mode="overwrite" if mode == "overwrite" else "append",
                 name=table_name,
                 description=spec.description or None,
-                storage_options=opts,
+                storage_options=opts if existing is None else None,
                 commit_properties=commit,
                 writer_properties=writer_properties(spec.key),
                 target_file_size=TARGET_FILE_BYTES,
                 schema_mode="merge" if grows else None,
             )
-        if existing is None:
-            dt = DeltaTable(uri, storage_options=opts)
-        else:  # a merge moved the handle to its commit already; an append needs the new commits read
-            dt = existing
-            if mode != "merge":
-                dt.update_incremental()
+        dt = self._handle(uri)
+        assert dt is not None
         if rejections:
             self.quarantine(rejections, batch_id, actor)
         self.catalog.record(spec, contract.arrow_schema, dt, actor, lineage)
-        return WriteResult(table_name, dt.version(), counts["written"], len(rejections), rejections)
+        version = dt.version()
+        _compact_if_fragmented(dt, spec.key)
+        return WriteResult(table_name, version, counts["written"], len(rejections), rejections)
+
+    def _handle(self, uri: str) -> DeltaTable | None:
+        """The table at ``uri`` at its latest version, or None before its first commit; hold its ``_table_lock``.
+
+        Handles are kept per table: ``update_incremental`` reads only the commits since,
+        where opening a table replays its log from the last checkpoint (up to 100 commits,
+        20+ ms on a bookkeeping table written at every run).
+        """
+        dt = self._handles.get(uri)
+        try:
+            if dt is None:
+                dt = DeltaTable(uri, storage_options=self.location.storage_options)
+            else:
+                dt.update_incremental()
+        except TableNotFoundError:
+            self._handles.pop(uri, None)
+            return None
+        self._handles[uri] = dt
+        return dt
 
     def delete_missing(self, name: str, keys: pa.Table, actor: str = "system", lineage: Lineage | None = None) -> int:
         """Delete the rows of ``name`` whose key is not among ``keys`` (the source's full key set); one commit.
@@ -310,6 +326,23 @@ class Lake:
         ]
         self.write(pa.Table.from_pylist(rows, schema=spec.arrow_schema()), QUARANTINE, actor=actor,
                    lineage=Lineage(produced_by=f"quarantine of batch {batch_id}"))
+
+
+def _compact_if_fragmented(dt: DeltaTable, key: tuple[str, ...]) -> None:
+    """Rewrite a table smaller than one target file but spread over more than ``FRAGMENTED_FILES`` files as one.
+
+    The bookkeeping tables (run log, watermarks, quarantine, annotations) gain a small file
+    with nearly every write, and every read of them opens all their files: a run log fed
+    every minute would pass a thousand files a day. Compaction is a commit that changes no
+    data; one that loses a race with another writer is skipped (the next write tries again).
+    """
+    files = pa.table(dt.get_add_actions(flatten=True))
+    if files.num_rows <= FRAGMENTED_FILES or pc.sum(files.column("size_bytes")).as_py() > TARGET_FILE_BYTES:
+        return
+    try:
+        dt.optimize.compact(target_size=TARGET_FILE_BYTES, writer_properties=writer_properties(key))
+    except CommitFailedError:
+        pass
 
 
 def _table_lock(uri: str) -> threading.RLock:
