@@ -5,10 +5,10 @@ names the version that write produced. Readers never scan the lake's folders to 
 what exists: a table is in the lake when it is in the catalog.
 
 The Delta table is a log of entries: each write appends one, and a table's entry is its
-latest (by time, then version). An append is a blind commit: it never conflicts with
-another writer's, where an upsert (a Delta merge) had to be retried when two writers
-raced, and it costs a third of one (8 ms against 25 ms here; three of them close every
-connector run). So that readers do not read a growing history, a writer that finds the
+latest (by the table's version, which only grows, then by time). An append is a blind
+commit: it never conflicts with another writer's, where an upsert (a Delta merge) had to
+be retried when two writers raced, and it costs a third of one (8 ms against 25 ms here;
+three of them close every connector run). So that readers do not read a growing history, a writer that finds the
 log spread over more than ``SNAPSHOT_FILES`` files replaces it with the current entries in
 one file: an overwrite of the snapshot it read, so an entry another writer appended
 meanwhile stays (Delta removes only the files the overwrite had read).
@@ -160,7 +160,7 @@ def _current_entries(table: DeltaTable) -> pl.DataFrame:
     """Each table's latest entry of the log, sorted by name."""
     entries = pl.from_arrow(table.to_pyarrow_table())
     assert isinstance(entries, pl.DataFrame)
-    return entries.sort("updated_at", "version").unique("name", keep="last").sort("name")
+    return entries.sort("version", "updated_at").unique("name", keep="last").sort("name")
 
 
 def retry_on_conflict(name: str, commit: Callable[[], object], attempts: int = 20) -> None:
