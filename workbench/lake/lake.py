@@ -142,14 +142,14 @@ class Lake:
         """A whole small table (run logs, watermarks, overrides) read directly, without the catalog.
 
         Empty, with the spec's columns, when nothing has been written yet, so bookkeeping
-        code needs no first-run special case.
+        code needs no first-run special case. Read through the table's kept handle (every
+        connector run reads the run log and the watermarks).
         """
-        try:
-            dt = DeltaTable(self.location.table_uri(name), storage_options=self.location.storage_options)
-        except TableNotFoundError:
-            frame = pl.from_arrow(self.specs[name].arrow_schema().empty_table())
-        else:
-            frame = pl.from_arrow(dt.to_pyarrow_table())
+        uri = self.location.table_uri(name)
+        with _table_lock(uri):
+            dt = self._handle(uri)
+            table = self.specs[name].arrow_schema().empty_table() if dt is None else dt.to_pyarrow_table()
+        frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)
         return frame
 
