@@ -116,7 +116,7 @@ class Catalog:
         return Lineage(key, tuple(sorted((i["table"], int(i["version"])) for i in json.loads(inputs))))
 
     def record(self, spec: TableSpec, schema: pa.Schema, dt: DeltaTable, actor: str, lineage: Lineage) -> None:
-        """Upsert the entry for ``spec.name`` to describe ``dt``'s current version."""
+        """Append an entry for ``spec.name`` describing ``dt``'s current version (its current entry from now on)."""
         actions = pa.table(dt.get_add_actions(flatten=True))
         rows = actions.column("num_records").to_pylist() if actions.num_rows else []
         entry = {
@@ -135,12 +135,16 @@ class Catalog:
             "inputs": lineage.inputs_json(),
         }
         batch = pa.Table.from_pylist([entry], schema=self.spec.arrow_schema())
-        with self._lock:
-            table = self._current()
-            if table is None:
-                write_deltalake(self.uri, batch, mode="append", storage_options=self.location.storage_options)
-            else:
-                write_deltalake(table, batch, mode="append")
+
+        def append() -> None:
+            with self._lock:
+                table = self._current()
+                if table is None:  # the lake's first entry: two processes may race to create the log
+                    write_deltalake(self.uri, batch, mode="append", storage_options=self.location.storage_options)
+                else:
+                    write_deltalake(table, batch, mode="append")
+
+        retry_on_conflict(f"{CATALOG} entry of {spec.name}", append)
         self._snapshot_when_spread()
 
     def _snapshot_when_spread(self) -> None:
