@@ -21,10 +21,10 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import ColumnProperties, CommitProperties, DeltaTable, WriterProperties, write_deltalake
-from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from deltalake.exceptions import CommitFailedError
 
 from workbench.errors import UnknownTable, WorkbenchError
-from workbench.lake.catalog import CATALOG, Catalog, Lineage
+from workbench.lake.catalog import CATALOG, Catalog, Lineage, refreshed
 from workbench.lake.contracts import Contract, Rejection
 from workbench.lake.specs import ZONES, Classification, ColumnSpec, TableSpec, standard_specs
 from workbench.lake.storage import LakeLocation
@@ -266,22 +266,13 @@ class Lake:
         return WriteResult(table_name, version, counts["written"], len(rejections), rejections)
 
     def _handle(self, uri: str) -> DeltaTable | None:
-        """The table at ``uri`` at its latest version, or None before its first commit; hold its ``_table_lock``.
-
-        Handles are kept per table: ``update_incremental`` reads only the commits since,
-        where opening a table replays its log from the last checkpoint (up to 100 commits,
-        20+ ms on a bookkeeping table written at every run).
-        """
-        dt = self._handles.get(uri)
-        try:
-            if dt is None:
-                dt = DeltaTable(uri, storage_options=self.location.storage_options)
-            else:
-                dt.update_incremental()
-        except TableNotFoundError:
+        """The table at ``uri`` at its latest version through its kept handle (``catalog.refreshed``), or None
+        before its first commit; hold its ``_table_lock``."""
+        dt = refreshed(self._handles.get(uri), uri, self.location.storage_options)
+        if dt is None:
             self._handles.pop(uri, None)
-            return None
-        self._handles[uri] = dt
+        else:
+            self._handles[uri] = dt
         return dt
 
     def delete_missing(self, name: str, keys: pa.Table, actor: str = "system", lineage: Lineage | None = None) -> int:
