@@ -31,8 +31,6 @@ from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import pyarrow as pa
-from deltalake import DeltaTable
-from deltalake.exceptions import TableNotFoundError
 
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.ingest import systables
@@ -226,19 +224,11 @@ class Connector(ABC):
         self.runs.mark_abandoned(run_ids)
 
     def _drop_quarantined(self, actors: list[str]) -> None:
-        """Delete quarantine rows written by ``actors`` in one commit and refresh the catalog entry."""
-        location = self.lake.location
-        uri = location.table_uri(QUARANTINE)
-        try:
-            DeltaTable(uri, storage_options=location.storage_options)
-        except TableNotFoundError:
-            return
+        """Delete quarantine rows written by ``actors`` in one commit (retried while another writer wins)."""
         quoted = ", ".join("'" + a.replace("'", "''") + "'" for a in actors)
-        systables.committed(QUARANTINE, lambda: DeltaTable(uri, storage_options=location.storage_options)
-                            .delete(f"rejected_by IN ({quoted})"))
-        spec = self.lake.specs[QUARANTINE]
-        self.lake.catalog.record(spec, spec.arrow_schema(), DeltaTable(uri, storage_options=location.storage_options),
-                                 "ingest recovery", Lineage(produced_by=f"ingest {self.spec.name} recovery"))
+        lineage = Lineage(produced_by=f"ingest {self.spec.name} recovery")
+        systables.committed(QUARANTINE, lambda: self.lake.delete_where(
+            QUARANTINE, f"rejected_by IN ({quoted})", actor="ingest recovery", lineage=lineage))
 
 
 def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

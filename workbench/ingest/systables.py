@@ -2,13 +2,13 @@
 
 Their specs live next to this module in ``tables.toml`` (every lake loads them). They are
 small, so they are read whole with ``Lake.small_table``. Connectors running in parallel
-threads all merge into them, and two Delta merges into one table conflict, so writes go
-through ``merge`` (one at a time per process, retried when another process won the race).
+threads all merge into them: ``Lake`` serialises one process's writers of a table, and
+``committed`` retries when another process won the race (two Delta merges into one table
+conflict).
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import pyarrow as pa
@@ -20,18 +20,10 @@ WATERMARKS = "system.watermarks"
 RUNS = "system.ingest_runs"
 COMMIT_ATTEMPTS = 20
 
-_writing = threading.Lock()
-
 
 def committed(name: str, commit: Callable[[], object]) -> None:
-    """Run ``commit`` (one Delta commit to table ``name``) one at a time in this process, retrying
-    when a concurrent writer (another process, or a data write appending quarantine rows) won."""
-
-    def serialised() -> None:
-        with _writing:
-            commit()
-
-    retry_on_conflict(name, serialised, COMMIT_ATTEMPTS)
+    """Run ``commit`` (one ``Lake`` write to table ``name``), retrying when a writer in another process won."""
+    retry_on_conflict(name, commit, COMMIT_ATTEMPTS)
 
 
 def merge(lake: Lake, name: str, rows: pa.Table, actor: str, produced_by: str) -> None:

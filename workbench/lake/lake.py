@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -231,9 +231,7 @@ class Lake:
                 yield from good.to_batches(max_chunksize=STREAM_BATCH_ROWS)
 
         reader = pa.RecordBatchReader.from_batches(contract.arrow_schema, conforming())
-        commit = CommitProperties(custom_metadata={
-            "produced_by": lineage.produced_by, "inputs": lineage.inputs_json(), "actor": actor, "batch_id": batch_id,
-        })
+        commit = _commit_properties(lineage, actor, batch_id=batch_id)
         if mode == "merge" and existing is not None:
             predicate = " AND ".join(f"t.{k} = s.{k}" for k in spec.key)
             (
@@ -284,26 +282,53 @@ class Lake:
         """
         spec = self.specs.get(name)
         key = list(spec.key) if spec else list(keys.column_names)
-        uri = self.location.table_uri(name)
-        with _table_lock(uri):
-            dt = DeltaTable(uri, storage_options=self.location.storage_options)
+
+        def delete(dt: DeltaTable) -> int:
             schema = pa.schema(dt.schema().to_arrow())
             source = keys.select(key).cast(pa.schema([schema.field(k) for k in key]))
             held = pl.from_arrow(dt.to_pyarrow_dataset().to_table(columns=key))
             if held.join(pl.from_arrow(source), on=key, how="anti").is_empty():  # type: ignore[union-attr, arg-type]
                 return 0  # nothing to delete: no commit, so a re-run changes nothing
-            lineage = lineage or Lineage(produced_by=f"deletes by {actor}")
             metrics = (
                 dt.merge(source, " AND ".join(f"t.{k} = s.{k}" for k in key), source_alias="s", target_alias="t",
-                         commit_properties=CommitProperties(custom_metadata={
-                             "produced_by": lineage.produced_by, "inputs": lineage.inputs_json(), "actor": actor}))
+                         commit_properties=_commit_properties(lineage, actor))
                 .when_not_matched_by_source_delete()
                 .execute()
             )
-            deleted = int(metrics.get("num_target_rows_deleted", 0))
+            return int(metrics.get("num_target_rows_deleted", 0))
+
+        lineage = lineage or Lineage(produced_by=f"deletes by {actor}")
+        return self._commit_deletes(name, delete, actor, lineage)
+
+    def delete_where(self, name: str, predicate: str, actor: str = "system", lineage: Lineage | None = None) -> int:
+        """Delete the rows of ``name`` matching the SQL ``predicate`` in one commit; returns the rows deleted.
+
+        For the platform's own clean-ups (a killed ingest run's quarantine rows), so that they
+        commit like every other write: under the table's lock, through its kept handle, with
+        the actor in the commit and a catalog entry for the new version. A table that does not
+        exist yet has nothing to delete.
+        """
+        lineage = lineage or Lineage(produced_by=f"deletes by {actor}")
+
+        def delete(dt: DeltaTable) -> int:
+            metrics = dt.delete(predicate, commit_properties=_commit_properties(lineage, actor))
+            return int(metrics.get("num_deleted_rows", 0))
+
+        return self._commit_deletes(name, delete, actor, lineage)
+
+    def _commit_deletes(self, name: str, delete: Callable[[DeltaTable], int], actor: str, lineage: Lineage) -> int:
+        """Run ``delete`` (one Delta commit, or none when it returns 0) on the kept handle and record the result."""
+        uri = self.location.table_uri(name)
+        with _table_lock(uri):
+            dt = self._handle(uri)
+            if dt is None:
+                return 0
+            deleted = delete(dt)
             if deleted:
-                dt = DeltaTable(uri, storage_options=self.location.storage_options)
-                self.catalog.record(spec or self.spec_for(name, schema), schema, dt, actor, lineage)
+                dt = self._handle(uri)
+                assert dt is not None
+                schema = pa.schema(dt.schema().to_arrow())
+                self.catalog.record(self.spec_for(name, schema), schema, dt, actor, lineage)
             return deleted
 
     def quarantine(self, rejections: Iterable[Rejection], batch_id: str, actor: str) -> None:
@@ -334,6 +359,12 @@ def _compact_if_fragmented(dt: DeltaTable, key: tuple[str, ...]) -> None:
         dt.optimize.compact(target_size=TARGET_FILE_BYTES, writer_properties=writer_properties(key))
     except CommitFailedError:
         pass
+
+
+def _commit_properties(lineage: Lineage, actor: str, **extra: str) -> CommitProperties:
+    """What every lake commit says about itself in the Delta log: who, from what."""
+    return CommitProperties(custom_metadata={
+        "produced_by": lineage.produced_by, "inputs": lineage.inputs_json(), "actor": actor, **extra})
 
 
 def _table_lock(uri: str) -> threading.RLock:
