@@ -103,7 +103,7 @@ def test_registry_maps_each_app_to_its_roles() -> None:
 
 
 @pytest.mark.parametrize("body, message", [
-    ('[apps.a-b]\nfile = "a.py"\ntitle = "A"\nroles = ["officer"]\n', "apps.a-b.roles: Value error, unknown role 'officer'"),
+    ('[apps.a-b]\nfile = "a.py"\ntitle = "A"\nroles = ["officer"]\n', "apps.a-b.roles: unknown role 'officer'"),
     ('[apps.a-b]\nfile = "a.py"\ntitle = "A"\nroles = []\n', "apps.a-b.roles"),
     ('[apps.a-b]\nfile = "../a.py"\ntitle = "A"\nroles = ["admin"]\n', "apps.a-b.file"),
     ('[apps.a-b]\nfile = "a.py"\nroles = ["admin"]\n', "apps.a-b.title: Field required"),

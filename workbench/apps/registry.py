@@ -11,14 +11,14 @@ published the app.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from workbench.errors import ConfigError
 from workbench.platform.accounts import Role
+from workbench.specfiles import parse_toml
 
 REPO = Path(__file__).resolve().parents[2]
 APPS_DIR = REPO / "apps"
@@ -103,15 +103,10 @@ class _Registry(BaseModel):
 def load_registry(path: Path = REGISTRY_FILE) -> dict[str, Dashboard]:
     """Every app the file declares (whether or not its file exists yet), by URL name."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
         raise ConfigError(f"{path}: cannot read the app registry: {exc}") from exc
-    try:
-        registry = _Registry.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(f"{path}: {key}: {first['msg']}") from None
+    registry = parse_toml(_Registry, text, str(path))
     apps = {}
     for name, entry in registry.apps.items():
         try:

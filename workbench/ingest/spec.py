@@ -24,16 +24,16 @@ connector runs. Errors name the file, the key and the reason::
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from workbench.errors import ConfigError
 from workbench.lake.specs import Classification, ColumnSpec, TableSpec
+from workbench.specfiles import read_toml, validated
 
 SECRET_WORDS = ("password", "passwd", "secret", "token", "api_key", "apikey", "credential", "private_key")
 """Connection keys whose value must come from the environment, never from the file."""
@@ -159,18 +159,8 @@ class ConnectorSpec(BaseModel):
 
 def parse_connector(text: str, source_file: str, default_name: str) -> ConnectorSpec:
     """Parse one connector file; errors name the file, the key and the reason."""
-    try:
-        data: dict[str, Any] = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source_file}: not valid TOML: {exc}") from exc
-    data.setdefault("name", default_name)
-    try:
-        return ConnectorSpec.model_validate({**data, "source_file": source_file})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(file)"
-        message = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{source_file}: {where}: {message}") from exc
+    data = read_toml(text, source_file)
+    return validated(ConnectorSpec, {"name": default_name, **data, "source_file": source_file}, source_file)
 
 
 def load_connectors(paths: Iterable[Path]) -> dict[str, ConnectorSpec]:

@@ -21,7 +21,6 @@ their own. File format::
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from importlib import resources
@@ -29,9 +28,10 @@ from pathlib import Path
 from typing import Literal
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workbench.errors import ConfigError
+from workbench.specfiles import read_toml, validated
 
 ZONES = ("raw", "curated", "documents", "quarantine", "truth", "system", "work", "security")
 """Lake zones. ``work`` holds analysts' own tables; ``system`` the catalog and run logs."""
@@ -114,21 +114,12 @@ class TableSpec(BaseModel):
 
 def parse_specs(text: str, source: str) -> dict[str, TableSpec]:
     """Parse one spec file; errors name the file, the table key and the reason."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
-    tables = data.get("tables")
+    tables = read_toml(text, source).get("tables")
     if not isinstance(tables, Mapping):
         raise ConfigError(f"{source}: expected a [tables.\"<zone>.<name>\"] section")
     specs: dict[str, TableSpec] = {}
     for name, body in tables.items():
-        try:
-            specs[name] = TableSpec.model_validate({"name": name, **body})
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ConfigError(f"{source}: tables.{name}.{where}: {first['msg']}") from exc
+        specs[name] = validated(TableSpec, {"name": name, **body}, source, at=f"tables.{name}")
     return specs
 
 

@@ -47,17 +47,17 @@ are (``workbench.lake.specs``): a new model is a new file, not new code. File fo
 
 from __future__ import annotations
 
-import tomllib
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from workbench.errors import ConfigError
 from workbench.lake.specs import ColumnSpec, TableSpec
 from workbench.risk.evaluation import metric_names
+from workbench.specfiles import parse_toml
 
 Algorithm = Literal["lightgbm", "lightgbm_label_encoded", "logistic"]
 NumericTransform = Literal["log", "none"]
@@ -324,16 +324,7 @@ class ModelSpec(_Strict):
 
 def parse_model_spec(text: str, source: str, base: Path | None = None) -> ModelSpec:
     """Parse one spec; errors name the file, the key and the reason. Data paths resolve against ``base``."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
-    try:
-        spec = ModelSpec.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ConfigError(f"{source}: {where}: {first['msg']}") from exc
+    spec = parse_toml(ModelSpec, text, source)
     return spec.model_copy(update={"data": spec.data.resolved(base)}) if base is not None else spec
 
 

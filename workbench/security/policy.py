@@ -17,18 +17,18 @@ default.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Iterable, Mapping
 from fnmatch import fnmatchcase
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from workbench.errors import AccessDenied, ConfigError
 from workbench.lake.specs import ZONES, Classification
 from workbench.settings import Settings, load_settings
+from workbench.specfiles import parse_toml
 
 LEVELS: tuple[Classification, ...] = tuple(Classification)
 """Lowest first; ``LEVELS.index(c)`` orders clearances and classifications."""
@@ -218,16 +218,7 @@ class AccessPolicy(BaseModel):
 
 def parse_policy(text: str, source: str) -> AccessPolicy:
     """Parse one policy file; errors name ``source``, the key and the reason."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
-    try:
-        return AccessPolicy.model_validate({**data, "source": source})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ConfigError(f"{source}: {where}: {first['msg']}") from exc
+    return parse_toml(AccessPolicy, text, source, {"source": source})
 
 
 @lru_cache(maxsize=8)
