@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -557,12 +558,12 @@ def test_analyst_publishes_an_app_a_manager_sees_it_another_analyst_does_not(
     assert "Team kpis" in page_text(manager) and "Traders" in page_text(manager)
     manager.goto(f"{running.dashboards}/published?app=team-kpis")
     total = connect(str(running.lake), user="tester").sql("select count(*) from curated.declarations").item()
-    text = wait_for_text(manager, "Team KPIs", timeout=60)
+    text = wait_for_text(app_frame(manager, "team-kpis"), "Team KPIs", timeout=60)
     assert f"Team KPIs: {total} declarations (session of manager as manager)" in text, text[:300]
-    assert_painted_canvas(manager)
+    assert_painted_canvas(app_frame(manager, "team-kpis"))  # drawn in its sandbox
     shot(running, manager, "manager_published_app")
     manager.goto(f"{running.dashboards}/published?app=traders")
-    wait_for_text(manager, "crossings for manager")
+    wait_for_text(app_frame(manager, "traders"), "crossings for manager")
     shot(running, manager, "manager_published_notebook")
 
     other = login_page(running, browser, "analyst2")
@@ -630,10 +631,14 @@ def test_a_published_app_runs_as_its_publisher_with_the_lake_closed_as_to_their_
 
     anonymous = requests.get(f"{running.dashboards}/published/who-runs-me/", timeout=30)
     assert anonymous.url.startswith(f"{running.url}/hub/login"), anonymous.url
-    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
-        websocket.create_connection(running.dashboards.replace("http", "ws") + "/published/who-runs-me/ws",
-                                    header=[f"Origin: {running.url}"], timeout=30)
-    assert refused.value.status_code == 403
+    ticket = re.search(r"/published/who-runs-me/(~[\w-]+)/", first.text).group(1)  # the manager's, for this app
+    sockets = running.dashboards.replace("http", "ws") + "/published"
+    for path in ("/who-runs-me/~forged/ws", f"/who-runs-me/{ticket[:-2]}/ws", f"/team-kpis/{ticket}/ws"):
+        with pytest.raises(websocket.WebSocketBadStatusException) as refused:  # no or wrong ticket: no websocket
+            websocket.create_connection(sockets + path, header=["Origin: null"], timeout=30)
+        assert refused.value.status_code == 403, path
+    assert requests.get(f"{running.dashboards}/published/who-runs-me/{ticket}/", timeout=30).headers[
+        "Content-Security-Policy"].startswith("sandbox allow-scripts allow-downloads;")
 
     groups = ",".join(sorted([analyst.pw_name, load_policy().unix_group("analyst", running.profile.unix_prefix)]))
     expected = f"uid={analyst.pw_uid} euid={analyst.pw_uid} groups={groups} truth=PermissionError"
@@ -641,9 +646,10 @@ def test_a_published_app_runs_as_its_publisher_with_the_lake_closed_as_to_their_
     assert "Who runs me" in page_text(manager)
     manager.goto(f"{running.dashboards}/published?app=who-runs-me")  # the old link form redirects
     manager.wait_for_url(f"{running.dashboards}/published/who-runs-me/")
-    assert f"started: {expected}" in wait_for_text(manager, "started:", timeout=60)
-    manager.get_by_role("button", name="Probe again").click()  # a server callback: the relayed websocket
-    assert f"callback: {expected}" in wait_for_text(manager, "callback:", timeout=30)
+    assert f"started: {expected}" in wait_for_text(app_frame(manager, "who-runs-me"), "started:", timeout=60)
+    # a server callback: the relayed websocket, from the app's sandbox
+    app_frame(manager, "who-runs-me").get_by_role("button", name="Probe again").click()
+    assert f"callback: {expected}" in wait_for_text(app_frame(manager, "who-runs-me"), "callback:", timeout=30)
     shot(running, manager, "manager_published_probe")
 
     os.kill(pid, signal.SIGKILL)  # a crashed app server is restarted by the service
@@ -651,7 +657,7 @@ def test_a_published_app_runs_as_its_publisher_with_the_lake_closed_as_to_their_
                                     if p != pid}, 60, what="the app's server restarted")
     assert list(restarted.values()) == [analyst.pw_uid]
     manager.reload()
-    assert f"started: {expected}" in wait_for_text(manager, "started:", timeout=60)
+    assert f"started: {expected}" in wait_for_text(app_frame(manager, "who-runs-me"), "started:", timeout=60)
 
     # A role change reaches the running app at once: the publisher's Unix groups change with the
     # account, and the service restarts the app with them (a process keeps the groups it started with).
@@ -668,12 +674,13 @@ def test_a_published_app_runs_as_its_publisher_with_the_lake_closed_as_to_their_
         assert list(moved.values()) == [analyst.pw_uid]
         modeller = ",".join(sorted([analyst.pw_name, load_policy().unix_group("modeller", running.profile.unix_prefix)]))
         manager.reload()
-        assert f"groups={modeller} truth=PermissionError" in wait_for_text(manager, "started:", timeout=60)
+        assert f"groups={modeller} truth=PermissionError" in wait_for_text(app_frame(manager, "who-runs-me"),
+                                                                           "started:", timeout=60)
     finally:
         assert runner.invoke(main, [*base, "--role", "analyst"]).exit_code == 0
     replaced(moved)
     manager.reload()
-    assert f"started: {expected}" in wait_for_text(manager, "started:", timeout=60)
+    assert f"started: {expected}" in wait_for_text(app_frame(manager, "who-runs-me"), "started:", timeout=60)
 
     removed = runner.invoke(main, ["publish", "remove", "who-runs-me"], env=env)
     assert removed.exit_code == 0, removed.output
@@ -682,3 +689,138 @@ def test_a_published_app_runs_as_its_publisher_with_the_lake_closed_as_to_their_
     manager.goto(f"{running.dashboards}/published/who-runs-me/")
     wait_for_text(manager, "does not exist")
     manager.context.close()
+
+
+# A published app written to act as whoever opens it. Each probe writes what it got into the
+# app's page (#attack-report), so the test reads what the app's script could see and do; the
+# hub and the viewer's server are then asked, as the viewer, whether anything was done.
+ATTACK_JS = r"""
+(async () => {
+  const viewer = %(viewer)r, out = {};
+  const report = () => {
+    let pre = document.getElementById('attack-report');
+    if (!pre) { pre = document.createElement('pre'); pre.id = 'attack-report'; document.body.appendChild(pre); }
+    pre.textContent = JSON.stringify(out);
+  };
+  const refused = (e) => 'refused: ' + e.name;
+  // same-origin frames would hand over a page's cookies and its XSRF token
+  const frame = async (url) => {
+    const f = document.createElement('iframe');
+    f.src = url;
+    document.body.appendChild(f);
+    await new Promise((done) => { f.onload = done; setTimeout(done, 8000); });
+    return f.contentDocument;
+  };
+  try { out.cookie = document.cookie; } catch (e) { out.cookie = refused(e); }
+  let hubXsrf = null, serverXsrf = null;
+  try {
+    const d = await frame('/hub/home');
+    out.hub_cookie = d.cookie;
+    hubXsrf = (d.documentElement.innerHTML.match(/xsrf_token: *"([^"]+)"/) || [])[1] || null;
+  } catch (e) { out.hub_cookie = refused(e); }
+  try {
+    const d = await frame(`/user/${viewer}/api/status`);
+    out.server_cookie = d.cookie;
+    serverXsrf = (d.cookie.match(/_xsrf=([^;]+)/) || [])[1] || null;
+  } catch (e) { out.server_cookie = refused(e); }
+  const call = async (key, url, init) => {
+    try {
+      const r = await fetch(url, {credentials: 'include', ...init});
+      out[key] = r.status + ' ' + (await r.text()).slice(0, 120);
+    } catch (e) { out[key] = refused(e); }
+  };
+  await call('hub_user', '/hub/api/user', {});
+  await call('hub_token', `/hub/api/users/${viewer}/tokens`, {method: 'POST',
+    headers: {'Content-Type': 'application/json', ...(hubXsrf ? {'X-XSRFToken': hubXsrf} : {})},
+    body: JSON.stringify({note: 'stolen-by-app'})});
+  await call('server_write', `/user/${viewer}/api/contents/stolen.txt`, {method: 'PUT',
+    headers: {'Content-Type': 'application/json', ...(serverXsrf ? {'X-XSRFToken': decodeURIComponent(serverXsrf)} : {})},
+    body: JSON.stringify({type: 'file', format: 'text', content: 'written by a published app'})});
+  out.done = true;
+  report();
+})();
+"""
+
+LEAVE_JS = r"""
+let pre = document.getElementById('leave-report');
+if (!pre) { pre = document.createElement('pre'); pre.id = 'leave-report'; document.body.appendChild(pre); }
+try { window.top.location.href = '/hub/logout'; pre.textContent = 'leave: navigated'; }
+catch (e) { pre.textContent = 'leave: refused: ' + e.name; }
+"""
+
+ATTACK_APP = '''
+import panel as pn
+
+probe = pn.widgets.Button(name="Probe the hub")
+probe.js_on_click(code=%r)
+leave = pn.widgets.Button(name="Leave")
+leave.js_on_click(code=%r)
+count = pn.widgets.Button(name="Count")
+said = pn.pane.Markdown("clicked 0 times")
+count.on_click(lambda event: setattr(said, "object", f"clicked {count.clicks} times"))
+pn.Column(pn.pane.Markdown("## Harmless looking app"), probe, leave, count, said).servable(title="Harmless")
+'''
+
+
+def app_frame(page: Any, name: str) -> Any:
+    """The frame that holds published app ``name`` (the page's own when it is not framed)."""
+    framed = [f for f in page.frames if f is not page.main_frame and f"/published/{name}/" in f.url]
+    return framed[-1] if framed else page.main_frame
+
+
+def test_a_published_app_cannot_act_as_its_viewer(running: Stack, browser: Any, tmp_path: Path) -> None:
+    """An analyst's app, opened by another analyst whose notebook server runs and who has used it: its script
+    reads no hub cookie, gets no answer from the hub's API or the viewer's server (and does nothing there as
+    the viewer), cannot navigate the page it is shown in, and still works (a server callback answers)."""
+    import requests
+    from click.testing import CliRunner
+
+    from tests.hub_support import spawn_and_wait, stop_server
+    from workbench.cli.main import main
+
+    viewer = "analyst2"
+    app_file = tmp_path / "harmless.py"
+    app_file.write_text(ATTACK_APP % (ATTACK_JS % {"viewer": viewer}, LEAVE_JS))
+    env = {"WORKBENCH_DASHBOARDS_URL": running.dashboards,
+           "WORKBENCH_HUB_TOKEN": api_token(running.url, "analyst", running.passwords["analyst"])}
+    done = CliRunner().invoke(main, ["publish", "app", str(app_file), "--roles", "analyst"], env=env)
+    assert done.exit_code == 0, done.output
+
+    token = api_token(running.url, viewer, running.passwords[viewer])
+    headers = {"Authorization": f"token {token}"}
+    spawn_and_wait(running.url, viewer, token)
+    try:
+        page = login_page(running, browser, viewer)
+        page.goto(f"{running.url}/user/{viewer}/api/status")  # through the server's OAuth: its cookie is set
+        page.wait_for_url(f"**/user/{viewer}/api/status", timeout=60_000)
+        hub_cookies = [c for c in page.context.cookies() if c["name"].startswith(("jupyterhub", "_xsrf", "dashboards"))]
+        assert hub_cookies, page.context.cookies()
+
+        page.goto(f"{running.dashboards}/published/harmless/")
+        top = page.url
+        app = app_frame(page, "harmless")
+        app.get_by_role("button", name="Count").click(timeout=60_000)
+        assert "clicked 1 times" in wait_for_text(app, "clicked 1", timeout=30)  # the websocket works
+        app.get_by_role("button", name="Probe the hub").click()
+        app.locator("#attack-report").wait_for(state="attached", timeout=60_000)
+        report = json.loads(app.locator("#attack-report").text_content())
+        shot(running, page, "analyst2_attack_app")
+        print(f"\nwhat the published app's script got: {report}")
+        for key in ("cookie", "hub_cookie", "server_cookie"):
+            assert not any(c["value"] in report[key] for c in hub_cookies), (key, report[key])
+        for key in ("hub_cookie", "server_cookie", "hub_user", "hub_token", "server_write"):
+            assert report[key].startswith("refused: "), (key, report[key])
+
+        tokens = requests.get(f"{running.url}/hub/api/users/{viewer}/tokens", headers=headers, timeout=30).json()
+        assert not [t for t in tokens["api_tokens"] if t.get("note") == "stolen-by-app"], tokens
+        written = requests.get(f"{running.url}/user/{viewer}/api/contents/stolen.txt", headers=headers, timeout=30)
+        assert written.status_code == 404, written.text[:200]
+
+        app.get_by_role("button", name="Leave").click()  # a click: the strongest case (user activation)
+        app.locator("#leave-report").wait_for(state="attached", timeout=30_000)
+        assert app.locator("#leave-report").text_content() == "leave: refused: SecurityError"
+        assert page.url == top  # the page that shows the app is still there (the viewer is not logged out)
+        page.context.close()
+    finally:
+        stop_server(running.url, viewer, token)
+        CliRunner().invoke(main, ["publish", "remove", "harmless"], env=env)

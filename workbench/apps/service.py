@@ -5,7 +5,8 @@ the proxy sends ``/services/dashboards/`` to it. What it serves, under that pref
 
 - ``/`` the apps the viewer may open (registered ones whose file exists, and published ones);
 - ``/<name>`` each app in ``apps/apps.toml``;
-- ``/published/NAME/`` each published app, relayed to its own server (below);
+- ``/published/NAME/`` each published app, in a sandboxed frame whose requests
+  (``/published/NAME/~TICKET/...``) are relayed to the app's own server (below);
   ``/published?app=NAME`` redirects there;
 - ``/forbidden?app=NAME`` the 403 page naming the roles an app is for;
 - ``/login``, ``/oauth_callback`` the hub OAuth dance (``hub_auth.py``);
@@ -28,9 +29,13 @@ hub's user, root on the local stack): each has its own Panel server running as i
 publisher's Unix user with that user's groups (``published_process.py``), started on
 publish and with the service, restarted if it dies, stopped on remove and with the
 service. The service checks the viewer (hub OAuth, then the app's roles: anonymous to
-the login, refused to the 403 page) and relays the page, its resources and the Bokeh
-websocket to that server over its Unix socket without the viewer's hub credentials
-(``published_proxy.py``); the app's server checks the roles again and builds each
+the login, refused to the 403 page) and shows the app in a sandboxed frame of its own
+page: the app's document gets an opaque origin, so its script reads no hub cookie, and
+neither the hub nor the viewer's notebook server answers it as the viewer, and it cannot
+navigate the page. The frame's requests carry a ticket in their path instead of the
+cookie; the service relays them and the Bokeh websocket to the app's server over its
+Unix socket, without the viewer's hub credentials (``published_proxy.py`` says why this
+and not a separate port). The app's server checks the roles again and builds each
 document with the viewer's name and role, but can read only what its publisher can.
 """
 
@@ -53,14 +58,19 @@ from tornado.web import HTTPError, RequestHandler
 from workbench.apps.hub_auth import (
     HubViewerAuth,
     auth_routes,
-    hub_viewer,
     make_hub_auth,
     viewer_from_payload,
     viewer_or_login,
     viewer_payload,
 )
 from workbench.apps.published_process import AppStartError, PublishedApps, app_class, local_host
-from workbench.apps.published_proxy import WebSocketRelay, relay_http
+from workbench.apps.published_proxy import (
+    APP_SANDBOX,
+    WebSocketRelay,
+    check_ticket,
+    issue_ticket,
+    relay_http,
+)
 from workbench.apps.publishing import PublishedStore, api_routes, published_path
 from workbench.apps.registry import REGISTRY_FILE, Dashboard, Viewer, available, load_registry
 from workbench.settings import hosted, load_settings
@@ -68,6 +78,9 @@ from workbench.settings import hosted, load_settings
 log = logging.getLogger(__name__)
 PUBLISHED_ROUTE = "/published"
 APP_NAME = r"([a-z][a-z0-9-]*)"
+TICKET = r"(~[A-Za-z0-9_-]+)"
+# The frame page runs no script; it may frame only this origin's pages (the app, in its sandbox).
+FRAME_PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-src 'self'; frame-ancestors 'self'"
 RESERVED = {"published", "forbidden", "login", "oauth_callback", "api", "health", "static", "ws"}
 Arguments = dict[str, list[bytes]]
 
@@ -189,12 +202,13 @@ class _Page(RequestHandler):
         if viewer is not None:
             self.viewer = viewer
 
-    def page(self, title: str, body: str) -> None:
+    def page(self, title: str, body: str, wide: bool = False) -> None:
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
         self.finish(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
                     "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-                    f"<style>{PAGE_CSS}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>")
+                    f"<style>{PAGE_CSS}</style></head><body class='{'wide' if wide else ''}'>"
+                    f"<h1>{html.escape(title)}</h1>{body}</body></html>")
 
 
 class IndexPage(_Page):
@@ -236,56 +250,107 @@ class PublishedRedirect(_Page):
         self.redirect(f"{self.dashboards.prefix}/{published_path(name)}")
 
 
-class PublishedPage(_Page):
-    """``/published/NAME/...``: the viewer must be allowed, then the request goes to the app's own server."""
+class PublishedFrame(_Page):
+    """``/published/NAME/``: the service's page that shows a published app in a sandboxed frame.
 
-    SUPPORTED_METHODS = ("GET", "HEAD", "POST")
+    The viewer must be allowed (hub cookie, then the app's roles). The app's server is
+    started if it does not run, so a broken app gets an error page here, not a blank
+    frame. The frame's address carries a ticket for this viewer and app
+    (``published_proxy.issue_ticket``): the app's own requests, from its sandbox, carry no cookie.
+    """
 
-    def initialize(self, dashboards: Dashboards, hub_auth: Any, apps: PublishedApps) -> None:  # type: ignore[override]
+    def initialize(self, dashboards: Dashboards, hub_auth: Any, apps: PublishedApps,  # type: ignore[override]
+                   ticket_secret: str) -> None:
         super().initialize(dashboards, hub_auth)
         self.apps = apps
+        self.ticket_secret = ticket_secret
 
     async def get(self, name: str, rest: str | None = None) -> None:
         app = self.dashboards.store.get(name)
-        if app is None:
+        if app is None or rest not in (None, "/"):
             return _gone_page(self)
         if not app.allows(self.viewer):
             return self.redirect(self.dashboards.forbidden_url(app))
-        if not rest:
+        if rest is None:
             query = f"?{self.request.query}" if self.request.query else ""
             return self.redirect(f"{self.dashboards.prefix}/{published_path(name)}{query}")
         try:
-            upstream = await self.apps.upstream(name)
+            await self.apps.upstream(name)
         except AppStartError as exc:
             log.error("%s", exc)
             self.set_status(503)
             return self.page("Dashboard unavailable", f"<p>{html.escape(app.title)} could not be started; "
                              "its publisher can see why in the service's log.</p>")
-        await relay_http(self, upstream, self.viewer)
+        ticket = issue_ticket(self.ticket_secret, name, self.viewer)
+        query = f"?{self.request.query}" if self.request.query else ""
+        src = f"{self.dashboards.prefix}/{published_path(name)}{ticket}/{query}"
+        self.set_header("Content-Security-Policy", FRAME_PAGE_CSP)
+        self.page(app.title, framed_app(self.dashboards.prefix, app, src), wide=True)
 
-    post = head = get
+    head = get
 
 
-class PublishedSocket(WebSocketRelay):
-    """``/published/NAME/ws``: the app's Bokeh websocket, for a hub user the app allows (else 403)."""
+class PublishedAppRequest(RequestHandler):
+    """``/published/NAME/~TICKET/...``: one of the app's own requests, relayed with its sandbox header."""
 
-    def initialize(self, dashboards: Dashboards, hub_auth: Any, apps: PublishedApps) -> None:
+    SUPPORTED_METHODS = ("GET", "HEAD", "POST")
+
+    def initialize(self, dashboards: Dashboards, apps: PublishedApps, ticket_secret: str) -> None:
         self.dashboards = dashboards
-        self.hub_auth = hub_auth
         self.apps = apps
-        self.allowed_origins = apps.host.origins
+        self.ticket_secret = ticket_secret
 
-    async def prepare(self) -> None:
-        viewer = await hub_viewer(self.hub_auth, self)
-        name = self.path_args[0]
-        app = self.dashboards.store.get(name)
-        if viewer is None or app is None or not app.allows(viewer):
-            raise HTTPError(403)
+    async def get(self, name: str, ticket: str, rest: str | None = None) -> None:
+        viewer = ticketed_viewer(self.dashboards, self.ticket_secret, name, ticket)
         try:
             upstream = await self.apps.upstream(name)
         except AppStartError as exc:
             raise HTTPError(503, str(exc)) from None
-        await self.connect_upstream(upstream, viewer)
+        await relay_http(self, upstream, viewer, untick(self.request.uri or "/", ticket))
+
+    post = head = get
+
+
+class PublishedAppSocket(WebSocketRelay):
+    """``/published/NAME/~TICKET/ws``: the app's Bokeh websocket, for the ticket's viewer (else 403)."""
+
+    def initialize(self, dashboards: Dashboards, apps: PublishedApps, ticket_secret: str) -> None:
+        self.dashboards = dashboards
+        self.apps = apps
+        self.ticket_secret = ticket_secret
+        self.allowed_origins = apps.host.origins
+
+    async def prepare(self) -> None:
+        name, ticket = self.path_args[:2]
+        viewer = ticketed_viewer(self.dashboards, self.ticket_secret, name, ticket)
+        try:
+            upstream = await self.apps.upstream(name)
+        except AppStartError as exc:
+            raise HTTPError(503, str(exc)) from None
+        await self.connect_upstream(upstream, viewer, untick(self.request.uri or "/", ticket))
+
+
+def ticketed_viewer(dashboards: Dashboards, secret: str, name: str, ticket: str) -> Viewer:
+    """The viewer of a ticketed request, still allowed by the app's current roles; HTTP 403 otherwise."""
+    app = dashboards.store.get(name)
+    viewer = check_ticket(secret, name, ticket)
+    if app is None or viewer is None or not app.allows(viewer):
+        raise HTTPError(403, "this address is not (or no longer) valid: open the dashboard again")
+    return viewer
+
+
+def untick(uri: str, ticket: str) -> str:
+    """``uri`` as the app's server knows it: without the ``/~TICKET`` segment."""
+    return uri.replace(f"/{ticket}", "", 1)
+
+
+def framed_app(prefix: str, app: Dashboard, src: str) -> str:
+    """The frame page's body: who published the app for whom, and the app in its sandbox."""
+    home = html.escape(prefix) + "/"
+    return (f"<p class='who'><a href='{home}'>Dashboards</a> · published by {html.escape(app.owner or '')} "
+            f"for {html.escape(app.roles_text)} · shown in a sandbox: it cannot act as you</p>"
+            f"<iframe class='app' sandbox='{APP_SANDBOX}' src='{html.escape(src)}' title='{html.escape(app.title)}'>"
+            "</iframe>")
 
 
 class HealthPage(RequestHandler):
@@ -310,12 +375,13 @@ def serve(port: int, prefix: str, origins: list[str], published_dir: Path, cooki
     routes = dashboards.handlers()
     pn.config.authorize_callback = lambda _user_info, path: dashboards.authorize(routes, path)
     pages = {"dashboards": dashboards, "hub_auth": hub_auth}
-    relayed = {**pages, "apps": apps}
+    ticketed = {"dashboards": dashboards, "apps": apps, "ticket_secret": cookie_secret}
     extra = [*auth_routes(hub_auth), *api_routes(store, hub_auth, apps), (r"/?", IndexPage, pages),
              (r"/forbidden", ForbiddenPage, pages), (r"/health", HealthPage),
              (PUBLISHED_ROUTE, PublishedRedirect, pages),
-             (rf"{PUBLISHED_ROUTE}/{APP_NAME}/ws", PublishedSocket, relayed),
-             (rf"{PUBLISHED_ROUTE}/{APP_NAME}(/.*)?", PublishedPage, relayed)]
+             (rf"{PUBLISHED_ROUTE}/{APP_NAME}/{TICKET}/ws", PublishedAppSocket, ticketed),
+             (rf"{PUBLISHED_ROUTE}/{APP_NAME}/{TICKET}(/.*)?", PublishedAppRequest, ticketed),
+             (rf"{PUBLISHED_ROUTE}/{APP_NAME}(/.*)?", PublishedFrame, {**pages, **ticketed})]
     server = pn.serve({route: pn.io.application.Application(handler) for route, handler in routes.items()},
                       port=port, address="127.0.0.1", prefix=dashboards.prefix, websocket_origin=origins, show=False,
                       start=False, title="Customs workbench dashboards", auth_provider=HubViewerAuth(hub_auth),
@@ -359,5 +425,9 @@ def run_with_published_apps(server: Any, apps: PublishedApps) -> None:
 
 PAGE_CSS = """
 body { font-family: system-ui, sans-serif; max-width: 720px; margin: 2em auto; padding: 0 1em; }
+body.wide { max-width: none; margin: 0; padding: .5em 1em; display: flex; flex-direction: column; height: 100vh;
+            box-sizing: border-box; }
+body.wide h1 { font-size: 1.2em; margin: .2em 0; }
+iframe.app { flex: 1; width: 100%; border: 1px solid #dde1e6; border-radius: 6px; }
 li { margin: .6em 0; } .what { color: #555; font-size: 90%; } .who { color: #555; }
 """
