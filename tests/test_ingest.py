@@ -23,7 +23,7 @@ import pytest
 from tests.conftest import free_port
 from workbench.errors import ConfigError
 from workbench.explore import Session, connect
-from workbench.ingest import RunRecord, parse_connector, run_connectors, run_on_dask, status
+from workbench.ingest import RunRecord, parse_connector, run_connectors, status
 from workbench.ingest.postgres_server import LocalPostgres
 
 SQL_CONNECTOR = """
@@ -346,7 +346,7 @@ def test_connectors_run_as_dask_tasks_on_worker_processes(tmp_path: Path) -> Non
     wb = connect(str(tmp_path / "lake"), user="tester")
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
-        records = run_on_dask(client, wb.lake, specs, env={"DROP": str(drop)})
+        records = run_connectors(wb.lake, specs, env={"DROP": str(drop)}, client=client)
         worker_pids = set(client.run(os.getpid).values())
     outcome = {r.source: r.status for r in records}
     assert outcome == {"drop": "ok", "b_only": "ok", "nowhere": "failed"}, [r.summary() for r in records]

@@ -11,7 +11,7 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 
 from workbench.cli.common import SessionFactory, console, emit, format_option, lake_option
 from workbench.errors import ConfigError
-from workbench.ingest import RunRecord, load_connector_dir, run_connectors, run_on_dask, status
+from workbench.ingest import RunRecord, load_connector_dir, run_connectors, status
 from workbench.ingest import follow as ingest_follow
 
 connectors_option = click.option(
@@ -75,7 +75,7 @@ def run(session: SessionFactory, names: tuple[str, ...], run_all: bool, workers:
             from workbench.compute import cluster
 
             with cluster(workers, processes=True) as dask_cluster, dask_cluster.get_client() as client:
-                report(run_on_dask(client, wb.lake, specs, chosen, env=os.environ))
+                report(run_connectors(wb.lake, specs, chosen, env=os.environ, client=client))
         else:
             report(run_connectors(wb.lake, specs, chosen, env=os.environ, progress=progress, workers=workers))
     if failed:

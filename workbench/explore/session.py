@@ -7,12 +7,15 @@ audit trail (security issue) attach here and nowhere else. Results are Polars fr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import polars as pl
 import pyarrow as pa
 
+from workbench.explore import dask_frames
+from workbench.explore.dask_frames import Filters
 from workbench.explore.profile import profile
 from workbench.lake import Lake, LakeLocation, Lineage, TableStream, WriteMode, WriteResult
 from workbench.lake.documents import DocumentStore
@@ -139,9 +142,20 @@ class Session:
             done["rows"] = frame.height
         return frame
 
+    def dask(self, name: str, columns: Sequence[str] | None = None, filters: Filters | None = None,
+             version: int | None = None, as_of: datetime | str | None = None) -> Any:
+        """A Dask DataFrame over one snapshot of a table, for work beyond this session's memory.
+
+        Masks and need-to-know apply inside the task graph (``explore.dask_frames`` says
+        exactly what that guarantees); ``filters`` are ``read_parquet``'s (``[("port_code",
+        "==", "HKG")]``); the call is audited with table, version, columns and filters.
+        Compute it on ``workbench.compute.cluster()`` and land results with ``write``.
+        """
+        return dask_frames.frame(self, name, columns=columns, filters=filters, version=version, as_of=as_of)
+
     def write(
         self,
-        data: pl.DataFrame | pa.Table | TableStream,
+        data: pl.DataFrame | pa.Table | TableStream | Any,
         name: str,
         mode: WriteMode = "append",
         description: str = "",
@@ -150,12 +164,17 @@ class Session:
         """Write a frame (or a stream of batches, in one commit) to a lake table; bad rows are quarantined.
 
         Analysts write to ``work.*``. A ``TableStream`` lets a job write more rows than fit
-        in memory and still land them atomically. A table without a spec is classified as
+        in memory and still land them atomically; so does a Dask DataFrame (``dask``),
+        whose partitions are computed on the cluster and streamed into the one commit,
+        with the lake tables it was computed from as lineage. A table without a spec is classified as
         the highest classification among what this session has read (and never lower than
         it already was); in a personal zone its files are then shared with exactly the
         roles cleared for that (``lake_permissions.share_table``).
         """
         self._check(name, "write")
+        if dask_frames.is_frame(data):
+            inputs = {**dask_frames.lineage(data), **(inputs or {})}
+            data = dask_frames.write_stream(data, name)
         table = data.to_arrow() if isinstance(data, pl.DataFrame) else data
         lineage = Lineage(produced_by=f"session write by {self.user}", inputs=tuple((inputs or {}).items()))
         classification = None

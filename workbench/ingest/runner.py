@@ -1,11 +1,13 @@
 """Run connectors and report on them: what the ``workbench ingest`` command stands on.
 
-Connectors run in a thread pool, one connector per thread (its tables in order): the work
+Connectors run through the execution seam (``workbench.compute.executor``), one connector
+per task (its tables in order): in this process, ``workers`` threads at a time (the work
 is I/O and Arrow/Delta code that releases the GIL, so two sources overlap their waits on
-the network and the disk. With a Dask client (``run_on_dask``; ``workbench ingest run
---dask``) each connector is one task on the cluster's workers instead - the gateway's
-when the hub configures one - so many sources spread over machines. Each connector
-writes its own lake tables; the shared system tables serialise their small commits
+the network and the disk), or, given a Dask client (``workbench ingest run --dask``), as
+tasks on the cluster's workers - the gateway's when the hub configures one - so many
+sources spread over machines. A connector travels to a worker as its spec, environment
+and lake location (``Lake`` pickles as its location); progress is reported only for
+connectors run in this process. Each connector writes its own lake tables; the shared system tables serialise their small commits
 (``systables.committed``). A failing source fails alone - its error is in the run log and
 the other connectors still run. ``follow`` keeps running connectors at their schedules
 until told to stop.
@@ -17,18 +19,17 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import polars as pl
 
+from workbench.compute import Executor, executor
 from workbench.errors import ConfigError
 from workbench.ingest.base import Connector, Progress
 from workbench.ingest.registry import connector_class
 from workbench.ingest.runlog import RunLog, RunRecord, now
 from workbench.ingest.spec import ConnectorSpec
 from workbench.lake import Lake
-from workbench.lake.storage import LakeLocation
 
 
 def build(spec: ConnectorSpec, lake: Lake, env: Mapping[str, str] | None = None) -> Connector:
@@ -50,41 +51,24 @@ def select(specs: Mapping[str, ConnectorSpec], names: Iterable[str] | None) -> l
 
 def run_connectors(lake: Lake, specs: Mapping[str, ConnectorSpec], names: Iterable[str] | None = None,
                    env: Mapping[str, str] | None = None, progress: Progress | None = None,
-                   workers: int = 1) -> list[RunRecord]:
-    """Run the chosen connectors, ``workers`` at a time; one record per target table, failures included.
+                   workers: int = 1, client: Any = None) -> list[RunRecord]:
+    """Run the chosen connectors, ``workers`` at a time or on ``client``'s Dask cluster; one record per target table.
 
     Every connector is built (its file validated) before any runs, so a config error stops
-    the command before it has touched a source.
+    the command before it has touched a source. A failed source never raises (its record
+    says why), so one bad source does not cancel the others. On Dask the connection
+    variables the connectors name travel with the tasks: the cluster must be trusted with them.
     """
-    return _run_all([build(spec, lake, env) for spec in select(specs, names)], workers, progress)
+    connectors = [build(spec, lake, env) for spec in select(specs, names)]
+    return _run_all(connectors, executor(client, threads=workers), None if client is not None else progress)
 
 
-def run_on_dask(client: Any, lake: Lake, specs: Mapping[str, ConnectorSpec], names: Iterable[str] | None = None,
-                env: Mapping[str, str] | None = None) -> list[RunRecord]:
-    """Run the chosen connectors as Dask tasks, one per connector; records as ``run_connectors`` returns them.
-
-    Specs are validated here first, like ``run_connectors``. Each task opens the lake from
-    its location (root and storage options travel with the task, as do the connection
-    variables the connectors name - the cluster must be trusted with them) and never
-    raises for a failed source, so one bad source does not cancel the others.
-    """
-    chosen = select(specs, names)
-    for spec in chosen:
-        build(spec, lake, env)
-    futures = [client.submit(_run_in_worker, spec, lake.location, dict(env or {}), pure=False)
-               for spec in chosen]
-    return [record for records in client.gather(futures) for record in records]
+def _run_one(connector: Connector, progress: Progress | None) -> list[RunRecord]:
+    return connector.run(progress=progress)
 
 
-def _run_in_worker(spec: ConnectorSpec, location: LakeLocation, env: dict[str, str]) -> list[RunRecord]:
-    return build(spec, Lake(location), env).run()
-
-
-def _run_all(connectors: list[Connector], workers: int, progress: Progress | None) -> list[RunRecord]:
-    if workers <= 1 or len(connectors) <= 1:
-        return [record for c in connectors for record in c.run(progress=progress)]
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
-        return [record for records in pool.map(lambda c: c.run(progress=progress), connectors) for record in records]
+def _run_all(connectors: list[Connector], run: Executor, progress: Progress | None) -> list[RunRecord]:
+    return [record for records in run.map(_run_one, connectors, progress) for record in records]
 
 
 def follow(lake: Lake, specs: Mapping[str, ConnectorSpec], names: Iterable[str] | None = None,
@@ -105,7 +89,7 @@ def follow(lake: Lake, specs: Mapping[str, ConnectorSpec], names: Iterable[str] 
         started = time.monotonic()
         ready = [name for name, at in due.items() if at <= started]
         if ready:
-            records = _run_all([connectors[n] for n in ready], workers, progress)
+            records = _run_all([connectors[n] for n in ready], executor(threads=workers), progress)
             for name in ready:
                 interval = connectors[name].spec.interval_seconds
                 due[name] = started + interval if interval else math.inf

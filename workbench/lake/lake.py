@@ -116,6 +116,10 @@ class Lake:
         self.catalog = Catalog(location, self.specs[CATALOG])
         self._handles: dict[str, DeltaTable] = {}
 
+    def __reduce__(self) -> tuple[type[Lake], tuple[LakeLocation, dict[str, TableSpec]]]:
+        """A lake travels (to a Dask worker) as its location and specs; the receiver keeps its own handles."""
+        return type(self), (self.location, self.specs)
+
     # -- reading -------------------------------------------------------------------------
 
     def check_name(self, name: str) -> str:

@@ -16,8 +16,9 @@ only pretend to hide them. Joins still work because tables join on surrogate key
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 import polars as pl
 
@@ -32,6 +33,7 @@ _FILE_FUNCTIONS = re.compile(
     r"iceberg_scan|read_text|read_blob|glob|sniff_csv|parquet_metadata|parquet_schema)\s*\(",
     re.IGNORECASE,
 )
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 _ATTACH = re.compile(r"^\s*(ATTACH|COPY|INSTALL|LOAD|EXPORT|IMPORT)\b", re.IGNORECASE)
 
 
@@ -75,19 +77,27 @@ class Gate:
                                reason="read lake data by table name (FROM zone.table), not by file path or ATTACH")
 
     def mask_frame(self, name: str, frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
-        """``frame`` with this role's masked columns of ``name`` replaced (text ``'***'``, else NULL)."""
+        """``frame`` with this role's masked columns of ``name`` replaced (``mask_columns``)."""
         columns = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
         masked = self.masked(name, list(columns))
-        if not masked:
-            return frame
-        exprs = []
-        for col in masked:
-            dtype = columns[col]
-            if dtype == pl.String:
-                exprs.append(pl.when(pl.col(col).is_null()).then(None).otherwise(pl.lit(self.policy.mask)).alias(col))
-            else:
-                exprs.append(pl.lit(None, dtype=dtype).alias(col))
-        return frame.with_columns(exprs)
+        return mask_columns(frame, masked, self.policy.mask) if masked else frame
+
+
+def mask_columns(frame: FrameT, masked: Sequence[str], mask: str) -> FrameT:
+    """``frame`` with the ``masked`` columns replaced: text reads ``mask`` (nulls stay null), other types NULL.
+
+    Public so that every reader that masks outside DuckDB (Polars reads here, Dask
+    partitions in ``explore.dask_frames``) masks the same way.
+    """
+    columns = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
+    exprs = []
+    for col in masked:
+        dtype = columns[col]
+        if dtype == pl.String:
+            exprs.append(pl.when(pl.col(col).is_null()).then(None).otherwise(pl.lit(mask)).alias(col))
+        else:
+            exprs.append(pl.lit(None, dtype=dtype).alias(col))
+    return frame.with_columns(exprs)
 
 
 class GuardedSQL(LakeSQL):

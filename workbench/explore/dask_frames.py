@@ -1,0 +1,254 @@
+"""Lake tables as Dask DataFrames, through the session's gate: ``wb.dask(name, ...)``.
+
+``frame(session, name, ...)`` resolves one snapshot of the table (the Delta version the
+session sees, or ``version=``/``as_of=``), checks the role's access, lists that
+snapshot's Parquet files and splits them into partitions of whole row groups (about
+``partition_bytes`` of uncompressed data each, so one partition fits a small worker).
+Each partition is read by a ``SnapshotPart`` loader, a picklable function that Dask runs
+on a worker (``dask.dataframe.from_map``); selecting columns of the frame later narrows
+what every loader reads, as with ``read_parquet``.
+
+What the masks guarantee. The role's masked columns are computed once, on the client,
+by the gate (``Gate.masked``) and travel inside each loader. The loader reads its row
+groups into Arrow, replaces the masked columns at once (``security.gate.mask_columns``,
+the same masking ``wb.table`` applies) and only then filters and converts to pandas. So
+no task *result* - what a worker keeps in memory, spills to its disk, sends to another
+worker or to the client, or shows on a dashboard - ever holds an unmasked value; a
+filter on a masked column compares the masked value (as ``wb.sql`` does), and Parquet
+statistics are used to skip row groups only for unmasked columns. Not guaranteed: while
+the loader runs, the raw pages and the unmasked Arrow columns are in that worker
+process's memory (freed when the call returns); and the worker reads the files as its
+own Unix user (the analyst, on the gateway), so what stops a person who controls their
+workers from reading a file directly is the lake's file ACLs, not this module.
+
+Tables with deletion vectors or column mapping are refused: their Parquet files alone
+do not say which rows are live or what a column is called. Partitioned tables are
+refused too (partition values live in the Delta log, not the files); no lake table is
+partitioned today.
+
+``is_frame``/``write_stream`` are what ``Session.write`` uses to land a Dask frame: the
+partitions are computed on the cluster and streamed here, one at a time, into a single
+Delta commit through the table's contract; the lake tables (and versions) the frame
+was computed from are found in its expression graph and become the write's lineage.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from workbench.compute import InProcess, partitions
+from workbench.errors import UnknownColumn, WorkbenchError
+from workbench.lake import TableStream
+from workbench.security.gate import mask_columns
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+
+    from workbench.explore.session import Session
+
+Filters = list[tuple[str, str, Any]] | list[list[tuple[str, str, Any]]]
+"""``read_parquet``'s filters: a list of ``(column, op, value)`` (AND), or a list of such lists (OR of ANDs)."""
+
+PARTITION_BYTES = 128 * 2**20
+"""Uncompressed Parquet bytes per partition: a partition of all columns then takes a few
+hundred MB as pandas, within a 1 GiB worker running one task at a time."""
+
+_UNSUPPORTED_FEATURES = {"deletionVectors": "deletion vectors", "columnMapping": "column mapping"}
+
+
+@dataclass(frozen=True)
+class SnapshotPart:
+    """The loader of one partition: some row groups of one data file of one table snapshot.
+
+    Picklable and small (the table's schema, column names and the masked names; the
+    file and row groups come per call). Dask passes ``columns`` when a frame's columns
+    are selected later, narrowing the read (``from_map``'s column projection).
+    """
+
+    table: str
+    version: int
+    schema: pa.Schema
+    filesystem: pafs.FileSystem
+    selected: tuple[str, ...]
+    masked: tuple[str, ...]
+    mask: str
+    filters: Filters | None
+
+    def __repr__(self) -> str:  # shown in task graphs and dashboards
+        return f"SnapshotPart({self.table} v{self.version}, {len(self.selected)} columns, masked {list(self.masked)})"
+
+    def __call__(self, part: tuple[str, tuple[int, ...]], columns: Sequence[str] | None = None) -> Any:
+        if columns is not None:
+            return replace(self, selected=tuple(c for c in self.selected if c in set(columns)))(part)
+        path, row_groups = part
+        needed = self._needed()
+        fragment = ds.ParquetFileFormat().make_fragment(path, filesystem=self.filesystem, row_groups=list(row_groups))
+        schema = pa.schema([self.schema.field(c).with_nullable(True) for c in needed])
+        pushed, after = self._split_filters()
+        table = fragment.to_table(schema=schema, columns=list(needed), filter=pushed)
+        masked = [c for c in self.masked if c in needed]
+        if masked:
+            table = _masked(table, masked, self.mask)  # the first thing done with what was read
+        if after is not None:
+            table = table.filter(after)
+        return to_pandas(table.select(list(self.selected)))
+
+    def _needed(self) -> list[str]:
+        """The selected columns plus those the filters name, in the table's order."""
+        wanted = set(self.selected) | set(filter_columns(self.filters))
+        return [name for name in self.schema.names if name in wanted]
+
+    def _split_filters(self) -> tuple[ds.Expression | None, ds.Expression | None]:
+        """(pushed into the scan, applied after masking): a filter touching a masked column is never pushed."""
+        if not self.filters:
+            return None, None
+        expression = pq.filters_to_expression(self.filters)
+        if set(filter_columns(self.filters)) & set(self.masked):
+            return None, expression
+        return expression, None
+
+
+def _pandas_type(arrow_type: pa.DataType) -> Any:
+    """The pandas dtypes ``dask.dataframe.read_parquet`` gives (so frames from both mix and compare).
+
+    Strings as pyarrow-backed strings, dates and decimals as Arrow dtypes; the rest as
+    pyarrow's default conversion.
+    """
+    if arrow_type in (pa.string(), pa.large_string()):
+        return pd.StringDtype("pyarrow")
+    if pa.types.is_date(arrow_type) or pa.types.is_decimal(arrow_type):
+        return pd.ArrowDtype(arrow_type)
+    return None
+
+
+def to_pandas(table: pa.Table) -> pd.DataFrame:
+    """``table`` as a pandas partition, releasing Arrow buffers as columns convert."""
+    return table.to_pandas(types_mapper=_pandas_type, split_blocks=True, self_destruct=True)
+
+
+def _masked(table: pa.Table, masked: list[str], mask: str) -> pa.Table:
+    """``table`` with ``masked`` replaced by the gate's own masking, column types kept."""
+    replaced = mask_columns(pl.from_arrow(table.select(masked)), masked, mask).to_arrow()  # type: ignore[arg-type]
+    for col in masked:
+        at = table.schema.get_field_index(col)
+        table = table.set_column(at, table.schema.field(at), replaced[col].cast(table.schema.field(at).type))
+    return table
+
+
+def filter_columns(filters: Filters | None) -> list[str]:
+    """The column names ``filters`` refer to."""
+    if not filters:
+        return []
+    clauses = filters if isinstance(filters[0], list) else [filters]
+    return [term[0] for clause in clauses for term in clause]  # type: ignore[index, union-attr]
+
+
+def frame(session: Session, name: str, columns: Sequence[str] | None = None, filters: Filters | None = None,
+          version: int | None = None, as_of: datetime | str | None = None,
+          partition_bytes: int = PARTITION_BYTES) -> dd.DataFrame:
+    """The body of ``Session.dask``: see the module docstring for what is guaranteed."""
+    import dask.dataframe as dd
+
+    session.lake.check_name(name)
+    session._check(name)
+    delta = session.lake.delta(name, version=version, as_of=as_of)
+    _check_readable(name, delta)
+    schema = pa.schema(delta.schema().to_arrow())
+    selected = list(columns) if columns is not None else schema.names
+    unknown = [c for c in [*selected, *filter_columns(filters)] if c not in schema.names]
+    if unknown:
+        raise UnknownColumn(unknown[0], difflib.get_close_matches(unknown[0], schema.names, n=5, cutoff=0.5))
+    snapshot = int(delta.version())
+    filesystem, _ = session.lake.location.filesystem()
+    parts = split_row_groups([_fs_path(uri) for uri in delta.file_uris()], filesystem, partition_bytes)
+    loader = SnapshotPart(name, snapshot, schema, filesystem, tuple(selected),
+                          tuple(session.gate.masked(name, schema.names)), session.policy.mask, filters)
+    session.audit.record("dask", tables=[name], version=snapshot, columns=selected, filters=filters,
+                         partitions=len(parts), wait=False)
+    meta = to_pandas(schema.empty_table().select(selected))
+    if not parts:
+        return dd.from_pandas(meta, npartitions=1)
+    return dd.from_map(loader, parts, meta=meta, label=f"lake-{name}-v{snapshot}", enforce_metadata=False)
+
+
+def _check_readable(name: str, delta: Any) -> None:
+    features = set(delta.protocol().reader_features or [])
+    for feature, what in _UNSUPPORTED_FEATURES.items():
+        if feature in features:
+            raise WorkbenchError(f"{name}: the table uses {what}, which wb.dask cannot read yet; use wb.sql or wb.scan")
+    if delta.metadata().partition_columns:
+        raise WorkbenchError(f"{name}: the table is partitioned by {delta.metadata().partition_columns}, "
+                             "which wb.dask cannot read yet; use wb.sql or wb.scan")
+
+
+def _fs_path(uri: str) -> str:
+    """A Delta file URI as a path inside the lake's pyarrow filesystem (``s3://b/k`` -> ``b/k``)."""
+    return uri.split("://", 1)[1] if "://" in uri else uri
+
+
+def split_row_groups(paths: Sequence[str], filesystem: pafs.FileSystem,
+                     partition_bytes: int) -> list[tuple[str, tuple[int, ...]]]:
+    """Each file's row groups, in runs of about ``partition_bytes`` uncompressed (at least one group).
+
+    The footers are read by 8 threads (one small read each; on an object store, one request).
+    """
+    def groups(path: str) -> list[tuple[str, tuple[int, ...]]]:
+        meta = pq.read_metadata(path, filesystem=filesystem)
+        runs: list[tuple[str, tuple[int, ...]]] = []
+        current: list[int] = []
+        size = 0
+        for i in range(meta.num_row_groups):
+            group = meta.row_group(i).total_byte_size
+            if current and size + group > partition_bytes:
+                runs.append((path, tuple(current)))
+                current, size = [], 0
+            current.append(i)
+            size += group
+        if current:
+            runs.append((path, tuple(current)))
+        return runs
+
+    return [run for runs in InProcess(threads=8).map(groups, paths) for run in runs]
+
+
+def is_frame(data: object) -> bool:
+    """Whether ``data`` is a Dask DataFrame (without importing Dask for sessions that never use it)."""
+    module = type(data).__module__
+    if not module.startswith("dask"):
+        return False
+    import dask.dataframe as dd
+
+    return isinstance(data, dd.DataFrame)
+
+
+def lineage(data: dd.DataFrame) -> dict[str, int]:
+    """The lake tables (name -> version) a Dask frame was computed from, found in its expression graph."""
+    found: dict[str, int] = {}
+    for node in data.expr.walk():
+        func = getattr(node, "operands", None) and next(
+            (op for op in node.operands if isinstance(op, SnapshotPart)), None)
+        if func is not None:
+            found[func.table] = func.version
+    return found
+
+
+def write_stream(data: dd.DataFrame, name: str) -> TableStream:
+    """The partitions of ``data`` as one ``TableStream`` (computed on the cluster, one partition here at a time)."""
+    schema = pa.Schema.from_pandas(data._meta, preserve_index=False)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for part in partitions(data):
+            yield from pa.Table.from_pandas(part, schema=schema, preserve_index=False).to_batches()
+
+    return TableStream(name, schema, batches())
