@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+import polars as pl
 import pytest
 from nbclient import NotebookClient
 
@@ -26,3 +27,6 @@ def test_notebook_runs(path: Path, tiny_world: Session, monkeypatch: pytest.Monk
     if path.name == "01_first_steps.ipynb":  # its last cell saves the analyst's result to the work zone
         last = code_cells[-1].outputs[0]["data"]["text/plain"]
         assert "work.value_by_port" in last and "rows written" in last
+    if path.name == "06_dask_on_the_lake.ipynb":  # the cluster's answer landed in work, from a pinned input
+        landed = tiny_world.tables("work").filter(pl.col("name") == "work.undervalued_traders").row(0, named=True)
+        assert landed["row_count"] > 0 and '"table": "curated.declarations"' in landed["inputs"]
