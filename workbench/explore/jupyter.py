@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from workbench.explore.session import Session, connect
-from workbench.lake.sql import referenced_tables
 
 
 class LakeCursor:
@@ -22,12 +21,8 @@ class LakeCursor:
         self._con = session.engine.con
 
     def execute(self, query: str, parameters: Any = None) -> LakeCursor:
-        session = self._session
-        with session.audit.action("query", wait=False, query=query, params=parameters, via="%%sql") as done:
-            done["tables"] = sorted(referenced_tables(query))
-            session.engine.versions(query)
-            with session.engine.engine_errors():
-                self._con.execute(query, parameters)
+        """Judged, run and audited by the session's engine (``GuardedSQL.execute``)."""
+        self._con = self._session.engine.execute(query, parameters, via="%%sql")
         return self
 
     @property

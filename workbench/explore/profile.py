@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import polars as pl
 
-from workbench.lake.sql import LakeSQL
+from workbench.security.gate import GuardedSQL
 
 TOP_VALUES = 3
 
 
-def profile(engine: LakeSQL, name: str) -> pl.DataFrame:
+def profile(engine: GuardedSQL, name: str) -> pl.DataFrame:
     """One row per column: type, rows, nulls, distinct (approximate), min, max, top values.
 
     DuckDB's SUMMARIZE computes the per-column statistics in one parallel pass; top values
@@ -17,13 +17,13 @@ def profile(engine: LakeSQL, name: str) -> pl.DataFrame:
     a 10-million-row table stays interactive.
     """
     zone, _, table = name.partition(".")
-    summary = engine.frame(f'SUMMARIZE "{zone}"."{table}"')
+    summary = engine.frame(f'SUMMARIZE "{zone}"."{table}"', via="describe")
     tops = []
     for column in summary["column_name"]:
         rows = engine.frame(
             f'SELECT CAST("{column}" AS VARCHAR) AS v, count(*) AS n '
             f'FROM (SELECT "{column}" FROM "{zone}"."{table}" LIMIT 1000000) '
-            f'WHERE "{column}" IS NOT NULL GROUP BY 1 ORDER BY n DESC, v LIMIT {TOP_VALUES}'
+            f'WHERE "{column}" IS NOT NULL GROUP BY 1 ORDER BY n DESC, v LIMIT {TOP_VALUES}', via="describe"
         ).rows()
         tops.append(", ".join(f"{v} ({n})" for v, n in rows))
     return summary.select(

@@ -7,6 +7,7 @@ audit trail (security issue) attach here and nowhere else. Results are Polars fr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -20,31 +21,15 @@ from workbench.explore.profile import profile
 from workbench.lake import Lake, LakeLocation, Lineage, TableStream, WriteMode, WriteResult
 from workbench.lake.documents import DocumentStore
 from workbench.errors import AccessDenied
-from workbench.lake.sql import referenced_tables
+from workbench.lake.sql import inspect_query
 from workbench.security import Gate, GuardedSQL, configured_role, load_policy, policy_path
 from workbench.security.audit import open_trail
 from workbench.security.lake_permissions import share_table
+from workbench.security.lineage import FrameLineage, Produced, Source, carry, merge_carried
 from workbench.security.policy import derived_classification
 from workbench.settings import Settings, load_settings
 
 Params = dict[str, Any] | list[Any] | tuple[Any, ...] | None
-
-
-class ReadRecordingGate(Gate):
-    """The session's gate; remembers the classification of every table it let the session read.
-
-    Every read path (``sql``, ``%%sql``, ``describe`` through the engine; ``scan``,
-    ``table``, ``history`` directly) asks the gate first, so this is where a table the
-    session then writes learns what it was derived from (``policy.derived_classification``).
-    """
-
-    def __init__(self, lake: Lake, policy: Any, role: str) -> None:
-        super().__init__(lake, policy, role)
-        self.read: dict[str, str] = {}
-
-    def check_read(self, name: str) -> None:
-        super().check_read(name)
-        self.read[name] = self.classification(name)
 
 
 class Session:
@@ -56,9 +41,13 @@ class Session:
         self.lake = Lake(LakeLocation(settings.lake, dict(settings.storage_options)))
         self.policy = load_policy(policy_path(settings))
         self.role = configured_role(settings, self.policy)
-        self.gate = ReadRecordingGate(self.lake, self.policy, self.role)
+        self.gate = Gate(self.lake, self.policy, self.role)
         self.audit = open_trail(settings, self.user, self.role)
-        self.engine = GuardedSQL(self.lake, self.gate, threads=settings.threads, on_denied=self.audit.denied)
+        self.read: dict[str, str] = {}
+        """Every table this session has read, with its classification: what its frames may carry."""
+        self._produced = FrameLineage()
+        self.engine = GuardedSQL(self.lake, self.gate, threads=settings.threads, on_denied=self._denied,
+                                 on_query=self._queried, on_attach=self._note_read)
         self.documents = DocumentStore(self.lake)
         self.audit.record("session_start", lake=settings.lake)
 
@@ -72,6 +61,21 @@ class Session:
         except AccessDenied as refused:
             self.audit.denied(refused, action=action)
             raise
+        if action == "read":
+            self._note_read(name)
+
+    def _note_read(self, name: str) -> None:
+        self.read[name] = self.gate.classification(name)
+
+    def _denied(self, refused: AccessDenied, query: str | None) -> None:
+        self.audit.denied(refused, query)
+
+    def _queried(self, query: str, via: str, params: Any = None, tables: list[str] | None = None,
+                 status: str = "ok", **detail: Any) -> None:
+        """The audit record of one query through the engine, by whatever path it came."""
+        rows = detail.pop("rows", None)
+        self.audit.record("query", status=status, tables=tables or [], rows=rows, query=query, wait=False,
+                          params=params, via=via, **detail)
 
     def tables(self, zone: str | None = None) -> pl.DataFrame:
         """The catalog: one row per table the session's role may read, with description, classification, size and version."""
@@ -82,10 +86,8 @@ class Session:
 
     def sql(self, query: str, params: Params = None) -> pl.DataFrame:
         """Run SQL over lake tables by name; ``params`` are bound (``$name`` or ``?``), never spliced."""
-        with self.audit.action("query", wait=False, query=query, params=params) as done:
-            done["tables"] = sorted(referenced_tables(query))
-            frame = self.engine.frame(query, params)
-            done["rows"] = frame.height
+        frame = self.engine.frame(query, params, via="sql")
+        self._produced.remember(frame, Produced(query, tuple(sorted(inspect_query(query).tables))))
         return frame
 
     def scan(self, name: str, version: int | None = None) -> pl.LazyFrame:
@@ -160,36 +162,59 @@ class Session:
         mode: WriteMode = "append",
         description: str = "",
         inputs: dict[str, int] | None = None,
+        produced_by: str | None = None,
     ) -> WriteResult:
         """Write a frame (or a stream of batches, in one commit) to a lake table; bad rows are quarantined.
 
-        Analysts write to ``work.*``. A ``TableStream`` lets a job write more rows than fit
-        in memory and still land them atomically; so does a Dask DataFrame (``dask``),
-        whose partitions are computed on the cluster and streamed into the one commit,
-        with the lake tables it was computed from as lineage. A table without a spec is classified as
-        the highest classification among what this session has read (and never lower than
-        it already was); in a personal zone its files are then shared with exactly the
-        roles cleared for that (``lake_permissions.share_table``).
+        Analysts write to ``work.*``; services (graph builds, NLP and risk jobs) write
+        through here too, naming themselves in ``produced_by``, so every write is gated and
+        audited. A ``TableStream`` lets a job write more rows than fit in memory and still
+        land them atomically; so does a Dask DataFrame (``dask``), whose partitions
+        are computed on the cluster and streamed into the one commit.
+
+        A table without a spec carries what its data came from (``security.lineage``): the
+        tables it was computed from (their need-to-know applies to it) and, per column, the
+        sensitive columns that flowed in (their masks apply). When ``data`` is a frame
+        ``wb.sql`` returned, unchanged, that is the query's tables and column flows; else
+        every table this session has read, and every column carries all of their
+        sensitive columns. Its classification is the highest of those inputs' (never lower
+        than it already was); in a personal zone its files are shared with exactly the
+        roles that may read every input (``lake_permissions.share_table``).
         """
         self._check(name, "write")
         if dask_frames.is_frame(data):
             inputs = {**dask_frames.lineage(data), **(inputs or {})}
             data = dask_frames.write_stream(data, name)
         table = data.to_arrow() if isinstance(data, pl.DataFrame) else data
-        lineage = Lineage(produced_by=f"session write by {self.user}", inputs=tuple((inputs or {}).items()))
-        classification = None
+        classification = carried = None
         if name not in self.lake.specs:
             existing = self.lake.catalog.entry(name)
+            produced = self._produced.of(data)
+            read = list(produced.tables) if produced is not None else sorted(self.read)
             # What the gate let through is within the role's clearance, so this never exceeds it.
-            classification = derived_classification(self.gate.read.values(),
+            classification = derived_classification([self.gate.classification(t) for t in read],
                                                     existing["classification"] if existing else None)
-        with self.audit.action("write", tables=[name], mode=mode) as done:
+            carried = merge_carried(self._carried(read, table.schema.names, produced), self.gate.carried(name))
+        writer = f"session write by {self.user}"
+        lineage = Lineage(produced_by=f"{produced_by} ({writer})" if produced_by else writer,
+                          inputs=tuple((inputs or {}).items()), carried=json.dumps(carried) if carried else None)
+        with self.audit.action("write", tables=[name], mode=mode, produced_by=produced_by,
+                               carried=carried["inputs"] if carried else None) as done:
             result = self.lake.write(table, name, mode=mode, actor=self.user, lineage=lineage, description=description,
                                      classification=classification)
             if classification is not None and name.partition(".")[0] in self.policy.unix.personal_zones:
-                share_table(self.lake.location, self.policy, name, classification)
+                share_table(self.lake.location, self.policy, name, classification,
+                            inputs={t: self.gate.classification(t) for t in (carried or {}).get("inputs", [])})
             done.update(rows=result.rows_written, version=result.version, quarantined=result.rows_quarantined)
         return result
+
+    def _carried(self, read: list[str], columns: list[str], produced: Produced | None) -> dict[str, Any]:
+        sources: dict[str, dict[str, set[Source]]] = {}
+        carried_inputs: set[str] = set()
+        for name in read:
+            sources[name] = {c: set(s) for c, s in self.gate.sources(name, self.gate.columns(name)).items()}
+            carried_inputs.update(self.gate.carried(name).get("inputs", []))
+        return carry(sources, carried_inputs, columns, inspect_query(produced.query) if produced else None)
 
 
 def connect(lake: str | None = None, **overrides: Any) -> Session:

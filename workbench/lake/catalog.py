@@ -43,6 +43,8 @@ class Lineage:
 
     produced_by: str
     inputs: tuple[tuple[str, int], ...] = ()
+    carried: str | None = None
+    """JSON of what a session's write carries from its inputs (``workbench.security.lineage``)."""
 
     def inputs_json(self) -> str:
         return json.dumps([{"table": t, "version": v} for t, v in self.inputs])
@@ -126,6 +128,7 @@ class Catalog:
             "updated_by": actor,
             "produced_by": lineage.produced_by,
             "inputs": lineage.inputs_json(),
+            "carried": lineage.carried,
         }
         batch = pa.Table.from_pylist([entry], schema=self.spec.arrow_schema())
 
@@ -135,7 +138,8 @@ class Catalog:
                 if table is None:  # the lake's first entry: two processes may race to create the log
                     write_deltalake(self.uri, batch, mode="append", storage_options=self.location.storage_options)
                     return
-                write_deltalake(table, batch, mode="append")  # moves the handle to the new version
+                # moves the handle to the new version; a catalog written before the spec gained a column gains it
+                write_deltalake(table, batch, mode="append", schema_mode="merge")
                 if len(table.file_uris()) > SNAPSHOT_FILES:
                     self._snapshot(table)
 

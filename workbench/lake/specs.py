@@ -17,6 +17,11 @@ their own. File format::
     declared_value = { type = "float64", min = 0 }
     currency = { type = "string", isin = ["HKD", "USD", "CNY"] }
     remarks = { type = "string", nullable = true }
+    transport_id = { type = "string", semantic = "plate" }   # what the value means
+
+``semantic`` names what a column carries (person_name, identity_document, phone, plate,
+address ...); the access policy masks by those types, so a plate is masked wherever a
+spec says a column holds one, whatever the column is called.
 """
 
 from __future__ import annotations
@@ -68,6 +73,8 @@ class ColumnSpec(BaseModel):
     max: float | None = None
     isin: tuple[str, ...] | None = None
     pattern: str | None = None
+    semantic: str | None = None
+    """What the values mean for the access policy (``policy.toml`` [[masks]] types)."""
     description: str = ""
 
     @property

@@ -5,14 +5,22 @@ snapshot is resolved by deltalake and handed to DuckDB as an Arrow dataset (Duck
 delta extension downloads at first use, which this deployment cannot do). Projection and
 filters push down into the Parquet scan, so the cost over raw DuckDB on the same files is
 the snapshot lookup, measured in ``benchmarks/``.
+
+What a query reads is learnt from DuckDB's own parser (``inspect_query``): the statement
+type of every statement (``extract_statements``), and for a SELECT every relation, table
+function and function call in its parse tree (``json_serialize_sql``). Names inside
+strings, comments and CTEs are never mistaken for tables, and nothing is guessed from the
+text with patterns.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from datetime import datetime
 
@@ -25,40 +33,154 @@ from workbench.errors import QueryError, UnknownColumn, UnknownTable
 from workbench.lake.lake import Lake
 from workbench.lake.specs import ZONES
 
-_ZONE_NAME = re.compile(rf'\b"?({"|".join(ZONES)})"?\."?([A-Za-z_][A-Za-z0-9_]*)"?', re.IGNORECASE)
 _MISSING_TABLE = re.compile(r'Table with name "?([^"!\s]+)"? does not exist', re.IGNORECASE)
 _MISSING_COLUMN = re.compile(r'Referenced column "?([^"\s]+)"? not found', re.IGNORECASE)
 _CANDIDATES = re.compile(r"Candidate bindings: (.*)", re.IGNORECASE)
 _PARSER = duckdb.connect()
+_PARSER_LOCK = threading.Lock()
+_DEFAULT_CATALOGS = ("", "memory")
 
 
-def _base_tables(node: object, found: set[str]) -> None:
-    if isinstance(node, dict):
-        if node.get("type") == "BASE_TABLE" and str(node.get("schema_name", "")).lower() in ZONES:
-            found.add(f"{node['schema_name'].lower()}.{node['table_name']}")
-        for value in node.values():
-            _base_tables(value, found)
-    elif isinstance(node, list):
-        for value in node:
-            _base_tables(value, found)
+@dataclass(frozen=True)
+class QueryShape:
+    """What DuckDB's parser says a query is and what it reads.
 
-
-@lru_cache(maxsize=512)
-def referenced_tables(query: str) -> frozenset[str]:
-    """The ``zone.table`` names a query reads (cached: dashboards re-run the same SQL).
-
-    SELECTs are parsed by DuckDB's own parser (``json_serialize_sql``), so names inside
-    strings, comments and CTEs are never mistaken for tables. Other statements (EXPLAIN,
-    COPY ...) fall back to a token scan, which may over-attach but never misses a table.
+    ``statements`` holds each statement's type (``SELECT``, ``EXPLAIN``, ``COPY`` ...;
+    an EXPLAIN's inner statement is inspected as well). For SELECTs (and what an EXPLAIN
+    explains): ``tables`` the lake tables read (``zone.table``, lower case); ``functions``
+    the table functions called; ``scalars`` every other function called; ``others`` the
+    relations named that are neither lake tables nor CTEs of the query (a bare file path,
+    a system view, a registered name); ``time_travel`` lake tables read with an ``AT``
+    clause; ``tree`` the parse trees (JSON), for column lineage.
     """
-    tree = json.loads(_PARSER.execute("SELECT json_serialize_sql(?)", [query]).fetchone()[0])  # type: ignore[index]
-    if tree.get("error"):
-        if tree.get("error_type") == "parser":
-            raise QueryError(f"SQL syntax error: {tree.get('error_message')}")
-        return frozenset(f"{z.lower()}.{t}" for z, t in _ZONE_NAME.findall(query))
-    found: set[str] = set()
-    _base_tables(tree, found)
-    return frozenset(found)
+
+    statements: tuple[str, ...]
+    tables: frozenset[str] = frozenset()
+    functions: frozenset[str] = frozenset()
+    scalars: frozenset[str] = frozenset()
+    others: frozenset[str] = frozenset()
+    time_travel: frozenset[str] = frozenset()
+    tree: tuple[str, ...] = ()
+
+
+class _Walk:
+    """Collects relations and functions from ``json_serialize_sql`` trees."""
+
+    def __init__(self) -> None:
+        self.tables: set[str] = set()
+        self.functions: set[str] = set()
+        self.scalars: set[str] = set()
+        self.relations: set[tuple[str, str, str]] = set()
+        self.ctes: set[str] = set()
+        self.time_travel: set[str] = set()
+        self.listings: set[str] = set()
+
+    def visit(self, node: object) -> None:
+        if isinstance(node, dict):
+            kind = node.get("type")
+            if kind == "BASE_TABLE":
+                ref = (str(node.get("catalog_name") or "").lower(), str(node.get("schema_name") or "").lower(),
+                       str(node.get("table_name") or "").lower())
+                self.relations.add(ref)
+                if ref[1] in ZONES and ref[0] in _DEFAULT_CATALOGS:
+                    self.tables.add(f"{ref[1]}.{ref[2]}")
+                    if node.get("at_clause"):
+                        self.time_travel.add(f"{ref[1]}.{ref[2]}")
+            elif kind == "SHOW_REF" and not node.get("query"):
+                self.listings.add(f"SHOW {node.get('table_name') or ''}".strip())  # SHOW TABLES, SHOW ALL TABLES
+            elif kind == "TABLE_FUNCTION":
+                function = node.get("function") or {}
+                self.functions.add(str(function.get("function_name", "")).lower())
+            elif node.get("class") == "FUNCTION" and "function_name" in node:
+                self.scalars.add(str(node["function_name"]).lower())
+            cte_map = node.get("cte_map")
+            if isinstance(cte_map, dict):
+                self.ctes.update(str(entry.get("key", "")).lower() for entry in cte_map.get("map", []))
+            for value in node.values():
+                self.visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                self.visit(value)
+
+    def others(self) -> frozenset[str]:
+        named = set(self.listings)
+        for catalog, schema, table in self.relations:
+            if schema in ZONES and catalog in _DEFAULT_CATALOGS:
+                continue
+            if not catalog and not schema and table in self.ctes:
+                continue
+            named.add(".".join(p for p in (catalog, schema, table) if p))
+        return frozenset(named)
+
+
+def _explained(text: str) -> str | None:
+    """The statement an ``EXPLAIN [ANALYZE] [(options)] ...`` explains, found with DuckDB's tokenizer."""
+    tokens = duckdb.tokenize(text)
+    i = 0
+    if i < len(tokens) and text[tokens[i][0]:].upper().startswith("EXPLAIN"):
+        i += 1
+    while i < len(tokens) and tokens[i][1] == duckdb.token_type.comment:
+        i += 1
+    if i < len(tokens) and text[tokens[i][0]:].upper().startswith("ANALYZE"):
+        i += 1
+    if i < len(tokens) and text[tokens[i][0]] == "(":
+        depth = 0
+        while i < len(tokens):
+            char = text[tokens[i][0]]
+            depth += char == "(" and tokens[i][1] == duckdb.token_type.operator
+            depth -= char == ")" and tokens[i][1] == duckdb.token_type.operator
+            i += 1
+            if depth == 0:
+                break
+    return text[tokens[i][0]:] if i < len(tokens) else None
+
+
+def _statement_type(statement: duckdb.Statement) -> str:
+    return str(statement.type).rpartition(".")[2].upper()
+
+
+@lru_cache(maxsize=1024)
+def inspect_query(query: str) -> QueryShape:
+    """Parse ``query`` with DuckDB and say what it is and reads (cached: dashboards re-run the same SQL).
+
+    Raises ``QueryError`` for a syntax error.
+    """
+    with _PARSER_LOCK:
+        try:
+            statements = _PARSER.extract_statements(query)
+        except duckdb.Error as exc:
+            raise QueryError(f"SQL syntax error: {str(exc).splitlines()[0]}") from exc
+        kinds = []
+        walk = _Walk()
+        trees = []
+        for statement in statements:
+            kind = _statement_type(statement)
+            kinds.append(kind)
+            text = statement.query
+            if kind == "EXPLAIN":
+                inner = _explained(text)
+                inner_statements = _PARSER.extract_statements(inner) if inner else []
+                if len(inner_statements) != 1:
+                    kinds.append("UNKNOWN")
+                    continue
+                kind = _statement_type(inner_statements[0])
+                kinds.append(kind)
+                text = inner_statements[0].query
+            if kind != "SELECT":
+                continue
+            serialized = _PARSER.execute("SELECT json_serialize_sql(?)", [text]).fetchone()[0]  # type: ignore[index]
+            tree = json.loads(serialized)
+            if tree.get("error"):
+                raise QueryError(f"SQL syntax error: {tree.get('error_message')}")
+            walk.visit(tree)
+            trees.append(serialized)
+    return QueryShape(tuple(kinds), frozenset(walk.tables), frozenset(walk.functions), frozenset(walk.scalars),
+                      walk.others(), frozenset(walk.time_travel), tuple(trees))
+
+
+def referenced_tables(query: str) -> frozenset[str]:
+    """The ``zone.table`` names a query reads, as DuckDB's parser sees them."""
+    return inspect_query(query).tables
 
 
 class LakeSQL:
@@ -84,12 +206,12 @@ class LakeSQL:
         current = dt.version()
         if self._attached.get(name) != current or version is not None or as_of is not None:
             zone, _, table = name.partition(".")
-            self.con.execute(f'CREATE OR REPLACE VIEW "{zone}"."{table}" AS {self.view_sql(name, self._scan_sql(name, dt))}')
+            self.con.execute(f'CREATE OR REPLACE VIEW "{zone}"."{table}" AS {self.scan_sql(name, dt)}')
             self._attached[name] = current
         return current
 
-    def _scan_sql(self, name: str, dt: DeltaTable) -> str:
-        """SQL that reads one snapshot of ``dt``.
+    def scan_sql(self, name: str, dt: DeltaTable) -> str:
+        """SQL that reads one snapshot of ``dt`` (override point: the access gate masks here).
 
         On local disk DuckDB reads the snapshot's Parquet files itself, which parallelises
         over row groups (an Arrow dataset scan measured 2-5x slower on 10M rows here).
@@ -103,17 +225,13 @@ class LakeSQL:
             # in the table's column order.
             columns = ", ".join('"' + f.name.replace('"', '""') + '"' for f in dt.schema().fields)
             return f"SELECT {columns} FROM read_parquet([{listed}], union_by_name = true)"
+        return self.register(name, dt.to_pyarrow_dataset())
+
+    def register(self, name: str, source: object) -> str:
+        """Register an Arrow ``source`` for ``name`` on the connection; returns the SELECT the view runs."""
         alias = "__lake_" + name.replace(".", "_")
-        self.con.register(alias, dt.to_pyarrow_dataset())
+        self.con.register(alias, source)
         return f'SELECT * FROM "{alias}"'
-
-    def view_sql(self, name: str, scan: str) -> str:
-        """Override point: the SELECT behind the view of ``name`` given its snapshot ``scan``.
-
-        The base shows the snapshot as is; the access gate (``workbench.security``)
-        overrides this to mask columns a role may not see.
-        """
-        return scan
 
     def versions(self, query: str) -> dict[str, int]:
         """Attach every lake table ``query`` names; returns the versions it will read."""

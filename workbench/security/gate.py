@@ -1,40 +1,78 @@
-"""The policy applied to lake reads: a guarded SQL engine and masking for Polars reads.
+"""The policy applied to lake reads: a DuckDB connection sandboxed by DuckDB, and masking.
 
-``Gate`` binds one policy to one role and one lake; ``GuardedSQL`` is ``LakeSQL`` with two
-hooks filled in: ``attach`` refuses a table above the role's clearance before anything is
-read, and ``view_sql`` replaces masked columns in the view it attaches. Every path that
-resolves a lake name through the engine (``wb.sql``, ``describe``, the ``%%sql`` cursor)
-therefore sees the same policy without knowing about it.
+``Gate`` binds one policy to one role and one lake. ``GuardedSQL`` is ``LakeSQL`` on a
+connection that DuckDB itself confines, so what stops a hostile query is the engine, not
+a text filter:
+
+- **Files.** Before the session's first query the connection is limited to the folders of
+  the tables the role may read whole (``allowed_directories``), external access is
+  switched off and the configuration locked (``lock_configuration``): a bare path, a
+  ``read_*`` function, ``glob``, ``COPY``, ``ATTACH`` or an extension outside those folders
+  is refused by DuckDB (``PermissionException``), and no statement can undo it.
+- **Masks.** A table with a column masked for the role never reaches DuckDB as files: it
+  is registered as an Arrow scanner that computes the mask while it reads (text ``'***'``,
+  other types NULL), and the view is over that scanner, so no name on the connection holds
+  the unmasked values.
+- **Statements.** Every query is parsed by DuckDB (``lake.sql.inspect_query``) before it
+  runs: one statement per call; SELECT (with WITH, DESCRIBE, SUMMARIZE, PIVOT) or EXPLAIN
+  only; relations only ``zone.table`` lake views or the query's own CTEs; table functions
+  only those that compute rather than read (``range``, ``generate_series``, ``unnest``);
+  no function that reads settings, variables or the environment. A refusal is an
+  ``AccessDenied`` naming the statement, relation or function, audited before it is raised.
+- **Audit.** Every query through the engine (``frame``, ``relation``, ``reader``, the
+  ``%%sql`` cursor's ``execute``) is audited here, with the lake tables and versions it
+  resolved, whichever caller ran it.
 
 Masking choice: masked text reads ``'***'`` (other types NULL), not a salted hash. A salt
-used inside the analyst's own process is visible to that process (it would sit in the
-view's SQL), and phone numbers or HKIDs are few enough to hash them all, so a hash would
-only pretend to hide them. Joins still work because tables join on surrogate keys
-(``person_id``, ``driver_id``, ``address_id``), which are not masked.
+used inside the analyst's own process is visible to that process, and phone numbers or
+HKIDs are few enough to hash them all, so a hash would only pretend to hide them. Joins
+still work because tables join on surrogate keys (``person_id``, ``driver_id``), which are
+not masked.
+
+What this cannot do: the session runs in the person's own Python process, so Python code
+there can open files the operating system lets it open; that layer is the lake's file
+ACLs (``lake_permissions.py``), which cannot mask a column. Roles that see masked
+columns (managers, field officers) have no notebook servers; they reach data through
+dashboards, whose SQL this engine judges.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import duckdb
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+from deltalake import DeltaTable
 
-from workbench.errors import AccessDenied
+from workbench.errors import AccessDenied, QueryError, WorkbenchError
 from workbench.lake.lake import Lake
 from workbench.lake.specs import Classification
-from workbench.lake.sql import LakeSQL
+from workbench.lake.sql import LakeSQL, QueryShape, inspect_query
 from workbench.security.policy import AccessPolicy, table_classification
 
-_FILE_FUNCTIONS = re.compile(
-    r"\b(read_parquet|parquet_scan|read_csv(_auto)?|read_json(_auto|_objects)?|read_ndjson\w*|delta_scan|"
-    r"iceberg_scan|read_text|read_blob|glob|sniff_csv|parquet_metadata|parquet_schema)\s*\(",
-    re.IGNORECASE,
-)
+STATEMENTS = frozenset({"SELECT", "EXPLAIN"})
+"""Statement types a session may run (DESCRIBE, SUMMARIZE, SHOW of a table and PIVOT parse as SELECT)."""
+
+TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
+"""Table functions that compute rows and read nothing: every other one is refused."""
+
+REFUSED_FUNCTIONS = frozenset({
+    "getenv", "current_setting", "getvariable", "which_secret", "json_execute_serialized_sql", "query",
+    "query_table",
+})
+"""Scalar functions that read the process's environment, settings or variables, or run SQL from a string."""
+
+Sources = frozenset[tuple[str, str, str]]
+"""Where a column's sensitive values come from: ``(table, column, semantic type)``."""
+
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
-_ATTACH = re.compile(r"^\s*(ATTACH|COPY|INSTALL|LOAD|EXPORT|IMPORT)\b", re.IGNORECASE)
 
 
 class Gate:
@@ -44,43 +82,75 @@ class Gate:
         self.lake, self.policy, self.role = lake, policy, role
         policy.role(role)  # an unknown role is refused here, before anything is read
 
-    @property
-    def unrestricted(self) -> bool:
-        """Cleared for everything, with no need-to-know rule in the way (services)."""
-        return self.policy.clearance(self.role) == Classification.secret and not self.policy.tables
-
     def classification(self, name: str) -> Classification:
         entry = None if name in self.lake.specs else self.lake.catalog.entry(name)
         return table_classification(self.lake.specs, entry, name)
 
+    def carried(self, name: str) -> dict[str, Any]:
+        """What a table written by a session carries from its inputs (``{"inputs", "columns"}``), else empty."""
+        if name in self.lake.specs:
+            return {}
+        entry = self.lake.catalog.entry(name)
+        text = entry.get("carried") if entry else None
+        return json.loads(str(text)) if text else {}
+
     def check_read(self, name: str) -> None:
+        """Refuse ``name`` above the role's clearance, outside its need-to-know, or derived from such a table."""
         self.policy.check_read(self.role, name, self.classification(name))
+        for source in self.carried(name).get("inputs", []):
+            if source == name:
+                continue
+            refused = self.policy.refusal(self.role, source, self.classification(source))
+            if refused is not None:
+                raise AccessDenied(name, refused.clearance, self.role,
+                                   reason=f"it was derived from {source}, which role {self.role!r} may not read "
+                                          f"({str(refused).partition(': ')[2]})")
 
     def check_write(self, name: str) -> None:
         self.policy.check_write(self.role, name, self.classification(name))
 
+    def sources(self, name: str, columns: list[str]) -> dict[str, Sources]:
+        """Per column, the sensitive values it carries: its own semantic type, and what flowed into it."""
+        spec = self.lake.specs.get(name)
+        flowed = self.carried(name).get("columns", {})
+        found: dict[str, Sources] = {}
+        for column in columns:
+            declared = spec.columns[column].semantic if spec and column in spec.columns else None
+            semantic = declared or self.policy.semantic_of(column)
+            own = {(name, column, semantic)} if semantic else set()
+            found[column] = frozenset(own | {tuple(s) for s in flowed.get(column, [])})  # type: ignore[misc]
+        return found
+
     def masked(self, name: str, columns: list[str]) -> list[str]:
-        if not self.policy.masking_applies(self.role, name):
-            return []
-        return self.policy.masked_columns(self.role, name, columns)
-
-    def check_query_text(self, query: str) -> None:
-        """Refuse file-reading SQL for roles below full clearance: lake data is read by name.
-
-        The OS-level file permissions are what really stop a kernel; this keeps the
-        honest path and the audit trail in one place and gives a clear message.
-        """
-        if self.policy.clearance(self.role) == Classification.secret:
-            return
-        if _FILE_FUNCTIONS.search(query) or _ATTACH.match(query):
-            raise AccessDenied("<files>", "secret", self.role,
-                               reason="read lake data by table name (FROM zone.table), not by file path or ATTACH")
+        """The columns of ``name`` this role sees masked, in the order given."""
+        sources = self.sources(name, columns)
+        return [c for c in columns
+                if any(self.policy.masked_for(self.role, table, semantic) for table, _, semantic in sources[c])]
 
     def mask_frame(self, name: str, frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
         """``frame`` with this role's masked columns of ``name`` replaced (``mask_columns``)."""
         columns = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
         masked = self.masked(name, list(columns))
         return mask_columns(frame, masked, self.policy.mask) if masked else frame
+
+
+    def columns(self, name: str) -> list[str]:
+        """The columns of ``name`` as the catalog records its current version."""
+        entry = self.lake.catalog.entry(name)
+        return [c["name"] for c in json.loads(str(entry["schema"] or "[]"))] if entry else []
+
+    def readable_whole(self) -> list[str]:
+        """Catalogued tables this role may read with no column masked: the only ones DuckDB may open as files."""
+        catalog = self.lake.catalog.frame()
+        whole = []
+        for name, schema in zip(catalog["name"].to_list(), catalog["schema"].to_list(), strict=True):
+            try:
+                self.check_read(name)
+            except AccessDenied:
+                continue
+            if not self.masked(name, [c["name"] for c in json.loads(schema or "[]")]):
+                whole.append(name)
+        return whole
 
 
 def mask_columns(frame: FrameT, masked: Sequence[str], mask: str) -> FrameT:
@@ -99,58 +169,187 @@ def mask_columns(frame: FrameT, masked: Sequence[str], mask: str) -> FrameT:
             exprs.append(pl.lit(None, dtype=dtype).alias(col))
     return frame.with_columns(exprs)
 
+def masked_scanner(dt: DeltaTable, masked: list[str], mask: str) -> pads.Scanner:
+    """An Arrow scanner of ``dt``'s snapshot that computes the masks as it reads: nothing unmasked leaves it."""
+    dataset = dt.to_pyarrow_dataset()
+    columns: dict[str, pc.Expression] = {}
+    for field in dataset.schema:
+        if field.name not in masked:
+            columns[field.name] = pc.field(field.name)
+        elif pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            columns[field.name] = pc.if_else(pc.field(field.name).is_null(), pa.scalar(None, field.type),
+                                             pa.scalar(mask, field.type))
+        else:
+            columns[field.name] = pc.cast(pc.scalar(None), field.type)
+    return pads.Scanner.from_dataset(dataset, columns=columns)
+
 
 class GuardedSQL(LakeSQL):
-    """``LakeSQL`` that refuses tables above the role's clearance and masks columns.
+    """``LakeSQL`` on a connection DuckDB confines to what the role may read (module docstring).
 
-    ``on_denied`` is called with each refusal before it is raised, so the session can
-    audit denials that happen on any path through the engine.
+    ``on_denied`` is called with each refusal before it is raised and ``on_query`` with each
+    query that runs, so the session audits every path through the engine.
     """
 
     def __init__(self, lake: Lake, gate: Gate, threads: int | None = None,
-                 on_denied: Callable[[AccessDenied, str | None], None] | None = None) -> None:
+                 on_denied: Callable[[AccessDenied, str | None], None] | None = None,
+                 on_query: Callable[..., Any] | None = None,
+                 on_attach: Callable[[str], None] | None = None) -> None:
         super().__init__(lake, threads=threads)
         self.gate = gate
         self.on_denied = on_denied
-        self._query: str | None = None
+        self.on_query = on_query
+        self.on_attach = on_attach
+        self._folders: dict[str, str] = {}
+        self._sandbox()
+
+    def _sandbox(self) -> None:
+        """Confine the connection (module docstring); after this no statement can widen it."""
+        location = self.lake.location
+        if not location.is_remote:
+            self._folders = {name: location.table_uri(name).rstrip("/") + "/" for name in self.gate.readable_whole()}
+        settings = [
+            ("python_enable_replacements", False),  # no Python variable is readable by naming it in FROM
+            ("autoinstall_known_extensions", False),
+            ("autoload_known_extensions", False),
+            ("allowed_directories", sorted(self._folders.values())),
+            ("enable_external_access", False),
+            ("lock_configuration", True),
+        ]
+        for name, value in settings:
+            self.con.execute(f"SET {name} = ?", [value]) if not isinstance(value, bool) else \
+                self.con.execute(f"SET {name} = {str(value).lower()}")
+
+    # -- what a query may do -------------------------------------------------------------
+
+    def _refuse(self, refused: AccessDenied, query: str | None) -> AccessDenied:
+        if self.on_denied is not None:
+            self.on_denied(refused, query)
+        return refused
+
+    def authorize(self, query: str) -> QueryShape:
+        """Judge ``query`` by DuckDB's parse of it; raise ``AccessDenied`` naming what is refused."""
+        role = self.gate.role
+        shape = inspect_query(query)
+
+        def refuse(what: str, reason: str) -> AccessDenied:
+            return self._refuse(AccessDenied(what, "n/a", role, reason=reason), query)
+
+        if len(shape.statements) != 1 and shape.statements[:1] != ("EXPLAIN",):
+            raise refuse("a multi-statement string", f"run one statement per call (found {', '.join(shape.statements)})")
+        for kind in shape.statements:
+            if kind not in STATEMENTS:
+                raise refuse(f"{kind} statement", "a session runs SELECT, WITH, DESCRIBE, SUMMARIZE and EXPLAIN over "
+                                                  "lake tables; it writes only through wb.write")
+        for name in sorted(shape.others):
+            raise refuse(name, "read lake data by table name (FROM zone.table), not by file path, "
+                               "registered or system name")
+        for function in sorted(shape.functions - TABLE_FUNCTIONS):
+            raise refuse(f"function {function}", "table functions that read files, settings, the catalog or "
+                                                 "SQL strings are refused; read lake data by table name (FROM zone.table)")
+        for function in sorted(shape.scalars & REFUSED_FUNCTIONS):
+            raise refuse(f"function {function}", "it reads the environment, settings or variables, or runs SQL from a string")
+        if shape.time_travel:
+            raise QueryError(f"time travel in SQL ({', '.join(sorted(shape.time_travel))} AT ...) is not supported: "
+                             "use wb.table(name, version=...) or as_of=")
+        return shape
 
     def attach(self, name: str, version: int | None = None, as_of: datetime | None = None) -> int:
         try:
             self.gate.check_read(name)
         except AccessDenied as refused:
-            if self.on_denied is not None:
-                self.on_denied(refused, self._query)
-            raise
+            raise self._refuse(refused, self._query) from None
+        if self.on_attach is not None:
+            self.on_attach(name)
         return super().attach(name, version=version, as_of=as_of)
 
+    _query: str | None = None
+    """The query being run, named in the audit record of a refusal found while attaching or running it."""
+
     def versions(self, query: str) -> dict[str, int]:
-        self._query = query
+        """Judge ``query`` (``authorize``), then attach the lake tables it reads; returns their versions."""
+        previous, self._query = self._query, query
         try:
-            try:
-                self.gate.check_query_text(query)
-            except AccessDenied as refused:
-                if self.on_denied is not None:
-                    self.on_denied(refused, query)
-                raise
+            self.authorize(query)
             return super().versions(query)
         finally:
-            self._query = None
+            self._query = previous
 
-    def view_sql(self, name: str, scan: str) -> str:
-        if not self.gate.policy.masking_applies(self.gate.role, name):
-            return scan
-        described = self.con.execute(f"DESCRIBE {scan}").fetchall()
-        types = {row[0]: str(row[1]) for row in described}
-        masked = self.gate.masked(name, list(types))
+    def scan_sql(self, name: str, dt: DeltaTable) -> str:
+        """Files for a table the role reads whole (in the sandbox's folders), else a masking Arrow scanner."""
+        folder = self._folders.get(name)
+        if folder is not None and all(f.startswith(folder) for f in dt.file_uris()):
+            return super().scan_sql(name, dt)
+        masked = self.gate.masked(name, [f.name for f in dt.schema().fields])
         if not masked:
-            return scan
-        mask = self.gate.policy.mask.replace("'", "''")
-        replaced = []
-        for col in masked:
-            quoted = '"' + col.replace('"', '""') + '"'
-            if types[col].upper() in ("VARCHAR", "STRING", "TEXT"):
-                replaced.append(f"CASE WHEN {quoted} IS NULL THEN NULL ELSE '{mask}' END AS {quoted}")
-            else:
-                replaced.append(f"CAST(NULL AS {types[col]}) AS {quoted}")
-        return f"SELECT * REPLACE ({', '.join(replaced)}) FROM ({scan})"
+            return self.register(name, dt.to_pyarrow_dataset())
+        return self.register(name, masked_scanner(dt, masked, self.gate.policy.mask))
 
+    @contextmanager
+    def engine_errors(self) -> Iterator[None]:
+        """DuckDB's own refusals (the sandbox) become ``AccessDenied``; other errors as ``LakeSQL``'s."""
+        try:
+            with super().engine_errors():
+                try:
+                    yield
+                except duckdb.PermissionException as exc:
+                    raise AccessDenied("a file outside the lake tables this role reads whole", "n/a", self.gate.role,
+                                       reason=f"refused by the engine: {str(exc).splitlines()[0]}") from exc
+        except AccessDenied as refused:
+            raise self._refuse(refused, self._query) from None
+
+    # -- audited entry points --------------------------------------------------------------
+
+    @contextmanager
+    def _audited(self, query: str, params: object, via: str) -> Iterator[dict[str, Any]]:
+        """Audit one query: what it resolved and returned, or the error it ended with (refusals are audited
+        where they happen)."""
+        done: dict[str, Any] = {}
+        previous, self._query = self._query, query
+        try:
+            yield done
+        except AccessDenied:
+            raise
+        except WorkbenchError as exc:
+            if self.on_query is not None:
+                self.on_query(query=query, params=params, via=via, status="error", error=str(exc), **done)
+            raise
+        finally:
+            self._query = previous
+        if self.on_query is not None:
+            self.on_query(query=query, params=params, via=via, **done)
+
+    def _bind(self, query: str, params: object, done: dict[str, Any]) -> duckdb.DuckDBPyRelation | None:
+        versions = self.versions(query)
+        done.update(tables=sorted(versions), versions=versions)
+        with self.engine_errors():
+            return self.con.sql(query, params=params)
+
+    def relation(self, query: str, params: object = None, via: str = "engine") -> duckdb.DuckDBPyRelation | None:
+        with self._audited(query, params, via) as done:
+            return self._bind(query, params, done)
+
+    def frame(self, query: str, params: object = None, via: str = "engine") -> pl.DataFrame:
+        with self._audited(query, params, via) as done:
+            rel = self._bind(query, params, done)
+            with self.engine_errors():
+                frame = pl.DataFrame() if rel is None else rel.pl()
+            done["rows"] = frame.height
+        return frame
+
+    def reader(self, query: str, params: object = None, batch_rows: int = 100_000,
+               via: str = "engine") -> pa.RecordBatchReader:
+        with self._audited(query, params, via) as done:
+            rel = self._bind(query, params, done)
+            if rel is None:
+                raise QueryError("the statement returns no rows to read")
+            with self.engine_errors():
+                return rel.to_arrow_reader(batch_rows)
+
+    def execute(self, query: str, params: object = None, via: str = "%%sql") -> duckdb.DuckDBPyConnection:
+        """Run ``query`` on the connection (a PEP 249 cursor's ``execute``); fetch from the returned connection."""
+        with self._audited(query, params, via) as done:
+            versions = self.versions(query)
+            done.update(tables=sorted(versions), versions=versions)
+            with self.engine_errors():
+                return self.con.execute(query, params)

@@ -51,7 +51,7 @@ import json
 import os
 import stat
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -181,9 +181,12 @@ def _writers_everywhere(policy: AccessPolicy) -> frozenset[str]:
     return frozenset(r for r, s in policy.roles.items() if "*" in s.write_zones)
 
 
-def _table_access(policy: AccessPolicy, table: str, classification: Classification) -> Access:
+def _table_access(policy: AccessPolicy, table: str, classification: Classification,
+                  inputs: Mapping[str, Classification | str] | None = None) -> Access:
+    """Who reads and writes ``table``; a table derived from ``inputs`` is read only by roles that may read them all."""
     zone = table.partition(".")[0]
-    read = frozenset(policy.readers(table, classification))
+    read = frozenset(policy.readers(table, classification)).intersection(
+        *(policy.readers(name, Classification(c)) for name, c in (inputs or {}).items()))
     anywhere = _writers_everywhere(policy)
     if table in SHARED_TABLES:
         write = frozenset(r for r, s in policy.roles.items() if s.write_zones) & read
@@ -202,6 +205,17 @@ def _zone_default(policy: AccessPolicy, lake: Lake, zone: str) -> tuple[Classifi
     levels = [s.classification for s in lake.specs.values() if s.zone == zone]
     highest = max(levels, key=level) if levels else Classification.restricted
     return highest, _table_access(policy, f"{zone}.<new table>", highest)
+
+
+def _derived_inputs(catalog: pl.DataFrame, cataloged: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """For each table a session wrote, the tables it carries (catalog ``carried``) with their classifications."""
+    if "carried" not in catalog.columns:
+        return {}
+    found = {}
+    for name, text in zip(catalog["name"].to_list(), catalog["carried"].to_list(), strict=True):
+        if text:
+            found[name] = {i: cataloged.get(i, "internal") for i in json.loads(text).get("inputs", []) if i != name}
+    return found
 
 
 def _on_disk(folder: Path) -> list[str]:
@@ -225,6 +239,7 @@ def compile_plan(location: LakeLocation, policy: AccessPolicy, unix_prefix: str 
     lake = Lake(location)
     catalog = lake.catalog.frame()
     cataloged = dict(zip(catalog["name"].to_list(), catalog["classification"].to_list(), strict=True))
+    derived = _derived_inputs(catalog, cataloged)
     groups = {role: policy.unix_group(role, unix_prefix) for role in policy.roles}
     all_roles = frozenset(policy.roles)
     rules: list[Rule] = []
@@ -240,7 +255,7 @@ def compile_plan(location: LakeLocation, policy: AccessPolicy, unix_prefix: str 
             spec = lake.specs.get(name)
             known = spec.classification if spec else cataloged.get(name)
             classification = Classification(known) if known else default_class
-            access = _table_access(policy, name, Classification(known)) if known else new
+            access = _table_access(policy, name, Classification(known), derived.get(name)) if known else new
             tables.append(Rule(f"{zone}/{short}", "table", classification, access, access,
                                keep_owner=zone in policy.unix.personal_zones))
         personal = zone in policy.unix.personal_zones
@@ -515,8 +530,10 @@ def _gid(group: str) -> int | None:
     return group_id(group)
 
 
-def share_table(location: LakeLocation, policy: AccessPolicy, table: str, classification: Classification | str) -> int:
-    """Grant ``table``'s files to the roles cleared for ``classification``; paths changed.
+def share_table(location: LakeLocation, policy: AccessPolicy, table: str, classification: Classification | str,
+                inputs: Mapping[str, Classification | str] | None = None) -> int:
+    """Grant ``table``'s files to the roles cleared for ``classification`` that may read every one of
+    ``inputs`` (the tables it was derived from: the folder gets the ACL of its strictest input); paths changed.
 
     Run by the session after a write to a personal zone, as the writer: only files the
     writer owns are touched (the writer may set their ACLs; nobody else's). A lake never
@@ -527,7 +544,7 @@ def share_table(location: LakeLocation, policy: AccessPolicy, table: str, classi
         return 0
     gids = {role: gid for role, group in groups.items() if (gid := _gid(group)) is not None}
     root = Path(location.root.removeprefix("file://")).resolve()
-    access = _table_access(policy, table, Classification(classification))
+    access = _table_access(policy, table, Classification(classification), inputs)
     zone, _, short = table.partition(".")
     rule = Rule(f"{zone}/{short}", "table", Classification(classification), access, access,
                 keep_owner=zone in policy.unix.personal_zones)

@@ -4,7 +4,8 @@
 ``AccessPolicy``, validated with errors that name the file, the key and the reason, the
 way table specs are. The session and its SQL engine ask the policy three questions and
 nothing else: may this role read this table (``check_read``), may it write there
-(``check_write``), and which columns must it see masked (``masked_columns``). The OS
+(``check_write``), and does it see a value of this meaning from that table masked
+(``masked_for``). The OS
 layer underneath (``lake_permissions.py``) asks the same policy who reads a table
 (``readers``) and which Unix group a role is (``unix_group``), so the two never disagree.
 
@@ -74,16 +75,22 @@ class TableRule(BaseModel):
     reason: str = ""
 
 
-class ColumnRule(BaseModel):
-    """Columns (``zone.table.column`` globs) that roles below ``clearance`` see masked.
+class MaskRule(BaseModel):
+    """Columns of the semantic ``types`` (person_name, plate ...) that roles below ``clearance`` see masked.
 
-    ``roles`` also masks them for those roles whatever their clearance: a role that needs a
-    table for one link (field officers, a company's cases) need not see everyone in it.
+    Masks follow meaning, not column names: a table spec marks each sensitive column with
+    its semantic type, and every column carrying that type is masked wherever it appears
+    (``curated.crossings.plate`` and ``curated.declarations.transport_id`` alike), in a
+    table derived from it too (the session records which sensitive columns flowed into
+    each column it writes). ``tables`` narrows a rule to tables matching its globs (for a
+    derived column: the table the value came from). ``roles`` also masks them for those
+    roles whatever their clearance: a role that needs a table for one link (field officers,
+    a company's cases) need not see everyone in it.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    match: tuple[str, ...]
+    types: tuple[str, ...]
     tables: tuple[str, ...] = ("*",)
     clearance: Classification
     roles: tuple[str, ...] = ()
@@ -95,9 +102,8 @@ class ColumnRule(BaseModel):
     def masks_for(self, role: str, clearance: Classification) -> bool:
         return level(clearance) < level(self.clearance) or role in self.roles
 
-    def covers(self, table: str, column: str) -> bool:
-        full = f"{table}.{column}"
-        return self.applies_to_table(table) and any(fnmatchcase(full, m) for m in self.match)
+    def covers(self, table: str, semantic: str) -> bool:
+        return semantic in self.types and self.applies_to_table(table)
 
 
 class UnixSpec(BaseModel):
@@ -138,7 +144,9 @@ class AccessPolicy(BaseModel):
     mask: str = "***"
     roles: dict[str, RoleSpec]
     tables: tuple[TableRule, ...] = ()
-    columns: tuple[ColumnRule, ...] = ()
+    masks: tuple[MaskRule, ...] = ()
+    semantic_names: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    """Semantic type of a column whose spec declares none, by its name (unambiguous names only)."""
     unix: UnixSpec = Field(default_factory=UnixSpec)
     source: str = Field(default="<policy>", exclude=True)
 
@@ -150,10 +158,10 @@ class AccessPolicy(BaseModel):
             unknown = [r for r in rule.roles if r not in self.roles]
             if unknown:
                 raise ValueError(f"tables[{i}] names unknown roles {unknown}")
-        for i, column_rule in enumerate(self.columns):
-            unknown = [r for r in column_rule.roles if r not in self.roles]
+        for i, mask in enumerate(self.masks):
+            unknown = [r for r in mask.roles if r not in self.roles]
             if unknown:
-                raise ValueError(f"columns[{i}] names unknown roles {unknown}")
+                raise ValueError(f"masks[{i}] names unknown roles {unknown}")
         return self
 
     # -- questions the gate asks --------------------------------------------------------
@@ -204,16 +212,24 @@ class AccessPolicy(BaseModel):
             raise AccessDenied(table, str(Classification(classification)), role,
                                reason=f"role {role!r} may not write to the {zone} zone")
 
-    def masking_applies(self, role: str, table: str) -> bool:
-        """Cheap pre-check: could any column of ``table`` be masked for ``role``?"""
-        mine = self.clearance(role)
-        return any(r.masks_for(role, mine) and r.applies_to_table(table) for r in self.columns)
+    @property
+    def semantic_types(self) -> frozenset[str]:
+        """Every semantic type the policy knows (a spec naming another is an error)."""
+        return frozenset(self.semantic_names).union(*(m.types for m in self.masks))
 
-    def masked_columns(self, role: str, table: str, columns: Iterable[str]) -> list[str]:
-        """The columns of ``table`` that ``role`` sees masked, in the order given."""
+    def semantic_of(self, column: str) -> str | None:
+        """The semantic type a column named ``column`` carries when its spec declares none."""
+        for semantic, names in self.semantic_names.items():
+            if any(fnmatchcase(column.lower(), n) for n in names):
+                return semantic
+        return None
+
+    def masked_for(self, role: str, table: str, semantic: str | None) -> bool:
+        """Does ``role`` see a value of type ``semantic`` that came from ``table`` masked?"""
+        if semantic is None:
+            return False
         mine = self.clearance(role)
-        rules = [r for r in self.columns if r.masks_for(role, mine) and r.applies_to_table(table)]
-        return [c for c in columns if any(r.covers(table, c) for r in rules)]
+        return any(r.masks_for(role, mine) and r.covers(table, semantic) for r in self.masks)
 
 
 def parse_policy(text: str, source: str) -> AccessPolicy:
