@@ -90,6 +90,69 @@ def test_field_officers_see_a_companys_cases_but_not_the_persons_in_them(
     assert "***" not in analyst.sql("SELECT name FROM curated.case_parties")["name"].to_list()
 
 
+def test_a_plate_is_masked_for_managers_wherever_it_appears(
+        tiny_world: Session, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Masks follow meaning: transport_id carries the plate of a land declaration (the specs mark it)."""
+    plates = set(tiny_world.sql("SELECT plate FROM curated.crossings")["plate"])
+    land = tiny_world.sql("SELECT transport_id FROM curated.declarations WHERE mode = 'land'")["transport_id"]
+    assert set(land) & plates  # the demo's land declarations name the crossing vehicle's plate
+    manager = as_role(tiny_world, monkeypatch, "manager", tmp_path / "audit")
+    for table in ("curated.declarations", "raw.tdec_declarations"):
+        assert set(manager.sql(f"SELECT transport_id FROM {table} WHERE mode = 'land'")["transport_id"]) == {"***"}
+        assert set(manager.table(table)["transport_id"]) == {"***"}
+        assert set(manager.scan(table).select("transport_id").collect()["transport_id"]) == {"***"}
+    profile = manager.describe("curated.declarations").filter(pl.col("column") == "transport_id")
+    assert "manager" in profile["masked_for"][0] and "(plate)" in profile["carries"][0]
+    officer = as_role(tiny_world, monkeypatch, "field_officer", tmp_path / "audit")  # plates are what they look up
+    assert set(officer.sql("SELECT transport_id FROM curated.declarations WHERE mode = 'land'")["transport_id"]) & plates
+
+
+def test_every_semantic_type_a_spec_names_is_one_the_policy_knows(tiny_world: Session) -> None:
+    known = load_policy().semantic_types
+    named = {(n, c, spec.semantic) for n, s in tiny_world.lake.specs.items() for c, spec in s.columns.items()
+             if spec.semantic}
+    assert {"plate", "person_name", "identity_document", "phone", "address"} <= {t for _, _, t in named}
+    assert [x for x in named if x[2] not in known] == []
+
+
+def test_a_derived_table_keeps_the_need_to_know_and_masks_of_what_it_came_from(
+        tiny_world: Session, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The leak of issue 16: an analyst's work.suspect_list from curated.people, read by a field officer."""
+    audit = tmp_path / "audit"
+    analyst = as_role(tiny_world, monkeypatch, "analyst", audit)
+    suspects = analyst.sql("SELECT person_id, name_en AS suspect, phone AS contact FROM curated.people LIMIT 20")
+    analyst.write(suspects, "work.suspect_list", mode="overwrite", produced_by="suspect triage")
+    officer = as_role(tiny_world, monkeypatch, "field_officer", audit)
+    for read in (lambda: officer.sql("SELECT * FROM work.suspect_list"), lambda: officer.table("work.suspect_list"),
+                 lambda: officer.scan("work.suspect_list")):
+        with pytest.raises(AccessDenied, match="derived from curated.people"):
+            read()
+    assert "work.suspect_list" not in officer.tables()["name"].to_list()
+    entry = tiny_world.lake.catalog.entry("work.suspect_list")
+    carried = json.loads(entry["carried"])
+    assert carried["inputs"] == ["curated.people"]
+    assert {c: sorted(s[2] for s in srcs) for c, srcs in carried["columns"].items()} == {
+        "suspect": ["person_name"], "contact": ["phone"]}  # column-level: person_id carries nothing
+    assert "suspect triage" in entry["produced_by"]
+
+    # Column masks travel too: plates renamed in a CTE stay masked for managers, other columns stay clear.
+    analyst = as_role(tiny_world, monkeypatch, "analyst", audit)
+    plates = analyst.sql("WITH c AS (SELECT crossing_id, plate AS reg, control_point FROM curated.crossings) "
+                         "SELECT crossing_id, upper(reg) AS vehicle, control_point FROM c")
+    analyst.write(plates, "work.vehicle_list", mode="overwrite")
+    manager = as_role(tiny_world, monkeypatch, "manager", audit)
+    seen = manager.sql("SELECT * FROM work.vehicle_list")
+    assert set(seen["vehicle"]) == {"***"} and "***" not in set(seen["control_point"])
+    assert set(manager.table("work.vehicle_list")["vehicle"]) == {"***"}
+    described = manager.describe("work.vehicle_list").filter(pl.col("column") == "vehicle")
+    assert described["carries"][0] == "curated.crossings.plate (plate)" and "manager" in described["masked_for"][0]
+
+    # A frame changed after wb.sql returned it falls back to the whole table: every column masked.
+    changed = analyst.sql("SELECT crossing_id, plate FROM curated.crossings").rename({"plate": "innocent"})
+    analyst.write(changed, "work.renamed", mode="overwrite")
+    assert set(manager.sql("SELECT innocent, crossing_id FROM work.renamed")["innocent"]) == {"***"}
+
+
 def test_only_admins_and_services_read_the_security_zone(tiny_world: Session) -> None:
     policy = load_policy()
     assert not policy.may_read("analyst", "security.alerts", "restricted")

@@ -80,8 +80,7 @@ class Session:
     def tables(self, zone: str | None = None) -> pl.DataFrame:
         """The catalog: one row per table the session's role may read, with description, classification, size and version."""
         frame = self.lake.catalog.frame()
-        frame = frame.filter(pl.Series([self.policy.may_read(self.role, n, c) for n, c in
-                                        zip(frame["name"], frame["classification"], strict=True)], dtype=pl.Boolean))
+        frame = frame.filter(pl.Series([self.gate.may_read(n) for n in frame["name"]], dtype=pl.Boolean))
         return frame.filter(pl.col("zone") == zone) if zone else frame
 
     def sql(self, query: str, params: Params = None) -> pl.DataFrame:
@@ -126,11 +125,20 @@ class Session:
         return pl.DataFrame(rows)
 
     def describe(self, name: str) -> pl.DataFrame:
-        """Profile of a table: per column type, nulls, distinct, range and top values."""
+        """Profile of a table: per column type, nulls, distinct, range and top values, and for access:
+        the sensitive values each column carries (its own semantic type, what flowed into it) and
+        the roles that see it masked."""
         self.lake.check_name(name)
         self._check(name)
         with self.audit.action("describe", tables=[name]):
-            return profile(self.engine, name)
+            frame = profile(self.engine, name)
+        sources = self.gate.sources(name, frame["column"].to_list())
+        carries = [", ".join(sorted(f"{t}.{c} ({s})" for t, c, s in sources[col])) for col in frame["column"]]
+        masked_for = [", ".join(r for r in self.policy.roles
+                                if any(self.policy.masked_for(r, t, s) for t, _, s in sources[col]))
+                      for col in frame["column"]]
+        return frame.with_columns(pl.Series("carries", carries, dtype=pl.String),
+                                  pl.Series("masked_for", masked_for, dtype=pl.String))
 
     def search(self, query: str, k: int = 10, language: str | None = None) -> pl.DataFrame:
         """Cross-lingual semantic search of the documents (``workbench.nlp.search``): best chunk per document.

@@ -82,29 +82,48 @@ class Gate:
         self.lake, self.policy, self.role = lake, policy, role
         policy.role(role)  # an unknown role is refused here, before anything is read
 
-    def classification(self, name: str) -> Classification:
-        entry = None if name in self.lake.specs else self.lake.catalog.entry(name)
+    def _entries(self) -> dict[str, dict[str, Any]]:
+        """The catalog's current entries by name, rebuilt only when the catalog has moved (every check asks)."""
+        frame = self.lake.catalog.frame()
+        if self._entries_of is not frame:
+            self._entries_by_name = {row["name"]: row for row in frame.iter_rows(named=True)}
+            self._entries_of = frame
+        return self._entries_by_name
+
+    _entries_of: pl.DataFrame | None = None
+    _entries_by_name: dict[str, dict[str, Any]] = {}
+
+    def classification(self, name: str, entries: dict[str, dict[str, Any]] | None = None) -> Classification:
+        entry = None if name in self.lake.specs else (entries or self._entries()).get(name)
         return table_classification(self.lake.specs, entry, name)
 
-    def carried(self, name: str) -> dict[str, Any]:
+    def carried(self, name: str, entries: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
         """What a table written by a session carries from its inputs (``{"inputs", "columns"}``), else empty."""
         if name in self.lake.specs:
             return {}
-        entry = self.lake.catalog.entry(name)
+        entry = (entries or self._entries()).get(name)
         text = entry.get("carried") if entry else None
         return json.loads(str(text)) if text else {}
 
     def check_read(self, name: str) -> None:
         """Refuse ``name`` above the role's clearance, outside its need-to-know, or derived from such a table."""
-        self.policy.check_read(self.role, name, self.classification(name))
-        for source in self.carried(name).get("inputs", []):
+        entries = self._entries()
+        self.policy.check_read(self.role, name, self.classification(name, entries))
+        for source in self.carried(name, entries).get("inputs", []):
             if source == name:
                 continue
-            refused = self.policy.refusal(self.role, source, self.classification(source))
+            refused = self.policy.refusal(self.role, source, self.classification(source, entries))
             if refused is not None:
                 raise AccessDenied(name, refused.clearance, self.role,
                                    reason=f"it was derived from {source}, which role {self.role!r} may not read "
                                           f"({str(refused).partition(': ')[2]})")
+
+    def may_read(self, name: str) -> bool:
+        try:
+            self.check_read(name)
+        except AccessDenied:
+            return False
+        return True
 
     def check_write(self, name: str) -> None:
         self.policy.check_write(self.role, name, self.classification(name))
@@ -136,7 +155,7 @@ class Gate:
 
     def columns(self, name: str) -> list[str]:
         """The columns of ``name`` as the catalog records its current version."""
-        entry = self.lake.catalog.entry(name)
+        entry = self._entries().get(name)
         return [c["name"] for c in json.loads(str(entry["schema"] or "[]"))] if entry else []
 
     def readable_whole(self) -> list[str]:
@@ -144,11 +163,7 @@ class Gate:
         catalog = self.lake.catalog.frame()
         whole = []
         for name, schema in zip(catalog["name"].to_list(), catalog["schema"].to_list(), strict=True):
-            try:
-                self.check_read(name)
-            except AccessDenied:
-                continue
-            if not self.masked(name, [c["name"] for c in json.loads(schema or "[]")]):
+            if self.may_read(name) and not self.masked(name, [c["name"] for c in json.loads(schema or "[]")]):
                 whole.append(name)
         return whole
 
