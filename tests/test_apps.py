@@ -220,17 +220,16 @@ def served(tiny_world: Session, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 @contextmanager
-def panel_server(apps: list[Path], lake: Path, log: Path, **env: str) -> Iterator[str]:
-    """``panel serve`` of thin app files (the way a published app is served) on a free loopback port; yields the URL."""
+def served_app(name: str, lake: Path, log: Path, **env: str) -> Iterator[str]:
+    """``workbench apps serve`` on a free loopback port with ``env`` (user, role); yields the URL of app ``name``."""
     port = free_port()
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "panel", "serve", *map(str, apps), "--port", str(port),
-                                 "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"],
-                                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
-                                env={**os.environ, "WORKBENCH_LAKE": str(lake), **env})
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "workbench"), "apps", "serve", "--port", str(port),
+                                 "--lake", str(lake)], stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                                env={**os.environ, **env})
         try:
             wait_for_port(port, timeout=60)
-            yield f"http://127.0.0.1:{port}"
+            yield f"http://127.0.0.1:{port}/{name}"
         finally:
             proc.terminate()
             proc.wait(timeout=15)
@@ -388,10 +387,9 @@ def test_security_app_filters_by_severity_and_drills_into_evidence(siem_lake: Pa
     alerts = wb.sql("select * from security.alerts order by alert_id")
     critical = alerts.filter(pl.col("severity") == "critical").row(0, named=True)
     other = alerts.filter(pl.col("severity") != "critical")["alert_id"].to_list()
-    with panel_server([ROOT / "apps" / "security_events.py"], siem_lake, tmp_path / "server.log",
-                      WORKBENCH_ROLE="admin") as url:
+    with served_app("security-events", siem_lake, tmp_path / "server.log", WORKBENCH_ROLE="admin") as url:
         page = browser.new_page(viewport={"width": 1300, "height": 1000})
-        page.goto(url + "/security_events")
+        page.goto(url)
         wait_for_text(page, other[0])
         for severity in ("high", "medium", "low"):  # leave only critical checked
             page.get_by_role("button", name=severity, exact=True).click()
@@ -405,8 +403,16 @@ def test_security_app_filters_by_severity_and_drills_into_evidence(siem_lake: Pa
         page.screenshot(path=str(tmp_path / "security_events.png"), full_page=True)
 
 
-def test_the_local_server_serves_every_registered_dashboard() -> None:
-    from workbench.apps.registry import load_registry
-    from workbench.cli.apps import app_factories
+def test_the_local_server_serves_every_app_of_the_app_list(served: dict[str, Any]) -> None:
+    """`workbench apps serve` reads apps/apps.toml: each app whose code is in the tree has a page, built by
+    the same document builder as the hub's service; nothing else is served."""
+    import requests
 
-    assert set(app_factories(None)) == set(load_registry())
+    from workbench.apps.specs import available, load_apps
+
+    apps = available(load_apps())
+    assert {"risk-overview", "lookup", "labelling", "security-events", "network-explorer"} <= set(apps)
+    for name, app in apps.items():
+        page = requests.get(f"{served['url']}/{name}", timeout=120)
+        assert page.status_code == 200 and f"<title>{app.title}</title>" in page.text, (name, page.text[:300])
+    assert requests.get(f"{served['url']}/not-an-app", timeout=30).status_code == 404

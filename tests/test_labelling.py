@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from tests.test_apps import browser, panel_server, wait_for_text  # noqa: F401  (browser is a fixture)
+from tests.test_apps import browser, served_app, wait_for_text  # noqa: F401  (browser is a fixture)
 from workbench.errors import AccessDenied, ContractViolation
 from workbench.explore import Session, connect
 from workbench.labelling.annotations import (
@@ -22,7 +22,6 @@ from workbench.labelling.annotations import (
     rejected_spans,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -155,8 +154,8 @@ def labelling_url(lake: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     wb.documents.add([Document(ASTRAL_DOC, "intel_note", "zh", f"測試 {HOSTILE}", "test", datetime(2024, 5, 1),
                                ASTRAL_TEXT)])
     log = tmp_path_factory.mktemp("labelling_server") / "server.log"
-    with panel_server([ROOT / "apps" / "labelling.py"], lake, log, WORKBENCH_USER="ana", WORKBENCH_ROLE="analyst") as url:
-        yield url + "/labelling"
+    with served_app("labelling", lake, log, WORKBENCH_USER="ana", WORKBENCH_ROLE="analyst") as url:
+        yield url
 
 
 @pytest.mark.browser

@@ -13,12 +13,11 @@ from typing import Any
 import pytest
 
 from tests.conftest import world_copy
-from tests.test_apps import browser, panel_server, wait_for_text  # noqa: F401  (browser is a fixture)
+from tests.test_apps import browser, served_app, wait_for_text  # noqa: F401  (browser is a fixture)
 from workbench.apps import network_explorer as ne
 from workbench.explore import Session, connect
 from workbench.graph.views import entity_activity
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +83,8 @@ def test_the_explorer_names_what_is_missing(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def explorer_url(graph_lake: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("explorer_server") / "server.log"
-    with panel_server([ROOT / "apps" / "network_explorer.py"], graph_lake, log, WORKBENCH_USER="ana") as url:
-        yield url + "/network_explorer"
+    with served_app("network-explorer", graph_lake, log, WORKBENCH_USER="ana") as url:
+        yield url
 
 
 def canvas_painted(page: Any, index: int = 0, timeout: float = 20.0) -> bool:

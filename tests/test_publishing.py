@@ -37,7 +37,7 @@ import pytest
 from tests.conftest import free_port
 from tests.hub_support import api_token, hub_sandbox, remove_cgroups, remove_users
 from tests.test_apps import CHROMIUM, CHROMIUM_ARGS, page_text, wait_for_text
-from workbench.apps.registry import Viewer, load_registry
+from workbench.apps.specs import Viewer, available, load_apps
 from workbench.errors import ConfigError
 from workbench.explore import Session
 
@@ -93,14 +93,15 @@ pn.pane.Markdown(f"## Notebook dashboard: {n} crossings for {wb.role}").servable
 # ----------------------------------------------------------------------------- no stack
 
 
-def test_registry_maps_each_app_to_its_roles() -> None:
-    apps = load_registry()
+def test_app_list_maps_each_app_to_its_roles_and_tables() -> None:
+    apps = load_apps()
     assert set(apps["risk-overview"].roles) == {"manager", "field_officer", "analyst", "modeller", "admin"}
     assert set(apps["lookup"].roles) == {"field_officer", "analyst", "manager"}
     assert apps["security-events"].roles == ("admin",)
     assert set(apps["network-explorer"].roles) == set(apps["labelling"].roles) == {"analyst", "modeller"}
     assert apps["lookup"].allows(Viewer("x", "manager")) and not apps["lookup"].allows(Viewer("x", "modeller"))
     assert not apps["lookup"].allows(Viewer("x", None))
+    assert "curated.declarations" in apps["risk-overview"].tables and all(app.exists() for app in apps.values())
 
 
 @pytest.mark.parametrize("body, message", [
@@ -110,12 +111,15 @@ def test_registry_maps_each_app_to_its_roles() -> None:
     ('[apps.a-b]\nfile = "a.py"\nroles = ["admin"]\n', "apps.a-b.title: Field required"),
     ('[apps.A]\nfile = "a.py"\ntitle = "A"\nroles = ["admin"]\n', "apps.A: invalid app name"),
     ('[apps.a-b]\nfile = "a.py"\ntitle = "A"\nroles = ["admin"]\ncolour = 1\n', "apps.a-b.colour"),
+    ('[apps.a-b]\ntitle = "A"\nroles = ["admin"]\n', "apps.a-b: give either build = 'module:function' or file"),
+    ('[apps.a-b]\nbuild = "m:f"\nfile = "a.py"\ntitle = "A"\nroles = ["admin"]\n', "give either build"),
+    ('[apps.a-b]\nbuild = "m.f"\ntitle = "A"\nroles = ["admin"]\n', "apps.a-b.build: 'm.f' is not 'package.module:function'"),
 ])
-def test_registry_errors_name_file_key_and_reason(tmp_path: Path, body: str, message: str) -> None:
+def test_app_list_errors_name_file_key_and_reason(tmp_path: Path, body: str, message: str) -> None:
     path = tmp_path / "apps.toml"
     path.write_text(body)
     with pytest.raises(ConfigError) as raised:
-        load_registry(path)
+        load_apps(path)
     assert str(raised.value).startswith(f"{path}: ") and message in str(raised.value)
 
 
@@ -413,6 +417,33 @@ def test_status_reports_the_dashboards_service(running: Stack) -> None:
     assert "dask-gateway" not in components  # off in this profile
 
 
+def test_dashboard_only_roles_land_on_a_home_with_a_card_per_app(running: Stack) -> None:
+    """Managers and field officers (no notebooks) get a real page at the dashboards' home: a card per app their
+    role may open, saying what it answers, when its data was last written and which table versions it reads."""
+    import html
+
+    import requests
+
+    from workbench.explore import connect
+
+    versions = dict(connect(str(running.lake), user="tester").tables().select("name", "version").rows())
+    apps = available(load_apps())
+    for name, role in (("manager", "manager"), ("field-officer", "field_officer")):
+        token = api_token(running.url, name, running.passwords[name])
+        home = requests.get(running.dashboards + "/", headers={"Authorization": f"token {token}"}, timeout=60)
+        assert home.status_code == 200 and "<h1>Dashboards</h1>" in home.text, home.text[:300]
+        assert f"{name} · {role}" in home.text
+        for app_name, app in apps.items():
+            card = f"href='{PREFIX}/{app_name}'"
+            assert (card in home.text) == (role in app.roles), (role, app_name)
+            if role in app.roles:
+                assert html.escape(app.description) in home.text
+        overview = home.text[home.text.index(f"href='{PREFIX}/risk-overview'"):]
+        overview = overview[:overview.index("</a>")]
+        assert "Last refreshed 20" in overview and " UTC" in overview, overview
+        assert f"curated.declarations <b>v{versions['curated.declarations']}</b>" in overview, overview
+
+
 def test_each_role_opens_its_apps_and_is_refused_the_others(running: Stack, browser: Any) -> None:
     from workbench.apps.layout import number_text
     from workbench.explore import connect
@@ -421,14 +452,12 @@ def test_each_role_opens_its_apps_and_is_refused_the_others(running: Stack, brow
     declarations = number_text(wb.sql("select count(*) from curated.declarations").item())
     container, plate = wb.sql("select container_no, plate from curated.crossings where container_no is not null "
                               "and plate is not null limit 1").row(0)
-    registry = load_registry()
+    registry = load_apps()
     for role in ROLES:
         page = login_page(running, browser, role)
         index = page_text(page)
         shot(running, page, f"{role}_index")
-        for name, app in registry.items():
-            if not app.path.exists():
-                continue  # being built in parallel (security events, network explorer)
+        for name, app in available(registry).items():
             listed = app.title in index
             page.goto(f"{running.dashboards}/{name}")
             if role not in app.roles:
@@ -476,7 +505,6 @@ def test_field_officer_gets_the_lookup_on_a_phone_the_overview_and_no_other_app(
     import requests
 
     from workbench.apps.layout import number_text
-    from workbench.apps.registry import available
     from workbench.explore import connect
 
     hub, phone = running, {"width": 390, "height": 844}
@@ -486,7 +514,7 @@ def test_field_officer_gets_the_lookup_on_a_phone_the_overview_and_no_other_app(
                           "using (plate) order by c.crossing_id limit 1").row(0)
     page = login_page(hub, browser, "field-officer")
     index = page_text(page)
-    apps = available(load_registry())
+    apps = available(load_apps())
     assert {"lookup", "risk-overview"} <= set(apps)
     for name, app in apps.items():
         page.goto(f"{hub.dashboards}/{name}")

@@ -40,7 +40,7 @@ from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, check_sc
 from tornado.httputil import url_concat
 from tornado.web import RequestHandler
 
-from workbench.apps.registry import Viewer
+from workbench.apps.specs import Viewer
 from workbench.platform.authenticator import role_of
 
 VIEWER_KEY = "workbench_viewer"

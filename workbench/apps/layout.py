@@ -33,6 +33,10 @@ def empty_state(tables: Iterable[str], part: str) -> Any:
         alert_type="warning", sizing_mode="stretch_width")
 
 
+def plain_formatters(frame: Any) -> dict[str, dict[str, str]]:
+    """Tabulator formatters that render every text column as escaped plain text."""
+    return {col: {"type": "plaintext"} for col, dtype in frame.dtypes.items() if dtype == object or str(dtype) == "string"}
+
 
 _SESSION_LOCKS: WeakKeyDictionary[Any, threading.Lock] = WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
@@ -62,8 +66,6 @@ def data_table(frame: Any, **options: Any) -> Any:
     """A read-only Tabulator of a Polars frame: text shown as escaped plain text, dates as ``YYYY-MM-DD``."""
     import panel as pn
     import polars as pl
-
-    from workbench.apps.overview import plain_formatters
 
     table = frame.with_columns(pl.col(pl.Date).cast(pl.Utf8)).to_pandas()
     return pn.widgets.Tabulator(table, disabled=True, show_index=False, formatters=plain_formatters(table),

@@ -115,8 +115,7 @@ def explorer_app(wb: Session | None = None, lake: str | None = None) -> Any:
     import holoviews as hv
     import panel as pn
 
-    from workbench.apps.layout import data_table, empty_state, esc, off_loop, open_app
-    from workbench.apps.overview import plain_formatters
+    from workbench.apps.layout import data_table, empty_state, esc, off_loop, open_app, plain_formatters
     from workbench.graph.build import edge_records, to_networkx
     from workbench.graph.views import entity_activity, entity_timeline, network_plot
 

@@ -151,7 +151,7 @@ def overview_app(wb: Session | None = None, lake: str | None = None) -> Any:
     import holoviews as hv
     import panel as pn
 
-    from workbench.apps.layout import empty_state, esc, off_loop, open_app
+    from workbench.apps.layout import empty_state, esc, off_loop, open_app, plain_formatters
 
     wb, title, blank = open_app(wb, lake, "Risk overview", [DECLARATIONS], "the risk overview")
     if blank is not None:
@@ -334,11 +334,6 @@ def overview_png(decl: pl.DataFrame, seiz: pl.DataFrame | None, perf: pl.DataFra
     view = column(Div(text=text, width=width, height=90), draw(line), row(draw(bars), draw(chapters)),
                   draw(performance_chart(decl, perf, model, width=width)))
     return png_of(view, width + 40, 90 + 3 * 300 + 80, title="Risk overview")
-
-
-def plain_formatters(frame: Any) -> dict[str, dict[str, str]]:
-    """Tabulator formatters that render every text column as escaped plain text."""
-    return {col: {"type": "plaintext"} for col, dtype in frame.dtypes.items() if dtype == object or str(dtype) == "string"}
 
 
 KPI_CSS = """

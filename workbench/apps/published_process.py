@@ -53,7 +53,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench.apps.publishing import META, Published, PublishedStore
+from workbench.apps.publishing import META, PublishedApp, PublishedStore
 from workbench.errors import WorkbenchError
 from workbench.platform.cgroups import CgroupError, MemoryCgroups
 from workbench.settings import Settings
@@ -103,7 +103,7 @@ class AppProcess:
     and everything it started.
     """
 
-    def __init__(self, app: Published, source: Path, host: AppHost) -> None:
+    def __init__(self, app: PublishedApp, source: Path, host: AppHost) -> None:
         self.app = app
         self.source = source  # the published folder of this version (file + meta.json)
         self.host = host

@@ -59,7 +59,7 @@ from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, W
 
 from workbench.apps.hub_auth import VIEWER_HEADER, forwarded_header
 from workbench.apps.published_process import Upstream
-from workbench.apps.registry import Viewer
+from workbench.apps.specs import Viewer
 
 # Hop-by-hop headers (RFC 9110 7.6.1) and the credentials the app must never see.
 NOT_FORWARDED = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",

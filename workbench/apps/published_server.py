@@ -44,7 +44,7 @@ def serve_published(folder: Path, prefix: str, origins: list[str]) -> None:
     from workbench.apps.hub_auth import ForwardedViewerAuth
     from workbench.apps.published_process import SOCKET
     from workbench.apps.publishing import read_meta
-    from workbench.apps.service import DashboardHandler
+    from workbench.apps.documents import DashboardHandler
 
     meta = read_meta(folder)
     if meta is None or meta.name != folder.name:

@@ -32,7 +32,7 @@ from typing import Any
 
 from tornado.web import HTTPError, RequestHandler
 
-from workbench.apps.registry import Dashboard, Viewer, check_name, check_roles
+from workbench.apps.specs import Dashboard, Viewer, check_name, check_roles
 from workbench.errors import WorkbenchError
 
 KINDS = {"app": ".py", "notebook": ".ipynb"}
@@ -51,7 +51,7 @@ class PublishError(WorkbenchError):
 
 
 @dataclass(frozen=True)
-class Published:
+class PublishedApp:
     """What ``meta.json`` records about a published app."""
 
     name: str
@@ -73,8 +73,9 @@ class Published:
         return self.publisher or self.owner
 
     def dashboard(self, folder: Path) -> Dashboard:
-        return Dashboard(self.name, self.title, folder / self.name / self.file, self.roles,
-                         f"{self.kind} published by {self.owner}", owner=self.owner, published_at=self.published_at)
+        return Dashboard(self.name, self.title, self.roles, path=folder / self.name / self.file,
+                         description=f"{self.kind} published by {self.owner}", owner=self.owner,
+                         published_at=self.published_at)
 
 
 def check_content(kind: str, source: str, content: bytes) -> None:
@@ -103,14 +104,14 @@ def check_content(kind: str, source: str, content: bytes) -> None:
             raise PublishError(f"{source}: not a notebook: no 'cells' list")
 
 
-def read_meta(folder: Path) -> Published | None:
+def read_meta(folder: Path) -> PublishedApp | None:
     """The ``meta.json`` in ``folder`` (a published app's folder, or a running copy of it); None if unreadable."""
     try:
         raw = json.loads((folder / META).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
     raw["roles"] = tuple(raw["roles"])
-    return Published(**raw)
+    return PublishedApp(**raw)
 
 
 class PublishedStore:
@@ -126,7 +127,7 @@ class PublishedStore:
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.folder, 0o700)
 
-    def meta(self, name: str) -> Published | None:
+    def meta(self, name: str) -> PublishedApp | None:
         """What ``meta.json`` of the published app ``name`` says; None when there is no such app."""
         return read_meta(self.folder / name)
 
@@ -145,7 +146,7 @@ class PublishedStore:
         return [d for d in found if d is not None]
 
     def publish(self, viewer: Viewer, kind: str, source: str, content: bytes, roles: list[str],
-                name: str, title: str | None = None) -> Published:
+                name: str, title: str | None = None) -> PublishedApp:
         """Store ``content`` as the app ``name`` for ``roles``; the viewer becomes (or must be) its owner."""
         if viewer.role not in PUBLISHER_ROLES:
             raise PublishError(f"{viewer.name} ({viewer.role or 'no role'}) may not publish; "
@@ -162,7 +163,7 @@ class PublishedStore:
         if old is not None and old.owner != viewer.name and viewer.role != "admin":
             raise PublishError(f"{name!r} was published by {old.owner}; only they or an administrator may replace it",
                                status=403)
-        meta = Published(name=name, title=title or name.replace("-", " ").capitalize(), kind=kind,
+        meta = PublishedApp(name=name, title=title or name.replace("-", " ").capitalize(), kind=kind,
                          file="app" + KINDS[kind], roles=allowed, owner=old.owner if old else viewer.name,
                          owner_role=viewer.role, published_at=datetime.now(UTC).isoformat(timespec="seconds"),
                          sha256=hashlib.sha256(content).hexdigest(), source=os.path.basename(source),
@@ -183,7 +184,7 @@ class PublishedStore:
             raise
         return meta
 
-    def remove(self, viewer: Viewer, name: str) -> Published:
+    def remove(self, viewer: Viewer, name: str) -> PublishedApp:
         """Unpublish ``name``: only its publisher or an administrator."""
         meta = self.meta(name) if name and not name.startswith(".") else None
         if meta is None:
@@ -197,7 +198,7 @@ class PublishedStore:
         return meta
 
 
-def audit_publication(viewer: Viewer, event: str, meta: Published) -> None:
+def audit_publication(viewer: Viewer, event: str, meta: PublishedApp) -> None:
     """One audit record for a publish or unpublish, in the publisher's name."""
     from workbench.security.audit import open_trail
     from workbench.settings import load_settings

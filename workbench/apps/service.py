@@ -41,28 +41,21 @@ document with the viewer's name and role, but can read only what its publisher c
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import secrets
 import signal
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from bokeh.application.handlers.handler import Handler
 from tornado.web import HTTPError, RequestHandler
 
-from workbench.apps.hub_auth import (
-    HubViewerAuth,
-    auth_routes,
-    make_hub_auth,
-    viewer_from_payload,
-    viewer_or_login,
-    viewer_payload,
-)
+from workbench.apps.documents import DashboardHandler, refusal_text
+from workbench.apps.hub_auth import HubViewerAuth, auth_routes, make_hub_auth, viewer_from_payload, viewer_or_login
+from workbench.apps.pages import framed_app, home_body, page_html, table_states
 from workbench.apps.published_process import AppStartError, PublishedApps, app_class, local_host
 from workbench.apps.published_proxy import (
     APP_SANDBOX,
@@ -72,8 +65,8 @@ from workbench.apps.published_proxy import (
     relay_http,
 )
 from workbench.apps.publishing import PublishedStore, api_routes, published_path
-from workbench.apps.registry import REGISTRY_FILE, Dashboard, Viewer, available, load_registry
-from workbench.settings import hosted, load_settings
+from workbench.apps.specs import APPS_FILE, Dashboard, Viewer, available, load_apps
+from workbench.settings import load_settings
 
 log = logging.getLogger(__name__)
 PUBLISHED_ROUTE = "/published"
@@ -82,72 +75,6 @@ TICKET = r"(~[A-Za-z0-9_-]+)"
 # The frame page runs no script; it may frame only this origin's pages (the app, in its sandbox).
 FRAME_PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-src 'self'; frame-ancestors 'self'"
 RESERVED = {"published", "forbidden", "login", "oauth_callback", "api", "health", "static", "ws"}
-Arguments = dict[str, list[bytes]]
-
-
-def code_handler(path: Path) -> Handler:
-    """Panel's own handler for a script or notebook (``panel serve`` semantics, notebooks included)."""
-    from panel.io.handlers import NotebookHandler, ScriptHandler
-
-    cls = NotebookHandler if path.suffix == ".ipynb" else ScriptHandler
-    return cls(filename=str(path))
-
-
-class DashboardHandler(Handler):  # type: ignore[misc]
-    """Builds one session's document: the viewer must be allowed, then the app's code runs as the viewer.
-
-    ``resolve`` names the app from the request's arguments (fixed for a registered app,
-    ``?app=`` for the published route). Code handlers are cached per file and rebuilt
-    when the file changes (a republished app).
-    """
-
-    def __init__(self, resolve: Callable[[Arguments | None], Dashboard | None]) -> None:
-        super().__init__()
-        self.resolve = resolve
-        self._code: dict[Path, tuple[int, Handler]] = {}
-        self._lock = threading.Lock()
-
-    def process_request(self, request: Any) -> dict[str, Any]:
-        return viewer_payload(request)
-
-    def _code_for(self, path: Path) -> Handler:
-        stamp = path.stat().st_mtime_ns
-        with self._lock:
-            cached = self._code.get(path)
-            if cached is None or cached[0] != stamp:
-                cached = (stamp, code_handler(path))
-                self._code[path] = cached
-            return cached[1]
-
-    def modify_document(self, doc: Any) -> None:
-        context = doc.session_context
-        viewer = viewer_from_payload(context.token_payload) if context is not None else None
-        arguments = context.request.arguments if context is not None and context.request is not None else None
-        app = self.resolve(arguments)
-        if app is None or not app.path.is_file():
-            return _message(doc, "No such dashboard", "This dashboard does not exist (or was unpublished).")
-        if viewer is None or not app.allows(viewer):
-            return _message(doc, "Not allowed", refusal_text(app, viewer))
-        code = self._code_for(app.path)
-        with hosted(user=viewer.name, role=viewer.role):
-            code.modify_document(doc)
-        self._failed, self._error, self._error_detail = code.failed, code.error, code.error_detail
-        if code.failed:
-            log.error("dashboard %s failed for %s: %s", app.name, viewer.name, code.error)
-
-
-def refusal_text(app: Dashboard, viewer: Viewer | None) -> str:
-    """What a refused viewer reads: the app, who may open it, and who they are (all escaped)."""
-    who = "You are not logged in" if viewer is None else \
-        f"You are {html.escape(viewer.name)} ({html.escape(viewer.role or 'no role')})"
-    return (f"<b>{html.escape(app.title)}</b> is for: {html.escape(app.roles_text)}"
-            + (f" (and {html.escape(app.owner)}, who published it)" if app.owner else "") + f". {who}.")
-
-
-def _message(doc: Any, title: str, text: str) -> None:
-    import panel as pn
-
-    pn.pane.Alert(text, alert_type="danger").server_doc(doc, title=title)
 
 
 @dataclass
@@ -205,21 +132,17 @@ class _Page(RequestHandler):
     def page(self, title: str, body: str, wide: bool = False) -> None:
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
-        self.finish(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-                    "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-                    f"<style>{PAGE_CSS}</style></head><body class='{'wide' if wide else ''}'>"
-                    f"<h1>{html.escape(title)}</h1>{body}</body></html>")
+        self.finish(page_html(title, body, self.dashboards.prefix, getattr(self, "viewer", None), wide))
 
 
 class IndexPage(_Page):
-    def get(self) -> None:
-        items = "".join(
-            f"<li><a href='{html.escape(self.dashboards.prefix)}/{html.escape(url)}'>{html.escape(app.title)}</a>"
-            f"<div class='what'>{html.escape(app.description)}</div></li>"
-            for url, app in self.dashboards.visible_to(self.viewer))
-        who = f"{html.escape(self.viewer.name)} ({html.escape(self.viewer.role or 'no role')})"
-        self.page("Dashboards", f"<p class='who'>{who}</p>" +
-                  (f"<ul>{items}</ul>" if items else "<p>No dashboard is open to your role yet.</p>"))
+    """The dashboards home: a card per app the viewer may open (``pages.py``)."""
+
+    async def get(self) -> None:
+        apps = self.dashboards.visible_to(self.viewer)
+        tables = {t for _url, app in apps for t in app.tables}
+        states = await asyncio.to_thread(table_states, self.viewer, tables) if tables else {}
+        self.page("Dashboards", home_body(self.dashboards.prefix, apps, states))
 
 
 def _back(page: _Page) -> str:
@@ -285,7 +208,7 @@ class PublishedFrame(_Page):
         query = f"?{self.request.query}" if self.request.query else ""
         src = f"{self.dashboards.prefix}/{published_path(name)}{ticket}/{query}"
         self.set_header("Content-Security-Policy", FRAME_PAGE_CSP)
-        self.page(app.title, framed_app(self.dashboards.prefix, app, src), wide=True)
+        self.page(app.title, framed_app(self.dashboards.prefix, app, src, APP_SANDBOX), wide=True)
 
     head = get
 
@@ -344,30 +267,21 @@ def untick(uri: str, ticket: str) -> str:
     return uri.replace(f"/{ticket}", "", 1)
 
 
-def framed_app(prefix: str, app: Dashboard, src: str) -> str:
-    """The frame page's body: who published the app for whom, and the app in its sandbox."""
-    home = html.escape(prefix) + "/"
-    return (f"<p class='who'><a href='{home}'>Dashboards</a> · published by {html.escape(app.owner or '')} "
-            f"for {html.escape(app.roles_text)} · shown in a sandbox: it cannot act as you</p>"
-            f"<iframe class='app' sandbox='{APP_SANDBOX}' src='{html.escape(src)}' title='{html.escape(app.title)}'>"
-            "</iframe>")
-
-
 class HealthPage(RequestHandler):
     def get(self) -> None:
         self.finish({"ok": True})
 
 
 def serve(port: int, prefix: str, origins: list[str], published_dir: Path, cookie_secret: str,
-          registry_file: Path = REGISTRY_FILE) -> None:
+          apps_file: Path = APPS_FILE) -> None:
     """Run the service on 127.0.0.1:``port`` under ``prefix`` until stopped (blocks)."""
     import panel as pn
 
     hub_auth = make_hub_auth()
-    registered = load_registry(registry_file)
+    registered = load_apps(apps_file)
     waiting = sorted(set(registered) - set(available(registered)))
     if waiting:
-        log.warning("not served yet (no file in the tree): %s", ", ".join(waiting))
+        log.warning("not served yet (its code is not in the tree): %s", ", ".join(waiting))
     store = PublishedStore(published_dir, reserved=set(registered) | RESERVED)
     dashboards = Dashboards(registered, store, prefix.rstrip("/"))
     settings = load_settings()
@@ -421,13 +335,3 @@ def run_with_published_apps(server: Any, apps: PublishedApps) -> None:
     finally:
         watcher.stop()
         apps.kill_all()
-
-
-PAGE_CSS = """
-body { font-family: system-ui, sans-serif; max-width: 720px; margin: 2em auto; padding: 0 1em; }
-body.wide { max-width: none; margin: 0; padding: .5em 1em; display: flex; flex-direction: column; height: 100vh;
-            box-sizing: border-box; }
-body.wide h1 { font-size: 1.2em; margin: .2em 0; }
-iframe.app { flex: 1; width: 100%; border: 1px solid #dde1e6; border-radius: 6px; }
-li { margin: .6em 0; } .what { color: #555; font-size: 90%; } .who { color: #555; }
-"""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import click
@@ -13,25 +12,13 @@ def apps() -> None:
     """Dashboards for managers, field officers, analysts and administrators (Panel)."""
 
 
-def app_factories(lake: str | None) -> dict[str, Callable[[], Any]]:
-    """URL name (as in apps/apps.toml) -> a function building that app for one browser session."""
-    from workbench.apps.labelling import labelling_app
-    from workbench.apps.lookup import lookup_app
-    from workbench.apps.network_explorer import explorer_app
-    from workbench.apps.overview import overview_app
-    from workbench.apps.security_events import security_app
-
-    return {"risk-overview": lambda: overview_app(lake=lake), "lookup": lambda: lookup_app(lake=lake),
-            "network-explorer": lambda: explorer_app(lake=lake), "labelling": lambda: labelling_app(lake=lake),
-            "security-events": lambda: security_app(lake=lake)}
-
-
 @apps.command()
 @click.option("--port", default=5006, show_default=True, type=int, help="Port on 127.0.0.1 to listen on.")
 @click.option("--lake", default=None, metavar="DIR|URL",
               help="Lake root (default: $WORKBENCH_LAKE, then workbench.toml, then ~/.local/share/workbench/lake).")
 def serve(port: int, lake: str | None) -> None:
-    """Serve every dashboard at /<name> on 127.0.0.1 until interrupted, with your own session and role.
+    """Serve every dashboard of apps/apps.toml at /<name> on 127.0.0.1 until interrupted, with your own
+    session and role.
 
     Loopback only and without the hub login: the hub's `dashboards` service publishes them to others.
     """
@@ -40,10 +27,23 @@ def serve(port: int, lake: str | None) -> None:
     from workbench.explore import connect
 
     connect(lake)  # fail now, with one line, if the lake or settings are wrong
-    routes = app_factories(lake)
-    click.echo("serving " + ", ".join(f"http://127.0.0.1:{port}/{name}" for name in routes), err=True)
+    routes = local_routes(lake)
+    click.echo("serving " + ", ".join(f"http://127.0.0.1:{port}{route}" for route in routes), err=True)
     pn.serve(routes, port=port, address="127.0.0.1", show=False, title="Customs workbench",
              websocket_origin=[f"127.0.0.1:{port}", f"localhost:{port}"])
+
+
+def local_routes(lake: str | None) -> dict[str, Any]:
+    """Route -> Panel application of every app in apps/apps.toml whose code is in the tree, built as the
+    hub's service builds them (``workbench.apps.documents``), with the person's own settings and ``lake``."""
+    from panel.io.application import Application
+
+    from workbench.apps.documents import DashboardHandler
+    from workbench.apps.specs import available, load_apps
+
+    local = {"lake": lake} if lake else {}
+    return {f"/{name}": Application(DashboardHandler(lambda _arguments, app=app: app, local=local))
+            for name, app in available(load_apps()).items()}
 
 
 @apps.command("hub-service")
