@@ -61,8 +61,8 @@ def card(prefix: str, url: str, app: Dashboard, states: dict[str, TableState] | 
     """One app's card: title, what it answers, and (registered apps) freshness and table versions."""
     lines = [f"<h2>{esc(app.title)}</h2>", f"<p class='what'>{esc(app.description)}</p>"]
     if app.owner is not None:
-        lines.append(f"<p class='fresh'>Published by {esc(app.owner)}"
-                     + (f" on {esc(app.published_at[:10])}" if app.published_at else "") + "</p>")
+        lines.append("<p class='fresh'>" + (f"Published {esc(app.published_at[:10])} · " if app.published_at else "")
+                     + f"for {esc(app.roles_text)}</p>")
     elif app.tables and states is None:
         lines.append("<p class='fresh'>Freshness unknown: the lake could not be read just now.</p>")
     elif app.tables and states is not None:
@@ -83,7 +83,7 @@ def home_body(prefix: str, apps: list[tuple[str, Dashboard]], states: dict[str, 
     registered = "".join(card(prefix, url, app, states) for url, app in apps if app.owner is None)
     published = "".join(card(prefix, url, app, states) for url, app in apps if app.owner is not None)
     return (f"<div class='cards'>{registered}</div>"
-            + (f"<h2 class='section'>Published by analysts</h2><div class='cards'>{published}</div>" if published else ""))
+            + (f"<h2 class='section'>Published apps</h2><div class='cards'>{published}</div>" if published else ""))
 
 
 def framed_app(prefix: str, app: Dashboard, src: str, sandbox: str) -> str:
@@ -108,7 +108,7 @@ PAGE_CSS = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 0; color: #1f2933; background: #fff; }
 .bar { display: flex; justify-content: space-between; align-items: center; padding: .6em 1.2em;
        background: #0072b5; color: #fff; }
-.bar a { color: #fff; text-decoration: none; font-weight: 600; } .bar .who { opacity: .9; font-size: 90%; }
+.bar a { color: #fff; text-decoration: none; font-weight: 600; } .bar .who { color: #fff; opacity: .9; font-size: 90%; }
 main { max-width: 1100px; margin: 0 auto; padding: .5em 1.2em 2em; }
 h1 { font-size: 1.5em; margin: .6em 0; } h2.section { font-size: 1.1em; margin: 1.4em 0 .4em; color: #52606d; }
 .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 14px; }

@@ -3,7 +3,8 @@
 Started by the hub (``hubconfig.dashboards_service``) as ``workbench apps hub-service``;
 the proxy sends ``/services/dashboards/`` to it. What it serves, under that prefix:
 
-- ``/`` the apps the viewer may open (registered ones whose file exists, and published ones);
+- ``/`` the home: a card per app the viewer may open (registered ones whose code is in the tree,
+  then published ones) with what it answers and how fresh its tables are (``pages.py``);
 - ``/<name>`` each app in ``apps/apps.toml``;
 - ``/published/NAME/`` each published app, in a sandboxed frame whose requests
   (``/published/NAME/~TICKET/...``) are relayed to the app's own server (below);
@@ -11,6 +12,12 @@ the proxy sends ``/services/dashboards/`` to it. What it serves, under that pref
 - ``/forbidden?app=NAME`` the 403 page naming the roles an app is for;
 - ``/login``, ``/oauth_callback`` the hub OAuth dance (``hub_auth.py``);
 - ``/api/published`` the publishing API (``publishing.py``); ``/health`` for the stack.
+
+One HTTP stack: tornado, under Panel's server. Panel and Bokeh serve their documents and
+websockets on tornado, so the service's own pages, its publishing API and the relay to
+published apps are tornado handlers in that same server (one event loop, one hub OAuth
+check) rather than a second server of another framework beside it; each published app's
+server (``published_server.py``) and ``workbench apps serve`` are the same Panel server.
 
 Three checks guard an app: Bokeh's auth provider (no hub user: the page redirects to the
 hub login, the websocket is refused with 403); Panel's ``authorize_callback`` before a
