@@ -58,6 +58,7 @@ up: $(STAMP) $(HUB_PROXY) postgres
 	$(BIN)/workbench nlp extract --lake $(LAKE)
 	$(BIN)/workbench nlp classify --lake $(LAKE)
 	$(BIN)/workbench tables --lake $(LAKE)
+	$(BIN)/workbench models up --lake $(LAKE)
 	$(BIN)/workbench platform up --lake $(LAKE)
 	@echo
 	@echo "Next steps:"

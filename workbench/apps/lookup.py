@@ -5,9 +5,12 @@
 the session (cached on table versions) and returns ``Finding`` records a notebook can use;
 ``lookup_app`` renders them. Every value from the lake is escaped before it enters markup.
 
-The risk level here is a rule of thumb over past inspections and cases (high: a case, or
-at least two hits making 30% of inspections; medium: any hit; low: inspected, never a
-hit; unknown: never inspected) until model scores are published to the lake.
+The risk level is a rule of thumb over past inspections and cases (high: a case, or at
+least two hits making 30% of inspections; medium: any hit; low: inspected, never a hit;
+unknown: never inspected). Beside it, when the risk models have scored the records
+(``curated.risk_scores``), each history entry carries its model score, the newest
+record's score and reasons are shown, and records awaiting an officer's decision
+(``curated.clearance_queue``) are listed with why they were selected.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ CROSSINGS = "curated.crossings"
 VEHICLES = "curated.vehicles"
 CASE_PARTIES = "curated.case_parties"
 CASES = "curated.cases"
+RISK_SCORES = "curated.risk_scores"
+QUEUE = "curated.clearance_queue"
 
 Kind = Literal["br", "container", "plate", "company"]
 BR_RE = re.compile(r"\d{8}")
@@ -121,6 +126,42 @@ from {DECLARATIONS} where container_no = $value order by lodged_at desc
 VEHICLE_SQL = f"select plate, mainland_plate, vehicle_type, owner_name from {VEHICLES} where plate = $plate"
 
 
+SCORES_SQL = f"""
+select record_id, model, version, score, selection, reason_1, reason_2, reason_3
+from {RISK_SCORES} where list_contains($ids, record_id)
+"""
+
+QUEUED_SQL = f"""
+select record_id, place, score, selection from {QUEUE} where list_contains($ids, record_id) order by score desc
+"""
+
+
+def with_model_scores(wb: Session, finding: Finding, id_column: str) -> None:
+    """Add the risk models' view to a finding: a score per history entry, the newest record's score and
+    reasons, and the records awaiting a decision. Nothing changes when no model has scored them."""
+    if finding.history is None or not finding.history.height or missing_tables(wb, [RISK_SCORES]):
+        return
+    ids = finding.history[id_column].to_list()
+    scores = run_cached(wb, SCORES_SQL, [RISK_SCORES], {"ids": ids})
+    if not scores.height:
+        return
+    by_id = {r["record_id"]: r for r in scores.iter_rows(named=True)}
+    finding.history = finding.history.with_columns(
+        pl.col(id_column).replace_strict({k: round(v["score"], 2) for k, v in by_id.items()}, default=None,
+                                         return_dtype=pl.Float64).alias("model_score"))
+    newest = next((by_id[i] for i in ids if i in by_id), None)
+    if newest is not None:
+        finding.facts["Model score"] = f"{newest['score']:.2f} ({newest['model']} v{newest['version']}, {newest['record_id']})"
+        reasons = [newest[f"reason_{i}"] for i in (1, 2, 3) if newest[f"reason_{i}"]]
+        if reasons:
+            finding.notes.append("Why: " + "; ".join(reasons))
+    if not missing_tables(wb, [QUEUE]):
+        queued = run_cached(wb, QUEUED_SQL, [QUEUE], {"ids": ids})
+        for row in queued.iter_rows(named=True):
+            finding.notes.append(f"Awaiting decision at {row['place']}: {row['record_id']} (score {row['score']:.2f}, "
+                                 f"selected by {row['selection']})")
+
+
 def _inspection_counts(history: pl.DataFrame) -> tuple[int, int]:
     inspected = history.filter(pl.col("inspection") != "not inspected")
     hits = inspected.filter(~pl.col("inspection").is_in(["clear", "pending"]))
@@ -153,6 +194,7 @@ def _traders(wb: Session, text: str, kind: Kind, unavailable: list[str]) -> list
                             "Last lodged": stats["last_lodged"]})
             f.history = run_cached(wb, TRADER_HISTORY_SQL, [DECLARATIONS], {"trader_id": t["trader_id"]})
             f.history_label = "Recent declarations"
+            with_model_scores(wb, f, "declaration_id")
         if have_cases:
             case_rows = run_cached(wb, CASES_BY_BR_SQL, [CASE_PARTIES, CASES], {"br": t["br_number"]})
             cases = case_rows.height
@@ -191,6 +233,7 @@ def _plate(wb: Session, text: str, unavailable: list[str]) -> list[Finding]:
                     "Last crossed": history["crossed_on"].max() if history.height else None,
                     "Risk": risk_level(inspections, hits, 0)})
     f.history, f.history_label = history.head(HISTORY_ROWS), "Recent crossings"
+    with_model_scores(wb, f, "crossing_id")
     return [f]
 
 
@@ -209,10 +252,12 @@ def _container(wb: Session, text: str, unavailable: list[str]) -> list[Finding]:
     for table, rows in parts:
         inspections, hits = _inspection_counts(rows)
         label = "declarations" if table == DECLARATIONS else "crossings"
-        findings.append(Finding("container", number, f"in {rows.height} {label}",
-                                facts={label.capitalize(): rows.height, "Inspections": inspections, "Hits": hits,
-                                       "Risk": risk_level(inspections, hits, 0)},
-                                history=rows.head(HISTORY_ROWS), history_label=f"Recent {label}"))
+        finding = Finding("container", number, f"in {rows.height} {label}",
+                          facts={label.capitalize(): rows.height, "Inspections": inspections, "Hits": hits,
+                                 "Risk": risk_level(inspections, hits, 0)},
+                          history=rows.head(HISTORY_ROWS), history_label=f"Recent {label}")
+        with_model_scores(wb, finding, "declaration_id" if table == DECLARATIONS else "crossing_id")
+        findings.append(finding)
     return findings
 
 

@@ -115,6 +115,62 @@ def publish_sources_command(session: SessionFactory, seed: int, scale: float, ou
                 pass
 
 
+@demo.command("feed")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("var/sources"),
+              show_default=True, help="The folder `publish-sources` used (its PostgreSQL, the pause file).")
+@click.option("--db-url", default=None, help="PostgreSQL the world was published into (default: OUT's).")
+@click.option("--rate", type=click.FloatRange(0.01), default=5.0, show_default=True, help="Records a second.")
+@click.option("--burst", type=click.IntRange(1), default=1, show_default=True, help="Records per source commit.")
+@click.option("--seconds", type=click.FloatRange(0), default=None, help="Stop after this long (default: never).")
+@click.option("--seed", type=int, default=None, help="Seed of the feed's choices (default: a fresh one).")
+@click.option("--pause/--resume", "pause", default=None,
+              help="Pause (or resume) a running feed by creating (or removing) OUT/feed.paused, then exit.")
+@lake_option
+def feed_command(session: SessionFactory, out: Path, db_url: str | None, rate: float, burst: int,
+                 seconds: float | None, seed: int | None, pause: bool | None) -> None:
+    """Keep publishing new declarations, manifests and crossings into the source systems (Ctrl-C or SIGTERM stops).
+
+    Copies of the world's own records under new ids, lodged now; an illicit template's copy is
+    illicit and its truth goes to the lake's truth zone (for scoring only).
+    """
+    import random
+    import signal
+
+    from workbench.demo.feed import Feed, Published, record_truth, world_illicit
+
+    folder = out.resolve()
+    if pause is not None:
+        pause_file = folder / "feed.paused"
+        pause_file.touch() if pause else pause_file.unlink(missing_ok=True)
+        console.print(f"feed {'paused' if pause else 'resumed'} ({pause_file})")
+        return
+    wb = session()
+    db_url = db_url or _published_db_url(folder)
+    feed = Feed(db_url, world_illicit(wb.lake), seed=random.randrange(1 << 30) if seed is None else seed,
+                folder=folder)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    pending: list[Published] = []
+    flushed = time.monotonic()
+
+    def published(batch: Published) -> None:
+        nonlocal flushed
+        pending.append(batch)
+        if time.monotonic() - flushed >= 10:  # truth in a few commits a minute, not one per record
+            record_truth(wb.lake, pending)
+            pending.clear()
+            flushed = time.monotonic()
+
+    console.print(f"feeding {db_url.rsplit('@', 1)[-1]} at {rate:g} records/s in commits of {burst} "
+                  f"(pause: workbench demo feed --pause --out {out})")
+    try:
+        total = feed.run(rate, burst, stop=stop, seconds=seconds, on_publish=published)
+    except KeyboardInterrupt:
+        total = None
+    record_truth(wb.lake, pending)
+    console.print(f"published {total if total is not None else 'some'} records")
+
+
 @demo.command("stop-sources")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("var/sources"),
               show_default=True, help="The folder `publish-sources` used.")
@@ -126,6 +182,16 @@ def stop_sources(out: Path) -> None:
         console.print(f"stopped the demo PostgreSQL in {server.folder}")
     else:
         console.print(f"no demo PostgreSQL running in {server.folder}")
+
+
+def _published_db_url(folder: Path) -> str:
+    """The database ``publish-sources`` published into, from the connector settings it wrote in ``folder``."""
+    env_file = folder / "connectors.env"
+    for line in env_file.read_text(encoding="utf-8").splitlines() if env_file.is_file() else []:
+        name, _, value = line.removeprefix("export ").partition("=")
+        if name == "TDEC_DB_URL":
+            return value
+    raise click.UsageError(f"no published sources in {folder} (workbench demo publish-sources), or pass --db-url")
 
 
 def _demo_postgres(out: Path, port: int | None) -> LocalPostgres:

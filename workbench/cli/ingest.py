@@ -32,13 +32,17 @@ def ingest() -> None:
               help="Connectors run at the same time (one thread each).")
 @click.option("--follow", is_flag=True, help="Keep running: re-run each connector when its schedule is due (Ctrl-C stops).")
 @click.option("--rounds", type=click.IntRange(1), default=None, help="With --follow: stop after this many rounds.")
+@click.option("--every", type=click.FloatRange(0.1), default=None, metavar="SECONDS",
+              help="With --follow: poll every source this often, whatever its schedule (a live feed: 1).")
+@click.option("--curate/--no-curate", "curate", default=True, show_default=True,
+              help="With --follow: curate each round's new rows at once (curated tables gain them in seconds).")
 @click.option("--dask", "on_dask", is_flag=True,
               help="Run each connector as a task on a Dask cluster (the gateway's when configured, else local "
                    "worker processes) with --workers workers.")
 @connectors_option
 @lake_option
 def run(session: SessionFactory, names: tuple[str, ...], run_all: bool, workers: int, follow: bool,
-        rounds: int | None, on_dask: bool, folder: Path) -> None:
+        rounds: int | None, every: float | None, curate: bool, on_dask: bool, folder: Path) -> None:
     """Run the connectors NAMES (or --all); exits 1 when any source table failed."""
     if bool(names) == run_all:
         raise ConfigError("name one or more connectors, or pass --all")
@@ -52,6 +56,8 @@ def run(session: SessionFactory, names: tuple[str, ...], run_all: bool, workers:
     def report(records: list[RunRecord]) -> None:
         nonlocal failed
         for record in records:
+            if follow and record.status == "ok" and not record.rows_read:
+                continue  # a follower polls every few seconds: only what moved is news
             console.print(("[green]ok[/] " if record.status == "ok" else "[red]failed[/] ") + record.summary(),
                           highlight=False)
         failed = failed or any(r.status != "ok" for r in records)
@@ -68,7 +74,7 @@ def run(session: SessionFactory, names: tuple[str, ...], run_all: bool, workers:
         if follow:
             try:
                 ingest_follow(wb.lake, specs, chosen, env=os.environ, progress=progress, workers=workers,
-                              rounds=rounds, on_round=report)
+                              rounds=rounds, on_round=report, every=every, curate=curate)
             except KeyboardInterrupt:
                 console.print("stopped")
         elif on_dask:

@@ -7,6 +7,7 @@ otherwise, so ``train`` followed by ``score`` needs no other step.
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,13 +22,14 @@ import polars as pl
 
 import workbench
 from workbench.cli.common import console, emit, format_option
+from workbench.errors import WorkbenchError
 from workbench.registry import Registry, registry_folder
 from workbench.risk import load_model_spec, score_file, score_table, train
-from workbench.risk.service import scoring_token, serve
 from workbench.risk.data import last_day
 from workbench.risk.model import RiskModel
 from workbench.risk.monitoring import MONITORING, monitor
 from workbench.risk.selection import SELECTIONS, select_table
+from workbench.risk.service import scoring_token, serve
 from workbench.risk.specs import LakeData
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -95,6 +97,77 @@ def train_command(name: str, specs: Path, home: Home, fmt: str) -> None:
     emit(_frame(run.results[["kind", "name", *headline]].round(3)), fmt, title=f"{name} v{version}: validation period (selected {run.selected})")
     if run.data.rejections:
         console.print(f"{len(run.data.rejections)} training rows broke the input contract and were left out")
+
+
+@models.command("up")
+@click.argument("names", nargs=-1)
+@click.option("--no-score", is_flag=True, help="Train and register only; leave curated.risk_scores as it is.")
+@specs_option
+@home_option
+def up_command(names: tuple[str, ...], no_score: bool, specs: Path, home: Home) -> None:
+    """Put the lake models (NAMES, default every spec reading the lake) in the stack: train unless the spec
+    and data are unchanged, set a champion where none is, score their tables into curated.risk_scores."""
+    from workbench.registry.deploy import deploy
+
+    chosen = [load_model_spec(n, specs) for n in names] if names else _lake_specs(specs)
+    session = home.session()
+    failed = []
+    for spec in chosen:
+        with console.status(f"{spec.name}") as status:
+            try:
+                done = deploy(session, home.registry, spec, score=not no_score,
+                              progress=lambda step, name=spec.name: status.update(f"{name}: {step}"))
+            except WorkbenchError as exc:  # one model that cannot be trained must not keep the others out
+                console.print(f"[red]{spec.name} not deployed[/]: {exc}", highlight=False)
+                failed.append(spec.name)
+                continue
+        console.print(done.summary(), highlight=False)
+    if chosen and len(failed) == len(chosen):
+        raise SystemExit(1)
+
+
+@models.command("live")
+@click.argument("names", nargs=-1)
+@click.option("--every", default=1.0, show_default=True, type=click.FloatRange(0.05),
+              help="Seconds between looks for newly landed records.")
+@click.option("--alias", default="champion", show_default=True, help="Which registered version scores.")
+@specs_option
+@home_option
+def live_command(names: tuple[str, ...], every: float, alias: str, specs: Path, home: Home) -> None:
+    """Score each record that lands in NAMES' tables (default: every lake model), queue the selected ones in
+    curated.clearance_queue, and take officers' decisions into the hit rates (until Ctrl-C or SIGTERM)."""
+    import signal
+    import threading
+
+    from workbench.risk.champions import Champions
+    from workbench.risk.live import LiveScorer
+
+    chosen = list(names) or [spec.name for spec in _lake_specs(specs)]
+    registry = home.registry
+    champions = Champions(lambda name: registry.version_of(name, alias),
+                          lambda name, version: registry.load(name, version=version), chosen)
+    champions.check()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    served = ", ".join(f"{n} v{s.version}" for n, s in champions.served.items()) or "no model yet"
+    click.echo(f"live scoring with {served}, every {every:g} s", err=True)
+
+    def report(tick: Any) -> None:
+        if tick.scored or tick.decided or tick.rejected:
+            scored = ", ".join(f"{n} {c}" for n, c in tick.scored.items()) or "none"
+            click.echo(f"scored {scored}; queued {tick.queued}; {tick.decided} decided; {tick.rejected} rejected "
+                       f"({tick.seconds:.2f} s)", err=True)
+
+    try:
+        LiveScorer(home.session(), champions).run(every=every, stop=stop, on_tick=report)
+    except KeyboardInterrupt:
+        pass
+
+
+def _lake_specs(folder: Path) -> list[Any]:
+    """The specs of ``folder`` that the stack deploys: lake data and an ``[inspection]``."""
+    specs = (load_model_spec(p, folder) for p in sorted(folder.glob("*.toml")))
+    return [s for s in specs if isinstance(s.data, LakeData) and s.inspection is not None]
 
 
 @models.command("score")
@@ -191,28 +264,48 @@ def score_table_command(name: str, table: str | None, into: str, alias: str, bat
 
 
 @models.command("serve")
-@click.argument("name")
+@click.argument("names", nargs=-1, required=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (loopback by default).")
 @click.option("--alias", default="champion", show_default=True, help="Which registered version serves.")
 @click.option("--token-file", default=None, type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="File holding the bearer token (default: the scoring_token setting, $WORKBENCH_SCORING_TOKEN).")
+@click.option("--hub", "hub_auth", is_flag=True,
+              help="Run as the hub's scoring service: callers present hub tokens with access to it, not a shared token.")
+@click.option("--watch", "watch_seconds", default=5.0, show_default=True, type=float,
+              help="Seconds between checks for a newly promoted version (0: never reload).")
 @click.option("--access-log", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="JSON access log, one line per request (default: the scoring_access_log setting, "
                    "else <lake>/../logs/scoring-access.log).")
 @home_option
-def serve_command(name: str, port: int, host: str, alias: str, token_file: Path | None, access_log: Path | None,
-                  home: Home) -> None:
-    """Serve NAME over HTTP: POST /score with a JSON record or list, bearer token required."""
-    from workbench.security.access_log import open_access_log, scoring_access_log_path
+def serve_command(names: tuple[str, ...], port: int, host: str, alias: str, token_file: Path | None, hub_auth: bool,
+                  watch_seconds: float, access_log: Path | None, home: Home) -> None:
+    """Serve NAMES over HTTP: POST /score/<name> (or /score for one model) with a JSON record or list.
+
+    A newly promoted version is loaded beside the old one and takes over without a failed request.
+    """
+    from workbench.risk.service import Champions, bearer_token, scoring_app
+    from workbench.security.access_log import ANONYMOUS_CALLER, open_access_log, scoring_access_log_path, token_identity
     from workbench.settings import load_settings
 
-    token = scoring_token(token_file)
-    version = home.registry.version_of(name, alias)
-    model = home.registry.load(name, alias)
+    if hub_auth:
+        from workbench.risk.hub_access import hub_authorize
+
+        authorize, callers = hub_authorize()
+        identify = callers.identify
+    else:
+        token = scoring_token(token_file)
+        authorize, known = bearer_token(token), f"Bearer {token}".encode()
+        identify = lambda header: token_identity(token) if hmac.compare_digest(header, known) else ANONYMOUS_CALLER  # noqa: E731
+    registry = home.registry
+    champions = Champions(lambda name: registry.version_of(name, alias),
+                          lambda name, version: registry.load(name, version=version), list(names))
+    champions.check()
     log = access_log or scoring_access_log_path(load_settings(lake=home.lake))
-    click.echo(f"serving {name} v{version} on http://{host}:{port}/score, access log {log or 'stderr'}", err=True)
-    serve(model, version, token, host=host, port=port, log_fd=open_access_log(log))
+    served = ", ".join(f"{n} v{s.version}" for n, s in champions.served.items()) or "no model yet (waiting for one)"
+    click.echo(f"serving {served} on http://{host}:{port}/score, access log {log or 'stderr'}", err=True)
+    serve(scoring_app(champions, authorize, watch_seconds or None), identify, host=host, port=port,
+          log_fd=open_access_log(log))
 
 
 def _window(home: Home, model: RiskModel, since: datetime | None, until: datetime | None,

@@ -30,6 +30,7 @@ from workbench.ingest.registry import connector_class
 from workbench.ingest.runlog import RunLog, RunRecord, now
 from workbench.ingest.spec import ConnectorSpec
 from workbench.lake import Lake
+from workbench.lake.curation import curate_new
 
 
 def build(spec: ConnectorSpec, lake: Lake, env: Mapping[str, str] | None = None) -> Connector:
@@ -74,12 +75,17 @@ def _run_all(connectors: list[Connector], run: Executor, progress: Progress | No
 def follow(lake: Lake, specs: Mapping[str, ConnectorSpec], names: Iterable[str] | None = None,
            env: Mapping[str, str] | None = None, progress: Progress | None = None, workers: int = 1,
            stop: threading.Event | None = None, rounds: int | None = None,
-           on_round: Callable[[list[RunRecord]], None] | None = None) -> int:
+           on_round: Callable[[list[RunRecord]], None] | None = None, every: float | None = None,
+           curate: bool = False) -> int:
     """Run the chosen connectors now, then each again whenever its schedule's interval has passed.
 
     Stops when ``stop`` is set, after ``rounds`` rounds, or when no chosen connector has a
     schedule (manual ones run once). An interval counts from the start of the connector's
-    last run. Returns the number of rounds run; ``on_round`` sees each round's records.
+    last run; ``every`` replaces every connector's interval (a live feed is followed every
+    second or so, whatever the nightly schedule says). With ``curate``, the rows a round
+    landed are curated at once (``lake.curation.curate_new``), so a new record reaches the
+    curated tables, and the live scorer, seconds after its source commit. Returns the
+    number of rounds run; ``on_round`` sees each round's records.
     """
     connectors = {spec.name: build(spec, lake, env) for spec in select(specs, names)}
     due = dict.fromkeys(connectors, time.monotonic())
@@ -91,13 +97,15 @@ def follow(lake: Lake, specs: Mapping[str, ConnectorSpec], names: Iterable[str] 
         if ready:
             records = _run_all([connectors[n] for n in ready], executor(threads=workers), progress)
             for name in ready:
-                interval = connectors[name].spec.interval_seconds
+                interval = every or connectors[name].spec.interval_seconds
                 due[name] = started + interval if interval else math.inf
+            if curate:
+                curate_new(lake, {r.table_name for r in records if r.rows_written}, actor="ingest follow")
             done += 1
             if on_round:
                 on_round(records)
         upcoming = min(due.values())
-        if upcoming == math.inf:
+        if upcoming == math.inf or (rounds is not None and done >= rounds):
             break
         stop.wait(max(0.0, upcoming - time.monotonic()))
     return done

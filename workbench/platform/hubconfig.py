@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.platform.accounts import DASHBOARD_ROLES, AccountStore, accounts_service, ensure_demo_accounts
-from workbench.platform import gateway
+from workbench.platform import gateway, scoring
 from workbench.platform.authenticator import WorkbenchAuthenticator
 from workbench.platform.spawner import DEFAULT_ROLE_LIMITS, WorkbenchSpawner
 from workbench.platform.userenv import build_user_env, singleuser_cmd
@@ -285,6 +285,7 @@ def apply(c: Any, profile: HubProfile) -> None:
     accounts_entry, accounts_role = accounts_service(profile)
     c.JupyterHub.services.append(accounts_entry)
     c.JupyterHub.load_roles = [*c.JupyterHub.load_roles, accounts_role]
+    scoring.apply(c, profile)  # the models' champions behind /services/scoring/, when the lake has a registry
 
 
 def workbench_environment(profile: HubProfile) -> dict[str, str]:

@@ -30,6 +30,7 @@ from workbench.risk.training import TrainingRun
 from workbench.settings import load_settings
 
 CHAMPION, CHALLENGER = "champion", "challenger"
+FINGERPRINT = "training_fingerprint"
 MODEL_FILE = "model/model.joblib"
 
 
@@ -72,8 +73,12 @@ class Registry:
             return str(found.experiment_id)
         return str(self.client.create_experiment(name, artifact_location=(self.folder / "artifacts" / name).as_uri()))
 
-    def register(self, run: TrainingRun) -> int:
-        """Log a training run (params, metrics, data, code, card, model) and register it as a new version."""
+    def register(self, run: TrainingRun, fingerprint: str | None = None) -> int:
+        """Log a training run (params, metrics, data, code, card, model) and register it as a new version.
+
+        ``fingerprint`` (``risk.deploy.training_fingerprint``: spec and data versions) is kept
+        as a version tag, so ``trained_from`` finds this version instead of training again.
+        """
         name = run.spec.name
         version_of_code = code_version()
         mlrun = self.client.create_run(self._experiment(name), run_name=f"{name}-{run.selected}",
@@ -99,7 +104,9 @@ class Registry:
             self.client.get_registered_model(name)
         except MlflowException:
             self.client.create_registered_model(name, description=run.spec.model.description)
-        version = int(self.client.create_model_version(name, source=f"runs:/{run_id}/model", run_id=run_id).version)
+        tags = {FINGERPRINT: fingerprint} if fingerprint else None
+        version = int(self.client.create_model_version(name, source=f"runs:/{run_id}/model", run_id=run_id,
+                                                       tags=tags).version)
         self.client.set_registered_model_alias(name, CHALLENGER, str(version))
         if CHAMPION not in self.client.get_registered_model(name).aliases:
             self.client.set_registered_model_alias(name, CHAMPION, str(version))
@@ -136,6 +143,21 @@ class Registry:
             what = f"alias {alias!r}" if alias is not None else f"version {version}"
             raise RegistryError(f"model {name!r} has no {what} in {self.folder}") from None
 
+    def trained_from(self, name: str, fingerprint: str) -> int | None:
+        """The latest version registered with ``fingerprint`` (same spec, same data), or None."""
+        try:
+            found = self.client.search_model_versions(f"name = '{name}'")
+        except MlflowException:
+            return None
+        matching = [int(v.version) for v in found if v.tags.get(FINGERPRINT) == fingerprint]
+        return max(matching, default=None)
+
+    def has_alias(self, name: str, alias: str) -> bool:
+        try:
+            return alias in self.client.get_registered_model(name).aliases
+        except MlflowException:
+            return False
+
     def promote(self, name: str, version: int) -> None:
         """Make ``version`` the champion that ``score`` uses."""
         self._version(name, version=version)
@@ -145,9 +167,9 @@ class Registry:
         """The version number an alias points at now (scores record it, so a score can be traced)."""
         return int(self._version(name, alias=alias).version)
 
-    def load(self, name: str, alias: str = CHAMPION) -> RiskModel:
-        """The model behind an alias, ready to score."""
-        found = self._version(name, alias=alias)
+    def load(self, name: str, alias: str = CHAMPION, version: int | None = None) -> RiskModel:
+        """The model behind an alias (or a version number), ready to score."""
+        found = self._version(name, version=version) if version is not None else self._version(name, alias=alias)
         artifacts = urlparse(self.client.get_run(found.run_id).info.artifact_uri)
         model = joblib.load(Path(url2pathname(artifacts.path)) / MODEL_FILE)  # the registry is local by design
         assert isinstance(model, RiskModel)

@@ -6,6 +6,7 @@ with it; scoring a file needs no training data and no further step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +26,8 @@ class RiskModel:
     """Scores checked input rows; ``algorithm`` names the candidate that won selection.
 
     ``reference`` is the profile of the rows the model was fitted on (set by training),
-    what monitoring compares recent rows with; models registered before it existed lack it.
+    what monitoring compares recent rows with; models registered before it existed lack it,
+    as they lack ``threshold``.
     """
 
     spec: ModelSpec
@@ -33,6 +35,9 @@ class RiskModel:
     estimator: Estimator
     algorithm: str
     reference: Profile | None = None
+    threshold: float | None = None
+    """Score from which the model selects for inspection (``selection.capacity_threshold`` of the
+    validation period's traffic, set by training); None for specs without ``[inspection]``."""
 
     def profile(self, rows: pd.DataFrame) -> Profile:
         """Feature and score distributions of ``rows`` as scoring sees them (see ``risk.profile``)."""
@@ -44,17 +49,21 @@ class RiskModel:
         """Probability of the label per row (rows as ``risk.data`` returns them)."""
         return self.estimator.predict(self.builder.features(rows))
 
-    def score(self, rows: pd.DataFrame, reasons: int = REASONS, explain_top: float | None = None) -> pd.DataFrame:
+    def score(self, rows: pd.DataFrame, reasons: int = REASONS, explain_top: float | None = None,
+              explain: Callable[[np.ndarray], np.ndarray] | None = None) -> pd.DataFrame:
         """Id, score and the ``reasons`` features that pushed each score up most, as ``feature=value (+push)``.
 
         Explaining costs far more than scoring (tree SHAP: ~100x a prediction), so batch
         jobs may pass ``explain_top``: only that share of rows, the highest scores (the
-        ones an officer may open), get reasons; the rest get blanks.
+        ones an officer may open), get reasons; the rest get blanks. ``explain`` chooses the
+        rows to explain from the scores instead (row positions; e.g. the rows selected for
+        inspection).
         """
         features = self.builder.features(rows)
         explained = int(np.ceil(len(rows) * explain_top)) if explain_top is not None else 0
-        scores, chosen, pushes = self.estimator.predict_and_explain(
-            features, (lambda s: np.arange(len(s))) if explain_top is None else (lambda s: top_rows(s, explained)))
+        if explain is None:
+            explain = (lambda s: np.arange(len(s))) if explain_top is None else (lambda s: top_rows(s, explained))
+        scores, chosen, pushes = self.estimator.predict_and_explain(features, explain)
         out = pd.DataFrame({self.spec.model.id: rows[self.spec.model.id].to_numpy(), "score": scores})
         codes = np.full((len(rows), reasons), "", dtype=object)
         if len(chosen):

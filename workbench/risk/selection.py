@@ -9,6 +9,7 @@ model's highest scores fill what capacity remains. Every selected row says why.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -68,6 +69,41 @@ def select(ids: pd.Series, scores: np.ndarray, rows: pd.DataFrame, inspection: I
     kind = out["reason"].map(lambda r: 0 if r.startswith("rule:") else 1 if r == RANDOM else 2)
     return out.assign(_kind=kind).sort_values(["_kind", "score_rank"], kind="stable").drop(columns="_kind") \
         .reset_index(drop=True)
+
+
+def capacity_threshold(scores: np.ndarray, inspection: Inspection) -> float:
+    """The score above which the model fills its share of the capacity (rate x (1 - random share)).
+
+    Records arriving one at a time cannot be ranked within a batch, so the live loop selects
+    a record by comparing its score with this quantile of the scores of the traffic the
+    champion scored in batch; over a day the share selected by score matches the capacity.
+    """
+    share = inspection.rate * (1 - inspection.random_share)
+    return float(np.quantile(scores, 1 - share)) if len(scores) else 1.0
+
+
+def random_draw(ids: list[str], share: float, seed: int) -> np.ndarray:
+    """Per record, whether it falls in the random quota: a hash of (seed, id) below ``share``.
+
+    A hash, not a generator's draw, so the choice depends on the record alone: a scorer that
+    is killed and redoes a record draws the same, and so does batch scoring.
+    """
+    if not ids:
+        return np.zeros(0, dtype=bool)
+    draws = [int.from_bytes(hashlib.blake2b(f"{seed}:{i}".encode(), digest_size=8).digest(), "big") for i in ids]
+    return np.array(draws, dtype=float) / 2.0**64 < share
+
+
+def decide(rows: pd.DataFrame, ids: list[str], scores: np.ndarray, inspection: Inspection, threshold: float,
+           seed: int = 0) -> np.ndarray:
+    """Per record its selection reason (``rule:<name>``, ``random``, ``score``) or None: rules first, then the
+    random quota (``random_draw`` at rate x random share), then scores at or above ``threshold``."""
+    reason = rule_hits(rows, inspection).to_numpy(dtype=object, copy=True)
+    free = pd.isna(reason)
+    drawn = free & random_draw(ids, inspection.rate * inspection.random_share, seed)
+    reason[drawn] = RANDOM
+    reason[free & ~drawn & (np.asarray(scores, dtype=float) >= threshold)] = "score"
+    return reason
 
 
 SELECTIONS = "curated.risk_selections"

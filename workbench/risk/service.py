@@ -1,27 +1,33 @@
 """The real-time scoring service: clearance systems POST a record (or a list), get score + reasons back.
 
-One model version per process, loaded once at start (a promotion takes effect at the next
-restart, so a response's ``version`` always names the model that made it). Input goes
+The champion of each model named at start (``risk.champions``); a newly promoted version
+is loaded beside the one in use and swapped in between requests, so none fails and a
+response's ``version`` always names the model that made it. Input goes
 through the same contract as batch scoring: every JSON value is read as text first, as a
 CSV cell would be, so a wrongly typed value is a named field error (422), never a crash.
 Records that provably conform are checked and scored by ``risk.online`` (built once per
 model, identical answers, well under a millisecond); everything else takes the batch path.
-Authentication is a shared bearer token; a request without it gets 401 before any work.
+Authentication is a shared bearer token (standalone) or a hub token carrying the service's
+access scope (as the hub's ``scoring`` service, ``risk.hub_access``); a request without it
+gets 401 before any work.
 Every request leaves one JSON line in the access log (``security.access_log``: caller's
-address, the token's fingerprint or "anonymous", method, path, status, latency; never the
-token or the body), which the SIEM collects.
+address, the caller's name or token fingerprint or "anonymous", method, path, status,
+latency; never the token or the body), which the SIEM collects.
 
-    POST /score   {"declaration_id": "D...", ...}  or  [{...}, {...}]
+    POST /score/<model>   {"declaration_id": "D...", ...}  or  [{...}, {...}]   (/score: the one model served)
     ->  {"model": "declaration_risk", "version": 3,
          "results": [{"id": "D...", "score": 0.91, "reasons": ["value per kg vs hs peers (+1.20)", ...]}]}
-    GET  /health  ->  {"model": ..., "version": ...}   (no token: liveness checks carry none)
+    GET  /health  ->  {"models": {name: version}}   (no token: liveness checks carry none)
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import hmac
 import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +41,9 @@ from starlette.routing import Route
 from workbench.errors import WorkbenchError
 from workbench.risk.data import MissingColumns, check_frame
 from workbench.risk.model import RiskModel
+from workbench.risk.champions import Champions, Served
 from workbench.risk.online import OnlineScorer
-from workbench.security.access_log import ANONYMOUS_CALLER, JsonAccessLog, token_identity
+from workbench.security.access_log import JsonAccessLog, token_identity
 from workbench.settings import load_settings
 
 MAX_RECORDS = 1000
@@ -117,39 +124,70 @@ def score_records(model: RiskModel, body: bytes, fast: OnlineScorer | None = Non
              "reasons": [row[c] for c in reasons if row[c]]} for row in scored.to_dict("records")]
 
 
-def make_app(model: RiskModel, version: int, token: str) -> Starlette:
-    """The ASGI app serving one model version behind ``token`` (without its access log: ``logged_app``)."""
-    expected = f"Bearer {token}".encode()
-    identity = {"model": model.spec.name, "version": version}
-    fast = OnlineScorer.for_model(model)
-
-    async def score(request: Request) -> JSONResponse:
-        if not hmac.compare_digest(request.headers.get("authorization", "").encode(), expected):
-            return JSONResponse({"error": "missing or wrong bearer token", "field": "authorization"},
-                                status_code=401, headers={"WWW-Authenticate": "Bearer"})
-        try:
-            results = score_records(model, await request.body(), fast)
-        except BadRequest as bad:
-            return bad.response()
-        return JSONResponse({**identity, "results": results})
-
-    async def health(_: Request) -> JSONResponse:
-        return JSONResponse(identity)
-
-    return Starlette(routes=[Route("/score", score, methods=["POST"]), Route("/health", health, methods=["GET"])])
+Authorize = Callable[[bytes], Awaitable[str | None]]
+"""The caller named by an ``Authorization`` header, or None when it may not score."""
 
 
-def logged_app(model: RiskModel, version: int, token: str, log_fd: int) -> JsonAccessLog:
-    """``make_app`` with one access-log line per request written to ``log_fd``."""
+def bearer_token(token: str) -> Authorize:
+    """The shared-token check of a standalone service (``workbench models serve``)."""
     expected, identity = f"Bearer {token}".encode(), token_identity(token)
 
-    def identify(authorization: bytes) -> str:
-        return identity if hmac.compare_digest(authorization, expected) else ANONYMOUS_CALLER
+    async def authorize(authorization: bytes) -> str | None:
+        return identity if hmac.compare_digest(authorization, expected) else None
 
-    return JsonAccessLog(make_app(model, version, token), log_fd, identify)
+    return authorize
 
 
-def serve(model: RiskModel, version: int, token: str, host: str = "127.0.0.1", port: int = 8000,
+def make_app(model: RiskModel, version: int, token: str) -> Starlette:
+    """The ASGI app serving one model version behind ``token`` (without its access log: ``logged_app``)."""
+    return scoring_app(Champions.fixed({model.spec.name: Served.of(model, version)}), bearer_token(token))
+
+
+def scoring_app(champions: Champions, authorize: Authorize, watch_seconds: float | None = None) -> Starlette:
+    """The service over ``champions``: ``POST /score/<model>`` (``POST /score`` when one model is served).
+
+    ``watch_seconds``: check the registry for new champions this often while running.
+    """
+
+    async def score(request: Request) -> JSONResponse:
+        if await authorize(request.headers.get("authorization", "").encode()) is None:
+            return JSONResponse({"error": "missing or wrong token", "field": "authorization"},
+                                status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        name = request.path_params.get("model")
+        if name is None and len(champions.served) == 1:
+            name = next(iter(champions.served))
+        served = champions.served.get(name or "")
+        if served is None:
+            return JSONResponse({"error": f"no model {name!r} here; served: {sorted(champions.served)}",
+                                 "field": "model"}, status_code=404)
+        try:
+            results = score_records(served.model, await request.body(), served.fast)
+        except BadRequest as bad:
+            return bad.response()
+        return JSONResponse({"model": name, "version": served.version, "results": results})
+
+    async def health(_: Request) -> JSONResponse:
+        versions = {name: s.version for name, s in champions.served.items()}
+        single = {"model": next(iter(versions)), "version": next(iter(versions.values()))} if len(versions) == 1 else {}
+        return JSONResponse({**single, "models": versions})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        watcher = asyncio.create_task(champions.watch(watch_seconds)) if watch_seconds else None
+        yield
+        if watcher is not None:
+            watcher.cancel()
+
+    return Starlette(routes=[Route("/score", score, methods=["POST"]), Route("/score/{model}", score, methods=["POST"]),
+                             Route("/health", health, methods=["GET"])], lifespan=lifespan)
+
+
+def logged_app(app: Starlette, identify: Callable[[bytes], str], log_fd: int) -> JsonAccessLog:
+    """``app`` with one access-log line per request written to ``log_fd``."""
+    return JsonAccessLog(app, log_fd, identify)
+
+
+def serve(app: Starlette, identify: Callable[[bytes], str], host: str = "127.0.0.1", port: int = 8000,
           log_fd: int = 2) -> None:
     """Run the service in the foreground until interrupted (one process, one event loop).
 
@@ -158,8 +196,8 @@ def serve(model: RiskModel, version: int, token: str, host: str = "127.0.0.1", p
     collector's reach (a full collection would otherwise walk them, tens of ms, mid-request),
     and per-response headers nobody reads are not built.
     """
-    app = logged_app(model, version, token, log_fd)
+    logged = logged_app(app, identify, log_fd)
     gc.collect()
     gc.freeze()
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off",
+    uvicorn.run(logged, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
                 server_header=False, date_header=False)

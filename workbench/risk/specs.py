@@ -272,6 +272,8 @@ class Inspection(_Strict):
     random_share: float = Field(default=0.1, ge=0, lt=1,
                                 description="share of the capacity drawn at random, for unbiased monitoring")
     rules: tuple[Rule, ...] = ()
+    place: str | None = Field(default=None, description="input column naming where a record is cleared (port, "
+                              "control point): officers' queues are per place")
 
 
 class ModelSpec(_Strict):
@@ -296,6 +298,7 @@ class ModelSpec(_Strict):
                                                             self.baselines.history) if c}
         if self.inspection is not None:
             needed |= {c for rule in self.inspection.rules for c in rule.columns()}
+            needed |= {self.inspection.place} if self.inspection.place else set()
             if self.inspection.rate not in self.selection.capacities:
                 raise ValueError(f"inspection.rate {self.inspection.rate} must be one of selection.capacities, "
                                  "so the model is judged at the rate it is used")

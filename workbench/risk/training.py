@@ -27,6 +27,7 @@ from workbench.risk.features import make_builder
 from workbench.risk.model import RiskModel
 from workbench.risk.network import NetworkSnapshots, month_starts, network_snapshots
 from workbench.risk.propensity import propensity_weights
+from workbench.risk.selection import capacity_threshold
 from workbench.risk.specs import Candidate, CsvData, LakeData, ModelSpec
 
 Progress = Callable[[str], None]
@@ -125,8 +126,12 @@ def load_training_data(spec: ModelSpec, session: Session | None = None) -> Train
 def _fit(spec: ModelSpec, candidate: Candidate, rows: pd.DataFrame, labels: np.ndarray,
          network: NetworkSnapshots | None = None) -> RiskModel:
     """Fit features on every row (unlabelled ones feed peers), the estimator on labelled rows only."""
-    builder = make_builder(spec.features, spec.model.date, network).fit(rows, labels)
     known = ~np.isnan(labels)
+    outcomes = np.unique(labels[known])
+    if len(outcomes) < 2:
+        raise WorkbenchError(f"model {spec.name!r}: its {int(known.sum())} labelled training rows all have "
+                             f"label {outcomes.tolist() or '(none)'}: nothing to learn a ranking from")
+    builder = make_builder(spec.features, spec.model.date, network).fit(rows, labels)
     features = builder.training_features(rows, labels)
     weights = None
     if isinstance(spec.data, LakeData) and spec.data.weighting == "inverse_propensity":
@@ -187,4 +192,6 @@ def train(spec: ModelSpec, progress: Progress = lambda _: None, session: Session
         model = _fit(spec, candidate, fit_rows, np.concatenate([data.train_labels, data.validate_labels]), data.network)
     progress("profiling the fitted rows for monitoring")
     model.reference = model.profile(fit_rows)
+    if spec.inspection is not None:  # the newest period's traffic sets where selection by score starts
+        model.threshold = capacity_threshold(model.predict(data.validate), spec.inspection)
     return TrainingRun(spec, model, selected, results, calibration, data, rankings)

@@ -1,0 +1,90 @@
+"""Models in the running stack: trained once per spec and data, a champion in place, the world scored.
+
+``workbench models up`` (run by ``make up``) calls ``deploy`` for each lake model: a model
+is trained and registered only when no registered version was trained from the same
+spec and the same Delta versions of its data (``training_fingerprint``), so a second
+``make up`` over unchanged data reuses what is there. A model without a champion gets the
+version just found or trained; a champion a modeller chose is never replaced here.
+The champion then scores its table into ``curated.risk_scores``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from workbench.explore import Session
+from workbench.registry.store import CHAMPION, Registry
+from workbench.risk.data import lake_query
+from workbench.risk.scores import RISK_SCORES, ScoresReport, score_into_scores
+from workbench.risk.specs import LakeData, ModelSpec
+from workbench.risk.training import train
+
+Progress = Callable[[str], None]
+
+
+def training_fingerprint(spec: ModelSpec, session: Session) -> str:
+    """Hash of the spec and the Delta versions of every table its training reads: same hash, same model."""
+    assert isinstance(spec.data, LakeData), "only lake models are deployed in the stack"
+    versions = session.engine.versions(lake_query(spec, spec.data.table, with_label=True))
+    payload = spec.model_dump_json(by_alias=True) + json.dumps(versions, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One model in the stack: its champion, whether this call trained a version, and the scores written."""
+
+    name: str
+    champion: int
+    trained: int | None
+    scores: ScoresReport | None
+
+    def summary(self) -> str:
+        how = f"trained v{self.trained}" if self.trained else "reused (spec and data unchanged)"
+        scored = "" if self.scores is None else (
+            f"; scored {self.scores.scored:,} records ({self.scores.selected:,} selected) in "
+            f"{self.scores.seconds:.1f} s")
+        return f"{self.name}: {how}; champion v{self.champion}{scored}"
+
+
+def ensure_trained(session: Session, registry: Registry, spec: ModelSpec, progress: Progress = lambda _: None,
+                   ) -> tuple[int, int | None]:
+    """The version trained from this spec and data (training and registering one if none is), and the
+    champion, set to that version if the model had none. Returns (champion, version trained or None)."""
+    fingerprint = training_fingerprint(spec, session)
+    version = registry.trained_from(spec.name, fingerprint)
+    trained = None
+    if version is None:
+        run = train(spec, progress=progress, session=session)
+        progress("registering")
+        version = trained = registry.register(run, fingerprint=fingerprint)
+    if not registry.has_alias(spec.name, CHAMPION):
+        registry.promote(spec.name, version)
+    return registry.version_of(spec.name, CHAMPION), trained
+
+
+def deploy(session: Session, registry: Registry, spec: ModelSpec, score: bool = True,
+           progress: Progress = lambda _: None) -> Deployment:
+    """``ensure_trained``, then score the model's table with the champion into ``curated.risk_scores``.
+
+    Scoring is skipped when nothing changed: the champion was not trained now and its
+    scores are in the table already.
+    """
+    champion, trained = ensure_trained(session, registry, spec, progress)
+    report = None
+    if score and (trained is not None or not _has_scores(session, spec.name, champion)):
+        progress(f"scoring with v{champion}")
+        report = score_into_scores(session, registry.load(spec.name, CHAMPION), champion,
+                                   progress=lambda done: progress(f"scored {done:,} records"))
+    return Deployment(spec.name, champion, trained, report)
+
+
+def _has_scores(session: Session, name: str, version: int) -> bool:
+    if RISK_SCORES not in set(session.tables()["name"].to_list()):
+        return False
+    found = session.sql(f"SELECT count(*) AS n FROM {RISK_SCORES} WHERE model = $model AND version = $version",
+                        {"model": name, "version": version})
+    return bool(found["n"][0])
