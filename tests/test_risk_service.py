@@ -117,7 +117,8 @@ def test_malformed_json_and_oversized_requests_are_4xx(served: dict[str, Any]) -
     assert post(served, [{}] * 1001).status_code == 413
     assert requests.get(f"{served['url']}/score", timeout=10).status_code == 405
     health = requests.get(f"{served['url']}/health", timeout=10).json()
-    assert health == {"model": "declaration_risk", "version": served["version"]}
+    assert health == {"model": "declaration_risk", "version": served["version"],
+                      "models": {"declaration_risk": served["version"]}}
 
 
 # -- the access log, and what the SIEM makes of it ---------------------------------------------

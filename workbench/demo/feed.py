@@ -143,12 +143,24 @@ class Feed:
             out.ids.setdefault(table, [])
             if table == MANIFESTS:
                 out.ids[MANIFESTS].append(row["manifest_id"])
+        self._insert(rows)
+        return out
+
+    def publish_crossing(self, now: datetime | None = None, **values: Any) -> Published:
+        """Publish one crossing with ``values`` set (e.g. ``hs_code="93011000"``): a demo's or a test's own case."""
+        out = Published(now or datetime.now(UTC).replace(tzinfo=None))
+        table, row = self._crossing(out.at, out)
+        row.update(values)
+        self._insert([(table, row)])
+        return out
+
+    def _insert(self, rows: list[tuple[str, dict[str, Any]]]) -> None:
+        """One source commit: what the followers will find together."""
         with psycopg.connect(self.db_url) as conn, conn.cursor() as cur:
             for table, row in rows:
                 columns = ", ".join(f'"{c}"' for c in row)
                 cur.execute(f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(row))})",
                             list(row.values()))
-        return out
 
     def run(self, rate: float, burst: int = 1, stop: threading.Event | None = None, seconds: float | None = None,
             on_publish: Callable[[Published], None] = lambda _: None) -> int:

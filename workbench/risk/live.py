@@ -125,11 +125,10 @@ class LiveScorer:
         self.results_version = version
         decided = 0
         if QUEUE in tables:
-            left = self.session.sql(f"SELECT q.* FROM {QUEUE} q ANTI JOIN {RESULTS} r USING (record_id)")
-            total = self.session.sql(f"SELECT count(*) AS n FROM {QUEUE}")["n"][0]
-            decided = int(total - left.height)
-            if decided:
-                self.session.write(left, QUEUE, mode="overwrite", description="records awaiting an officer's decision")
+            ids = self.session.sql(f"SELECT record_id FROM {QUEUE} SEMI JOIN {RESULTS} USING (record_id)")["record_id"]
+            if len(ids):
+                quoted = ", ".join("'" + i.replace("'", "''") + "'" for i in ids.to_list())
+                decided = self.session.lake.delete_where(QUEUE, f"record_id IN ({quoted})", actor=self.session.user)
         rates = hit_rates(self.session.sql(f"SELECT model, version, selection, decision, result, decided_at "
                                            f"FROM {RESULTS}"))
         if rates.height:
