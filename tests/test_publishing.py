@@ -823,6 +823,8 @@ def test_a_published_app_cannot_act_as_its_viewer(running: Stack, browser: Any, 
         page.wait_for_url(f"**/user/{viewer}/api/status", timeout=60_000)
         hub_cookies = [c for c in page.context.cookies() if c["name"].startswith(("jupyterhub", "_xsrf", "dashboards"))]
         assert hub_cookies, page.context.cookies()
+        service_cookies = [c for c in page.context.cookies() if c["path"].startswith(PREFIX)]
+        assert service_cookies and all(c["sameSite"] == "Lax" for c in service_cookies), service_cookies
 
         page.goto(f"{running.dashboards}/published/harmless/")
         top = page.url

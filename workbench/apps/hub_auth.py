@@ -50,8 +50,16 @@ CALLBACK_PATH = "/oauth_callback"
 
 
 def make_hub_auth() -> HubOAuth:
-    """The service's HubOAuth, configured from the hub's ``JUPYTERHUB_*`` variables; user models cached 60 s."""
-    return HubOAuth(cache_max_age=60)
+    """The service's HubOAuth, configured from the hub's ``JUPYTERHUB_*`` variables; user models cached 60 s.
+
+    Its cookies are ``SameSite=Lax`` whatever the browser's default (Firefox sends cookies
+    without the attribute on cross-site requests): a sandboxed published app (an opaque
+    origin, so every request it makes is cross-site) never carries the viewer's service
+    cookie, and the login's top-level redirects still do.
+    """
+    auth = HubOAuth(cache_max_age=60)
+    auth.cookie_options = {**auth.cookie_options, "samesite": "Lax"}
+    return auth
 
 
 def viewer_of(model: dict[str, Any]) -> Viewer:
