@@ -8,6 +8,12 @@
   summed per-query medians (noisier: +-3% here). Also the cost of one ``record`` call on
   its own, direct vs waiting on the service (a separate ``workbench audit serve``
   process, as on the hub), and the CPU each side spends on it.
+- Gate overhead (goal <= 1.10x raw DuckDB): the analyst benchmark queries of
+  ``benchmarks/run.py`` through an analyst's session (DuckDB's sandbox, the parse check,
+  need-to-know, the audit record) beside raw DuckDB on the same Parquet files and beside
+  the engine without the gate (``LakeSQL``), interleaved, medians; and, for information,
+  a manager's session, where ``curated.declarations`` arrives through the masking Arrow
+  scanner (its transport ids are plates).
 - SIEM: one collection cycle over a copy of a world lake (collect the access log and the
   audit trail into ``security.events``, run every detector, store and deliver alerts);
   event-level precision/recall per detector against ``truth.log_anomalies``; then the
@@ -148,6 +154,37 @@ def audit_overhead(wb: workbench.Session, repeat: int) -> dict[str, float]:
             "record_cpu_us_service_client": client_cpu, "record_cpu_us_service_process": service_cpu}
 
 
+def gate_overhead(lake: Path, repeat: int) -> dict[str, object]:
+    """Per analyst query: seconds through an analyst's and a manager's session, the ungated engine and raw DuckDB."""
+    import duckdb
+
+    from run import QUERIES, interleaved  # benchmarks/run.py: the analyst benchmark queries
+    from workbench.lake.sql import LakeSQL
+
+    analyst = workbench.connect(str(lake), role="analyst", user="bench-analyst")
+    manager = workbench.connect(str(lake), role="manager", user="bench-manager")
+    ungated = LakeSQL(analyst.lake)
+    raw = duckdb.connect()
+    for name in {n for q in QUERIES for n in q.columns}:
+        raw.read_parquet(analyst.lake.delta(name).file_uris()).create_view(name.partition(".")[2])
+    figures: dict[str, object] = {}
+    for q in QUERIES:
+        runs = {"analyst": lambda q=q: analyst.sql(q.lake_sql), "ungated": lambda q=q: ungated.frame(q.lake_sql),
+                "raw": lambda q=q: raw.sql(q.raw_sql()).pl()}
+        if all(manager.gate.may_read(n) for n in q.columns):  # managers may not read curated.traders
+            runs["manager_masked"] = lambda q=q: manager.sql(q.lake_sql)
+        t = interleaved(runs, repeat)
+        figures[q.name] = {k: round(v, 4) for k, v in t.items()} | {
+            "analyst_vs_raw": round(t["analyst"] / t["raw"], 3), "analyst_vs_ungated": round(t["analyst"] / t["ungated"], 3)}
+        if "manager_masked" in t:
+            figures[q.name]["manager_vs_raw"] = round(t["manager_masked"] / t["raw"], 3)  # type: ignore[index]
+    timed = [f for f in figures.values() if isinstance(f, dict)]
+    total = {k: sum(float(f[k]) for f in timed) for k in ("analyst", "ungated", "raw")}  # type: ignore[index]
+    figures["summed"] = {"analyst_vs_raw": round(total["analyst"] / total["raw"], 3),
+                         "analyst_vs_ungated": round(total["analyst"] / total["ungated"], 3)}
+    return figures
+
+
 def siem(wb: workbench.Session) -> dict[str, object]:
     accounts = {**demo_accounts(), wb.user: True}
     first = run_cycle(wb, accounts=accounts)
@@ -220,11 +257,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lake", default=str(Path(__file__).resolve().parents[1] / "var" / "bench" / "world-s1"), help="a world lake (copied; the original is not written)")
     parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--only", choices=["gate"], help="run one part only")
     args = parser.parse_args()
+    if args.only == "gate":
+        print(json.dumps({"gate": gate_overhead(Path(args.lake), max(5, args.repeat // 3))}, indent=1))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copytree(args.lake, Path(tmp) / "lake")
         wb = workbench.connect(str(Path(tmp) / "lake"), user="bench")
-        figures = {"audit": audit_overhead(wb, args.repeat), "siem": siem(wb),
+        figures = {"gate": gate_overhead(Path(tmp) / "lake", max(5, args.repeat // 3)),
+                   "audit": audit_overhead(wb, args.repeat), "siem": siem(wb),
                    "scoring_access_log": access_log_overhead(Path(tmp))}
     print(json.dumps(figures, indent=1))
 

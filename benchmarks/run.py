@@ -159,7 +159,8 @@ def main() -> None:
         f"curation {gen['curate_seconds']:.0f} s"
     )
 
-    wb = workbench.connect(str(lake))
+    # The analyst's session: the sandboxed, gated and audited engine analysts query through.
+    wb = workbench.connect(str(lake), role="analyst", user="bench-analyst")
     files = {name: wb.lake.delta(name).file_uris() for q in QUERIES for name in q.columns}
     raw = duckdb.connect()
     for name, paths in files.items():
@@ -170,7 +171,7 @@ def main() -> None:
         return pd.read_parquet(files[name], columns=columns)
 
     table = Table(title=f"analyst queries on curated.declarations ({rows:,} rows, median of {args.repeat})")
-    for col in ("query", "wb.sql s", "raw DuckDB s", "pandas s", "wb / DuckDB (<= 1.10)", "pandas / wb (>= 10)"):
+    for col in ("query", "wb.sql (analyst) s", "raw DuckDB s", "pandas s", "wb / DuckDB (<= 1.10)", "pandas / wb (>= 10)"):
         table.add_column(col, justify="right" if col != "query" else "left")
     for q in QUERIES:
         t = interleaved({

@@ -203,8 +203,8 @@ class Session:
             classification = derived_classification([self.gate.classification(t) for t in read],
                                                     existing["classification"] if existing else None)
             carried = merge_carried(self._carried(read, table.schema.names, produced), self.gate.carried(name))
-        writer = f"session write by {self.user}"
-        lineage = Lineage(produced_by=f"{produced_by} ({writer})" if produced_by else writer,
+        # The writer is the entry's updated_by; produced_by stays as given (jobs compare it to skip unchanged runs).
+        lineage = Lineage(produced_by=produced_by or f"session write by {self.user}",
                           inputs=tuple((inputs or {}).items()), carried=json.dumps(carried) if carried else None)
         with self.audit.action("write", tables=[name], mode=mode, produced_by=produced_by,
                                carried=carried["inputs"] if carried else None) as done:

@@ -199,8 +199,8 @@ def build_graph(wb: Session, write: bool = True, force: bool = False) -> Evidenc
     if write:
         for frame, name, description in ((nodes, NODES, "Evidence graph nodes"), (edges, EDGES, "Evidence graph edges"),
                                          (evidence, EVIDENCE, "Evidence graph provenance")):
-            wb.lake.write(frame.to_arrow(), name, mode="overwrite", actor=wb.user, lineage=lineage,
-                          description=description)
+            wb.write(frame, name, mode="overwrite", inputs=dict(lineage.inputs), produced_by=lineage.produced_by,
+                     description=description)
     return EvidenceGraph(to_networkx(nodes, edges), nodes, edges, evidence)
 
 

@@ -239,11 +239,11 @@ def resolve(wb: Session, threshold: float = 0.6, write: bool = True, force: bool
         pl.lit(datetime.now()).alias("resolved_at"),
     )
     if write:
-        wb.lake.write(members.to_arrow(), ENTITIES, mode="overwrite", actor=wb.user, lineage=lineage,
-                      description="Resolved entities: one row per source record with its entity")
-        wb.lake.write(pairs.filter(pl.col("match_probability") >= 0.5).rename(
-            {"unique_id_l": "left_id", "unique_id_r": "right_id"}).to_arrow(), PAIRS, mode="overwrite",
-            actor=wb.user, lineage=lineage)
+        wb.write(members, ENTITIES, mode="overwrite", inputs=dict(lineage.inputs), produced_by=lineage.produced_by,
+                 description="Resolved entities: one row per source record with its entity")
+        wb.write(pairs.filter(pl.col("match_probability") >= 0.5).rename(
+            {"unique_id_l": "left_id", "unique_id_r": "right_id"}), PAIRS, mode="overwrite",
+            inputs=dict(lineage.inputs), produced_by=lineage.produced_by)
     return Resolution(members, pairs)
 
 

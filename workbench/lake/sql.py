@@ -225,13 +225,13 @@ class LakeSQL:
             # in the table's column order.
             columns = ", ".join('"' + f.name.replace('"', '""') + '"' for f in dt.schema().fields)
             return f"SELECT {columns} FROM read_parquet([{listed}], union_by_name = true)"
-        return self.register(name, dt.to_pyarrow_dataset())
+        return f"SELECT * FROM {self.register(name, dt.to_pyarrow_dataset())}"
 
     def register(self, name: str, source: object) -> str:
-        """Register an Arrow ``source`` for ``name`` on the connection; returns the SELECT the view runs."""
+        """Register an Arrow ``source`` for ``name`` on the connection; returns its quoted name."""
         alias = "__lake_" + name.replace(".", "_")
         self.con.register(alias, source)
-        return f'SELECT * FROM "{alias}"'
+        return f'"{alias}"'
 
     def versions(self, query: str) -> dict[str, int]:
         """Attach every lake table ``query`` names; returns the versions it will read."""

@@ -182,13 +182,21 @@ class AuditWriter:
 
 def record_body(event: str, user: str, role: str, *, status: str = "ok", tables: list[str] | tuple[str, ...] = (),
                 rows: int | None = None, query: str | None = None, detail: dict[str, Any] | None = None,
-                ts: str | None = None) -> dict[str, Any]:
-    """A record without its chain fields (``seq``, ``prev``, ``hash``), in the log's field order."""
+                ts: str | None = None, query_sha256: str | None = None, query_chars: int | None = None) -> dict[str, Any]:
+    """A record without its chain fields (``seq``, ``prev``, ``hash``), in the log's field order.
+
+    The query's text is bounded (``MAX_QUERY_CHARS``) but never silently: ``query_sha256``
+    and ``query_chars`` are those of the whole query, so padding cannot hide the rest and
+    the full text can be matched against the record. ``query_sha256``/``query_chars`` are
+    given only by the audit service for a query that reached it already bounded.
+    """
     return {
         "ts": ts or datetime.now(UTC).isoformat(timespec="microseconds"),
         "user": user, "role": role, "event": event, "status": status,
         "tables": sorted(tables), "rows": rows,
         "query": None if query is None else query[:MAX_QUERY_CHARS],
+        "query_sha256": None if query is None else query_sha256 or hashlib.sha256(query.encode()).hexdigest(),
+        "query_chars": None if query is None else query_chars or len(query),
         "detail": detail or {},
     }
 

@@ -26,9 +26,11 @@ for (see ``AuditClient`` and ``benchmarks/bench_security.py``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pwd
+import re
 import socket
 import socketserver
 import stat
@@ -44,6 +46,7 @@ from typing import Any
 
 from workbench.security.audit import (
     DEFAULT_CHECKPOINT_EVERY,
+    MAX_QUERY_CHARS,
     AuditTrail,
     AuditUnavailable,
     AuditWriter,
@@ -55,6 +58,62 @@ from workbench.security.audit import (
 SOCKET_NAME = "audit.sock"
 MAX_REQUEST_BYTES = 1 << 20
 _CRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
+_REQUEST_FIELDS = frozenset({"user", "role", "event", "status", "tables", "rows", "query", "query_sha256",
+                             "query_chars", "detail"})
+_WORD = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
+_TABLE = re.compile(r"^[^\x00-\x1f]{1,300}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def checked_request(request: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a client's record, checked; ``ValueError`` names the field and the rule.
+
+    What the service can check it does: the query's SHA-256 and length against its text
+    when the text arrived whole; for a text cut at ``MAX_QUERY_CHARS`` only that it was cut
+    there (the record then notes ``query_hash: "client"``).
+    """
+    unknown = sorted(set(request) - _REQUEST_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown fields {unknown}")
+    event, status = request.get("event"), request.get("status", "ok")
+    if not isinstance(event, str) or not _WORD.match(event):
+        raise ValueError("field 'event' must be a lower-case word (letters, digits, _ . : -), at most 64 characters")
+    if not isinstance(status, str) or not _WORD.match(status):
+        raise ValueError("field 'status' must be a lower-case word, at most 64 characters")
+    for name in ("user", "role"):
+        if request.get(name) is not None and not isinstance(request[name], str):
+            raise ValueError(f"field {name!r} must be a string")
+    tables = request.get("tables") or []
+    if not isinstance(tables, list) or not all(isinstance(t, str) and _TABLE.match(t) for t in tables):
+        raise ValueError("field 'tables' must be a list of table names")
+    rows = request.get("rows")
+    if rows is not None and (not isinstance(rows, int) or isinstance(rows, bool) or rows < 0):
+        raise ValueError("field 'rows' must be an integer (not negative) or null")
+    detail = request.get("detail") or {}
+    if not isinstance(detail, dict):
+        raise ValueError("field 'detail' must be a JSON object")
+    query, digest, chars = request.get("query"), request.get("query_sha256"), request.get("query_chars")
+    if query is None:
+        if digest is not None or chars is not None:
+            raise ValueError("fields 'query_sha256'/'query_chars' need a 'query'")
+    else:
+        if not isinstance(query, str) or len(query) > MAX_QUERY_CHARS:
+            raise ValueError(f"field 'query' must be a string of at most {MAX_QUERY_CHARS} characters")
+        if not isinstance(digest, str) or not _SHA256.match(digest) or not isinstance(chars, int) or chars < len(query):
+            raise ValueError("fields 'query_sha256' (hex SHA-256) and 'query_chars' (>= the text's length) "
+                             "must describe the whole query")
+        if chars == len(query):
+            if hashlib.sha256(query.encode()).hexdigest() != digest:
+                raise ValueError("field 'query_sha256' does not match the query")
+        elif len(query) != MAX_QUERY_CHARS:
+            raise ValueError(f"a query longer than its text must be cut at {MAX_QUERY_CHARS} characters")
+        else:
+            detail = {**detail, "query_hash": "client"}
+    return {"user": request.get("user"), "role": request.get("role"), "event": event, "status": status,
+            "tables": tables, "rows": rows, "query": query, "query_sha256": digest, "query_chars": chars,
+            "detail": detail}
 
 
 def socket_path(state_dir: str | os.PathLike[str]) -> Path:
@@ -112,23 +171,15 @@ class AuditService(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         return user, known or claimed_role or "unknown", notes
 
     def append(self, uid: int, pid: int, request: dict[str, Any]) -> dict[str, Any]:
-        """Chain one client request as a record by the peer ``uid``; returns the record."""
-        user, role, notes = self.identify(uid, request.get("user"), request.get("role"))
-        detail = request.get("detail") or {}
-        if not isinstance(detail, dict):
-            raise ValueError("field 'detail' must be a JSON object")
-        tables = request.get("tables") or []
-        if not isinstance(tables, list) or not all(isinstance(t, str) for t in tables):
-            raise ValueError("field 'tables' must be a list of table names")
-        rows = request.get("rows")
-        if rows is not None and not isinstance(rows, int):
-            raise ValueError("field 'rows' must be an integer or null")
-        event = request.get("event")
-        if not isinstance(event, str) or not event:
-            raise ValueError("field 'event' must be a non-empty string")
-        query = request.get("query")
-        body = record_body(event, user, role, status=str(request.get("status", "ok")), tables=tables, rows=rows,
-                           query=None if query is None else str(query), detail={**detail, **notes, "peer_pid": pid})
+        """Chain one client request as a record by the peer ``uid``; returns the record.
+
+        The service stamps the time and the peer's user and role itself, and refuses a
+        malformed request (``ValueError`` naming the field and rule; ``checked_request``).
+        """
+        fields = checked_request(request)
+        user, role, notes = self.identify(uid, fields.pop("user"), fields.pop("role"))
+        fields["detail"] = {**fields["detail"], **notes, "peer_pid": pid}
+        body = record_body(fields.pop("event"), user, role, **fields)
         with self.lock:
             rec = self.trail.append(body)
             self.appended += 1

@@ -10,9 +10,10 @@ a text filter:
   ``read_*`` function, ``glob``, ``COPY``, ``ATTACH`` or an extension outside those folders
   is refused by DuckDB (``PermissionException``), and no statement can undo it.
 - **Masks.** A table with a column masked for the role never reaches DuckDB as files: it
-  is registered as an Arrow scanner that computes the mask while it reads (text ``'***'``,
-  other types NULL), and the view is over that scanner, so no name on the connection holds
-  the unmasked values.
+  is registered as an Arrow dataset of its snapshot *without* the masked columns, and its
+  view adds them back as constants (text ``'***'`` on every row, other types NULL), so the
+  engine never reads a masked value and no name on the connection holds one. Projection
+  and filters still push down into that dataset; it measured ~2x the files' scan here.
 - **Statements.** Every query is parsed by DuckDB (``lake.sql.inspect_query``) before it
   runs: one statement per call; SELECT (with WITH, DESCRIBE, SUMMARIZE, PIVOT) or EXPLAIN
   only; relations only ``zone.table`` lake views or the query's own CTEs; table functions
@@ -47,8 +48,6 @@ from typing import Any, TypeVar
 import duckdb
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as pads
 from deltalake import DeltaTable
 
 from workbench.errors import AccessDenied, QueryError, WorkbenchError
@@ -184,19 +183,28 @@ def mask_columns(frame: FrameT, masked: Sequence[str], mask: str) -> FrameT:
             exprs.append(pl.lit(None, dtype=dtype).alias(col))
     return frame.with_columns(exprs)
 
-def masked_scanner(dt: DeltaTable, masked: list[str], mask: str) -> pads.Scanner:
-    """An Arrow scanner of ``dt``'s snapshot that computes the masks as it reads: nothing unmasked leaves it."""
-    dataset = dt.to_pyarrow_dataset()
-    columns: dict[str, pc.Expression] = {}
-    for field in dataset.schema:
+_NULL_TYPES = {"int64": "BIGINT", "int32": "INTEGER", "double": "DOUBLE", "float": "FLOAT", "bool": "BOOLEAN",
+               "date32[day]": "DATE", "timestamp[us]": "TIMESTAMP", "timestamp[ns]": "TIMESTAMP_NS"}
+
+
+def masked_view(alias: str, schema: pa.Schema, masked: list[str], mask: str) -> str:
+    """The SELECT behind a masked table's view: its other columns from ``alias``, each masked one a constant.
+
+    ``alias`` names an Arrow dataset of the snapshot without the masked columns, so the
+    engine never reads them: a masked text column reads ``mask`` on every row (it cannot
+    know which values were null), any other masked column NULL of its type.
+    """
+    literal = "'" + mask.replace("'", "''") + "'"
+    columns = []
+    for field in schema:
+        quoted = '"' + field.name.replace('"', '""') + '"'
         if field.name not in masked:
-            columns[field.name] = pc.field(field.name)
+            columns.append(quoted)
         elif pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
-            columns[field.name] = pc.if_else(pc.field(field.name).is_null(), pa.scalar(None, field.type),
-                                             pa.scalar(mask, field.type))
+            columns.append(f"{literal} AS {quoted}")
         else:
-            columns[field.name] = pc.cast(pc.scalar(None), field.type)
-    return pads.Scanner.from_dataset(dataset, columns=columns)
+            columns.append(f"CAST(NULL AS {_NULL_TYPES.get(str(field.type), 'VARCHAR')}) AS {quoted}")
+    return f"SELECT {', '.join(columns)} FROM {alias}"
 
 
 class GuardedSQL(LakeSQL):
@@ -291,14 +299,19 @@ class GuardedSQL(LakeSQL):
             self._query = previous
 
     def scan_sql(self, name: str, dt: DeltaTable) -> str:
-        """Files for a table the role reads whole (in the sandbox's folders), else a masking Arrow scanner."""
+        """Files for a table the role reads whole (in the sandbox's folders); else an Arrow dataset of
+        the snapshot, without the columns masked for the role (``masked_view``)."""
         folder = self._folders.get(name)
         if folder is not None and all(f.startswith(folder) for f in dt.file_uris()):
             return super().scan_sql(name, dt)
-        masked = self.gate.masked(name, [f.name for f in dt.schema().fields])
-        if not masked:
-            return self.register(name, dt.to_pyarrow_dataset())
-        return self.register(name, masked_scanner(dt, masked, self.gate.policy.mask))
+        dataset = dt.to_pyarrow_dataset()
+        masked = self.gate.masked(name, dataset.schema.names)
+        kept = pa.schema([f for f in dataset.schema if f.name not in masked])
+        if len(kept) == 0:  # every column masked: only the row count remains
+            rows = pa.table(dt.get_add_actions(flatten=True)).column("num_records").to_pylist()
+            return masked_view(f"range({int(sum(r or 0 for r in rows))})", dataset.schema, masked, self.gate.policy.mask)
+        alias = self.register(name, dataset.replace_schema(kept) if masked else dataset)
+        return masked_view(alias, dataset.schema, masked, self.gate.policy.mask)
 
     @contextmanager
     def engine_errors(self) -> Iterator[None]:
