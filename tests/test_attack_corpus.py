@@ -290,3 +290,39 @@ def test_refused_attacks_are_audited(attackers: dict[str, Session], tmp_path: Pa
     folder = Path(str(wb.settings.audit_dir))
     denied = [r for r in read_records(folder) if r["event"] == "denied" and r["user"] == "analyst-attacker"]
     assert denied and "read_text" in denied[-1]["query"] and "read_text" in denied[-1]["tables"][0]
+
+
+# -- laundering: writing what a role may not see into a table it may read -------------------
+
+LAUNDERING = [  # (query an analyst writes to work, column that must stay masked for managers)
+    ("SELECT crossing_id, plate AS port FROM curated.crossings", "port"),
+    ("SELECT crossing_id, plate, plate FROM curated.crossings", "plate_1"),
+    ("SELECT * FROM curated.crossings c JOIN curated.declarations d ON c.container_no = d.container_no", None),
+    ("SELECT * FROM curated.crossings a, curated.crossings b WHERE a.crossing_id = b.crossing_id", "plate_1"),
+    ("SELECT crossing_id, CAST({'p': plate} AS VARCHAR) AS s FROM curated.crossings", "s"),
+    ("SELECT crossing_id, 'x' || plate AS z FROM curated.crossings", "z"),
+    ("SELECT crossing_id, (SELECT max(plate) FROM curated.crossings) AS m FROM curated.crossings", "m"),
+    ("WITH a AS (SELECT crossing_id, plate AS q FROM curated.crossings), b AS (SELECT crossing_id, q AS r FROM a) "
+     "SELECT crossing_id, r AS w FROM b", "w"),
+    ("SELECT crossing_id, CAST(c AS VARCHAR) AS whole FROM curated.crossings c", "whole"),
+    ("SELECT crossing_id, upper(plate) FROM curated.crossings", "upper(plate)"),
+    ("SELECT crossing_id, plate AS a FROM curated.crossings UNION ALL SELECT crossing_id, 'x' FROM curated.crossings", "a"),
+    ("SELECT crossing_id, u FROM curated.crossings, unnest([plate]) AS t(u)", "u"),
+    ("SELECT crossing_id, COLUMNS('pla.*') FROM curated.crossings", "plate"),
+    ("SELECT crossing_id, string_agg(plate, ',') OVER () AS l FROM curated.crossings", "l"),
+]
+
+
+def test_derived_tables_keep_masks_however_the_query_renames_them(
+        tiny_world: Session, tmp_path_factory: pytest.TempPathFactory) -> None:
+    audit = str(tmp_path_factory.mktemp("launder-audit"))
+    manager = connect(tiny_world.settings.lake, user="manager-launder", role="manager", audit_dir=audit)
+    plates = set(tiny_world.sql("SELECT DISTINCT plate FROM curated.crossings")["plate"])
+    for i, (query, column) in enumerate(LAUNDERING):
+        analyst = connect(tiny_world.settings.lake, user="analyst-launder", role="analyst", audit_dir=audit)
+        analyst.write(analyst.sql(query), f"work.launder_{i}", mode="overwrite")
+        seen = manager.sql(f"SELECT * FROM work.launder_{i}")
+        leaked = [c for c in seen.columns for v in seen[c].cast(pl.String).drop_nulls() if any(p in v for p in plates)]
+        assert not leaked, (query, leaked)
+        if column is not None:
+            assert set(seen[column].drop_nulls()) <= {"***"}, query

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import socketserver
@@ -19,7 +20,7 @@ from workbench.cli import main
 from workbench.errors import AccessDenied, ConfigError
 from workbench.explore import Session, connect
 from workbench.security import AuditTrail, search, verify
-from workbench.security.audit import checkpoint_now, read_records
+from workbench.security.audit import MAX_QUERY_CHARS, checkpoint_now, read_records
 from workbench.security.detectors import score
 from workbench.security.policy import LEVELS, level, load_policy, parse_policy
 from workbench.security.siem import EVENTS, demo_accounts, run_cycle
@@ -231,6 +232,54 @@ def test_sql_cells_go_through_the_gate_and_are_audited(
     assert events["event"].to_list() == ["session_start", "query", "denied"]
     query = [r for r in read_records(audit) if r.get("event") == "query"]
     assert [(r["detail"]["via"], r["tables"]) for r in query] == [("%%sql", ["curated.declarations"])]
+
+
+def test_every_query_path_is_audited_with_what_duckdb_resolved(
+        tiny_world: Session, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    audit = tmp_path / "audit"
+    analyst = as_role(tiny_world, monkeypatch, "analyst", audit)
+    padded = "SELECT count(*) AS n FROM curated.declarations" + " " * 30_000 + "-- hidden tail"
+    analyst.sql(padded)
+    analyst.engine.frame("SELECT count(*) FROM curated.crossings")  # the engine directly, past wb.sql
+    analyst.engine.relation("SELECT 1 AS x FROM curated.traders LIMIT 1")
+    analyst.describe("curated.brokers")
+    analyst.history("curated.cases")
+    records = [r for r in read_records(audit) if r["user"] == "analyst-user"]
+    queries = [r for r in records if r["event"] == "query"]
+    first = queries[0]
+    assert first["query_chars"] == len(padded) and len(first["query"]) < len(padded)
+    assert first["query_sha256"] == hashlib.sha256(padded.encode()).hexdigest()
+    assert first["detail"]["versions"] == {"curated.declarations": tiny_world.lake.catalog.entry(
+        "curated.declarations")["version"]}
+    vias = {(r["detail"]["via"], tuple(r["tables"])) for r in queries}
+    assert {("sql", ("curated.declarations",)), ("engine", ("curated.crossings",)),
+            ("engine", ("curated.traders",)), ("describe", ("curated.brokers",))} <= vias
+    assert {"describe", "history"} <= {r["event"] for r in records}
+    assert verify(audit).ok
+
+
+def test_the_audit_service_stamps_records_itself_and_rejects_malformed_ones(tmp_path: Path) -> None:
+    from workbench.security.audit_service import checked_request
+
+    good = {"event": "query", "query": "SELECT 1", "query_sha256": hashlib.sha256(b"SELECT 1").hexdigest(),
+            "query_chars": 8, "tables": ["curated.x"], "rows": 1, "detail": {}}
+    assert checked_request(good)["query_chars"] == 8
+    bad = {
+        "unknown fields": {**good, "ts": "1999-01-01T00:00:00"},
+        "'event' must be a lower-case word": {**good, "event": "Query\nforged"},
+        "'query_sha256' does not match": {**good, "query_sha256": "0" * 64},
+        "must describe the whole query": {**good, "query_chars": 3},
+        "cut at": {**good, "query_chars": 50},
+        "'tables' must be a list": {**good, "tables": "curated.x"},
+        "'rows' must be an integer": {**good, "rows": -1},
+        "need a 'query'": {"event": "query", "query_sha256": "0" * 64},
+    }
+    for rule, request in bad.items():
+        with pytest.raises(ValueError, match=rule):
+            checked_request(request)
+    cut = "x" * MAX_QUERY_CHARS
+    assert checked_request({**good, "query": cut, "query_chars": MAX_QUERY_CHARS + 5,
+                            "query_sha256": "a" * 64})["detail"] == {"query_hash": "client"}
 
 
 def _trail(folder: Path, n: int = 10, checkpoint_every: int = 4) -> list[str]:

@@ -122,6 +122,7 @@ class Session:
                 "actor": commit.get("actor"),
                 "produced_by": commit.get("produced_by"),
             })
+        self.audit.record("history", tables=[name], rows=len(rows), wait=False)
         return pl.DataFrame(rows)
 
     def describe(self, name: str) -> pl.DataFrame:

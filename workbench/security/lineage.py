@@ -92,8 +92,10 @@ def _scan(node: object, items: list[tuple[str | None, Any]], relations: set[str]
             _scan(value, items, relations)
 
 
-def column_flows(shape: QueryShape, sensitive: Mapping[str, set[Source]], output: list[str]) -> dict[str, set[Source]]:
-    """Per output column, the sensitive sources flowing into it; ``sensitive`` maps column name -> sources.
+def column_flows(shape: QueryShape, sensitive: Mapping[str, set[Source]], output: list[str],
+                 known: set[str] = frozenset()) -> dict[str, set[Source]]:  # type: ignore[assignment]
+    """Per output column, the sensitive sources flowing into it; ``sensitive`` maps column name -> sources,
+    ``known`` holds every column name of the inputs (what a star passes through).
 
     Raises ``_Unmodelled`` (caught by ``carry``) when the query leaves the modelled subset.
     """
@@ -104,11 +106,14 @@ def column_flows(shape: QueryShape, sensitive: Mapping[str, set[Source]], output
     relations: set[str] = set()
     _scan(tree, items, relations)
     tainted: dict[str, set[Source]] = {name: set(sources) for name, sources in sensitive.items() if sources}
+    rows = relations - {n for n, _ in items if n}  # names that, alone in a column reference, mean a whole row
     refs_of = []
     for name, expr in items:
         refs: set[str] = set()
-        _refs(expr, refs, relations - {n for n, _ in items if n})
+        _refs(expr, refs, rows)
         refs_of.append((name, refs))
+    top = tree["statements"][0]["node"]
+    top_items = top.get("select_list", []) if top.get("type") == "SELECT_NODE" else []
     changed = True
     while changed:  # names pass taint on through CTEs and subqueries until nothing changes
         changed = False
@@ -121,6 +126,18 @@ def column_flows(shape: QueryShape, sensitive: Mapping[str, set[Source]], output
             if not flowing <= tainted.get(name, set()):
                 tainted.setdefault(name, set()).update(flowing)
                 changed = True
+    if top_items and len(top_items) == len(output) and all(i.get("class") != "STAR" for i in top_items):
+        # No star at the top: output column i is select item i, whatever DuckDB named it.
+        flows = {}
+        for column, item in zip(output, top_items, strict=True):
+            refs = set()
+            _refs(item, refs, rows)
+            flows[column] = set().union(*(tainted.get(r, set()) for r in refs))
+        return flows
+    explained = {n for n, _ in items if n} | set(sensitive) | known
+    unexplained = [c for c in output if c.lower() not in explained]
+    if unexplained:  # a name DuckDB made up (duplicates become "a_1"): cannot tell where it came from
+        raise _Unmodelled(f"output columns {unexplained}")
     return {column: tainted.get(column.lower(), set()) for column in output}
 
 
@@ -140,7 +157,7 @@ def carry(inputs: Mapping[str, Mapping[str, set[Source]]], carried_inputs: Itera
         for cols in inputs.values():
             for column, sources in cols.items():
                 by_name.setdefault(column.lower(), set()).update(sources)
-        flows = column_flows(shape, by_name, output)
+        flows = column_flows(shape, by_name, output, {c.lower() for cols in inputs.values() for c in cols})
     except _Unmodelled:
         flows = {column: set(everything) for column in output}
     return {
