@@ -45,8 +45,9 @@ _DEFAULT_CATALOGS = ("", "memory")
 class QueryShape:
     """What DuckDB's parser says a query is and what it reads.
 
-    ``statements`` holds each statement's type (``SELECT``, ``EXPLAIN``, ``COPY`` ...;
-    an EXPLAIN's inner statement is inspected as well). For SELECTs (and what an EXPLAIN
+    ``count`` is the number of statements in the text; ``statements`` holds each one's type
+    (``SELECT``, ``EXPLAIN``, ``COPY`` ...; what an EXPLAIN explains follows it, and
+    ``UNKNOWN`` where that cannot be found). For SELECTs (and what an EXPLAIN
     explains): ``tables`` the lake tables read (``zone.table``, lower case); ``functions``
     the table functions called; ``scalars`` every other function called; ``others`` the
     relations named that are neither lake tables nor CTEs of the query (a bare file path,
@@ -54,6 +55,7 @@ class QueryShape:
     clause; ``tree`` the parse trees (JSON), for column lineage.
     """
 
+    count: int
     statements: tuple[str, ...]
     tables: frozenset[str] = frozenset()
     functions: frozenset[str] = frozenset()
@@ -114,21 +116,25 @@ class _Walk:
 
 
 def _explained(text: str) -> str | None:
-    """The statement an ``EXPLAIN [ANALYZE] [(options)] ...`` explains, found with DuckDB's tokenizer."""
-    tokens = duckdb.tokenize(text)
-    i = 0
-    if i < len(tokens) and text[tokens[i][0]:].upper().startswith("EXPLAIN"):
+    """The statement an ``EXPLAIN [ANALYZE] [(options)] ...`` explains, found with DuckDB's tokenizer; None if not."""
+    every = duckdb.tokenize(text)
+    ends = {start: every[n + 1][0] if n + 1 < len(every) else len(text) for n, (start, _) in enumerate(every)}
+    tokens = [t for t in every if t[1] != duckdb.token_type.comment]
+
+    def word(i: int) -> str:
+        return text[tokens[i][0]:ends[tokens[i][0]]].strip().upper()
+
+    if not tokens or word(0) != "EXPLAIN":
+        return None
+    i = 1
+    if i < len(tokens) and word(i) == "ANALYZE":
         i += 1
-    while i < len(tokens) and tokens[i][1] == duckdb.token_type.comment:
-        i += 1
-    if i < len(tokens) and text[tokens[i][0]:].upper().startswith("ANALYZE"):
-        i += 1
-    if i < len(tokens) and text[tokens[i][0]] == "(":
+    if i < len(tokens) and text[tokens[i][0]] == "(" and tokens[i][1] == duckdb.token_type.operator:
         depth = 0
         while i < len(tokens):
-            char = text[tokens[i][0]]
-            depth += char == "(" and tokens[i][1] == duckdb.token_type.operator
-            depth -= char == ")" and tokens[i][1] == duckdb.token_type.operator
+            if tokens[i][1] == duckdb.token_type.operator:
+                depth += text[tokens[i][0]] == "("
+                depth -= text[tokens[i][0]] == ")"
             i += 1
             if depth == 0:
                 break
@@ -137,6 +143,22 @@ def _explained(text: str) -> str | None:
 
 def _statement_type(statement: duckdb.Statement) -> str:
     return str(statement.type).rpartition(".")[2].upper()
+
+
+def _unexplained(statement: duckdb.Statement) -> tuple[list[str], duckdb.Statement | None]:
+    """The types down an EXPLAIN chain and the statement explained (None if it cannot be found)."""
+    kinds = [_statement_type(statement)]
+    while kinds[-1] == "EXPLAIN":
+        inner = _explained(statement.query)
+        try:
+            found = _PARSER.extract_statements(inner) if inner else []
+        except duckdb.Error:
+            found = []
+        if len(found) != 1:
+            return [*kinds, "UNKNOWN"], None
+        statement = found[0]
+        kinds.append(_statement_type(statement))
+    return kinds, statement
 
 
 @lru_cache(maxsize=1024)
@@ -150,32 +172,22 @@ def inspect_query(query: str) -> QueryShape:
             statements = _PARSER.extract_statements(query)
         except duckdb.Error as exc:
             raise QueryError(f"SQL syntax error: {str(exc).splitlines()[0]}") from exc
-        kinds = []
+        kinds: list[str] = []
         walk = _Walk()
         trees = []
         for statement in statements:
-            kind = _statement_type(statement)
-            kinds.append(kind)
-            text = statement.query
-            if kind == "EXPLAIN":
-                inner = _explained(text)
-                inner_statements = _PARSER.extract_statements(inner) if inner else []
-                if len(inner_statements) != 1:
-                    kinds.append("UNKNOWN")
-                    continue
-                kind = _statement_type(inner_statements[0])
-                kinds.append(kind)
-                text = inner_statements[0].query
-            if kind != "SELECT":
+            chain, explained = _unexplained(statement)
+            kinds.extend(chain)
+            if explained is None or chain[-1] != "SELECT":
                 continue
-            serialized = _PARSER.execute("SELECT json_serialize_sql(?)", [text]).fetchone()[0]  # type: ignore[index]
+            serialized = _PARSER.execute("SELECT json_serialize_sql(?)", [explained.query]).fetchone()[0]  # type: ignore[index]
             tree = json.loads(serialized)
             if tree.get("error"):
                 raise QueryError(f"SQL syntax error: {tree.get('error_message')}")
             walk.visit(tree)
             trees.append(serialized)
-    return QueryShape(tuple(kinds), frozenset(walk.tables), frozenset(walk.functions), frozenset(walk.scalars),
-                      walk.others(), frozenset(walk.time_travel), tuple(trees))
+    return QueryShape(len(statements), tuple(kinds), frozenset(walk.tables), frozenset(walk.functions),
+                      frozenset(walk.scalars), walk.others(), frozenset(walk.time_travel), tuple(trees))
 
 
 def referenced_tables(query: str) -> frozenset[str]:

@@ -258,7 +258,7 @@ class GuardedSQL(LakeSQL):
         def refuse(what: str, reason: str) -> AccessDenied:
             return self._refuse(AccessDenied(what, "n/a", role, reason=reason), query)
 
-        if len(shape.statements) != 1 and shape.statements[:1] != ("EXPLAIN",):
+        if shape.count != 1:
             raise refuse("a multi-statement string", f"run one statement per call (found {', '.join(shape.statements)})")
         for kind in shape.statements:
             if kind not in STATEMENTS:
