@@ -416,3 +416,21 @@ def test_the_local_server_serves_every_app_of_the_app_list(served: dict[str, Any
         page = requests.get(f"{served['url']}/{name}", timeout=120)
         assert page.status_code == 200 and f"<title>{app.title}</title>" in page.text, (name, page.text[:300])
     assert requests.get(f"{served['url']}/not-an-app", timeout=30).status_code == 404
+
+
+def test_each_app_declares_every_table_its_module_names() -> None:
+    """The home's freshness comes from the tables apps/apps.toml lists; a table an app's module queries
+    (a module-level name like ``DECLARATIONS = "curated.declarations"``) but the list misses would leave
+    its card silently stale."""
+    import importlib
+    import re
+
+    from workbench.apps.specs import load_apps
+
+    table = re.compile(r"^(raw|curated|documents|security|work)\.[a-z0-9_]+$")
+    for name, app in load_apps().items():
+        if app.build is None:
+            continue
+        module = importlib.import_module(app.build.partition(":")[0])
+        named = {v for v in vars(module).values() if isinstance(v, str) and table.match(v)}
+        assert named and named <= set(app.tables), (name, sorted(named - set(app.tables)))
