@@ -48,7 +48,8 @@ import workbench
 from workbench.security.audit import AuditTrail, AuditWriter, NullAudit
 from workbench.security.audit_service import AuditClient
 from workbench.security.detectors import score
-from workbench.security.siem import demo_accounts, run_cycle
+from workbench.demo.access_log import demo_accounts
+from workbench.security.siem import run_cycle
 
 QUERIES = [
     "SELECT count(*) FROM curated.declarations",

@@ -17,7 +17,7 @@ from tests.conftest import world_copy
 from workbench.explore import Session
 from workbench.graph.build import EvidenceGraph, build_graph
 from workbench.graph.detect import detection_graph, tight_groups
-from workbench.graph.names import company_key, surname_keys
+from workbench.graph.names import fold, name_keys
 from workbench.graph.overrides import record_override
 from workbench.graph.resolution import Resolution, resolve
 from workbench.graph.scoring import exact_name_clusters, pairwise_score, resolved_clusters, ring_score, truth_clusters
@@ -52,9 +52,13 @@ def _ids(wb: Session, table: str, column: str) -> set[str]:
 
 
 def test_name_keys_bridge_abbreviation_chinese_and_romanisation() -> None:
-    assert company_key("Wing Fat Trdg Co., Ltd") == company_key("永發貿易有限公司") == "WING FAT TRADING"
-    assert set(surname_keys("CHAN Tai Man")) & set(surname_keys("Tai Man Chen")) == {"陳"}
-    assert set(surname_keys("HUANG Wei")) & set(surname_keys("黃偉"))
+    english, chinese, simplified = (name_keys([n]) for n in ("Wing Fat Trdg Co., Ltd", "永發貿易有限公司", "永发贸易有限公司"))
+    assert english.key_en == chinese.key_yue == simplified.key_yue == "WING FAT TRADING"
+    assert chinese.key_cmn == "YONG FA TRADING", "mainland spelling comes from the Mandarin reading"
+    assert name_keys(["Wing Fat Logistics Ltd"]).trade != english.trade, "a near-name distractor keeps its trade word"
+    assert name_keys(["CHAN Tai-man"]).key_en == name_keys(["Tai Man Chan"]).key_en == name_keys(["陳大文"]).key_yue
+    assert fold("TSANG") == fold("CHANG") and fold("LEE") == fold("LI") and fold("FOOK") == fold("FUK")
+    assert name_keys(["Shenzhen Huaqiang Electronics Co Ltd"]).brand_en == name_keys(["深圳市華強電子有限公司"]).brand_cmn
 
 
 def test_resolution_beats_the_exact_name_baseline(world: Session, resolution: Resolution) -> None:

@@ -23,7 +23,8 @@ from workbench.security import AuditTrail, search, verify
 from workbench.security.audit import MAX_QUERY_CHARS, checkpoint_now, read_records
 from workbench.security.detectors import score
 from workbench.security.policy import LEVELS, level, load_policy, parse_policy
-from workbench.security.siem import EVENTS, demo_accounts, run_cycle
+from workbench.demo.access_log import demo_accounts
+from workbench.security.siem import EVENTS, run_cycle
 from workbench.security.sinks import EmailSink, WebhookSink
 
 TABLE_OF = {"public": "raw.ref_fx_rates", "internal": "curated.declarations",

@@ -115,3 +115,11 @@ def build_access_log(cfg: WorldConfig) -> AccessLog:
     flagged = [j for j, k in enumerate(kinds) if k]
     anomalies = make_batch("truth.log_anomalies", {"event_id": ids.take(flagged), "kind": [kinds[j] for j in flagged]})
     return AccessLog(batch, anomalies)
+
+
+def demo_accounts() -> dict[str, bool]:
+    """The synthetic world's account directory (name -> enabled): its staff and one disabled contractor.
+
+    What the SIEM checks its access log against when it runs on this world (tests, benchmarks).
+    """
+    return {**{name: True for name, _ in PLATFORM_USERS}, DISABLED_USER: False}

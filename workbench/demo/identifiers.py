@@ -11,47 +11,15 @@ import numpy as np
 import pyarrow as pa
 
 from workbench.demo.vocabulary import CONTAINER_OWNERS
-
-_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-
-def _iso6346_letter_values() -> dict[str, int]:
-    """ISO 6346 letter values: A=10 upwards, skipping multiples of 11."""
-    values, v = {}, 10
-    for ch in _LETTERS:
-        if v % 11 == 0:
-            v += 1
-        values[ch] = v
-        v += 1
-    return values
-
-
-_ISO6346 = _iso6346_letter_values()
-
-
-def container_check_digit(prefix10: str) -> int:
-    """Check digit of the first 10 characters (owner code, category U, 6-digit serial)."""
-    total = sum((_ISO6346[c] if c.isalpha() else int(c)) * (2**i) for i, c in enumerate(prefix10))
-    return total % 11 % 10
-
-
-def container_is_valid(number: str) -> bool:
-    """True when ``number`` is 4 letters + 7 digits with a correct ISO 6346 check digit."""
-    if len(number) != 11 or not number[:4].isalpha() or not number[4:].isdigit():
-        return False
-    return container_check_digit(number[:10]) == int(number[10])
-
-
-def imo_check_digit(six: str) -> int:
-    """IMO ship number check digit: weighted sum 7..2 of the first six digits, mod 10."""
-    return sum(int(d) * w for d, w in zip(six, range(7, 1, -1))) % 10
-
-
-def imo_is_valid(imo: str) -> bool:
-    """True when ``imo`` reads ``IMO`` + 7 digits with a correct check digit."""
-    digits = imo.removeprefix("IMO")
-    return len(digits) == 7 and digits.isdigit() and imo_check_digit(digits[:6]) == int(digits[6])
-
+from workbench.reference.identifiers import (  # noqa: F401 - check digits re-exported for the generator's modules
+    ISO6346_LETTER_VALUES as _ISO6346,
+    LETTERS,
+    container_check_digit,
+    container_is_valid,
+    hkid_check_character,
+    imo_check_digit,
+    imo_is_valid,
+)
 
 def imo_number(serial: int) -> str:
     """``IMO9xxxxxx`` for a serial in [0, 100000); modern hulls start with 9."""
@@ -61,11 +29,9 @@ def imo_number(serial: int) -> str:
 
 def hkid(letter_index: int, digits: int) -> str:
     """A Hong Kong identity card number ``A123456(7)`` with its check character."""
-    letter = _LETTERS[letter_index % 26]
+    letter = LETTERS[letter_index % 26]
     six = f"{digits % 1_000_000:06d}"
-    total = 36 * 9 + (10 + _LETTERS.index(letter)) * 8 + sum(int(d) * w for d, w in zip(six, range(7, 1, -1)))
-    check = (11 - total % 11) % 11
-    return f"{letter}{six}({'A' if check == 10 else check})"
+    return f"{letter}{six}({hkid_check_character(letter, six)})"
 
 
 def hk_phone(rng: np.random.Generator) -> str:

@@ -1,14 +1,23 @@
 """Reference data of the synthetic Hong Kong customs world.
 
-Everything here is fixed, hand-written vocabulary (HS codes, control points, streets,
-surnames, company-name parts ...). The generators only ever index into these tuples,
-so the world's realism lives in one place and the generators stay free of literals.
+Everything here is fixed, hand-written vocabulary (surnames, company-name parts ...);
+public-standard tables (HS codes, control points, streets, country codes) come from
+``workbench.reference`` and are re-exported under the names the generators use. The generators only ever
+index into these tuples, so the world's realism lives in one place and the generators stay free of literals.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+
+from workbench.reference import (
+    CONTAINER_OWNER_CODES,
+    CONTROL_POINTS,
+    COUNTRY_NAMES,
+    HS_CODES,
+    STREETS,
+)
 
 
 WORLD_START = date(2022, 1, 1)
@@ -25,7 +34,7 @@ CASH_THRESHOLD_HKD = 120_000.0
 
 @dataclass(frozen=True)
 class Commodity:
-    """One HK-HS 8-digit code with its bilingual description and typical economics."""
+    """One HK-HS code (from ``workbench.reference``) with the world's typical economics for it."""
 
     hs_code: str
     desc_en: str
@@ -36,81 +45,83 @@ class Commodity:
     category: str  # general | high_value | dutiable | prohibited
 
 
-COMMODITIES: tuple[Commodity, ...] = (
-    Commodity("85171300", "Smartphones", "智能手機", "PCS", 0.4, 10_000, "high_value"),
-    Commodity("85171400", "Other mobile telephones", "其他流動電話", "PCS", 0.2, 1_500, "general"),
-    Commodity("84713000", "Portable computers (laptops)", "手提電腦", "PCS", 2.0, 3_500, "high_value"),
-    Commodity("84715000", "Computer processing units", "電腦處理器單元", "PCS", 8.0, 1_200, "general"),
-    Commodity("85423100", "Integrated circuits: processors and controllers", "集成電路：處理器及控制器", "PCS", 0.005, 60_000, "high_value"),
-    Commodity("85423200", "Integrated circuits: memories", "集成電路：記憶體", "PCS", 0.005, 40_000, "high_value"),
-    Commodity("85235100", "Solid-state non-volatile storage devices", "固態非揮發性儲存裝置", "PCS", 0.05, 8_000, "high_value"),
-    Commodity("85076000", "Lithium-ion accumulators", "鋰離子蓄電池", "PCS", 0.3, 300, "general"),
-    Commodity("85183000", "Headphones and earphones", "耳機", "PCS", 0.2, 1_500, "general"),
-    Commodity("85287200", "Colour television receivers", "彩色電視接收器", "PCS", 15.0, 250, "general"),
-    Commodity("85258900", "Digital cameras", "數碼相機", "PCS", 0.6, 5_000, "high_value"),
-    Commodity("88062200", "Unmanned aircraft (drones)", "無人駕駛航空器", "PCS", 1.0, 5_000, "high_value"),
-    Commodity("91021100", "Wrist-watches, electrically operated", "電子手錶", "PCS", 0.1, 20_000, "high_value"),
-    Commodity("91011100", "Wrist-watches with case of precious metal", "貴金屬錶殼手錶", "PCS", 0.15, 300_000, "high_value"),
-    Commodity("71081200", "Gold, unwrought, non-monetary", "未經鍛造非貨幣黃金", "KG", 1.0, 450_000, "high_value"),
-    Commodity("71131900", "Jewellery of precious metal", "貴金屬首飾", "KG", 1.0, 200_000, "high_value"),
-    Commodity("71023900", "Diamonds, non-industrial, worked", "已加工非工業用鑽石", "CT", 0.0002, 50_000_000, "high_value"),
-    Commodity("24022000", "Cigarettes containing tobacco", "含煙草香煙", "STK", 0.00125, 400, "dutiable"),
-    Commodity("24031900", "Smoking tobacco", "煙絲", "KG", 1.0, 300, "dutiable"),
-    Commodity("22083000", "Whiskies", "威士忌", "L", 1.4, 400, "dutiable"),
-    Commodity("22042100", "Wine in containers of 2 litres or less", "葡萄酒（兩公升或以下容器）", "L", 1.3, 250, "general"),
-    Commodity("22030000", "Beer made from malt", "麥芽啤酒", "L", 1.1, 15, "general"),
-    Commodity("27101900", "Diesel and fuel oil", "柴油及燃油", "L", 0.85, 7, "dutiable"),
-    Commodity("27111200", "Propane, liquefied", "液化丙烷", "KG", 1.0, 5, "general"),
-    Commodity("30049000", "Medicaments, packaged for retail sale", "零售包裝藥物", "KG", 1.0, 800, "general"),
-    Commodity("30021500", "Immunological products", "免疫產品", "KG", 1.0, 5_000, "high_value"),
-    Commodity("33049900", "Beauty and skin-care preparations", "美容及護膚品", "KG", 1.0, 600, "high_value"),
-    Commodity("33030000", "Perfumes and toilet waters", "香水及花露水", "L", 1.0, 1_000, "high_value"),
-    Commodity("19011000", "Infant formula", "嬰兒配方奶粉", "KG", 1.0, 150, "general"),
-    Commodity("04109000", "Edible bird's nest", "食用燕窩", "KG", 1.0, 20_000, "high_value"),
-    Commodity("03078700", "Abalone, dried", "乾鮑魚", "KG", 1.0, 1_500, "general"),
-    Commodity("03074300", "Cuttlefish and squid, frozen", "冷藏墨魚及魷魚", "KG", 1.0, 40, "general"),
-    Commodity("03061700", "Shrimps and prawns, frozen", "冷藏蝦", "KG", 1.0, 70, "general"),
-    Commodity("03019900", "Live fish", "活魚", "KG", 1.0, 150, "general"),
-    Commodity("03057100", "Shark fins, dried", "乾魚翅", "KG", 1.0, 2_500, "high_value"),
-    Commodity("02023000", "Bovine meat, boneless, frozen", "冷藏無骨牛肉", "KG", 1.0, 45, "general"),
-    Commodity("02071400", "Chicken cuts and offal, frozen", "冷藏雞件及雜碎", "KG", 1.0, 15, "general"),
-    Commodity("09012100", "Coffee, roasted", "已烘焙咖啡", "KG", 1.0, 120, "general"),
-    Commodity("21069000", "Food preparations n.e.s.", "其他食物製品", "KG", 1.0, 60, "general"),
-    Commodity("12119000", "Chinese herbal medicine (plants)", "中藥材", "KG", 1.0, 200, "general"),
-    Commodity("10063000", "Rice, milled", "白米", "KG", 1.0, 8, "general"),
-    Commodity("17019900", "Refined cane sugar", "精製蔗糖", "KG", 1.0, 6, "general"),
-    Commodity("64039900", "Footwear with leather uppers", "皮面鞋履", "PRS", 1.0, 400, "general"),
-    Commodity("64041100", "Sports footwear", "運動鞋", "PRS", 0.9, 300, "general"),
-    Commodity("42022100", "Handbags with outer surface of leather", "皮革外層手袋", "PCS", 0.8, 2_500, "high_value"),
-    Commodity("61102000", "Jerseys and pullovers of cotton", "棉質針織套衫", "PCS", 0.4, 250, "general"),
-    Commodity("61091000", "T-shirts of cotton", "棉質T恤", "PCS", 0.2, 150, "general"),
-    Commodity("62046200", "Women's trousers of cotton", "棉質女裝長褲", "PCS", 0.5, 200, "general"),
-    Commodity("52081200", "Woven fabrics of cotton", "棉質梭織布", "KG", 1.0, 40, "general"),
-    Commodity("39269000", "Other articles of plastics", "其他塑膠製品", "KG", 1.0, 25, "general"),
-    Commodity("39232100", "Sacks and bags of polyethylene", "聚乙烯膠袋", "KG", 1.0, 15, "general"),
-    Commodity("39011000", "Polyethylene in primary forms", "初級形狀聚乙烯", "KG", 1.0, 10, "general"),
-    Commodity("95030000", "Toys", "玩具", "PCS", 0.5, 60, "general"),
-    Commodity("69072100", "Ceramic tiles", "瓷磚", "KG", 1.0, 6, "general"),
-    Commodity("48025600", "Uncoated paper", "未塗布紙張", "KG", 1.0, 8, "general"),
-    Commodity("73089000", "Structures of iron or steel", "鋼鐵結構件", "KG", 1.0, 12, "general"),
-    Commodity("94036000", "Wooden furniture", "木傢具", "PCS", 25.0, 60, "general"),
-    Commodity("94054200", "LED lamps and lighting fittings", "LED燈具", "PCS", 0.5, 150, "general"),
-    Commodity("84151000", "Air conditioners, window or wall type", "窗口式或牆壁式冷氣機", "PCS", 40.0, 60, "general"),
-    Commodity("87032300", "Motor cars, 1500-3000 cc", "汽車（1500至3000毫升）", "PCS", 1_500.0, 200, "high_value"),
-    Commodity("87089900", "Parts of motor vehicles", "汽車零件", "KG", 1.0, 80, "general"),
-    Commodity("40111000", "New pneumatic tyres for motor cars", "汽車用新充氣輪胎", "PCS", 9.0, 60, "general"),
-    Commodity("85414300", "Photovoltaic modules", "太陽能光伏組件", "PCS", 20.0, 40, "general"),
-    Commodity("74031100", "Refined copper cathodes", "精煉銅陰極", "KG", 1.0, 65, "general"),
-    Commodity("76011000", "Aluminium, unwrought", "未鍛軋鋁", "KG", 1.0, 20, "general"),
-    Commodity("90189000", "Medical instruments and appliances", "醫療器械", "KG", 1.0, 1_500, "general"),
-    Commodity("05071000", "Ivory", "象牙", "KG", 1.0, 80_000, "prohibited"),
-    Commodity("05079000", "Pangolin scales", "穿山甲鱗片", "KG", 1.0, 20_000, "prohibited"),
-    Commodity("01062000", "Live reptiles (turtles and tortoises)", "活爬行動物（龜鱉）", "PCS", 0.5, 3_000, "prohibited"),
-    Commodity("29223900", "Ketamine", "氯胺酮", "KG", 1.0, 300_000, "prohibited"),
-    Commodity("29397100", "Cocaine", "可卡因", "KG", 1.0, 800_000, "prohibited"),
-)
+ECONOMICS: dict[str, tuple[float, float, str]] = {
+    # HS code -> (kg per unit, HKD per kg, category) as this world trades it
+    "85171300": (0.4, 10_000, "high_value"),
+    "85171400": (0.2, 1_500, "general"),
+    "84713000": (2.0, 3_500, "high_value"),
+    "84715000": (8.0, 1_200, "general"),
+    "85423100": (0.005, 60_000, "high_value"),
+    "85423200": (0.005, 40_000, "high_value"),
+    "85235100": (0.05, 8_000, "high_value"),
+    "85076000": (0.3, 300, "general"),
+    "85183000": (0.2, 1_500, "general"),
+    "85287200": (15.0, 250, "general"),
+    "85258900": (0.6, 5_000, "high_value"),
+    "88062200": (1.0, 5_000, "high_value"),
+    "91021100": (0.1, 20_000, "high_value"),
+    "91011100": (0.15, 300_000, "high_value"),
+    "71081200": (1.0, 450_000, "high_value"),
+    "71131900": (1.0, 200_000, "high_value"),
+    "71023900": (0.0002, 50_000_000, "high_value"),
+    "24022000": (0.00125, 400, "dutiable"),
+    "24031900": (1.0, 300, "dutiable"),
+    "22083000": (1.4, 400, "dutiable"),
+    "22042100": (1.3, 250, "general"),
+    "22030000": (1.1, 15, "general"),
+    "27101900": (0.85, 7, "dutiable"),
+    "27111200": (1.0, 5, "general"),
+    "30049000": (1.0, 800, "general"),
+    "30021500": (1.0, 5_000, "high_value"),
+    "33049900": (1.0, 600, "high_value"),
+    "33030000": (1.0, 1_000, "high_value"),
+    "19011000": (1.0, 150, "general"),
+    "04109000": (1.0, 20_000, "high_value"),
+    "03078700": (1.0, 1_500, "general"),
+    "03074300": (1.0, 40, "general"),
+    "03061700": (1.0, 70, "general"),
+    "03019900": (1.0, 150, "general"),
+    "03057100": (1.0, 2_500, "high_value"),
+    "02023000": (1.0, 45, "general"),
+    "02071400": (1.0, 15, "general"),
+    "09012100": (1.0, 120, "general"),
+    "21069000": (1.0, 60, "general"),
+    "12119000": (1.0, 200, "general"),
+    "10063000": (1.0, 8, "general"),
+    "17019900": (1.0, 6, "general"),
+    "64039900": (1.0, 400, "general"),
+    "64041100": (0.9, 300, "general"),
+    "42022100": (0.8, 2_500, "high_value"),
+    "61102000": (0.4, 250, "general"),
+    "61091000": (0.2, 150, "general"),
+    "62046200": (0.5, 200, "general"),
+    "52081200": (1.0, 40, "general"),
+    "39269000": (1.0, 25, "general"),
+    "39232100": (1.0, 15, "general"),
+    "39011000": (1.0, 10, "general"),
+    "95030000": (0.5, 60, "general"),
+    "69072100": (1.0, 6, "general"),
+    "48025600": (1.0, 8, "general"),
+    "73089000": (1.0, 12, "general"),
+    "94036000": (25.0, 60, "general"),
+    "94054200": (0.5, 150, "general"),
+    "84151000": (40.0, 60, "general"),
+    "87032300": (1_500.0, 200, "high_value"),
+    "87089900": (1.0, 80, "general"),
+    "40111000": (9.0, 60, "general"),
+    "85414300": (20.0, 40, "general"),
+    "74031100": (1.0, 65, "general"),
+    "76011000": (1.0, 20, "general"),
+    "90189000": (1.0, 1_500, "general"),
+    "05071000": (1.0, 80_000, "prohibited"),
+    "05079000": (1.0, 20_000, "prohibited"),
+    "01062000": (0.5, 3_000, "prohibited"),
+    "29223900": (1.0, 300_000, "prohibited"),
+    "29397100": (1.0, 800_000, "prohibited"),
+}
+COMMODITIES: tuple[Commodity, ...] = tuple(
+    Commodity(h.hs_code, h.desc_en, h.desc_zh, h.unit, *ECONOMICS[h.hs_code]) for h in HS_CODES)
 HS_INDEX: dict[str, int] = {c.hs_code: i for i, c in enumerate(COMMODITIES)}
-QUANTITY_UNITS = ("PCS", "KG", "L", "STK", "PRS", "CT")
 
 # True goods -> the benign HS codes they are declared under by a mis-declaring trader.
 MISDECLARATION_COVERS: dict[str, tuple[str, ...]] = {
@@ -132,32 +143,7 @@ UNDERVALUED_GOODS = ("85171300", "91021100", "33049900", "33030000", "42022100",
 SPLIT_GOODS = ("85171300", "33049900", "19011000", "91021100", "85423100", "04109000")
 
 
-@dataclass(frozen=True)
-class Location:
-    """A port or land boundary control point."""
-
-    code: str
-    name_en: str
-    name_zh: str
-    kind: str  # land | sea | river | air
-    lat: float
-    lon: float
-
-
-LOCATIONS: tuple[Location, ...] = (
-    Location("LMC", "Lok Ma Chau Control Point", "落馬洲管制站", "land", 22.5148, 114.0659),
-    Location("LMCSL", "Lok Ma Chau Spur Line Control Point", "落馬洲支線管制站", "land", 22.5142, 114.0685),
-    Location("SBC", "Shenzhen Bay Control Point", "深圳灣管制站", "land", 22.5035, 113.9446),
-    Location("HZMB", "Hong Kong-Zhuhai-Macao Bridge Hong Kong Port", "港珠澳大橋香港口岸", "land", 22.3198, 113.9452),
-    Location("HYW", "Heung Yuen Wai Control Point", "香園圍管制站", "land", 22.5626, 114.1694),
-    Location("MKT", "Man Kam To Control Point", "文錦渡管制站", "land", 22.5359, 114.1297),
-    Location("STK", "Sha Tau Kok Control Point", "沙頭角管制站", "land", 22.5448, 114.2213),
-    Location("KCCT", "Kwai Chung Container Terminals", "葵涌貨櫃碼頭", "sea", 22.3414, 114.1185),
-    Location("RTT", "River Trade Terminal", "內河貨運碼頭", "river", 22.3722, 113.9636),
-    Location("TMCA", "Tuen Mun Public Cargo Working Area", "屯門公眾貨物裝卸區", "river", 22.3756, 113.9717),
-    Location("CFT", "China Ferry Terminal", "中國客運碼頭", "sea", 22.2986, 114.1672),
-    Location("HKIA", "Hong Kong International Airport (Air Cargo)", "香港國際機場（空運貨物）", "air", 22.3080, 113.9185),
-)
+LOCATIONS = CONTROL_POINTS
 LOCATION_INDEX: dict[str, int] = {loc.code: i for i, loc in enumerate(LOCATIONS)}
 CARGO_PORTS: dict[str, tuple[str, ...]] = {
     "sea": ("KCCT",),
@@ -171,16 +157,13 @@ MODES = ("sea", "air", "land", "river")
 
 CURRENCIES = ("HKD", "USD", "CNY")
 
-COUNTRIES: tuple[tuple[str, str, float], ...] = (
-    # ISO2, English name, weight among trade partners
-    ("CN", "China", 0.42), ("JP", "Japan", 0.06), ("KR", "Korea", 0.05), ("TW", "Taiwan", 0.06),
-    ("US", "United States", 0.06), ("SG", "Singapore", 0.04), ("MY", "Malaysia", 0.03),
-    ("TH", "Thailand", 0.03), ("VN", "Viet Nam", 0.04), ("DE", "Germany", 0.02), ("GB", "United Kingdom", 0.02),
-    ("FR", "France", 0.02), ("IT", "Italy", 0.02), ("AU", "Australia", 0.02), ("IN", "India", 0.02),
-    ("ID", "Indonesia", 0.02), ("PH", "Philippines", 0.02), ("AE", "United Arab Emirates", 0.015),
-    ("ZA", "South Africa", 0.01), ("NG", "Nigeria", 0.01), ("BR", "Brazil", 0.01), ("CH", "Switzerland", 0.01),
-    ("NL", "Netherlands", 0.01), ("MO", "Macao", 0.01), ("CD", "Congo (DR)", 0.005), ("MZ", "Mozambique", 0.005),
-)
+COUNTRY_WEIGHTS: dict[str, float] = {
+    # ISO2 -> weight among this world's trade partners
+    "CN": 0.42, "JP": 0.06, "KR": 0.05, "TW": 0.06, "US": 0.06, "SG": 0.04, "MY": 0.03, "TH": 0.03, "VN": 0.04,
+    "DE": 0.02, "GB": 0.02, "FR": 0.02, "IT": 0.02, "AU": 0.02, "IN": 0.02, "ID": 0.02, "PH": 0.02, "AE": 0.015,
+    "ZA": 0.01, "NG": 0.01, "BR": 0.01, "CH": 0.01, "NL": 0.01, "MO": 0.01, "CD": 0.005, "MZ": 0.005,
+}
+COUNTRIES: tuple[tuple[str, str, float], ...] = tuple((c, COUNTRY_NAMES[c], w) for c, w in COUNTRY_WEIGHTS.items())
 ISO2 = tuple(c[0] for c in COUNTRIES)
 HIGH_RISK_ORIGINS = ("NG", "CD", "MZ", "ZA", "AE")
 
@@ -198,50 +181,6 @@ FOREIGN_SUFFIX: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class Street:
-    """A Hong Kong street with its district, in English and Chinese."""
-
-    en: str
-    zh: str
-    district_en: str
-    district_zh: str
-
-
-STREETS: tuple[Street, ...] = (
-    Street("Tai Lin Pai Road", "大連排道", "Kwai Chung", "葵涌"),
-    Street("Kwai Fung Crescent", "葵豐街", "Kwai Chung", "葵涌"),
-    Street("Castle Peak Road", "青山道", "Cheung Sha Wan", "長沙灣"),
-    Street("Nathan Road", "彌敦道", "Mong Kok", "旺角"),
-    Street("Nathan Road", "彌敦道", "Tsim Sha Tsui", "尖沙咀"),
-    Street("Des Voeux Road Central", "德輔道中", "Central", "中環"),
-    Street("Queen's Road Central", "皇后大道中", "Central", "中環"),
-    Street("Hennessy Road", "軒尼詩道", "Wan Chai", "灣仔"),
-    Street("King's Road", "英皇道", "North Point", "北角"),
-    Street("Hoi Yuen Road", "開源道", "Kwun Tong", "觀塘"),
-    Street("How Ming Street", "巧明街", "Kwun Tong", "觀塘"),
-    Street("Wai Yip Street", "偉業街", "Kwun Tong", "觀塘"),
-    Street("Lai Chi Kok Road", "荔枝角道", "Sham Shui Po", "深水埗"),
-    Street("Un Chau Street", "元州街", "Sham Shui Po", "深水埗"),
-    Street("Sha Tsui Road", "沙咀道", "Tsuen Wan", "荃灣"),
-    Street("Yeung Uk Road", "楊屋道", "Tsuen Wan", "荃灣"),
-    Street("Tsing Yi Road", "青衣路", "Tsing Yi", "青衣"),
-    Street("Kin Wing Street", "建榮街", "Tuen Mun", "屯門"),
-    Street("Kau Yuk Road", "教育路", "Yuen Long", "元朗"),
-    Street("San Hong Street", "新康街", "Sheung Shui", "上水"),
-    Street("Jockey Club Road", "馬會道", "Fanling", "粉嶺"),
-    Street("Dai Fu Street", "大富街", "Tai Po", "大埔"),
-    Street("Siu Lek Yuen Road", "小瀝源路", "Sha Tin", "沙田"),
-    Street("Shanghai Street", "上海街", "Yau Ma Tei", "油麻地"),
-    Street("Ma Tau Wai Road", "馬頭圍道", "Hung Hom", "紅磡"),
-    Street("Sheung Yuet Road", "常悅道", "Kowloon Bay", "九龍灣"),
-    Street("Lee Chung Street", "利眾街", "Chai Wan", "柴灣"),
-    Street("Wong Chuk Hang Road", "黃竹坑道", "Wong Chuk Hang", "黃竹坑"),
-    Street("Bonham Strand", "文咸東街", "Sheung Wan", "上環"),
-    Street("Percival Street", "波斯富街", "Causeway Bay", "銅鑼灣"),
-    Street("Tin Shui Road", "天瑞路", "Tin Shui Wai", "天水圍"),
-    Street("Sha Tau Kok Road", "沙頭角公路", "Ta Kwu Ling", "打鼓嶺"),
-)
 DISTRICTS = tuple(dict.fromkeys(s.district_en for s in STREETS))
 
 
@@ -333,7 +272,7 @@ BROKER_TRADES: tuple[tuple[str, str], ...] = (
 )
 TRADER_TYPES = ("importer", "exporter", "importer_exporter", "manufacturer", "retailer")
 
-CONTAINER_OWNERS = ("MSCU", "OOLU", "CSNU", "HLXU", "TGHU", "MAEU", "CMAU", "EGHU", "TCNU", "SEGU", "BMOU", "TRHU")
+CONTAINER_OWNERS = CONTAINER_OWNER_CODES
 VESSEL_PREFIXES = ("MSC", "OOCL", "COSCO SHIPPING", "CMA CGM", "MAERSK", "HMM", "ONE", "EVER", "YM", "WAN HAI", "ZIM", "APL")
 VESSEL_WORDS = (
     "HONG KONG", "SHANGHAI", "ORION", "AQUARIUS", "PEGASUS", "ATLAS", "GENEVA", "BEIJING", "LOTUS", "HARMONY",

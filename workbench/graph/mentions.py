@@ -4,8 +4,8 @@ Entity resolution compares mentions, not tables: a CIRMS trader, a vehicle's own
 Land Boundary System, a cash declarant's company and a case party are all mentions of
 some company. Each gets a ``unique_id`` ``<system>/<table>/<source id>/<kind>`` (a cash
 declaration names a person and a company, so the kind is part of the id), the identifiers
-the systems share (phone, identity document, business registration number) and the name
-keys from ``names.py``. Trade declarations carry ``trader_id`` already, so they are not
+the systems share (phone, identity document, business registration number) and its names
+in English and Chinese, ready for ``linker.link``. Trade declarations carry ``trader_id`` already, so they are not
 mentions: they attach to their trader's entity directly in ``build.py``.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import polars as pl
 
 from workbench.explore import Session
-from workbench.graph.names import company_key, has_han, looks_like_company, person_key, surname_keys
+from workbench.graph.names import looks_like_company
 
 MENTION_QUERIES: dict[str, str] = {
     "cirms/traders": """SELECT 'cirms' AS source_system, 'traders' AS source_table, trader_id AS source_id,
@@ -44,34 +44,27 @@ SOURCE_TABLES = ("curated.traders", "curated.brokers", "curated.people", "curate
 
 
 def load_mentions(wb: Session) -> pl.DataFrame:
-    """All mentions with their comparison keys, ready for splink (one row per ``unique_id``)."""
+    """All mentions (one row per ``unique_id``) in the shape ``linker.link`` takes.
+
+    ``record_id`` is the ``unique_id``; a record's English and Chinese names are both name
+    evidence; the identity document or BR number is the shared identifier; ``register``
+    keeps two records of one master register apart.
+    """
     frames = []
     for query in MENTION_QUERIES.values():
         frame = wb.sql(query)
         frames.append(frame.rename(dict(zip(frame.columns, COLUMNS, strict=True))).cast(pl.Utf8))
-    return add_keys(pl.concat(frames, how="vertical"))
-
-
-def add_keys(raw: pl.DataFrame) -> pl.DataFrame:
-    """Derive kind (for vehicle owners), Chinese name, name keys and the blocking key."""
-    rows = []
-    for r in raw.iter_rows(named=True):
-        name = r["name"] or ""
-        kind = r["kind"] or ("company" if looks_like_company(name) else "person")
-        zh = name.strip() if has_han(name) else r["name_zh"]
-        key = company_key(name) if kind == "company" else person_key(name)
-        surnames = surname_keys(name) if kind == "person" else []
-        if kind == "person" and zh and not surnames:
-            surnames = surname_keys(zh)
-        rows.append({
-            **r, "kind": kind, "name_zh": zh or None, "name_key": key or None, "surnames": surnames,
-            "name_block": _block(kind, key, surnames),
-            "unique_id": f"{r['source_system']}/{r['source_table']}/{r['source_id']}/{kind}",
-        })
-    frame = pl.DataFrame(rows, schema_overrides={"surnames": pl.List(pl.Utf8)}, infer_schema_length=None)
-    return frame.with_columns(
-        [pl.col(c).replace("", None) for c in ("phone", "id_doc", "br_number")]
-        + [pl.col("unique_id").map_elements(register_of, return_dtype=pl.Utf8).alias("register")]
+    raw = pl.concat(frames, how="vertical")
+    kind = pl.col("kind").fill_null(pl.col("name").map_elements(
+        lambda n: "company" if looks_like_company(n) else "person", return_dtype=pl.Utf8))
+    mentions = raw.with_columns(kind.alias("kind")).with_columns(
+        pl.concat_str("source_system", "source_table", "source_id", "kind", separator="/").alias("unique_id"))
+    return mentions.with_columns(
+        pl.col("unique_id").alias("record_id"),
+        pl.concat_list(pl.col("name"), pl.col("name_zh")).list.drop_nulls().alias("names"),
+        pl.coalesce(pl.col("id_doc").replace("", None), pl.col("br_number").replace("", None)).alias("id_no"),
+        pl.lit(None, pl.Utf8).alias("address"),
+        pl.col("unique_id").map_elements(register_of, return_dtype=pl.Utf8).alias("register"),
     ).unique("unique_id", keep="first", maintain_order=True)
 
 
@@ -79,13 +72,3 @@ def register_of(unique_id: str) -> str:
     """The register a mention belongs to, or the mention itself when it is not a register record."""
     prefix = "/".join(unique_id.split("/", 2)[:2])
     return prefix if prefix in REGISTERS else unique_id
-
-
-def _block(kind: str, key: str, surnames: list[str]) -> str | None:
-    """Coarse key for candidate pairs: a company's first two words; a person's surname and first initial."""
-    if not key:
-        return None
-    words = key.split()
-    if kind == "company":
-        return " ".join(words[:2])
-    return f"{surnames[0] if surnames else '?'}:{words[0][0]}"

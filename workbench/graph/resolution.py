@@ -1,113 +1,32 @@
-"""Entity resolution: which mentions (source records) are the same company or person.
+"""Entity resolution over the lake: which mentions (source records) are the same company or person.
 
-The model is one declarative splink settings object (``SETTINGS``) compiled to SQL for
-DuckDB here and for Spark at scale. Its m/u probabilities are set from domain knowledge
-(an identity document or a BR number almost never collides; a phone is shared by a
-company and its staff, so it is only strong together with a name) and refined by
-splink's label-free u estimation, so no labelled pairs and no truth table are needed.
-Pairs above ``threshold`` are clustered into entities after analysts' overrides
-(``overrides.py``) are applied. Entity ids are derived from their smallest member, so a
-re-run over grown sources keeps the ids of entities that did not change.
+The lake's mentions (``mentions.py``) go through the same resolver as any record file
+(``linker.link``: name readings, identifiers, a splink model whose m/u are estimated from
+these records, clustering); analysts' overrides (``overrides.py``) are applied while
+clustering. Entity ids are derived from their smallest member, so a re-run over grown
+sources keeps the ids of entities that did not change.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import logging
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
-import networkx as nx
 import polars as pl
 
 from workbench.errors import UnknownTable
 from workbench.explore import Session
-from workbench.graph.mentions import SOURCE_TABLES, load_mentions, register_of
-from workbench.graph.overrides import OverrideSet, load_overrides
+from workbench.graph.linker import THRESHOLD, link
+from workbench.graph.mentions import SOURCE_TABLES, load_mentions
+from workbench.graph.overrides import load_overrides
 from workbench.graph.tables import ENTITIES, OVERRIDES
 from workbench.lake import Lineage
 
 PAIRS = "curated.entity_pairs"
-
-ENTITY_COLUMNS = ("unique_id", "register", "kind", "name", "name_zh", "name_key", "name_block", "surnames", "phone", "id_doc", "br_number")
-
-
-def _level(label: str, sql: str, m: float, u: float) -> dict[str, object]:
-    return {"sql_condition": sql, "label_for_charts": label, "m_probability": m, "u_probability": u}
-
-
-def _null(*cols: str) -> dict[str, object]:
-    cond = " OR ".join(f'"{c}_l" IS NULL OR "{c}_r" IS NULL' for c in cols)
-    return {"sql_condition": cond, "label_for_charts": "null", "is_null_level": True}
-
-
-def _exact(col: str, m: float, u: float) -> dict[str, object]:
-    """An identifier that the same entity shares across systems: agree or not."""
-    return {
-        "output_column_name": col,
-        "comparison_levels": [_null(col), _level("exact", f'"{col}_l" = "{col}_r"', m, u), _level("else", "ELSE", 1 - m, 1 - u)],
-    }
-
-
-COMPANY = "\"kind_l\" = 'company'"
-SAME_DIGITS = "regexp_replace(\"name_key_l\", '[^0-9]', '', 'g') = regexp_replace(\"name_key_r\", '[^0-9]', '', 'g')"
-SETTINGS: dict[str, object] = {
-    "link_type": "dedupe_only",
-    "unique_id_column_name": "unique_id",
-    "probability_two_random_records_match": 0.003,
-    "blocking_rules_to_generate_predictions": [
-        {"blocking_rule": f"l.kind = r.kind AND l.{col} = r.{col} AND l.register <> r.register"}
-        for col in ("id_doc", "br_number", "phone", "name_zh", "name_key", "name_block")
-    ],
-    "comparisons": [
-        _exact("id_doc", 0.85, 1e-5),
-        _exact("br_number", 0.85, 1e-5),
-        _exact("phone", 0.6, 0.002),
-        {
-            "output_column_name": "name_zh",
-            "comparison_levels": [
-                _null("name_zh"),
-                _level("company, exact", f'{COMPANY} AND "name_zh_l" = "name_zh_r"', 0.7, 1e-4),
-                _level("person, exact", '"name_zh_l" = "name_zh_r"', 0.5, 0.01),
-                _level("else", "ELSE", 0.3, 0.998),
-            ],
-        },
-        {
-            "output_column_name": "name_key",
-            "comparison_levels": [
-                _null("name_key"),
-                _level("company, exact", f'{COMPANY} AND "name_key_l" = "name_key_r"', 0.6, 2e-4),
-                _level("company, one typo or spacing, same numbers",
-                       f'{COMPANY} AND {SAME_DIGITS} AND (damerau_levenshtein("name_key_l", "name_key_r") <= 2 '
-                       f'OR jaro_winkler_similarity("name_key_l", "name_key_r") >= 0.97)', 0.3, 5e-4),
-                _level("person, same given names", '"name_key_l" = "name_key_r"', 0.55, 0.03),
-                _level("person, close given names", 'jaro_winkler_similarity("name_key_l", "name_key_r") >= 0.9', 0.25, 0.03),
-                _level("else", "ELSE", 0.13, 0.94),
-            ],
-        },
-        {
-            "output_column_name": "surnames",
-            "comparison_levels": [
-                {"sql_condition": 'len("surnames_l") = 0 OR len("surnames_r") = 0', "label_for_charts": "null",
-                 "is_null_level": True},
-                _level("same surname (any romanisation)", 'list_has_any("surnames_l", "surnames_r")', 0.95, 0.08),
-                _level("else", "ELSE", 0.05, 0.92),
-            ],
-        },
-    ],
-    "retain_intermediate_calculation_columns": False,
-    "retain_matching_columns": False,
-}
-"""The splink model: blocking rules, comparisons and prior m/u probabilities, as data.
-
-Blocking never pairs two records of one master register (CIRMS traders, brokers,
-people; LBS drivers): a register is deduplicated by its own key, and at scale it holds
-genuine namesakes (two ``CHAN Wai``, two ``Chung Wah Logistics``) that names cannot tell
-apart. The priors are kept rather than re-estimated from random pairs: cash declarations repeat
-the same declarant dozens of times, which inflates random-sample u for exactly the
-identifiers that matter (a travel document agreeing looked 400 times commoner than it is).
-"""
+MODEL_SOURCES = ("linker.py", "names.py", "normalise.py")
+"""The modules that make the model: a change to any of them makes a different result."""
 
 
 @dataclass(frozen=True)
@@ -124,73 +43,15 @@ class Resolution:
         return self.members["entity_id"].n_unique()
 
 
-def score_pairs(mentions: pl.DataFrame) -> pl.DataFrame:
-    """Scored candidate pairs ``unique_id_l, unique_id_r, match_probability`` from splink on DuckDB."""
-    from splink import DuckDBAPI, Linker
-
-    db = DuckDBAPI()
-    frame = mentions.select(*ENTITY_COLUMNS).to_arrow()
-    linker = Linker(db.register(frame), SETTINGS, log_level=logging.WARNING)
-    predictions = linker.inference.predict(threshold_match_probability=0.01)
-    pairs = pl.from_arrow(predictions.as_duckdbpyrelation().select("unique_id_l, unique_id_r, match_probability").arrow())
-    assert isinstance(pairs, pl.DataFrame)
-    return pairs
-
-
-def cluster(ids: list[str], pairs: pl.DataFrame, overrides: OverrideSet, threshold: float) -> dict[str, str]:
-    """Connected components of pairs at ``threshold``, with accepted merges added and rejected ones cut.
-
-    A rejected pair that is still joined through third records is separated by removing
-    the weakest link on the path between them until no path is left (a cannot-link).
-    """
-    graph = nx.Graph()
-    graph.add_nodes_from(ids)
-    for left, right, p in best_register_links(pairs.filter(pl.col("match_probability") >= threshold)).iter_rows():
-        graph.add_edge(left, right, p=p)
-    for left, right in overrides.accepted:
-        if left in graph and right in graph:
-            graph.add_edge(left, right, p=1.0)
-    for left, right in overrides.rejected:
-        if graph.has_edge(left, right):
-            graph.remove_edge(left, right)
-        while left in graph and right in graph and nx.has_path(graph, left, right):
-            path = nx.shortest_path(graph, left, right)
-            weakest = min(zip(path, path[1:]), key=lambda e: graph.edges[e]["p"])
-            graph.remove_edge(*weakest)
-    return {node: root for comp in nx.connected_components(graph) for root in [min(comp)] for node in comp}
-
-
-def best_register_links(pairs: pl.DataFrame) -> pl.DataFrame:
-    """Keep, for each record, only its single strongest link into each master register.
-
-    A cash declaration naming ``Chung Wah Logistics`` may match two namesake traders
-    equally; linking it to both would chain two register entries into one entity. A tie
-    for the best link is ambiguous and drops both.
-    """
-    both = pl.concat([
-        pairs.select(pl.col("unique_id_l").alias("rec"), pl.col("unique_id_r").alias("other"), "match_probability"),
-        pairs.select(pl.col("unique_id_r").alias("rec"), pl.col("unique_id_l").alias("other"), "match_probability"),
-    ]).with_columns(pl.col("other").map_elements(register_of, return_dtype=pl.Utf8).alias("register"))
-    ranked = both.filter(pl.col("register") != pl.col("other")).with_columns(
-        pl.col("match_probability").max().over("rec", "register").alias("best"),
-        pl.len().over("rec", "register", "match_probability").alias("ties"),
-    )
-    drop = ranked.filter((pl.col("match_probability") < pl.col("best")) | (pl.col("ties") > 1)).select(
-        pl.min_horizontal("rec", "other").alias("unique_id_l"), pl.max_horizontal("rec", "other").alias("unique_id_r"))
-    ordered = pairs.with_columns(
-        pl.min_horizontal("unique_id_l", "unique_id_r").alias("unique_id_l"),
-        pl.max_horizontal("unique_id_l", "unique_id_r").alias("unique_id_r"))
-    return ordered.join(drop, on=["unique_id_l", "unique_id_r"], how="anti")
-
-
 def entity_id(kind: str, root: str) -> str:
     """A stable id: the same smallest member gives the same id on every run."""
     return f"ENT-{'ORG' if kind == 'company' else 'PER'}-{hashlib.sha1(root.encode()).hexdigest()[:10]}"
 
 
 def run_key(threshold: float) -> str:
-    """What a run depends on besides its input tables: the threshold and the model (hash of ``SETTINGS``)."""
-    model = hashlib.sha1(json.dumps(SETTINGS, sort_keys=True).encode()).hexdigest()[:10]
+    """What a run depends on besides its input tables: the threshold and the model (hash of its modules)."""
+    here = Path(__file__).parent
+    model = hashlib.sha1(b"".join((here / name).read_bytes() for name in MODEL_SOURCES)).hexdigest()[:10]
     return f"workbench network resolve threshold={threshold:g} model={model}"
 
 
@@ -204,7 +65,7 @@ def input_versions(wb: Session) -> dict[str, int]:
     return versions
 
 
-def resolve(wb: Session, threshold: float = 0.6, write: bool = True, force: bool = False) -> Resolution:
+def resolve(wb: Session, threshold: float = THRESHOLD, write: bool = True, force: bool = False) -> Resolution:
     """Resolve every mention in the curated zone into entities and (optionally) write them to the lake.
 
     Writes ``curated.resolved_entities`` (one row per member record) and
@@ -221,8 +82,9 @@ def resolve(wb: Session, threshold: float = 0.6, write: bool = True, force: bool
         pairs = wb.table(PAIRS).rename({"left_id": "unique_id_l", "right_id": "unique_id_r"})
         return Resolution(wb.table(ENTITIES), pairs, reused=True)
     mentions = load_mentions(wb)
-    pairs = score_pairs(mentions)
-    roots = cluster(mentions["unique_id"].to_list(), pairs, load_overrides(wb), threshold)
+    overrides = load_overrides(wb)
+    linked = link(mentions, threshold, overrides.accepted, overrides.rejected)
+    pairs, roots = linked.pairs, linked.roots
     confidence = _member_confidence(pairs.filter(pl.col("match_probability") >= threshold))
     members = (
         mentions.with_columns(pl.col("unique_id").replace_strict(roots).alias("root"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
-from workbench.demo.identifiers import container_is_valid
+from workbench.reference.identifiers import container_is_valid
 from workbench.nlp.spans import Span
 
 _NOT_ALNUM_BEFORE = r"(?<![A-Za-z0-9])"

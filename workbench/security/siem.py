@@ -111,13 +111,6 @@ class AuditCollector(Collector):
         return str(events["event_id"].str.strip_prefix("audit:").cast(pl.Int64).max())
 
 
-def demo_accounts() -> dict[str, bool]:
-    """The synthetic world's account directory (name -> enabled): its staff and one disabled contractor."""
-    from workbench.demo.vocabulary import DISABLED_USER, PLATFORM_USERS
-
-    return {**{name: True for name, _ in PLATFORM_USERS}, DISABLED_USER: False}
-
-
 def store_accounts(base_dir: str | Path) -> dict[str, bool]:
     """The hub's account directory (name -> enabled) from the platform account store."""
     from workbench.platform.accounts import AccountStore
