@@ -97,3 +97,22 @@ def exact_name_clusters(members: pl.DataFrame) -> pl.DataFrame:
     keyed = members.with_columns(
         pl.when(norm == "").then(pl.col("unique_id")).otherwise(pl.concat_str(pl.col("kind"), norm)).alias("baseline"))
     return resolved_clusters(keyed, "baseline")
+
+
+def br_phone_name_clusters(records: pl.DataFrame) -> pl.DataFrame:
+    """The baseline for record files: records sharing a BR number, phone digits or normalised English name are one entity."""
+    import networkx as nx
+
+    norm = (pl.col("name").fill_null("").str.to_uppercase().str.replace_all(r"[.'’]", "")
+            .str.replace_all(r"[^A-Z0-9\p{Han}]+", " ").str.replace_all(r"\b(LIMITED|LTD|COMPANY|CO)\b", "")
+            .str.replace_all(r"\s+", " ").str.strip_chars())
+    keyed = records.select("record_id", pl.concat_list(
+        pl.lit("br:") + pl.col("br_no").str.replace_all(r"\D", "").str.slice(0, 8),
+        pl.lit("phone:") + pl.col("phone").str.replace_all(r"\D", "").str.slice(-8),
+        pl.lit("name:") + norm).alias("key")).explode("key").filter(~pl.col("key").str.ends_with(":"))
+    graph = nx.Graph()
+    graph.add_nodes_from(records["record_id"].to_list())
+    for _, group in keyed.drop_nulls("key").group_by("key"):
+        ids = group["record_id"].to_list()
+        graph.add_edges_from(zip(ids, ids[1:]))
+    return pl.DataFrame([{"record": r, "cluster": min(c)} for c in nx.connected_components(graph) for r in c])
