@@ -152,6 +152,23 @@ def test_store_keeps_owner_and_refuses_others(tmp_path: Path) -> None:
     assert store.remove(boss, "kpis").name == "kpis" and store.list() == []
 
 
+def test_a_ticket_opens_one_published_app_for_one_viewer_for_a_shift(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The path segment a sandboxed app's requests carry instead of the cookie: signed, bound to the app and
+    the viewer, expiring; anything else is refused."""
+    from workbench.apps.published_proxy import TICKET_HOURS, check_ticket, issue_ticket
+
+    ticket = issue_ticket("s3cret", "kpis", Viewer("mia", "manager"))
+    assert re.fullmatch(r"~[A-Za-z0-9_-]+", ticket), ticket  # fits the service's route, needs no escaping
+    assert check_ticket("s3cret", "kpis", ticket) == Viewer("mia", "manager")
+    for secret, app, forged in [("other", "kpis", ticket), ("s3cret", "kpis2", ticket), ("s3cret", "kpis", ticket[:-4]),
+                                ("s3cret", "kpis", ticket[1:]), ("s3cret", "kpis", "~" + "QUFB" * 20),
+                                ("s3cret", "kpis", issue_ticket("other", "kpis", Viewer("mia", "admin")))]:
+        assert check_ticket(secret, app, forged) is None, (secret, app, forged)
+    later = time.time() + (TICKET_HOURS + 0.1) * 3600
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert check_ticket("s3cret", "kpis", ticket) is None  # after a shift: reload the page for a new one
+
+
 def test_hub_profile_reads_its_settings_not_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     from workbench.platform.hubconfig import HubProfile
 

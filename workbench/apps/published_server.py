@@ -3,10 +3,11 @@
 ``python -m workbench.apps.published_server --folder DIR --prefix /services/dashboards/published/NAME``
 serves the app in ``DIR`` (its file and ``meta.json``) at ``PREFIX/`` on the Unix socket
 ``DIR/app.sock`` (0600: its user and root only). Each session's document is built by the
-service's ``DashboardHandler``: the viewer the service forwarded (``ForwardedViewerAuth``)
-must be allowed by the app's roles again, and the app's code runs with the viewer's name
-and role in its sessions (``hosted``), so managers still see masked identifiers, while
-the operating system gives the process only its publisher's access to the lake.
+``DashboardHandler`` every app server uses (``documents.py``): the viewer the service
+forwarded (``ForwardedViewerAuth``) must be allowed by the app's roles again, and the
+app's code runs with the viewer's name and role in its sessions (``hosted``), so managers
+still see masked identifiers, while the operating system gives the process only its
+publisher's access to the lake.
 
 First thing, the process asks the kernel for SIGKILL when its parent (the service) dies,
 and exits if that already happened, so no app outlives its service; then it waits for
