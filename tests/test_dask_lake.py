@@ -53,8 +53,9 @@ def test_a_frame_reads_the_same_rows_as_sql_in_several_partitions(world: Session
     for part in range(3):  # three data files
         world.write(rows.gather_every(3, offset=part), "work.in_parts", mode="overwrite" if part == 0 else "append")
     filters = [("value_hkd", ">", 10_000.0)]
-    parts = world.dask("work.in_parts", columns=columns, filters=filters)
-    assert parts.npartitions == 3
+    assert world.dask("work.in_parts", columns=columns).npartitions == 1  # small files are packed together
+    parts = frame(world, "work.in_parts", columns=columns, filters=filters, partition_bytes=1)
+    assert parts.npartitions == 3  # one row group each
     got = pl.from_pandas(parts.compute()).sort("declaration_id")
     want = world.sql(f"SELECT {', '.join(columns)} FROM {DECLARATIONS} WHERE value_hkd > 10000 ORDER BY 1")
     assert got.height == want.height > 0
@@ -63,6 +64,13 @@ def test_a_frame_reads_the_same_rows_as_sql_in_several_partitions(world: Session
     narrowed = world.dask("work.in_parts")[["port_code"]]
     assert list(narrowed.compute().columns) == ["port_code"]
     assert "columns=['port_code']" in narrowed.optimize().expr.tree_repr()
+
+
+def test_a_frame_reads_a_lake_on_an_object_store_too(lake_session: Session) -> None:
+    rows = pl.DataFrame({"item": ["a", "b", "c"], "amount": [1.0, 2.5, None]})
+    lake_session.write(rows, "work.small", mode="overwrite")
+    got = lake_session.dask("work.small", filters=[("amount", ">", 1.0)]).compute()
+    assert got.to_dict("list") == {"item": ["b"], "amount": [2.5]}
 
 
 def test_a_frame_is_pinned_to_its_snapshot(world: Session, client: object) -> None:
@@ -140,7 +148,10 @@ def test_every_call_is_audited_with_table_version_columns_and_filters(
     analyst = as_role(world, monkeypatch, "analyst", audit)
     analyst.dask(DECLARATIONS, columns=["port_code"], filters=[("port_code", "==", "HKG")])
     analyst.dask("curated.traders", version=0)
-    calls = [r for r in read_records(audit) if r["event"] == "dask"]
+    with pytest.raises(UnknownColumn):
+        analyst.dask(DECLARATIONS, columns=["port_cod"])
+    *calls, failed = [r for r in read_records(audit) if r["event"] == "dask"]
+    assert failed["status"] == "error" and "port_cod" in failed["detail"]["error"]
     assert [(r["tables"], r["detail"]["version"], r["detail"]["columns"][:1]) for r in calls] == [
         ([DECLARATIONS], world.lake.delta(DECLARATIONS).version(), ["port_code"]),
         (["curated.traders"], 0, [world.lake.delta("curated.traders").schema().fields[0].name]),

@@ -2,8 +2,9 @@
 
 ``frame(session, name, ...)`` resolves one snapshot of the table (the Delta version the
 session sees, or ``version=``/``as_of=``), checks the role's access, lists that
-snapshot's Parquet files and splits them into partitions of whole row groups (about
-``partition_bytes`` of uncompressed data each, so one partition fits a small worker).
+snapshot's Parquet files and packs their row groups into partitions of about
+``partition_bytes`` of uncompressed data in the columns asked for (one partition fits a
+small worker; a few columns of many small files make few partitions).
 Each partition is read by a ``SnapshotPart`` loader, a picklable function that Dask runs
 on a worker (``dask.dataframe.from_map``); selecting columns of the frame later narrows
 what every loader reads, as with ``read_parquet``.
@@ -61,18 +62,18 @@ Filters = list[tuple[str, str, Any]] | list[list[tuple[str, str, Any]]]
 """``read_parquet``'s filters: a list of ``(column, op, value)`` (AND), or a list of such lists (OR of ANDs)."""
 
 PARTITION_BYTES = 128 * 2**20
-"""Uncompressed Parquet bytes per partition: a partition of all columns then takes a few
-hundred MB as pandas, within a 1 GiB worker running one task at a time."""
+"""Uncompressed Parquet bytes of the columns read, per partition: a few hundred MB at most
+as pandas, within a 1 GiB worker running one task at a time."""
 
 _UNSUPPORTED_FEATURES = {"deletionVectors": "deletion vectors", "columnMapping": "column mapping"}
 
 
 @dataclass(frozen=True)
 class SnapshotPart:
-    """The loader of one partition: some row groups of one data file of one table snapshot.
+    """The loader of one partition: some row groups of some data files of one table snapshot.
 
     Picklable and small (the table's schema, column names and the masked names; the
-    file and row groups come per call). Dask passes ``columns`` when a frame's columns
+    files and row groups come per call). Dask passes ``columns`` when a frame's columns
     are selected later, narrowing the read (``from_map``'s column projection).
     """
 
@@ -88,15 +89,17 @@ class SnapshotPart:
     def __repr__(self) -> str:  # shown in task graphs and dashboards
         return f"SnapshotPart({self.table} v{self.version}, {len(self.selected)} columns, masked {list(self.masked)})"
 
-    def __call__(self, part: tuple[str, tuple[int, ...]], columns: Sequence[str] | None = None) -> Any:
+    def __call__(self, part: tuple[Piece, ...], columns: Sequence[str] | None = None) -> Any:
         if columns is not None:
             return replace(self, selected=tuple(c for c in self.selected if c in set(columns)))(part)
-        path, row_groups = part
         needed = self._needed()
-        fragment = ds.ParquetFileFormat().make_fragment(path, filesystem=self.filesystem, row_groups=list(row_groups))
         schema = pa.schema([self.schema.field(c).with_nullable(True) for c in needed])
         pushed, after = self._split_filters()
-        table = fragment.to_table(schema=schema, columns=list(needed), filter=pushed)
+        parquet = ds.ParquetFileFormat()
+        table = pa.concat_tables(
+            parquet.make_fragment(path, filesystem=self.filesystem, row_groups=list(row_groups))
+            .to_table(schema=schema, columns=needed, filter=pushed)
+            for path, row_groups in part)
         masked = [c for c in self.masked if c in needed]
         if masked:
             table = _masked(table, masked, self.mask)  # the first thing done with what was read
@@ -160,22 +163,21 @@ def frame(session: Session, name: str, columns: Sequence[str] | None = None, fil
     """The body of ``Session.dask``: see the module docstring for what is guaranteed."""
     import dask.dataframe as dd
 
-    session.lake.check_name(name)
-    session._check(name)
-    delta = session.lake.delta(name, version=version, as_of=as_of)
-    _check_readable(name, delta)
-    schema = pa.schema(delta.schema().to_arrow())
-    selected = list(columns) if columns is not None else schema.names
-    unknown = [c for c in [*selected, *filter_columns(filters)] if c not in schema.names]
-    if unknown:
-        raise UnknownColumn(unknown[0], difflib.get_close_matches(unknown[0], schema.names, n=5, cutoff=0.5))
-    snapshot = int(delta.version())
-    filesystem, _ = session.lake.location.filesystem()
-    parts = split_row_groups([_fs_path(uri) for uri in delta.file_uris()], filesystem, partition_bytes)
+    session._check(session.lake.check_name(name))
+    with session.audit.action("dask", wait=False, tables=[name], columns=columns, filters=filters) as done:
+        delta = session.lake.delta(name, version=version, as_of=as_of)
+        _check_readable(name, delta)
+        schema = pa.schema(delta.schema().to_arrow())
+        selected = list(columns) if columns is not None else schema.names
+        unknown = [c for c in [*selected, *filter_columns(filters)] if c not in schema.names]
+        if unknown:
+            raise UnknownColumn(unknown[0], difflib.get_close_matches(unknown[0], schema.names, n=5, cutoff=0.5))
+        snapshot = int(delta.version())
+        filesystem, _ = session.lake.location.filesystem()
+        parts = pack_row_groups([_fs_path(uri) for uri in delta.file_uris()], filesystem, selected, partition_bytes)
+        done.update(version=snapshot, columns=selected, partitions=len(parts))
     loader = SnapshotPart(name, snapshot, schema, filesystem, tuple(selected),
                           tuple(session.gate.masked(name, schema.names)), session.policy.mask, filters)
-    session.audit.record("dask", tables=[name], version=snapshot, columns=selected, filters=filters,
-                         partitions=len(parts), wait=False)
     meta = to_pandas(schema.empty_table().select(selected))
     if not parts:
         return dd.from_pandas(meta, npartitions=1)
@@ -197,29 +199,43 @@ def _fs_path(uri: str) -> str:
     return uri.split("://", 1)[1] if "://" in uri else uri
 
 
-def split_row_groups(paths: Sequence[str], filesystem: pafs.FileSystem,
-                     partition_bytes: int) -> list[tuple[str, tuple[int, ...]]]:
-    """Each file's row groups, in runs of about ``partition_bytes`` uncompressed (at least one group).
+Piece = tuple[str, tuple[int, ...]]
+"""Some row groups of one data file: (path, row group numbers)."""
 
-    The footers are read by 8 threads (one small read each; on an object store, one request).
+
+def pack_row_groups(paths: Sequence[str], filesystem: pafs.FileSystem, columns: Sequence[str],
+                    partition_bytes: int) -> list[tuple[Piece, ...]]:
+    """The snapshot's row groups packed, in file order, into partitions of about ``partition_bytes``.
+
+    Sizes are the uncompressed bytes of ``columns`` only (what the partition will read),
+    as ``read_parquet`` sizes its partitions after projection, so a few columns of many
+    small files make a few partitions, not one per file; a row group larger than the
+    target is a partition of its own. The footers are read by 8 threads (one small read
+    each; on an object store, one request each).
     """
-    def groups(path: str) -> list[tuple[str, tuple[int, ...]]]:
-        meta = pq.read_metadata(path, filesystem=filesystem)
-        runs: list[tuple[str, tuple[int, ...]]] = []
-        current: list[int] = []
-        size = 0
-        for i in range(meta.num_row_groups):
-            group = meta.row_group(i).total_byte_size
-            if current and size + group > partition_bytes:
-                runs.append((path, tuple(current)))
-                current, size = [], 0
-            current.append(i)
-            size += group
-        if current:
-            runs.append((path, tuple(current)))
-        return runs
+    wanted = set(columns)
 
-    return [run for runs in InProcess(threads=8).map(groups, paths) for run in runs]
+    def sizes(path: str) -> list[tuple[str, int, int]]:
+        meta = pq.read_metadata(path, filesystem=filesystem)
+        found = []
+        for i in range(meta.num_row_groups):
+            group = meta.row_group(i)
+            found.append((path, i, sum(group.column(c).total_uncompressed_size for c in range(group.num_columns)
+                                       if group.column(c).path_in_schema in wanted)))
+        return found
+
+    parts: list[tuple[Piece, ...]] = []
+    current: dict[str, list[int]] = {}
+    size = 0
+    for path, group, nbytes in (g for groups in InProcess(threads=8).map(sizes, paths) for g in groups):
+        if current and size + nbytes > partition_bytes:
+            parts.append(tuple((p, tuple(gs)) for p, gs in current.items()))
+            current, size = {}, 0
+        current.setdefault(path, []).append(group)
+        size += nbytes
+    if current:
+        parts.append(tuple((p, tuple(gs)) for p, gs in current.items()))
+    return parts
 
 
 def is_frame(data: object) -> bool:

@@ -1,0 +1,186 @@
+"""Dask on the lake: one whole-table question through ``wb.dask``, plain ``read_parquet`` and DuckDB.
+
+The question (a group-by, a join of its result back onto every row, a second group-by):
+for every (trader, HS6) pair, the mean unit value of its declarations; joined back onto
+each declaration on (trader_id, hs6) - a hash join of two large sides, shuffled - to flag
+declarations below half of their pair's mean; flags counted per port and mode. The join's
+working set is the whole projected table, which is reported next to one worker's memory.
+
+Figures, all measured in this run on the same Parquet files of one snapshot:
+
+1. the question on 2 workers x 1 GiB (an analyst's gateway limits; here a LocalCluster
+   whose nannies enforce the same ``memory_limit`` the gateway sets), through ``wb.dask``
+   and through ``dask.dataframe.read_parquet`` on the snapshot's files (same partitioning),
+   interleaved, best of ``--repeat``: the overhead ratio (target <= 1.10x), peak worker RSS
+   (sampled every 0.2 s) and whether any worker was killed (worker pids before and after);
+2. the same question in one DuckDB session with the same memory (2 GB) and threads (2);
+3. ``wb.dask`` on 1, 2 and 4 workers: seconds and parallel efficiency t1 / (n * tn).
+
+    python benchmarks/bench_dask.py --lake var/bench/lake-s100-seed1   # the scale-100 world
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+import workbench
+from workbench.explore.dask_frames import PARTITION_BYTES
+
+TABLE = "curated.declarations"
+COLUMNS = ["declaration_id", "trader_id", "hs6", "port_code", "mode", "unit_value_hkd_per_kg",
+           "goods_desc_en", "consignee_name", "shipper_name"]
+"""The keys and measures, and three text columns the join carries along (what makes the working set wide)."""
+GIB = 2**30
+console = Console()
+
+DUCKDB_QUESTION = """
+WITH d AS (SELECT * FROM read_parquet($files) WHERE unit_value_hkd_per_kg > 0),
+pairs AS (SELECT trader_id, hs6, avg(unit_value_hkd_per_kg) AS pair_mean FROM d GROUP BY ALL)
+SELECT port_code, mode, count(*) AS declarations,
+       sum(CASE WHEN d.unit_value_hkd_per_kg < 0.5 * pairs.pair_mean THEN 1 ELSE 0 END) AS flagged
+FROM d JOIN pairs USING (trader_id, hs6) GROUP BY ALL ORDER BY ALL
+"""
+
+
+def question(declarations: Any) -> pd.DataFrame:
+    """The question on a Dask frame of ``COLUMNS``; the small answer, computed."""
+    d = declarations[declarations.unit_value_hkd_per_kg > 0]
+    pairs = (d.groupby(["trader_id", "hs6"]).unit_value_hkd_per_kg.mean(split_out=True)
+             .rename("pair_mean").reset_index())
+    joined = d.merge(pairs, on=["trader_id", "hs6"], how="inner", shuffle_method="p2p")
+    joined = joined.assign(flagged=(joined.unit_value_hkd_per_kg < 0.5 * joined.pair_mean).astype("int64"))
+    answer = joined.groupby(["port_code", "mode"]).agg(declarations=("declaration_id", "count"),
+                                                        flagged=("flagged", "sum"))
+    return answer.compute().reset_index().sort_values(["port_code", "mode"], ignore_index=True)
+
+
+@contextmanager
+def local_cluster(workers: int, memory: str = "1GiB") -> Iterator[Any]:
+    """``workers`` worker processes of one thread, each capped at ``memory`` by its nanny."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=memory,
+                      dashboard_address=":0", silence_logs=40) as cluster, Client(cluster) as client:
+        client.wait_for_workers(workers)
+        yield client
+
+
+@contextmanager
+def rss_sampler(client: Any, every: float = 0.2) -> Iterator[dict[str, int]]:
+    """Peak RSS per worker while the block runs (``{"peak": bytes}``), by polling the workers."""
+    import psutil
+
+    peak = {"peak": 0}
+    stop = threading.Event()
+
+    def rss() -> int:
+        return int(psutil.Process().memory_info().rss)
+
+    def sample() -> None:
+        while not stop.is_set():
+            try:
+                peak["peak"] = max(peak["peak"], *client.run(rss).values())
+            except Exception:  # noqa: BLE001 - a worker restarting; the pid check reports it
+                pass
+            stop.wait(every)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        thread.join()
+
+
+def best_of(runs: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Best wall time of each function, interleaved so drift on a shared machine hits both alike."""
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(repeat):
+        for name, fn in runs.items():
+            started = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - started)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lake", type=Path, required=True, help="a curated world (benchmarks/run.py builds one)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--scaling", default="1,2,4", help="worker counts for the scaling run")
+    args = parser.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import dask.dataframe as dd
+
+    wb = workbench.connect(str(args.lake))
+    rows = wb.sql(f"SELECT count(*) AS n FROM {TABLE}")["n"][0]
+    files = [uri.removeprefix("file://") for uri in wb.lake.delta(TABLE).file_uris()]
+    console.print(f"{TABLE}: {rows:,} rows in {len(files)} files; question over columns {COLUMNS}")
+
+    def through_wb() -> Any:
+        return wb.dask(TABLE, columns=COLUMNS)
+
+    def through_read_parquet() -> Any:
+        return dd.read_parquet(files, columns=COLUMNS, blocksize=PARTITION_BYTES, split_row_groups="infer")
+
+    with local_cluster(2) as client:
+        pids = set(client.run(os.getpid).values())
+        working_set = int(through_wb().memory_usage(deep=True).sum().compute())
+        answers = {"wb.dask": question(through_wb()), "read_parquet": question(through_read_parquet())}
+        with rss_sampler(client) as peak:
+            best = best_of({"wb.dask": lambda: question(through_wb()),
+                            "read_parquet": lambda: question(through_read_parquet())}, args.repeat)
+        killed = pids != set(client.run(os.getpid).values())
+        partitions = (through_wb().npartitions, through_read_parquet().npartitions)
+
+    con = duckdb.connect(config={"threads": 2, "memory_limit": "2GB"})
+    duck_answer = con.execute(DUCKDB_QUESTION, {"files": files}).df()
+    best["duckdb"] = best_of({"duckdb": lambda: con.execute(DUCKDB_QUESTION, {"files": files}).df()},
+                             args.repeat)["duckdb"]
+    same = (answers["wb.dask"].equals(answers["read_parquet"])
+            and answers["wb.dask"]["flagged"].sum() == duck_answer["flagged"].sum()
+            and answers["wb.dask"]["declarations"].sum() == duck_answer["declarations"].sum())
+
+    table = Table(title=f"Group-by + shuffled join + group-by over {rows:,} declarations, 2 workers x 1 GiB")
+    for col in ("engine", "seconds", "vs read_parquet", "partitions"):
+        table.add_column(col)
+    table.add_row("wb.dask (masked, audited, pinned)", f"{best['wb.dask']:.2f}",
+                  f"{best['wb.dask'] / best['read_parquet']:.2f}x", str(partitions[0]))
+    table.add_row("dask.dataframe.read_parquet", f"{best['read_parquet']:.2f}", "1.00x", str(partitions[1]))
+    table.add_row("DuckDB, one session (2 threads, 2 GB)", f"{best['duckdb']:.2f}",
+                  f"{best['duckdb'] / best['read_parquet']:.2f}x", "-")
+    console.print(table)
+    console.print(f"working set (projected columns in memory): {working_set / GIB:.2f} GiB = "
+                  f"{working_set / GIB:.1f}x one worker's 1 GiB; peak worker RSS {peak['peak'] / GIB:.2f} GiB; "
+                  f"worker killed: {'YES' if killed else 'no'}; same answer in all three: {same}")
+
+    scaling = Table(title="wb.dask on 1 -> 2 -> 4 workers (1 GiB each)")
+    for col in ("workers", "seconds", "speed-up", "parallel efficiency"):
+        scaling.add_column(col)
+    first: tuple[int, float] | None = None
+    for n in (int(w) for w in args.scaling.split(",")):
+        with local_cluster(n):
+            seconds = best_of({"q": lambda: question(through_wb())}, args.repeat)["q"]
+        first = first or (n, seconds)
+        speedup = first[1] / seconds
+        scaling.add_row(str(n), f"{seconds:.2f}", f"{speedup:.2f}x", f"{speedup * first[0] / n:.0%}")
+    console.print(scaling)
+    console.print(f"cores on this machine: {os.cpu_count()} (shared); efficiency beyond that many workers "
+                  "measures contention, not the code")
+
+
+if __name__ == "__main__":
+    main()
