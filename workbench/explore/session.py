@@ -154,15 +154,18 @@ class Session:
         return frame
 
     def dask(self, name: str, columns: Sequence[str] | None = None, filters: Filters | None = None,
-             version: int | None = None, as_of: datetime | str | None = None) -> Any:
+             version: int | None = None, as_of: datetime | str | None = None,
+             partition_bytes: int = dask_frames.PARTITION_BYTES) -> Any:
         """A Dask DataFrame over one snapshot of a table, for work beyond this session's memory.
 
         Masks and need-to-know apply inside the task graph (``explore.dask_frames`` says
         exactly what that guarantees); ``filters`` are ``read_parquet``'s (``[("port_code",
-        "==", "HKG")]``); the call is audited with table, version, columns and filters.
+        "==", "HKG")]``); ``partition_bytes`` sizes partitions (uncompressed bytes of the
+        columns read). The call is audited with table, version, columns and filters.
         Compute it on ``workbench.compute.cluster()`` and land results with ``write``.
         """
-        return dask_frames.frame(self, name, columns=columns, filters=filters, version=version, as_of=as_of)
+        return dask_frames.frame(self, name, columns=columns, filters=filters, version=version, as_of=as_of,
+                                 partition_bytes=partition_bytes)
 
     def write(
         self,
