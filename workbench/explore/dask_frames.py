@@ -9,18 +9,19 @@ Each partition is read by a ``SnapshotPart`` loader, a picklable function that D
 on a worker (``dask.dataframe.from_map``); selecting columns of the frame later narrows
 what every loader reads, as with ``read_parquet``.
 
-What the masks guarantee. The role's masked columns are computed once, on the client,
-by the gate (``Gate.masked``) and travel inside each loader. The loader reads its row
-groups into Arrow, replaces the masked columns at once (``security.gate.mask_columns``,
-the same masking ``wb.table`` applies) and only then filters and converts to pandas. So
-no task *result* - what a worker keeps in memory, spills to its disk, sends to another
-worker or to the client, or shows on a dashboard - ever holds an unmasked value; a
-filter on a masked column compares the masked value (as ``wb.sql`` does), and Parquet
-statistics are used to skip row groups only for unmasked columns. Not guaranteed: while
-the loader runs, the raw pages and the unmasked Arrow columns are in that worker
-process's memory (freed when the call returns); and the worker reads the files as its
-own Unix user (the analyst, on the gateway), so what stops a person who controls their
-workers from reading a file directly is the lake's file ACLs, not this module.
+What the masks guarantee. The role's masked columns are decided once, on the client,
+by the gate (``Gate.masked``: need-to-know, semantic types and what flowed into a work
+table) and travel inside each loader. The loader never reads a masked column from the
+files: it scans the other columns and adds each masked one as the gate's constant
+(``security.gate.mask_array``: text ``'***'`` on every row, other types NULL - what
+``wb.sql`` shows), and only then applies filters that name a masked column. So no
+masked value is ever decoded on a worker, let alone kept in a task result (what a worker
+holds in memory, spills to disk, sends to another worker or the client, or shows on a
+dashboard); a filter on a masked column compares the mask (as ``wb.sql`` does), and
+Parquet statistics skip row groups only for unmasked columns. Not guaranteed: the
+worker reads the files as its own Unix user (the analyst, on the gateway), so what stops
+a person who controls their workers from reading a file directly is the lake's file
+ACLs, not this module (roles that see masks have no notebooks or clusters).
 
 Tables with deletion vectors or column mapping are refused: their Parquet files alone
 do not say which rows are live or what a column is called. Partitioned tables are
@@ -42,7 +43,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
@@ -51,7 +51,7 @@ import pyarrow.parquet as pq
 from workbench.compute import InProcess, partitions
 from workbench.errors import UnknownColumn, WorkbenchError
 from workbench.lake import TableStream
-from workbench.security.gate import mask_columns
+from workbench.security.gate import mask_array
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -93,16 +93,19 @@ class SnapshotPart:
         if columns is not None:
             return replace(self, selected=tuple(c for c in self.selected if c in set(columns)))(part)
         needed = self._needed()
-        schema = pa.schema([self.schema.field(c).with_nullable(True) for c in needed])
+        masked = set(self.masked)
+        read = [c for c in needed if c not in masked]  # a masked column is never read from the files
+        schema = pa.schema([self.schema.field(c).with_nullable(True) for c in read])
         pushed, after = self._split_filters()
         parquet = ds.ParquetFileFormat()
         table = pa.concat_tables(
             parquet.make_fragment(path, filesystem=self.filesystem, row_groups=list(row_groups))
-            .to_table(schema=schema, columns=needed, filter=pushed)
+            .to_table(schema=schema, columns=read, filter=pushed)
             for path, row_groups in part)
-        masked = [c for c in self.masked if c in needed]
-        if masked:
-            table = _masked(table, masked, self.mask)  # the first thing done with what was read
+        for at, name in enumerate(needed):
+            if name in masked:
+                field = self.schema.field(name).with_nullable(True)
+                table = table.add_column(at, field, mask_array(field, table.num_rows, self.mask))
         if after is not None:
             table = table.filter(after)
         return to_pandas(table.select(list(self.selected)))
@@ -138,15 +141,6 @@ def _pandas_type(arrow_type: pa.DataType) -> Any:
 def to_pandas(table: pa.Table) -> pd.DataFrame:
     """``table`` as a pandas partition, releasing Arrow buffers as columns convert."""
     return table.to_pandas(types_mapper=_pandas_type, split_blocks=True, self_destruct=True)
-
-
-def _masked(table: pa.Table, masked: list[str], mask: str) -> pa.Table:
-    """``table`` with ``masked`` replaced by the gate's own masking, column types kept."""
-    replaced = mask_columns(pl.from_arrow(table.select(masked)), masked, mask).to_arrow()  # type: ignore[arg-type]
-    for col in masked:
-        at = table.schema.get_field_index(col)
-        table = table.set_column(at, table.schema.field(at), replaced[col].cast(table.schema.field(at).type))
-    return table
 
 
 def filter_columns(filters: Filters | None) -> list[str]:

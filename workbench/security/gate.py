@@ -170,8 +170,7 @@ class Gate:
 def mask_columns(frame: FrameT, masked: Sequence[str], mask: str) -> FrameT:
     """``frame`` with the ``masked`` columns replaced: text reads ``mask`` (nulls stay null), other types NULL.
 
-    Public so that every reader that masks outside DuckDB (Polars reads here, Dask
-    partitions in ``explore.dask_frames``) masks the same way.
+    What ``wb.scan``/``wb.table`` apply to Polars frames.
     """
     columns = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
     exprs = []
@@ -205,6 +204,17 @@ def masked_view(alias: str, schema: pa.Schema, masked: list[str], mask: str) -> 
         else:
             columns.append(f"CAST(NULL AS {_NULL_TYPES.get(str(field.type), 'VARCHAR')}) AS {quoted}")
     return f"SELECT {', '.join(columns)} FROM {alias}"
+
+
+def mask_array(field: pa.Field, rows: int, mask: str) -> pa.Array:
+    """What a masked column reads, as Arrow (``masked_view``'s rule): ``mask`` on every row for text, else NULL.
+
+    For readers that never read a masked column from the files and add it afterwards
+    (Dask partitions, ``explore.dask_frames``).
+    """
+    if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+        return pa.repeat(pa.scalar(mask, field.type), rows)
+    return pa.nulls(rows, field.type)
 
 
 class GuardedSQL(LakeSQL):
