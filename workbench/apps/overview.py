@@ -9,6 +9,9 @@ Model performance over time: the realised hit rate of inspections per week (from
 declarations, always there) and, once the risk area's monitoring job has written
 ``curated.model_monitoring``, each model's weekly hit rate per selection reason (model
 score, mandatory rule, random quota): the model's rate above the random quota's is its lift.
+Clearance decisions (``curated.clearance_results``, recorded by officers in the clearance
+app) are shown live: decisions, inspections, hits and the hit rate per selection reason,
+refreshed every 15 seconds.
 
 Facts are pre-aggregated by (day, port, HS chapter) with one cached query per table, so a
 filter change is a Polars filter over a few thousand rows, not a lake query.
@@ -131,6 +134,29 @@ def weekly(decl: pl.DataFrame) -> pl.DataFrame:
                           .alias("hit_rate")))
 
 
+CLEARANCE_RESULTS = "curated.clearance_results"
+CLEARANCE_SQL = f"""
+select case when selection like 'rule:%' then 'rule' when selection = 'score' then 'model' else selection end as reason,
+       count(*) as decisions,
+       count(*) filter (where decision = 'inspect' and result is not null) as inspections,
+       count(*) filter (where result in ('discrepancy', 'seizure')) as hits,
+       count(*) filter (where result = 'seizure') as seizures,
+       sum(seizure_value_hkd) as seized_value_hkd
+from {CLEARANCE_RESULTS}
+group by all order by reason
+"""
+
+
+def clearance_outcomes(wb: Session) -> pl.DataFrame | None:
+    """Officers' decisions so far per selection reason: decisions, inspections, hits, hit rate, seizures;
+    None before the first decision. Read afresh on each call (cached on the table's version)."""
+    if missing_tables(wb, [CLEARANCE_RESULTS]):
+        return None
+    frame = run_cached(wb, CLEARANCE_SQL, [CLEARANCE_RESULTS])
+    return frame.with_columns(
+        (pl.col("hits") / pl.when(pl.col("inspections") > 0).then(pl.col("inspections"))).alias("hit_rate"))
+
+
 def model_performance(wb: Session) -> pl.DataFrame | None:
     """Each monitored model's realised hit rate per week and selection reason; None when not monitored yet."""
     if missing_tables(wb, [MONITORING]):
@@ -151,7 +177,7 @@ def overview_app(wb: Session | None = None, lake: str | None = None) -> Any:
     import holoviews as hv
     import panel as pn
 
-    from workbench.apps.layout import empty_state, esc, off_loop, open_app, plain_formatters
+    from workbench.apps.layout import data_table, empty_state, esc, off_loop, open_app, plain_formatters
 
     wb, title, blank = open_app(wb, lake, "Risk overview", [DECLARATIONS], "the risk overview")
     if blank is not None:
@@ -256,9 +282,29 @@ def overview_app(wb: Session | None = None, lake: str | None = None) -> Any:
     model_names = [] if perf is None else sorted(perf["model"].unique().to_list())
     models = pn.widgets.Select(name="Model", options=model_names, value=model_names[0] if model_names else None,
                                width=240, visible=bool(model_names))
+    live = pn.Column(sizing_mode="stretch_width")
+
+    async def refresh_live() -> None:
+        outcomes = await off_loop(wb, clearance_outcomes, wb)
+        if outcomes is None or not outcomes.height:
+            live.objects = [pn.pane.Alert("No clearance decision recorded yet (the clearance app records them).",
+                                          alert_type="info", sizing_mode="stretch_width")]
+            return
+        total = outcomes.select(pl.col("decisions", "inspections", "hits").sum()).row(0, named=True)
+        rate = total["hits"] / total["inspections"] if total["inspections"] else None
+        cards = [("Decisions", number_text(total["decisions"])), ("Inspections", number_text(total["inspections"])),
+                 ("Hits", number_text(total["hits"])), ("Hit rate", "n/a" if rate is None else f"{rate:.1%}")]
+        live.objects = [pn.FlexBox(*[pn.pane.HTML(
+            f'<div class="kpi"><div class="kpi-label">{label}</div><div class="kpi-value">{value}</div></div>',
+            stylesheets=[KPI_CSS]) for label, value in cards]),
+            data_table(outcomes.with_columns(pl.col("hit_rate").round(3)))]
+
+    pn.state.onload(refresh_live)
+    pn.state.add_periodic_callback(refresh_live, period=15_000)
     hv.extension("bokeh", logo=False)
     return pn.Column(
         title, pn.Row(dates, ports, download, make_png, png, png_note),
+        pn.pane.Markdown("### Clearance decisions (live, per selection reason)"), live,
         pn.panel(pn.bind(figures, dates, ports)),
         pn.panel(pn.bind(plots, dates, ports)),
         pn.pane.Markdown("### Model performance over time"), models,

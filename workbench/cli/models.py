@@ -272,6 +272,7 @@ def score_table_command(name: str, table: str | None, into: str, alias: str, bat
               help="File holding the bearer token (default: the scoring_token setting, $WORKBENCH_SCORING_TOKEN).")
 @click.option("--hub", "hub_auth", is_flag=True,
               help="Run as the hub's scoring service: callers present hub tokens with access to it, not a shared token.")
+@click.option("--prefix", default="", help="Path the routes sit under (the hub service's /services/scoring).")
 @click.option("--watch", "watch_seconds", default=5.0, show_default=True, type=float,
               help="Seconds between checks for a newly promoted version (0: never reload).")
 @click.option("--access-log", default=None, type=click.Path(dir_okay=False, path_type=Path),
@@ -279,7 +280,7 @@ def score_table_command(name: str, table: str | None, into: str, alias: str, bat
                    "else <lake>/../logs/scoring-access.log).")
 @home_option
 def serve_command(names: tuple[str, ...], port: int, host: str, alias: str, token_file: Path | None, hub_auth: bool,
-                  watch_seconds: float, access_log: Path | None, home: Home) -> None:
+                  prefix: str, watch_seconds: float, access_log: Path | None, home: Home) -> None:
     """Serve NAMES over HTTP: POST /score/<name> (or /score for one model) with a JSON record or list.
 
     A newly promoted version is loaded beside the old one and takes over without a failed request.
@@ -304,7 +305,7 @@ def serve_command(names: tuple[str, ...], port: int, host: str, alias: str, toke
     log = access_log or scoring_access_log_path(load_settings(lake=home.lake))
     served = ", ".join(f"{n} v{s.version}" for n, s in champions.served.items()) or "no model yet (waiting for one)"
     click.echo(f"serving {served} on http://{host}:{port}/score, access log {log or 'stderr'}", err=True)
-    serve(scoring_app(champions, authorize, watch_seconds or None), identify, host=host, port=port,
+    serve(scoring_app(champions, authorize, watch_seconds or None, prefix=prefix), identify, host=host, port=port,
           log_fd=open_access_log(log))
 
 

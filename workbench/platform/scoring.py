@@ -52,7 +52,7 @@ def service_entries(profile: HubProfile, port: int) -> tuple[list[dict[str, Any]
         "name": SERVICE_NAME,
         "url": f"http://127.0.0.1:{port}",
         "command": [str(Path(sys.executable).parent / "workbench"), "models", "serve", *SERVED_MODELS, "--hub",
-                    "--port", str(port), "--lake", str(profile.lake)],
+                    "--prefix", SERVICE_PREFIX, "--port", str(port), "--lake", str(profile.lake)],
         "environment": {**workbench_environment(profile), "WORKBENCH_ROLE": "system", "WORKBENCH_USER": SERVICE_NAME},
         "oauth_no_confirm": True,
         "display": False,

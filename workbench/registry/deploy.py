@@ -5,7 +5,8 @@ is trained and registered only when no registered version was trained from the s
 spec and the same Delta versions of its data (``training_fingerprint``), so a second
 ``make up`` over unchanged data reuses what is there. A model without a champion gets the
 version just found or trained; a champion a modeller chose is never replaced here.
-The champion then scores its table into ``curated.risk_scores``.
+The champion then scores its table into ``curated.risk_scores``, and its latest weeks are
+selected and monitored (``curated.model_monitoring``) so the risk overview shows how it does.
 """
 
 from __future__ import annotations
@@ -14,15 +15,20 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from workbench.explore import Session
 from workbench.registry.store import CHAMPION, Registry
-from workbench.risk.data import lake_query
+from workbench.risk.data import lake_query, last_day
+from workbench.risk.model import RiskModel
+from workbench.risk.monitoring import monitor
 from workbench.risk.scores import RISK_SCORES, ScoresReport, score_into_scores
+from workbench.risk.selection import select_table
 from workbench.risk.specs import LakeData, ModelSpec
 from workbench.risk.training import train
 
 Progress = Callable[[str], None]
+MONITORED_WEEKS = 12
 
 
 def training_fingerprint(spec: ModelSpec, session: Session) -> str:
@@ -77,9 +83,25 @@ def deploy(session: Session, registry: Registry, spec: ModelSpec, score: bool = 
     report = None
     if score and (trained is not None or not _has_scores(session, spec.name, champion)):
         progress(f"scoring with v{champion}")
-        report = score_into_scores(session, registry.load(spec.name, CHAMPION), champion,
-                                   progress=lambda done: progress(f"scored {done:,} records"))
+        model = registry.load(spec.name, CHAMPION)
+        report = score_into_scores(session, model, champion, progress=lambda done: progress(f"scored {done:,} records"))
+        progress("monitoring the latest weeks")
+        monitor_latest(session, model, champion)
     return Deployment(spec.name, champion, trained, report)
+
+
+def monitor_latest(session: Session, model: RiskModel, version: int, weeks: int = MONITORED_WEEKS) -> None:
+    """Select and monitor the model's latest ``weeks`` whole weeks, so the risk overview has the champion's
+    drift and realised hit rates per selection reason from the start (``workbench models select|monitor``)."""
+    latest = last_day(session, model.spec)
+    if latest is None:
+        return
+    until = latest + timedelta(days=1)
+    since = until - timedelta(weeks=weeks)
+    select_table(session, model, version, since, until)
+    # a session reads tables made after it opened through a path that fails on text filters (the gate's
+    # sandbox lists folders at open): the selections table may be new, so monitoring opens its own
+    monitor(Session(session.settings), model, version, since, until)
 
 
 def _has_scores(session: Session, name: str, version: int) -> bool:

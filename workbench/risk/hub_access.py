@@ -37,8 +37,8 @@ class HubCallers:
         if not model:
             return None
         scopes = set(model.get("scopes") or [])
-        if self.hub_auth.access_scopes and not check_scopes(self.hub_auth.access_scopes, scopes):
-            return None
+        if not self.hub_auth.access_scopes or not check_scopes(self.hub_auth.access_scopes, scopes):
+            return None  # no access scope known (not started by the hub): nobody, rather than every hub token
         name = str(model["name"]) if model.get("kind", "user") == "user" else f"service:{model['name']}"
         self.names[authorization] = name
         self.names.move_to_end(authorization)

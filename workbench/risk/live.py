@@ -61,9 +61,16 @@ class LiveScorer:
         self.thresholds: dict[tuple[str, int], float] = {}
         self.rejected: set[str] = set()
         self.results_version: int | None = None
+        self.opened_with: set[str] | None = None
 
     def _tables(self) -> set[str]:
-        return set(self.session.tables()["name"].to_list())
+        """The lake's tables; a session is reopened when one of the loop's own tables has appeared since it opened
+        (a session reads tables made after it opened through a path that fails on text filters)."""
+        tables = set(self.session.tables()["name"].to_list())
+        if self.opened_with is not None and (tables - self.opened_with) & {RISK_SCORES, QUEUE, RESULTS, MONITORING}:
+            self.session = Session(self.session.settings)
+        self.opened_with = tables if self.opened_with is None or tables - self.opened_with else self.opened_with
+        return tables
 
     def _threshold(self, served: Served) -> float:
         name = served.model.spec.name

@@ -36,7 +36,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from workbench.errors import WorkbenchError
 from workbench.risk.data import MissingColumns, check_frame
@@ -143,10 +143,13 @@ def make_app(model: RiskModel, version: int, token: str) -> Starlette:
     return scoring_app(Champions.fixed({model.spec.name: Served.of(model, version)}), bearer_token(token))
 
 
-def scoring_app(champions: Champions, authorize: Authorize, watch_seconds: float | None = None) -> Starlette:
+def scoring_app(champions: Champions, authorize: Authorize, watch_seconds: float | None = None,
+                prefix: str = "") -> Starlette:
     """The service over ``champions``: ``POST /score/<model>`` (``POST /score`` when one model is served).
 
-    ``watch_seconds``: check the registry for new champions this often while running.
+    ``watch_seconds``: check the registry for new champions this often while running;
+    ``prefix``: the path the routes sit under (a hub service's ``/services/<name>``: the
+    proxy passes the whole path on).
     """
 
     async def score(request: Request) -> JSONResponse:
@@ -178,8 +181,10 @@ def scoring_app(champions: Champions, authorize: Authorize, watch_seconds: float
         if watcher is not None:
             watcher.cancel()
 
-    return Starlette(routes=[Route("/score", score, methods=["POST"]), Route("/score/{model}", score, methods=["POST"]),
-                             Route("/health", health, methods=["GET"])], lifespan=lifespan)
+    routes = [Route("/score", score, methods=["POST"]), Route("/score/{model}", score, methods=["POST"]),
+              Route("/health", health, methods=["GET"])]
+    return Starlette(routes=[Mount(prefix.rstrip("/"), routes=routes)] if prefix.strip("/") else routes,
+                     lifespan=lifespan)
 
 
 def logged_app(app: Starlette, identify: Callable[[bytes], str], log_fd: int) -> JsonAccessLog:
