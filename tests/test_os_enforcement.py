@@ -207,6 +207,18 @@ def test_session_write_is_classified_by_what_the_session_read(small_lake: LakeLo
     assert "work.derived_restricted" not in manager.tables()["name"].to_list()
 
 
+def test_a_derived_tables_folder_gets_the_acl_of_its_strictest_input(small_lake: LakeLocation) -> None:
+    """Need-to-know follows lineage on disk too: a table made from curated.people is not granted to field officers."""
+    from workbench.lake.catalog import Lineage
+
+    carried = json.dumps({"inputs": ["curated.people", "work.internal_src"], "columns": {}})
+    Lake(small_lake).write(pa.table({"a": [1]}), "work.from_people", actor="t", classification="restricted",
+                           lineage=Lineage("analyst's write", carried=carried))
+    rules = {r.path: r for r in lp.compile_plan(small_lake, POLICY, "wb-").rules}
+    assert rules["work/from_people"].access.read == {"analyst", "modeller", "admin", "system"}
+    assert rules["work/restricted_src"].access.read >= {"field_officer"}  # the same classification, no such input
+
+
 # -- the operating system, with throwaway users and groups -------------------------------
 
 

@@ -198,7 +198,7 @@ class Session:
             inputs = {**dask_frames.lineage(data), **(inputs or {})}
             data = dask_frames.write_stream(data, name)
         table = data.to_arrow() if isinstance(data, pl.DataFrame) else data
-        classification = carried = None
+        classification = carried = existing = None
         if name not in self.lake.specs:
             existing = self.lake.catalog.entry(name)
             produced = self._produced.of(data)
@@ -210,13 +210,20 @@ class Session:
         # The writer is the entry's updated_by; produced_by stays as given (jobs compare it to skip unchanged runs).
         lineage = Lineage(produced_by=produced_by or f"session write by {self.user}",
                           inputs=tuple((inputs or {}).items()), carried=json.dumps(carried) if carried else None)
+        personal = classification is not None and name.partition(".")[0] in self.policy.unix.personal_zones
+
+        def share() -> None:
+            share_table(self.lake.location, self.policy, name, classification,  # type: ignore[arg-type]
+                        inputs={t: self.gate.classification(t) for t in (carried or {}).get("inputs", [])})
+
         with self.audit.action("write", tables=[name], mode=mode, produced_by=produced_by,
                                carried=carried["inputs"] if carried else None) as done:
+            if personal and existing is not None:
+                share()  # narrow the folder's ACL before new files land in it (they inherit its default ACL)
             result = self.lake.write(table, name, mode=mode, actor=self.user, lineage=lineage, description=description,
                                      classification=classification)
-            if classification is not None and name.partition(".")[0] in self.policy.unix.personal_zones:
-                share_table(self.lake.location, self.policy, name, classification,
-                            inputs={t: self.gate.classification(t) for t in (carried or {}).get("inputs", [])})
+            if personal:
+                share()
             done.update(rows=result.rows_written, version=result.version, quarantined=result.rows_quarantined)
         return result
 
