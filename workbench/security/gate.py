@@ -251,8 +251,7 @@ class GuardedSQL(LakeSQL):
             ("lock_configuration", True),
         ]
         for name, value in settings:
-            self.con.execute(f"SET {name} = ?", [value]) if not isinstance(value, bool) else \
-                self.con.execute(f"SET {name} = {str(value).lower()}")
+            self.con.execute(f"SET {name} = ?", [value])
 
     # -- what a query may do -------------------------------------------------------------
 
@@ -275,14 +274,15 @@ class GuardedSQL(LakeSQL):
             if kind not in STATEMENTS:
                 raise refuse(f"{kind} statement", "a session runs SELECT, WITH, DESCRIBE, SUMMARIZE and EXPLAIN over "
                                                   "lake tables; it writes only through wb.write")
-        for name in sorted(shape.others):
-            raise refuse(name, "read lake data by table name (FROM zone.table), not by file path, "
-                               "registered or system name")
-        for function in sorted(shape.functions - TABLE_FUNCTIONS):
-            raise refuse(f"function {function}", "table functions that read files, settings, the catalog or "
-                                                 "SQL strings are refused; read lake data by table name (FROM zone.table)")
-        for function in sorted(shape.scalars & REFUSED_FUNCTIONS):
-            raise refuse(f"function {function}", "it reads the environment, settings or variables, or runs SQL from a string")
+        if shape.others:
+            raise refuse(min(shape.others), "read lake data by table name (FROM zone.table), not by file path, "
+                                             "registered or system name")
+        if called := shape.functions - TABLE_FUNCTIONS:
+            raise refuse(f"function {min(called)}", "table functions that read files, settings, the catalog or SQL "
+                                                     "strings are refused; read lake data by table name (FROM zone.table)")
+        if leaks := shape.scalars & REFUSED_FUNCTIONS:
+            raise refuse(f"function {min(leaks)}", "it reads the environment, settings or variables, or runs SQL "
+                                                   "from a string")
         if shape.time_travel:
             raise QueryError(f"time travel in SQL ({', '.join(sorted(shape.time_travel))} AT ...) is not supported: "
                              "use wb.table(name, version=...) or as_of=")
