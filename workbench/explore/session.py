@@ -80,7 +80,8 @@ class Session:
     def tables(self, zone: str | None = None) -> pl.DataFrame:
         """The catalog: one row per table the session's role may read, with description, classification, size and version."""
         frame = self.lake.catalog.frame()
-        frame = frame.filter(pl.Series([self.gate.may_read(n) for n in frame["name"]], dtype=pl.Boolean))
+        entries = self.gate.catalog_entries()
+        frame = frame.filter(pl.Series([self.gate.may_read(n, entries) for n in frame["name"]], dtype=pl.Boolean))
         return frame.filter(pl.col("zone") == zone) if zone else frame
 
     def sql(self, query: str, params: Params = None) -> pl.DataFrame:

@@ -82,7 +82,7 @@ class Gate:
         self.lake, self.policy, self.role = lake, policy, role
         policy.role(role)  # an unknown role is refused here, before anything is read
 
-    def _entries(self) -> dict[str, dict[str, Any]]:
+    def catalog_entries(self) -> dict[str, dict[str, Any]]:
         """The catalog's current entries by name, rebuilt only when the catalog has moved (every check asks)."""
         frame = self.lake.catalog.frame()
         if self._entries_of is not frame:
@@ -94,20 +94,23 @@ class Gate:
     _entries_by_name: dict[str, dict[str, Any]] = {}
 
     def classification(self, name: str, entries: dict[str, dict[str, Any]] | None = None) -> Classification:
-        entry = None if name in self.lake.specs else (entries or self._entries()).get(name)
+        entry = None if name in self.lake.specs else (entries or self.catalog_entries()).get(name)
         return table_classification(self.lake.specs, entry, name)
 
     def carried(self, name: str, entries: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
         """What a table written by a session carries from its inputs (``{"inputs", "columns"}``), else empty."""
         if name in self.lake.specs:
             return {}
-        entry = (entries or self._entries()).get(name)
+        entry = (entries or self.catalog_entries()).get(name)
         text = entry.get("carried") if entry else None
         return json.loads(str(text)) if text else {}
 
-    def check_read(self, name: str) -> None:
-        """Refuse ``name`` above the role's clearance, outside its need-to-know, or derived from such a table."""
-        entries = self._entries()
+    def check_read(self, name: str, entries: dict[str, dict[str, Any]] | None = None) -> None:
+        """Refuse ``name`` above the role's clearance, outside its need-to-know, or derived from such a table.
+
+        ``entries`` (``catalog_entries()``) lets a caller checking many tables read the catalog once.
+        """
+        entries = entries or self.catalog_entries()
         self.policy.check_read(self.role, name, self.classification(name, entries))
         for source in self.carried(name, entries).get("inputs", []):
             if source == name:
@@ -118,9 +121,9 @@ class Gate:
                                    reason=f"it was derived from {source}, which role {self.role!r} may not read "
                                           f"({str(refused).partition(': ')[2]})")
 
-    def may_read(self, name: str) -> bool:
+    def may_read(self, name: str, entries: dict[str, dict[str, Any]] | None = None) -> bool:
         try:
-            self.check_read(name)
+            self.check_read(name, entries)
         except AccessDenied:
             return False
         return True
@@ -128,10 +131,11 @@ class Gate:
     def check_write(self, name: str) -> None:
         self.policy.check_write(self.role, name, self.classification(name))
 
-    def sources(self, name: str, columns: list[str]) -> dict[str, Sources]:
+    def sources(self, name: str, columns: list[str],
+                entries: dict[str, dict[str, Any]] | None = None) -> dict[str, Sources]:
         """Per column, the sensitive values it carries: its own semantic type, and what flowed into it."""
         spec = self.lake.specs.get(name)
-        flowed = self.carried(name).get("columns", {})
+        flowed = self.carried(name, entries).get("columns", {})
         found: dict[str, Sources] = {}
         for column in columns:
             declared = spec.columns[column].semantic if spec and column in spec.columns else None
@@ -140,9 +144,9 @@ class Gate:
             found[column] = frozenset(own | {tuple(s) for s in flowed.get(column, [])})  # type: ignore[misc]
         return found
 
-    def masked(self, name: str, columns: list[str]) -> list[str]:
+    def masked(self, name: str, columns: list[str], entries: dict[str, dict[str, Any]] | None = None) -> list[str]:
         """The columns of ``name`` this role sees masked, in the order given."""
-        sources = self.sources(name, columns)
+        sources = self.sources(name, columns, entries)
         return [c for c in columns
                 if any(self.policy.masked_for(self.role, table, semantic) for table, _, semantic in sources[c])]
 
@@ -155,15 +159,17 @@ class Gate:
 
     def columns(self, name: str) -> list[str]:
         """The columns of ``name`` as the catalog records its current version."""
-        entry = self._entries().get(name)
+        entry = self.catalog_entries().get(name)
         return [c["name"] for c in json.loads(str(entry["schema"] or "[]"))] if entry else []
 
     def readable_whole(self) -> list[str]:
         """Catalogued tables this role may read with no column masked: the only ones DuckDB may open as files."""
         catalog = self.lake.catalog.frame()
+        entries = self.catalog_entries()
         whole = []
         for name, schema in zip(catalog["name"].to_list(), catalog["schema"].to_list(), strict=True):
-            if self.may_read(name) and not self.masked(name, [c["name"] for c in json.loads(schema or "[]")]):
+            columns = [c["name"] for c in json.loads(schema or "[]")]
+            if self.may_read(name, entries) and not self.masked(name, columns, entries):
                 whole.append(name)
         return whole
 
