@@ -43,8 +43,8 @@ from workbench.explore.dask_frames import PARTITION_BYTES
 
 TABLE = "curated.declarations"
 COLUMNS = ["declaration_id", "trader_id", "hs6", "port_code", "mode", "unit_value_hkd_per_kg",
-           "goods_desc_en", "consignee_name", "shipper_name"]
-"""The keys and measures, and three text columns the join carries along (what makes the working set wide)."""
+           "goods_desc_en", "goods_desc_zh", "consignee_name", "shipper_name", "shipper_name_norm"]
+"""The keys and measures, and five text columns the join carries along (what makes the working set wide)."""
 GIB = 2**30
 console = Console()
 
@@ -81,7 +81,7 @@ def read_partitions(declarations: Any) -> int:
     """
     from dask.dataframe.dask_expr.io import BlockwiseIO
 
-    reads = [node for node in planned(declarations).optimize().expr.walk() if isinstance(node, BlockwiseIO)]
+    reads = [node for node in planned(declarations).optimize(fuse=False).expr.walk() if isinstance(node, BlockwiseIO)]
     return min(node.npartitions for node in reads)
 
 

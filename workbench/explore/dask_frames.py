@@ -97,15 +97,13 @@ class SnapshotPart:
         read = [c for c in needed if c not in masked]  # a masked column is never read from the files
         schema = pa.schema([self.schema.field(c).with_nullable(True) for c in read])
         pushed, after = self._split_filters()
-        parquet = ds.ParquetFileFormat()
-        table = pa.concat_tables(
-            parquet.make_fragment(path, filesystem=self.filesystem, row_groups=list(row_groups))
-            .to_table(schema=schema, columns=read, filter=pushed)
-            for path, row_groups in part)
-        for at, name in enumerate(needed):
-            if name in masked:
-                field = self.schema.field(name).with_nullable(True)
-                table = table.add_column(at, field, mask_array(field, table.num_rows, self.mask))
+        fragments = [ds.ParquetFileFormat().make_fragment(path, filesystem=self.filesystem, row_groups=list(groups))
+                     for path, groups in part]
+        scanned = pa.concat_tables(f.to_table(schema=schema, columns=read, filter=pushed) for f in fragments)
+        rows = scanned.num_rows if read else sum(f.count_rows() for f in fragments)  # only masked columns asked
+        fields = [self.schema.field(c).with_nullable(True) for c in needed]
+        table = pa.Table.from_arrays([mask_array(f, rows, self.mask) if f.name in masked else scanned.column(f.name)
+                                      for f in fields], schema=pa.schema(fields))
         if after is not None:
             table = table.filter(after)
         return to_pandas(table.select(list(self.selected)))
