@@ -19,7 +19,8 @@ export HF_HUB_OFFLINE := 1
 .PHONY: up down status test bench venv postgres chromium help
 
 help:
-	@echo "make up     - install, publish the demo world (scale $(SCALE)) as source systems and ingest it into $(LAKE) if empty, start hub + gateway"
+	@echo "make up     - install, publish the demo world (scale $(SCALE)) as source systems and ingest it into $(LAKE) if empty,"
+	@echo "              start hub + gateway + dashboards, then train/extract/resolve in background jobs (WAIT=1: wait for them)"
 	@echo "make down   - stop the local stack; make status - report each component"
 	@echo "make test   - install and run the test suite"
 	@echo "make bench  - install and run the benchmarks (scale $(BENCH_SCALE))"
@@ -49,29 +50,33 @@ chromium:
 	@(test -x /usr/bin/chromium && test -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc) || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null)
 
-# The demo lake is built the way production's is: the world is published as the source
-# systems hold it (PostgreSQL, file drops, a web site) and the connectors take it in.
+# The URL first, the heavy work behind it. `make up` writes the checkout's workbench.toml
+# (every command run here, and every kernel and service of the stack, then uses $(LAKE)),
+# builds the demo lake the way production's is built (the world is published as the
+# source systems hold it - PostgreSQL, file drops, a web site - and the connectors take it
+# in; once), starts the stack, and leaves training, extraction, entity resolution and the
+# graph to background jobs (workbench/platform/jobs.toml): `workbench jobs` or `make status`
+# shows their progress; `make up WAIT=1` returns only when everything is ready.
 up: $(STAMP) $(HUB_PROXY) postgres
+	@$(BIN)/workbench config init --lake $(LAKE)
 	$(BIN)/workbench demo publish-sources --seed $(SEED) --scale $(SCALE) --out $(SOURCES) --ingest connectors \
-		--with-truth --if-empty --lake $(LAKE)
-	$(BIN)/workbench nlp train --if-missing --lake $(LAKE)
-	$(BIN)/workbench nlp extract --lake $(LAKE)
-	$(BIN)/workbench nlp classify --lake $(LAKE)
-	$(BIN)/workbench tables --lake $(LAKE)
-	$(BIN)/workbench models up --lake $(LAKE)
-	$(BIN)/workbench platform up --lake $(LAKE)
+		--with-truth --if-empty
+	$(BIN)/workbench platform up
+	@$(BIN)/workbench jobs start $(if $(WAIT),--wait)
 	@echo
 	@echo "Next steps:"
 	@echo "  open the hub URL above and log in with an account from the credentials file"
-	@echo "  $(BIN)/workbench sql --lake $(LAKE) \"SELECT port_code, count(*) FROM curated.declarations GROUP BY 1\""
-	@echo "  $(BIN)/workbench describe --lake $(LAKE) curated.declarations"
-	@echo "  notebooks/01_first_steps.ipynb  (wb = workbench.connect())"
+	@echo "  $(BIN)/workbench jobs      # background work: progress and time left (also: make status)"
+	@echo "  $(BIN)/workbench sql \"SELECT port_code, count(*) FROM curated.declarations GROUP BY 1\""
+	@echo "  $(BIN)/workbench config    # the settings in force here, and where each came from"
 
 down: $(STAMP)
+	$(BIN)/workbench jobs stop
 	$(BIN)/workbench platform down
 	$(BIN)/workbench demo stop-sources --out $(SOURCES)
 
 status: $(STAMP)
+	$(BIN)/workbench jobs
 	$(BIN)/workbench platform status
 
 test: $(STAMP) postgres chromium $(HUB_PROXY)

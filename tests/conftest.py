@@ -16,6 +16,8 @@ import pytest
 from workbench.explore import Session, connect
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# No settings file from the checkout (`make up` leaves one): tests name their lakes themselves.
+os.environ.setdefault("WORKBENCH_CONFIG", "")
 TINY_SCALE = 0.02
 TINY_SEED = 7
 

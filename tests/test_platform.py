@@ -293,6 +293,9 @@ def hub() -> Iterator[Hub]:
         "WORKBENCH_HUB_UNIX_PREFIX": prefix,
         "WORKBENCH_HUB_CGROUP_PARENT": str(cgroup_parent),
     }
+    from workbench.platform.hubconfig import HubProfile, prepare
+
+    prepare(HubProfile(state_dir=root / "state", home_root=homes, unix_prefix=prefix))  # what `platform up` makes
     log = open(root / "hub.log", "wb")
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(REPO / "hub_config" / "jupyterhub_config.py")],

@@ -1,16 +1,25 @@
 """The one place configuration comes from.
 
 Precedence, highest first: explicit arguments (CLI flags, ``connect(lake=...)``),
-environment variables ``WORKBENCH_*``, a ``workbench.toml`` file (path in
-``WORKBENCH_CONFIG``, else ``./workbench.toml``), then defaults. Nothing else in the
-library reads the environment, so a notebook, a service and a test see the same rules.
+environment variables ``WORKBENCH_*``, a ``workbench.toml`` file, then defaults. Nothing
+else in the library reads the environment, so a notebook, a service and a test see the
+same rules.
+
+The file is ``WORKBENCH_CONFIG`` when set (set but empty: no file), else the nearest
+``workbench.toml`` in the working folder or one of its parents: ``make up`` leaves one in
+the checkout (``workbench config init``), so every command run anywhere in the checkout
+uses the lake it built, without ``--lake``. Relative paths in the file are relative to
+the file's folder. Its ``[hub]`` table holds the ``WORKBENCH_HUB_*`` knobs of the stack
+(``HubSettings``), so ``make status`` finds a stack started on other ports.
+``setting_sources`` says where each value in force came from (``workbench config``).
 """
 
 from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Iterator
+import tomllib
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -19,16 +28,68 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
+from workbench.errors import WorkbenchError
+
 DEFAULT_LAKE = Path.home() / ".local" / "share" / "workbench" / "lake"
+CONFIG_NAME = "workbench.toml"
+PATH_SETTINGS = frozenset({"lake", "policy_file", "audit_dir", "audit_socket", "scoring_access_log", "state",
+                           "home_root", "proxy_command"})
+"""Settings that name a file or folder: relative values in the file are relative to the file's folder."""
 
 
-def _config_file() -> Path:
-    return Path(os.environ.get("WORKBENCH_CONFIG", "workbench.toml"))
+class ConfigFileError(WorkbenchError):
+    """The settings file cannot be read; the message names the file and the reason."""
+
+
+def config_file(start: str | os.PathLike[str] | None = None) -> Path | None:
+    """The settings file in force: ``WORKBENCH_CONFIG`` (empty: none), else the nearest ``workbench.toml``
+    in ``start`` (default: the working folder) or one of its parents; None when there is none."""
+    explicit = os.environ.get("WORKBENCH_CONFIG")
+    if explicit is not None:
+        return Path(explicit).absolute() if explicit else None
+    here = Path(start or Path.cwd()).absolute()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_config(path: Path | None, table: str | None = None) -> dict[str, Any]:
+    """The file's top-level keys (or those of its ``[table]``), paths made absolute; {} without a file."""
+    if path is None or not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigFileError(f"{path}: {exc}") from None
+    if table is not None:
+        data = data.get(table, {})
+        if not isinstance(data, dict):
+            raise ConfigFileError(f"{path}: [{table}] must be a table")
+    else:
+        data = {k: v for k, v in data.items() if not isinstance(v, dict) or k in ("storage_options",)}
+    return {k: _absolute(path.parent, v) if k in PATH_SETTINGS and isinstance(v, str) else v
+            for k, v in data.items()}
+
+
+def _absolute(base: Path, value: str) -> str:
+    if not value or "://" in value or Path(value).is_absolute():
+        return value
+    return str((base / value).resolve())
+
+
+class _FileSource(InitSettingsSource):
+    """The settings file's values (``table``: one of its sub-tables) as a pydantic-settings source."""
+
+    def __init__(self, settings_cls: type[BaseSettings], table: str | None = None) -> None:
+        super().__init__(settings_cls, init_kwargs=read_config(config_file(), table))
 
 
 class Settings(BaseSettings):
@@ -92,7 +153,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=_config_file()))
+        return (init_settings, env_settings, _FileSource(settings_cls))
 
 
 # Settings a hosting service gives the sessions it opens on someone's behalf (the dashboards
@@ -149,3 +210,104 @@ class HubSettings(BaseSettings):
     dashboards: bool | None = None
     lake: str | None = None
     audit_dir: str | None = None
+    config_file: str | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _FileSource(settings_cls, "hub"))
+
+
+SettingSource = tuple[Any, str]
+"""A value in force and where it came from: "flag", "env WORKBENCH_X", "file PATH" or "default"."""
+
+
+def setting_sources(overrides: Mapping[str, Any] | None = None,
+                    settings_cls: type[BaseSettings] = Settings) -> dict[str, SettingSource]:
+    """Each setting of ``settings_cls`` in force, with where it came from (highest source that set it).
+
+    ``overrides`` are the explicit arguments (CLI flags); ``None`` values count as unset,
+    as in ``load_settings``.
+    """
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    hub = settings_cls is HubSettings
+    values = settings_cls(**given) if hub else load_settings(**given)
+    env = EnvSettingsSource(settings_cls)()
+    path = config_file()
+    from_file = read_config(path, "hub" if hub else None)
+    prefix = settings_cls.model_config.get("env_prefix", "")
+    result: dict[str, SettingSource] = {}
+    for name in settings_cls.model_fields:
+        if name in given:
+            source = "flag"
+        elif name in env:
+            source = f"env {prefix}{name.upper()}"
+        elif name in from_file:
+            source = f"file {path}" + (" [hub]" if hub else "")
+        else:
+            source = "default"
+        result[name] = (getattr(values, name), source)
+    return result
+
+
+def is_configured(name: str) -> bool:
+    """True when setting ``name`` comes from the environment or the settings file, not its default."""
+    return setting_sources()[name][1] != "default"
+
+
+def write_config(path: str | os.PathLike[str], values: Mapping[str, Any], hub: Mapping[str, Any] | None = None) -> Path:
+    """Set ``values`` (and ``hub`` in its ``[hub]`` table) in the settings file at ``path``, keeping its other keys.
+
+    Why a writer of our own: the file holds flat strings, numbers and booleans only, and
+    ``tomllib`` reads but does not write. Paths under the file's folder are written relative
+    to it, so a moved checkout keeps working. No secrets belong here: kernels read the file.
+    """
+    target = Path(path).absolute()
+    current: dict[str, Any] = {}
+    if target.is_file():
+        try:
+            current = tomllib.loads(target.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigFileError(f"{target}: {exc}") from None
+    top = {k: v for k, v in current.items() if not isinstance(v, dict)}
+    tables = {k: dict(v) for k, v in current.items() if isinstance(v, dict)}
+    top.update({k: _relative(target.parent, k, v) for k, v in values.items() if v is not None})
+    if hub:
+        tables.setdefault("hub", {}).update({k: _relative(target.parent, k, v) for k, v in hub.items() if v is not None})
+    lines = ["# Written by `make up` (`workbench config init`); `workbench config` shows what is in force.",
+             "# Relative paths are relative to this file. No secrets here: notebook kernels read it."]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in sorted(top.items())]
+    for name, table in sorted(tables.items()):
+        lines += ["", f"[{name}]", *(f"{k} = {_toml_value(v)}" for k, v in sorted(table.items()))]
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    target.chmod(0o644)
+    return target
+
+
+def _relative(base: Path, name: str, value: Any) -> Any:
+    if name in PATH_SETTINGS and isinstance(value, str) and Path(value).is_absolute():
+        try:
+            return str(Path(value).relative_to(base))
+        except ValueError:
+            return value
+    return value
+
+
+def _toml_value(value: Any) -> str:
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)

@@ -23,10 +23,20 @@ def number_text(value: float | int) -> str:
 
 
 def empty_state(tables: Iterable[str], part: str) -> Any:
-    """A clear message in place of a part whose tables are missing or unreadable for this role."""
+    """A clear message in place of a part whose tables are missing or unreadable for this role.
+
+    When a background job of the stack makes one of them, the message says how far it is
+    ("being built: 60%, about 2 min"; ``workbench.platform.jobs.building``).
+    """
     import panel as pn
 
+    from workbench.platform.jobs import building
+
+    tables = list(tables)
     names = ", ".join(tables)
+    if progress := building(tables):
+        return pn.pane.Alert(f"<b>{esc(part).capitalize()}: {esc(progress)}.</b> It needs {esc(names)}; "
+                             "reload this page once it is built.", alert_type="info", sizing_mode="stretch_width")
     return pn.pane.Alert(
         f"<b>{esc(part).capitalize()}: not available yet.</b> It needs {esc(names)}, which this lake does not "
         "have (or your role may not read). It appears here once the table is loaded.",

@@ -13,7 +13,7 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from workbench.errors import WorkbenchError
+from workbench.errors import UnknownTable, WorkbenchError
 from workbench.explore import Session, connect
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -25,7 +25,8 @@ def lake_option(func: F) -> F:
     """Add ``--lake DIR`` (default: WORKBENCH_LAKE, then the settings file) and pass a session."""
 
     @click.option("--lake", "lake", default=None, metavar="DIR|URL",
-                  help="Lake root (default: $WORKBENCH_LAKE, then workbench.toml, then ~/.local/share/workbench/lake).")
+                  help="Lake root (default: $WORKBENCH_LAKE, then the nearest workbench.toml from here up, "
+                       "then ~/.local/share/workbench/lake; `workbench config` shows which).")
     @wraps(func)
     def wrapper(*args: Any, lake: str | None, **kwargs: Any) -> Any:
         return func(*args, session=lambda: connect(lake), **kwargs)
@@ -54,14 +55,34 @@ def emit(frame: pl.DataFrame, fmt: str, title: str | None = None) -> None:
 
 
 class WorkbenchGroup(click.Group):
-    """A click group that turns library errors into one line and exit status 1."""
+    """A click group that turns library errors into one line and exit status 1.
+
+    A missing table that a step of the stack's background jobs makes (``jobs.toml``) gets
+    that step's command, and its progress when it runs, in the same line.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except WorkbenchError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {exc}{missing_step_hint(exc)}", err=True)
             sys.exit(1)
+
+
+def missing_step_hint(exc: WorkbenchError) -> str:
+    """"; it is made by `workbench network build` (being built: 40%, about 3 min)" for a table a job makes."""
+    if not isinstance(exc, UnknownTable):
+        return ""
+    from workbench.platform.jobs import building, missing_step
+
+    step = missing_step(exc.name)
+    if step is None:
+        return ""
+    try:
+        progress = building([exc.name])
+    except (OSError, WorkbenchError):
+        progress = None
+    return f"; it is made by `{step}`" + (f" ({progress})" if progress else "")
 
 
 SessionFactory = Callable[[], Session]

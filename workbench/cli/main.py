@@ -8,8 +8,10 @@ from workbench import __version__
 from workbench.cli.apps import apps
 from workbench.cli.audit import audit
 from workbench.cli.common import WorkbenchGroup
+from workbench.cli.config import config
 from workbench.cli.demo import demo
 from workbench.cli.ingest import ingest
+from workbench.cli.jobs import jobs
 from workbench.cli.lake import curate_command, describe, lake, sql, tables
 from workbench.cli.models import models
 from workbench.cli.network import network
@@ -40,3 +42,5 @@ main.add_command(platform)
 main.add_command(publish)
 main.add_command(lake)
 main.add_command(users)
+main.add_command(config)
+main.add_command(jobs)

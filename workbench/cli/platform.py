@@ -18,11 +18,18 @@ from workbench.cli.common import emit, format_option
 
 
 def _profile(lake: str | None = None):  # type: ignore[no-untyped-def]
+    """The stack's profile (``WORKBENCH_HUB_*``, then the settings file's ``[hub]``); its lake: ``lake``, else
+    the hub's own setting, else the project's lake when one is configured (``workbench.toml``)."""
     from workbench.platform.hubconfig import HubProfile
+    from workbench.settings import config_file, is_configured, load_settings
 
     profile = HubProfile.from_env()
     if lake:
         profile.lake = lake
+    elif not profile.lake and is_configured("lake"):
+        profile.lake = load_settings().lake
+    if profile.config_file is None and (path := config_file()) is not None:
+        profile.config_file = str(path)
     return profile
 
 

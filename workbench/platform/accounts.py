@@ -87,8 +87,15 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
-DASHBOARD_ROLES = frozenset({Role.MANAGER, Role.FIELD_OFFICER})
-"""Roles that work in the published dashboards only: no notebook server, no gateway."""
+def _dashboard_roles() -> frozenset[Role]:
+    from workbench.platform.roles import roles_with
+
+    return frozenset(Role(name) for name in roles_with("dashboards"))
+
+
+DASHBOARD_ROLES = _dashboard_roles()
+"""Roles that work in the published dashboards only: no notebook server, no gateway (``workspace =
+"dashboards"`` in the policy's ``[roles.NAME.hub]``)."""
 
 
 class AccountError(WorkbenchError):

@@ -118,8 +118,8 @@ class WorkbenchAuthenticator(Authenticator):
 
 
 def role_of(groups: list[str]) -> Role | None:
-    """The workbench role among a user's group names (the first that is one)."""
-    for group in groups:
-        if group in Role._value2member_map_:
-            return Role(group)
-    return None
+    """The workbench role among a user's group names (``workbench.platform.roles.role_of``: the one rule)."""
+    from workbench.platform.roles import role_of as policy_role
+
+    name = policy_role(groups)
+    return None if name is None else Role(name)

@@ -47,7 +47,7 @@ from dask_gateway_server.models import User
 from dask_gateway_server.options import Float, Integer, Options
 from traitlets import Unicode
 
-from workbench.platform.accounts import ACCOUNTS_SERVICE, Role
+from workbench.platform.accounts import ACCOUNTS_SERVICE
 from workbench.platform.cgroups import MemoryCgroups
 
 if TYPE_CHECKING:
@@ -236,12 +236,16 @@ class GatewayLimits:
         return int((self.max_workers * self.max_worker_memory_gib + self.scheduler_memory_gib) * 2**30)
 
 
-# Analysts: small exploratory clusters; modellers: room for feature builds and training.
-# Roles not listed (manager, admin) get no clusters, even with a token that reaches the gateway.
-DEFAULT_GATEWAY_LIMITS: dict[str, GatewayLimits] = {
-    Role.ANALYST.value: GatewayLimits(max_workers=2, max_worker_cores=1, max_worker_memory_gib=1.0),
-    Role.MODELLER.value: GatewayLimits(max_workers=6, max_worker_cores=2, max_worker_memory_gib=4.0),
-}
+def policy_limits() -> dict[str, GatewayLimits]:
+    """Role -> limits, from the ``gateway`` of the policy's ``[roles.NAME.hub]`` (analysts: small exploratory
+    clusters; modellers: room for feature builds and training). Roles without one (manager, admin) get no
+    clusters, even with a token that reaches the gateway."""
+    from workbench.platform.roles import gateway_limits
+
+    return {role: GatewayLimits(**spec.model_dump()) for role, spec in gateway_limits().items()}
+
+
+DEFAULT_GATEWAY_LIMITS: dict[str, GatewayLimits] = policy_limits()
 
 
 class NoClustersForRole(PermissionError):
@@ -249,11 +253,11 @@ class NoClustersForRole(PermissionError):
 
 
 def role_with_limits(groups: set[str] | list[str], limits: dict[str, GatewayLimits]) -> str | None:
-    """The first workbench role among the user's hub groups that has limits; None = no clusters."""
-    for group in sorted(groups):
-        if group in Role._value2member_map_ and group in limits:
-            return group
-    return None
+    """The user's role (``roles.role_of``, the hub's one rule) when it has limits; None = no clusters."""
+    from workbench.platform.roles import role_of
+
+    role = role_of(groups)
+    return role if role in limits else None
 
 
 def cluster_options(limits: dict[str, GatewayLimits], idle_timeout: float, hard_limits: bool = False,

@@ -7,13 +7,18 @@ here where they are tested:
 - secrets (cookie secret, proxy token) generated once into 0600 files under
   ``<state>/private`` (0700), which also holds the hub database, so no user can read the
   hashed tokens in it; ``<state>`` itself is 0755 so users can reach ``<state>/userenv``;
-- ``WorkbenchAuthenticator`` over the account store ``<state>/accounts`` (0700); the first
-  start creates the demo accounts and writes their passwords to
-  ``<state>/private/demo-credentials.tsv`` (0600);
-- RBAC: the default ``user`` role loses ``servers`` (so nobody spawns by default); groups
-  analyst and modeller get their own servers, manager only services (dashboards), admin
-  manages users and servers but gets neither the hub-wide admin flag nor access to other
-  people's notebooks;
+- ``WorkbenchAuthenticator`` over the account store ``<state>/accounts`` (0700);
+  ``prepare`` (run by ``platform up``, not by loading the config) creates the demo
+  accounts and writes their passwords to ``<state>/private/demo-credentials.tsv`` (0600),
+  and builds the user environment: loading the config builds nothing;
+- RBAC from each role's ``workspace`` in the policy (``workbench.platform.roles``): the
+  default ``user`` role loses ``servers`` (so nobody spawns by default); notebooks roles
+  (analyst, modeller) get their own servers, dashboards roles (manager, field officer)
+  only the dashboards service, admin manages users and servers but gets neither the
+  hub-wide admin flag nor access to other people's notebooks;
+- every role lands at its ``landing`` page after login (``landing_url``): dashboards
+  roles on the dashboards home, never a 403 page; admins on the hub's admin page, whose
+  template (``hub_config/templates/admin.html``) adds the security events app;
 - ``WorkbenchSpawner`` running ``python -m jupyterhub.singleuser`` from the user
   environment (see ``userenv.py``) as the person's Unix user, memory-capped per role;
 - jupyterhub-idle-culler as a hub service with only the scopes it needs;
@@ -44,8 +49,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.platform.accounts import DASHBOARD_ROLES, AccountStore, accounts_service, ensure_demo_accounts
 from workbench.platform import gateway, scoring
+from workbench.platform import roles as role_facts
+from workbench.platform.accounts import AccountStore, accounts_service, ensure_demo_accounts
 from workbench.platform.authenticator import WorkbenchAuthenticator
 from workbench.platform.spawner import DEFAULT_ROLE_LIMITS, WorkbenchSpawner
 from workbench.platform.userenv import build_user_env, singleuser_cmd
@@ -55,6 +61,8 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULT_PROXY = REPO / "var" / "npm" / "node_modules" / ".bin" / "configurable-http-proxy"
 DEFAULT_STATE = REPO / "var" / "hub"
 KERNELS = REPO / "kernels"
+NOTEBOOKS = REPO / "notebooks"
+TEMPLATES = REPO / "hub_config" / "templates"
 GATEWAY_CONFIG = REPO / "hub_config" / "dask_gateway_config.py"
 DASHBOARDS_SERVICE = "dashboards"
 DASHBOARDS_PREFIX = f"/services/{DASHBOARDS_SERVICE}"
@@ -87,6 +95,7 @@ class HubProfile:
     audit_dir: str | None = None
     dashboards: bool = True
     dashboards_port: int = 0  # 0: a free loopback port, chosen when the hub starts
+    config_file: str | None = None  # the project's workbench.toml, handed to servers and services
 
     @classmethod
     def from_env(cls) -> HubProfile:
@@ -122,6 +131,8 @@ class HubProfile:
             env["WORKBENCH_HUB_LAKE"] = self.lake
         if self.audit_dir:
             env["WORKBENCH_HUB_AUDIT_DIR"] = self.audit_dir
+        if self.config_file:
+            env["WORKBENCH_HUB_CONFIG_FILE"] = self.config_file
         return env
 
     @property
@@ -143,13 +154,33 @@ class HubProfile:
 
 
 def secret_file(path: Path, nbytes: int = 32) -> str:
-    """The hex secret in ``path``, generated into a new 0600 file on first use."""
+    """The hex secret in ``path``, generated into a new 0600 file (in a 0700 folder) on first use."""
     if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(secrets.token_hex(nbytes))
     os.chmod(path, 0o600)
     return path.read_text().strip()
+
+
+LAUNCHER_ENTRIES = f"""# JupyterLab launcher tiles (jupyter-app-launcher), found through JUPYTER_PATH.
+- title: Dashboards
+  description: The published dashboards (risk overview, lookup, network explorer, labelling, ...)
+  source: {DASHBOARDS_PREFIX}/
+  type: url
+  catalog: Customs Workbench
+  args:
+    createNewWindow: true
+"""
+
+
+def prepare(profile: HubProfile) -> None:
+    """Everything the hub needs made before it starts (``platform up`` runs it; the config only reads):
+    state folders, the user environment with its kernelspec, and the demo accounts."""
+    prepare_state(profile)
+    if profile.demo_accounts:
+        ensure_demo_accounts(AccountStore(profile.state_dir), profile.credentials_file)
 
 
 def prepare_state(profile: HubProfile) -> None:
@@ -166,7 +197,11 @@ def prepare_state(profile: HubProfile) -> None:
         target.mkdir(parents=True, exist_ok=True)
         shutil.copy2(spec, target / "kernel.json")
         os.chmod(target / "kernel.json", 0o644)
-    for folder in [profile.user_env / "extra", kernels, *kernels.iterdir()]:
+    launcher = profile.user_env / "extra" / "jupyter_app_launcher"
+    launcher.mkdir(parents=True, exist_ok=True)
+    (launcher / "jp_app_launcher_workbench.yaml").write_text(LAUNCHER_ENTRIES, encoding="utf-8")
+    os.chmod(launcher / "jp_app_launcher_workbench.yaml", 0o644)
+    for folder in [profile.user_env / "extra", kernels, *kernels.iterdir(), launcher]:
         os.chmod(folder, 0o755)
 
 
@@ -188,13 +223,13 @@ def rbac_roles(idle_culler: bool = True) -> list[dict[str, Any]]:
             "scopes": ["servers!user", "read:servers!user", "access:servers!user",
                        f"access:services!service={gateway.SERVICE_NAME}",
                        f"access:services!service={DASHBOARDS_SERVICE}"],
-            "groups": ["analyst", "modeller"],
+            "groups": sorted(role_facts.roles_with("notebooks")),
         },
         {
             "name": "workbench-dashboards",
             "description": "Managers and field officers: published dashboards (hub services) only",
             "scopes": [f"access:services!service={DASHBOARDS_SERVICE}"],
-            "groups": sorted(r.value for r in DASHBOARD_ROLES),
+            "groups": sorted(role_facts.roles_with("dashboards")),
         },
         {
             "name": "workbench-admin",
@@ -202,7 +237,7 @@ def rbac_roles(idle_culler: bool = True) -> list[dict[str, Any]]:
             "scopes": ["admin-ui", "admin:users", "admin:servers", "list:users", "read:groups",
                        "read:roles", "list:services", "read:services", "read:hub",
                        f"access:services!service={DASHBOARDS_SERVICE}"],
-            "groups": ["admin"],
+            "groups": sorted(role_facts.roles_with("admin")),
         },
     ]
     if idle_culler:
@@ -214,9 +249,24 @@ def rbac_roles(idle_culler: bool = True) -> list[dict[str, Any]]:
     return roles
 
 
+def landing_url(handler: Any) -> str:
+    """``JupyterHub.default_url``: where a person lands after login, by role (``landing`` in the policy).
+
+    Falsy for an anonymous request, so the hub's own flow (the login page) goes on.
+    """
+    user = handler.current_user
+    if user is None:
+        return ""
+    path = role_facts.landing(role_facts.role_of(g.name for g in user.groups))
+    return str(handler.base_url).rstrip("/") + path
+
+
 def apply(c: Any, profile: HubProfile) -> None:
-    """Set the hub's traitlets config ``c`` for ``profile`` (creating state and secrets)."""
-    prepare_state(profile)
+    """Set the hub's traitlets config ``c`` for ``profile``.
+
+    Reads what ``prepare`` made; builds nothing. Only a missing secret file is generated
+    (``secret_file``), so a bare config load still gives a working hub.
+    """
     private = profile.private_dir
 
     c.JupyterHub.ip = profile.ip
@@ -230,6 +280,9 @@ def apply(c: Any, profile: HubProfile) -> None:
     c.JupyterHub.log_level = profile.log_level
     c.JupyterHub.log_format = HUB_LOG_FORMAT  # parsed by the SIEM's hub collector
     c.JupyterHub.cleanup_servers = True
+    c.JupyterHub.default_url = landing_url
+    c.JupyterHub.template_paths = [str(TEMPLATES)]
+    c.JupyterHub.template_vars = {"security_events_url": f"{DASHBOARDS_PREFIX}/security-events"}
 
     c.ConfigurableHTTPProxy.command = [profile.proxy_command]
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{profile.proxy_api_port}"
@@ -243,8 +296,6 @@ def apply(c: Any, profile: HubProfile) -> None:
     c.Authenticator.allow_all = True  # the account store is the allow list (see authenticator.py)
     c.Authenticator.auth_refresh_age = 300
     c.Authenticator.refresh_pre_spawn = True
-    if profile.demo_accounts:
-        ensure_demo_accounts(AccountStore(profile.state_dir), profile.credentials_file)
 
     c.JupyterHub.load_roles = rbac_roles()
 
@@ -252,6 +303,7 @@ def apply(c: Any, profile: HubProfile) -> None:
     c.WorkbenchSpawner.unix_prefix = profile.unix_prefix
     c.WorkbenchSpawner.cgroup_parent = profile.cgroup_parent
     c.WorkbenchSpawner.role_mem_limits = profile.role_mem_limits
+    c.WorkbenchSpawner.starter_notebooks = str(NOTEBOOKS)
     c.Spawner.cmd = singleuser_cmd(profile.user_env / "bin" / "python")
     c.Spawner.ip = "127.0.0.1"
     c.Spawner.default_url = "/lab"
@@ -291,6 +343,8 @@ def apply(c: Any, profile: HubProfile) -> None:
 def workbench_environment(profile: HubProfile) -> dict[str, str]:
     """The ``WORKBENCH_*`` settings every process of the platform gets: servers and the dashboards service."""
     environment = {}
+    if profile.config_file:  # the settings `make up` built the stack with (lake, NLP precision, ...)
+        environment["WORKBENCH_CONFIG"] = profile.config_file
     if profile.lake:
         environment["WORKBENCH_LAKE"] = profile.lake
     if profile.audit_dir and not audit_socket_environment():

@@ -8,6 +8,9 @@
   (``memory.limit_in_bytes`` from the role's limit), so there is no moment in which the
   server, its kernels or their children run uncapped; the group goes at stop;
 - managers get no server even if RBAC were misconfigured (defence in depth);
+- before the server starts, the starter notebooks are copied into the person's home
+  (``starters.py``, run as that user: their own copies, newer versions offered beside
+  them, never overwritten);
 - ``start`` returns once the server answers HTTP (probed every ``ready_probe_interval``),
   not right after the process starts: the hub's own readiness probe backs off
   exponentially with random jitter (0.2 s doubling up to 5 s), which added 1-2.5 s after
@@ -17,7 +20,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import pwd
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,8 +35,10 @@ from workbench.platform import unix
 from workbench.platform.accounts import DASHBOARD_ROLES
 from workbench.platform.authenticator import role_of
 from workbench.platform.cgroups import CgroupError, MemoryCgroups
+from workbench.platform.roles import server_memory
 
-DEFAULT_ROLE_LIMITS = {"analyst": "2G", "modeller": "4G", "admin": "1G"}
+DEFAULT_ROLE_LIMITS = server_memory()
+"""Role -> memory cap of its servers: ``server_memory`` of the policy's ``[roles.NAME.hub]``."""
 
 
 class WorkbenchSpawner(LocalProcessSpawner):
@@ -48,6 +55,9 @@ class WorkbenchSpawner(LocalProcessSpawner):
     )
     ready_probe_interval = Float(
         0.05, config=True, help="Seconds between HTTP probes of a starting server before start() returns.",
+    )
+    starter_notebooks = Unicode(
+        "", config=True, help="Folder of starter notebooks copied into each person's home ('' = none).",
     )
 
     _group: Path | None = None
@@ -109,9 +119,26 @@ class WorkbenchSpawner(LocalProcessSpawner):
                 raise
         if not self.notebook_dir:
             self.notebook_dir = pwd.getpwnam(self.system_username).pw_dir
+        if self.starter_notebooks:
+            await asyncio.get_running_loop().run_in_executor(None, self._offer_starters)
         ip, port = await super().start()
         await self._until_answering(f"http://{ip}:{port}{self.server.base_url}" if self.server else None)
         return ip, port
+
+    def _offer_starters(self) -> None:
+        """Run ``starters.py`` as the person (see its docstring); a failure is logged, the server still starts."""
+        from workbench.platform import starters
+
+        entry = pwd.getpwnam(self.system_username)
+        python = self.cmd[0] if self.cmd else "python3"
+        done = subprocess.run([python, "-I", starters.__file__, self.starter_notebooks, entry.pw_dir],
+                              user=entry.pw_uid, group=entry.pw_gid, extra_groups=[], cwd=entry.pw_dir,
+                              env={"HOME": entry.pw_dir, "PATH": os.defpath}, capture_output=True, text=True,
+                              timeout=60, check=False)
+        if done.returncode != 0:
+            self.log.warning("Starter notebooks for %s: %s", self.user.name, done.stderr.strip()[-500:])
+        elif done.stdout.strip() not in ("", "{}"):
+            self.log.info("Starter notebooks for %s: %s", self.user.name, done.stdout.strip())
 
     async def _until_answering(self, url: str | None) -> None:
         """Wait until ``url`` answers (any status below 500), the process exits, or http_timeout passes.

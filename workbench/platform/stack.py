@@ -27,7 +27,7 @@ from pathlib import Path
 from workbench.errors import WorkbenchError
 from workbench.platform import unix
 from workbench.platform.gateway import SERVICE_PREFIX
-from workbench.platform.hubconfig import DASHBOARDS_PREFIX, REPO, HubProfile
+from workbench.platform.hubconfig import DASHBOARDS_PREFIX, REPO, HubProfile, prepare
 
 HUB_CONFIG = REPO / "hub_config" / "jupyterhub_config.py"
 
@@ -151,6 +151,7 @@ def up(profile: HubProfile, timeout: float = 90.0, env: dict[str, str] | None = 
         _wait(lambda: hub_answers(profile), timeout, "the hub answering", None, profile)
         return hub_url(profile)
     profile.state_dir.mkdir(parents=True, exist_ok=True)
+    prepare(profile)  # user environment and demo accounts: made here, not by loading the hub config
     if profile.lake:  # the OS enforces the access policy on the lake before anyone can log in
         from workbench.security.lake_permissions import enforce_for_hub
 

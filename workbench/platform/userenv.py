@@ -30,6 +30,11 @@ benchmark):
   is not installed: no yarn configuration, the default registry.
 - ``SERVER_EXTENSIONS_OFF``: server extensions disabled through the environment's own
   config folder, the way ``jupyter server extension disable`` does it.
+
+Air-gapped and at home (``SERVER_SETTINGS``, ``PAGE_CONFIG``): JupyterLab's news feed and
+update check are off on the server (``news_url``, ``check_for_updates_class``) and its
+announcements plugin is disabled in the page, so nobody is asked to fetch news from the
+internet; new notebooks open in the Customs Workbench kernel.
 """
 
 from __future__ import annotations
@@ -54,6 +59,11 @@ SERVER_EXTENSIONS_OFF = {
         "(~3 s); Panel output in notebooks goes through the kernel, and dashboards are published "
         "to the dashboards service"),
 }
+SERVER_SETTINGS = {
+    "LabApp": {"news_url": None, "check_for_updates_class": "jupyterlab.handlers.announcements.NeverCheckForUpdate"},
+    "MappingKernelManager": {"default_kernel_name": "customs-workbench"},
+}
+PAGE_CONFIG = {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}
 SERVER_BOOT = "; ".join([
     "import sys",
     "sys.modules['rfc3987_syntax'] = None",
@@ -146,9 +156,27 @@ def _server_config(folder: Path, source: Path) -> None:
     # Read after the venv's files (sorted by name), so these values win.
     (overrides / "zz-workbench-singleuser.json").write_text(json.dumps(
         {"ServerApp": {"jpserver_extensions": dict.fromkeys(SERVER_EXTENSIONS_OFF, False)}}, indent=1) + "\n")
+    # Extensions are enabled from the .d folder; other settings are read from the main file only.
+    _own_json(folder / "jupyter_server_config.json", SERVER_SETTINGS)
+    labconfig = folder / "labconfig"
+    if labconfig.is_symlink():
+        labconfig.unlink()
+    labconfig.mkdir(exist_ok=True)
+    _own_json(labconfig / "page_config.json", PAGE_CONFIG)
     for path in [folder, *folder.rglob("*")]:
         if not path.is_symlink():
             os.chmod(path, 0o755 if path.is_dir() else 0o644)
+
+
+def _own_json(path: Path, settings: dict[str, dict[str, object]]) -> None:
+    """Write ``settings`` into the JSON config file at ``path``, over the venv's own (a mirrored link), if any."""
+    if path.is_symlink():
+        base = json.loads(path.read_text(encoding="utf-8"))
+        path.unlink()
+    else:
+        base = {}
+    merged = {**base, **{section: {**base.get(section, {}), **values} for section, values in settings.items()}}
+    path.write_text(json.dumps(merged, indent=1) + "\n")
 
 
 def singleuser_cmd(python: str | os.PathLike[str]) -> list[str]:

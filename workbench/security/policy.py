@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from typing import Literal
 from fnmatch import fnmatchcase
 from functools import lru_cache
 from importlib import resources
@@ -39,6 +40,40 @@ def level(value: Classification | str) -> int:
     return LEVELS.index(Classification(value))
 
 
+class GatewaySpec(BaseModel):
+    """The Dask Gateway clusters a role may ask for (enforced by ``workbench/platform/gateway.py``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_workers: int = Field(ge=1)
+    max_worker_cores: int = Field(ge=1)
+    max_worker_memory_gib: float = Field(gt=0)
+
+
+class HubSpec(BaseModel):
+    """What the multi-user platform gives a person of this role; read through ``workbench.platform.roles``
+    by the hub config (RBAC, landing page), the spawner (memory cap), the gateway (limits) and the
+    dashboards (who is a viewer). A role without it (``system``) is not a person's role."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    workspace: Literal["notebooks", "dashboards", "admin"]
+    """notebooks: a JupyterLab server of their own (and the gateway); dashboards: published dashboards
+    only, never a server; admin: the hub's user and server administration."""
+    landing: str = Field(pattern=r"^/")
+    """Where the hub sends the person after login (a path under the hub's base URL)."""
+    server_memory: str | None = Field(default=None, pattern=r"^\d+[KMGT]?$")
+    """Memory cap of the person's notebook server (bytes or 512M/2G)."""
+    gateway: GatewaySpec | None = None
+    """Dask Gateway limits; None: no clusters."""
+
+    @model_validator(mode="after")
+    def _dashboards_get_no_compute(self) -> HubSpec:
+        if self.workspace == "dashboards" and (self.server_memory or self.gateway):
+            raise ValueError("a dashboards workspace gets no server_memory and no gateway")
+        return self
+
+
 class RoleSpec(BaseModel):
     """One role: its clearance, the zones it may write, and single tables it may write besides."""
 
@@ -49,6 +84,8 @@ class RoleSpec(BaseModel):
     write_tables: tuple[str, ...] = ()
     """Table globs writable outside ``write_zones`` (analysts' annotations in ``curated``)."""
     description: str = ""
+    hub: HubSpec | None = None
+    """The platform's facts for a person of this role (``[roles.NAME.hub]``); None: not a person's role."""
 
     @field_validator("write_zones")
     @classmethod
