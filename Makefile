@@ -10,6 +10,7 @@ SCALE ?= 1
 LAKE ?= $(CURDIR)/var/lake
 SOURCES ?= $(CURDIR)/var/sources
 SEED ?= 1
+DB_PORT ?= 55432
 BENCH_SCALE ?= 100
 BENCH_WORLD := $(CURDIR)/var/bench/world-s1
 PYTEST_ARGS ?=
@@ -60,7 +61,7 @@ chromium:
 up: $(STAMP) $(HUB_PROXY) postgres
 	@$(BIN)/workbench config init --lake $(LAKE)
 	$(BIN)/workbench demo publish-sources --seed $(SEED) --scale $(SCALE) --out $(SOURCES) --ingest connectors \
-		--with-truth --if-empty
+		--with-truth --if-empty --db-port $(DB_PORT)
 	$(BIN)/workbench platform up
 	@$(BIN)/workbench jobs start $(if $(WAIT),--wait)
 	@echo

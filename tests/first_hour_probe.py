@@ -36,14 +36,35 @@ def ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
 
 
+GATEWAY_MAC = "02:00:00:00:77:01"
+
+
 def build_network() -> None:
-    """Loopback up; every other destination routed to a veth link that goes nowhere."""
+    """Loopback up; every other destination routed to a veth link through a gateway that is not there.
+
+    The gateway's address is resolved in advance (a permanent neighbour entry), so a packet
+    for the outside leaves whole, not as an address resolution: the recorder sees where it
+    was going (and, for DNS, which name was asked).
+    """
     ip("link", "set", "lo", "up")
     ip("link", "add", LINK, "type", "veth", "peer", "name", LINK + "-peer")
     ip("link", "set", LINK, "up")
     ip("link", "set", LINK + "-peer", "up")
-    ip("route", "add", "default", "dev", LINK)
-    ip("-6", "route", "add", "default", "dev", LINK)
+    ip("addr", "add", "10.77.0.2/24", "dev", LINK)
+    ip("neigh", "add", "10.77.0.1", "lladdr", GATEWAY_MAC, "dev", LINK, "nud", "permanent")
+    ip("route", "add", "default", "via", "10.77.0.1", "dev", LINK)
+    ip("-6", "addr", "add", "fd77::2/64", "dev", LINK, "nodad")
+    ip("-6", "neigh", "add", "fd77::1", "lladdr", GATEWAY_MAC, "dev", LINK, "nud", "permanent")
+    ip("-6", "route", "add", "default", "via", "fd77::1", "dev", LINK)
+
+
+def dns_name(payload: bytes) -> str:
+    """The first question's name of a DNS query."""
+    labels, at = [], 12
+    while at < len(payload) and payload[at]:
+        labels.append(payload[at + 1:at + 1 + payload[at]].decode(errors="replace"))
+        at += 1 + payload[at]
+    return ".".join(labels)
 
 
 def attempt(frame: bytes) -> str | None:
@@ -53,8 +74,11 @@ def attempt(frame: bytes) -> str | None:
     if kind == 0x0806:  # ARP: who has <target>?
         return f"arp {socket.inet_ntoa(body[24:28])}"
     if kind == 0x0800:
-        proto, dst = body[9], socket.inet_ntoa(body[16:20])
-        return f"ipv4 {dst} proto {proto}"
+        proto, dst, header = body[9], socket.inet_ntoa(body[16:20]), (body[0] & 0x0F) * 4
+        port = struct.unpack("!H", body[header + 2:header + 4])[0] if proto in (6, 17) else None
+        if proto == 17 and port == 53:
+            return f"dns {dst} {dns_name(body[header + 8:])}"
+        return f"ipv4 {dst} proto {proto} port {port}"
     if kind == 0x86DD:
         src, dst, nxt = ipaddress.IPv6Address(body[8:24]), ipaddress.IPv6Address(body[24:40]), body[6]
         if nxt == 0 and dst.is_multicast:  # hop-by-hop header: MLD reports on joining the link's groups
@@ -65,6 +89,11 @@ def attempt(frame: bytes) -> str | None:
                 return None
             if icmp == 135:  # neighbour solicitation: for whom? (from :: = a duplicate-address probe)
                 return None if src.is_unspecified else f"ipv6-ns {ipaddress.IPv6Address(body[48:64])}"
+        if nxt in (6, 17):
+            port = struct.unpack("!H", body[42:44])[0]
+            if nxt == 17 and port == 53:
+                return f"dns {dst} {dns_name(body[48:])}"
+            return f"ipv6 {dst} next {nxt} port {port}"
         return f"ipv6 {dst} next {nxt}"
     return f"ethertype {kind:#06x}"
 
