@@ -4,6 +4,10 @@ All choices live in ``workbench.platform.hubconfig``; knobs come from the ``WORK
 settings (state dir, ports, home root, Unix prefix, cgroup parent, gateway and dashboards
 on/off; ``workbench.settings.HubSettings``), see ``HubProfile``. Services: the idle culler,
 Dask Gateway and the dashboards (Panel behind hub OAuth, ``workbench/apps/service.py``).
+Loading it builds nothing: ``workbench platform up`` makes the user environment and the demo
+accounts first (``hubconfig.prepare``). Each role's workspace, landing page, memory cap and
+gateway limits come from the access policy's ``[roles.NAME.hub]`` tables
+(``workbench/security/policy.toml``); ``templates/admin.html`` is the administrators' landing.
 """
 
 from workbench.platform.hubconfig import HubProfile, apply

@@ -31,6 +31,7 @@ def test_progress_and_time_left_come_from_the_jobs_own_tqdm_bar() -> None:
     ('[[jobs]]\nname = "a"\ntitle = "A"\ncommand = ["config"]\nafter = ["b"]\n', "jobs: jobs[0] (a): after names unknown jobs ['b']"),
     ('[[jobs]]\nname = "a"\ntitle = "A"\ncommand = []\n', "jobs.0.command"),
     ('[[jobs]]\nname = "a"\ntitle = "A"\ncommand = ["x"]\n[[jobs]]\nname = "a"\ntitle = "B"\ncommand = ["y"]\n', "jobs: job names must be unique: ['a']"),
+    ('[[jobs]]\nname = "a"\ntitle = "A"\ncommand = ["x"]\nafter = ["b"]\n[[jobs]]\nname = "b"\ntitle = "B"\ncommand = ["y"]\n', "jobs: jobs[0] (a): after ['b'], which come later in the file"),
 ])
 def test_a_broken_plan_names_the_file_the_key_and_the_reason(tmp_path: Path, text: str, reason: str) -> None:
     plan = tmp_path / "jobs.toml"

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import (
@@ -92,7 +92,24 @@ class _FileSource(InitSettingsSource):
         super().__init__(settings_cls, init_kwargs=read_config(config_file(), table))
 
 
-class Settings(BaseSettings):
+class _FileSettings(BaseSettings):
+    """Flags over environment over the settings file (its ``file_table``, or its top level) over defaults."""
+
+    file_table: ClassVar[str | None] = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _FileSource(settings_cls, cls.file_table))
+
+
+class Settings(_FileSettings):
     """Workbench settings; see the module docstring for where values come from."""
 
     model_config = SettingsConfigDict(env_prefix="WORKBENCH_", env_nested_delimiter="__", extra="ignore")
@@ -144,17 +161,6 @@ class Settings(BaseSettings):
         default=120.0, description="Seconds a published app's own server may take to answer after it starts"
     )
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _FileSource(settings_cls))
-
 
 # Settings a hosting service gives the sessions it opens on someone's behalf (the dashboards
 # service: the viewer's user and role), beneath explicit overrides; see ``hosted``.
@@ -180,7 +186,7 @@ def load_settings(**overrides: Any) -> Settings:
     return Settings(**{**_HOSTED.get(), **{k: v for k, v in overrides.items() if v is not None}})
 
 
-class HubSettings(BaseSettings):
+class HubSettings(_FileSettings):
     """The hub's knobs, ``WORKBENCH_HUB_*`` (``workbench.platform.hubconfig.HubProfile``).
 
     Separate from ``Settings``: the hub's config file and the services it starts run in
@@ -188,6 +194,7 @@ class HubSettings(BaseSettings):
     """
 
     model_config = SettingsConfigDict(env_prefix="WORKBENCH_HUB_", env_ignore_empty=True, extra="ignore")
+    file_table: ClassVar[str | None] = "hub"
 
     state: Path | None = None
     ip: str | None = None
@@ -212,17 +219,6 @@ class HubSettings(BaseSettings):
     audit_dir: str | None = None
     config_file: str | None = None
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _FileSource(settings_cls, "hub"))
-
 
 SettingSource = tuple[Any, str]
 """A value in force and where it came from: "flag", "env WORKBENCH_X", "file PATH" or "default"."""
@@ -240,7 +236,7 @@ def setting_sources(overrides: Mapping[str, Any] | None = None,
     values = settings_cls(**given) if hub else load_settings(**given)
     env = EnvSettingsSource(settings_cls)()
     path = config_file()
-    from_file = read_config(path, "hub" if hub else None)
+    from_file = read_config(path, HubSettings.file_table if hub else None)
     prefix = settings_cls.model_config.get("env_prefix", "")
     result: dict[str, SettingSource] = {}
     for name in settings_cls.model_fields:

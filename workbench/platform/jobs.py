@@ -32,14 +32,14 @@ import signal
 import subprocess
 import sys
 import time
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from workbench.errors import ConfigError
+from workbench.specfiles import parse_toml
 
 JOBS_FILE = Path(__file__).with_name("jobs.toml")
 ENDED = frozenset({"done", "failed", "blocked", "interrupted"})
@@ -69,25 +69,17 @@ class JobPlan(BaseModel):
 
     @field_validator("jobs")
     @classmethod
-    def _unique(cls, jobs: tuple[JobSpec, ...]) -> tuple[JobSpec, ...]:
+    def _names_unique_and_after_earlier_jobs(cls, jobs: tuple[JobSpec, ...]) -> tuple[JobSpec, ...]:
         names = [j.name for j in jobs]
         if dupes := sorted({n for n in names if names.count(n) > 1}):
             raise ValueError(f"job names must be unique: {dupes}")
-        return jobs
-
-    @model_validator(mode="after")
-    def _after_known_and_acyclic(self) -> JobPlan:
-        names = {j.name for j in self.jobs}
-        for i, job in enumerate(self.jobs):
-            unknown = [a for a in job.after if a != ALL_OTHERS and a not in names]
-            if unknown:
+        for i, job in enumerate(jobs):
+            if unknown := [a for a in job.after if a != ALL_OTHERS and a not in names]:
                 raise ValueError(f"jobs[{i}] ({job.name}): after names unknown jobs {unknown}")
-        seen: set[str] = set()
-        for job in self.jobs:  # file order must be a valid order: no job waits for a later one
-            if late := [a for a in job.after if a != ALL_OTHERS and a not in seen]:
-                raise ValueError(f"{job.name}: after {late}, which come later in the file (or form a cycle)")
-            seen.add(job.name)
-        return self
+            # file order must be a valid order: no job waits for a later one (so no cycles)
+            if late := [a for a in job.after if a != ALL_OTHERS and a not in names[:i]]:
+                raise ValueError(f"jobs[{i}] ({job.name}): after {late}, which come later in the file")
+        return jobs
 
     def job(self, name: str) -> JobSpec:
         return next(j for j in self.jobs if j.name == name)
@@ -106,14 +98,10 @@ def load_plan(path: str | os.PathLike[str] = JOBS_FILE) -> JobPlan:
     """``jobs.toml`` parsed and checked; ``ConfigError`` names the file, the key and the reason."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-        return JobPlan.model_validate(data)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or "jobs"
-        raise ConfigError(f"{path}: {key}: {first['msg'].removeprefix('Value error, ')}") from None
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror}") from None
+    return parse_toml(JobPlan, text, str(path))
 
 
 @dataclass
