@@ -102,7 +102,7 @@ def test_apps_and_commands_can_say_how_far_a_missing_table_is(tmp_path: Path) ->
     assert jobs.building(["curated.graph_nodes"], state) is None  # never started: nothing to promise
     runner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "workbench"])
     try:
-        (folder / "runner.json").write_text(json.dumps({"pid": runner.pid}))
+        jobs._record_runner(folder, runner.pid)
         (folder / "network-build.json").write_text(json.dumps(
             {"status": "running", "pid": runner.pid, "started": time.time() - 60, "progress": 0.6,
              "seconds_left": 130}))

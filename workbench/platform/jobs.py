@@ -161,17 +161,22 @@ def _alive(pid: object) -> bool:
 
 
 def runner_pid(state_dir: str | os.PathLike[str]) -> int | None:
-    """The runner's pid while it runs, else None."""
+    """The runner's pid while it runs, else None (a recycled pid has another start time: not it)."""
     data = _read_json(jobs_dir(state_dir) / "runner.json")
     pid = data.get("pid")
-    return pid if _alive(pid) and "workbench" in _cmdline(pid) else None  # type: ignore[arg-type]
+    return pid if _alive(pid) and _started_at(pid) == data.get("ticks") else None  # type: ignore[arg-type]
 
 
-def _cmdline(pid: int) -> str:
+def _started_at(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (``/proc/PID/stat`` field 22): with the pid, its identity."""
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _record_runner(folder: Path, pid: int) -> None:
+    _write_json(folder / "runner.json", {"pid": pid, "ticks": _started_at(pid), "started": time.time()})
 
 
 def resolved_command(job: JobSpec, state_dir: str | os.PathLike[str]) -> list[str]:
@@ -273,7 +278,7 @@ def start(state_dir: str | os.PathLike[str], cwd: str | os.PathLike[str], env: M
         proc = subprocess.Popen([*command, *(["--again"] if again else [])], cwd=cwd,
                                 env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
-    _write_json(folder / "runner.json", {"pid": proc.pid, "started": time.time()})
+    _record_runner(folder, proc.pid)
     return proc.pid
 
 
@@ -283,7 +288,7 @@ def run(state_dir: str | os.PathLike[str], plan: JobPlan | None = None, again: b
     plan = plan or load_plan()
     folder = jobs_dir(state_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    _write_json(folder / "runner.json", {"pid": os.getpid(), "started": time.time()})
+    _record_runner(folder, os.getpid())
     history: dict[str, float] = {k: float(v) for k, v in _read_json(folder / "history.json").items()}  # type: ignore[arg-type]
     env = {**os.environ, "TQDM_MININTERVAL": "2", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     jobs: dict[str, JobState] = {}
