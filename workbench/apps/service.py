@@ -64,13 +64,7 @@ from workbench.apps.documents import DashboardHandler, refusal_text
 from workbench.apps.hub_auth import HubViewerAuth, auth_routes, make_hub_auth, viewer_from_payload, viewer_or_login
 from workbench.apps.pages import framed_app, home_body, page_html, table_states
 from workbench.apps.published_process import AppStartError, PublishedApps, app_class, local_host
-from workbench.apps.published_proxy import (
-    APP_SANDBOX,
-    WebSocketRelay,
-    check_ticket,
-    issue_ticket,
-    relay_http,
-)
+from workbench.apps.published_proxy import APP_SANDBOX, WebSocketRelay, check_ticket, issue_ticket, relay_http
 from workbench.apps.publishing import PublishedStore, api_routes, published_path
 from workbench.apps.specs import APPS_FILE, Dashboard, Viewer, available, load_apps
 from workbench.settings import load_settings
