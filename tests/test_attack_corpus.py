@@ -329,3 +329,16 @@ def test_derived_tables_keep_masks_however_the_query_renames_them(
         assert not leaked, (query, leaked)
         if column is not None:
             assert set(seen[column].drop_nulls()) <= {"***"}, query
+
+
+def test_column_lineage_masks_only_what_flowed_in(tiny_world: Session, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Precision, not only safety: an unnamed aggregate of a plate is masked, the columns beside it are not."""
+    audit = str(tmp_path_factory.mktemp("precise-audit"))
+    analyst = connect(tiny_world.settings.lake, user="analyst-precise", role="analyst", audit_dir=audit)
+    analyst.write(analyst.sql("SELECT control_point, count(DISTINCT plate), max(plate) FROM curated.crossings "
+                              "GROUP BY control_point"), "work.per_point", mode="overwrite")
+    seen = connect(tiny_world.settings.lake, user="manager-precise", role="manager", audit_dir=audit).sql(
+        "SELECT * FROM work.per_point")
+    counted, top = seen.columns[1], seen.columns[2]
+    assert "***" not in set(seen["control_point"]) and set(seen[top]) == {"***"}
+    assert seen[counted].null_count() == seen.height  # a count of plates is derived from plates: masked too

@@ -107,21 +107,24 @@ def column_flows(shape: QueryShape, sensitive: Mapping[str, set[Source]], output
     _scan(tree, items, relations)
     tainted: dict[str, set[Source]] = {name: set(sources) for name, sources in sensitive.items() if sources}
     rows = relations - {n for n, _ in items if n}  # names that, alone in a column reference, mean a whole row
+    top = tree["statements"][0]["node"]
+    top_items = top.get("select_list", []) if top.get("type") == "SELECT_NODE" else []
+    at_top = {id(item) for item in top_items}
     refs_of = []
     for name, expr in items:
         refs: set[str] = set()
         _refs(expr, refs, rows)
-        refs_of.append((name, refs))
-    top = tree["statements"][0]["node"]
-    top_items = top.get("select_list", []) if top.get("type") == "SELECT_NODE" else []
+        refs_of.append((name, refs, id(expr) in at_top))
     changed = True
     while changed:  # names pass taint on through CTEs and subqueries until nothing changes
         changed = False
-        for name, refs in refs_of:
+        for name, refs, top_level in refs_of:
             flowing = set().union(*(tainted.get(r, set()) for r in refs))
             if not flowing:
                 continue
             if name is None:
+                if top_level:
+                    continue  # an output column: mapped by position below, or unexplained by name
                 raise _Unmodelled("a sensitive value in an expression without a name")
             if not flowing <= tainted.get(name, set()):
                 tainted.setdefault(name, set()).update(flowing)
