@@ -109,6 +109,24 @@ def test_a_plate_is_masked_for_managers_wherever_it_appears(
     assert set(officer.sql("SELECT transport_id FROM curated.declarations WHERE mode = 'land'")["transport_id"]) & plates
 
 
+def test_identifiers_typed_into_a_work_table_are_recognised_and_masked(
+        tiny_world: Session, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No input carried them: the recognisers find a plate, a valid HKID and a phone by their form."""
+    from workbench.security.recognisers import hkid_check_digit
+
+    assert hkid_check_digit("A", "123456") == "3" and hkid_check_digit("A", "000002") == "A"
+    analyst = as_role(tiny_world, monkeypatch, "analyst", tmp_path / "audit")
+    notes = pl.DataFrame({"note": ["stopped XY 123 at Lok Ma Chau", "no plate"], "who": ["A123456(3)", None],
+                          "call": ["+852 9123 4567", None], "fake_id": ["A123456(4)", None], "k": ["a", "b"]})
+    analyst.write(notes, "work.typed_notes", mode="overwrite")
+    carried = json.loads(tiny_world.lake.catalog.entry("work.typed_notes")["carried"])["columns"]
+    assert {c: [s[2] for s in v] for c, v in carried.items()} == {
+        "note": ["plate"], "who": ["identity_document"], "call": ["phone"]}  # a wrong check digit is no HKID
+    seen = as_role(tiny_world, monkeypatch, "manager", tmp_path / "audit").sql("SELECT * FROM work.typed_notes")
+    assert set(seen["note"]) == set(seen["who"]) == set(seen["call"]) == {"***"}
+    assert set(seen["k"]) == {"a", "b"} and "A123456(4)" in set(seen["fake_id"])
+
+
 def test_every_semantic_type_a_spec_names_is_one_the_policy_knows(tiny_world: Session) -> None:
     known = load_policy().semantic_types
     named = {(n, c, spec.semantic) for n, s in tiny_world.lake.specs.items() for c, spec in s.columns.items()
@@ -133,7 +151,7 @@ def test_a_derived_table_keeps_the_need_to_know_and_masks_of_what_it_came_from(
     entry = tiny_world.lake.catalog.entry("work.suspect_list")
     carried = json.loads(entry["carried"])
     assert carried["inputs"] == ["curated.people"]
-    assert {c: sorted(s[2] for s in srcs) for c, srcs in carried["columns"].items()} == {
+    assert {c: sorted({s[2] for s in srcs}) for c, srcs in carried["columns"].items()} == {
         "suspect": ["person_name"], "contact": ["phone"]}  # column-level: person_id carries nothing
     assert "suspect triage" in entry["produced_by"]
 
@@ -147,7 +165,7 @@ def test_a_derived_table_keeps_the_need_to_know_and_masks_of_what_it_came_from(
     assert set(seen["vehicle"]) == {"***"} and "***" not in set(seen["control_point"])
     assert set(manager.table("work.vehicle_list")["vehicle"]) == {"***"}
     described = manager.describe("work.vehicle_list").filter(pl.col("column") == "vehicle")
-    assert described["carries"][0] == "curated.crossings.plate (plate)" and "manager" in described["masked_for"][0]
+    assert "curated.crossings.plate (plate)" in described["carries"][0] and "manager" in described["masked_for"][0]
 
     # A frame changed after wb.sql returned it falls back to the whole table: every column masked.
     changed = analyst.sql("SELECT crossing_id, plate FROM curated.crossings").rename({"plate": "innocent"})

@@ -27,6 +27,7 @@ from workbench.security.audit import open_trail
 from workbench.security.lake_permissions import share_table
 from workbench.security.lineage import FrameLineage, Produced, Source, carry, merge_carried
 from workbench.security.policy import derived_classification
+from workbench.security.recognisers import recognised
 from workbench.settings import Settings, load_settings
 
 Params = dict[str, Any] | list[Any] | tuple[Any, ...] | None
@@ -208,6 +209,8 @@ class Session:
             classification = derived_classification([self.gate.classification(t) for t in read],
                                                     existing["classification"] if existing else None)
             carried = merge_carried(self._carried(read, table.schema.names, produced), self.gate.carried(name))
+            if isinstance(table, pa.Table):
+                carried = merge_carried(typed_in(table, name), carried)
         # The writer is the entry's updated_by; produced_by stays as given (jobs compare it to skip unchanged runs).
         lineage = Lineage(produced_by=produced_by or f"session write by {self.user}",
                           inputs=tuple((inputs or {}).items()), carried=json.dumps(carried) if carried else None)
@@ -229,12 +232,28 @@ class Session:
         return result
 
     def _carried(self, read: list[str], columns: list[str], produced: Produced | None) -> dict[str, Any]:
+        """What a write carries from the tables ``read`` (``security.lineage.carry``)."""
         sources: dict[str, dict[str, set[Source]]] = {}
         carried_inputs: set[str] = set()
         for name in read:
             sources[name] = {c: set(s) for c, s in self.gate.sources(name, self.gate.columns(name)).items()}
             carried_inputs.update(self.gate.carried(name).get("inputs", []))
         return carry(sources, carried_inputs, columns, inspect_query(produced.query) if produced else None)
+
+
+def typed_in(table: pa.Table, name: str) -> dict[str, Any]:
+    """Identifiers found by their form in ``table``'s text columns (``security.recognisers``), as carried sources.
+
+    Covers values no input carried (typed or pasted into a notebook). Streams are not
+    scanned: they can be read once only.
+    """
+    columns = {}
+    for field in table.schema:
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type) or pa.types.is_string_view(field.type):
+            found = recognised(pl.Series(table.column(field.name)))
+            if found:
+                columns[field.name] = [[name, field.name, kind] for kind in sorted(found)]
+    return {"inputs": [], "columns": columns}
 
 
 def connect(lake: str | None = None, **overrides: Any) -> Session:
