@@ -63,7 +63,7 @@ from tornado.web import HTTPError, RequestHandler
 from workbench.apps.documents import DashboardHandler, refusal_text
 from workbench.apps.hub_auth import HubViewerAuth, auth_routes, make_hub_auth, viewer_from_payload, viewer_or_login
 from workbench.apps.pages import framed_app, home_body, page_html, table_states
-from workbench.apps.published_process import AppStartError, PublishedApps, app_class, local_host
+from workbench.apps.published_process import AppStartError, PublishedApps, Upstream, app_class, local_host
 from workbench.apps.published_proxy import APP_SANDBOX, WebSocketRelay, check_ticket, issue_ticket, relay_http
 from workbench.apps.publishing import PublishedStore, api_routes, published_path
 from workbench.apps.specs import APPS_FILE, Dashboard, Viewer, available, load_apps
@@ -225,11 +225,7 @@ class PublishedAppRequest(RequestHandler):
         self.ticket_secret = ticket_secret
 
     async def get(self, name: str, ticket: str, rest: str | None = None) -> None:
-        viewer = ticketed_viewer(self.dashboards, self.ticket_secret, name, ticket)
-        try:
-            upstream = await self.apps.upstream(name)
-        except AppStartError as exc:
-            raise HTTPError(503, str(exc)) from None
+        viewer, upstream = await ticketed(self.dashboards, self.apps, self.ticket_secret, name, ticket)
         await relay_http(self, upstream, viewer, untick(self.request.uri or "/", ticket))
 
     post = head = get
@@ -246,21 +242,22 @@ class PublishedAppSocket(WebSocketRelay):
 
     async def prepare(self) -> None:
         name, ticket = self.path_args[:2]
-        viewer = ticketed_viewer(self.dashboards, self.ticket_secret, name, ticket)
-        try:
-            upstream = await self.apps.upstream(name)
-        except AppStartError as exc:
-            raise HTTPError(503, str(exc)) from None
+        viewer, upstream = await ticketed(self.dashboards, self.apps, self.ticket_secret, name, ticket)
         await self.connect_upstream(upstream, viewer, untick(self.request.uri or "/", ticket))
 
 
-def ticketed_viewer(dashboards: Dashboards, secret: str, name: str, ticket: str) -> Viewer:
-    """The viewer of a ticketed request, still allowed by the app's current roles; HTTP 403 otherwise."""
+async def ticketed(dashboards: Dashboards, apps: PublishedApps, secret: str, name: str,
+                   ticket: str) -> tuple[Viewer, Upstream]:
+    """The viewer of a ticketed request (still allowed by the app's current roles, else HTTP 403) and
+    where the app answers (started if need be, else HTTP 503)."""
     app = dashboards.store.get(name)
     viewer = check_ticket(secret, name, ticket)
     if app is None or viewer is None or not app.allows(viewer):
         raise HTTPError(403, "this address is not (or no longer) valid: open the dashboard again")
-    return viewer
+    try:
+        return viewer, await apps.upstream(name)
+    except AppStartError as exc:
+        raise HTTPError(503, str(exc)) from None
 
 
 def untick(uri: str, ticket: str) -> str:
