@@ -113,3 +113,16 @@ def test_the_hand_made_bilingual_set_holds_its_quality_floor() -> None:
     score = pairwise_score(predicted, labels)
     print(f"\nhand-made bilingual ER: P={score.precision:.3f} R={score.recall:.3f} F1={score.f1:.3f}")
     assert score.f1 >= HANDMADE_F1_FLOOR and score.precision >= 0.95
+
+
+@pytest.mark.parametrize("command, step", [
+    (["network", "build"], "workbench network resolve --lake"),
+    (["network", "detect", "--output", "networks.json"], "workbench network resolve --lake"),
+])
+def test_network_commands_on_a_lake_without_their_input_name_the_step_to_run(
+        tmp_path: Path, command: list[str], step: str) -> None:
+    lake = tmp_path / "lake"
+    result = CliRunner().invoke(main, [*command, "--lake", str(lake)])
+    assert result.exit_code == 1
+    assert f"curated.resolved_entities is not in the lake {lake} yet: run `{step} {lake}` first" in result.output
+    assert "unknown table" not in result.output

@@ -21,8 +21,8 @@ person, a witness in a case all pull strangers in. Detection therefore works on 
 Groups are ranked by reasons an analyst can check, each computed from curated tables
 (never truth): members named as offenders in case files, offender-seeded personalised
 PageRank reaching the group, phones/addresses several members share, inspection
-findings, and anomalous trade (unit values far below the HS-code peers in
-``curated.declarations``).
+findings, and anomalous trade (unit values far below the earlier declarations of the same
+HS code in ``curated.declarations``).
 """
 
 from __future__ import annotations
@@ -43,10 +43,15 @@ from workbench.graph.build import load_graph
 OUTPUT_KINDS = ("trader", "person", "vehicle", "phone", "address", "broker")
 ENTITY_KINDS = ("trader", "broker", "company", "person")
 ATTRIBUTE_KINDS = ("phone", "address", "vehicle")
-UNDERVALUE_RATIO = 0.3
-"""A declaration is anomalous when its unit value is below this share of its HS-6 peers' median."""
+FENCE_IQR = 1.5
+"""Tukey's lower fence: a unit value is anomalous below Q1 - 1.5 IQR of its peers (log scale).
+
+A convention of exploratory statistics, not a figure fitted to any data: for a log-normal
+peer distribution it flags about 0.35% of honest declarations, and it follows each HS code's
+own spread instead of a fixed share of the median."""
 MIN_PEERS = 20
-"""HS-6 codes with fewer declarations than this have no reliable peer median."""
+"""Earlier declarations of the same HS-6 code and direction needed before one is judged:
+quartiles of fewer values move by more than the fence itself."""
 
 
 @dataclass(frozen=True)
@@ -86,19 +91,25 @@ def findings_by_node(wb: Session) -> dict[str, int]:
     return dict(frame.iter_rows())
 
 
-def anomalous_trade(wb: Session, ratio: float = UNDERVALUE_RATIO, min_peers: int = MIN_PEERS) -> dict[str, tuple[int, int]]:
-    """Per trader: declarations whose HKD unit value is below ``ratio`` x the HS-6 median, and declarations scored.
+def anomalous_trade(wb: Session, fence: float = FENCE_IQR, min_peers: int = MIN_PEERS) -> dict[str, tuple[int, int]]:
+    """Per trader: declarations whose unit value is far below the HS-6 peer distribution, and declarations judged.
 
-    The peer median is over all declarations of the same HS-6 code and direction; codes
-    with fewer than ``min_peers`` declarations are not scored.
+    Each declaration is judged against the declarations of the same HS-6 code and direction
+    lodged **before** it (no later declaration, so a ring's own later trade cannot move the
+    yardstick and the rule runs the same way on a live feed): anomalous when its log unit
+    value is below the peers' lower fence ``Q1 - fence * IQR``.
     """
     frame = wb.sql(f"""
-        WITH peers AS (
-            SELECT hs6, direction, median(unit_value_hkd_per_kg) AS med, count(*) AS n
-            FROM curated.declarations WHERE unit_value_hkd_per_kg > 0 GROUP BY ALL)
-        SELECT d.trader_id, count_if(d.unit_value_hkd_per_kg < {float(ratio)} * p.med) AS low, count(*) AS scored
-        FROM curated.declarations d JOIN peers p USING (hs6, direction)
-        WHERE p.n >= {int(min_peers)} AND d.unit_value_hkd_per_kg > 0 GROUP BY 1""")
+        WITH d AS (
+            SELECT trader_id, hs6, direction, lodged_on, ln(unit_value_hkd_per_kg) AS luv
+            FROM curated.declarations WHERE unit_value_hkd_per_kg > 0),
+        judged AS (
+            SELECT trader_id, luv, quantile_cont(luv, 0.25) OVER earlier AS q1,
+                   quantile_cont(luv, 0.75) OVER earlier AS q3, count(*) OVER earlier AS peers
+            FROM d WINDOW earlier AS (PARTITION BY hs6, direction ORDER BY lodged_on
+                RANGE BETWEEN UNBOUNDED PRECEDING AND INTERVAL 1 DAY PRECEDING))
+        SELECT trader_id, count_if(luv < q1 - {float(fence)} * (q3 - q1)) AS low, count(*) AS scored
+        FROM judged WHERE peers >= {int(min_peers)} GROUP BY 1""")
     return {t: (int(low), int(n)) for t, low, n in frame.iter_rows()}
 
 
@@ -223,7 +234,7 @@ def assess(graph: nx.Graph, nodes: set[str], sig: Signals) -> tuple[float, list[
         reasons.append(f"{hits} inspection discrepancy/seizure finding(s) on members' declarations or crossings")
     if low:
         reasons.append(f"{low} of {scored} member traders' declarations ({undervalued:.1%}) declare a unit value "
-                       f"below {UNDERVALUE_RATIO:.0%} of the HS-6 peer median")
+                       f"far below earlier declarations of the same HS-6 code (under Q1 - {FENCE_IQR:g} IQR)")
     return score, reasons
 
 

@@ -69,6 +69,11 @@ class RingScore:
     found: int
     member_recall: float
     member_precision: float
+    hits: int = 0
+    """Ring members inside their ring's best network (pooled over worlds by summing)."""
+    members: int = 0
+    claimed: int = 0
+    """Members of the networks matched to rings."""
 
     @property
     def ring_recall(self) -> float:
@@ -86,7 +91,7 @@ def ring_score(networks: list[dict], rings: pl.DataFrame) -> RingScore:
         found += overlap * 2 >= len(members)
         hit, size, claimed = hit + overlap, size + len(members), claimed + len(best)
     n = rings["ring_id"].n_unique()
-    return RingScore(n, found, hit / size if size else 1.0, hit / claimed if claimed else 1.0)
+    return RingScore(n, found, hit / size if size else 1.0, hit / claimed if claimed else 1.0, hit, size, claimed)
 
 
 def exact_name_clusters(members: pl.DataFrame) -> pl.DataFrame:
