@@ -64,6 +64,7 @@ up: $(STAMP) $(HUB_PROXY) postgres
 		--with-truth --if-empty --db-port $(DB_PORT)
 	$(BIN)/workbench platform up
 	@$(BIN)/workbench jobs start $(if $(WAIT),--wait)
+	$(BIN)/workbench demo loop start --out $(SOURCES)
 	@echo
 	@echo "Next steps:"
 	@echo "  open the hub URL above and log in with an account from the credentials file"
@@ -72,6 +73,7 @@ up: $(STAMP) $(HUB_PROXY) postgres
 	@echo "  $(BIN)/workbench config    # the settings in force here, and where each came from"
 
 down: $(STAMP)
+	$(BIN)/workbench demo loop stop --out $(SOURCES)
 	$(BIN)/workbench jobs stop
 	$(BIN)/workbench platform down
 	$(BIN)/workbench demo stop-sources --out $(SOURCES)
@@ -79,6 +81,7 @@ down: $(STAMP)
 status: $(STAMP)
 	$(BIN)/workbench jobs
 	$(BIN)/workbench platform status
+	$(BIN)/workbench demo loop status --out $(SOURCES)
 
 test: $(STAMP) postgres chromium $(HUB_PROXY)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -93,6 +96,7 @@ bench: $(STAMP) postgres $(HUB_PROXY)
 	$(BIN)/workbench demo generate --seed 1 --scale 1 --if-empty --lake $(BENCH_WORLD)
 	$(BIN)/python benchmarks/bench_graph.py --world $(BENCH_WORLD)
 	$(BIN)/python benchmarks/bench_risk.py --lake $(BENCH_WORLD)
+	$(BIN)/python benchmarks/bench_clearance.py --scale 1 --rate 20 --seconds 600 --kills 20
 	$(BIN)/python benchmarks/bench_security.py --lake $(BENCH_WORLD)
 	$(BIN)/python benchmarks/bench_nlp.py --world $(BENCH_WORLD)
 	$(BIN)/python benchmarks/bench_nlp_search.py

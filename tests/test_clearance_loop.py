@@ -14,12 +14,13 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime
+from datetime import date, datetime
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+import psycopg
 import pytest
 import requests
 from click.testing import CliRunner
@@ -233,9 +234,29 @@ def test_a_fed_record_is_followed_curated_scored_and_queued_and_results_feed_bac
     loop.wb.write(results, RESULTS, mode="merge")
     assert scorer.tick().decided == decided.height
     assert not set(decided["record_id"]) & set(loop.wb.table(QUEUE)["record_id"])
-    rates = loop.wb.table(MONITORING).filter((pl.col("kind") == "hit_rate") & (pl.col("subject") == "all"))
+    rates = loop.wb.table(MONITORING).filter((pl.col("kind") == "hit_rate") & (pl.col("subject") == "all")
+                                             & (pl.col("window_start") == date(2026, 11, 30)))  # the decisions' week
     hand = results.filter(pl.col("result").is_in(["discrepancy", "seizure"])).height
     assert rates["hits"].sum() == hand and rates["labelled"].sum() == decided.height
+
+
+def test_the_feed_plants_illicit_records_and_crossings_at_the_worlds_rates(loop: Loop) -> None:
+    illicit = world_illicit(loop.wb.lake)
+    world = {t: loop.wb.table(name).height for t, name in ((DECLARATIONS, "curated.declarations"),
+                                                           (CROSSINGS, "curated.crossings"))}
+    batch = Feed(loop.db_url, illicit, seed=21, folder=loop.root).publish(600)
+    for table in (DECLARATIONS, CROSSINGS):
+        made = len(batch.ids[table])
+        expected = 600 * world[table] / sum(world.values())
+        assert abs(made - expected) < 4 * (expected * (1 - expected / 600)) ** 0.5 + 3, (table, made, expected)
+        rate = len(illicit[table]) / world[table]
+        planted = len(batch.illicit.get(table, {}))
+        assert abs(planted - made * rate) < 4 * (made * rate * (1 - rate)) ** 0.5 + 3, (table, planted, made * rate)
+        assert all(i in batch.ids[table] for i in batch.illicit.get(table, {}))
+    with psycopg.connect(loop.db_url) as conn:  # committed, not inspected: outcomes are for officers to find
+        found = conn.execute("SELECT count(*), count(*) FILTER (WHERE inspected) FROM lbs.crossings "
+                             "WHERE crossing_id = ANY(%s)", (batch.ids[CROSSINGS],)).fetchone()
+    assert found == (len(batch.ids[CROSSINGS]), 0)
 
 
 def test_killed_followers_and_scorers_lose_nothing_and_score_nothing_twice(loop: Loop, deployed: str) -> None:

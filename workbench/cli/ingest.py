@@ -34,6 +34,8 @@ def ingest() -> None:
 @click.option("--rounds", type=click.IntRange(1), default=None, help="With --follow: stop after this many rounds.")
 @click.option("--every", type=click.FloatRange(0.1), default=None, metavar="SECONDS",
               help="With --follow: poll every source this often, whatever its schedule (a live feed: 1).")
+@click.option("--table", "tables", multiple=True, metavar="TABLE",
+              help="With --follow: only these lake tables (repeatable), e.g. raw.lbs_crossings.")
 @click.option("--curate/--no-curate", "curate", default=True, show_default=True,
               help="With --follow: curate each round's new rows at once (curated tables gain them in seconds).")
 @click.option("--dask", "on_dask", is_flag=True,
@@ -42,7 +44,8 @@ def ingest() -> None:
 @connectors_option
 @lake_option
 def run(session: SessionFactory, names: tuple[str, ...], run_all: bool, workers: int, follow: bool,
-        rounds: int | None, every: float | None, curate: bool, on_dask: bool, folder: Path) -> None:
+        rounds: int | None, every: float | None, tables: tuple[str, ...], curate: bool, on_dask: bool,
+        folder: Path) -> None:
     """Run the connectors NAMES (or --all); exits 1 when any source table failed."""
     if bool(names) == run_all:
         raise ConfigError("name one or more connectors, or pass --all")
@@ -74,7 +77,7 @@ def run(session: SessionFactory, names: tuple[str, ...], run_all: bool, workers:
         if follow:
             try:
                 ingest_follow(wb.lake, specs, chosen, env=os.environ, progress=progress, workers=workers,
-                              rounds=rounds, on_round=report, every=every, curate=curate)
+                              rounds=rounds, on_round=report, every=every, curate=curate, targets=tables or None)
             except KeyboardInterrupt:
                 console.print("stopped")
         elif on_dask:

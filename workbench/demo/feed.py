@@ -64,7 +64,10 @@ class Feed:
                 conn, f"SELECT * FROM {MANIFESTS} WHERE manifest_id = ANY(%s)", (ids,))}
             self.next_id = {table: self._max_number(conn, table, column) + 1 for table, column in
                             ((DECLARATIONS, "declaration_id"), (CROSSINGS, "crossing_id"), (MANIFESTS, "manifest_id"))}
-        counts = {t: len(rows) for t, rows in self.templates.items()}
+            counts = {t: int(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in (DECLARATIONS, CROSSINGS)}
+        self.routes: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for row in self.templates[DECLARATIONS]:
+            self.routes.setdefault((row["mode"], row["port_code"]), []).append(row)
         self.crossing_share = counts[CROSSINGS] / max(1, sum(counts.values()))
 
     @staticmethod
@@ -74,8 +77,8 @@ class Feed:
             return [{k: v for k, v in row.items() if k != "updated_at"} for row in cur.fetchall()]
 
     def _sample(self, conn: psycopg.Connection, table: str) -> list[dict[str, Any]]:
-        rows = self._rows(conn, f"SELECT * FROM {table} TABLESAMPLE BERNOULLI (100) REPEATABLE (%s) LIMIT %s",
-                          (self.random.randrange(1 << 30), TEMPLATES))
+        conn.execute("SELECT setseed(%s)", (self.random.random() * 2 - 1,))
+        rows = self._rows(conn, f"SELECT * FROM {table} ORDER BY random() LIMIT %s", (TEMPLATES,))
         if not rows:
             raise ValueError(f"{table} is empty: publish the world first (workbench demo publish-sources)")
         return rows
@@ -98,8 +101,9 @@ class Feed:
         manifest = {**self.manifests.get(template["manifest_id"], {}),
                     "manifest_id": self._new_id(MANIFESTS, "M", 13), "arrival_on": now.date(), "line_count": count}
         rows: list[tuple[str, dict[str, Any]]] = [(MANIFESTS, manifest)] if len(manifest) > 4 else []
+        alike = self.routes[template["mode"], template["port_code"]]  # lines of one manifest share its route
         for i in range(count):
-            source = template if i == 0 else self.random.choice(self.templates[DECLARATIONS])
+            source = template if i == 0 else self.random.choice(alike)
             row = {**source, "declaration_id": self._new_id(DECLARATIONS, "D", 10), "lodged_at": now,
                    "quantity": self._jitter(source["quantity"]), "gross_weight_kg": self._jitter(source["gross_weight_kg"]),
                    "declared_value": self._jitter(source["declared_value"]), "inspected": False,
@@ -130,15 +134,13 @@ class Feed:
         now = now or datetime.now(UTC).replace(tzinfo=None)
         out = Published(now)
         rows: list[tuple[str, dict[str, Any]]] = []
-        left = count
-        while left > 0:
-            if self.random.random() < self.crossing_share:
-                rows.append(self._crossing(now, out))
-                left -= 1
-            else:
-                lines = min(left, self.random.randint(1, 3))
-                rows += self._declarations(now, lines, out)
-                left -= lines
+        crossings = sum(self.random.random() < self.crossing_share for _ in range(count))  # each record's kind
+        rows += [self._crossing(now, out) for _ in range(crossings)]
+        left = count - crossings
+        while left > 0:  # declarations ride on manifests of one to three lines
+            lines = min(left, self.random.randint(1, 3))
+            rows += self._declarations(now, lines, out)
+            left -= lines
         for table, row in rows:
             out.ids.setdefault(table, [])
             if table == MANIFESTS:

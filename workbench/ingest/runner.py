@@ -64,19 +64,20 @@ def run_connectors(lake: Lake, specs: Mapping[str, ConnectorSpec], names: Iterab
     return _run_all(connectors, executor(client, threads=workers), None if client is not None else progress)
 
 
-def _run_one(connector: Connector, progress: Progress | None) -> list[RunRecord]:
-    return connector.run(progress=progress)
+def _run_one(connector: Connector, progress: Progress | None, targets: set[str] | None = None) -> list[RunRecord]:
+    return connector.run(targets=targets, progress=progress)
 
 
-def _run_all(connectors: list[Connector], run: Executor, progress: Progress | None) -> list[RunRecord]:
-    return [record for records in run.map(_run_one, connectors, progress) for record in records]
+def _run_all(connectors: list[Connector], run: Executor, progress: Progress | None,
+             targets: set[str] | None = None) -> list[RunRecord]:
+    return [record for records in run.map(_run_one, connectors, progress, targets) for record in records]
 
 
 def follow(lake: Lake, specs: Mapping[str, ConnectorSpec], names: Iterable[str] | None = None,
            env: Mapping[str, str] | None = None, progress: Progress | None = None, workers: int = 1,
            stop: threading.Event | None = None, rounds: int | None = None,
            on_round: Callable[[list[RunRecord]], None] | None = None, every: float | None = None,
-           curate: bool = False) -> int:
+           curate: bool = False, targets: Iterable[str] | None = None) -> int:
     """Run the chosen connectors now, then each again whenever its schedule's interval has passed.
 
     Stops when ``stop`` is set, after ``rounds`` rounds, or when no chosen connector has a
@@ -85,9 +86,15 @@ def follow(lake: Lake, specs: Mapping[str, ConnectorSpec], names: Iterable[str] 
     second or so, whatever the nightly schedule says). With ``curate``, the rows a round
     landed are curated at once (``lake.curation.curate_new``), so a new record reaches the
     curated tables, and the live scorer, seconds after its source commit. Returns the
-    number of rounds run; ``on_round`` sees each round's records.
+    number of rounds run; ``on_round`` sees each round's records. ``targets`` limits the
+    rounds to those lake tables (a live feed adds crossings, not vehicles: each table run
+    costs its source query and run-log commits).
     """
-    connectors = {spec.name: build(spec, lake, env) for spec in select(specs, names)}
+    chosen = set(targets) if targets is not None else None
+    connectors = {spec.name: build(spec, lake, env) for spec in select(specs, names)
+                  if chosen is None or chosen & {t.target for t in spec.tables}}
+    if not connectors:
+        raise ConfigError(f"no chosen connector writes any of {sorted(chosen or [])}")
     due = dict.fromkeys(connectors, time.monotonic())
     stop = stop or threading.Event()
     done = 0
@@ -95,7 +102,7 @@ def follow(lake: Lake, specs: Mapping[str, ConnectorSpec], names: Iterable[str] 
         started = time.monotonic()
         ready = [name for name, at in due.items() if at <= started]
         if ready:
-            records = _run_all([connectors[n] for n in ready], executor(threads=workers), progress)
+            records = _run_all([connectors[n] for n in ready], executor(threads=workers), progress, chosen)
             for name in ready:
                 interval = every or connectors[name].spec.interval_seconds
                 due[name] = started + interval if interval else math.inf

@@ -1,0 +1,265 @@
+"""The live clearance loop, end to end: source commit -> scored record in the queue, the scoring service through
+the proxy beside direct, kills, and the lake's health under many small commits.
+
+One world (``--scale``) is published into a real PostgreSQL and landed in a lake; both models
+are deployed (``models up``). Then, as ``make up`` runs them, two followers (``workbench ingest
+run tdec|lbs --follow --every``) and the live scorer (``workbench models live``) run as
+processes while the demo feed publishes ``--rate`` records/s for ``--seconds``. Latency of a
+record is the time from its source commit (the feed's commit returning) to the moment a
+reader sees its row in ``curated.risk_scores`` (the queue commits just before; polled every
+0.2 s, so figures carry up to 0.2 s of polling). With ``--kills N`` the follower and the
+scorer are each killed (SIGKILL) N times at random points during the run, and every
+published record must end up scored exactly once (no merge ever updated a scored row).
+
+The scoring service is measured the way bench_risk drives it (requests scheduled at
+``--service-rate``/s, latency from the scheduled send time), once direct and once through
+configurable-http-proxy, the hub's proxy, in front of the same process.
+
+Goals (issue 17): p95 <= 5 s and p99 <= 10 s at 20 records/s; proxy p99 <= 20 ms at 200 req/s.
+
+    python benchmarks/bench_clearance.py --scale 0.2 --rate 20 --seconds 60 [--kills 20] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.conftest import free_port, wait_for_port  # noqa: E402
+from workbench.demo.feed import CROSSINGS, DECLARATIONS, Feed, Published  # noqa: E402
+from workbench.explore import connect  # noqa: E402
+from workbench.ingest.postgres_server import LocalPostgres  # noqa: E402
+
+WORKBENCH = str(Path(sys.executable).parent / "workbench")
+PROXY = REPO / "var" / "npm" / "node_modules" / ".bin" / "configurable-http-proxy"
+TABLES = ("raw.tdec_declarations", "raw.lbs_crossings", "curated.declarations", "curated.crossings",
+          "curated.risk_scores", "curated.clearance_queue")
+
+
+def table_health(lake: str) -> dict[str, dict[str, float]]:
+    """Per table: data files, log entries since the last checkpoint, and a count query's time (best of 3)."""
+    from deltalake import DeltaTable
+
+    wb = connect(lake, user="bench")
+    out = {}
+    for name in TABLES:
+        path = Path(lake) / name.replace(".", "/")
+        if not path.exists():
+            continue
+        dt = DeltaTable(str(path))
+        logs = sorted((path / "_delta_log").glob("*.json"))
+        checkpoints = sorted((path / "_delta_log").glob("*.checkpoint*.parquet"))
+        timings = []
+        for _ in range(3):
+            started = time.perf_counter()
+            wb.sql(f"SELECT count(*) FROM {name}")
+            timings.append(time.perf_counter() - started)
+        out[name] = {"files": len(dt.file_uris()), "version": dt.version(), "log_files": len(logs),
+                     "checkpoints": len(checkpoints), "query_ms": min(timings) * 1000}
+    return out
+
+
+def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+def loop_latency(root: Path, db_url: str, env: dict[str, str], lake: str, rate: float, seconds: float, burst: int,
+                 kills: int) -> dict[str, Any]:
+    """Run followers + scorer as processes, feed at ``rate``, and time each record to its score."""
+    daemons = {
+        "follow-tdec": [WORKBENCH, "ingest", "run", "tdec", "--follow", "--every", "0.5", "--connectors",
+                        str(REPO / "connectors"), "--workers", "1"],
+        "follow-lbs": [WORKBENCH, "ingest", "run", "lbs", "--follow", "--every", "0.5", "--table", "raw.lbs_crossings",
+                       "--connectors",
+                       str(REPO / "connectors"), "--workers", "1"],
+        "scorer": [WORKBENCH, "models", "live", "--every", "0.25", "--registry", str(root / "registry")],
+    }
+    running = {name: start(cmd, env, root / f"{name}.log") for name, cmd in daemons.items()}
+    wb = connect(lake, user="bench")
+    feed = Feed(db_url, {}, seed=1, folder=root)
+    probe = feed.publish(1)  # wait for the loop to be warm: the first record through
+    first = next(iter(probe.ids.get(DECLARATIONS, []) + probe.ids.get(CROSSINGS, [])))
+    deadline = time.monotonic() + 300
+    while not wb.sql("SELECT count(*) AS n FROM curated.risk_scores WHERE record_id = $id", {"id": first})["n"][0]:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the loop scored nothing in 300 s; see the logs in " + str(root))
+        time.sleep(0.5)
+    published: dict[str, float] = {}
+    batches: list[Published] = []
+
+    def note(batch: Published) -> None:
+        at = time.time()
+        for table in (DECLARATIONS, CROSSINGS):
+            for record in batch.ids.get(table, []):
+                published[record] = at
+        batches.append(batch)
+
+    stop = threading.Event()
+    feeder = threading.Thread(target=lambda: feed.run(rate, burst, stop=stop, seconds=seconds, on_publish=note))
+    scores_before = int(wb.sql("SELECT count(*) AS n FROM curated.risk_scores")["n"][0])
+    from deltalake import DeltaTable
+
+    scores_version = DeltaTable(str(Path(lake) / "curated" / "risk_scores")).version()
+    health_before = table_health(lake)
+    started = time.time()
+    feeder.start()
+    seen: dict[str, float] = {}
+    rng = random.Random(3)
+    kill_at = sorted(rng.uniform(2, seconds) for _ in range(2 * kills))
+    victims = ["follow-tdec" if i % 4 == 0 else "follow-lbs" if i % 4 == 2 else "scorer" for i in range(2 * kills)]
+    last_seen = wb.sql("SELECT max(scored_at) AS t FROM curated.risk_scores")["t"][0]
+    end_by = started + seconds + 120
+    while time.time() < end_by:
+        if kill_at and time.time() - started >= kill_at[0]:
+            kill_at.pop(0)
+            name = victims.pop(0)
+            running[name].kill()
+            running[name].wait()
+            running[name] = start(daemons[name], env, root / f"{name}.log")
+        fresh = connect(lake, user="bench")  # a reader's view: what a query would see now
+        rows = fresh.sql("SELECT record_id, scored_at FROM curated.risk_scores WHERE scored_at >= $t",
+                         {"t": last_seen})
+        now = time.time()
+        for record in rows["record_id"].to_list():
+            seen.setdefault(record, now)
+        if len(rows):
+            last_seen = rows["scored_at"].max()
+        if not feeder.is_alive() and published and all(r in seen for r in published):
+            break
+        time.sleep(0.2)
+    stop.set()
+    feeder.join()
+    for proc in running.values():
+        proc.terminate()
+        proc.wait(timeout=30)
+    latencies = np.array([seen[r] - t for r, t in published.items() if r in seen])
+    missing = [r for r in published if r not in seen]
+    twice = wb.sql("SELECT record_id FROM curated.risk_scores GROUP BY 1 HAVING count(*) > 1").height
+    updated = sum(int(h.get("operationMetrics", {}).get("num_target_rows_updated", 0) or 0)
+                  for h in DeltaTable(str(Path(lake) / "curated" / "risk_scores")).history()
+                  if h["version"] > scores_version)
+    after = int(connect(lake, user="bench").sql("SELECT count(*) AS n FROM curated.risk_scores")["n"][0])
+    return {"published": len(published), "scored": len(latencies), "missing": len(missing),
+            "rows_added": after - scores_before, "duplicate_keys": twice, "rescored_rows": updated,
+            "kills": 2 * kills, "achieved_rate": len(published) / seconds,
+            "p50_s": float(np.percentile(latencies, 50)) if len(latencies) else None,
+            "p95_s": float(np.percentile(latencies, 95)) if len(latencies) else None,
+            "p99_s": float(np.percentile(latencies, 99)) if len(latencies) else None,
+            "max_s": float(latencies.max()) if len(latencies) else None,
+            "health_before": health_before, "health_after": table_health(lake)}
+
+
+def service_latency(root: Path, lake: str, rate: float, seconds: float) -> dict[str, dict[str, float]]:
+    """The scoring service direct and through configurable-http-proxy, driven by bench_risk's client."""
+    wb = connect(lake, user="bench")
+    frame = wb.sql("SELECT crossing_id, crossed_at, control_point, direction, plate, driver_id, hs_code, "
+                   "consignee_name_norm, declared_weight_kg FROM curated.crossings LIMIT 500").to_pandas()
+    frame["crossed_at"] = frame["crossed_at"].dt.strftime("%Y-%m-%dT%H:%M:%S")
+    records = [{k: (None if v != v else v) for k, v in row.items()} for row in frame.to_dict("records")]
+    records_file = root / "records.json"
+    records_file.write_text(json.dumps(records))
+    token, port, proxy_port, api_port = "bench-token", free_port(), free_port(), free_port()
+    server = subprocess.Popen([WORKBENCH, "models", "serve", "crossing_risk", "--port", str(port), "--registry",
+                               str(root / "registry"), "--access-log", str(root / "access.log")],
+                              env={**os.environ, "WORKBENCH_SCORING_TOKEN": token, "OMP_NUM_THREADS": "1"})
+    proxy = subprocess.Popen([str(PROXY), "--ip", "127.0.0.1", "--port", str(proxy_port), "--api-ip", "127.0.0.1",
+                              "--api-port", str(api_port), "--default-target", f"http://127.0.0.1:{port}"],
+                             env={**os.environ, "CONFIGPROXY_AUTH_TOKEN": "bench"}, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    out = {}
+    try:
+        wait_for_port(port, timeout=120)
+        wait_for_port(proxy_port, timeout=60)
+        for label, url in (("direct", f"http://127.0.0.1:{port}/score"),
+                           ("proxy", f"http://127.0.0.1:{proxy_port}/score")):
+            done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_risk.py"), "--client", url, token,
+                                   str(records_file), str(rate), str(seconds)], capture_output=True, text=True,
+                                  check=True)
+            result = json.loads(done.stdout)
+            lat = np.asarray(result["latencies"])
+            out[label] = {"requests": len(lat), "failures": result["failures"], "unsent": result["unsent"],
+                          "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99))}
+    finally:
+        proxy.terminate()
+        server.terminate()
+        proxy.wait(timeout=10)
+        server.wait(timeout=10)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scale", type=float, default=0.2)
+    parser.add_argument("--rate", type=float, default=20.0, help="feed records per second")
+    parser.add_argument("--burst", type=int, default=2, help="records per source commit")
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long the feed runs")
+    parser.add_argument("--kills", type=int, default=0, help="kills of the follower and of the scorer each")
+    parser.add_argument("--service-rate", type=float, default=200.0)
+    parser.add_argument("--service-seconds", type=float, default=15.0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    from click.testing import CliRunner
+
+    from workbench.cli.main import main as cli
+    from workbench.demo.load import load_world
+    from workbench.demo.sources import publish_sources
+
+    root = Path(tempfile.mkdtemp(prefix="bench-clearance-"))
+    try:
+        with LocalPostgres(free_port()) as server:
+            started = time.perf_counter()
+            published = publish_sources(1, args.scale, server.url, root / "sources")
+            lake = str(root / "lake")
+            load_world(connect(lake, user="bench").lake, seed=1, scale=args.scale, actor="bench")
+            up = CliRunner().invoke(cli, ["models", "up", "--lake", lake, "--registry", str(root / "registry")])
+            assert up.exit_code == 0, up.output
+            setup = time.perf_counter() - started
+            env = {**os.environ, **published.env("http://127.0.0.1:9/"), "WORKBENCH_LAKE": lake,
+                   "WORKBENCH_USER": "bench", "OMP_NUM_THREADS": "1"}
+            loop = loop_latency(root, server.url, env, lake, args.rate, args.seconds, args.burst, args.kills)
+            service = service_latency(root, lake, args.service_rate, args.service_seconds)
+        report = {"scale": args.scale, "rate": args.rate, "seconds": args.seconds, "setup_s": setup, "loop": loop,
+                  "service": service}
+        if args.json:
+            print(json.dumps(report, indent=1, default=str))
+            return
+        print(f"world scale {args.scale}, setup {setup:.0f} s; feed {args.rate:g} rec/s x {args.seconds:g} s "
+              f"(commits of {args.burst}), {loop['kills']} kills")
+        print(f"source commit -> scored: {loop['scored']}/{loop['published']} records, p50 {loop['p50_s']:.2f} s, "
+              f"p95 {loop['p95_s']:.2f} s, p99 {loop['p99_s']:.2f} s, max {loop['max_s']:.2f} s "
+              f"(goal p95 <= 5 s, p99 <= 10 s); achieved {loop['achieved_rate']:.1f} rec/s")
+        print(f"exactly once: {loop['missing']} missing, {loop['duplicate_keys']} duplicate keys, "
+              f"{loop['rescored_rows']} scored rows rewritten, {loop['rows_added']} rows added")
+        for name in TABLES:
+            b, a = loop["health_before"].get(name), loop["health_after"].get(name)
+            if b and a:
+                print(f"  {name}: files {b['files']} -> {a['files']}, versions {b['version']} -> {a['version']}, "
+                      f"checkpoints {b['checkpoints']} -> {a['checkpoints']}, count(*) {b['query_ms']:.0f} -> "
+                      f"{a['query_ms']:.0f} ms ({a['query_ms'] / b['query_ms']:.2f}x)")
+        for label, s in service.items():
+            print(f"scoring service {label}: {s['requests']} requests at {args.service_rate:g}/s, {s['failures']} "
+                  f"failed, {s['unsent']} unsent; p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms")
+        if "direct" in service and "proxy" in service:
+            print(f"proxy/direct p99 ratio {service['proxy']['p99_ms'] / service['direct']['p99_ms']:.2f} "
+                  f"(goal: proxy p99 <= 20 ms)")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
