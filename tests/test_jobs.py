@@ -116,3 +116,16 @@ def test_apps_and_commands_can_say_how_far_a_missing_table_is(tmp_path: Path) ->
     finally:
         runner.kill()
         runner.wait()
+
+
+def test_extract_without_a_model_says_which_step_makes_it(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from workbench.cli.main import main
+
+    texts = tmp_path / "in.jsonl"
+    texts.write_text('{"id": "1", "text": "Call 9123 4567"}\n')
+    result = CliRunner().invoke(main, ["nlp", "extract", "--input", str(texts), "--output", str(tmp_path / "out.jsonl"),
+                                       "--lake", str(tmp_path / "lake")])
+    assert result.exit_code == 0, result.output
+    assert "no NER model" in result.stderr and "`workbench nlp train --task ner`" in result.stderr

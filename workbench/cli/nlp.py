@@ -110,6 +110,10 @@ def extract(session: SessionFactory, everything: bool, input_path: Path | None, 
 
     wb = session()
     extractor = Extractor.from_lake(wb, threads=threads)
+    if extractor.tagger is None:  # say so: the rules and the gazetteer alone find far fewer entities
+        click.echo(f"warning: no NER model in {wb.settings.lake}: rules and gazetteer only; "
+                   "`workbench nlp train --task ner` makes it (`make up` runs it in the background: "
+                   "`workbench jobs`)", err=True)
     if input_path is None:
         counts = update_mentions(wb, extractor, everything=everything,
                                  progress=lambda batches: tqdm(batches, desc="extracting", unit="batch"))
