@@ -43,8 +43,10 @@ def test_money_in_english_and_chinese_has_exact_offsets_and_values() -> None:
     assert _found(en, "MONEY") == [("HK$370 million", "HKD 370000000"), ("US$1.2m", "USD 1200000"),
                                    ("HK$5,000", "HKD 5000")]
     zh = "估計市值約三百二十萬港元，罰款四億元及港幣5,000元。一批貨物"
-    assert _found(zh, "MONEY") == [("約三百二十萬港元", "HKD 3200000"), ("四億元", "HKD 400000000"),
-                                   ("港幣5,000元", "HKD 5000")]
+    assert _found(zh, "MONEY") == [("三百二十萬港元", "HKD 3200000"), ("四億元", "HKD 400000000"),
+                                   ("港幣5,000元", "HKD 5000")], "the qualifier 約 stays outside the span"
+    mixed = "值成HK$50萬，另有€20,000及兩萬歐元"
+    assert _found(mixed, "MONEY") == [("HK$50萬", "HKD 500000"), ("€20,000", "EUR 20000"), ("兩萬歐元", "EUR 20000")]
 
 
 def test_phones_plates_and_hs_codes_are_normalised() -> None:
@@ -53,6 +55,10 @@ def test_phones_plates_and_hs_codes_are_normalised() -> None:
     assert _found(text, "PLATE") == [("AB 1234", "AB 1234"), ("粤Z·12AB港", "粤Z·12AB港")]
     assert _found(text, "HS_CODE") == [("HS code 85171300", "85171300")]
     assert _found("品目 9910.00.00 不存在", "HS_CODE") == []
+    bare = "Call 9187 2034 or (852) 3783 6681 or 138 2715 4490; ref 20240312; grade B2."
+    assert _found(bare, "PHONE") == [("9187 2034", "+85291872034"), ("(852) 3783 6681", "+85237836681"),
+                                     ("138 2715 4490", "+8613827154490")]
+    assert _found(bare, "PLATE") == [], "two characters are no plate"
 
 
 def test_offsets_stay_exact_after_cjk_full_width_punctuation_and_emoji() -> None:

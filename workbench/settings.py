@@ -124,6 +124,9 @@ class Settings(_FileSettings):
     nlp_precision: Literal["fp32", "bf16", "int8"] = Field(
         default="bf16", description="NER tagger arithmetic on CPU: bf16 (fp32 where unsupported), fp32, or int8"
     )
+    nlp_models: str | None = Field(
+        default=None, description="Folder of the NLP models (ner, topics, e5-small); None: <lake root>/models/nlp for a local lake"
+    )
     role: str | None = Field(
         default=None, description="The person's role (analyst, modeller, manager, admin); None: the policy's default"
     )

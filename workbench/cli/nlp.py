@@ -21,7 +21,7 @@ def nlp() -> None:
 
 def _encoder_dir(session) -> Path:
     from workbench.nlp.encoder import ENCODER_DIR, convert
-    from workbench.nlp.extract import model_cache
+    from workbench.nlp.models import model_cache
 
     return convert(model_cache(session) / ENCODER_DIR)
 
@@ -50,22 +50,21 @@ def train(session: SessionFactory, task: str, documents: int | None, epochs: flo
     """Train on the NLP corpus plus analysts' annotations (never on truth), then check on a fresh corpus draw."""
     from workbench.nlp.classify import CARD_FILE as TOPICS_CARD
     from workbench.nlp.classify import CORPUS_DOCUMENTS, classifier_dir, train_from_lake
-    from workbench.nlp.extract import Extractor, model_cache
+    from workbench.nlp.models import NER_DIR, model_cache
+    from workbench.nlp.tagger import Tagger
     from workbench.nlp.training import CORPUS_DOCUMENTS as NER_DOCUMENTS
-    from workbench.nlp.training import training_sentences, validate_on_corpus
     from workbench.nlp.training import train as run
+    from workbench.nlp.training import training_sentences, validate_on_corpus
 
     wb = session()
-    target = model_cache(wb) / "ner"
+    target = model_cache(wb) / NER_DIR
     if task in ("ner", "all") and if_missing and (target / "config.json").exists():
         console.print(f"tagger exists in {target}")
     elif task in ("ner", "all"):
         sentences = training_sentences(wb, documents or NER_DOCUMENTS)
         card = run(_encoder_dir(wb), target, sentences, epochs=epochs, max_steps=max_steps, threads=threads,
                    progress=lambda steps: tqdm(steps, desc="training tagger", unit="step"))
-        model = Extractor.from_lake(wb, target, threads)
-        assert model.tagger is not None
-        card["corpus_validation"] = validate_on_corpus(model.tagger.predict)
+        card["corpus_validation"] = validate_on_corpus(Tagger(target, threads).predict)
         (target / "card.json").write_text(json.dumps(card, indent=1))
         console.print(f"{card['version']}: {card['train_sentences']} sentences, {card['train_seconds']} s")
         _emit_scores(card["corpus_validation"], fmt, f"{card['version']}: model only, fresh corpus draw")
@@ -100,36 +99,34 @@ def classify(session: SessionFactory, everything: bool, threads: int) -> None:
 @click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help='JSON lines {"id", "text"} to extract from instead of the documents zone.')
 @click.option("--output", "output_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help='With --input: JSON lines {"id", "entities": [...]} to write.')
+              help='With --input: JSON lines {"id", "entities": [{"start", "end", "label", "text", "score"}]} '
+                   "(default: standard output).")
+@click.option("--rules-only", is_flag=True, help="Recognisers and gazetteer alone, without the trained tagger.")
 @click.option("--threads", type=int, default=None, help="Torch threads (default: one per core).")
 @lake_option
 def extract(session: SessionFactory, everything: bool, input_path: Path | None, output_path: Path | None,
-            threads: int | None) -> None:
-    """Extract mentions into curated.document_mentions (incremental), or from a JSON-lines file."""
-    from workbench.nlp.extract import Extractor, update_mentions
+            rules_only: bool, threads: int | None) -> None:
+    """Extract mentions into curated.document_mentions (incremental), or from a JSON-lines file.
 
+    Offsets are code points. Without a trained tagger this exits naming the command that
+    trains one (or pass --rules-only); a malformed input line stops the run with its line
+    number before anything is written.
+    """
+    from workbench.nlp.extract import Extractor, Mentions
+    from workbench.nlp.jsonl import read_texts, write_entities
+
+    records = read_texts(input_path) if input_path is not None else None
     wb = session()
-    extractor = Extractor.from_lake(wb, threads=threads)
-    if extractor.tagger is None:  # say so: the rules and the gazetteer alone find far fewer entities
-        click.echo(f"warning: no NER model in {wb.settings.lake}: rules and gazetteer only; "
-                   "`workbench nlp train --task ner` makes it (`make up` runs it in the background: "
-                   "`workbench jobs`)", err=True)
-    if input_path is None:
-        counts = update_mentions(wb, extractor, everything=everything,
-                                 progress=lambda batches: tqdm(batches, desc="extracting", unit="batch"))
-        console.print(f"{counts['extracted']} of {counts['documents']} documents extracted, "
-                      f"{counts['mentions']} mentions ({extractor.version})")
+    extractor = Extractor.from_lake(wb, threads=threads, rules_only=rules_only)
+    if records is None:
+        with console.status("extracting mentions of new or changed documents"):
+            counts = Mentions(extractor).update(wb, everything=everything)
+        console.print(f"{counts['processed']} of {counts['documents']} documents extracted, "
+                      f"{counts['rows']} mentions ({extractor.version})")
         return
-    records = [json.loads(line) for line in input_path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    results = extractor.extract_many([str(r.get("text") or "") for r in records])
-    lines = [json.dumps({"id": r.get("id"), "entities": [
-        {"start": s.start, "end": s.end, "label": s.label, "text": s.text, "score": s.score, "value": s.value,
-         "source": s.source} for s in spans]}, ensure_ascii=False) for r, spans in zip(records, results)]
-    text = "\n".join(lines) + ("\n" if lines else "")
-    if output_path:
-        output_path.write_text(text, encoding="utf-8")
-    else:
-        click.echo(text, nl=False)
+    texts = [text for _, text in records]
+    results = [] if not texts else extractor.extract_many(texts)
+    write_entities(output_path, [doc_id for doc_id, _ in records], results)
 
 
 @nlp.command()
@@ -147,9 +144,7 @@ def evaluate(session: SessionFactory, task: str, mode: str, threads: int, fmt: s
 
     wb = session()
     if task in ("ner", "all"):
-        extractor = Extractor.from_lake(wb, threads=threads)
-        if mode == "rules":
-            extractor = Extractor(extractor.gazetteer)
+        extractor = Extractor.from_lake(wb, threads=threads, rules_only=mode == "rules")
         predict = extractor.tagger.predict if mode == "model" and extractor.tagger else extractor.extract_many
         gold = wb.sql('SELECT doc_id, "start", "end", label FROM truth.document_entities')
         _emit_scores(evaluate_world(wb, predict, gold), fmt, f"{mode} ({extractor.version}), world documents")
@@ -172,8 +167,9 @@ def evaluate(session: SessionFactory, task: str, mode: str, threads: int, fmt: s
 
 @nlp.command()
 @click.option("--workers", default=2, show_default=True, help="Dask workers (local processes, or the gateway's).")
+@click.option("--rules-only", is_flag=True, help="Mentions from recognisers and gazetteer alone, without the tagger.")
 @lake_option
-def process(session: SessionFactory, workers: int) -> None:
+def process(session: SessionFactory, workers: int, rules_only: bool) -> None:
     """Mentions, embeddings (and topics, once a classifier exists) for new or changed documents, on Dask."""
     from distributed import Client
 
@@ -182,7 +178,7 @@ def process(session: SessionFactory, workers: int) -> None:
     from workbench.nlp.batch import process as run
 
     wb = session()
-    processors = default_processors(wb)
+    processors = default_processors(wb, rules_only=rules_only)
     with cluster(workers, processes=True) as made, Client(made) as client:
         counts = run(wb, processors, client)
     for p in processors:

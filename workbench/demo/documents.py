@@ -24,6 +24,7 @@ from workbench.demo.entities import VARIANTS_PER_SYSTEM, Population
 from workbench.demo.identifiers import container_check_digit
 from workbench.demo.vocabulary import COMMODITIES, CONTAINER_OWNERS, LOCATIONS, STREETS, WORLD_DAYS, WORLD_START
 from workbench.lake.documents import Document as StoredDocument
+from workbench.nlp.triage import PRIORITIES, TOPICS, triage_priority  # noqa: F401  (re-exported: the task's labels)
 
 EN_TEMPLATES = (
     "Intelligence indicates that {PERSON} of {ORG} is arranging shipments of {COMMODITY} through {LOCATION}.",
@@ -85,8 +86,6 @@ _ARREST_SENTENCE = 9
 """Index (in both template lists) of the sentence reporting an arrest."""
 _CASH_SENTENCE = 10
 """Index (in both template lists) of the sentence reporting cash carried across the boundary."""
-TOPICS = ("drugs", "tobacco", "counterfeit", "endangered_species", "cash", "fuel", "other")
-PRIORITIES = ("high", "medium", "low")
 COMMODITY_TOPICS: dict[str, str] = {
     "29223900": "drugs", "29397100": "drugs",
     "24022000": "tobacco", "24031900": "tobacco",
@@ -98,27 +97,10 @@ COMMODITY_TOPICS: dict[str, str] = {
 """HS code -> report topic; goods not listed are ``other``. The counterfeit codes are the
 branded goods that make up nearly all intellectual-property seizures (bags, watches,
 perfume, cosmetics, trainers, earphones)."""
-HIGH_PRIORITY_TOPICS = frozenset({"drugs", "endangered_species"})
-HIGH_PRIORITY_HKD = 10_000_000.0
-MEDIUM_PRIORITY_HKD = 1_000_000.0
-
-
 def document_topic(hs_code: str, mentions_cash_run: bool) -> str:
     """The goods decide the topic; a report on ordinary goods that tells of cash carried across is ``cash``."""
     topic = COMMODITY_TOPICS.get(hs_code, "other")
     return "cash" if topic == "other" and mentions_cash_run else topic
-
-
-def triage_priority(topic: str, amount_hkd: float | None, arrest: bool) -> str:
-    """The triage policy: prohibited drugs and wildlife, or HK$10m+, are high; other contraband,
-    HK$1m+ or an arrest are medium; the rest is low. ``amount_hkd`` is the largest sum the
-    text states (None when it states none), so the priority is readable from the report."""
-    amount = amount_hkd or 0.0
-    if topic in HIGH_PRIORITY_TOPICS or amount >= HIGH_PRIORITY_HKD:
-        return "high"
-    if topic != "other" or amount >= MEDIUM_PRIORITY_HKD or arrest:
-        return "medium"
-    return "low"
 
 
 KINDS = ("intel_note", "case_narrative", "press_release", "web_article")

@@ -26,7 +26,7 @@ Public API (also used by the Dask batch job through ``processor``):
 - ``train_classifier(encoder_dir, target, documents)`` -> card; ``DocumentClassifier(model_dir)``;
 - ``DocumentClassifier.classify(texts)`` -> list of ``Classification``;
 - ``classify_documents(wb, texts)`` -> Polars frame (topic, topic_score, priority, priority_score, model_version);
-- ``update_topics(wb, ...)`` writes ``curated.document_topics`` incrementally.
+- ``TopicClassifier(model_dir).update(wb)`` writes ``curated.document_topics`` incrementally.
 """
 
 from __future__ import annotations
@@ -37,27 +37,25 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import polars as pl
 
-from workbench.demo.documents import PRIORITIES, TOPICS
 from workbench.explore import Session
 from workbench.labelling import document_labels as analyst_labels
 from workbench.nlp.corpus import generate_corpus
-from workbench.nlp.embed import Compute, encoder_dir, load_embedder, run_locally
-from workbench.nlp.extract import _existing, _version, model_cache
+from workbench.nlp.embed import encoder_dir, load_embedder
+from workbench.nlp.models import TOPICS_DIR, card_version, load, model_cache
+from workbench.nlp.processing import IncrementalProcessor
 from workbench.nlp.recognisers import money_en, money_zh
+from workbench.nlp.triage import PRIORITIES, TOPICS
 
 if TYPE_CHECKING:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
 TOPICS_TABLE = "curated.document_topics"
-MODEL_DIR = "topics"
 MODEL_FILE = "heads.joblib"
 CHARS_FILE = "chars.joblib"
 """The fitted character n-gram vectoriser of the topic head (absent in classifiers trained without it)."""
@@ -190,6 +188,10 @@ class DocumentClassifier:
         self.heads: dict[str, dict[str, Any]] = joblib.load(model_dir / MODEL_FILE)
         self.chars = joblib.load(model_dir / CHARS_FILE) if (model_dir / CHARS_FILE).exists() else None
 
+    def __reduce__(self):
+        """Pickled as its folder: a Dask worker loads the heads itself, once."""
+        return load, (DocumentClassifier, self.model_dir, self.threads)
+
     def probabilities(self, texts: Sequence[str], kinds: Sequence[str] = ("calibrated",)
                       ) -> dict[str, dict[str, tuple[list[str], np.ndarray]]]:
         """Per head kind (``calibrated``, ``raw``) and task, (class names, probability matrix).
@@ -217,13 +219,12 @@ class DocumentClassifier:
 
 
 def classifier_dir(wb: Session) -> Path:
-    return model_cache(wb) / MODEL_DIR
+    return model_cache(wb) / TOPICS_DIR
 
 
-@lru_cache(maxsize=2)
 def load_classifier(model_dir: Path, threads: int | None = 1) -> DocumentClassifier:
-    """One classifier per process and folder (a Dask worker loads it once)."""
-    return DocumentClassifier(model_dir, threads)
+    """The classifier of ``model_dir``, loaded once per process (``models.load``)."""
+    return load(DocumentClassifier, model_dir, threads)
 
 
 def classify_documents(wb: Session, texts: Sequence[str], model_dir: Path | None = None) -> pl.DataFrame:
@@ -235,48 +236,32 @@ def classify_documents(wb: Session, texts: Sequence[str], model_dir: Path | None
 
 
 @dataclass(frozen=True)
-class TopicClassifier:
-    """The batch processor (``workbench.nlp.batch``): classifies new or changed documents."""
+class TopicClassifier(IncrementalProcessor):
+    """The topics processor (``workbench.nlp.processing``): classifies new or changed documents."""
 
     model_dir: Path
-    version: str
     threads: int | None = 1
-    name: str = "topics"
-    table: str = TOPICS_TABLE
+    name: ClassVar[str] = "topics"
+    table: ClassVar[str] = TOPICS_TABLE
+    schema: ClassVar[dict] = _SCHEMA
+    time_column: ClassVar[str | None] = "classified_at"
+    description: ClassVar[str] = "Topic and triage priority of each document, with calibrated scores."
+
+    @property
+    def version(self) -> str:
+        return card_version(self.model_dir)
 
     def apply(self, texts: list[str]) -> list[Classification]:
         return load_classifier(self.model_dir, self.threads).classify(texts)
 
-    def update(self, wb: Session, compute: Compute = run_locally, everything: bool = False) -> dict[str, int]:
-        """Classify documents that are new, changed (sha256) or classified by another model version.
-
-        ``curated.document_topics`` is rewritten in one commit with the untouched rows carried
-        over, so a reader never sees a half-updated table. Returns counts: documents, processed, rows.
-        """
-        docs = wb.sql("SELECT doc_id, sha256, text FROM documents.index ORDER BY doc_id")
-        old = None if everything else _existing(wb, TOPICS_TABLE)
-        kept = (old.filter(pl.col("model_version") == self.version).join(docs.select("doc_id", "sha256"),
-                                                                         on=["doc_id", "sha256"], how="semi")
-                if old is not None else pl.DataFrame(schema=_SCHEMA))
-        todo = docs.join(kept.select("doc_id", "sha256"), on=["doc_id", "sha256"], how="anti")
-        results = compute(self.apply, [t or "" for t in todo["text"].to_list()])
-        now = datetime.now(UTC).replace(tzinfo=None)
-        fresh = pl.DataFrame([{"doc_id": d, **vars(c), "sha256": sha, "model_version": self.version,
-                               "classified_at": now} for d, sha, c in zip(todo["doc_id"], todo["sha256"], results)],
-                             schema=_SCHEMA)
-        if todo.height or old is None or kept.height != old.height:
-            wb.write(pl.concat([kept.select(list(_SCHEMA)), fresh]).sort("doc_id"), TOPICS_TABLE, mode="overwrite",
-                     inputs={"documents.index": _version(wb, "documents.index")},
-                     description="Topic and triage priority of each document, with calibrated scores.")
-        return {"documents": docs.height, "processed": todo.height, "rows": fresh.height}
+    def rows(self, result: Classification) -> list[dict[str, Any]]:
+        return [vars(result)]
 
 
 def processor(wb: Session, model_dir: Path | None = None) -> TopicClassifier | None:
     """The topic processor for the batch job, or None while no classifier is trained."""
     model_dir = model_dir or classifier_dir(wb)
-    if not (model_dir / CARD_FILE).exists():
-        return None
-    return TopicClassifier(model_dir, json.loads((model_dir / CARD_FILE).read_text())["version"])
+    return TopicClassifier(model_dir) if (model_dir / CARD_FILE).exists() else None
 
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:

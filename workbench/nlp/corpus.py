@@ -3,19 +3,33 @@
 Why a generator of our own: the synthetic world's documents (``workbench.demo``) and their
 gold spans exist to *score* the extractor; training on them, even on a held-out split,
 teaches the model the world's sentence frames and names and over-states its quality. This
-module writes documents from its own templates and value pools, so every world document
-is unseen text with mostly unseen values when the tagger reads it.
+module writes documents from its own templates and the general vocabulary of
+``workbench.nlp.vocabulary``; it never imports the generator.
 
-What it shares with the world is general vocabulary only: Chinese surnames and their
-romanisations, the tariff (HS) descriptions of goods and their topic
-(``COMMODITY_TOPICS``), the ISO 6346 check digit, Chinese numerals and the customs triage
-policy (``triage_priority``). Names of people (given names), companies, vessels, places,
-streets, sentence templates and document layouts are this module's own.
+What a tagger has to read in real reports, and so what the corpus varies on purpose:
+
+- sentence shapes of press releases, court reports, seizure and detention notices,
+  shipping notices, intelligence notes and open-source posts (forum and chat English,
+  written Cantonese), as running text, headed notes, numbered lists and run-on lines;
+- names nobody registered: ships with operator prefixes (``MV``, ``M.V.``, ``MT``), numbered
+  hulls (``Xin Hai 18``), Chinese hull names in quotes (``「海龍號」``) and registration-style
+  hulls (``粵中山貨1288``); people in Hong Kong romanisation (``Wong Kar-ho``, ``CHAN Tai Man``,
+  ``CHEUNG, Ka Lok``), pinyin, nicknames (``Ah Keung``, ``肥仔明``) and foreign names; companies
+  with and without legal forms; English names inside Chinese text (code-switching);
+- amounts in figures and in words (``HK$1.2 million``, ``two million dollars``,
+  ``約港幣一百二十萬元``, ``HK$50萬``), quantities in Chinese numerals that are *not* money,
+  and goods with the words that qualify them.
+
+Span conventions (the same as the hand-written evaluation set's, see
+``benchmarks/data/ner_handwritten/README.md``): qualifiers of an amount (about, over,
+約, 逾) and of a find (suspected, 懷疑), quantities and measure words stay outside the span;
+descriptive words that say what the goods are (frozen, counterfeit, duty-not-paid, 冷藏,
+冒牌, 未完稅) are inside; a ship's operator prefix is inside, the class noun (vessel,
+貨輪) and quotes are outside; the enforcement agencies themselves (Customs, 香港海關) are not
+tagged.
 
 Each document has gold spans ``(start, end, label)`` (character offsets), a report topic
 and a triage priority, so one corpus trains both the tagger and the report classifier.
-Shapes vary on purpose: notes with headers, press releases, web articles, numbered lists,
-address lines, run-on text without full stops, and full-width punctuation.
 """
 
 from __future__ import annotations
@@ -25,9 +39,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from workbench.demo.documents import COMMODITY_TOPICS, TOPICS, triage_priority, zh_integer
-from workbench.demo.identifiers import container_check_digit
-from workbench.demo.vocabulary import COMMODITIES, SURNAMES
+from workbench.nlp import vocabulary as V
+from workbench.nlp.triage import TOPICS, triage_priority
+from workbench.reference.identifiers import container_check_digit
 
 Spans = tuple[tuple[int, int, str], ...]
 
@@ -45,96 +59,62 @@ class LabelledDocument:
     priority: str
 
 
-# -- value pools (this module's own) ---------------------------------------------------------------
+@dataclass(frozen=True)
+class Value:
+    """A slot's filling: ``before`` and ``after`` are untagged words around the tagged ``text``."""
 
-_GIVEN_SYLLABLES = ("Ka", "Wing", "Yan", "Chun", "Kit", "Hoi", "Lok", "Tsz", "Hin", "Pui", "Sze", "Yuen", "Kwan",
-                    "Fai", "Shing", "Hung", "Keung", "Yiu", "Wai", "Ting", "On", "Chi", "Yee", "Lai", "Kin", "Tak",
-                    "Man", "Ho", "Nga", "Suet", "Kei", "Yat", "Mei", "Fung", "Sum", "Bo", "Cheuk", "Long", "Hei")
-_GIVEN_PINYIN = ("Jun", "Hao", "Xin", "Yu", "Tao", "Lei", "Feng", "Qiang", "Ying", "Hui", "Ming", "Jie", "Bin",
-                 "Rui", "Xiang", "Yan", "Peng", "Lin", "Na", "Gang", "Wen", "Chao", "Dong", "Kai")
-_WESTERN_GIVEN = ("Jason", "Michelle", "Kelvin", "Winnie", "Raymond", "Ivy", "Terence", "Joyce", "Alvin", "Karen",
-                  "Dickson", "Fiona", "Eric", "Candy", "Wilson", "Gary", "Queenie", "Patrick")
-_OTHER_PEOPLE = ("Singh Harpreet", "Ahmed KHAN", "Nguyen Van Thanh", "Maria SANTOS", "Tanaka Hiroshi",
-                 "Juan PEREZ", "Kumar RAJESH", "Olga PETROVA", "Budi SANTOSO", "David MILLER")
-_GIVEN_ZH = ("子軒", "浩賢", "嘉怡", "曉彤", "卓謙", "芷晴", "樂天", "家樂", "凱琳", "俊宏", "國強", "淑貞", "詠琪",
-             "啟明", "志豪", "慧敏", "兆基", "錦泉", "婉婷", "頌恩", "天佑", "耀宗", "碧玉", "建國", "德明", "鳳儀",
-             "寶珠", "偉健", "文傑", "秋萍", "朗", "欣", "峰", "豪", "婷", "健", "勇", "霞")
-_ORG_WORDS = (("Sunrise", "旭日"), ("Kingsway", "景威"), ("Everwin", "恒勝"), ("Hopewell", "合和"),
-              ("Luckyway", "福運"), ("Sea Crown", "海冠"), ("Wealthy Gate", "富門"), ("Tin Hau", "天后"),
-              ("Long Harvest", "長豐"), ("Cosmo Bay", "宇灣"), ("Po Lee", "寶利"), ("Kam Shing", "錦城"),
-              ("Fu Yuen", "富源"), ("Alpha Rise", "啟昇"), ("Golden Crane", "金鶴"), ("Nine Dragons", "九龍"),
-              ("Star Bright", "星輝"), ("Sino Bridge", "華橋"), ("Ocean Tide", "海潮"), ("Mega Link", "鉅聯"),
-              ("Wai Kee", "偉記"), ("Chun Hing", "駿興"), ("Tung Fat", "東發"), ("Yick Lee", "益利"),
-              ("Delta Gateway", "珠三角"), ("Apex Wise", "睿峰"), ("Firm Rock", "堅石"), ("Hong Yip", "康業"))
-_ORG_TRADES = (("Trading", "貿易"), ("Shipping", "船務"), ("Cargo", "貨運"), ("Commerce", "商貿"),
-               ("Import Export", "進出口"), ("Warehouse", "倉儲"), ("Express", "速遞"), ("Resources", "資源"),
-               ("Garment", "製衣"), ("Pharmacy", "藥房"), ("Motor", "汽車"), ("Energy", "能源"), ("Global", "環球"))
-_ORG_FORMS_EN = ("Limited", "Ltd", "Ltd.", "Co. Ltd.", "Company Limited", "Holdings Limited", "(HK) Limited",
-                 "Group Ltd", "Inc.")
-_ORG_FORMS_ZH = ("有限公司", "公司", "集團有限公司", "行", "（香港）有限公司")
-_PLACES = (("Kwun Tong", "觀塘"), ("Sham Shui Po", "深水埗"), ("Tsuen Wan", "荃灣"), ("Yuen Long", "元朗"),
-           ("Tuen Mun", "屯門"), ("Sheung Shui", "上水"), ("Fanling", "粉嶺"), ("Tai Po", "大埔"),
-           ("Sha Tin", "沙田"), ("Kwai Chung", "葵涌"), ("Tsing Yi", "青衣"), ("Mong Kok", "旺角"),
-           ("Yau Ma Tei", "油麻地"), ("Wan Chai", "灣仔"), ("Chai Wan", "柴灣"), ("Aberdeen", "香港仔"),
-           ("Lau Fau Shan", "流浮山"), ("Sai Kung", "西貢"), ("Tung Chung", "東涌"), ("San Tin", "新田"),
-           ("Ta Kwu Ling", "打鼓嶺"), ("Shenzhen", "深圳"), ("Dongguan", "東莞"), ("Guangzhou", "廣州"),
-           ("Zhuhai", "珠海"), ("Macao", "澳門"), ("Shekou", "蛇口"), ("Huizhou", "惠州"), ("Singapore", "新加坡"),
-           ("Bangkok", "曼谷"), ("Ho Chi Minh City", "胡志明市"), ("Dubai", "杜拜"), ("Lagos", "拉各斯"),
-           ("Mombasa", "蒙巴薩"), ("Port Klang", "巴生港"), ("Busan", "釜山"), ("Kaohsiung", "高雄"),
-           ("Hong Kong International Airport", "香港國際機場"), ("Tsing Yi Container Terminal", "青衣貨櫃碼頭"),
-           ("Lo Wu Control Point", "羅湖管制站"), ("Macau Ferry Terminal", "港澳碼頭"))
-_STREETS = (("Kwai Fung Crescent", "葵豐街"), ("Hoi Yuen Road", "開源道"), ("Tai Lin Pai Road", "大連排道"),
-            ("Wo Yi Hop Road", "和宜合道"), ("Un Chau Street", "元州街"), ("Castle Peak Road", "青山公路"),
-            ("Lai Chi Kok Road", "荔枝角道"), ("Shing Yip Street", "成業街"), ("Kin Wing Street", "建榮街"))
-_BUILDINGS = (("Harbour Industrial Centre", "海港工業中心"), ("Wing Tai Factory Building", "永泰工廠大廈"),
-              ("Golden Dragon Centre", "金龍中心"), ("Fook Yip Building", "福業大廈"), ("Eastern Mansion", "東方大廈"))
-_VESSEL_HEADS = ("SEA", "PACIFIC", "KOTA", "NORDIC", "STAR", "GOLDEN", "XIN", "HUA", "ASIAN", "OCEAN", "GRAND",
-                 "SINAR", "JADE", "LUCKY", "ORIENT", "SILVER")
-_VESSEL_TAILS = ("FORTUNE", "VOYAGER", "HARVEST", "EAGLE", "CROWN", "DAWN", "MERIDIAN", "BLOSSOM", "HORIZON",
-                 "PROSPERITY", "TIGER", "LINK", "WIND", "BRIDGE", "RAINBOW", "VENTURE", "LIBERTY", "CORAL")
-_VESSEL_ZH = ("粵東莞貨", "粵中山貨", "穗港", "順昌", "海順", "華運", "恒通")
-_CONTAINER_OWNERS = ("ABCU", "TEMU", "GESU", "FCIU", "CAIU", "TRLU", "DFSU", "BEAU", "SZLU", "KKFU", "WHLU",
-                     "YMLU", "ZCSU", "NYKU")
-_PLATE_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
-_GOODS: dict[str, tuple[tuple[str, str], ...]] = {
-    "drugs": (("heroin", "海洛英"), ("methamphetamine", "甲基安非他明"), ("crystal meth", "冰毒"),
-              ("cannabis buds", "大麻花"), ("herbal cannabis", "大麻草"), ("cocaine", "可卡因"), ("ketamine", "氯胺酮"),
-              ("MDMA tablets", "搖頭丸"), ("cannabis resin", "大麻樹脂"), ("etomidate e-liquid", "依托咪酯煙彈")),
-    "tobacco": (("duty-not-paid cigarettes", "未完稅香煙"), ("cigarettes", "香煙"), ("heated tobacco products", "加熱煙"),
-                ("cigars", "雪茄"), ("hand-rolling tobacco", "手捲煙草"), ("e-cigarettes", "電子煙"),
-                ("illicit cigarettes", "私煙")),
-    "counterfeit": (("counterfeit handbags", "冒牌手袋"), ("fake watches", "偽冒手錶"), ("counterfeit cosmetics", "假冒化妝品"),
-                    ("imitation sports shoes", "仿冒運動鞋"), ("counterfeit perfume", "冒牌香水"),
-                    ("pirated earphones", "翻版耳機"), ("fake designer clothing", "冒牌名牌服裝")),
-    "endangered_species": (("elephant tusks", "象牙"), ("rhino horn", "犀牛角"), ("pangolin scales", "穿山甲鱗片"),
-                           ("live turtles", "活龜"), ("agarwood", "沉香"), ("totoaba fish maw", "石首魚花膠"),
-                           ("dried seahorses", "乾海馬"), ("live tortoises", "活陸龜"), ("hornbill casques", "盔犀鳥頭骨")),
-    "fuel": (("marked oil", "有色油"), ("diesel", "柴油"), ("unleaded petrol", "無鉛汽油"), ("liquefied petroleum gas", "石油氣"),
-             ("kerosene", "火水"), ("duty-not-paid diesel", "未完稅柴油")),
-    "cash": (),
-    "other": (("frozen beef", "冷藏牛肉"), ("mobile phones", "手提電話"), ("graphics cards", "電腦顯示卡"),
-              ("milk powder", "奶粉"), ("dried sea cucumber", "乾海參"), ("copper wire", "銅線"), ("red wine", "紅酒"),
-              ("electronic components", "電子零件"), ("used tyres", "舊輪胎"), ("frozen pork", "冷藏豬肉"),
-              ("toy figures", "玩具公仔"), ("vitamin supplements", "維他命補充劑"), ("tablet computers", "平板電腦"),
-              ("scrap metal", "廢金屬"), ("game consoles", "遊戲機")),
-}
-"""Goods as street and press language names them, per topic (cash reports name money, not goods)."""
+    text: str
+    before: str = ""
+    after: str = ""
 
 
-def _tariff_goods() -> dict[str, list[tuple[str, str]]]:
-    """Tariff descriptions, per topic, as running text writes them (lower case unless a proper noun leads)."""
-    out: dict[str, list[tuple[str, str]]] = {topic: [] for topic in TOPICS}
-    for c in COMMODITIES:
-        en = c.desc_en.lower() if c.desc_en[1:].islower() else c.desc_en
-        out[COMMODITY_TOPICS.get(c.hs_code, "other")].append((en, c.desc_zh))
-    return out
+_ZH_DIGITS = "零一二三四五六七八九"
+_EN_SMALL = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+             "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen")
+_EN_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
 
 
-_TARIFF_GOODS = _tariff_goods()
+def zh_numeral(n: int) -> str:
+    """Chinese numerals for 0 <= n < 10**12 (三百二十, 一千零五, 四億五千萬, 十二)."""
+    if n == 0:
+        return "零"
+
+    def below_10k(m: int) -> str:
+        out, gap = "", False
+        for value, unit in ((1000, "千"), (100, "百"), (10, "十"), (1, "")):
+            d = m // value % 10
+            if d:
+                out += ("零" if gap and out else "") + _ZH_DIGITS[d] + unit
+                gap = False
+            elif out:
+                gap = True
+        return out
+
+    yi, rest = divmod(n, 10**8)
+    wan, units = divmod(rest, 10**4)
+    parts = []
+    if yi:
+        parts.append(below_10k(yi) + "億")
+    if wan:
+        parts.append(("零" if yi and wan < 1000 else "") + below_10k(wan) + "萬")
+    if units:
+        parts.append(("零" if (yi or wan) and units < 1000 else "") + below_10k(units))
+    text = "".join(parts)
+    return text[1:] if text.startswith("一十") else text
+
+
+def en_words(n: int) -> str:
+    """English words for 0 <= n < 1000 (``one hundred and eighty``)."""
+    if n < 20:
+        return _EN_SMALL[n]
+    if n < 100:
+        return _EN_TENS[n // 10] + ("-" + _EN_SMALL[n % 10] if n % 10 else "")
+    head = f"{_EN_SMALL[n // 100]} hundred"
+    return head + (f" and {en_words(n % 100)}" if n % 100 else "")
 
 
 class _Values:
-    """Draws entity values; every draw is a fresh value from the pools (a document keeps a cast)."""
+    """Draws entity values; every draw is a fresh value (a document keeps a cast of its own)."""
 
     def __init__(self, rng: random.Random, language: str, topic: str) -> None:
         self.rng, self.zh, self.topic = rng, language == "zh", topic
@@ -142,244 +122,481 @@ class _Values:
     def pick(self, pool):
         return pool[self.rng.randrange(len(pool))]
 
-    def person(self) -> str:
+    def chance(self, p: float) -> bool:
+        return self.rng.random() < p
+
+    def _english(self) -> bool:
+        """Whether a Chinese document writes this name in English (code-switching)."""
+        return not self.zh or self.chance(0.12)
+
+    # -- people -----------------------------------------------------------------------------------
+    def person(self) -> Value:
+        surname = self.pick(V.SURNAMES)
+        if self.zh and not self._english():
+            r = self.rng.random()
+            if r < 0.06:
+                return Value(self.pick(V.OTHER_PEOPLE_ZH))
+            if r < 0.12:
+                return Value(self.pick(V.NICKNAME_HEADS_ZH) + self.pick([g for g in V.GIVEN_ZH if len(g) == 2])[-1]
+                             + ("" if self.chance(0.5) else "仔"))
+            return Value(surname.zh + self.pick(V.GIVEN_ZH))
         r = self.rng.random()
-        surname = self.pick(SURNAMES)
-        if self.zh and r < 0.8:
-            return surname.zh + self.pick(_GIVEN_ZH)
-        if r < 0.06:
-            return self.pick(_OTHER_PEOPLE)
-        mainland = self.rng.random() < 0.25
-        family = surname.pinyin if mainland else self.pick((surname.cantonese, surname.cantonese, *surname.others))
-        n = 1 if mainland or self.rng.random() < 0.15 else 2
-        parts = [self.pick(_GIVEN_PINYIN if mainland else _GIVEN_SYLLABLES) for _ in range(n)]
-        style = self.rng.randrange(7)
-        if style == 0:
-            return f"{family.upper()} {' '.join(parts)}"
-        if style == 1:
-            return f"{family} {'-'.join([parts[0]] + [p.lower() for p in parts[1:]])}"
-        if style == 2:
-            return f"{' '.join(parts)} {family.upper()}"
-        if style == 3:
-            return f"{family.upper()}, {' '.join(parts)}"
-        if style == 4:
-            return f"{self.pick(_WESTERN_GIVEN)} {family.upper()} {'-'.join(parts)}"
-        if style == 5:
-            return f"{family.upper()} {' '.join(p[0] + '.' for p in parts)}"
-        return f"{self.pick(_WESTERN_GIVEN)} {family}"
+        if r < 0.08:
+            return Value(self.pick(V.OTHER_PEOPLE))
+        if r < 0.13:
+            return Value(f"{self.pick(V.NICKNAME_HEADS)} {self.pick(V.GIVEN_SYLLABLES)}")
+        mainland = self.chance(0.2)
+        family = surname.pinyin if mainland else self.pick(surname.cantonese)
+        n = 1 if mainland and self.chance(0.5) or self.chance(0.1) else 2
+        parts = [self.pick(V.GIVEN_PINYIN if mainland else V.GIVEN_SYLLABLES) for _ in range(n)]
+        if mainland:
+            return Value(self.pick([f"{family} {''.join(parts[:1]) + ''.join(p.lower() for p in parts[1:])}",
+                                    f"{family.upper()} {''.join(parts[:1]) + ''.join(p.lower() for p in parts[1:])}",
+                                    f"{parts[0]}{''.join(p.lower() for p in parts[1:])} {family}"]))
+        hyphen = "-".join([parts[0]] + [p.lower() for p in parts[1:]])
+        style = self.rng.randrange(9)
+        return Value((f"{family} {hyphen}", f"{family.upper()} {' '.join(parts)}", f"{family.upper()} {hyphen}",
+                      f"{family.upper()}, {' '.join(parts)}", f"{' '.join(parts)} {family.upper()}",
+                      f"{self.pick(V.WESTERN_GIVEN)} {family.upper()} {hyphen}", f"{self.pick(V.WESTERN_GIVEN)} {family}",
+                      f"{family} {' '.join(p[0] + '.' for p in parts)}", f"{family} {' '.join(parts)}")[style])
 
-    def org(self) -> str:
-        word_en, word_zh = self.pick(_ORG_WORDS)
-        trade_en, trade_zh = self.pick(_ORG_TRADES)
-        if self.zh and self.rng.random() < 0.8:
-            return word_zh + trade_zh + self.pick(_ORG_FORMS_ZH)
-        name = f"{word_en} {trade_en} {self.pick(_ORG_FORMS_EN)}"
-        return name.upper().replace(".", "") if self.rng.random() < 0.2 else name
+    # -- organisations ------------------------------------------------------------------------------
+    def org(self) -> Value:
+        if self.chance(0.08):
+            en, zh = self.pick(V.BANKS)
+            return Value(en if self._english() else zh)
+        if self.chance(0.05):
+            en, zh = self.pick(V.CARRIERS)
+            return Value(en if self._english() else zh)
+        word_en, word_zh = self.pick(V.ORG_WORDS)
+        trade_en, trade_zh = self.pick(V.ORG_TRADES)
+        if not self._english():
+            place = self.pick(["", "", "", "香港", "深圳市"])
+            return Value(place + word_zh + trade_zh + self.pick(V.ORG_FORMS_ZH))
+        form = self.pick(V.ORG_FORMS_EN)
+        name = f"{word_en} {trade_en}" + (f" {form}" if form else "")
+        return Value(name.upper().replace(".", "") if self.chance(0.15) else name)
 
-    def place(self) -> str:
-        en, zh = self.pick(_PLACES)
+    # -- places ---------------------------------------------------------------------------------------
+    def place(self) -> Value:
+        en, zh = self.pick(V.PLACES)
+        return Value(en if self._english() else zh)
+
+    def control_point(self) -> Value:
+        en, zh = self.pick(V.CONTROL_POINTS)
+        return Value(en if self._english() else zh)
+
+    def road(self) -> Value:
+        en, zh = self.pick(V.ROADS)
+        return Value(en if self._english() else zh)
+
+    # -- vessels ----------------------------------------------------------------------------------------
+    def vessel(self) -> Value:
+        rng = self.rng
+        if self.zh and not self._english():
+            r = rng.random()
+            if r < 0.3:
+                name = f"{self.pick(V.HULL_REGIONS)}{self.pick(V.HULL_KINDS)}{rng.randint(1, 99999)}"
+            else:
+                stem = "".join(self.pick(V.VESSEL_ZH_CHARS) for _ in range(self.pick((1, 2, 2, 2, 3))))
+                number = self.pick(["", "", str(rng.randint(1, 99)), zh_numeral(rng.randint(1, 12)) + "號",
+                                    str(rng.randint(1, 999)) + "號"])
+                name = stem + (number or "號")
+            open_, close = self.pick([("「", "」"), ("「", "」"), ("“", "”"), ("", ""), ("『", "』")])
+            return Value(name, open_, close)
+        r = rng.random()
+        if r < 0.35:
+            words = [self.pick(V.VESSEL_PINYIN) for _ in range(self.pick((1, 2, 2, 3)))]
+            if len(words) == 1:
+                words.append(self.pick(V.VESSEL_PINYIN))
+            number = f" {rng.randint(1, 999)}" if self.chance(0.7) else ""
+            name = " ".join(words) + number
+        else:
+            name = f"{self.pick(V.VESSEL_WORDS_EN)} {self.pick(V.VESSEL_TAILS_EN)}"
+            name += self.pick(["", "", "", f" {rng.randint(1, 99)}", f" No. {rng.randint(1, 12)}", " II"])
+        if self.chance(0.4):
+            name = name.upper()
+        prefix = self.pick(V.VESSEL_PREFIXES)
+        if prefix:
+            return Value(f"{prefix} {name}")
+        open_, close = self.pick([("", ""), ("", ""), ('"', '"'), ("'", "'")])
+        return Value(name, open_, close)
+
+    def vessel_class(self) -> str:
+        en, zh = self.pick(V.VESSEL_CLASSES)
         return zh if self.zh else en
 
-    def vessel(self) -> str:
-        if self.zh and self.rng.random() < 0.3:
-            return f"{self.pick(_VESSEL_ZH)}{self.rng.randint(1, 9999)}"
-        name = f"{self.pick(_VESSEL_HEADS)} {self.pick(_VESSEL_TAILS)}"
-        return name + (f" {self.rng.randint(1, 99)}" if self.rng.random() < 0.2 else "")
-
-    def plate(self) -> str:
-        if self.rng.random() < 0.3:
+    # -- identifiers ---------------------------------------------------------------------------------------
+    def plate(self) -> Value:
+        rng = self.rng
+        if self.chance(0.3):
             chars = "0123456789ABCDEFGHJKLMNPRSTUVWXYZ"
-            body = "".join(self.pick(chars) for _ in range(4))
-            city = self.pick("ZBSE")
-            return f"{self.pick('粤粵')}{city}{self.pick(['·', '', ' '])}{body}{self.pick(['港', '澳', ''])}"
-        letters = "".join(self.pick(_PLATE_LETTERS) for _ in range(self.rng.choice((1, 2, 2, 2))))
-        return f"{letters}{self.pick([' ', ' ', ''])}{self.rng.randint(1, 9999)}"
+            body = "".join(self.pick(chars) for _ in range(self.pick((4, 5))))
+            city = self.pick("ZBSEAC")
+            return Value(f"{self.pick('粤粵')}{city}{self.pick(['·', '', ' ', '.'])}{body}{self.pick(['港', '澳', ''])}")
+        letters = "".join(self.pick("ABCDEFGHJKLMNPRSTUVWXYZ") for _ in range(self.pick((1, 2, 2, 2))))
+        return Value(f"{letters}{self.pick([' ', ' ', ''])}{rng.randint(1, 9999)}")
 
-    def container(self) -> str:
-        prefix = f"{self.pick(_CONTAINER_OWNERS)}{self.rng.randrange(1_000_000):06d}"
+    def container(self) -> Value:
+        owner = "".join(self.pick("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(3)) + self.pick("UUUJZ")
+        prefix = f"{owner}{self.rng.randrange(1_000_000):06d}"
         digit = container_check_digit(prefix)
-        return f"{prefix[:4]} {prefix[4:]} {digit}" if self.rng.random() < 0.15 else f"{prefix}{digit}"
+        return Value(f"{prefix[:4]} {prefix[4:]} {digit}" if self.chance(0.15) else f"{prefix}{digit}")
 
-    def phone(self) -> str:
-        if self.rng.random() < 0.3:
+    def phone(self) -> Value:
+        if self.chance(0.25):
             n = f"1{self.rng.randint(3, 9)}{self.rng.randrange(10**9):09d}"
-            return self.pick([f"+86 {n}", f"+86-{n[:3]}-{n[3:7]}-{n[7:]}", f"+86{n}"])
-        n = f"{self.pick('23569')}{self.rng.randrange(10**7):07d}"
-        return self.pick([f"+852 {n}", f"+852 {n[:4]} {n[4:]}", f"+852-{n}", f"852 {n}", f"+852{n}"])
+            return Value(self.pick([f"+86 {n}", f"+86-{n[:3]}-{n[3:7]}-{n[7:]}", f"+86{n}", f"+86 {n[:3]} {n[3:7]} {n[7:]}",
+                                    f"{n[:3]} {n[3:7]} {n[7:]}"]))
+        n = f"{self.pick('235679')}{self.rng.randrange(10**7):07d}"
+        return Value(self.pick([f"+852 {n}", f"+852 {n[:4]} {n[4:]}", f"+852-{n}", f"852 {n}", f"{n[:4]} {n[4:]}",
+                                f"{n[:4]} {n[4:]}", n, f"{n[:4]}-{n[4:]}", f"(852) {n[:4]} {n[4:]}"]))
 
-    def goods(self, topic: str | None = None) -> str:
+    # -- goods ---------------------------------------------------------------------------------------------
+    def goods(self, topic: str | None = None, cover: bool = False) -> Value:
         topic = topic or self.topic
-        pool = [*_GOODS[topic], *_TARIFF_GOODS[topic]] or [*_GOODS["other"], *_TARIFF_GOODS["other"]]
-        en, zh = self.pick(pool)
-        return zh if self.zh else en
+        if cover:
+            en, zh = self.pick(V.COVER_GOODS)
+        else:
+            en, zh = self.pick(V.GOODS.get(topic) or V.GOODS["other"])
+            if self.chance(0.15) and not any(q in en for q, _ in V.GOODS_QUALIFIERS):
+                q_en, q_zh = self.pick(V.GOODS_QUALIFIERS)
+                en, zh = f"{q_en} {en}", q_zh + zh
+        text = en if not self.zh or self.chance(0.06) else zh
+        before = ""
+        if not cover and self.chance(0.25):
+            before = self.pick(["懷疑", "懷疑", "疑似", "懷疑走私"]) if self.zh else self.pick(
+                ["suspected ", "suspected ", "suspected smuggled ", "alleged "])
+        return Value(text, before)
 
-    def money(self, low: float, high: float) -> tuple[str, float]:
-        """An amount between ``low`` and ``high`` HKD, written as the press would; returns (text, HKD)."""
-        amount = float(f"{10 ** self.rng.uniform(low, high):.2g}")
+    def quantity(self) -> str:
+        rng = self.rng
         if self.zh:
-            return self._money_zh(amount), amount
-        style = self.rng.randrange(5)
+            n = rng.choice((rng.randint(2, 99), rng.randint(100, 9999), rng.randint(1, 300) * 1000))
+            number = zh_numeral(n) if self.chance(0.5) else (f"{n:,}" if self.chance(0.5) else str(n))
+            unit = self.pick(("公斤", "件", "箱", "支", "包", "瓶", "公噸", "隻", "粒", "盒", "部", "公升"))
+            return self.pick(["", "", "約", "逾", "合共"]) + number + unit
+        n = rng.choice((rng.randint(2, 900), rng.randint(1000, 90000)))
+        unit = self.pick((" kg", " kilograms", " pieces", " cartons", " sticks", " bottles", " tonnes", " boxes",
+                          " litres", " units", " packs"))
+        number = en_words(n) if n < 1000 and self.chance(0.3) else f"{n:,}"
+        return self.pick(["", "", "about ", "some ", "more than ", "approximately "]) + number + unit
+
+    # -- money ---------------------------------------------------------------------------------------------
+    def money(self, low: float, high: float) -> tuple[Value, float]:
+        """An amount between 10**low and 10**high HKD, written as the press would; (value, HKD)."""
+        amount = float(f"{10 ** self.rng.uniform(low, high):.2g}")
+        qualifier = ""
+        if self.chance(0.4):
+            qualifier = self.pick(["約", "約", "逾", "近", "超過", "大約"]) if self.zh else self.pick(
+                ["about ", "about ", "approximately ", "over ", "nearly ", "some ", "more than ", "around "])
+        text = self._money_zh(amount) if self.zh and not self.chance(0.08) else self._money_en(amount)
+        return Value(text, qualifier), amount
+
+    def _money_en(self, amount: float) -> str:
+        style = self.rng.randrange(8)
+        sign = self.pick(["HK$", "HK$", "HK$", "$", "HKD "])
         if amount >= 1e6 and style < 3:
             unit, scale = ("billion", 1e9) if amount >= 1e9 else ("million", 1e6)
-            sign = self.pick(["HK$", "HK$", "$"])
-            return f"{sign}{amount / scale:g} {unit}" if style else f"{sign}{amount / scale:g}{unit[0]}", amount
+            return f"{sign}{amount / scale:g} {unit}" if style else f"{sign}{amount / scale:g}{unit[0]}"
         if style == 3 and amount < 1e8:
-            return f"US${amount / 7.8:,.0f}", round(amount / 7.8) * 7.8
-        return f"{self.pick(['HK$', 'HKD ', 'HK$'])}{amount:,.0f}", amount
+            other = self.pick([("US$", 7.8), ("RMB ", 1.08), ("USD ", 7.8), ("€", 8.5)])
+            return f"{other[0]}{amount / other[1]:,.0f}"
+        if style == 4:
+            return self._money_words(amount)
+        if style == 5 and self.zh:
+            return f"{sign.strip()}{amount / 1e4:g}萬"
+        return f"{sign}{amount:,.0f}"
+
+    def _money_words(self, amount: float) -> str:
+        """``two million dollars``, ``half a million Hong Kong dollars``, ``five thousand US dollars``."""
+        currency = self.pick(["dollars", "dollars", "Hong Kong dollars", "US dollars", "yuan"])
+        for scale, word in ((1e9, "billion"), (1e6, "million"), (1e3, "thousand")):
+            if amount >= scale:
+                n = amount / scale
+                if n == 0.5 or (scale > 1e3 and 0.45 < n < 0.55):
+                    return f"half a {word} {currency}"
+                whole = int(round(n))
+                number = en_words(whole) if whole < 1000 else f"{whole:,}"
+                if n != whole and n < 100:
+                    number = f"{n:g}"
+                return f"{number} {word} {currency}"
+        return f"{en_words(int(amount))} {currency}" if amount < 1000 else f"{amount:,.0f} {currency}"
 
     def _money_zh(self, amount: float) -> str:
         wan = int(amount // 1e4)
-        yi, rest = divmod(wan, 10_000)
-        style = self.rng.randrange(4)
-        if style == 0 or wan == 0:
-            body = f"{amount:,.0f}" if wan == 0 else f"{wan:,}萬"
-        elif style == 1 and yi:
+        style = self.rng.randrange(5)
+        if wan == 0:
+            body = f"{amount:,.0f}" if style < 3 else zh_numeral(int(amount))
+        elif style == 0:
+            body = f"{wan:,}萬"
+        elif style == 1 and amount >= 1e8:
             body = f"{amount / 1e8:g}億"
+        elif style == 2:
+            body = f"{amount:,.0f}"
         else:
-            body = (zh_integer(yi) + "億" if yi else "") + (zh_integer(rest) + "萬" if rest else "")
-        head = self.pick(["", "", "約", "逾"])
-        if self.rng.random() < 0.25:
-            return f"{head}港幣{body}元"
-        return f"{head}{body}{self.pick(['元', '港元', '港元'])}"
+            body = zh_numeral(int(round(amount, -4)))
+        currency = self.rng.random()
+        if currency < 0.12:
+            return f"人民幣{body}元"
+        if currency < 0.2:
+            return f"{body}{self.pick(['美元', '美金'])}"
+        if currency < 0.45:
+            return f"港幣{body}{self.pick(['元', '元', ''])}"
+        return f"{body}{self.pick(['元', '港元', '港元', '元'])}"
 
 
-# -- templates (this module's own) -------------------------------------------------------------------
+# -- templates (this module's own) ------------------------------------------------------------------------
 
 _SLOT = re.compile(r"\{([A-Z]+)(\d?)\}")
-_LABELLED = {"PERSON": "PERSON", "ORG": "ORG", "LOC": "LOCATION", "VESSEL": "VESSEL", "PLATE": "PLATE",
-             "CONTAINER": "CONTAINER", "PHONE": "PHONE", "GOODS": "COMMODITY", "COVER": "COMMODITY",
-             "VALUE": "MONEY", "FINE": "MONEY"}
+_LABELLED = {"PERSON": "PERSON", "ORG": "ORG", "BANK": "ORG", "LOC": "LOCATION", "CP": "LOCATION", "ROAD": "LOCATION",
+             "VESSEL": "VESSEL", "PLATE": "PLATE", "CONTAINER": "CONTAINER", "PHONE": "PHONE", "GOODS": "COMMODITY",
+             "COVER": "COMMODITY", "VALUE": "MONEY", "FINE": "MONEY"}
+# Slots: PERSON ORG BANK LOC CP (control point, port) ROAD VESSEL VCLASS (vessel, 貨輪: untagged) PLATE CONTAINER
+# PHONE GOODS COVER (goods declared as cover) VALUE FINE QTY (untagged) DATE AGE; a digit makes a second cast member.
 
-_EN_SEIZURE = (
-    "Officers seized {QTY} of {GOODS} worth about {VALUE} at {LOC} on {DATE}.",
-    "During a check at {LOC}, officers found {QTY} of {GOODS} hidden in container {CONTAINER}.",
-    "A search of vehicle {PLATE} at {LOC} revealed {GOODS} concealed under the cargo floor.",
-    "{GOODS} with a market value of {VALUE} were discovered in a consignment declared as {COVER}.",
-    "The shipment of {GOODS}, declared by {ORG}, arrived from {LOC} aboard {VESSEL}.",
-    "Some {QTY} of {GOODS} were recovered from a storage unit in {LOC}.",
-    "X-ray images of {CONTAINER} looked irregular; {GOODS} were found behind cartons of {COVER}.",
-    "The {GOODS} were packed as {COVER} and consigned to {ORG} in {LOC}.",
-    "Officers intercepted {QTY} of {GOODS} at {LOC}, estimated to be worth {VALUE}.",
-    "About {QTY} of suspected {GOODS} were in the boot of private car {PLATE}.",
-    "In total {QTY} of {GOODS} (value: {VALUE}) were detained pending investigation.",
-    "Acting on intelligence, the team raided a godown in {LOC} and found {GOODS} valued at {VALUE}.",
-)
-_EN_CASH = (
-    "{PERSON} was found carrying {VALUE} in cash at {LOC} without making a declaration.",
-    "Banknotes amounting to {VALUE} were concealed in the luggage of {PERSON}.",
-    "Between {DATE} and {DATE2}, {PERSON} moved a total of {VALUE} in cash across the boundary.",
-    "The cash, {VALUE} in total, was handed to a courier who used phone {PHONE}.",
-    "Couriers recruited by {ORG} carried bundles of currency worth {VALUE} through {LOC}.",
-    "Undeclared currency of {VALUE} was found strapped to the body of {PERSON} at {LOC}.",
-)
-_EN_FLAVOUR = {
-    "drugs": "The dangerous drugs are believed to be destined for the local market.",
-    "tobacco": "The cigarettes were duty-not-paid and would have evaded duty of about {FINE}.",
-    "counterfeit": "Brand owners confirmed the items bore forged trademarks.",
+_EN: dict[str, tuple[str, ...]] = {
+    "press": (
+        "Customs officers seized {QTY} of {GOODS} with an estimated market value of {VALUE} at {CP} today.",
+        "Hong Kong Customs on {DATE} detected a suspected smuggling case at {CP} and seized {GOODS} worth {VALUE}.",
+        "In an operation against {GOODS}, officers raided a storeroom in {LOC} and arrested two men.",
+        "A {AGE}-year-old man was arrested after officers found {QTY} of {GOODS} in his luggage at {CP}.",
+        "The {GOODS}, declared as {COVER}, arrived in Hong Kong from {LOC} by sea.",
+        "Customs mounted a joint operation with the mainland authorities and seized {GOODS} worth {VALUE} in {LOC}.",
+        "The seized {GOODS}, weighing {QTY}, have an estimated market value of {VALUE}.",
+        "Officers intercepted the {VCLASS} {VESSEL} off {LOC} and found {QTY} of {GOODS} on board.",
+        "Customs reminds members of the public that smuggling is a serious offence; the maximum penalty is a fine of {FINE} and imprisonment for seven years.",
+        "Investigation is ongoing and the possibility of further arrests is not ruled out.",
+        "The arrested woman, aged {AGE}, has been released on bail pending further investigation.",
+        "Customs seized {QTY} of {GOODS} and a vehicle, {PLATE}, in {LOC} on {DATE}.",
+        "Through risk assessment, officers selected a container from {LOC} for inspection and found {GOODS} inside.",
+        "The total value of the seizure is about {VALUE}, and the duty potential is {FINE}.",
+        "Members of the public may report any suspected smuggling activities to the Customs 24-hour hotline {PHONE}.",
+        "The case has been handed over to the Syndicate Crimes Investigation Bureau for follow-up.",
+        "During an anti-smuggling operation at {LOC}, officers seized {GOODS} and {GOODS2} with a total value of {VALUE}.",
+        "A passenger arriving from {LOC} was found with {QTY} of {GOODS} concealed in the lining of a suitcase.",
+    ),
+    "court": (
+        "{PERSON}, {AGE}, was sentenced to {AGE2} months' imprisonment for importing {GOODS}.",
+        "The defendant, {PERSON}, pleaded guilty to possessing {GOODS} and was fined {FINE}.",
+        "The court heard that {PERSON} had been paid {VALUE} to deliver the goods to {LOC}.",
+        "{ORG} was convicted of lodging an inaccurate declaration and fined {FINE}.",
+        "According to the prosecution, {PERSON} rented a flat in {LOC} to store {GOODS}.",
+        "Counsel for {PERSON} told the magistrate that his client was a first offender.",
+        "{PERSON} admitted that he drove lorry {PLATE} across the boundary {AGE2} times for {ORG}.",
+        "The judge ordered that {VALUE} seized from {PERSON} be forfeited.",
+        "{PERSON} and {PERSON2} were each jailed for {AGE2} months after trial.",
+        "Prosecutors said the master of the {VESSEL}, {PERSON}, had falsified the cargo manifest.",
+        "The magistrate adjourned the case and remanded {PERSON} in custody.",
+        "In mitigation, {PERSON} said she had been promised {VALUE} by a man she met in {LOC}.",
+        "The director of {ORG}, {PERSON}, was ordered to pay costs of {FINE}.",
+        "{PERSON} denied knowing that the cartons contained {GOODS}.",
+    ),
+    "seizure": (
+        "Seized: {QTY} {GOODS}; value {VALUE}; location {CP}.",
+        "Detention notice issued to {ORG} in respect of container {CONTAINER}.",
+        "Goods as declared: {COVER}. Goods found: {GOODS}.",
+        "Vehicle {PLATE} was detained at {CP} with {QTY} of {GOODS} hidden under the floor.",
+        "Exhibits: {GOODS} ({QTY}), two mobile phones ({PHONE}), one notebook.",
+        "Container {CONTAINER}, shipped by {ORG} from {LOC}, contained {GOODS} behind a front load of {COVER}.",
+        "Traveller {PERSON} was found carrying {VALUE} in cash without declaring it at {CP}.",
+        "Item {AGE}: {GOODS}, found in the hold of the {VESSEL}.",
+        "Declared value {FINE}; assessed value {VALUE}.",
+        "Consignee: {ORG}; contact person: {PERSON}; tel {PHONE}.",
+        "Cash seizure: {VALUE} in banknotes found on {PERSON} at {CP}.",
+        "The driver of {PLATE} abandoned the van on {ROAD} and escaped on foot.",
+    ),
+    "shipping": (
+        "{VESSEL} is expected to arrive at {CP} on {DATE}, inbound from {LOC}.",
+        "Arrival notice: vessel {VESSEL}, voyage {AGE}N, agent {ORG}.",
+        "The {VCLASS} {VESSEL} transferred cargo to {VESSEL2} off {LOC} at night.",
+        "Container {CONTAINER} will be discharged at {LOC} instead of {LOC2}.",
+        "Shipper: {ORG}; consignee: {ORG2}; notify party: {PERSON}, tel {PHONE}.",
+        "The {VCLASS} {VESSEL} left {LOC} without filing a manifest.",
+        "Booking confirmed on {VESSEL} for {QTY} of {COVER}, port of loading {LOC}.",
+        "Marine officers boarded the {VCLASS} {VESSEL} near {LOC} for a routine check.",
+        "The manifest of {VESSEL} lists {GOODS} consigned to {ORG}.",
+        "{VESSEL} called at {LOC} and {LOC2} before arriving in Hong Kong.",
+        "Cargo: {COVER}; vessel: {VESSEL}; POL: {LOC}; POD: {LOC2}.",
+        "The {VCLASS} {VESSEL} is owned by {ORG} and berths at {LOC}.",
+    ),
+    "osint": (
+        "saw customs checking bags at {LOC} again, mostly {GOODS} lol",
+        "anyone know where to get {GOODS} cheap in {LOC}? heard {ORG} sells them",
+        "selling {GOODS}, brand new, pm or whatsapp {PHONE}",
+        "{VESSEL} has been sitting off {LOC} for two days with no lights, weird",
+        "job: drivers for cross-border runs, {VALUE} a day, call {PERSON} on {PHONE}",
+        "my friend {PERSON} says {ORG} is just a front company",
+        "lorry {PLATE} got searched near {CP} this morning, whole road blocked",
+        "cheap {GOODS} from {LOC}, delivery to {LOC2} in 2 days, {VALUE} per box",
+        "rumour: the {VCLASS} {VESSEL} carries {GOODS} every weekend",
+        "omg customs at {CP} took my {GOODS}",
+        "{PERSON} from {ORG} told me the parcels to {LOC} are stuck",
+    ),
+    "intel": (
+        "Subject {PERSON} is believed to use mobile {PHONE} while in {LOC}.",
+        "Source reports that {PERSON} recruits couriers to carry {GOODS} through {CP}.",
+        "Vehicle {PLATE}, registered to {ORG}, crossed at {CP} several times this week.",
+        "A shipment of {GOODS} is expected on {VESSEL} next week.",
+        "{PERSON} holds an account at {BANK} that received {VALUE} in three months.",
+        "The group is said to be led by {PERSON}, a former driver for {ORG}.",
+        "{ORG} and {ORG2} share an address in {LOC} and the phone number {PHONE}.",
+        "Container {CONTAINER} was booked by the same forwarder as container {CONTAINER2}.",
+        "Telephone analysis links {PHONE} to {PERSON} and to the hirer of {PLATE}.",
+        "It is assessed that the syndicate moved at least {VALUE} through {LOC}.",
+        "{PERSON}, alias {PERSON2}, is linked to {ORG} of {LOC}.",
+        "Payment of {VALUE} was made from an account of {ORG} in {LOC}.",
+        "Informant says {ORG} imports {GOODS} labelled as {COVER}.",
+        "Surveillance shows {PERSON} meeting {PERSON2} outside a restaurant in {LOC}.",
+    ),
+}
+_ZH: dict[str, tuple[str, ...]] = {
+    "press": (
+        "海關今日在{CP}檢獲{QTY}{GOODS}，估計市值{VALUE}。",
+        "香港海關於{DATE}在{CP}偵破一宗懷疑走私案，檢獲值{VALUE}的{GOODS}。",
+        "行動中，關員搜查{LOC}一個儲物倉，拘捕兩名男子。",
+        "一名{AGE}歲男子在{CP}被發現行李內藏有{QTY}{GOODS}，隨即被捕。",
+        "該批申報為{COVER}的{GOODS}由{LOC}經海路運抵香港。",
+        "海關與內地執法部門展開聯合行動，在{LOC}檢獲值{VALUE}的{GOODS}。",
+        "檢獲的{GOODS}重{QTY}，估計市值{VALUE}。",
+        "關員在{LOC}對開截查{VCLASS}{VESSEL}，在船上發現{QTY}{GOODS}。",
+        "走私屬嚴重罪行，最高刑罰為罰款{FINE}及監禁七年。",
+        "案件仍在調查中，不排除有更多人被捕。",
+        "被捕的{AGE}歲女子已獲准保釋候查。",
+        "海關{DATE}在{LOC}檢獲{QTY}{GOODS}及一輛車牌{PLATE}的貨車。",
+        "關員經風險評估後，選取一個由{LOC}抵港的貨櫃查驗，發現{GOODS}。",
+        "檢獲物品總值{VALUE}，應課稅款{FINE}。",
+        "市民可致電海關二十四小時熱線{PHONE}舉報懷疑走私活動。",
+        "案件已交由海關有組織罪案調查科跟進。",
+        "關員在{LOC}的反走私行動中檢獲{GOODS}及{GOODS2}，總值{VALUE}。",
+        "一名由{LOC}抵港的旅客被發現行李箱夾層藏有{QTY}{GOODS}。",
+    ),
+    "court": (
+        "{AGE}歲的{PERSON}因輸入{GOODS}被判入獄{AGE2}個月。",
+        "被告{PERSON}承認管有{GOODS}，被罰款{FINE}。",
+        "法庭得悉{PERSON}收取{VALUE}，負責把貨物送往{LOC}。",
+        "{ORG}被裁定提交不準確報關單罪成，罰款{FINE}。",
+        "控方指{PERSON}在{LOC}租用單位存放{GOODS}。",
+        "{PERSON}的代表律師向裁判官表示，其當事人是初犯。",
+        "{PERSON}承認曾為{ORG}駕駛貨車{PLATE}過境{AGE2}次。",
+        "法官下令沒收從{PERSON}身上檢獲的{VALUE}。",
+        "{PERSON}及{PERSON2}經審訊後各被判監{AGE2}個月。",
+        "控方指{VESSEL}船長{PERSON}偽造艙單。",
+        "裁判官把案件押後，{PERSON}須還押看管。",
+        "{PERSON}求情時稱，一名在{LOC}認識的男子答應給她{VALUE}。",
+        "{ORG}董事{PERSON}被命令支付訟費{FINE}。",
+        "{PERSON}否認知道紙箱內有{GOODS}。",
+    ),
+    "seizure": (
+        "檢獲物品：{GOODS}{QTY}；價值{VALUE}；地點：{CP}。",
+        "就貨櫃{CONTAINER}向{ORG}發出扣留通知書。",
+        "申報貨物：{COVER}。實際貨物：{GOODS}。",
+        "車輛{PLATE}在{CP}被扣留，車底藏有{QTY}{GOODS}。",
+        "證物：{GOODS}（{QTY}）、手提電話兩部（{PHONE}）、記事簿一本。",
+        "由{ORG}從{LOC}付運的貨櫃{CONTAINER}內，在一批{COVER}後藏有{GOODS}。",
+        "旅客{PERSON}在{CP}被發現攜帶{VALUE}現金而沒有申報。",
+        "第{AGE}項：{GOODS}，在{VESSEL}船艙內發現。",
+        "申報價值{FINE}；評估價值{VALUE}。",
+        "收貨人：{ORG}；聯絡人：{PERSON}；電話：{PHONE}。",
+        "現金檢獲：在{CP}於{PERSON}身上發現{VALUE}鈔票。",
+        "車牌{PLATE}的司機在{ROAD}棄車逃去。",
+    ),
+    "shipping": (
+        "{VCLASS}{VESSEL}預計{DATE}抵達{CP}，由{LOC}駛來。",
+        "到港通知：船名{VESSEL}，航次{AGE}N，代理{ORG}。",
+        "{VCLASS}{VESSEL}晚上在{LOC}對開把貨物轉駁至{VESSEL2}。",
+        "貨櫃{CONTAINER}將改於{LOC}卸貨，不在{LOC2}卸下。",
+        "付貨人：{ORG}；收貨人：{ORG2}；通知方：{PERSON}，電話{PHONE}。",
+        "{VCLASS}{VESSEL}駛離{LOC}，未有提交艙單。",
+        "已預訂{VESSEL}艙位，運載{QTY}{COVER}，裝貨港{LOC}。",
+        "水警在{LOC}附近登上{VCLASS}{VESSEL}進行例行檢查。",
+        "{VESSEL}的艙單列明一批{GOODS}，收貨人為{ORG}。",
+        "{VESSEL}抵港前曾停靠{LOC}及{LOC2}。",
+        "貨物：{COVER}；船名：{VESSEL}；裝貨港：{LOC}；卸貨港：{LOC2}。",
+        "{VCLASS}{VESSEL}由{ORG}擁有，停泊於{LOC}。",
+    ),
+    "osint": (
+        "今日喺{LOC}又見到海關查拖篋，成堆{GOODS}",
+        "邊度有平{GOODS}買？聽講{LOC}嗰間{ORG}有得賣",
+        "出售全新{GOODS}，有意PM或WhatsApp {PHONE}",
+        "{VESSEL}喺{LOC}對開泊咗兩日，一直冇開燈，好奇怪",
+        "請跑中港線司機，日薪{VALUE}，搵{PERSON} {PHONE}",
+        "我朋友{PERSON}話{ORG}其實係空殼公司",
+        "今朝車牌{PLATE}嘅貨車喺{CP}附近俾海關搜，成條路塞晒",
+        "{LOC}直送平價{GOODS}，兩日送到{LOC2}，每箱{VALUE}",
+        "聽講{VCLASS}{VESSEL}每個週末都運{GOODS}",
+        "嘩{CP}啲海關沒收咗我啲{GOODS}",
+        "{ORG}嘅{PERSON}話寄去{LOC}嘅包裹卡咗",
+        "有冇人知{ROAD}嗰個倉係咪俾人搜咗？聽講有{GOODS}",
+    ),
+    "intel": (
+        "目標人物{PERSON}相信在{LOC}時使用手機{PHONE}。",
+        "線人報稱{PERSON}招募水客經{CP}攜帶{GOODS}。",
+        "登記於{ORG}名下的車輛{PLATE}本星期多次經{CP}過境。",
+        "一批{GOODS}預計下星期由{VESSEL}運抵。",
+        "{PERSON}在{BANK}的戶口三個月內收取{VALUE}。",
+        "據稱集團由{PERSON}領導，他曾任{ORG}司機。",
+        "{ORG}與{ORG2}同用{LOC}一個地址及電話號碼{PHONE}。",
+        "貨櫃{CONTAINER}與貨櫃{CONTAINER2}由同一貨運代理預訂。",
+        "電話分析顯示{PHONE}與{PERSON}及{PLATE}的租用人有關。",
+        "評估認為集團已經{LOC}轉移最少{VALUE}。",
+        "{PERSON}又名{PERSON2}，與{LOC}的{ORG}有關連。",
+        "{ORG}在{LOC}的戶口支付了{VALUE}。",
+        "線人稱{ORG}以{COVER}名義進口{GOODS}。",
+        "監視顯示{PERSON}在{LOC}一間餐廳外與{PERSON2}會面。",
+    ),
+}
+_FLAVOUR_EN = {
+    "drugs": "Trafficking in a dangerous drug is a serious offence under the Dangerous Drugs Ordinance.",
+    "tobacco": "Under the Dutiable Commodities Ordinance, anyone who deals in duty-not-paid cigarettes commits an offence.",
+    "counterfeit": "The brand owners confirmed that the items bore forged trademarks.",
     "endangered_species": "The species is protected under the Protection of Endangered Species of Animals and Plants Ordinance.",
     "fuel": "The fuel had been dyed and was intended for unlicensed filling points.",
-    "cash": "Large cross-boundary cash movements must be declared to Customs.",
-    "other": "The goods were later released after duty was settled.",
+    "cash": "Large amounts of currency carried across the boundary must be declared to Customs in writing.",
+    "other": "The goods were released after the duty was paid.",
 }
-_EN_PARTIES = (
-    "{PERSON}, aged {AGE}, was arrested at {LOC}.",
-    "Two men, including {PERSON}, were arrested and later released on bail.",
-    "{PERSON} (tel: {PHONE}) is believed to coordinate the drivers.",
-    "Records link {PHONE} to {ORG}, whose sole director is {PERSON}.",
-    "{PERSON} acts as a nominee director for {ORG} and {ORG2}.",
-    "Lorry {PLATE} is registered to {ORG}.",
-    "Vehicle {PLATE} crossed at {LOC} three times in one week.",
-    "Cargo was transferred from {VESSEL} to a river barge near {LOC}.",
-    "{VESSEL} called at {LOC} before arriving in Hong Kong.",
-    "Telephone {PHONE} was used to book container {CONTAINER}.",
-    "{ORG} rents a warehouse unit in {LOC}.",
-    "Call records show that {PERSON} phoned {PERSON2} on {PHONE} the night before.",
-    "Bank statements show {ORG} received {VALUE} from an account in {LOC}.",
-    "{PERSON} denied knowing what the cartons contained.",
-    "Subject uses vehicle {PLATE} and mobile {PHONE}.",
-    "{PERSON2} of {ORG} booked the space on {VESSEL}.",
-    "The case has been referred to the prosecution section for follow-up.",
-    "If convicted, offenders face a maximum fine of {FINE} and imprisonment for seven years.",
-    "Anyone with information may call the hotline {PHONE}.",
-    "{ORG} shares its office in {LOC} with {ORG2}.",
-)
-_ZH_SEIZURE = (
-    "關員於{DATE}在{LOC}檢獲{QTY}{GOODS}，市值{VALUE}。",
-    "關員在{LOC}查驗時，於貨櫃{CONTAINER}內發現{QTY}{GOODS}。",
-    "關員在{LOC}搜查車輛{PLATE}，在貨斗夾層內發現{GOODS}。",
-    "一批申報為{COVER}的貨物中，被發現藏有市值{VALUE}的{GOODS}。",
-    "由{ORG}申報的{GOODS}經{VESSEL}從{LOC}運抵本港。",
-    "關員在{LOC}一個儲物倉內起出{QTY}{GOODS}。",
-    "貨櫃{CONTAINER}的X光影像有可疑，關員在{COVER}紙箱後找到{GOODS}。",
-    "該批{GOODS}以{COVER}名義付運，收貨人為{LOC}的{ORG}。",
-    "海關截獲{QTY}{GOODS}，估計價值{VALUE}。",
-    "私家車{PLATE}車尾箱內有約{QTY}懷疑{GOODS}。",
-    "案中合共{QTY}{GOODS}（價值{VALUE}）被扣留以待調查。",
-    "根據情報，調查隊搜查{LOC}一個貨倉，檢獲價值{VALUE}的{GOODS}。",
-)
-_ZH_CASH = (
-    "{PERSON}在{LOC}被發現攜帶{VALUE}現金而沒有申報。",
-    "{PERSON}的行李內藏有合共{VALUE}的鈔票。",
-    "{DATE}至{DATE2}期間，{PERSON}合共帶了{VALUE}現金過境。",
-    "該筆{VALUE}現金交予一名使用電話{PHONE}的速遞員。",
-    "{ORG}招募的水客經{LOC}攜帶總值{VALUE}的貨幣。",
-    "關員在{LOC}發現{PERSON}身上綁有{VALUE}未申報貨幣。",
-)
-_ZH_FLAVOUR = {
-    "drugs": "相信該批危險藥物準備供應本地市場。",
-    "tobacco": "該批香煙屬未完稅貨品，涉及應課稅款{FINE}。",
-    "counterfeit": "商標持有人確認有關物品附有偽冒商標。",
+_FLAVOUR_ZH = {
+    "drugs": "根據《危險藥物條例》，販運危險藥物屬嚴重罪行。",
+    "tobacco": "根據《應課稅品條例》，任何人處理未完稅香煙即屬違法。",
+    "counterfeit": "商標持有人確認有關物品附有偽造商標。",
     "endangered_species": "有關物種受《保護瀕危動植物物種條例》保護。",
     "fuel": "該批燃油經染色，準備供應非法加油站。",
-    "cash": "大額跨境現金必須向海關申報。",
+    "cash": "旅客攜帶大額貨幣過境，必須向海關作書面申報。",
     "other": "貨主其後補繳稅款，貨物獲放行。",
 }
-_ZH_PARTIES = (
-    "{AGE}歲的{PERSON}在{LOC}被捕。",
-    "兩名男子被捕，包括{PERSON}，其後獲准保釋。",
-    "相信{PERSON}（電話：{PHONE}）負責調配司機。",
-    "紀錄顯示{PHONE}與{ORG}有關，該公司唯一董事為{PERSON}。",
-    "{PERSON}同時是{ORG}及{ORG2}的掛名董事。",
-    "貨車{PLATE}登記在{ORG}名下。",
-    "車輛{PLATE}在一星期內三次經{LOC}過境。",
-    "貨物在{LOC}附近由{VESSEL}轉駁至內河躉船。",
-    "{VESSEL}抵港前曾停靠{LOC}。",
-    "電話{PHONE}曾用作預訂貨櫃{CONTAINER}。",
-    "{ORG}在{LOC}租用一個倉庫單位。",
-    "通話紀錄顯示{PERSON}前一晚曾以{PHONE}致電{PERSON2}。",
-    "銀行紀錄顯示{ORG}從{LOC}一個戶口收取{VALUE}。",
-    "{PERSON}否認知道紙箱內的物品。",
-    "目標人物使用車輛{PLATE}及手提電話{PHONE}。",
-    "{ORG}的{PERSON2}預訂了{VESSEL}的艙位。",
-    "案件已轉交檢控組跟進。",
-    "一經定罪，最高可被判罰款{FINE}及監禁七年。",
-    "市民如有資料可致電熱線{PHONE}舉報。",
-    "{ORG}與{ORG2}共用位於{LOC}的辦事處。",
-)
-_SENTENCES = {"en": (_EN_SEIZURE, _EN_CASH, _EN_FLAVOUR, _EN_PARTIES),
-              "zh": (_ZH_SEIZURE, _ZH_CASH, _ZH_FLAVOUR, _ZH_PARTIES)}
-_ARREST = re.compile(r"arrested|被捕")
-KINDS = ("note", "press", "web", "list", "address", "run_on")
+_CASH = {"en": ("{PERSON} was found carrying {VALUE} in cash at {CP} without making a declaration.",
+                "Banknotes amounting to {VALUE} were concealed in the luggage of {PERSON}.",
+                "Couriers hired by {ORG} carried currency worth {VALUE} through {CP}."),
+         "zh": ("{PERSON}在{CP}被發現攜帶{VALUE}現金而沒有申報。",
+                "{PERSON}的行李內藏有合共{VALUE}的鈔票。",
+                "{ORG}僱用的水客經{CP}攜帶總值{VALUE}的貨幣。")}
+TEMPLATES = {"en": _EN, "zh": _ZH}
+GENRES = tuple(_EN)
+_ARREST = re.compile(r"arrested|被捕|拘捕")
+KINDS = ("running", "note", "list", "run_on")
 
 
 def _date(rng: random.Random, zh: bool) -> str:
     month, day = rng.randint(1, 12), rng.randint(1, 28)
     if zh:
-        return f"{rng.randint(2019, 2025)}年{month}月{day}日" if rng.random() < 0.5 else f"{month}月{day}日"
+        return rng.choice((f"{rng.randint(2019, 2025)}年{month}月{day}日", f"{month}月{day}日",
+                           f"{zh_numeral(month)}月{zh_numeral(day)}日", "昨日", "今日"))
     names = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
              "November", "December")
-    return f"{day} {names[month - 1]}" + (f" {rng.randint(2019, 2025)}" if rng.random() < 0.5 else "")
+    return rng.choice((f"{day} {names[month - 1]}", f"{names[month - 1]} {day}", f"{day} {names[month - 1]} {rng.randint(2019, 2025)}",
+                       "yesterday", f"{day}/{month}"))
 
 
-_REUSE = {"PERSON": 0.8, "ORG": 0.8, "GOODS": 0.8}
+_REUSE = {"PERSON": 0.7, "ORG": 0.7, "GOODS": 0.8, "VESSEL": 0.7}
 """How often a slot repeats the document's cast (the same people and goods recur) rather than a new value."""
 
 
 class _Writer:
     """Fills templates into one growing text, recording spans and the sums the text states."""
 
-    def __init__(self, values: _Values, cast: dict[str, str]) -> None:
-        self.values, self.cast = values, cast
+    def __init__(self, values: _Values) -> None:
+        self.values = values
+        self.cast: dict[str, Value] = {}
         self.text, self.spans, self.amounts = "", [], []
 
     def literal(self, text: str) -> None:
@@ -389,94 +606,82 @@ class _Writer:
         pos = 0
         for m in _SLOT.finditer(template):
             self.text += template[pos:m.start()]
-            slot, n = m.group(1), m.group(2)
-            value = self._value(slot, n)
+            slot = m.group(1)
+            value = self._value(slot, m.group(2))
+            self.text += value.before
             if slot in _LABELLED:
-                self.spans.append((len(self.text), len(self.text) + len(value), _LABELLED[slot]))
-            self.text += value
+                self.spans.append((len(self.text), len(self.text) + len(value.text), _LABELLED[slot]))
+            self.text += value.text + value.after
             pos = m.end()
         self.text += template[pos:]
 
-    def _value(self, slot: str, n: str) -> str:
+    def _value(self, slot: str, n: str) -> Value:
         v, rng = self.values, self.values.rng
         key = slot + n
-        if key in self.cast and rng.random() < _REUSE.get(slot, 0.5):
+        if key in self.cast and rng.random() < _REUSE.get(slot, 0.3):
             return self.cast[key]
-        draw: dict[str, Callable[[], str]] = {
-            "PERSON": v.person, "ORG": v.org, "LOC": v.place, "VESSEL": v.vessel, "PLATE": v.plate,
-            "CONTAINER": v.container, "PHONE": v.phone, "GOODS": v.goods, "COVER": lambda: v.goods("other"),
-            "DATE": lambda: _date(rng, v.zh), "AGE": lambda: str(rng.randint(19, 68)),
+        draw: dict[str, Callable[[], Value]] = {
+            "PERSON": v.person, "ORG": v.org, "LOC": v.place, "CP": v.control_point, "ROAD": v.road,
+            "VESSEL": v.vessel, "PLATE": v.plate, "CONTAINER": v.container, "PHONE": v.phone, "GOODS": v.goods,
+            "COVER": lambda: v.goods(cover=True), "BANK": lambda: Value(v.pick(V.BANKS)[1 if v.zh else 0]),
+            "DATE": lambda: Value(_date(rng, v.zh)), "AGE": lambda: Value(str(rng.randint(2, 68))),
+            "QTY": lambda: Value(v.quantity()), "VCLASS": lambda: Value(v.vessel_class()),
         }
-        if slot == "VALUE":
-            text, amount = v.money(4.3, 8.3 if v.topic in ("cash", "drugs", "endangered_species") else 7.5)
+        if slot == "GOODS" and n:
+            value = v.goods(v.pick([t for t in TOPICS if t != "cash"]))
+        elif slot == "VALUE":
+            value, amount = v.money(3.5, 8.3 if v.topic in ("cash", "drugs", "endangered_species") else 7.5)
             self.amounts.append(amount)
-            return text
-        if slot == "FINE":
-            return v.money(5.3, 6.7)[0]
-        if slot == "QTY":
-            qty = rng.choice((rng.randint(2, 900), rng.randint(1000, 90000)))
-            unit = rng.choice(("公斤", "件", "箱", "支") if v.zh else (" kg", " kilograms", " pieces", " cartons"))
-            return f"{qty}{unit}" if v.zh else f"{qty:,}{unit}"
-        return draw[slot]()
+        elif slot == "FINE":
+            value = v.money(3.5, 6.7)[0]
+        else:
+            value = draw[slot]()
+        self.cast[key] = value
+        return value
 
 
-def _sentences(rng: random.Random, language: str, topic: str, count: int) -> list[str]:
-    seizure, cash, flavour, parties = _SENTENCES[language]
-    lead = cash if topic == "cash" else seizure
-    chosen = rng.sample(lead, k=min(len(lead), rng.randint(1, 2)))
-    chosen += rng.sample(parties, k=max(0, count - len(chosen)))
-    if rng.random() < 0.35:
-        chosen.insert(rng.randrange(len(chosen) + 1), flavour[topic])
+def _sentences(rng: random.Random, language: str, topic: str, genre: str, count: int) -> list[str]:
+    pool = TEMPLATES[language][genre]
+    chosen = rng.sample(pool, k=min(len(pool), count))
+    if topic == "cash" and rng.random() < 0.7:
+        chosen.insert(0, rng.choice(_CASH[language]))
+    if rng.random() < 0.25 and genre != "osint":
+        chosen.insert(rng.randrange(len(chosen) + 1), (_FLAVOUR_ZH if language == "zh" else _FLAVOUR_EN)[topic])
     return chosen
 
 
-def _document(rng: random.Random, index: int, language: str, topic: str, kind: str) -> LabelledDocument:
+def _document(rng: random.Random, index: int, language: str, topic: str, genre: str, kind: str) -> LabelledDocument:
     zh = language == "zh"
-    values = _Values(rng, language, topic)
-    cast = {"PERSON": values.person(), "PERSON2": values.person(), "ORG": values.org(), "ORG2": values.org(),
-            "LOC": values.place(), "GOODS": values.goods(), "PLATE": values.plate(), "PHONE": values.phone(),
-            "VESSEL": values.vessel()}
-    w = _Writer(values, cast)
-    body = _sentences(rng, language, topic, rng.randint(2, 6))
+    w = _Writer(_Values(rng, language, topic))
+    body = _sentences(rng, language, topic, genre, rng.randint(2, 6))
     space = "" if zh else " "
     if kind == "note":
-        w.literal(rng.choice(("情報紀錄\n", "線報：", "【內部】")) if zh else rng.choice(
-            ("INTELLIGENCE NOTE\n", "Info report - ", "NOTE: ", "Source report (grade B2)\n")))
-        w.literal(f"{'編號' if zh else 'Ref'}{'：' if zh else ': '}IN/{rng.randint(2019, 2025)}/{rng.randint(1, 9999):04d}\n")
-        w.fill("目標：{PERSON}／{ORG}\n" if zh else "Subject: {PERSON} / {ORG}\n")
-    elif kind == "press":
-        w.literal("海關" + _date(rng, True) + "採取行動，" if zh else f"Hong Kong Customs on {_date(rng, False)} ")
-        w.literal("" if zh else "mounted an operation. ")
-    elif kind == "web":
-        w.fill("【{LOC}】走私集團被搗破\n\n" if zh else "Smuggling ring busted in {LOC}\n\n")
+        w.literal(rng.choice(("情報紀錄\n", "線報：", "【內部】", "摘要\n")) if zh else rng.choice(
+            ("INTELLIGENCE NOTE\n", "Info report - ", "NOTE: ", "Source report (grade B2)\n", "SUMMARY\n")))
+        w.literal(f"{'編號' if zh else 'Ref'}{'：' if zh else ': '}{rng.choice(('IN', 'CS', 'ICD'))}/"
+                  f"{rng.randint(2019, 2025)}/{rng.randint(1, 9999):04d}\n")
+        if rng.random() < 0.6:
+            w.fill("目標：{PERSON}／{ORG}\n" if zh else "Subject: {PERSON} / {ORG}\n")
     elif kind == "list":
-        w.fill("涉案人士：\n1. {PERSON}（{PHONE}）\n2. {PERSON2}，{ORG}\n車輛：{PLATE}\n" if zh
-               else "Persons of interest:\n1. {PERSON} ({PHONE})\n2. {PERSON2}, {ORG}\nVehicles: {PLATE}\n")
-    elif kind == "address":
-        street_en, street_zh = values.pick(_STREETS)
-        building_en, building_zh = values.pick(_BUILDINGS)
-        number, floor = rng.randint(1, 288), rng.randint(1, 30)
-        if zh:
-            w.fill("{ORG}地址：{LOC}" + f"{street_zh}{number}號{building_zh}{floor}樓{rng.randint(1, 20)}室。")
-        else:
-            w.fill(f"{{ORG}}, Unit {rng.randint(1, 20)}, {floor}/F, {building_en}, {number} {street_en}, {{LOC}}. ")
+        w.fill("涉案人士：\n1. {PERSON}（{PHONE}）\n2. {PERSON2}，{ORG}\n" if zh
+               else "Persons of interest:\n1. {PERSON} ({PHONE})\n2. {PERSON2}, {ORG}\n")
     for i, template in enumerate(body):
-        if kind == "run_on" and not zh and i and template[0].isupper():
+        if kind == "run_on" and not zh and i and template[0].isupper() and not template.startswith("{"):
             template = template[0].lower() + template[1:]
         if kind == "run_on" and i < len(body) - 1:
             template = template.rstrip("。.") + ("，" if zh else rng.choice((", ", " and ", " ")))
         else:
             template += space if i < len(body) - 1 else ""
-        if zh and rng.random() < 0.3:
-            template = template.replace("，", ",")
-        if not zh and rng.random() < 0.1:
+        if zh and rng.random() < 0.2:
+            template = template.replace("，", ",").replace("：", ":")
+        if not zh and rng.random() < 0.08:
             template = template.replace(": ", "：").replace(", ", "，")
         w.fill(template)
-        if kind in ("note", "list") and rng.random() < 0.3:
+        if kind in ("note", "list") and rng.random() < 0.4:
             w.literal("\n")
     arrest = bool(_ARREST.search(w.text))
     priority = triage_priority(topic, max(w.amounts) if w.amounts else None, arrest)
-    return LabelledDocument(f"CORPUS{index:06d}", language, kind, w.text, tuple(w.spans), topic, priority)
+    return LabelledDocument(f"CORPUS{index:06d}", language, f"{genre}/{kind}", w.text, tuple(w.spans), topic, priority)
 
 
 TOPIC_WEIGHTS = {"drugs": 1.0, "tobacco": 1.0, "counterfeit": 1.0, "endangered_species": 1.0, "cash": 1.0,
@@ -484,7 +689,7 @@ TOPIC_WEIGHTS = {"drugs": 1.0, "tobacco": 1.0, "counterfeit": 1.0, "endangered_s
 """Topic mix of the corpus: balanced across contraband topics, with more ``other`` as in real traffic."""
 
 
-def generate_corpus(n_documents: int, seed: int = 0, zh_share: float = 0.45) -> list[LabelledDocument]:
+def generate_corpus(n_documents: int, seed: int = 0, zh_share: float = 0.5) -> list[LabelledDocument]:
     """``n_documents`` labelled documents; the same ``seed`` gives the same corpus."""
     rng = random.Random(seed)
     topics, weights = list(TOPIC_WEIGHTS), list(TOPIC_WEIGHTS.values())
@@ -492,5 +697,5 @@ def generate_corpus(n_documents: int, seed: int = 0, zh_share: float = 0.45) -> 
     for i in range(n_documents):
         language = "zh" if rng.random() < zh_share else "en"
         topic = rng.choices(topics, weights)[0]
-        out.append(_document(rng, i + 1, language, topic, rng.choice(KINDS)))
+        out.append(_document(rng, i + 1, language, topic, rng.choice(GENRES), rng.choice(KINDS)))
     return out

@@ -13,20 +13,18 @@ float32 values (2,048 characters, checked by the spec's pattern, so a vector of 
 wrong dimension is quarantined with a reason); ``unpack`` turns a column back into one
 float32 matrix without a Python loop per value.
 
-The index is incremental like mention extraction: a document is embedded again only
+The index is incremental (``workbench.nlp.processing``): a document is embedded again only
 when its ``sha256`` changed or an other encoder version produced its chunks.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import lru_cache
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import polars as pl
@@ -34,21 +32,15 @@ import polars as pl
 from workbench.explore import Session
 from workbench.nlp.chunks import Chunk, chunk_text
 from workbench.nlp.encoder import ENCODER_DIR, convert, load_normalisation
-from workbench.nlp.extract import _existing, _version, model_cache
+from workbench.nlp.models import load, model_cache
+from workbench.nlp.processing import IncrementalProcessor
 from workbench.nlp.tagger import WordEncoder
 
 CHUNKS = "curated.document_chunks"
 DIMENSION = 384
 Kind = Literal["query", "passage"]
-Compute = Callable[[Callable[[list[str]], list[Any]], list[str]], list[Any]]
-"""How a processor's per-text function is run over many texts: locally, or on a Dask cluster."""
 _CHUNK_SCHEMA = {"doc_id": pl.Utf8, "chunk_no": pl.Int64, "start": pl.Int64, "end": pl.Int64, "text": pl.Utf8,
                  "embedding": pl.Utf8, "sha256": pl.Utf8, "model_version": pl.Utf8, "embedded_at": pl.Datetime("us")}
-
-
-def run_locally(apply: Callable[[list[str]], list[Any]], texts: list[str]) -> list[Any]:
-    """The in-process ``Compute``: one call over all texts."""
-    return apply(texts) if texts else []
 
 
 def embedding_version() -> str:
@@ -84,9 +76,14 @@ class Embedder:
 
         if threads:
             torch.set_num_threads(threads)
+        self.model_dir, self.threads = model_dir, threads
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
         self.model = BertModel.from_pretrained(model_dir, local_files_only=True, add_pooling_layer=False).eval()
         self.words = WordEncoder(self.tokenizer, load_normalisation(model_dir))
+
+    def __reduce__(self):
+        """Pickled as its folder: a Dask worker loads the weights itself, once."""
+        return load, (Embedder, self.model_dir, self.threads)
 
     def chunks(self, text: str) -> list[Chunk]:
         return chunk_text(text, self.words)
@@ -110,30 +107,34 @@ class Embedder:
 
 
 def load_embedder(model_dir: Path, threads: int | None = None) -> Embedder:
-    """One embedder per process and folder: a Dask worker loads the model once, not per partition."""
-    return _cached_embedder(model_dir.resolve(), threads)
-
-
-@lru_cache(maxsize=2)
-def _cached_embedder(model_dir: Path, threads: int | None) -> Embedder:
-    return Embedder(model_dir, threads)
+    """The embedder of ``model_dir``, loaded once per process (``models.load``)."""
+    return load(Embedder, model_dir, threads)
 
 
 @dataclass(frozen=True)
-class ChunkIndexer:
-    """The embeddings processor: chunks and embeds documents, rewrites ``curated.document_chunks``."""
+class ChunkIndexer(IncrementalProcessor):
+    """The embeddings processor: chunks and embeds documents into ``curated.document_chunks``.
+
+    A blank document has no chunk and is never pending; chunks of documents that left the
+    index, or of another encoder version, are dropped.
+    """
 
     model_dir: Path
     threads: int | None = 1
-    name: str = "embeddings"
-    table: str = CHUNKS
+    name: ClassVar[str] = "embeddings"
+    table: ClassVar[str] = CHUNKS
+    schema: ClassVar[dict] = _CHUNK_SCHEMA
+    time_column: ClassVar[str | None] = "embedded_at"
+    skip_blank: ClassVar[bool] = True
+    description: ClassVar[str] = ("Overlapping chunks of every document with their multilingual-e5 embedding "
+                                  "(for cross-lingual search).")
 
     @property
     def version(self) -> str:
         return embedding_version()
 
     def apply(self, texts: list[str]) -> list[list[dict[str, Any]]]:
-        """Per text, its chunks with packed vectors (runs on a worker; chunks of all texts share batches)."""
+        """Per text, its chunks with packed vectors (chunks of all texts share batches)."""
         embedder = load_embedder(self.model_dir, self.threads)
         per_text = [embedder.chunks(t) for t in texts]
         vectors = pack(embedder.encode([c.text for chunks in per_text for c in chunks], "passage"))
@@ -144,27 +145,5 @@ class ChunkIndexer:
             i += len(chunks)
         return out
 
-    def update(self, wb: Session, compute: Compute = run_locally, everything: bool = False) -> dict[str, int]:
-        """Embed new or changed documents (all with ``everything``); one overwrite commit keeps the rest.
-
-        Returns counts: documents seen, documents processed, chunk rows written. Documents no
-        longer in the index, and chunks from another encoder version, are dropped.
-        """
-        docs = wb.sql("SELECT doc_id, sha256, text FROM documents.index ORDER BY doc_id")
-        old = None if everything else _existing(wb, CHUNKS)
-        kept = (old.filter(pl.col("model_version") == self.version).join(docs.select("doc_id", "sha256"),
-                                                                         on=["doc_id", "sha256"], how="semi")
-                if old is not None else pl.DataFrame(schema=_CHUNK_SCHEMA))
-        todo = docs.join(kept.select("doc_id", "sha256").unique(), on=["doc_id", "sha256"], how="anti").filter(
-            pl.col("text").fill_null("").str.strip_chars() != "")
-        results = compute(self.apply, todo["text"].to_list())
-        now = datetime.now(UTC).replace(tzinfo=None)
-        rows = [{"doc_id": doc_id, **chunk, "sha256": sha, "model_version": self.version, "embedded_at": now}
-                for doc_id, sha, chunks in zip(todo["doc_id"], todo["sha256"], results) for chunk in chunks]
-        fresh = pl.DataFrame(rows, schema=_CHUNK_SCHEMA)
-        if todo.height or old is None or kept.height != old.height:
-            wb.write(pl.concat([kept.select(list(_CHUNK_SCHEMA)), fresh]).sort("doc_id", "chunk_no"), CHUNKS,
-                     mode="overwrite", inputs={"documents.index": _version(wb, "documents.index")},
-                     description="Overlapping chunks of every document with their multilingual-e5 embedding "
-                                 "(for cross-lingual search).")
-        return {"documents": docs.height, "processed": todo.height, "rows": fresh.height}
+    def rows(self, result: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return result

@@ -43,6 +43,7 @@ from typing import Literal
 
 import numpy as np
 
+from workbench.nlp.decode import CJK_PENALTY, LATIN_PENALTY, inside_penalties, trim_qualifier, viterbi
 from workbench.nlp.encoder import load_normalisation, normalise
 from workbench.nlp.spans import LABELS, Span
 
@@ -143,7 +144,7 @@ class Tagger:
 
         if threads:
             torch.set_num_threads(threads)
-        self.model_dir = model_dir
+        self.model_dir, self.threads, self._asked = model_dir, threads, precision
         model = BertForTokenClassification.from_pretrained(model_dir, local_files_only=True).eval()
         self.precision: Precision = "fp32" if precision == "bf16" and not native_bf16() else precision
         self.model = quantize_linear(model) if self.precision == "int8" else model
@@ -152,35 +153,53 @@ class Tagger:
         self.tags = [model.config.id2label[i] for i in range(model.config.num_labels)]
         card = model_dir / CARD_FILE
         self.version = json.loads(card.read_text())["version"] if card.exists() else model_dir.name
+        self.penalties: tuple[float, float] = (LATIN_PENALTY, CJK_PENALTY)
+        """Span-edge costs inside an English token and inside a jieba word (``decode.inside_penalties``)."""
+
+    def __reduce__(self):
+        """Pickled as its folder and options: a Dask worker loads the weights itself, once (``models.load``)."""
+        from workbench.nlp.models import load
+
+        return load, (Tagger, self.model_dir, self.threads, self._asked)
 
     def predict(self, texts: Sequence[str], batch_tokens: int = BATCH_TOKENS) -> list[list[Span]]:
-        """Spans per text, character-aligned; empty or whitespace-only texts give no spans."""
+        """Spans per text, character-aligned and whole-word (``decode``); empty texts give no spans."""
         words = [split_words(t) for t in texts]
+        return [self.decode(text, w, probs) for text, w, probs in zip(texts, words, self.word_log_probs(texts, words,
+                                                                                                         batch_tokens))]
+
+    def word_log_probs(self, texts: Sequence[str], words: Sequence[Sequence[tuple[int, int]]],
+                       batch_tokens: int = BATCH_TOKENS) -> list[np.ndarray]:
+        """Per text, a ``(words, tags)`` matrix of log probabilities, each word read in its most central window."""
         encoded = [self.encoder.encode(t, w) for t, w in zip(texts, words)]
         jobs = sorted(((doc, start, end) for doc, enc in enumerate(encoded) for start, end in windows(len(enc.ids))
                        if end > start), key=lambda job: job[2] - job[1])
-        best: list[dict[int, tuple[int, int, float]]] = [{} for _ in texts]  # word -> (margin, tag, prob)
+        out = [np.zeros((len(w), len(self.tags)), dtype=np.float32) for w in words]
+        margins = [np.full(len(w), -1, dtype=np.int64) for w in words]
         for batch in token_batches(jobs, batch_tokens):
-            tags, probs = self._forward([[self.encoder.bos, *encoded[doc].ids[start:end], self.encoder.eos]
-                                         for doc, start, end in batch])
-            for (doc, start, end), row_tags, row_probs in zip(batch, tags, probs):
+            log_probs = self._forward([[self.encoder.bos, *encoded[doc].ids[start:end], self.encoder.eos]
+                                       for doc, start, end in batch])
+            for (doc, start, end), rows in zip(batch, log_probs):
                 enc, n = encoded[doc], len(encoded[doc].ids)
                 for t in range(start, end):
                     if not enc.first_piece[t]:
                         continue
                     margin = min(t - start if start else n, end - 1 - t if end < n else n)
                     word = enc.word_of_token[t]
-                    column = t - start + 1  # +1 for <s>
-                    if word not in best[doc] or margin > best[doc][word][0]:
-                        best[doc][word] = (margin, row_tags[column], row_probs[column])
-        out = []
-        for doc, text in enumerate(texts):
-            chosen = [best[doc].get(i, (0, 0, 1.0)) for i in range(len(words[doc]))]
-            out.append(bio_spans(text, words[doc], [self.tags[c[1]] for c in chosen], [c[2] for c in chosen]))
+                    if margin > margins[doc][word]:
+                        margins[doc][word] = margin
+                        out[doc][word] = rows[t - start + 1]  # +1 for <s>
         return out
 
-    def _forward(self, rows: list[list[int]]) -> tuple[list[list[int]], list[list[float]]]:
-        """Best tag and its probability per token of each row (rows are right-padded into one batch)."""
+    def decode(self, text: str, words: Sequence[tuple[int, int]], log_probs: np.ndarray) -> list[Span]:
+        """Whole-word spans from word log probabilities (``workbench.nlp.decode``)."""
+        path = viterbi(log_probs, self.tags, inside_penalties(text, words, *self.penalties))
+        tags = [self.tags[i] for i in path]
+        probs = [float(np.exp(log_probs[w, i])) for w, i in enumerate(path)]
+        return [t for s in bio_spans(text, words, tags, probs) if (t := trim_qualifier(text, s)) is not None]
+
+    def _forward(self, rows: list[list[int]]) -> np.ndarray:
+        """Log probabilities ``(rows, width, tags)`` per token of each row (rows right-padded into one batch)."""
         import torch
 
         width = max(map(len, rows))
@@ -191,8 +210,7 @@ class Tagger:
             mask[row, : len(piece)] = 1
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             logits = self.model(input_ids=ids, attention_mask=mask).logits
-        top_prob, top_tag = torch.softmax(logits.float(), dim=-1).max(-1)
-        return top_tag.tolist(), top_prob.tolist()
+        return torch.log_softmax(logits.float(), dim=-1).numpy()
 
 
 def token_batches(jobs: Sequence[tuple[int, int, int]], batch_tokens: int) -> list[list[tuple[int, int, int]]]:

