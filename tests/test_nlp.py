@@ -228,7 +228,7 @@ def test_extract_writes_non_overlapping_mentions_incrementally(tiny_world: Sessi
     extractor = Extractor.from_lake(tiny_world, tiny_tagger_dir, threads=1)
     assert extractor.tagger is not None and extractor.extract("") == []
     first = update_mentions(tiny_world, extractor)
-    assert first["extracted"] == first["documents"] > 0
+    assert first["processed"] == first["documents"] > 0
     mentions = tiny_world.table(MENTIONS)
     texts = dict(tiny_world.sql("SELECT doc_id, text FROM documents.index").iter_rows())
     assert set(mentions["model_version"]) == {extractor.version}
@@ -239,26 +239,86 @@ def test_extract_writes_non_overlapping_mentions_incrementally(tiny_world: Sessi
         previous_end[row["doc_id"]] = row["end"]
     assert {"recogniser", "gazetteer"} <= set(mentions["source"])
     again = update_mentions(tiny_world, extractor)
-    assert again["extracted"] == 0
+    assert again["processed"] == 0
     assert tiny_world.table(MENTIONS).height == mentions.height
 
 
-def test_cli_extract_reads_and_writes_json_lines(tiny_world: Session, tmp_path: Path) -> None:
-    import json
-
+def _extract(lake: str, *args: str, models: Path | None = None):
     from click.testing import CliRunner
 
     from workbench.cli.main import main
 
-    source = tmp_path / "in.jsonl"
-    source.write_text(json.dumps({"id": 1, "text": "貨櫃MSKU1234565，罰款四億元。"}, ensure_ascii=False) + "\n"
-                      + json.dumps({"id": 2, "text": ""}) + "\n", encoding="utf-8")
-    result = CliRunner().invoke(main, ["nlp", "extract", "--lake", tiny_world.settings.lake, "--input", str(source),
-                                       "--output", str(tmp_path / "out.jsonl")])
+    env = {"WORKBENCH_NLP_MODELS": str(models)} if models else {}
+    return CliRunner().invoke(main, ["nlp", "extract", "--lake", lake, *args], env=env)
+
+
+def test_cli_extract_without_a_model_exits_naming_the_command_that_trains_one(tiny_world: Session,
+                                                                             tmp_path: Path) -> None:
+    source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text('{"id": 1, "text": "Container MSKU1234565."}\n', encoding="utf-8")
+    result = _extract(tiny_world.settings.lake, "--input", str(source), "--output", str(target),
+                      models=tmp_path / "no-models")
+    assert result.exit_code == 1
+    assert "workbench nlp train --task ner" in result.output and not target.exists()
+    rules = _extract(tiny_world.settings.lake, "--input", str(source), "--output", str(target), "--rules-only",
+                     models=tmp_path / "no-models")
+    assert rules.exit_code == 0, rules.output
+    assert '"CONTAINER"' in target.read_text(encoding="utf-8")
+
+
+@pytest.fixture()
+def models_folder(tiny_tagger_dir: Path, tmp_path: Path) -> Path:
+    """A model cache (``settings.nlp_models``) holding the tiny tagger as its ``ner`` model."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "ner").symlink_to(tiny_tagger_dir)
+    return folder
+
+
+def test_cli_extract_contract_in_english_and_chinese(tiny_world: Session, models_folder: Path,
+                                                     tmp_path: Path) -> None:
+    import json
+
+    source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    rows = [{"id": "zh-1", "text": "🚢貨櫃MSKU1234565，罰款約四億元。"}, {"id": 2, "text": ""},
+            {"id": "en-1", "text": "Officers fined Wing Fat Trading about HK$5,000; call 9187 2034. HS code 85171300."}]
+    source.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n\n", encoding="utf-8")
+    result = _extract(tiny_world.settings.lake, "--input", str(source), "--output", str(target), models=models_folder)
     assert result.exit_code == 0, result.output
-    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert [(e["label"], e["start"], e["end"]) for e in lines[0]["entities"]] == [("CONTAINER", 2, 13), ("MONEY", 16, 19)]
-    assert lines[1] == {"id": 2, "entities": []}
+    lines = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
+    assert [line["id"] for line in lines] == ["zh-1", 2, "en-1"] and lines[1]["entities"] == []
+    for row, line in zip(rows, lines):
+        assert set(line) == {"id", "entities"}
+        for e in line["entities"]:
+            assert set(e) == {"start", "end", "label", "text", "score"}
+            assert row["text"][e["start"]:e["end"]] == e["text"], "offsets are code points (emoji counts one)"
+            assert e["label"] != "HS_CODE"
+    found = {(e["label"], e["text"]) for line in lines for e in line["entities"]}
+    assert {("CONTAINER", "MSKU1234565"), ("MONEY", "四億元"), ("MONEY", "HK$5,000"),
+            ("PHONE", "9187 2034")} <= found
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    assert _extract(tiny_world.settings.lake, "--input", str(empty), "--output", str(target),
+                    models=models_folder).exit_code == 0
+    assert target.read_text(encoding="utf-8") == ""
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (b'{"id": 1, "text": "ok"}\n{"id": 2, "text": "broken\n', "line 2: not valid JSON"),
+    (b'{"id": 1, "text": "ok"}\n\n{"id": 3}\n', 'line 3: field "text" is missing'),
+    (b'{"text": "no id"}\n', 'line 1: field "id" is missing'),
+    (b'["id", "text"]\n', "line 1: expected a JSON object"),
+    (b'{"id": 1, "text": "ok"}\n{"id": 2, "text": "\xff\xfe"}\n', "line 2: not UTF-8"),
+])
+def test_cli_extract_refuses_a_malformed_line_and_writes_nothing(tiny_world: Session, models_folder: Path,
+                                                                  tmp_path: Path, content: bytes, problem: str) -> None:
+    source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_bytes(content)
+    target.write_text("previous run\n", encoding="utf-8")
+    result = _extract(tiny_world.settings.lake, "--input", str(source), "--output", str(target), models=models_folder)
+    assert result.exit_code == 1 and problem in result.output
+    assert target.read_text(encoding="utf-8") == "previous run\n", "the previous output is untouched"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
 
 
 def test_training_batches_cover_every_example_once_per_epoch_with_little_padding() -> None:

@@ -32,10 +32,10 @@ def notes(tmp_path: Path) -> Session:
 
 
 def _processors(wb: Session, encoder: Path) -> list[Any]:
-    from workbench.nlp.batch import MentionExtractor
     from workbench.nlp.embed import ChunkIndexer
+    from workbench.nlp.extract import Extractor, Mentions
 
-    return [MentionExtractor.from_lake(wb), ChunkIndexer(encoder)]
+    return [Mentions(Extractor.from_lake(wb, rules_only=True)), ChunkIndexer(encoder)]
 
 
 def _commits(wb: Session, name: str) -> int:
@@ -91,32 +91,15 @@ def test_process_is_incremental_and_commits_once_per_table(notes: Session, e5_di
     assert notes.table(CHUNKS).filter(pl.col("doc_id") == "EN0")["text"].to_list() == [changed.text]
 
 
-def test_a_classifier_processor_plugs_in_through_its_module_hook(notes: Session, e5_dir: Path,  # noqa: F811
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """The classifier's hook: ``workbench.nlp.classify.processor(wb)``; absent module -> two processors."""
-    import sys
-    import types
-
+def test_default_processors_need_the_tagger_and_add_topics_once_trained(notes: Session, e5_dir: Path,  # noqa: F811
+                                                                        tmp_path: Path) -> None:
     from workbench.nlp.batch import default_processors
+    from workbench.nlp.models import ModelMissing
 
-    assert [p.name for p in default_processors(notes, encoder=e5_dir)][:2] == ["mentions", "embeddings"]
-    hook = types.ModuleType("workbench.nlp.classify")
-    hook.processor = lambda wb: _Lengths()  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "workbench.nlp.classify", hook)
-    processors = default_processors(notes, encoder=e5_dir)
-    assert [p.name for p in processors] == ["mentions", "embeddings", "lengths"]
-
-
-class _Lengths:
-    """A minimal processor: what the interface asks of a plug-in (name, table, version, apply, update)."""
-
-    name, table, version = "lengths", "work.lengths", "1"
-
-    def apply(self, texts: list[str]) -> list[int]:
-        return [len(t) for t in texts]
-
-    def update(self, wb: Session, compute: Any) -> dict[str, int]:
-        return {"documents": 0, "processed": 0, "rows": 0}
+    with pytest.raises(ModelMissing, match="workbench nlp train --task ner"):
+        default_processors(notes, tagger_dir=tmp_path / "untrained", encoder=e5_dir)
+    names = [p.name for p in default_processors(notes, encoder=e5_dir, rules_only=True)]
+    assert names == ["mentions", "embeddings"], "no classifier trained yet: no topics processor"
 
 
 @pytest.mark.slow
@@ -263,11 +246,11 @@ def test_cli_process_runs_on_worker_processes_and_then_has_nothing_to_do(notes: 
     from click.testing import CliRunner
 
     from workbench.cli.main import main
-    from workbench.nlp.extract import model_cache
+    from workbench.nlp.models import model_cache
 
     model_cache(notes).mkdir(parents=True)
     (model_cache(notes) / "e5-small").symlink_to(e5_dir)
-    args = ["nlp", "process", "--workers", "1", "--lake", notes.settings.lake]
+    args = ["nlp", "process", "--workers", "1", "--rules-only", "--lake", notes.settings.lake]
     first = CliRunner().invoke(main, args)
     assert first.exit_code == 0, first.output
     assert "mentions: 13 of 13" in first.stdout and "embeddings: 13 of 13" in first.stdout

@@ -37,15 +37,13 @@ def build_model(session: SessionFactory) -> None:
 @click.option("--task", type=click.Choice(["ner", "topics", "all"]), default="all", show_default=True,
               help="ner: the entity tagger; topics: the topic and priority classifier.")
 @click.option("--documents", type=int, default=None,
-              help="Corpus documents to generate for training (default: 700 for ner, 1200 for topics).")
-@click.option("--epochs", default=1.0, show_default=True,
-              help="Passes over the training sentences and their augmented copies.")
-@click.option("--max-steps", type=int, default=None, help="Stop after this many steps (overrides --epochs).")
+              help="Corpus documents to generate for training (default: 600 for ner, 1200 for topics).")
+@click.option("--max-steps", type=int, default=None, help="Tagger optimiser steps (default: 600).")
 @click.option("--threads", default=1, show_default=True, help="Torch threads (1 is fastest on a busy machine).")
 @click.option("--if-missing", is_flag=True, help="Do nothing for a task whose model exists already.")
 @format_option("table", "json")
 @lake_option
-def train(session: SessionFactory, task: str, documents: int | None, epochs: float, max_steps: int | None,
+def train(session: SessionFactory, task: str, documents: int | None, max_steps: int | None,
           threads: int, if_missing: bool, fmt: str) -> None:
     """Train on the NLP corpus plus analysts' annotations (never on truth), then check on a fresh corpus draw."""
     from workbench.nlp.classify import CARD_FILE as TOPICS_CARD
@@ -53,6 +51,7 @@ def train(session: SessionFactory, task: str, documents: int | None, epochs: flo
     from workbench.nlp.models import NER_DIR, model_cache
     from workbench.nlp.tagger import Tagger
     from workbench.nlp.training import CORPUS_DOCUMENTS as NER_DOCUMENTS
+    from workbench.nlp.training import TRAIN_STEPS
     from workbench.nlp.training import train as run
     from workbench.nlp.training import training_sentences, validate_on_corpus
 
@@ -62,7 +61,7 @@ def train(session: SessionFactory, task: str, documents: int | None, epochs: flo
         console.print(f"tagger exists in {target}")
     elif task in ("ner", "all"):
         sentences = training_sentences(wb, documents or NER_DOCUMENTS)
-        card = run(_encoder_dir(wb), target, sentences, epochs=epochs, max_steps=max_steps, threads=threads,
+        card = run(_encoder_dir(wb), target, sentences, max_steps=max_steps or TRAIN_STEPS, threads=threads,
                    progress=lambda steps: tqdm(steps, desc="training tagger", unit="step"))
         card["corpus_validation"] = validate_on_corpus(Tagger(target, threads).predict)
         (target / "card.json").write_text(json.dumps(card, indent=1))

@@ -186,6 +186,16 @@ class _Values:
         en, zh = self.pick(V.CONTROL_POINTS)
         return Value(en if self._english() else zh)
 
+    def place_with_facility(self) -> Value:
+        """A place followed by a generic facility word that stays outside the span (``Tai Po market``)."""
+        place = self.place()
+        en, zh = self.pick(V.FACILITIES)
+        return Value(place.text, after=zh if self.zh else f" {en}")
+
+    def court(self) -> Value:
+        en, zh = self.pick(V.COURTS)
+        return Value(en if self._english() else zh)
+
     def road(self) -> Value:
         en, zh = self.pick(V.ROADS)
         return Value(en if self._english() else zh)
@@ -266,7 +276,7 @@ class _Values:
         before = ""
         if not cover and self.chance(0.25):
             before = self.pick(["懷疑", "懷疑", "疑似", "懷疑走私"]) if self.zh else self.pick(
-                ["suspected ", "suspected ", "suspected smuggled ", "alleged "])
+                ["suspected ", "suspected ", "smuggled ", "alleged "])
         return Value(text, before)
 
     def quantity(self) -> str:
@@ -350,14 +360,18 @@ class _Values:
 
 _SLOT = re.compile(r"\{([A-Z]+)(\d?)\}")
 _LABELLED = {"PERSON": "PERSON", "ORG": "ORG", "BANK": "ORG", "LOC": "LOCATION", "CP": "LOCATION", "ROAD": "LOCATION",
+             "LOCF": "LOCATION", "COURT": "LOCATION",
              "VESSEL": "VESSEL", "PLATE": "PLATE", "CONTAINER": "CONTAINER", "PHONE": "PHONE", "GOODS": "COMMODITY",
              "COVER": "COMMODITY", "VALUE": "MONEY", "FINE": "MONEY"}
-# Slots: PERSON ORG BANK LOC CP (control point, port) ROAD VESSEL VCLASS (vessel, 貨輪: untagged) PLATE CONTAINER
-# PHONE GOODS COVER (goods declared as cover) VALUE FINE QTY (untagged) DATE AGE; a digit makes a second cast member.
+# Slots: PERSON ORG BANK LOC CP (control point, port) ROAD COURT LOCF (a place + an untagged facility word) VESSEL
+# VCLASS (vessel, 貨輪: untagged) PLATE CONTAINER PHONE GOODS COVER (goods declared as cover) VALUE FINE; untagged:
+# QTY DATE AGE IMO CODENAME. A digit after a slot makes a second cast member.
 
 _EN: dict[str, tuple[str, ...]] = {
     "press": (
-        "Customs officers seized {QTY} of {GOODS} with an estimated market value of {VALUE} at {CP} today.",
+        "An operation code-named \"{CODENAME}\" targeted {GOODS} sold at {LOCF} and in {LOC}.",
+        "Officers seized {GOODS} at {LOCF} after a member of the public called {PHONE}.",
+        "Customs officers seized {QTY} of {GOODS} with a market value estimated at {VALUE} at {CP} today.",
         "Hong Kong Customs on {DATE} detected a suspected smuggling case at {CP} and seized {GOODS} worth {VALUE}.",
         "In an operation against {GOODS}, officers raided a storeroom in {LOC} and arrested two men.",
         "A {AGE}-year-old man was arrested after officers found {QTY} of {GOODS} in his luggage at {CP}.",
@@ -377,6 +391,9 @@ _EN: dict[str, tuple[str, ...]] = {
         "A passenger arriving from {LOC} was found with {QTY} of {GOODS} concealed in the lining of a suitcase.",
     ),
     "court": (
+        "{PERSON} appeared at {COURT} charged with importing {GOODS}.",
+        "At {COURT}, {ORG} was fined {FINE} for an inaccurate manifest of the {VESSEL}.",
+        "{PERSON}, who lives near {LOCF}, was remanded in custody by {COURT}.",
         "{PERSON}, {AGE}, was sentenced to {AGE2} months' imprisonment for importing {GOODS}.",
         "The defendant, {PERSON}, pleaded guilty to possessing {GOODS} and was fined {FINE}.",
         "The court heard that {PERSON} had been paid {VALUE} to deliver the goods to {LOC}.",
@@ -393,6 +410,7 @@ _EN: dict[str, tuple[str, ...]] = {
         "{PERSON} denied knowing that the cartons contained {GOODS}.",
     ),
     "seizure": (
+        "Found at {LOCF}: {QTY} of {GOODS}, owner {PERSON} (DOB {AGE}/{AGE2}/19{AGE3}).",
         "Seized: {QTY} {GOODS}; value {VALUE}; location {CP}.",
         "Detention notice issued to {ORG} in respect of container {CONTAINER}.",
         "Goods as declared: {COVER}. Goods found: {GOODS}.",
@@ -407,6 +425,9 @@ _EN: dict[str, tuple[str, ...]] = {
         "The driver of {PLATE} abandoned the van on {ROAD} and escaped on foot.",
     ),
     "shipping": (
+        "{VESSEL} ({IMO}) sailed from {LOC} with {COVER} for {ORG}.",
+        "Vessel name: {VESSEL}; IMO number: {IMO}; last port: {LOC}; agent: {ORG}.",
+        "The crew of the {VCLASS} {VESSEL} landed the goods at {LOCF}.",
         "{VESSEL} is expected to arrive at {CP} on {DATE}, inbound from {LOC}.",
         "Arrival notice: vessel {VESSEL}, voyage {AGE}N, agent {ORG}.",
         "The {VCLASS} {VESSEL} transferred cargo to {VESSEL2} off {LOC} at night.",
@@ -421,6 +442,9 @@ _EN: dict[str, tuple[str, ...]] = {
         "The {VCLASS} {VESSEL} is owned by {ORG} and berths at {LOC}.",
     ),
     "osint": (
+        "anyone at {LOCF} now? customs checking every car lol",
+        "got {GOODS} from a guy at {LOCF}, {VALUE}, legit?",
+        "heard the {VCLASS} {VESSEL} got searched at {LOCF} last night",
         "saw customs checking bags at {LOC} again, mostly {GOODS} lol",
         "anyone know where to get {GOODS} cheap in {LOC}? heard {ORG} sells them",
         "selling {GOODS}, brand new, pm or whatsapp {PHONE}",
@@ -434,9 +458,11 @@ _EN: dict[str, tuple[str, ...]] = {
         "{PERSON} from {ORG} told me the parcels to {LOC} are stuck",
     ),
     "intel": (
+        "{PERSON} meets couriers at {LOCF} every Tuesday; code name \"{CODENAME}\".",
+        "The {VCLASS} {VESSEL} ({IMO}) is suspected of carrying {GOODS} to {LOC}.",
         "Subject {PERSON} is believed to use mobile {PHONE} while in {LOC}.",
         "Source reports that {PERSON} recruits couriers to carry {GOODS} through {CP}.",
-        "Vehicle {PLATE}, registered to {ORG}, crossed at {CP} several times this week.",
+        "Vehicle {PLATE}, owned by {ORG}, crossed at {CP} several times this week.",
         "A shipment of {GOODS} is expected on {VESSEL} next week.",
         "{PERSON} holds an account at {BANK} that received {VALUE} in three months.",
         "The group is said to be led by {PERSON}, a former driver for {ORG}.",
@@ -452,6 +478,8 @@ _EN: dict[str, tuple[str, ...]] = {
 }
 _ZH: dict[str, tuple[str, ...]] = {
     "press": (
+        "代號「{CODENAME}」的行動針對在{LOCF}及{LOC}出售的{GOODS}。",
+        "市民致電{PHONE}舉報後，關員在{LOCF}檢獲{GOODS}。",
         "海關今日在{CP}檢獲{QTY}{GOODS}，估計市值{VALUE}。",
         "香港海關於{DATE}在{CP}偵破一宗懷疑走私案，檢獲值{VALUE}的{GOODS}。",
         "行動中，關員搜查{LOC}一個儲物倉，拘捕兩名男子。",
@@ -461,7 +489,7 @@ _ZH: dict[str, tuple[str, ...]] = {
         "檢獲的{GOODS}重{QTY}，估計市值{VALUE}。",
         "關員在{LOC}對開截查{VCLASS}{VESSEL}，在船上發現{QTY}{GOODS}。",
         "走私屬嚴重罪行，最高刑罰為罰款{FINE}及監禁七年。",
-        "案件仍在調查中，不排除有更多人被捕。",
+        "調查工作仍在進行，不排除會有更多人被捕。",
         "被捕的{AGE}歲女子已獲准保釋候查。",
         "海關{DATE}在{LOC}檢獲{QTY}{GOODS}及一輛車牌{PLATE}的貨車。",
         "關員經風險評估後，選取一個由{LOC}抵港的貨櫃查驗，發現{GOODS}。",
@@ -472,6 +500,9 @@ _ZH: dict[str, tuple[str, ...]] = {
         "一名由{LOC}抵港的旅客被發現行李箱夾層藏有{QTY}{GOODS}。",
     ),
     "court": (
+        "{PERSON}在{COURT}被控輸入{GOODS}。",
+        "{ORG}在{COURT}因{VESSEL}艙單失實被罰款{FINE}。",
+        "住在{LOCF}附近的{PERSON}被{COURT}下令還押。",
         "{AGE}歲的{PERSON}因輸入{GOODS}被判入獄{AGE2}個月。",
         "被告{PERSON}承認管有{GOODS}，被罰款{FINE}。",
         "法庭得悉{PERSON}收取{VALUE}，負責把貨物送往{LOC}。",
@@ -488,6 +519,7 @@ _ZH: dict[str, tuple[str, ...]] = {
         "{PERSON}否認知道紙箱內有{GOODS}。",
     ),
     "seizure": (
+        "在{LOCF}發現：{GOODS}{QTY}，物主{PERSON}。",
         "檢獲物品：{GOODS}{QTY}；價值{VALUE}；地點：{CP}。",
         "就貨櫃{CONTAINER}向{ORG}發出扣留通知書。",
         "申報貨物：{COVER}。實際貨物：{GOODS}。",
@@ -502,6 +534,9 @@ _ZH: dict[str, tuple[str, ...]] = {
         "車牌{PLATE}的司機在{ROAD}棄車逃去。",
     ),
     "shipping": (
+        "{VESSEL}（{IMO}）由{LOC}載運{COVER}，收貨人為{ORG}。",
+        "船名：{VESSEL}；IMO編號：{IMO}；上一個港口：{LOC}；代理：{ORG}。",
+        "{VCLASS}{VESSEL}的船員在{LOCF}卸下貨物。",
         "{VCLASS}{VESSEL}預計{DATE}抵達{CP}，由{LOC}駛來。",
         "到港通知：船名{VESSEL}，航次{AGE}N，代理{ORG}。",
         "{VCLASS}{VESSEL}晚上在{LOC}對開把貨物轉駁至{VESSEL2}。",
@@ -516,6 +551,9 @@ _ZH: dict[str, tuple[str, ...]] = {
         "{VCLASS}{VESSEL}由{ORG}擁有，停泊於{LOC}。",
     ),
     "osint": (
+        "而家有冇人喺{LOCF}？海關逐架車查",
+        "喺{LOCF}同個人買咗{GOODS}，{VALUE}，係咪真貨？",
+        "聽講{VCLASS}{VESSEL}琴晚喺{LOCF}俾人搜",
         "今日喺{LOC}又見到海關查拖篋，成堆{GOODS}",
         "邊度有平{GOODS}買？聽講{LOC}嗰間{ORG}有得賣",
         "出售全新{GOODS}，有意PM或WhatsApp {PHONE}",
@@ -530,6 +568,8 @@ _ZH: dict[str, tuple[str, ...]] = {
         "有冇人知{ROAD}嗰個倉係咪俾人搜咗？聽講有{GOODS}",
     ),
     "intel": (
+        "{PERSON}每逢星期二在{LOCF}與水客會面，行動代號「{CODENAME}」。",
+        "{VCLASS}{VESSEL}（{IMO}）涉嫌運載{GOODS}往{LOC}。",
         "目標人物{PERSON}相信在{LOC}時使用手機{PHONE}。",
         "線人報稱{PERSON}招募水客經{CP}攜帶{GOODS}。",
         "登記於{ORG}名下的車輛{PLATE}本星期多次經{CP}過境。",
@@ -626,6 +666,9 @@ class _Writer:
             "COVER": lambda: v.goods(cover=True), "BANK": lambda: Value(v.pick(V.BANKS)[1 if v.zh else 0]),
             "DATE": lambda: Value(_date(rng, v.zh)), "AGE": lambda: Value(str(rng.randint(2, 68))),
             "QTY": lambda: Value(v.quantity()), "VCLASS": lambda: Value(v.vessel_class()),
+            "LOCF": v.place_with_facility, "COURT": v.court,
+            "IMO": lambda: Value(f"IMO {rng.randint(9_000_000, 9_999_999)}"),
+            "CODENAME": lambda: Value(v.pick(V.CODENAMES)[1 if v.zh else 0]),
         }
         if slot == "GOODS" and n:
             value = v.goods(v.pick([t for t in TOPICS if t != "cash"]))
@@ -643,6 +686,8 @@ class _Writer:
 def _sentences(rng: random.Random, language: str, topic: str, genre: str, count: int) -> list[str]:
     pool = TEMPLATES[language][genre]
     chosen = rng.sample(pool, k=min(len(pool), count))
+    if topic != "cash" and not any("{GOODS}" in t for t in chosen):  # the goods decide the topic: name them
+        chosen.insert(rng.randrange(len(chosen) + 1), rng.choice([t for t in pool if "{GOODS}" in t]))
     if topic == "cash" and rng.random() < 0.7:
         chosen.insert(0, rng.choice(_CASH[language]))
     if rng.random() < 0.25 and genre != "osint":

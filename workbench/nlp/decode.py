@@ -18,7 +18,10 @@ probability:
   the model's probabilities can overrule, not a rule.
 
 Finally a span never keeps a leading qualifier the conventions leave outside (``about``,
-``約``, ``suspected``, ``懷疑``; see ``benchmarks/data/ner_handwritten/README.md``).
+``約``, ``suspected``, ``懷疑``; see ``benchmarks/data/ner_handwritten/README.md``), and a
+lone Chinese character or punctuation mark is no entity: none of the nine labels is
+written with one character (names of one character, such as 港 for Hong Kong, are
+abbreviations that only the gazetteer and the recognisers may claim).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from workbench.nlp.spans import Span
 
 LATIN_PENALTY = 6.0
 """Log-probability cost of a span edge inside an English token (e^-6: the model must be ~400x surer)."""
-CJK_PENALTY = 2.0
+CJK_PENALTY = 3.0
 """Log-probability cost of a span edge inside a jieba word (chosen on the hand-written dev split)."""
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _EDGE = "\"'“”‘’「」『』()[]{}（）【】《》,，.。;；:：!！?？、"
@@ -151,3 +154,8 @@ def trim_qualifier(text: str, span: Span) -> Span | None:
     if start >= span.end:
         return None
     return Span(start, span.end, span.label, text[start:span.end], span.value, span.source, span.score)
+
+
+def lone_character(text: str) -> bool:
+    """Whether ``text`` is one CJK character or one punctuation mark (never an entity on its own)."""
+    return len(text) == 1 and not text.isascii() or (len(text) == 1 and not text.isalnum())

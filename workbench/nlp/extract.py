@@ -14,11 +14,12 @@ from typing import ClassVar
 
 import polars as pl
 
+from workbench.compute import Executor, InProcess
 from workbench.explore import Session
 from workbench.nlp.gazetteer import Gazetteer
 from workbench.nlp.merge import merge
 from workbench.nlp.models import NER_DIR, load, model_cache, require
-from workbench.nlp.processing import Compute, IncrementalProcessor, run_locally
+from workbench.nlp.processing import IncrementalProcessor
 from workbench.nlp.recognisers import recognise
 from workbench.nlp.spans import Span
 from workbench.nlp.tagger import Tagger
@@ -98,6 +99,6 @@ class Mentions(IncrementalProcessor):
 
 
 def update_mentions(wb: Session, extractor: Extractor, everything: bool = False,
-                    compute: Compute = run_locally) -> dict[str, int]:
+                    executor: Executor = InProcess()) -> dict[str, int]:
     """Extract mentions of new or changed documents (all with ``everything``): ``Mentions(extractor).update``."""
-    return Mentions(extractor).update(wb, compute, everything)
+    return Mentions(extractor).update(wb, executor, everything)

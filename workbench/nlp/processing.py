@@ -5,9 +5,10 @@ documents whose text (``sha256``) and model version are unchanged; run the model
 rest; rewrite the table in one commit, so a reader never sees a half-updated document, and
 documents that left the index leave the table. A processor says only what differs:
 
-- ``apply(texts) -> list``: pure computation, one result per text. It runs wherever
-  ``compute`` sends it (this process, or Dask workers through ``batch.dask_compute``) and
-  loads its model through ``models.load``, once per process;
+- ``apply(texts) -> list``: pure computation, one result per text. It runs on partitions
+  of ``PARTITION_DOCS`` texts through the project's execution seam (``workbench.compute``:
+  ``InProcess`` here, ``OnDask`` on a cluster, where the processor is sent to each worker
+  once and its model travels as a folder that ``models.load`` reads once per process);
 - ``rows(result) -> list[dict]``: the table rows of one document's result;
 - ``schema``, ``table``, ``description`` and ``version``;
 - ``runs``: for a table where a processed document may have no row at all (a note with no
@@ -21,23 +22,22 @@ still pending; a Dask worker that dies costs a rescheduled partition.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import polars as pl
 
+from workbench.compute import Executor, InProcess
 from workbench.explore import Session
 
-Compute = Callable[[Callable[[list[str]], list[Any]], list[str]], list[Any]]
-"""How a processor's ``apply`` is run over many texts: locally, or on a Dask cluster."""
+PARTITION_DOCS = 64
+"""Documents per task: large enough to batch the encoder, small enough to spread over workers."""
 INDEX = "documents.index"
 _RUNS_SCHEMA = {"doc_id": pl.Utf8, "sha256": pl.Utf8, "model_version": pl.Utf8, "processed_at": pl.Datetime("us")}
 
 
-def run_locally(apply: Callable[[list[str]], list[Any]], texts: list[str]) -> list[Any]:
-    """The in-process ``Compute``: one call over all texts."""
-    return apply(texts) if texts else []
+def _apply(texts: list[str], processor: IncrementalProcessor) -> list[Any]:
+    return processor.apply(texts)
 
 
 def existing(wb: Session, name: str) -> pl.DataFrame | None:
@@ -75,7 +75,7 @@ class IncrementalProcessor:
         column are added by ``update``)."""
         raise NotImplementedError
 
-    def update(self, wb: Session, compute: Compute = run_locally, everything: bool = False) -> dict[str, int]:
+    def update(self, wb: Session, executor: Executor = InProcess(), everything: bool = False) -> dict[str, int]:
         """Process new or changed documents (all with ``everything``); counts: documents, processed, rows."""
         docs = wb.sql(f"SELECT doc_id, sha256, text FROM {INDEX} ORDER BY doc_id")
         old = existing(wb, self.table)
@@ -87,7 +87,9 @@ class IncrementalProcessor:
         todo = docs.join(done, on=["doc_id", "sha256"], how="anti")
         if self.skip_blank:
             todo = todo.filter(pl.col("text").fill_null("").str.strip_chars() != "")
-        results = compute(self.apply, [t or "" for t in todo["text"].to_list()])
+        texts = [t or "" for t in todo["text"].to_list()]
+        parts = [texts[i : i + PARTITION_DOCS] for i in range(0, len(texts), PARTITION_DOCS)]
+        results = [result for part in executor.map(_apply, parts, self) for result in part]
         now = datetime.now(UTC).replace(tzinfo=None)
         extra = {"sha256": None, "model_version": self.version, **({self.time_column: now} if self.time_column else {})}
         fresh = pl.DataFrame([{k: v for k, v in {"doc_id": doc_id, **row, **extra, "sha256": sha}.items()

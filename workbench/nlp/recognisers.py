@@ -24,9 +24,9 @@ _HK_PLATE = re.compile(  # one or two letters (no I, O, Q), 1-4 digits; not "HS 
     _NOT_ALNUM_BEFORE + r"(?!HS |HK |US )(?=[A-Z0-9] ?[A-Z0-9] ?[A-Z0-9])([A-HJ-NPR-Z]{1,2})[ ]?([1-9]\d{0,3})(?![,.]\d)"
     + _NOT_ALNUM_AFTER)
 _MAINLAND_PLATE = re.compile(r"([粤粵])([A-Z])[·・.\- ]?([0-9A-HJ-NP-Z]{4,5})([港澳]?)")
-_PHONE = re.compile(  # with a country code, or without one when the digit groups are written apart
-    r"(?<![\d+(])(?:(?:\+|\(\+?)?(852)\)?[ -]?([2-9]\d{3})[ -]?(\d{4})"
-    r"|(?:\+|\(\+?)?(86)\)?[ -]?(1[3-9]\d)[ -]?(\d{4})[ -]?(\d{4})"
+_PHONE = re.compile(  # with a country code (``+852``, ``(852)``), or without one when the groups are written apart
+    r"(?<![\d+])(?:(?:\+?(852)|\(\+?(852)\))[ -]?([2-9]\d{3})[ -]?(\d{4})"
+    r"|(?:\+?(86)|\(\+?(86)\))[ -]?(1[3-9]\d)[ -]?(\d{4})[ -]?(\d{4})"
     r"|([2-9]\d{3})[ -](\d{4})"
     r"|(1[3-9]\d)[ -](\d{4})[ -](\d{4}))(?!\d|[,.]\d)")
 _HS_CUE = r"(?:\bHS(?: code)?[:\s]*|稅則號碼?[:：\s]*)"

@@ -9,8 +9,10 @@ only when whitespace precedes it, as SentencePiece would have produced, so Chine
 is not sprinkled with word starts the pretrained encoder never saw.
 
 Long texts are cut into windows of at most ``MAX_TOKENS`` tokens that overlap by
-``OVERLAP`` tokens; a word takes its label from the window in which it sits farthest from
-an edge, so an entity on a window boundary is still seen with context on both sides.
+``OVERLAP`` tokens; a word takes its tag probabilities from the window in which it sits
+farthest from an edge, so an entity on a window boundary is still seen with context on
+both sides. The tags of a text are then chosen together, under the BIO grammar and with
+English tokens and Chinese words kept whole (``workbench.nlp.decode``).
 
 Speed on CPU (short notes are the common case), and why each choice:
 
@@ -29,7 +31,7 @@ Speed on CPU (short notes are the common case), and why each choice:
 - windows are sorted by length and packed into batches of at most ``BATCH_TOKENS`` padded
   tokens, so short texts go through in large batches with almost no padding and long ones
   in small batches;
-- per-token results leave torch as one ``tolist()`` per batch, not one tensor index per token.
+- per-token results leave torch as one numpy array per batch, not one tensor index per token.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from typing import Literal
 
 import numpy as np
 
-from workbench.nlp.decode import CJK_PENALTY, LATIN_PENALTY, inside_penalties, trim_qualifier, viterbi
+from workbench.nlp.decode import CJK_PENALTY, LATIN_PENALTY, inside_penalties, lone_character, trim_qualifier, viterbi
 from workbench.nlp.encoder import load_normalisation, normalise
 from workbench.nlp.spans import LABELS, Span
 
@@ -196,7 +198,8 @@ class Tagger:
         path = viterbi(log_probs, self.tags, inside_penalties(text, words, *self.penalties))
         tags = [self.tags[i] for i in path]
         probs = [float(np.exp(log_probs[w, i])) for w, i in enumerate(path)]
-        return [t for s in bio_spans(text, words, tags, probs) if (t := trim_qualifier(text, s)) is not None]
+        return [t for s in bio_spans(text, words, tags, probs)
+                if (t := trim_qualifier(text, s)) is not None and not lone_character(t.text)]
 
     def _forward(self, rows: list[list[int]]) -> np.ndarray:
         """Log probabilities ``(rows, width, tags)`` per token of each row (rows right-padded into one batch)."""

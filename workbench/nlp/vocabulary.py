@@ -123,7 +123,7 @@ PLACES = (("Kwun Tong", "觀塘"), ("Sham Shui Po", "深水埗"), ("Tsuen Wan", 
           ("South Africa", "南非"), ("Brazil", "巴西"), ("Mexico", "墨西哥"), ("Canada", "加拿大"),
           ("Japan", "日本"), ("Korea", "韓國"), ("Taiwan", "台灣"), ("India", "印度"), ("Pakistan", "巴基斯坦"),
           ("the United Arab Emirates", "阿聯酋"), ("the Netherlands", "荷蘭"), ("Australia", "澳洲"),
-          ("Hong Kong", "香港"), ("the mainland", "內地"))
+          ("Hong Kong", "香港"), ("HK", "香港"))
 CONTROL_POINTS = (("Lok Ma Chau Control Point", "落馬洲管制站"), ("Lo Wu Control Point", "羅湖管制站"),
                   ("Man Kam To Control Point", "文錦渡管制站"), ("Shenzhen Bay Control Point", "深圳灣管制站"),
                   ("Heung Yuen Wai Boundary Control Point", "香園圍邊境管制站"),
@@ -136,6 +136,18 @@ CONTROL_POINTS = (("Lok Ma Chau Control Point", "落馬洲管制站"), ("Lo Wu C
                   ("Chai Wan Cargo Handling Basin", "柴灣貨物裝卸區"), ("Sai Wan Ho typhoon shelter", "西灣河避風塘"),
                   ("Lo Wu", "羅湖"), ("Lok Ma Chau", "落馬洲"), ("Man Kam To", "文錦渡"), ("Sha Tau Kok", "沙頭角"),
                   ("Huanggang", "皇崗"), ("Chek Lap Kok", "赤鱲角"))
+COURTS = (("Kowloon City Magistrates' Courts", "九龍城裁判法院"), ("Eastern Magistrates' Courts", "東區裁判法院"),
+          ("West Kowloon Magistrates' Courts", "西九龍裁判法院"), ("Kwun Tong Magistrates' Courts", "觀塘裁判法院"),
+          ("Sha Tin Magistrates' Courts", "沙田裁判法院"), ("Tuen Mun Magistrates' Courts", "屯門裁判法院"),
+          ("Wan Chai Law Courts", "灣仔法院大樓"))
+"""Courts named after their place: tagged LOCATION whole (the place where a hearing was held)."""
+FACILITIES = (("station", "站"), ("market", "街市"), ("pier", "碼頭"), ("MTR station", "地鐵站"),
+              ("bus terminus", "巴士總站"), ("car park", "停車場"), ("wholesale market", "批發市場"),
+              ("industrial area", "工業區"), ("public pier", "公眾碼頭"), ("checkpoint", "檢查站"))
+"""Generic facility words written after a place (``Sheung Shui station``): the place alone is tagged."""
+CODENAMES = (("Sea Dragon", "海龍"), ("Thunder", "雷電"), ("Iron Fist", "鐵拳"), ("Night Hawk", "夜鷹"),
+             ("Red Tide", "紅潮"), ("Silver Net", "銀網"), ("Storm", "風暴"), ("Guardian", "守護"))
+"""Operation code names: quoted like ship names, but not entities."""
 ROADS = (("Castle Peak Road", "青山公路"), ("Lai Chi Kok Road", "荔枝角道"), ("Tuen Mun Road", "屯門公路"),
          ("Tolo Highway", "吐露港公路"), ("Fanling Highway", "粉嶺公路"), ("Kwai Chung Road", "葵涌道"),
          ("Hennessy Road", "軒尼詩道"), ("Canton Road", "廣東道"), ("Tai Lin Pai Road", "大連排道"),
