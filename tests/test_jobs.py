@@ -118,7 +118,8 @@ def test_apps_and_commands_can_say_how_far_a_missing_table_is(tmp_path: Path) ->
         runner.wait()
 
 
-def test_extract_without_a_model_says_which_step_makes_it(tmp_path: Path) -> None:
+def test_extract_without_a_model_exits_naming_the_step_that_makes_it(tmp_path: Path) -> None:
+    """Issue 15's contract: no model -> exit non-zero naming the command (never a silent rules-only run)."""
     from click.testing import CliRunner
 
     from workbench.cli.main import main
@@ -127,5 +128,6 @@ def test_extract_without_a_model_says_which_step_makes_it(tmp_path: Path) -> Non
     texts.write_text('{"id": "1", "text": "Call 9123 4567"}\n')
     result = CliRunner().invoke(main, ["nlp", "extract", "--input", str(texts), "--output", str(tmp_path / "out.jsonl"),
                                        "--lake", str(tmp_path / "lake")])
-    assert result.exit_code == 0, result.output
-    assert "no NER model" in result.stderr and "`workbench nlp train --task ner`" in result.stderr
+    assert result.exit_code == 1, result.output
+    assert "no trained model" in result.stderr and "`workbench nlp train --task ner`" in result.stderr
+    assert "workbench jobs" in result.stderr and not (tmp_path / "out.jsonl").exists()

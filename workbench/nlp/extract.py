@@ -29,6 +29,7 @@ RUNS = "curated.document_mention_runs"
 RULES_ONLY = "rules-only"
 """Model version recorded when extraction runs without a tagger (recognisers + gazetteer, asked for explicitly)."""
 TRAIN_NER = "workbench nlp train --task ner"
+MAKE_UP_HINT = "`make up` runs it in the background: see `workbench jobs`"
 
 
 class Extractor:
@@ -51,7 +52,7 @@ class Extractor:
         gazetteer = Gazetteer.from_lake(wb)
         if rules_only:
             return cls(gazetteer)
-        folder = require(model_dir or model_cache(wb) / NER_DIR, "config.json", TRAIN_NER)
+        folder = require(model_dir or model_cache(wb) / NER_DIR, "config.json", TRAIN_NER, MAKE_UP_HINT)
         return cls(gazetteer, load(Tagger, folder, threads, wb.settings.nlp_precision))
 
     def extract_many(self, texts: Sequence[str]) -> list[list[Span]]:

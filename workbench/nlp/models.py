@@ -58,8 +58,8 @@ def _load(kind: type, folder: Path, options: tuple) -> Any:
     return kind(folder, *options)
 
 
-def require(folder: Path, marker: str, train_command: str) -> Path:
+def require(folder: Path, marker: str, train_command: str, hint: str = "") -> Path:
     """``folder`` if it holds a trained model (its ``marker`` file), else ``ModelMissing`` naming the command."""
     if not (folder / marker).exists():
-        raise ModelMissing(f"no trained model in {folder}: run `{train_command}` first")
+        raise ModelMissing(f"no trained model in {folder}: run `{train_command}` first" + (f" ({hint})" if hint else ""))
     return folder
