@@ -120,7 +120,7 @@ def identifier_comparison(column: str, label: str, fuzzy: bool) -> dict[str, obj
 
 
 def address_comparison() -> dict[str, object]:
-    """Addresses: same numbers on the same street or district; same numbers; same street; else."""
+    """Addresses: same numbers on the same street or district; same numbers; numbers a typo or two apart; same street; else."""
     nums = '"addr_nums_l" = "addr_nums_r"'
     area = '"addr_area_l" = "addr_area_r"'
     return {
@@ -129,6 +129,7 @@ def address_comparison() -> dict[str, object]:
             _null('("addr_nums_l" IS NULL AND "addr_area_l" IS NULL) OR ("addr_nums_r" IS NULL AND "addr_area_r" IS NULL)'),
             _level("same numbers and place", f"{nums} AND {area}"),
             _level("same numbers", nums),
+            _level("numbers one or two typos apart", f'damerau_levenshtein("addr_nums_l", "addr_nums_r") <= 2'),
             _level("same place", area),
             _level("else", "ELSE"),
         ],
