@@ -54,11 +54,13 @@ def test_describe_prints_a_profile(lake: str) -> None:
 
 
 LAKELESS = {("users",), ("platform", "down"), ("platform", "status"), ("platform", "render-k8s"),
-            ("demo", "stop-sources"), ("publish",), ("apps", "hub-service")}
+            ("demo", "stop-sources"), ("publish",), ("apps", "hub-service"), ("jobs",)}
 """Commands that never take a lake argument: accounts live in the hub's own root-only store;
 stopping or probing the stack reads only its pid files; rendering the Kubernetes values and
 stopping the demo's database touch no lake; publishing talks to the dashboards service over
-HTTP; and the dashboards service is started by the hub with the platform's environment."""
+HTTP; the dashboards service is started by the hub with the platform's environment; and the
+stack's background jobs are tracked in its state folder (each job's own command finds the lake
+through the checkout's workbench.toml)."""
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
