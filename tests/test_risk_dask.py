@@ -15,7 +15,6 @@ import pytest
 
 from workbench.explore import Session
 from workbench.risk import load_model_spec, score_table, train
-from workbench.risk.dask_scoring import score_table_dask
 from workbench.risk.data import lake_query
 from workbench.risk.model import RiskModel
 
@@ -46,7 +45,7 @@ def test_dask_scores_every_file_like_the_single_process_path(tiny_world: Session
         tiny_world.write(rows.gather_every(3, offset=part), SOURCE, mode="overwrite" if part == 0 else "append")
     assert len(tiny_world.lake.delta(SOURCE).file_uris()) == 3
 
-    report = score_table_dask(tiny_world, model, "work.scores_dask", dask_client, table=SOURCE, model_version="v1")
+    report = score_table(tiny_world, model, "work.scores_dask", table=SOURCE, model_version="v1", client=dask_client)
     single = score_table(tiny_world, model, "work.scores_single", table=SOURCE, model_version="v1")
     assert report.scored == single.scored == rows.height and not report.rejections
     assert report.versions == {SOURCE: tiny_world.lake.delta(SOURCE).version()}
@@ -65,6 +64,6 @@ def test_a_bad_row_in_one_file_is_reported_and_the_rest_scored(tiny_world: Sessi
     broken = rows.with_columns(pl.when(pl.col("declaration_id") == bad_id).then(pl.lit("teleport"))
                                .otherwise(pl.col("mode")).alias("mode"))
     tiny_world.write(broken, "work.declarations_broken", mode="overwrite")
-    report = score_table_dask(tiny_world, model, "work.scores_broken", dask_client, table="work.declarations_broken")
+    report = score_table(tiny_world, model, "work.scores_broken", table="work.declarations_broken", client=dask_client)
     assert report.scored == rows.height - 1 and len(report.rejections) == 1
     assert report.rejections[0].field == "mode" and bad_id in report.rejections[0].record

@@ -242,11 +242,10 @@ def score_table_command(name: str, table: str | None, into: str, alias: str, bat
         progress = lambda done: status.update(f"{done:,} rows scored")  # noqa: E731
         if dask_workers:
             from workbench.compute import client
-            from workbench.risk.dask_scoring import score_table_dask
 
             with client(workers=dask_workers, processes=True) as dask_client:
-                report = score_table_dask(home.session(), model, into, dask_client, table=table,
-                                          model_version=f"v{version}", progress=progress)
+                report = score_table(home.session(), model, into, table=table, model_version=f"v{version}",
+                                     progress=progress, client=dask_client)
                 dask_client.cluster.close()
         else:
             report = score_table(home.session(), model, into, table=table, model_version=f"v{version}",
