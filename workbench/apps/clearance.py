@@ -60,6 +60,27 @@ def queue(wb: Session, place: str | None = None, limit: int = 50) -> pl.DataFram
                   {"place": place} if place else None)
 
 
+@dataclass(frozen=True)
+class RecordKind:
+    """Where a queued record of one kind lives, and whose history an officer sees beside it."""
+
+    table: str
+    key: str
+    owner: str
+    time: str
+    history: str
+    label: str
+
+
+KINDS = {
+    "crossing": RecordKind(CROSSINGS, "crossing_id", "plate", "crossed_at",
+                           "crossed_on, control_point, direction, cargo_desc", "The vehicle's recent crossings"),
+    "declaration": RecordKind(DECLARATIONS, "declaration_id", "trader_id", "lodged_at",
+                              "lodged_on, port_code AS port, hs_chapter, goods_desc_en AS goods, value_hkd",
+                              "The trader's recent declarations"),
+}
+
+
 @dataclass
 class OpenedRecord:
     """One queued record as an officer opens it."""
@@ -77,22 +98,14 @@ def open_record(wb: Session, record_id: str) -> OpenedRecord:
     if not found.height:
         raise WorkbenchError(f"record {record_id}: not in the clearance queue (decided already, or never selected)")
     queued = found.row(0, named=True)
-    if queued["kind"] == "crossing":
-        record = wb.sql(f"SELECT * FROM {CROSSINGS} WHERE crossing_id = $id", {"id": record_id})
-        history = wb.sql(f"SELECT crossing_id, crossed_on, control_point, direction, cargo_desc, "
-                         f"CASE WHEN inspected THEN coalesce(inspection_result, 'pending') ELSE 'not inspected' END "
-                         f"AS inspection FROM {CROSSINGS} WHERE plate = $plate AND crossing_id <> $id "
-                         f"ORDER BY crossed_at DESC LIMIT {HISTORY_ROWS}",
-                         {"plate": record["plate"][0] if record.height else None, "id": record_id})
-        label = "The vehicle's recent crossings"
-    else:
-        record = wb.sql(f"SELECT * FROM {DECLARATIONS} WHERE declaration_id = $id", {"id": record_id})
-        history = wb.sql(f"SELECT declaration_id, lodged_on, port_code AS port, hs_chapter, goods_desc_en AS goods, "
-                         f"value_hkd, CASE WHEN inspected THEN coalesce(inspection_result, 'pending') "
-                         f"ELSE 'not inspected' END AS inspection FROM {DECLARATIONS} WHERE trader_id = $trader "
-                         f"AND declaration_id <> $id ORDER BY lodged_at DESC LIMIT {HISTORY_ROWS}",
-                         {"trader": record["trader_id"][0] if record.height else None, "id": record_id})
-        label = "The trader's recent declarations"
+    kind = KINDS[queued["kind"]]
+    record = wb.sql(f"SELECT * FROM {kind.table} WHERE {kind.key} = $id", {"id": record_id})
+    owner = record[kind.owner][0] if record.height else None
+    history = wb.sql(f"SELECT {kind.key}, {kind.history}, CASE WHEN inspected THEN coalesce(inspection_result, "
+                     f"'pending') ELSE 'not inspected' END AS inspection FROM {kind.table} "
+                     f"WHERE {kind.owner} = $owner AND {kind.key} <> $id ORDER BY {kind.time} DESC LIMIT {HISTORY_ROWS}",
+                     {"owner": owner, "id": record_id})
+    label = kind.label
     reasons = [queued[f"reason_{i}"] for i in (1, 2, 3) if queued.get(f"reason_{i}")]
     return OpenedRecord(queued, record.row(0, named=True) if record.height else {}, history, label, reasons)
 
