@@ -195,6 +195,28 @@ def test_the_service_takes_a_promoted_champion_without_a_failed_request(loop: Lo
     assert set(seen[first_new:]) == {version}  # once swapped, never back
 
 
+def test_only_a_modeller_promotes_and_compares_champion_and_challenger_on_the_newest_weeks(
+        loop: Loop, deployed: str) -> None:
+    args = ["models", "promote", "crossing_risk", "1", "--lake", loop.lake, "--registry", str(loop.registry_dir)]
+    refused = CliRunner().invoke(main, args, env={"WORKBENCH_ROLE": "analyst", "WORKBENCH_USER": "ana"})
+    assert refused.exit_code != 0 and "only modeller" in refused.output, refused.output
+    done = CliRunner().invoke(main, args, env={"WORKBENCH_ROLE": "modeller", "WORKBENCH_USER": "mo"})
+    assert done.exit_code == 0 and "now champion" in done.output, done.output
+    from workbench.security.audit import read_records
+
+    trail = [r for r in read_records(Path(loop.lake).parent / "audit") if r["event"] == "model_promote"]
+    assert [(r["user"], r["status"]) for r in trail[-2:]] == [("ana", "denied"), ("mo", "ok")]
+    assert "champion and challenger on the newest 8 weeks" in loop.cli("models", "compare", "declaration_risk",
+                                                                       "--recent-weeks", "8").output
+    from workbench.risk.monitoring import compare_recent
+
+    registry = loop.registry
+    table = compare_recent(loop.wb, {"champion": registry.load("declaration_risk"),
+                                     "challenger": registry.load("declaration_risk", "challenger")}, weeks=8)
+    assert list(table["model"]) == ["champion", "challenger"] and (table["rows"] > 0).all()
+    assert table["since"].nunique() == 1 and "recall_at_5pct" in table.columns
+
+
 def published_ids(batches: list[Any]) -> set[str]:
     return {i for b in batches for t in (DECLARATIONS, CROSSINGS) for i in b.ids.get(t, [])}
 

@@ -22,7 +22,7 @@ import polars as pl
 
 import workbench
 from workbench.cli.common import console, emit, format_option
-from workbench.errors import WorkbenchError
+from workbench.errors import AccessDenied, WorkbenchError
 from workbench.registry import Registry, registry_folder
 from workbench.risk import load_model_spec, score_file, score_table, train
 from workbench.risk.data import last_day
@@ -35,6 +35,8 @@ from workbench.risk.specs import LakeData
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_SPECS = Path(workbench.__file__).resolve().parents[1] / "models"
+PROMOTERS = ("modeller", "system")
+"""Roles whose session may promote a champion: modellers, and the platform's own jobs (``models up``)."""
 
 
 @dataclass(frozen=True)
@@ -197,8 +199,14 @@ def score_command(name: str, source: Path, target: Path, alias: str, home: Home,
 @click.argument("version", type=int)
 @home_option
 def promote_command(name: str, version: int, home: Home) -> None:
-    """Make VERSION of NAME the champion used by score (audited as the person who ran it)."""
-    trail = home.session().audit  # opened first: no audit trail, no promotion
+    """Make VERSION of NAME the champion used by score and the scoring service (modellers only; audited)."""
+    session = home.session()
+    if session.role not in PROMOTERS:
+        session.audit.record("model_promote", status="denied", resource=f"model:{name} v{version}", model=name,
+                             version=version)
+        raise AccessDenied(f"model:{name}", "promote", session.role,
+                           reason=f"only {' or '.join(PROMOTERS)} sessions promote a model")
+    trail = session.audit  # opened first: no audit trail, no promotion
     home.registry.promote(name, version)
     trail.record("model_promote", resource=f"model:{name} v{version}", model=name, version=version)
     click.echo(f"{name} v{version} is now champion")
@@ -215,11 +223,22 @@ def list_command(name: str | None, home: Home, fmt: str) -> None:
 
 @models.command("compare")
 @click.argument("name")
+@click.option("--recent-weeks", type=click.IntRange(1), default=None, metavar="N",
+              help="Also score the champion and the challenger on the newest N weeks' labelled rows, side by side.")
 @home_option
 @format_option("table", "json", "csv")
-def compare_command(name: str, home: Home, fmt: str) -> None:
-    """Validation metrics of NAME's versions side by side (model, candidates, baselines)."""
+def compare_command(name: str, recent_weeks: int | None, home: Home, fmt: str) -> None:
+    """Validation metrics of NAME's versions side by side (model, candidates, baselines); with --recent-weeks,
+    the champion and the challenger judged on the same newest traffic."""
     emit(_frame(home.registry.compare(name)), fmt, title=f"{name}: versions compared")
+    if recent_weeks:
+        from workbench.registry.store import CHALLENGER, CHAMPION
+        from workbench.risk.monitoring import compare_recent
+
+        chosen = {f"{alias} v{home.registry.version_of(name, alias)}": home.registry.load(name, alias)
+                  for alias in (CHAMPION, CHALLENGER)}
+        table = compare_recent(home.session(), chosen, recent_weeks)
+        emit(_frame(table.round(4)), fmt, title=f"{name}: champion and challenger on the newest {recent_weeks} weeks")
 
 
 @models.command("score-table")

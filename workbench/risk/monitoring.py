@@ -27,7 +27,8 @@ import polars as pl
 
 from workbench.errors import WorkbenchError
 from workbench.explore import Session
-from workbench.risk.data import read_window
+from workbench.risk.data import last_day, read_window
+from workbench.risk.evaluation import evaluate
 from workbench.risk.model import RiskModel
 from workbench.risk.profile import ALERT_MIN_ROWS, ALERT_PSI, Profile, shift
 from workbench.risk.scoring import model_label
@@ -182,3 +183,33 @@ def _frame(found: list[dict[str, object]], name: str, version: int) -> pl.DataFr
     return frame.with_columns(pl.col("kind").replace_strict(order, return_dtype=pl.Int8).alias("_order")) \
         .sort("window_start", "_order", "subject").drop("_order")
 
+
+
+def compare_recent(session: Session, models: dict[str, RiskModel], weeks: int = 8) -> pd.DataFrame:
+    """Each model's ranking metrics on the labelled rows of its table's newest ``weeks`` whole weeks.
+
+    How a challenger is judged beside the champion before a modeller promotes it: on the
+    same, most recent traffic (what the registry's figures, measured at training on each
+    version's own validation period, cannot tell). Rows: one per model label, with
+    ``rows`` (labelled rows measured) and every metric ``evaluation.evaluate`` reports.
+    Rows the models were refitted on are in-sample for them: say so when reading it.
+    """
+    if not models:
+        return pd.DataFrame()
+    spec = next(iter(models.values())).spec
+    latest = last_day(session, spec)
+    if latest is None:
+        raise WorkbenchError(f"{spec.name}: its table has no rows to compare on")
+    since, until = whole_weeks(latest + timedelta(days=1) - timedelta(weeks=weeks), latest + timedelta(days=1))
+    rows = read_window(session, spec, since, until).checked.rows
+    labels = rows[spec.model.label].to_numpy(dtype=float)
+    known = ~np.isnan(labels)
+    if not known.any():
+        raise WorkbenchError(f"{spec.name}: no labelled rows between {since} and {until} to compare on")
+    values = rows[spec.model.value].astype(float).to_numpy()[known] if spec.model.value else None
+    out = []
+    for label, model in models.items():
+        scores = model.predict(rows)[known]
+        out.append({"model": label, "since": since, "until": until, "rows": int(known.sum()),
+                    **evaluate(labels[known], scores, spec.selection.capacities, values)})
+    return pd.DataFrame(out)
