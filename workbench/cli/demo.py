@@ -6,7 +6,6 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 import psutil
@@ -172,55 +171,35 @@ def feed_command(session: SessionFactory, out: Path, db_url: str | None, rate: f
     console.print(f"published {total if total is not None else 'some'} records")
 
 
-@demo.group("loop")
-def loop_group() -> None:
-    """The live loop of the demo stack (feed, followers, scorer) as background processes."""
-
-
-def _loop(out: Path, connectors: Path, lake: str | None, folder: Path) -> Any:
+@demo.command("loop")
+@click.argument("action", type=click.Choice(["start", "stop", "status"]))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("var/sources"),
+              show_default=True, help="The folder `publish-sources` used.")
+@click.option("--connectors", type=click.Path(file_okay=False, path_type=Path), default=Path("connectors"),
+              show_default=True, help="Folder of connector files the followers run.")
+@click.option("--lake", default=None, metavar="DIR", help="Lake root (default: the configured lake).")
+@click.option("--folder", type=click.Path(file_okay=False, path_type=Path), default=Path("var/loop"),
+              show_default=True, help="Pid files and logs of the loop's processes.")
+@click.option("--no-feed", is_flag=True, help="With start: followers and scorer only (real sources feed themselves).")
+def loop_command(action: str, out: Path, connectors: Path, lake: str | None, folder: Path, no_feed: bool) -> None:
+    """The live loop as background processes: start, stop or report the feed, a follower per live source and
+    the scorer (``make up`` starts them, ``make down`` stops them, ``make status`` reports them)."""
     from workbench.demo.loop import Loop
     from workbench.settings import load_settings
 
-    return Loop(out, connectors, load_settings(lake=lake).lake, folder)
-
-
-def loop_options(func: Any) -> Any:
-    func = click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("var/sources"),
-                        show_default=True, help="The folder `publish-sources` used.")(func)
-    func = click.option("--connectors", type=click.Path(file_okay=False, path_type=Path), default=Path("connectors"),
-                        show_default=True, help="Folder of connector files the followers run.")(func)
-    func = click.option("--lake", default=None, metavar="DIR", help="Lake root (default: the configured lake).")(func)
-    return click.option("--folder", type=click.Path(file_okay=False, path_type=Path), default=Path("var/loop"),
-                        show_default=True, help="Pid files and logs of the loop's processes.")(func)
-
-
-@loop_group.command("start")
-@loop_options
-@click.option("--no-feed", is_flag=True, help="Followers and scorer only (real sources feed themselves).")
-def loop_start(out: Path, connectors: Path, lake: str | None, folder: Path, no_feed: bool) -> None:
-    """Start the feed, a follower per live source and the scorer (those not running)."""
-    started = _loop(out, connectors, lake, folder).start(feed=not no_feed)
-    console.print(f"live loop: started {', '.join(started) or 'nothing (all running)'}; logs in {folder}; "
-                  f"pause the feed with `workbench demo feed --pause --out {out}`")
-
-
-@loop_group.command("stop")
-@loop_options
-def loop_stop(out: Path, connectors: Path, lake: str | None, folder: Path) -> None:
-    """Stop the loop's processes."""
-    stopped = _loop(out, connectors, lake, folder).stop()
-    console.print(f"live loop: stopped {', '.join(stopped) or 'nothing (none running)'}")
-
-
-@loop_group.command("status")
-@loop_options
-def loop_status(out: Path, connectors: Path, lake: str | None, folder: Path) -> None:
-    """Each process of the loop: running (pid) or not; whether the feed is paused."""
-    loop = _loop(out, connectors, lake, folder)
-    for name, pid in loop.status().items():
-        console.print(f"{name:12} {'running (pid ' + str(pid) + ')' if pid else 'not running'}", highlight=False)
-    if (out.resolve() / "feed.paused").exists():
-        console.print("feed is paused (workbench demo feed --resume)")
+    loop = Loop(out, connectors, load_settings(lake=lake).lake, folder)
+    if action == "start":
+        started = loop.start(feed=not no_feed)
+        console.print(f"live loop: started {', '.join(started) or 'nothing (all running)'}; logs in {folder}; "
+                      f"pause the feed with `workbench demo feed --pause --out {out}`")
+    elif action == "stop":
+        stopped = loop.stop()
+        console.print(f"live loop: stopped {', '.join(stopped) or 'nothing (none running)'}")
+    else:
+        for name, pid in loop.status().items():
+            console.print(f"{name:12} {'running (pid ' + str(pid) + ')' if pid else 'not running'}", highlight=False)
+        if (out.resolve() / "feed.paused").exists():
+            console.print("feed is paused (workbench demo feed --resume)")
 
 
 @demo.command("stop-sources")
