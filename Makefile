@@ -22,7 +22,7 @@ export HF_HUB_OFFLINE := 1
 help:
 	@echo "make up     - install, publish the demo world (scale $(SCALE)) as source systems and ingest it into $(LAKE) if empty,"
 	@echo "              start hub + gateway + dashboards, then train/extract/resolve in background jobs (WAIT=1: wait for them)"
-	@echo "make down   - stop the local stack; make status - report each component"
+	@echo "make down   - stop the local stack; make status - each component's state, uptime and restarts"
 	@echo "make test   - install and run the test suite"
 	@echo "make bench  - install and run the benchmarks (scale $(BENCH_SCALE))"
 
@@ -62,7 +62,7 @@ up: $(STAMP) $(HUB_PROXY) postgres
 	@$(BIN)/workbench config init --lake $(LAKE)
 	$(BIN)/workbench demo publish-sources --seed $(SEED) --scale $(SCALE) --out $(SOURCES) --ingest connectors \
 		--with-truth --if-empty --db-port $(DB_PORT)
-	$(BIN)/workbench platform up
+	$(BIN)/workbench platform up --sources $(SOURCES)
 	@$(BIN)/workbench jobs start $(if $(WAIT),--wait)
 	$(BIN)/workbench demo loop start --out $(SOURCES)
 	@echo
@@ -72,6 +72,7 @@ up: $(STAMP) $(HUB_PROXY) postgres
 	@echo "  $(BIN)/workbench sql \"SELECT port_code, count(*) FROM curated.declarations GROUP BY 1\""
 	@echo "  $(BIN)/workbench config    # the settings in force here, and where each came from"
 
+# supervisord runs the demo PostgreSQL too once `up` has run; stop-sources stops one `publish-sources` left.
 down: $(STAMP)
 	$(BIN)/workbench demo loop stop --out $(SOURCES)
 	$(BIN)/workbench jobs stop

@@ -116,12 +116,15 @@ def test_status_reports_each_component_and_cli_agrees(running: Stack) -> None:
     from workbench.platform import stack
 
     components = {c.name: c for c in stack.status(running.profile)}  # type: ignore[arg-type]
-    assert set(components) == {"hub", "proxy", "dask-gateway", "dashboards", "audit", "siem"}
-    assert all(c.running for c in components.values()), components
+    assert set(components) == {"hub", "proxy", "dask-gateway", "dashboards", "idle-culler", "audit", "siem"}
+    assert all(c.running and c.state in ("RUNNING", "STARTING") for c in components.values()), components
+    assert len({c.pid for c in components.values()}) == len(components)
     env = running.profile.to_env()  # type: ignore[attr-defined]
     result = CliRunner().invoke(platform, ["status", "--format", "json"], env=env)
     assert result.exit_code == 0, result.output
-    assert {c["name"]: c["running"] for c in json.loads(result.output)} == dict.fromkeys(components, True)
+    listed = json.loads(result.output)
+    assert {c["name"]: c["running"] for c in listed} == dict.fromkeys(components, True)
+    assert all({"state", "uptime", "restarts", "pid"} <= set(c) for c in listed)
     again = CliRunner().invoke(platform, ["up"], env=env)  # idempotent: finds the running hub
     assert again.exit_code == 0, again.output
     assert running.url in again.output and "demo-credentials.tsv" in again.output

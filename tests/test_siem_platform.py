@@ -369,17 +369,20 @@ def test_role_change_and_disable_stop_the_persons_server_and_gateway_clusters(
 
 @pytest.mark.hub
 def test_down_stops_the_audit_service_and_the_siem_loop(stack_with_siem: tuple[Stack, type[_Webhook]]) -> None:
+    import psutil
+
     from workbench.platform import stack
-    from workbench.security.audit_service import security_processes, socket_path
+    from workbench.security.audit_service import socket_path
 
     running, _ = stack_with_siem
-    pids = [p.pid() for p in security_processes(running.profile)]
-    assert all(pids), pids
     # `platform status` and `down` (make status/down) know the stack by its state folder only, not its lake
     from_state = dataclasses.replace(running.profile, lake=None)  # type: ignore[type-var]
-    seen = {c.name: c.running for c in stack.status(from_state)}
-    assert (seen["audit"], seen["siem"]) == (True, True), seen
+    seen = {c.name: c for c in stack.status(from_state)}
+    assert (seen["audit"].running, seen["siem"].running) == (True, True), seen
+    pids = [c.pid for c in seen.values()]
+    assert all(pids) and len(set(pids)) == len(pids), seen
     assert stack.down(from_state)
-    assert [p.pid() for p in security_processes(running.profile)] == [None, None]
+    assert not [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
     assert not socket_path(running.profile.state_dir).exists()  # type: ignore[attr-defined]
-    assert {c.name: c.running for c in stack.status(running.profile)}["audit"] is False  # type: ignore[arg-type]
+    after = {c.name: (c.running, c.state) for c in stack.status(running.profile)}  # type: ignore[arg-type]
+    assert after == dict.fromkeys(seen, (False, "STOPPED")), after

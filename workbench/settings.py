@@ -221,6 +221,7 @@ class HubSettings(_FileSettings):
     lake: str | None = None
     audit_dir: str | None = None
     config_file: str | None = None
+    supervised: bool | None = None
 
 
 SettingSource = tuple[Any, str]

@@ -91,12 +91,16 @@ def serve_command(lake: str | None, audit_dir: str | None, socket_file: str, uni
 @click.option("--hub-log", default=None, metavar="FILE", help="The stack's hub log (hub, proxy and gateway lines).")
 @click.option("--dashboards-log", default=None, metavar="FILE", help="The dashboards server's access log.")
 @click.option("--scoring-log", default=None, metavar="FILE", help="The scoring service's JSON access log.")
+@click.option("--proxy-log", default=None, metavar="FILE", help="The proxy's log (default: in the hub log).")
+@click.option("--gateway-log", default=None, metavar="FILE", help="The Dask Gateway's log (default: in the hub log).")
+@click.option("--supervisor-log", default=None, metavar="FILE", help="supervisord's log (components that died).")
 @click.option("--accounts", "accounts_dir", default=None, metavar="DIR",
               help="Hub state folder holding accounts/: the directory the disabled-account detector checks.")
 @click.option("--every", default=None, type=float, help="Seconds between cycles (default: settings.siem_interval).")
 @click.option("--once", is_flag=True, help="Run one cycle and exit.")
 def siem_command(lake: str | None, audit_dir: str | None, hub_log: str | None, dashboards_log: str | None,
-                 scoring_log: str | None, accounts_dir: str | None, every: float | None, once: bool) -> None:
+                 scoring_log: str | None, proxy_log: str | None, gateway_log: str | None, supervisor_log: str | None,
+                 accounts_dir: str | None, every: float | None, once: bool) -> None:
     """Collect the platform's logs into security.events, detect, alert: every N seconds until stopped."""
     import signal
     import threading
@@ -112,7 +116,8 @@ def siem_command(lake: str | None, audit_dir: str | None, hub_log: str | None, d
     # On the stack: the platform's own logs, checked against the hub's accounts. Without a hub
     # log: the audit trail and the lake's landed access log (the demo world's, scored by tests).
     collectors = (platform_collectors(hub_log, folder, dashboards_log, exclude_users=[wb.user],
-                                     scoring_log=scoring_log) if hub_log
+                                     scoring_log=scoring_log, proxy_log=proxy_log, gateway_log=gateway_log,
+                                     supervisor_log=supervisor_log) if hub_log
                   else [AuditCollector(folder, exclude_users=[wb.user]), AccessLogCollector()])
     sinks = [sink_from_config(config) for config in settings.siem_sinks]
 

@@ -1,15 +1,18 @@
-"""``workbench platform up|down|status``: the local multi-user stack in the background.
+"""``workbench platform up|down|status``: the local multi-user stack under supervisord.
 
-``up`` starts proxy + hub (+ Dask Gateway and the idle culler as hub services) with their
-pid files and log under the hub state folder (``var/hub`` in the checkout), returns once
-``/hub/api`` answers and prints the URL and where the demo credentials are. ``down``
-stops it cleanly; ``status`` reports each component (``--format json`` for scripts).
-Knobs are the ``WORKBENCH_HUB_*`` variables of ``HubProfile`` (ports, state, Unix prefix).
+``up`` starts supervisord, which runs every component (audit service, proxy, hub, Dask
+Gateway, dashboards, idle culler, SIEM loop, and with ``--sources`` the demo PostgreSQL) and
+restarts any that dies (``workbench.platform.stack``); it returns once ``/hub/api`` answers
+and prints the URL and where the demo credentials are. On a running stack it starts again
+what supervisord gave up on. ``down`` stops everything; ``status`` reports each component's
+state, uptime, restarts and health (``--format json`` for scripts). Knobs are the
+``WORKBENCH_HUB_*`` variables of ``HubProfile`` (ports, state, Unix prefix).
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 import polars as pl
@@ -41,26 +44,29 @@ def platform() -> None:
 @platform.command("up")
 @click.option("--lake", default=None, metavar="DIR",
               help="Lake the notebook servers open (WORKBENCH_LAKE for them; must be readable by the users).")
+@click.option("--sources", default=None, metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
+              help="The folder of `demo publish-sources`: its PostgreSQL is supervised too.")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for the hub and gateway.")
-def up(lake: str | None, timeout: float) -> None:
-    """Start the stack unless it runs; print the URL and the credentials file."""
+def up(lake: str | None, sources: Path | None, timeout: float) -> None:
+    """Start the stack under supervisord unless it runs; print the URL and the credentials file."""
     from workbench.platform import stack
 
     profile = _profile(lake)
-    with click.progressbar(length=1, label="starting proxy, hub and gateway") as bar:
-        url = stack.up(profile, timeout=timeout)
+    with click.progressbar(length=1, label="starting supervisord and the stack") as bar:
+        url = stack.up(profile, timeout=timeout, sources=sources)
         bar.update(1)
     click.echo(f"JupyterHub: {url}/hub/login")
     if profile.demo_accounts:
         from workbench.platform.accounts import DEMO_ACCOUNTS
 
         click.echo(f"Demo accounts ({', '.join(DEMO_ACCOUNTS)}): {profile.credentials_file} (root only, 0600)")
-    click.echo(f"Log: {stack.log_file(profile)}   Stop: workbench platform down")
+    click.echo(f"Logs: {stack.log_file(profile).parent}/   State: workbench platform status   "
+               "Stop: workbench platform down")
 
 
 @platform.command("down")
 def down() -> None:
-    """Stop the hub, its proxy and its services (servers and gateway clusters with them)."""
+    """Stop every component and supervisord (the hub stops the notebook servers, the gateway its clusters)."""
     from workbench.platform import stack
 
     click.echo("stopped" if stack.down(_profile()) else "nothing was running")
@@ -69,15 +75,16 @@ def down() -> None:
 @platform.command("status")
 @format_option("table", "json")
 def status(fmt: str) -> None:
-    """Each component with its pid and whether it answers; exit 1 when the hub is down."""
+    """Each component: supervisord's state, pid, uptime, restarts, and whether it answers; exit 1 when the hub is down."""
     from workbench.platform import stack
 
     components = stack.status(_profile())
     if fmt == "json":
         click.echo(json.dumps([c.as_dict() for c in components], indent=1))
     else:
-        emit(pl.DataFrame([c.as_dict() for c in components]), "table", title="workbench platform")
-    if not components[0].running:
+        columns = ["name", "state", "running", "uptime", "restarts", "pid", "detail"]
+        emit(pl.DataFrame([c.as_dict() for c in components]).select(columns), "table", title="workbench platform")
+    if not components or not components[0].running:
         raise SystemExit(1)
 
 

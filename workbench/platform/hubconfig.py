@@ -96,6 +96,7 @@ class HubProfile:
     dashboards: bool = True
     dashboards_port: int = 0  # 0: a free loopback port, chosen when the hub starts
     config_file: str | None = None  # the project's workbench.toml, handed to servers and services
+    supervised: bool = False  # set by the stack for its hub: supervisord runs the proxy and services (stack.hand_over)
 
     @classmethod
     def from_env(cls) -> HubProfile:
@@ -338,6 +339,10 @@ def apply(c: Any, profile: HubProfile) -> None:
     c.JupyterHub.services.append(accounts_entry)
     c.JupyterHub.load_roles = [*c.JupyterHub.load_roles, accounts_role]
     scoring.apply(c, profile)  # the models' champions behind /services/scoring/, when the lake has a registry
+    if profile.supervised:
+        from workbench.platform.stack import hand_over
+
+        hand_over(c, profile)
 
 
 def workbench_environment(profile: HubProfile) -> dict[str, str]:

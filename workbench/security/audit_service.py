@@ -2,7 +2,7 @@
 
 Why a service: analysts' kernels run as their own Unix users (``wb-NAME``). If they wrote
 the log themselves they could also edit it; if they could not, nothing they do would be
-recorded. The service runs as root (``workbench platform up`` starts it), owns the audit
+recorded. The service runs as root (the stack's supervisord runs it: ``workbench.platform.stack``), owns the audit
 folder (0700) and the checkpoint key, and listens on a Unix socket (0666, in a root-owned
 0755 folder so nobody can swap it) that any kernel may connect to.
 
@@ -35,12 +35,10 @@ import socket
 import socketserver
 import stat
 import struct
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -416,152 +414,3 @@ def serve_forever_until_signalled(service: AuditService, checkpoint_seconds: flo
         service.serve(checkpoint_seconds)
     finally:
         service.server_close()
-
-
-# -- as components of the local stack (``workbench platform up``) ----------------------------
-
-
-@dataclass
-class StackProcess:
-    """A background process beside the hub: started detached with a pid file and a log.
-
-    Like the hub's own pid file, the pid is checked against the command line (``marker``)
-    before any signal, so a recycled pid is never signalled.
-    """
-
-    name: str
-    command: list[str]
-    marker: str
-    pid_file: Path
-    log_file: Path
-    ready: Callable[[], bool]
-    detail: str
-
-    def pid(self) -> int | None:
-        from workbench.platform.stack import _alive, _read_pid
-
-        pid = _read_pid(self.pid_file)
-        return pid if _alive(pid, self.marker) else None
-
-    def start(self, env: dict[str, str], timeout: float) -> None:
-        """Start unless running; return once ``ready``, else raise ``AuditUnavailable`` with the log's end."""
-        if self.pid() is None:
-            for folder in (self.pid_file.parent, self.log_file.parent):
-                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with open(self.log_file, "ab") as log:
-                os.chmod(self.log_file, 0o600)
-                proc = subprocess.Popen(self.command, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-            self.pid_file.write_text(str(proc.pid))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.pid() is None:
-                raise AuditUnavailable(f"the {self.name} process exited at start:\n{self._tail()}")
-            if self.ready():
-                return
-            time.sleep(0.1)
-        raise AuditUnavailable(f"the {self.name} process is not ready after {timeout:.0f} s:\n{self._tail()}")
-
-    def stop(self, timeout: float = 15.0) -> bool:
-        """SIGTERM, wait, then SIGKILL of its own session; True when it was running."""
-        from workbench.platform.unix import terminate
-
-        pid = self.pid()
-        if pid is not None:
-            terminate(pid, lambda: self.pid() is not None, timeout)
-        self.pid_file.unlink(missing_ok=True)
-        return pid is not None
-
-    def _tail(self, chars: int = 2000) -> str:
-        try:
-            return self.log_file.read_text(errors="replace")[-chars:]
-        except OSError:
-            return "(no log)"
-
-
-def _answers(path: Path) -> bool:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        try:
-            probe.connect(str(path))
-            return True
-        except OSError:
-            return False
-
-
-def security_processes(profile: Any) -> list[StackProcess]:
-    """The audit service and the SIEM loop of a stack ``profile`` (a ``HubProfile``).
-
-    The audit folder is the lake's (``audit_dir_for``), so ``workbench audit verify --lake``
-    checks what the service wrote; the SIEM reads the hub log (hub, proxy and gateway lines),
-    the dashboards' access log (once the dashboards server writes it), the scoring service's
-    access log (``access_log.scoring_access_log_path``, once a service writes it) and the audit trail.
-    A stack without a lake keeps its audit folder in its state folder and runs no SIEM
-    (``security.events`` is a lake table): nothing goes to a default lake in a home folder.
-    """
-    from workbench.security.access_log import scoring_access_log_path
-    from workbench.security.audit import audit_dir_for
-    from workbench.settings import load_settings
-
-    settings = load_settings(lake=profile.lake)
-    state = Path(profile.state_dir)
-    folder = str(audit_dir_for(settings) if profile.lake else state / "audit")
-    run, logs = state / "run", state / "logs"
-    sock = socket_path(state)
-    cli = str(Path(sys.executable).parent / "workbench")
-    audit = StackProcess(
-        "audit", [cli, "audit", "serve", "--dir", folder, "--socket", str(sock), "--unix-prefix", profile.unix_prefix,
-                  "--accounts", str(state)],
-        "audit serve", run / "audit.pid", logs / "audit.log", lambda: _answers(sock),
-        f"audit service on {sock}, log {folder}")
-    # Listed with or without a lake: `platform status` and `down` know the stack only from its
-    # state folder (not its lake), and must still see and stop a SIEM loop `up` started.
-    # The scoring service is not part of the stack (it runs wherever a model is promoted, with its
-    # own token), but its access log lands beside the lake's audit folder, and is collected from there.
-    scoring_log = scoring_access_log_path(settings)
-    command = [cli, "audit", "siem", "--lake", profile.lake, "--dir", folder, "--hub-log", str(logs / "hub.log"),
-               "--dashboards-log", str(dashboards_log(state)), "--accounts", str(state),
-               *(["--scoring-log", str(scoring_log)] if scoring_log else []),
-               "--every", str(settings.siem_interval)] if profile.lake else []
-    siem = StackProcess(
-        "siem", command, "audit siem", run / "siem.pid", logs / "siem.log", lambda: True,
-        f"SIEM cycle every {settings.siem_interval:g} s into security.events / security.alerts" if command else
-        "SIEM cycle (runs when the stack is started with a lake)")
-    return [audit, siem]
-
-
-def dashboards_log(state_dir: str | os.PathLike[str]) -> Path:
-    """Where the dashboards server should write its access log for the SIEM (``collectors.dashboard_logging``)."""
-    return Path(state_dir) / "logs" / "dashboards.log"
-
-
-def security_env(profile: Any) -> dict[str, str]:
-    """What the hub (and the SIEM) need to write through the audit service."""
-    return {"WORKBENCH_AUDIT_SOCKET": str(socket_path(profile.state_dir))}
-
-
-def start_security(profile: Any, timeout: float = 30.0) -> None:
-    """Start the audit service, then the SIEM loop (each unless running); on failure stop both."""
-    env = {**os.environ, **security_env(profile), "WORKBENCH_ROLE": "system", "WORKBENCH_USER": "siem"}
-    try:
-        for process in security_processes(profile):
-            if process.command:
-                process.start(env, timeout)
-    except BaseException:
-        stop_security(profile)
-        raise
-
-
-def stop_security(profile: Any) -> bool:
-    """Stop the SIEM loop, then the audit service (the hub is down by then); True when one ran."""
-    return any([process.stop() for process in reversed(security_processes(profile))])
-
-
-def security_status(profile: Any) -> list[Any]:
-    """One ``stack.Component`` per security process."""
-    from workbench.platform.stack import Component
-
-    found = []
-    for process in security_processes(profile):
-        pid = process.pid()
-        found.append(Component(process.name, pid is not None and process.ready(), pid, process.detail))
-    return found

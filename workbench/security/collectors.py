@@ -1,4 +1,5 @@
-"""Collectors for the platform's own logs: hub, proxy, Dask Gateway, dashboards, scoring service.
+"""Collectors for the platform's own logs: hub, proxy, Dask Gateway, dashboards, scoring service,
+and supervisord's (components that died or that it gave up on).
 
 Each collector is a small ``LogFileCollector`` subclass with one ``parse`` method that
 turns the lines of one program's log into ``security.events`` rows. The stack writes the
@@ -55,6 +56,9 @@ _CHP_REQUEST = re.compile(r"^(?P<status>\d{3}) (?P<method>[A-Z]+) (?P<path>\S+)"
 _CHP_ROUTE = re.compile(r"^(?P<verb>Adding|Removing) route (?P<path>\S+)")
 _GATEWAY_REQUEST = re.compile(r"^(?P<status>\d{3}) (?P<method>[A-Z]+) (?P<path>\S+) [\d.]+ms$")
 _TORNADO_REQUEST = re.compile(r"^(?P<status>\d{3}) (?P<method>[A-Z]+) (?P<path>\S+) \((?P<ip>[^)]*)\) [\d.]+ms$")
+_SUPERVISOR_LINE = re.compile(r"^(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(?P<ms>\d{3}) \w+ (?P<msg>.*)$")
+_SUPERVISOR_EXIT = re.compile(r"^exited: (?P<name>\S+) \((?P<how>.*); not expected\)$")
+_SUPERVISOR_FATAL = re.compile(r"^gave up: (?P<name>\S+) entered FATAL state")
 _USER_PATH = re.compile(r"^/user/([^/?]+)")
 
 
@@ -258,6 +262,25 @@ class ScoringLogCollector(LogFileCollector):
                 yield _event(offset, ts, user, entry.get("client"), "service_error", entry.get("path"), "failed")
 
 
+class SupervisorLogCollector(LogFileCollector):
+    """supervisord's log (``workbench.platform.supervisor``): a component that died unexpectedly
+    (``process_exit``, how in the resource: ``hub: terminated by SIGKILL``) and one it gave up
+    restarting (``process_fatal``). Nobody's events (``user_name`` ``-``): the platform's own."""
+
+    source = "supervisor"
+
+    def parse(self, lines: Iterable[tuple[int, str]]) -> Iterator[dict[str, Any]]:
+        for offset, line in lines:
+            match = _SUPERVISOR_LINE.match(line)
+            if not match:
+                continue
+            ts = _local(f"{match['ts']}.{match['ms']}")
+            if exited := _SUPERVISOR_EXIT.match(match["msg"]):
+                yield _event(offset, ts, None, None, "process_exit", f"{exited['name']}: {exited['how']}", "failed")
+            elif fatal := _SUPERVISOR_FATAL.match(match["msg"]):
+                yield _event(offset, ts, None, None, "process_fatal", fatal["name"], "failed")
+
+
 def dashboard_logging(path: str | os.PathLike[str]) -> None:
     """Send the dashboards server's access log (tornado.access, INFO) to ``path`` for the SIEM."""
     import logging
@@ -272,11 +295,17 @@ def dashboard_logging(path: str | os.PathLike[str]) -> None:
 def platform_collectors(hub_log: str | os.PathLike[str], audit_folder: str | os.PathLike[str] | None,
                         dashboards_log: str | os.PathLike[str] | None = None,
                         exclude_users: list[str] | tuple[str, ...] = (),
-                        scoring_log: str | os.PathLike[str] | None = None) -> list[Collector]:
-    """The stack's collectors: hub, proxy and gateway (one file), the audit trail (without
-    ``exclude_users``, the SIEM's own session), the dashboards, the scoring service."""
-    found: list[Collector] = [HubLogCollector(hub_log), ProxyLogCollector(hub_log), GatewayLogCollector(hub_log),
-                              AuditCollector(audit_folder, exclude_users)]
+                        scoring_log: str | os.PathLike[str] | None = None,
+                        proxy_log: str | os.PathLike[str] | None = None,
+                        gateway_log: str | os.PathLike[str] | None = None,
+                        supervisor_log: str | os.PathLike[str] | None = None) -> list[Collector]:
+    """The stack's collectors: hub, proxy and gateway (their own logs, else all in ``hub_log``), the
+    audit trail (without ``exclude_users``, the SIEM's own session), the dashboards, the scoring
+    service, supervisord."""
+    found: list[Collector] = [HubLogCollector(hub_log), ProxyLogCollector(proxy_log or hub_log),
+                              GatewayLogCollector(gateway_log or hub_log), AuditCollector(audit_folder, exclude_users)]
+    if supervisor_log:
+        found.append(SupervisorLogCollector(supervisor_log))
     if dashboards_log:
         found.append(DashboardLogCollector(dashboards_log))
     if scoring_log:

@@ -277,8 +277,39 @@ class DisabledAccount(Detector):
         return alerts
 
 
+class CrashLoop(Detector):
+    """A platform component that keeps dying (``SupervisorLogCollector`` events).
+
+    Critical when supervisord gave up on it (FATAL: it died at start ``startretries`` times
+    in a row, and stays down until an administrator fixes the cause and runs ``workbench
+    platform up``); high when it keeps dying after starting, ``min_exits`` unexpected exits
+    less than ``gap`` apart (supervisord restarts those without end).
+    """
+
+    name = "crash_loop"
+    min_exits = 5
+    gap = timedelta(minutes=2)
+
+    def detect(self, events: pl.DataFrame, context: DetectionContext) -> list[Alert]:
+        alerts = [
+            Alert(self.name, "critical", ANONYMOUS, row["ts"], row["ts"],
+                  f"{row['resource']} kept dying at start; supervisord gave up restarting it (FATAL): fix the cause, "
+                  "then `workbench platform up`", (row["event_id"],))
+            for row in events.filter(pl.col("action") == "process_fatal").iter_rows(named=True)
+        ]
+        exits = events.filter(pl.col("action") == "process_exit").with_columns(
+            pl.col("resource").str.split(":").list.first().alias("component"))
+        for run in _bursts(exits, self.gap, self.min_exits, by="component"):
+            first, last = _span(run)
+            alerts.append(Alert(self.name, "high", ANONYMOUS, first, last,
+                                f"{run['component'][0]} exited unexpectedly {run.height} times in "
+                                f"{(last - first).total_seconds() / 60:.0f} min", tuple(run["event_id"].to_list())))
+        return alerts
+
+
 DETECTORS: dict[str, type[Detector]] = {
-    d.name: d for d in (BruteForce, UnusualLogin, BulkExtraction, DenialBurst, PrivilegeChange, DisabledAccount)
+    d.name: d for d in (BruteForce, UnusualLogin, BulkExtraction, DenialBurst, PrivilegeChange, DisabledAccount,
+                        CrashLoop)
 }
 
 
