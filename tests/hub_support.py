@@ -156,14 +156,15 @@ class RunningStack:
 
 @contextmanager
 def running_stack(kind: str, up_timeout: float = 120, prepare: Callable[[Path], Mapping[str, Any]] | None = None,
-                  **profile_fields: Any) -> Iterator[RunningStack]:
+                  sources_of: Callable[[Path], Path] | None = None, **profile_fields: Any) -> Iterator[RunningStack]:
     """The whole local stack as `make up` starts it, in a sandbox; everything it made goes at exit.
 
     Free loopback ports, a temp state folder, Unix users ``wbt<hex>-*`` with temp homes and
     memory cgroups under this process's own cgroup; ``profile_fields`` override the rest
     of the ``HubProfile`` (lake, audit_dir, timeouts). ``prepare`` runs first, inside the
     sandbox (its root folder given), and returns more profile fields: a test that loads a
-    lake before the stack starts.
+    lake before the stack starts. ``sources_of`` names the sandbox's ``demo publish-sources``
+    folder, whose PostgreSQL supervisord then runs too.
     """
     from tests.conftest import free_port
     from workbench.platform import stack
@@ -187,7 +188,7 @@ def running_stack(kind: str, up_timeout: float = 120, prepare: Callable[[Path], 
         shutil.rmtree(box.root, ignore_errors=True)
         raise
     try:
-        url = stack.up(profile, timeout=up_timeout)
+        url = stack.up(profile, timeout=up_timeout, sources=sources_of(box.root) if sources_of else None)
         yield RunningStack(profile, url, box.root, box.prefix, read_credentials(profile.credentials_file),
                            cgroup_parent)
     finally:

@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from workbench.cli import main
+from workbench.cli.main import main
 from workbench.errors import AccessDenied, ConfigError
 from workbench.explore import Session, connect
 from workbench.security import AuditTrail, search, verify

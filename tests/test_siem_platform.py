@@ -117,7 +117,7 @@ def test_dashboard_views_and_exports_reach_the_siem_as_events(
 @pytest.mark.skipif(not KCS.is_dir(), reason="KCS data not present")
 def test_model_promotion_is_audited_as_the_person_who_ran_it(
         trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    from workbench.cli import main
+    from workbench.cli.main import main
     from workbench.registry import Registry
 
     registry = Registry(tmp_path / "registry")

@@ -1,5 +1,6 @@
-"""The ``workbench`` command: one sub-command module per area, all over the library."""
+"""The ``workbench`` command (``workbench.cli.main``): one sub-command module per area, all over the library.
 
-from workbench.cli.main import main
-
-__all__ = ["main"]
+The package itself imports nothing: a long-running component that supervisord restarts
+(``python -m workbench.cli.audit serve``) loads its own sub-command only, not every
+area's libraries (seconds on a busy machine, at every restart).
+"""

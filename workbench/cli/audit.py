@@ -133,3 +133,7 @@ def siem_command(lake: str | None, audit_dir: str | None, hub_log: str | None, d
         signal.signal(sig, lambda *_: stop.set())
     run_every(wb, every or settings.siem_interval, stop, sinks=sinks, accounts=accounts, collectors=collectors,
               report=lambda line: click.echo(line, err=True))
+
+
+if __name__ == "__main__":  # `python -m workbench.cli.audit serve|siem`: the stack's supervised components
+    audit()

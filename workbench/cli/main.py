@@ -33,6 +33,8 @@ COMMANDS = {
     "users": "workbench.cli.users:users",
     "config": "workbench.cli.config:config",
     "jobs": "workbench.cli.jobs:jobs",
+    "backup": "workbench.cli.backup:backup_command",
+    "restore": "workbench.cli.backup:restore_command",
 }
 """Command name -> ``module:attribute`` of its click command."""
 

@@ -184,17 +184,17 @@ def security_programs(profile: HubProfile) -> list[Program]:
     state, logs = profile.state_dir, profile.state_dir / "logs"
     folder = str(audit_dir_for(settings) if profile.lake else state / "audit")
     sock = audit_socket(profile)
-    cli = str(Path(sys.executable).parent / "workbench")
+    cli = [sys.executable, "-m", "workbench.cli.audit"]  # not the whole CLI: restarts load this command only
     as_system = {"WORKBENCH_ROLE": "system", "WORKBENCH_USER": "siem"}
     found = [Program(
-        "audit", [cli, "audit", "serve", "--dir", folder, "--socket", str(sock), "--unix-prefix", profile.unix_prefix,
+        "audit", [*cli, "serve", "--dir", folder, "--socket", str(sock), "--unix-prefix", profile.unix_prefix,
                   "--accounts", str(state)],
         environment=as_system, priority=10, startsecs=2, ready=lambda: _socket_answers(sock),
         detail=f"audit service on {sock}, log {folder}")]
     if profile.lake:
         scoring_log = scoring_access_log_path(settings)
         found.append(Program(
-            "siem", [cli, "audit", "siem", "--lake", profile.lake, "--dir", folder, "--hub-log", str(logs / "hub.log"),
+            "siem", [*cli, "siem", "--lake", profile.lake, "--dir", folder, "--hub-log", str(logs / "hub.log"),
                      "--proxy-log", str(logs / "proxy.log"), "--gateway-log", str(logs / "dask-gateway.log"),
                      "--supervisor-log", str(Supervisor(state).log_file),
                      "--dashboards-log", str(dashboards_log(state)), "--accounts", str(state),
@@ -257,7 +257,7 @@ def service_programs(profile: HubProfile) -> list[Program]:
 
     c = Config()
     with mock.patch.dict(os.environ, security_env(profile)):  # the hub computes them with the audit socket set
-        apply(c, profile)
+        apply(c, replace(profile, supervised=False))  # the entries before the hub's hand-over strips their commands
     probes = {"dask-gateway": lambda: gateway_answers(profile), "dashboards": lambda: dashboards_answers(profile)}
     found = []
     for service in c.JupyterHub.services:
@@ -306,6 +306,7 @@ def postgres_program(sources: Path) -> Program | None:
     port = int(args[args.index("-p") + 1]) if "-p" in args else 5432
     return Program(
         "postgres", [str(postgres_bin() / "postgres"), *args], priority=5, startsecs=3, stopwaitsecs=30,
+        stopsignal="INT",  # PostgreSQL's fast shutdown (TERM waits for every client to leave)
         user="postgres" if os.geteuid() == 0 else None, ready=lambda: _port_answers(port),
         detail=f"demo source database on 127.0.0.1:{port}, data {server.data}")
 

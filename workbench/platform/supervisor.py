@@ -64,6 +64,7 @@ class Program:
     startsecs: int = 3
     startretries: int = 4
     stopwaitsecs: int = 20
+    stopsignal: str = "TERM"
     user: str | None = None
     directory: str | None = None
     ready: Callable[[], bool] | None = None
@@ -79,7 +80,7 @@ class Program:
             "autorestart=true",
             f"startsecs={self.startsecs}",
             f"startretries={self.startretries}",
-            "stopsignal=TERM",
+            f"stopsignal={self.stopsignal}",
             f"stopwaitsecs={self.stopwaitsecs}",
             "killasgroup=true",  # a SIGKILL after stopwaitsecs takes the component's own children with it
             "redirect_stderr=true",

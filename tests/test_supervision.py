@@ -1,0 +1,395 @@
+"""A stack that heals itself: every component under supervisord, killed in turn while people work.
+
+The first tests pin the pieces without a stack: supervisord's config as supervisord itself
+reads it back, the supervised hub's hand-over (no proxy, no service of its own), and the
+SIEM's reading of supervisord's log (crash loops).
+
+The fault test starts ONE real stack (``running_stack``: free ports, temp state, ``wbt<hex>-``
+users) with the tiny world in its lake, the SIEM on a 3 s cycle with a webhook sink, and a
+demo source PostgreSQL taken over by supervisord. Four workloads run meanwhile: logins
+through the real form, queries through the audit socket (a session as a notebook has it),
+dashboard page views through the proxy (hub OAuth, the app queries the lake), and SQL
+ingest rounds from the source database. Each component is killed with SIGKILL in turn; it
+must be back and serving within 10 s, every workload must resume, the audit chain must
+verify with every query that returned in it exactly once, and the lake must end equal to
+the source. Then the proxy is made to crash-loop (its API port taken): supervisord gives up
+(FATAL), the SIEM alerts the administrators, and ``up`` brings it back once the port is free.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from tests import hub_support as support
+from tests.hub_support import running_stack, wait_until
+from tests.test_security import _Webhook
+from workbench.platform.supervisor import Program, Supervisor
+
+BACK_WITHIN = 10.0
+SIEM_INTERVAL = 3.0
+
+
+# -- the pieces ------------------------------------------------------------------------------
+
+
+def test_config_round_trips_through_supervisords_own_parser(tmp_path: Path) -> None:
+    from supervisor.datatypes import RestartUnconditionally
+    from supervisor.options import ServerOptions
+
+    awkward = {"SCOPES": json.dumps(["access:services", "access:services!service=x"]), "PCT": "50%,#not-a-comment",
+               "QUOTE": "it's"}
+    programs = [Program("one", ["/bin/echo", "a b", "100%"], environment=awkward, priority=5, user="nobody"),
+                Program("two", ["/bin/true"], startsecs=7, startretries=2)]
+    supervisor = Supervisor(tmp_path / "state")
+    supervisor.write_config(programs)
+    assert oct(supervisor.config_file.stat().st_mode & 0o777) == "0o600"
+    options = ServerOptions()
+    options.configfile = str(supervisor.config_file)
+    options.process_config(do_usage=False)
+    by_name = {group.name: group.process_configs[0] for group in options.process_group_configs}
+    assert by_name["one"].command == "/bin/echo 'a b' 100%"
+    assert by_name["one"].environment == awkward and by_name["one"].uid is not None
+    assert (by_name["two"].startsecs, by_name["two"].startretries, by_name["two"].autorestart) == (
+        7, 2, RestartUnconditionally)
+    assert by_name["one"].priority < by_name["two"].priority
+    assert by_name["one"].stdout_logfile == str(tmp_path / "state" / "logs" / "one.log")
+
+
+def test_supervised_hub_starts_no_proxy_and_no_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hub and supervisord agree: every service the hub would run is supervised with the hub's token."""
+    from traitlets.config import Config
+
+    from workbench.platform import hubconfig, stack
+
+    monkeypatch.setattr(hubconfig, "prepare_state", lambda profile: None)
+    profile = hubconfig.HubProfile(state_dir=tmp_path, demo_accounts=False, dashboards_port=9301)
+    (tmp_path / "private").mkdir()
+    managed = Config()
+    hubconfig.apply(managed, profile)
+    commands = {s["name"]: s["command"] for s in managed.JupyterHub.services if "command" in s}
+    assert set(commands) == {"idle-culler", "dask-gateway", "dashboards"}
+    profile.supervised = True
+    supervised = Config()
+    hubconfig.apply(supervised, profile)
+    assert supervised.ConfigurableHTTPProxy.should_start is False
+    assert supervised.JupyterHub.last_activity_interval == stack.ROUTE_CHECK_SECONDS
+    services = {s["name"]: s for s in supervised.JupyterHub.services}
+    assert not any("command" in s for s in services.values())
+    programs = {p.name: p for p in stack.service_programs(profile)}
+    assert {name: list(p.command) for name, p in programs.items()} == commands
+    for name, program in programs.items():
+        assert program.environment["JUPYTERHUB_API_TOKEN"] == services[name]["api_token"]
+    assert services["dashboards"]["url"] == programs["dashboards"].environment["JUPYTERHUB_SERVICE_URL"]
+    assert programs["dashboards"].environment["JUPYTERHUB_OAUTH_CALLBACK_URL"] == "/services/dashboards/oauth_callback"
+
+
+def _supervisor_line(ts: datetime, message: str) -> str:
+    return f"{ts:%Y-%m-%d %H:%M:%S},{ts.microsecond // 1000:03d} INFO {message}\n"
+
+
+def test_siem_reads_deaths_and_give_ups_and_alerts_on_crash_loops(tmp_path: Path) -> None:
+    from workbench.security.collectors import SupervisorLogCollector
+    from workbench.security.detectors import CrashLoop, DetectionContext
+
+    start = datetime(2026, 12, 6, 7, 0, 0)
+    lines = [_supervisor_line(start, "spawned: 'hub' with pid 10"),
+             _supervisor_line(start, "exited: hub (terminated by SIGKILL; not expected)"),
+             _supervisor_line(start, "exited: siem (exit status 0; expected)")]
+    lines += [_supervisor_line(start + timedelta(seconds=20 * i), f"exited: dashboards (exit status 1; not expected)")
+              for i in range(5)]
+    lines += [_supervisor_line(start + timedelta(minutes=5), "gave up: proxy entered FATAL state, too many start "
+                                                                "retries too quickly")]
+    log = tmp_path / "supervisord.log"
+    log.write_text("".join(lines))
+    events = SupervisorLogCollector(log).new_events(None, None)  # type: ignore[arg-type]
+    assert events.group_by("action").len().sort("action").rows() == [("process_exit", 6), ("process_fatal", 1)]
+    assert "hub: terminated by SIGKILL" in events["resource"].to_list()
+    alerts = CrashLoop().detect(events, DetectionContext())
+    assert sorted((a.severity, a.summary.split()[0]) for a in alerts) == [("critical", "proxy"), ("high", "dashboards")]
+    one_death = events.filter(pl.col("resource").str.starts_with("hub"))
+    assert CrashLoop().detect(one_death, DetectionContext()) == []  # one kill is not a loop
+    again = SupervisorLogCollector(log)
+    reread = again.new_events(None, again.watermark(events))  # type: ignore[arg-type]
+    assert set(reread["event_id"]) <= set(events["event_id"])  # from the newest line on: merged, not doubled
+
+
+# -- the fault test on a real stack -------------------------------------------------------------
+
+
+class _Alerts(_Webhook):
+    received: list[dict[str, object]] = []
+
+
+@dataclass
+class Workload:
+    """One stream of requests in a thread: when each try ended, and whether it worked."""
+
+    name: str
+    step: Callable[[int], Any]
+    pause: float
+    tries: list[tuple[float, bool, str]] = field(default_factory=list)
+    results: dict[int, Any] = field(default_factory=dict)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        i = 0
+        while not self.stop.is_set():
+            i += 1
+            try:
+                self.results[i] = self.step(i)
+                self.tries.append((time.monotonic(), True, ""))
+            except Exception as exc:  # noqa: BLE001 - a refused try is data here
+                self.tries.append((time.monotonic(), False, f"{type(exc).__name__}: {exc}"[:200]))
+            self.stop.wait(self.pause)
+
+    def ok_after(self, moment: float) -> bool:
+        return any(ok and t > moment for t, ok, _ in self.tries)
+
+
+def _start_source(root: Path) -> str:
+    """A durable demo PostgreSQL in ``<root>/sources/postgres`` with the test traders table; its URL."""
+    import psycopg
+
+    from tests.conftest import free_port
+    from workbench.ingest.postgres_server import LocalPostgres
+
+    server = LocalPostgres(free_port(), folder=root / "sources" / "postgres", durable=True)
+    server.folder.mkdir(parents=True)
+    server.start()
+    with psycopg.connect(server.url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE traders (trader_id text PRIMARY KEY, name text, turnover numeric(14, 2), "
+                     "registered_on date, updated_at timestamp NOT NULL)")
+    return server.url
+
+
+@dataclass
+class Faults:
+    stack: Any  # RunningStack
+    source_url: str
+    sources: Path
+
+
+@pytest.fixture(scope="module")
+def faults() -> Iterator[Faults]:
+    from tests.test_platform_stack import load_tiny_world
+
+    _Alerts.received = []
+    webhook = ThreadingHTTPServer(("127.0.0.1", 0), _Alerts)
+    threading.Thread(target=webhook.serve_forever, daemon=True).start()
+    saved = {k: os.environ.get(k) for k in ("WORKBENCH_SIEM_INTERVAL", "WORKBENCH_SIEM_SINKS")}
+    os.environ["WORKBENCH_SIEM_INTERVAL"] = str(SIEM_INTERVAL)
+    os.environ["WORKBENCH_SIEM_SINKS"] = json.dumps(
+        [{"kind": "webhook", "url": f"http://127.0.0.1:{webhook.server_address[1]}/alerts"}])
+    found: dict[str, str] = {}
+
+    def prepare(root: Path) -> dict[str, Any]:
+        found["url"] = _start_source(root)
+        return load_tiny_world(root)
+
+    try:
+        with running_stack("fault", prepare=prepare, sources_of=lambda root: root / "sources",
+                           gateway_idle_timeout=600) as s:
+            yield Faults(s, found["url"], s.root / "sources")
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        webhook.shutdown()
+        webhook.server_close()
+
+
+def _probes(s: Any) -> dict[str, Callable[[], bool]]:
+    """What "back and serving" means for each component, seen from outside."""
+    from workbench.platform import stack
+
+    profile = s.stack.profile
+    return {
+        "postgres": lambda: _connects(s.source_url),
+        "audit": lambda: stack._socket_answers(stack.audit_socket(profile)),
+        "proxy": lambda: stack.hub_answers(profile) and stack.dashboards_answers(profile),  # routes back too
+        "hub": lambda: stack.hub_answers(profile),
+        "dask-gateway": lambda: stack.gateway_answers(profile),
+        "dashboards": lambda: stack.dashboards_answers(profile),
+        "idle-culler": lambda: True,
+        "siem": lambda: True,
+    }
+
+
+def _connects(url: str) -> bool:
+    import psycopg
+
+    try:
+        psycopg.connect(url, connect_timeout=2).close()
+        return True
+    except psycopg.OperationalError:
+        return False
+
+
+def _state(supervisor: Supervisor, name: str) -> tuple[str, int | None]:
+    info = {p.name: p for p in supervisor.processes()}[name]
+    return info.state, info.pid
+
+
+@pytest.mark.hub
+@pytest.mark.slow
+def test_each_component_killed_comes_back_within_10s_and_nothing_is_lost(faults: Faults) -> None:
+    import requests
+
+    from tests.test_ingest import SQL_CONNECTOR, _load, content_hash, traders
+    from workbench.explore import connect
+    from workbench.ingest import parse_connector, run_connectors
+    from workbench.platform import stack
+    from workbench.security.audit import AuditUnavailable, read_records, verify
+
+    s = faults.stack
+    profile = s.profile
+    supervisor = Supervisor(profile.state_dir)
+    assert {p.name for p in supervisor.processes()} == {"postgres", "audit", "proxy", "hub", "dask-gateway",
+                                                        "dashboards", "idle-culler", "siem"}
+    assert _state(supervisor, "postgres")[0] == "RUNNING"  # the source database is supervisord's now
+
+    # Queries as a notebook sends them: a session whose records go through the audit socket.
+    wb = connect(profile.lake, user="analyst", role="analyst", audit_socket=str(stack.audit_socket(profile)))
+    unconfirmed: set[int] = set()
+
+    def query(i: int) -> int:
+        try:
+            return int(wb.sql(f"SELECT {i} AS probe, count(*) AS n FROM curated.declarations")["n"][0])
+        except AuditUnavailable as exc:
+            if "earlier" in str(exc):  # the record of the query before this one was not confirmed
+                unconfirmed.add(i - 1)
+            raise
+
+    def log_in(i: int) -> None:
+        _, response = support.login(s.url, "analyst", s.passwords["analyst"])
+        assert response.status_code == 302, response.status_code
+
+    viewer: list[requests.Session] = []
+
+    def view(i: int) -> None:
+        if not viewer:  # a manager's browser: logged in once, the hub's and the dashboards' cookies kept
+            viewer.append(support.login(s.url, "manager", s.passwords["manager"])[0])
+        page = viewer[0].get(f"{s.url}/services/dashboards/risk-overview", timeout=30)
+        assert page.status_code == 200 and "bokeh" in page.text.lower(), page.status_code
+
+    spec = parse_connector(SQL_CONNECTOR.replace("retries = 2", "retries = 6"), "connectors/test_traders.toml",
+                           "test_traders")
+    ingest_lake = connect(str(s.root / "ingest-lake"), user="tester").lake
+
+    def ingest(i: int) -> str:
+        _load(faults.source_url, traders(range(i * 40, i * 40 + 400), version=i % 27 + 1))
+        [record] = run_connectors(ingest_lake, {"test_traders": spec}, env={"SRC_URL": faults.source_url})
+        assert record.status == "ok", record.summary()
+        return record.status
+
+    workloads = [Workload("logins", log_in, 0.5), Workload("queries", query, 0.1),
+                 Workload("dashboards", view, 0.5), Workload("ingest", ingest, 0.2)]
+    threads = [threading.Thread(target=w.run, daemon=True) for w in workloads]
+    for thread in threads:
+        thread.start()
+    probes = _probes(faults)
+    recovery: dict[str, float] = {}
+    restarts_before = supervisor.restarts()
+    try:
+        wait_until(lambda: all(w.ok_after(0) for w in workloads), 60, what="every workload working")
+        for name in ["postgres", "audit", "proxy", "hub", "dask-gateway", "dashboards", "idle-culler", "siem"]:
+            _, before = _state(supervisor, name)
+            killed = time.monotonic()
+            supervisor.signal(name, signal.SIGKILL)
+
+            def back() -> bool:
+                state, pid = _state(supervisor, name)
+                return state in ("RUNNING", "STARTING") and pid not in (None, before) and probes[name]()
+
+            wait_until(back, 60, interval=0.05, what=f"{name} back")
+            recovery[name] = time.monotonic() - killed
+            wait_until(lambda: all(w.ok_after(killed + recovery[name]) for w in workloads), 60,
+                       what=f"every workload working again after {name}")
+    finally:
+        for w in workloads:
+            w.stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+    print("recovery after SIGKILL (s): " + ", ".join(f"{k} {v:.2f}" for k, v in recovery.items()))
+    print("tries (ok/all): " + ", ".join(f"{w.name} {sum(ok for _, ok, _ in w.tries)}/{len(w.tries)}"
+                                       for w in workloads))
+    (s.root / "recovery.json").write_text(json.dumps(recovery))
+    slow = {k: round(v, 2) for k, v in recovery.items() if v > BACK_WITHIN}
+    assert not slow, f"not back within {BACK_WITHIN:g} s: {slow}"
+    restarts = supervisor.restarts()
+    assert {name: restarts[name] - restarts_before.get(name, 0) for name in recovery} == dict.fromkeys(recovery, 1)
+    assert {c.name: c.restarts for c in stack.status(profile)} == restarts
+
+    # The audit trail: the chain holds across the kills; every query that returned is in it exactly
+    # once, except one whose record the client was told was not confirmed (and which stopped the next).
+    wb.audit.close()
+    folder = Path(profile.lake).parent / "audit"
+    assert verify(folder).ok
+    queries = workloads[1]
+    returned = set(queries.results)
+    recorded = [int(r["query"].split()[1]) for r in read_records(folder)
+                if r["event"] == "query" and str(r.get("query", "")).endswith("AS n FROM curated.declarations")]
+    assert len(recorded) == len(set(recorded)), "a query was recorded twice"
+    missing = returned - set(recorded)
+    assert missing <= unconfirmed, f"queries that returned with no audit record: {sorted(missing - unconfirmed)}"
+    assert len(returned) > 20 and len(set(queries.results.values())) == 1  # same answer before and after
+
+    # The lake: a final round lands exactly what the source holds (no lost or doubled commit).
+    ingest(0)
+    import psycopg
+
+    with psycopg.connect(faults.source_url) as conn:
+        source = pl.DataFrame(conn.execute("SELECT trader_id, name, turnover::float8 AS turnover FROM traders")
+                              .fetchall(), schema=["trader_id", "name", "turnover"], orient="row")
+    landed = connect(str(s.root / "ingest-lake"), user="tester").table("raw.test_traders")
+    assert content_hash(landed.select("trader_id", "name", "turnover")) == content_hash(source)
+
+
+@pytest.mark.hub
+@pytest.mark.slow
+def test_a_component_that_keeps_dying_is_given_up_and_the_administrators_are_alerted(faults: Faults) -> None:
+    from workbench.platform import stack
+
+    profile = faults.stack.profile
+    supervisor = Supervisor(profile.state_dir)
+    supervisor.rpc().supervisor.stopProcess("proxy")
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", profile.proxy_api_port))
+    squatter.listen()
+    try:
+        supervisor.start_process("proxy")
+        wait_until(lambda: _state(supervisor, "proxy")[0] == "FATAL", 60, interval=0.2, what="the proxy given up")
+        gave_up = time.monotonic()
+        spawned = supervisor.restarts()["proxy"]
+
+        def crash_alert() -> dict[str, Any] | None:
+            alerts = [a for batch in _Alerts.received for a in batch["alerts"]]  # type: ignore[attr-defined]
+            return next((a for a in alerts if a["detector"] == "crash_loop" and "proxy" in str(a["summary"])), None)
+
+        alert = wait_until(crash_alert, 3 * SIEM_INTERVAL + 30, interval=0.2, what="a crash-loop alert")
+        print(f"proxy FATAL -> alert delivered: {time.monotonic() - gave_up:.2f} s")
+        assert alert["severity"] == "critical" and "workbench platform up" in str(alert["summary"])
+        assert supervisor.restarts()["proxy"] == spawned and _state(supervisor, "proxy")[0] == "FATAL"  # no more tries
+        listed = {c.name: c for c in stack.status(profile)}["proxy"]
+        assert (listed.state, listed.running) == ("FATAL", False)
+    finally:
+        squatter.close()
+    assert stack.up(profile, timeout=60) == faults.stack.url  # the administrator's fix: up starts it again
+    assert {c.name: c.running for c in stack.status(profile)} == dict.fromkeys(
+        ["hub", "postgres", "audit", "proxy", "dask-gateway", "dashboards", "idle-culler", "siem"], True)
