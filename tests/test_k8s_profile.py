@@ -51,12 +51,14 @@ Z2JH_SINGLEUSER_TRAITS = {
 CHART_KEYS = {
     "jupyterhub": {"hub", "proxy", "singleuser", "cull", "scheduling", "prePuller", "ingress"},
     "jupyterhub.hub": {"image", "db", "config", "loadRoles", "services", "extraConfig", "existingSecret",
-                       "extraEnv", "baseUrl"},
+                       "extraEnv", "baseUrl", "livenessProbe", "readinessProbe"},
+    "jupyterhub.proxy.chp": {"livenessProbe", "readinessProbe", "image", "resources", "extraCommandLineFlags"},
     "jupyterhub.cull": {"enabled", "timeout", "every", "users", "adminUsers", "removeNamedServers", "concurrency",
                         "maxAge"},
     "jupyterhub.proxy": {"service", "chp", "https", "secretToken"},
     "dask-gateway": {"gateway", "traefik", "controller", "rbac"},
-    "dask-gateway.gateway": {"prefix", "image", "auth", "backend", "extraConfig", "loglevel", "replicas"},
+    "dask-gateway.gateway": {"prefix", "image", "auth", "backend", "extraConfig", "loglevel", "replicas",
+                             "livenessProbe", "readinessProbe"},
     "dask-gateway.gateway.backend": {"image", "namespace", "environment", "scheduler", "worker"},
 }
 SECRET_KEYS = re.compile(r"(token|secret|password|cookie|crypt|keys?)$", re.IGNORECASE)  # names that hold secrets
@@ -89,6 +91,12 @@ def test_sections_use_only_keys_the_charts_know(values: dict[str, Any]) -> None:
         for part in path.split("."):
             node = node[part]
         assert set(node) <= allowed, (path, set(node) - allowed)
+    # Both charts' probe settings (hub, proxy.chp, gateway): on, and only the keys they template.
+    probes = [values["jupyterhub"]["hub"], values["jupyterhub"]["proxy"]["chp"], values["dask-gateway"]["gateway"]]
+    for section in probes:
+        for kind in ("livenessProbe", "readinessProbe"):
+            assert set(section[kind]) == {"enabled", "initialDelaySeconds", "periodSeconds", "timeoutSeconds",
+                                          "failureThreshold"} and section[kind]["enabled"] is True
 
 
 def test_every_hub_traitlet_exists_on_its_class(values: dict[str, Any]) -> None:

@@ -13,9 +13,11 @@ owner and mode (the upstream LocalBackend bug chowns ``/``).
 
 from __future__ import annotations
 
+import grp
 import json
 import os
 import pwd
+import shutil
 import subprocess
 import time
 import uuid
@@ -332,3 +334,32 @@ def test_analyst_kernel_runs_sql_on_the_lake_and_reaches_the_gateway(running: St
             ws.close()
     finally:
         requests.delete(f"{running.url}/hub/api/users/analyst/server", headers=headers, timeout=60)
+
+
+def test_run_as_starts_a_persons_process_in_their_cgroup_with_their_groups_only(tmp_path: Path) -> None:
+    """``unix.run_as``: the one way the spawner and the gateway start a person's code."""
+    from workbench.platform import unix
+    from workbench.platform.cgroups import MemoryCgroups, own_memory_cgroup
+
+    box = support.hub_sandbox("runas")
+    user = f"{box.prefix}ana"
+    groups = MemoryCgroups(own_memory_cgroup() / f"wbt-runas-{box.tag}")
+    try:
+        entry = unix.ensure_user(user, box.homes)
+        role_group = f"{box.prefix.rstrip('-')}r-analyst"
+        unix.ensure_group(role_group)
+        unix.set_supplementary_groups(user, {role_group})
+        cap = groups.create("ana", "200M")
+        probe = "import os; print(os.getuid(), sorted(os.getgroups()), os.getcwd(), open('/proc/self/cgroup').read())"
+        done = subprocess.run(["/usr/bin/python3", "-c", probe], capture_output=True, text=True, timeout=60,
+                              preexec_fn=unix.run_as(user, cap, entry.pw_dir))
+        assert done.returncode == 0, done.stderr
+        uid, rest = done.stdout.split(" ", 1)
+        assert int(uid) == entry.pw_uid
+        assert rest.startswith(str(sorted({entry.pw_gid, grp.getgrnam(role_group).gr_gid})))
+        assert f" {entry.pw_dir} " in rest and f"/wbt-runas-{box.tag}/ana" in rest
+    finally:
+        support.remove_users(box.prefix)
+        groups.remove("ana")
+        groups.remove_parent()
+        shutil.rmtree(box.root, ignore_errors=True)

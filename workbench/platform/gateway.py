@@ -30,7 +30,6 @@ timeout. The hub side (service definition, scopes, spawner environment) is in
 from __future__ import annotations
 
 import base64
-import grp
 import os
 import pwd
 import secrets
@@ -49,6 +48,7 @@ from traitlets import Unicode
 
 from workbench.platform.accounts import ACCOUNTS_SERVICE
 from workbench.platform.cgroups import MemoryCgroups
+from workbench.platform.unix import run_as
 
 if TYPE_CHECKING:
     from workbench.platform.hubconfig import HubProfile
@@ -80,21 +80,9 @@ class SafeLocalBackend(LocalBackend):
         return f"{self.unix_prefix}{username}"
 
     def make_preexec_fn(self, cluster: Any) -> Callable[[], None]:
-        # Upstream's, with the Unix name mapped (it would setuid to the hub name).
-        entry = pwd.getpwnam(self.system_username(cluster.username))
-        groups = [g.gr_gid for g in grp.getgrall() if entry.pw_name in g.gr_mem]
-        workdir = cluster.state["workdir"]
+        # Upstream's, with the Unix name mapped (it would setuid to the hub name), inside the capped group.
         cgroup, self._pending_group = self._pending_group, None
-
-        def preexec() -> None:  # pragma: no cover - runs in the child
-            if cgroup is not None:
-                MemoryCgroups.join(cgroup)  # still root: join the capped group, then drop
-            os.setgid(entry.pw_gid)
-            os.setgroups(groups)
-            os.setuid(entry.pw_uid)
-            os.chdir(workdir)
-
-        return preexec
+        return run_as(self.system_username(cluster.username), cgroup, cluster.state["workdir"])
 
     def get_env(self, cluster: Any) -> dict[str, str]:
         env = super().get_env(cluster)

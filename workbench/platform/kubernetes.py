@@ -14,7 +14,14 @@ from the very objects the local hub and gateway use:
 - per-role cluster limits: ``gateway.DEFAULT_GATEWAY_LIMITS``, written into the gateway's
   ``extraConfig`` as data and turned into the same options handler as the local backend's
   by ``configure_gateway`` (with pod limits = requests);
-- idle timeouts: ``HubProfile`` defaults.
+- idle timeouts: ``HubProfile`` defaults;
+- restarts: locally supervisord restarts a component that dies (``stack``); on Kubernetes
+  each role is a Deployment whose kubelet restarts a dead container and whose probes
+  (``probes``) also restart one that hangs (liveness) and take one out of its Service
+  while it cannot serve (readiness): proxy and hub (z2jh chart), gateway (dask-gateway
+  chart). The hub's liveness probe, off in the chart, is on: the local hub is restarted
+  when it dies, and one that stops answering is as good as dead. A pod in CrashLoopBackOff
+  is the FATAL of supervisord; the cluster's monitoring alerts on it, not the SIEM.
 
 Secrets are never values: the z2jh chart generates the proxy token, cookie secret and the
 services' API tokens into its ``hub`` Secret, the gateway reads its token from there
@@ -140,6 +147,21 @@ def configure_gateway(c: Any, limits: dict[str, dict[str, float]], lake_secrets:
         hard_limits=True, role_config=per_role)
 
 
+def probe(initial: int, period: int, failures: int, timeout: int = 3) -> dict[str, Any]:
+    """A chart's probe settings (z2jh and dask-gateway share these keys)."""
+    return {"enabled": True, "initialDelaySeconds": initial, "periodSeconds": period, "timeoutSeconds": timeout,
+            "failureThreshold": failures}
+
+
+PROBES = {
+    # Readiness: out of the Service within ~10 s of not answering (the local stack's "back within 10 s").
+    # Liveness: restarted after ~1 min without an answer (a hung process; a dead one restarts at once).
+    "hub": {"livenessProbe": probe(60, 10, 6), "readinessProbe": probe(0, 2, 5)},
+    "proxy": {"livenessProbe": probe(60, 10, 6), "readinessProbe": probe(0, 2, 5)},
+    "gateway": {"livenessProbe": probe(10, 10, 6), "readinessProbe": probe(5, 2, 5)},
+}
+
+
 def _resources(cores: float, memory_gib: float) -> dict[str, Any]:
     memory = f"{int(memory_gib * 1024)}M"
     return {"cores": {"request": cores, "limit": cores}, "memory": {"request": memory, "limit": memory}}
@@ -173,12 +195,14 @@ def values(profile: KubeProfile | None = None) -> dict[str, Any]:
                     },
                 },
                 "loadRoles": load_roles(),
+                **PROBES["hub"],
                 "services": {
                     gateway.SERVICE_NAME: {"display": False, "url": f"http://{profile.gateway_traefik}"},
                     DASHBOARDS_SERVICE: {"display": True, "oauth_no_confirm": True, "url": profile.dashboards_url},
                 },
             },
-            "proxy": {"service": {"type": "ClusterIP"}},  # exposed through the cluster's ingress/TLS
+            "proxy": {"service": {"type": "ClusterIP"},  # exposed through the cluster's ingress/TLS
+                      "chp": PROBES["proxy"]},
             "singleuser": {
                 "image": image,
                 "cmd": singleuser_cmd("python"),
@@ -211,6 +235,7 @@ def values(profile: KubeProfile | None = None) -> dict[str, Any]:
                     "worker": {**_resources(1, analyst.default_worker_memory_gib), "threads": 1},
                 },
                 "extraConfig": {"workbench": gateway_extra_config(profile, float(local.gateway_idle_timeout))},
+                **PROBES["gateway"],
             },
             "traefik": {"service": {"type": "ClusterIP"}},
         },

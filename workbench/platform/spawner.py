@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
+from jupyterhub.spawner import LocalProcessSpawner
 from traitlets import Dict, Float, Unicode
 
 from workbench.platform import unix
@@ -81,15 +81,8 @@ class WorkbenchSpawner(LocalProcessSpawner):
         return self.mem_limit
 
     def make_preexec_fn(self, name: str) -> Callable[[], None]:
-        setuid = set_user_setuid(self.system_username)
-        group = self._group
-
-        def preexec() -> None:
-            if group is not None:
-                MemoryCgroups.join(group)  # still root here: join the capped group, then drop
-            setuid()
-
-        return preexec
+        # as JupyterHub's set_user_setuid (groups from getgrouplist, then the home), inside the capped group
+        return unix.run_as(self.system_username, self._group, pwd.getpwnam(self.system_username).pw_dir)
 
     def user_env(self, env: dict[str, str]) -> dict[str, str]:
         entry = pwd.getpwnam(self.system_username)

@@ -190,7 +190,7 @@ def security_programs(profile: HubProfile) -> list[Program]:
         "audit", [*cli, "serve", "--dir", folder, "--socket", str(sock), "--unix-prefix", profile.unix_prefix,
                   "--accounts", str(state)],
         environment=as_system, priority=10, startsecs=2, ready=lambda: _socket_answers(sock),
-        detail=f"audit service on {sock}, log {folder}")]
+        detail=f"audit service on {sock}")]
     if profile.lake:
         scoring_log = scoring_access_log_path(settings)
         found.append(Program(
@@ -427,6 +427,9 @@ def _probes(profile: HubProfile) -> dict[str, tuple[Any, str]]:
     """Health probe and one-line detail per component name (what answers where)."""
     known = {p.name: (p.ready, p.detail) for p in [*security_programs(profile), hub_program(profile)]}
     return {
+        "siem": (None, "SIEM cycle into security.events / security.alerts"),
+        "idle-culler": (None, "stops notebook servers idle too long"),
+        "postgres": (None, "the demo's source database (make up: var/sources/postgres)"),
         **known,
         "proxy": (lambda: proxy_answers(profile), f"public {hub_url(profile)}, api 127.0.0.1:{profile.proxy_api_port}"),
         "dask-gateway": (lambda: gateway_answers(profile), f"hub service at {hub_url(profile)}{SERVICE_PREFIX}, "

@@ -33,7 +33,6 @@ import time
 import xmlrpc.client
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
@@ -328,11 +327,3 @@ def format_uptime(seconds: float | None) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}"
-
-
-def log_time(line: str) -> datetime | None:
-    """The local time a supervisord log line was written (``2026-12-06 07:20:01,123 INFO ...``)."""
-    try:
-        return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
-    except ValueError:
-        return None

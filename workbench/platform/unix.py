@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from workbench.platform.cgroups import MemoryCgroups
+
 
 def system_name(name: str, prefix: str) -> str:
     return f"{prefix}{name}"
@@ -106,6 +108,30 @@ def set_supplementary_groups(user: str, groups: set[str] | frozenset[str]) -> bo
         return False
     subprocess.run(["usermod", "--groups", ",".join(sorted(groups)), user], check=True, capture_output=True, text=True)
     return True
+
+
+def run_as(user: str, cgroup: Path | None = None, cwd: str | os.PathLike[str] | None = None) -> Callable[[], None]:
+    """A ``preexec_fn`` that turns the child into ``user`` inside the memory ``cgroup``: the one way the
+    platform starts a person's code (notebook servers, Dask schedulers and workers).
+
+    Order matters: the child joins the capped group while still root (so nothing of the
+    person's runs uncapped), then takes the user's groups as ``os.getgrouplist`` lists
+    them (the role's group, which the lake's ACLs grant), gid, uid, and ``cwd``. Names are
+    resolved here, in the parent: the child between fork and exec only makes system calls.
+    """
+    entry = pwd.getpwnam(user)
+    groups = os.getgrouplist(entry.pw_name, entry.pw_gid)
+
+    def preexec() -> None:  # pragma: no cover - runs in the child
+        if cgroup is not None:
+            MemoryCgroups.join(Path(cgroup))
+        os.setgid(entry.pw_gid)
+        os.setgroups(groups)
+        os.setuid(entry.pw_uid)
+        if cwd is not None:
+            os.chdir(cwd)
+
+    return preexec
 
 
 def terminate(pid: int, running: Callable[[], bool], timeout: float) -> None:
