@@ -12,7 +12,7 @@ dashboard page views through the proxy (hub OAuth, the app queries the lake), an
 ingest rounds from the source database. Each component is killed with SIGKILL in turn; it
 must be back and serving within 10 s, every workload must resume, the audit chain must
 verify with every query that returned in it exactly once, and the lake must end equal to
-the source. Then the proxy is made to crash-loop (its API port taken): supervisord gives up
+the source. Then the source PostgreSQL is made to crash-loop (its port taken): supervisord gives up
 (FATAL), the SIEM alerts the administrators, and ``up`` brings it back once the port is free.
 """
 
@@ -374,6 +374,8 @@ def test_each_component_killed_comes_back_within_10s_and_nothing_is_lost(faults:
 @pytest.mark.hub
 @pytest.mark.slow
 def test_a_component_that_keeps_dying_is_given_up_and_the_administrators_are_alerted(faults: Faults) -> None:
+    """The source PostgreSQL cannot bind its port (something else took it): it dies at every start."""
+    import psycopg
     from click.testing import CliRunner
 
     from workbench.cli.platform import platform
@@ -381,32 +383,33 @@ def test_a_component_that_keeps_dying_is_given_up_and_the_administrators_are_ale
 
     profile = faults.stack.profile
     supervisor = Supervisor(profile.state_dir)
-    supervisor.rpc().supervisor.stopProcess("proxy")
+    supervisor.rpc().supervisor.stopProcess("postgres")
     squatter = socket.socket()
-    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the API's closed connections linger in TIME_WAIT
-    squatter.bind(("127.0.0.1", profile.proxy_api_port))
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # closed connections linger in TIME_WAIT
+    squatter.bind(("127.0.0.1", psycopg.conninfo.conninfo_to_dict(faults.source_url)["port"]))
     squatter.listen()
     try:
-        supervisor.start_process("proxy")
-        wait_until(lambda: _state(supervisor, "proxy")[0] == "FATAL", 60, interval=0.2, what="the proxy given up")
+        supervisor.start_process("postgres")
+        wait_until(lambda: _state(supervisor, "postgres")[0] == "FATAL", 60, interval=0.2, what="postgres given up")
         gave_up = time.monotonic()
-        spawned = supervisor.restarts()["proxy"]
+        spawned = supervisor.restarts()["postgres"]
 
         def crash_alert() -> dict[str, Any] | None:
             alerts = [a for batch in _Alerts.received for a in batch["alerts"]]  # type: ignore[attr-defined]
-            return next((a for a in alerts if a["detector"] == "crash_loop" and "proxy" in str(a["summary"])), None)
+            return next((a for a in alerts if a["detector"] == "crash_loop" and "postgres" in str(a["summary"])), None)
 
-        alert = wait_until(crash_alert, 3 * SIEM_INTERVAL + 30, interval=0.2, what="a crash-loop alert")
-        print(f"proxy FATAL -> alert delivered: {time.monotonic() - gave_up:.2f} s")
+        alert = wait_until(crash_alert, 3 * SIEM_INTERVAL + 60, interval=0.2, what="a crash-loop alert")
+        print(f"postgres FATAL -> alert delivered: {time.monotonic() - gave_up:.2f} s")
         assert alert["severity"] == "critical" and "workbench platform up" in str(alert["summary"])
-        assert supervisor.restarts()["proxy"] == spawned and _state(supervisor, "proxy")[0] == "FATAL"  # no more tries
-        listed = {c.name: c for c in stack.status(profile)}["proxy"]
+        assert supervisor.restarts()["postgres"] == spawned and _state(supervisor, "postgres")[0] == "FATAL"
+        listed = {c.name: c for c in stack.status(profile)}["postgres"]
         assert (listed.state, listed.running) == ("FATAL", False)
         shown = CliRunner().invoke(platform, ["status"], env={**profile.to_env(), "COLUMNS": "160"})
-        assert shown.exit_code == 1 and "FATAL" in shown.output  # the hub answers nothing without its proxy
+        assert shown.exit_code == 0 and "FATAL" in shown.output, shown.output  # the hub still answers
         print(shown.output)
     finally:
         squatter.close()
     assert stack.up(profile, timeout=60) == faults.stack.url  # the administrator's fix: up starts it again
+    wait_until(lambda: _connects(faults.source_url), 30, what="the source database back")
     assert {c.name: c.running for c in stack.status(profile)} == dict.fromkeys(
         ["hub", "postgres", "audit", "proxy", "dask-gateway", "dashboards", "idle-culler", "siem"], True)

@@ -233,15 +233,31 @@ def hand_over(c: Any, profile: HubProfile) -> None:
     and no service; compare routes with the proxy every ``ROUTE_CHECK_SECONDS``."""
     c.ConfigurableHTTPProxy.should_start = False
     c.JupyterHub.last_activity_interval = ROUTE_CHECK_SECONDS
-    c.JupyterHub.services = [_external(service, profile) for service in c.JupyterHub.services]
+    urls = _supervised_urls(profile)
+    c.JupyterHub.services = [_external(service, profile, urls) for service in c.JupyterHub.services]
 
 
-def _external(service: dict[str, Any], profile: HubProfile) -> dict[str, Any]:
-    """A hub-managed service entry as an external one: where it answers and its token, no command."""
+def _external(service: dict[str, Any], profile: HubProfile, urls: dict[str, str]) -> dict[str, Any]:
+    """A hub-managed service entry as an external one: where supervisord's copy answers and its token,
+    no command. (A service that picks a free port each time the config is read would otherwise
+    be routed to a port nothing listens on.)"""
     if "command" not in service:
         return service
     kept = {k: v for k, v in service.items() if k not in ("command", "environment", "cwd", "user")}
+    if service["name"] in urls:
+        kept["url"] = urls[service["name"]]
     return {**kept, "api_token": _service_token(service, profile)}
+
+
+def _urls_file(profile: HubProfile) -> Path:
+    return profile.private_dir / "supervised_services.json"
+
+
+def _supervised_urls(profile: HubProfile) -> dict[str, str]:
+    try:
+        return dict(json.loads(_urls_file(profile).read_text()))
+    except (OSError, ValueError):
+        return {}
 
 
 def _service_token(service: dict[str, Any], profile: HubProfile) -> str:
@@ -260,15 +276,19 @@ def service_programs(profile: HubProfile) -> list[Program]:
         apply(c, replace(profile, supervised=False))  # the entries before the hub's hand-over strips their commands
     probes = {"dask-gateway": lambda: gateway_answers(profile), "dashboards": lambda: dashboards_answers(profile)}
     found = []
+    urls = {}
     for service in c.JupyterHub.services:
         if "command" not in service:
             continue
         name = service["name"]
+        if service.get("url"):
+            urls[name] = service["url"]
         found.append(Program(
             name, service["command"], environment={**service.get("environment", {}),
                                                    **service_environment(service, profile)},
             priority=40, startsecs=5, directory=service.get("cwd"), ready=probes.get(name),
             detail=f"hub service at {hub_url(profile)}/services/{name}/" if service.get("url") else "hub service"))
+    _urls_file(profile).write_text(json.dumps(urls))  # what the supervised hub routes to (hand_over)
     return found
 
 
@@ -291,16 +311,17 @@ def service_environment(service: dict[str, Any], profile: HubProfile) -> dict[st
     return env
 
 
-def postgres_program(sources: Path) -> Program | None:
+def postgres_program(sources: Path, supervised: bool) -> Program | None:
     """The demo's source PostgreSQL (``demo publish-sources``), run in the foreground with the
-    options it was last started with; None when that folder holds no database."""
+    options it was last started with; None when that folder holds no database. One that
+    ``publish-sources`` started (``pg_ctl``) is stopped first: supervisord runs it from then on."""
     from workbench.ingest.postgres_server import LocalPostgres, postgres_bin
 
     server = LocalPostgres(0, folder=sources.resolve() / "postgres", durable=True)
     opts = server.data / "postmaster.opts"
     if not opts.exists():
         return None
-    if server.running:  # started by `publish-sources` with pg_ctl: from now on supervisord runs it
+    if server.running and not supervised:
         server.stop()
     args = shlex.split(opts.read_text())[1:]
     port = int(args[args.index("-p") + 1]) if "-p" in args else 5432
@@ -316,10 +337,17 @@ def programs(profile: HubProfile, sources: Path | None = None) -> list[Program]:
 
     Each gets the profile's ``WORKBENCH_HUB_*`` settings and the audit socket in its own
     environment (not only supervisord's), so a later ``up`` with a changed profile restarts
-    exactly the components it changes.
+    exactly the components it changes. ``sources`` (the demo's source systems) is
+    remembered: a later ``up`` without it keeps supervising that PostgreSQL.
     """
+    remembered = profile.private_dir / "sources"
+    if sources is not None:
+        remembered.write_text(str(Path(sources).resolve()))
+    elif remembered.exists():
+        sources = Path(remembered.read_text())
     found = [*security_programs(profile), proxy_program(profile), hub_program(profile), *service_programs(profile)]
-    postgres = postgres_program(sources) if sources else None
+    supervisor = Supervisor(profile.state_dir)
+    postgres = postgres_program(sources, "postgres" in {p.name for p in supervisor.processes()}) if sources else None
     shared = {**profile.to_env(), **security_env(profile)}
     return [replace(p, environment={**shared, **p.environment}) for p in ([postgres] if postgres else []) + found]
 
