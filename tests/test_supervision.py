@@ -42,7 +42,7 @@ from workbench.platform.supervisor import Program, Supervisor
 
 BACK_WITHIN = 10.0
 """The issue's goal (p95 over the kills), printed; measured here on a 2-core machine shared by a whole team."""
-GIVE_UP_AFTER = 60.0
+GIVE_UP_AFTER = 120.0
 """What the test asserts: back by itself, without anyone running ``up`` (before supervision, never)."""
 SIEM_INTERVAL = 3.0
 
@@ -326,7 +326,7 @@ def test_each_component_killed_comes_back_within_10s_and_nothing_is_lost(faults:
 
             wait_until(back, GIVE_UP_AFTER, interval=0.05, what=f"{name} back")
             recovery[name] = time.monotonic() - killed
-            wait_until(lambda: all(w.ok_after(killed + recovery[name]) for w in workloads), 60,
+            wait_until(lambda: all(w.ok_after(killed + recovery[name]) for w in workloads), GIVE_UP_AFTER,
                        what=f"every workload working again after {name}")
     finally:
         for w in workloads:
@@ -386,7 +386,7 @@ def test_a_component_that_keeps_dying_is_given_up_and_the_administrators_are_ale
     supervisor.rpc().supervisor.stopProcess("postgres")
     squatter = socket.socket()
     squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # closed connections linger in TIME_WAIT
-    squatter.bind(("127.0.0.1", psycopg.conninfo.conninfo_to_dict(faults.source_url)["port"]))
+    squatter.bind(("127.0.0.1", int(psycopg.conninfo.conninfo_to_dict(faults.source_url)["port"])))
     squatter.listen()
     try:
         supervisor.start_process("postgres")
