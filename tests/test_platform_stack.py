@@ -127,9 +127,10 @@ def test_status_reports_each_component_and_cli_agrees(running: Stack) -> None:
     listed = json.loads(result.output)
     assert {c["name"]: c["running"] for c in listed} == dict.fromkeys(components, True)
     assert all({"state", "uptime", "restarts", "pid"} <= set(c) for c in listed)
-    again = CliRunner().invoke(platform, ["up"], env=env)  # idempotent: finds the running hub
+    again = CliRunner().invoke(platform, ["up"], env=env)  # idempotent: finds the running stack, restarts nothing
     assert again.exit_code == 0, again.output
     assert running.url in again.output and "demo-credentials.tsv" in again.output
+    assert {c.name: c.pid for c in stack.status(running.profile)} == {c.name: c.pid for c in components.values()}
 
 
 def test_everything_listens_on_loopback_only(running: Stack) -> None:

@@ -129,6 +129,14 @@ def test_siem_reads_deaths_and_give_ups_and_alerts_on_crash_loops(tmp_path: Path
     again = SupervisorLogCollector(log)
     reread = again.new_events(None, again.watermark(events))  # type: ignore[arg-type]
     assert set(reread["event_id"]) <= set(events["event_id"])  # from the newest line on: merged, not doubled
+    # Through a SIEM cycle: the events land in security.events and the alerts in security.alerts (their contracts).
+    from workbench.explore import connect
+    from workbench.security.siem import run_cycle
+
+    wb = connect(str(tmp_path / "lake"), user="siem", role="system", audit_dir=str(tmp_path / "audit"))
+    cycle = run_cycle(wb, collectors=[SupervisorLogCollector(log)], detectors=[CrashLoop()])
+    assert cycle.collected == 7 and len(cycle.new_alerts) == 2
+    assert sorted(wb.table("security.alerts")["severity"].to_list()) == ["critical", "high"]
 
 
 # -- the fault test on a real stack -------------------------------------------------------------
@@ -398,7 +406,12 @@ def test_a_component_that_keeps_dying_is_given_up_and_the_administrators_are_ale
             alerts = [a for batch in _Alerts.received for a in batch["alerts"]]  # type: ignore[attr-defined]
             return next((a for a in alerts if a["detector"] == "crash_loop" and "postgres" in str(a["summary"])), None)
 
-        alert = wait_until(crash_alert, 3 * SIEM_INTERVAL + 60, interval=0.2, what="a crash-loop alert")
+        try:
+            alert = wait_until(crash_alert, 3 * SIEM_INTERVAL + GIVE_UP_AFTER, interval=0.2, what="a crash-loop alert")
+        finally:
+            logs = profile.state_dir / "logs"
+            print("siem.log:", (logs / "siem.log").read_text()[-1500:], "supervisord.log:",
+                  (logs / "supervisord.log").read_text()[-1500:], sep="\n")
         print(f"postgres FATAL -> alert delivered: {time.monotonic() - gave_up:.2f} s")
         assert alert["severity"] == "critical" and "workbench platform up" in str(alert["summary"])
         assert supervisor.restarts()["postgres"] == spawned and _state(supervisor, "postgres")[0] == "FATAL"

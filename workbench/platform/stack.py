@@ -17,9 +17,10 @@ postgres        the demo's source PostgreSQL (``up(sources=...)``), as user post
 audit           the audit service (``workbench audit serve``): everything else audits
 proxy           configurable-http-proxy, external to the hub
 hub             JupyterHub
-dask-gateway,   the hub's services, run here instead of by the hub (``hand_over``)
-dashboards,
-idle-culler
+dask-gateway,   the hub's services, run here instead of by the hub (``hand_over``);
+dashboards,     ``scoring`` too when the lake holds a model registry
+idle-culler,
+scoring
 siem            the SIEM loop (``workbench audit siem``), when the stack has a lake
 ==============  =====================================================================
 
@@ -57,7 +58,7 @@ from unittest import mock
 
 from workbench.errors import WorkbenchError
 from workbench.platform.gateway import SERVICE_PREFIX
-from workbench.platform.hubconfig import DASHBOARDS_PREFIX, REPO, HubProfile, free_port, prepare, secret_file
+from workbench.platform.hubconfig import DASHBOARDS_PREFIX, REPO, HubProfile, prepare, secret_file
 from workbench.platform.supervisor import Program, Supervisor, SupervisorError, format_uptime
 
 HUB_CONFIG = REPO / "hub_config" / "jupyterhub_config.py"
@@ -275,6 +276,8 @@ def service_programs(profile: HubProfile) -> list[Program]:
     with mock.patch.dict(os.environ, security_env(profile)):  # the hub computes them with the audit socket set
         apply(c, replace(profile, supervised=False))  # the entries before the hub's hand-over strips their commands
     probes = {"dask-gateway": lambda: gateway_answers(profile), "dashboards": lambda: dashboards_answers(profile)}
+    # A running stack keeps its services' ports: the hub routes to them until it restarts.
+    previous = _supervised_urls(profile) if Supervisor(profile.state_dir).running() else {}
     found = []
     urls = {}
     for service in c.JupyterHub.services:
@@ -282,6 +285,7 @@ def service_programs(profile: HubProfile) -> list[Program]:
             continue
         name = service["name"]
         if service.get("url"):
+            service = _same_port(service, previous.get(name))
             urls[name] = service["url"]
         found.append(Program(
             name, service["command"], environment={**service.get("environment", {}),
@@ -290,6 +294,15 @@ def service_programs(profile: HubProfile) -> list[Program]:
             detail=f"hub service at {hub_url(profile)}/services/{name}/" if service.get("url") else "hub service"))
     _urls_file(profile).write_text(json.dumps(urls))  # what the supervised hub routes to (hand_over)
     return found
+
+
+def _same_port(service: dict[str, Any], url: str | None) -> dict[str, Any]:
+    """``service`` listening where ``url`` says: a service that picks a free port at each config read
+    names it in its URL and as an argument of its command; both are swapped for the old one."""
+    if url is None or url == service["url"]:
+        return service
+    new, old = service["url"].rsplit(":", 1)[1], url.rsplit(":", 1)[1]
+    return {**service, "url": url, "command": [old if arg == new else arg for arg in service["command"]]}
 
 
 def service_environment(service: dict[str, Any], profile: HubProfile) -> dict[str, str]:
@@ -364,7 +377,6 @@ def up(profile: HubProfile, timeout: float = 90.0, env: Mapping[str, str] | None
     for folder in (profile.state_dir / "run", profile.state_dir / "logs", profile.private_dir):
         folder.mkdir(exist_ok=True)
         os.chmod(folder, 0o700)
-    profile = _pinned(profile)
     if profile.lake:  # the OS enforces the access policy on the lake before anyone can log in
         from workbench.security.lake_permissions import enforce_for_hub
 
@@ -382,20 +394,6 @@ def up(profile: HubProfile, timeout: float = 90.0, env: Mapping[str, str] | None
         down(profile)
         raise
     return hub_url(profile)
-
-
-def _pinned(profile: HubProfile) -> HubProfile:
-    """``profile`` with its dashboards port chosen once per state folder: the hub routes to the port
-    supervisord's dashboards listen on, and a second ``up`` must not move it."""
-    if not profile.dashboards or profile.dashboards_port:
-        return profile
-    kept = profile.state_dir / "run" / "dashboards.port"
-    try:
-        port = int(kept.read_text())
-    except (OSError, ValueError):
-        port = free_port()
-        kept.write_text(str(port))
-    return replace(profile, dashboards_port=port)
 
 
 def _wait(predicate: Any, timeout: float, what: str, profile: HubProfile) -> None:
