@@ -3,7 +3,7 @@
 ``make up`` starts them (``workbench demo loop start``), ``make down`` stops them and ``make
 status`` lists them. Each is one entry of ``DAEMONS`` - a name and the ``workbench``
 command it runs - started detached with a pid file and a log under ``var/loop`` (the
-stack's ``StackProcess``: the pid is checked against the command line before any signal).
+``platform.daemons.StackProcess``: not supervised; the pid is checked against the command line before any signal).
 The followers and the scorer are the production parts; only the feed is the demo's. To
 follow real sources, point the followers' connectors at them (their ``*_DB_URL`` settings)
 and leave the feed out (``--no-feed``).
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.security.audit_service import StackProcess
+from workbench.platform.daemons import StackProcess
 
 EVERY = "1"
 """Seconds between a follower's polls of its source (the connectors' schedules are for nightly loads)."""
