@@ -33,16 +33,16 @@ def _sources(lake: str | None, audit_dir: str | None, state: str | None, config:
     from workbench.platform.backup import Sources
     from workbench.platform.hubconfig import REPO, HubProfile
     from workbench.security.audit import audit_dir_for
-    from workbench.settings import _config_file, load_settings
+    from workbench.settings import config_file, load_settings
 
     settings = load_settings(lake=lake, audit_dir=audit_dir)
     root = str(settings.lake)
     if "://" in root and not root.startswith("file://"):
         raise click.ClickException(f"lake {root!r} is not on local disk: back up its object store with its own tools")
-    extra = [_config_file(), *(REPO / name for name in ("connectors", "apps", "hub_config"))] if config else []
+    extra = [config_file(), *(REPO / name for name in ("connectors", "apps", "hub_config"))] if config else []
     return Sources(Path(root.removeprefix("file://")).resolve(), audit_dir_for(settings).resolve(),
                    Path(state).resolve() if state else HubProfile.from_env().state_dir.resolve(),
-                   [p for p in extra if p.exists()])
+                   [p for p in extra if p is not None and p.exists()])
 
 
 def _require_root() -> None:
