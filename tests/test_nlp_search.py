@@ -13,6 +13,7 @@ import pytest
 from workbench.errors import AccessDenied, WorkbenchError
 from workbench.explore import Session, connect
 from workbench.lake.documents import Document
+from workbench.nlp.search import search
 
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
@@ -127,14 +128,14 @@ def test_index_is_incremental_and_search_is_cross_lingual(notes: Session, e5_dir
     for i, (en, zh) in enumerate(PAIRS):
         if i == 1:
             continue  # ZH1 no longer says what EN1 says
-        to_zh = notes.search(en, k=2, language="zh")
-        to_en = notes.search(zh, k=2, language="en")
+        to_zh = search(notes, en, k=2, language="zh")
+        to_en = search(notes, zh, k=2, language="en")
         assert f"ZH{i}" in to_zh["doc_id"] and f"EN{i}" in to_en["doc_id"], "the translation is in the top 2"
         first_hits["zh"] += to_zh["doc_id"][0] == f"ZH{i}"
         first_hits["en"] += to_en["doc_id"][0] == f"EN{i}"
         assert set(to_zh["language"]) == {"zh"}
     assert min(first_hits.values()) >= 4, first_hits  # of 5 (ZH0 -> EN3/EN0 is a near tie for this 4-bit model)
-    hits = notes.search("走私象牙", k=20)
+    hits = search(notes, "走私象牙", k=20)
     assert hits.height == 12 and hits["doc_id"].is_unique().all()
     assert hits["score"].is_sorted(descending=True) and hits["doc_id"][0] == "ZH0"
     assert {"doc_id", "title", "language", "score", "snippet", "start", "end"} <= set(hits.columns)
@@ -145,20 +146,20 @@ def test_search_goes_through_the_gate_and_the_audit(notes: Session, e5_dir: Path
     from workbench.security.audit import audit_dir_for, read_records
 
     ChunkIndexer(e5_dir).update(notes)
-    notes.search("ivory", k=2)
+    search(notes, "ivory", k=2)
     events = [r for r in read_records(audit_dir_for(notes.settings)) if r["user"] == "tester"]
     assert any(r["event"] == "search" and r["query"] == "ivory" and r["rows"] == 2 for r in events)
     assert any(r["event"] == "scan" and r["tables"] == ["curated.document_chunks"] for r in events)
     manager = connect(notes.settings.lake, user="boss", role="manager")
     with pytest.raises(AccessDenied):
-        manager.search("ivory")
+        search(manager, "ivory")
     with pytest.raises(WorkbenchError, match="empty"):
-        notes.search("   ")
+        search(notes, "   ")
 
 
 def test_search_before_any_index_says_what_to_run(notes: Session) -> None:
     with pytest.raises(WorkbenchError, match="workbench nlp process"):
-        notes.search("ivory")
+        search(notes, "ivory")
 
 
 def test_cli_search_prints_the_best_document_per_language(notes: Session, e5_dir: Path) -> None:

@@ -193,7 +193,9 @@ def process(session: SessionFactory, workers: int, rules_only: bool) -> None:
 @lake_option
 def search(session: SessionFactory, query: str, k: int, language: str | None, fmt: str) -> None:
     """Cross-lingual semantic search: the documents whose best chunk is closest to QUERY."""
-    emit(session().search(query, k=k, language=language), fmt, title=f"search: {query}")
+    from workbench.nlp.search import search as semantic_search
+
+    emit(semantic_search(session(), query, k=k, language=language), fmt, title=f"search: {query}")
 
 
 def _emit_scores(scores: dict[str, dict], fmt: str, title: str) -> None:

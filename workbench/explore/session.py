@@ -143,18 +143,6 @@ class Session:
         return frame.with_columns(pl.Series("carries", carries, dtype=pl.String),
                                   pl.Series("masked_for", masked_for, dtype=pl.String))
 
-    def search(self, query: str, k: int = 10, language: str | None = None) -> pl.DataFrame:
-        """Cross-lingual semantic search of the documents (``workbench.nlp.search``): best chunk per document.
-
-        Its reads go through ``scan``, so the access gate and the audit trail apply as to any read.
-        """
-        from workbench.nlp.search import search
-
-        with self.audit.action("search", query=query, k=k, language=language) as done:
-            frame = search(self, query, k=k, language=language)
-            done["rows"] = frame.height
-        return frame
-
     def dask(self, name: str, columns: Sequence[str] | None = None, filters: Filters | None = None,
              version: int | None = None, as_of: datetime | str | None = None,
              partition_bytes: int = dask_frames.PARTITION_BYTES) -> Any:

@@ -61,11 +61,21 @@ def search(wb: Session, query: str, k: int = 10, language: str | None = None,
     Columns: doc_id, title, language, score (cosine), chunk_no, start, end (character
     offsets of the chunk in the document's text) and snippet (the chunk, cut to
     ``SNIPPET_CHARS``). ``language`` ("en", "zh") keeps only documents in it.
+
+    The search is an audited action of its own (the query a person typed is what an
+    investigator looks for), and its reads go through the session's gate like any other.
     """
     if not query or not query.strip():
         raise WorkbenchError("search: the query is empty")
     if k < 1:
         raise WorkbenchError(f"search: k must be at least 1, not {k}")
+    with wb.audit.action("search", query=query, k=k, language=language) as done:
+        frame = _ranked(wb, query, k, language, model_dir)
+        done["rows"] = frame.height
+    return frame
+
+
+def _ranked(wb: Session, query: str, k: int, language: str | None, model_dir: Path | None) -> pl.DataFrame:
     matrix = _matrix(wb)
     rows, vectors = matrix.rows, matrix.vectors
     if language is not None:
