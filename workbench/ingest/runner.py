@@ -16,6 +16,7 @@ until told to stop.
 from __future__ import annotations
 
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -97,7 +98,7 @@ def follow(lake: Lake, specs: Mapping[str, ConnectorSpec], names: Iterable[str] 
         raise ConfigError(f"no chosen connector writes any of {sorted(chosen or [])}")
     due = dict.fromkeys(connectors, time.monotonic())
     stop = stop or threading.Event()
-    done = 0
+    done, uncurated = 0, set[str]()
     while not stop.is_set() and (rounds is None or done < rounds):
         started = time.monotonic()
         ready = [name for name, at in due.items() if at <= started]
@@ -107,7 +108,13 @@ def follow(lake: Lake, specs: Mapping[str, ConnectorSpec], names: Iterable[str] 
                 interval = every or connectors[name].spec.interval_seconds
                 due[name] = started + interval if interval else math.inf
             if curate:
-                curate_new(lake, {r.table_name for r in records if r.rows_written}, actor="ingest follow")
+                uncurated |= {r.table_name for r in records if r.rows_written}
+                try:
+                    curate_new(lake, uncurated, actor="ingest follow")
+                    uncurated.clear()
+                except Exception as exc:  # e.g. a commit race with a full curate: the next round tries again
+                    print(f"follow: curating new rows failed, retried next round: {type(exc).__name__}: {exc}",
+                          file=sys.stderr)
             done += 1
             if on_round:
                 on_round(records)

@@ -156,7 +156,10 @@ class LiveScorer:
                     print(f"live scorer: {name} now scores with v{self.champions.served[name].version}",
                           file=sys.stderr)
                 checked = began
-            on_tick(self.tick())
+            try:
+                on_tick(self.tick())
+            except Exception as exc:  # a lost commit race or a source hiccup: the tables say what is left to do
+                print(f"live scorer: tick failed, retried next tick: {type(exc).__name__}: {exc}", file=sys.stderr)
             stop.wait(max(0.0, every - (time.monotonic() - began)))
 
 
