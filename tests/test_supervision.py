@@ -73,6 +73,29 @@ def test_config_round_trips_through_supervisords_own_parser(tmp_path: Path) -> N
     assert by_name["one"].stdout_logfile == str(tmp_path / "state" / "logs" / "one.log")
 
 
+def test_supervisord_restarts_a_killed_program_gives_up_on_a_crashing_one_and_stops_all(tmp_path: Path) -> None:
+    """The supervisor module alone, on two small programs: no hub, a few seconds."""
+    import psutil
+
+    supervisor = Supervisor(tmp_path / "state")
+    sleeper = Program("sleeper", ["/bin/sleep", "600"], startsecs=1)
+    crasher = Program("crasher", ["/bin/sh", "-c", "exit 3"], startsecs=1, startretries=1)
+    supervisor.start([sleeper, crasher], dict(os.environ))
+    assert oct(supervisor.socket.stat().st_mode & 0o777) == "0o700"
+    wait_until(lambda: {p.name: p.state for p in supervisor.processes()} == {"sleeper": "RUNNING", "crasher": "FATAL"},
+               30, what="sleeper running, crasher given up")
+    first = supervisor.signal("sleeper", signal.SIGKILL)
+    wait_until(lambda: _state(supervisor, "sleeper")[1] not in (None, first), 10, what="sleeper restarted")
+    assert supervisor.restarts() == {"sleeper": 1, "crasher": 1}  # spawned twice each
+    assert "gave up: crasher entered FATAL state" in supervisor.log_file.read_text()
+    again = _state(supervisor, "sleeper")[1]
+    supervisor.start([sleeper, crasher], dict(os.environ))  # a running supervisord: same config, nothing restarts
+    assert _state(supervisor, "sleeper")[1] == again
+    assert supervisor.stop(timeout=30)
+    assert not supervisor.running() and not psutil.pid_exists(again)
+    assert supervisor.processes() == [] and not supervisor.stop()
+
+
 def test_supervised_hub_starts_no_proxy_and_no_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The hub and supervisord agree: every service the hub would run is supervised with the hub's token."""
     from traitlets.config import Config

@@ -236,6 +236,8 @@ class Supervisor:
             time.sleep(0.1)
         if pid is not None and _alive(pid):
             _kill_session(pid)
+        if pid is not None:
+            _reap(pid)
         self.socket.unlink(missing_ok=True)
         return True
 
@@ -312,6 +314,14 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+def _reap(pid: int) -> None:
+    """Collect supervisord's exit status when this process started it (no zombie left behind)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
 
 
 def _kill_session(pid: int) -> None:
