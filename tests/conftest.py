@@ -97,3 +97,15 @@ def world_copy(world: Session, folder: Path, user: str = "tester") -> Session:
     target = folder / "lake"
     shutil.copytree(world.settings.lake, target)
     return connect(str(target), user=user)
+
+
+@pytest.fixture(scope="session")
+def fetch_user() -> Iterator[str]:
+    """The Unix user web fetches run as in tests (created on first fetch as root), removed at the end."""
+    import secrets
+    import subprocess
+
+    name = f"wbt{secrets.token_hex(3)}-fetch"
+    yield name
+    if os.geteuid() == 0:
+        subprocess.run(["userdel", name], capture_output=True, check=False)

@@ -29,6 +29,7 @@ from workbench.demo.sources import _docx, _pdf, publish_sources, serve_site
 from workbench.demo.world import TABLES
 from workbench.explore import Session, connect
 from workbench.ingest import follow, load_connector_dir, parse_connector, run_connectors, status
+from workbench.ingest.web import FETCHER_USER_ENV
 from workbench.lake import TableStream
 from workbench.lake.documents import DocumentStore
 
@@ -44,7 +45,7 @@ def _documents(wb: Session) -> pl.DataFrame:
 
 @pytest.mark.slow
 def test_published_sources_ingest_to_the_raw_zone_demo_generate_lands(tiny_world: Session, source_url: str,
-                                                                       tmp_path: Path) -> None:
+                                                                       tmp_path: Path, fetch_user: str) -> None:
     truth: dict[str, pl.DataFrame] = {}
 
     def keep_truth(stream: TableStream) -> None:
@@ -58,7 +59,7 @@ def test_published_sources_ingest_to_the_raw_zone_demo_generate_lands(tiny_world
     specs = load_connector_dir(CONNECTORS)
     wb = connect(str(tmp_path / "lake"), user="tester")
     with serve_site(published.site) as site:
-        env = published.env(site)
+        env = {**published.env(site), FETCHER_USER_ENV: fetch_user}
         started = time.perf_counter()
         records = run_connectors(wb.lake, specs, env=env, workers=2)
         first = time.perf_counter() - started
@@ -202,7 +203,7 @@ def _png_with_metadata() -> bytes:
     return out.getvalue()
 
 
-def test_web_pages_feeds_and_document_drops_land_text_metadata_and_originals(tmp_path: Path) -> None:
+def test_web_pages_feeds_and_document_drops_land_text_metadata_and_originals(tmp_path: Path, fetch_user: str) -> None:
     site = tmp_path / "site"
     site.mkdir()
     (site / "page.html").write_text(PAGE, encoding="utf-8")
@@ -216,14 +217,14 @@ def test_web_pages_feeds_and_document_drops_land_text_metadata_and_originals(tmp
              "n4.png": _png_with_metadata(), "n5.pdf": b"%PDF-1.4 broken", "n6.exe": b"MZ"}
     for name, data in files.items():
         (drop / name).write_bytes(data)
-    web = parse_connector('kind = "web"\n[connection]\nbase_url_env = "SITE"\n[[tables]]\ntarget = "documents.index"\n'
+    web = parse_connector('kind = "web"\nallowed_hosts = ["127.0.0.1"]\n[connection]\nbase_url_env = "SITE"\n[[tables]]\ntarget = "documents.index"\n'
                           'url = "page.html"\n[[tables]]\ntarget = "documents.index"\nurl = "feed.xml"\n'
                           'document_kind = "press_release"\n', "connectors/w.toml", "w")
     dropped = parse_connector('kind = "documents"\n[connection]\npath_env = "DROP"\n[[tables]]\n'
                               'target = "documents.index"\ndocument_kind = "intel_note"\n', "connectors/d.toml", "d")
     wb = connect(str(tmp_path / "lake"), user="tester")
     with serve_site(site) as url:
-        env = {"SITE": url, "DROP": str(drop)}
+        env = {"SITE": url, "DROP": str(drop), FETCHER_USER_ENV: fetch_user}
         records = run_connectors(wb.lake, {"w": web, "d": dropped}, env=env, workers=2)
         assert [r.status for r in records] == ["ok"] * 3
         index = {r["doc_id"]: r for r in wb.table("documents.index").to_dicts()}

@@ -95,6 +95,9 @@ class ConnectorSpec(BaseModel):
     retries: int = Field(default=3, ge=0, le=20)
     backoff_seconds: float = Field(default=1.0, ge=0)
     connection: dict[str, str] = Field(default_factory=dict)
+    allowed_hosts: tuple[str, ...] = ()
+    """Web kinds: hosts the fetcher may reach besides ``base_url``'s; only hosts listed here may
+    resolve to private or loopback addresses (a demo site on 127.0.0.1, an intranet source)."""
     tables: tuple[TableSource, ...]
     source_file: str = "<inline>"
 

@@ -1,0 +1,250 @@
+"""The isolated fetcher against a corpus of hostile pages served by a tiny local HTTP server.
+
+Each kind of page must end as a record: sanitised (active content gone, what was removed
+counted) or refused with a reason naming the rule; the fetcher must stay within its limits
+and the next fetch must work. As root, the children run as a per-test Unix user that is
+removed afterwards.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import json
+import os
+import stat
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from workbench import connect
+from workbench.ingest import parse_connector, run_connectors
+from workbench.ingest.fetcher import Fetched, FetchPolicy, Fetcher, FetchRefused, ensure_user, raw_store_for
+from workbench.ingest.http import RequestRejected
+from workbench.ingest.web import FETCHER_USER_ENV
+from workbench.lake.documents import DocumentStore
+
+LIMIT = 512 * 1024
+OK = b"<html lang='en'><head><title>Fine</title></head><body><main><p>Customs seized cigarettes.</p></main></body></html>"
+HOSTILE = {
+    "/scripts.html": (b"<html><head><script>fetch('http://127.0.0.1:8000/hub/api/users')</script></head><body>"
+                      b"<p onclick=\"alert(1)\" onmouseover='steal()'>Seizure report</p>"
+                      b"<a href=\"javascript:alert(2)\">click</a><img src=x onerror=alert(3)></body></html>", "text/html"),
+    "/iframes.html": (b"<body><p>Before</p><iframe src='http://evil.example/'>frame text</iframe>"
+                      b"<object data='x.swf'>obj</object><embed src='x.swf'><p>After</p></body>", "text/html"),
+    "/meta-refresh.html": (b"<html><head><meta http-equiv='refresh' content='0;url=http://evil.example/'>"
+                           b"<meta http-equiv='refresh' content='0;url=file:///etc/passwd'></head>"
+                           b"<body><p>Moved</p></body></html>", "text/html"),
+    "/loopback-links.html": (b"<body><p>Tariff notice</p><a href='http://127.0.0.1:8000/hub/api/users'>users</a>"
+                             b"<img src='http://127.0.0.1:5432/'><form action='http://169.254.169.254/latest/meta-data'>"
+                             b"<input name=q></form></body>", "text/html"),
+    "/bad-encoding.html": (b"<html><head><meta charset='utf-8'></head><body><p>caf\xe9 \xff\xfe \xc3\x28 ok</p></body></html>",
+                           "text/html; charset=utf-8"),
+    "/bogus-charset.html": (b"<body><p>plain words</p></body>", "text/html; charset=x-no-such-charset"),
+    "/polyglot-as-pdf": (b"%PDF-1.4\n<html><body><script>alert(1)</script><p>hidden</p></body></html>\n%%EOF",
+                         "application/pdf"),
+    "/polyglot-as-html": (b"%PDF-1.4\n1 0 obj<<>>endobj\n<html><body><script>alert(1)</script><p>Visible text</p>"
+                          b"</body></html>\n%%EOF", "text/html"),
+    "/huge-dom.html": (b"<body>" + b"<div>" * 60_000 + b"deep" + b"</div>" * 60_000 + b"</body>", "text/html"),
+}
+
+
+@functools.cache
+def _gzip_bomb() -> bytes:
+    """64 MiB of zeros in about 64 KiB: 128 times the decoded limit."""
+    return gzip.compress(b"\0" * (64 * 1024 * 1024), compresslevel=9)
+
+
+class Hostile(BaseHTTPRequestHandler):
+    """The corpus; special paths redirect, drip, overflow or bomb."""
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        pass
+
+    def _send(self, body: bytes, content_type: str = "text/html", status: int = 200, **headers: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name.replace("_", "-"), value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802 - the base class's name
+        port = self.server.server_address[1]
+        if self.path == "/ok.html":
+            self._send(OK)
+        elif self.path in HOSTILE:
+            body, content_type = HOSTILE[self.path]
+            self._send(body, content_type)
+        elif self.path == "/redirect-away":
+            self._send(b"", status=302, Location="http://evil.example/steal")
+        elif self.path == "/redirect-file":
+            self._send(b"", status=302, Location="file:///etc/passwd")
+        elif self.path == "/redirect-inside":
+            self._send(b"", status=301, Location=f"http://127.0.0.1:{port}/ok.html")
+        elif self.path == "/redirect-loop":
+            self._send(b"", status=302, Location="/redirect-loop")
+        elif self.path == "/oversize":
+            self._send(b"<p>" + b"A" * (LIMIT * 8) + b"</p>")
+        elif self.path == "/gzip-bomb":
+            self._send(_gzip_bomb(), Content_Encoding="gzip")
+        elif self.path == "/slow-drip":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            try:
+                for _ in range(200):
+                    self.wfile.write(b"<p>drip</p>")
+                    self.wfile.flush()
+                    time.sleep(0.1)
+            except OSError:
+                pass
+        else:
+            self._send(b"no such page", "text/plain", status=404)
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture()
+def policy(site: str) -> FetchPolicy:
+    return FetchPolicy.for_source(site + "/", ["127.0.0.1"], max_bytes=LIMIT, timeout_seconds=2.0,
+                                  memory_bytes=2 * 1024 * 1024 * 1024)
+
+
+SANITISED = {
+    "/scripts.html": ("Seizure report\nclick", {"scripts": 1, "event_handlers": 3, "script_urls": 1}),
+    "/iframes.html": ("Before\nAfter", {"iframes": 1, "objects": 2}),
+    "/meta-refresh.html": ("Moved", {"meta_refresh": 2}),
+    "/loopback-links.html": ("Tariff notice\nusers", {"forms": 1}),
+    "/bad-encoding.html": ("caf\ufffd \ufffd\ufffd \ufffd( ok", {}),
+    "/bogus-charset.html": ("plain words", {}),
+    "/polyglot-as-html": ("%PDF-1.4\n1 0 obj<<>>endobj\nVisible text\n%%EOF", {"scripts": 1}),
+    "/redirect-inside": ("Customs seized cigarettes.", {}),
+}
+REFUSED = {
+    "/redirect-away": "host 'evil.example' is not among the source's allowed_hosts",
+    "/redirect-file": "scheme 'file' is not allowed",
+    "/redirect-loop": "more than 5 redirects",
+    "/oversize": "size limit: the body's size exceeds 524,288 bytes",
+    "/gzip-bomb": "size limit: the body's decoded size exceeds 524,288 bytes",
+    "/slow-drip": "time limit",
+    "/polyglot-as-pdf": "unreadable application/pdf: not a readable PDF",
+}
+
+
+def _next_fetch_works(fetcher: Fetcher, site: str, policy: FetchPolicy) -> None:
+    after = fetcher.fetch(f"{site}/ok.html", policy)
+    assert (after.text, after.title, after.language) == ("Customs seized cigarettes.", "Fine", "en")
+
+
+@pytest.mark.parametrize("path", sorted(SANITISED))
+def test_hostile_pages_are_sanitised_and_say_what_was_removed(path: str, site: str, policy: FetchPolicy,
+                                                              fetch_user: str) -> None:
+    fetcher = Fetcher(user=fetch_user)
+    page = fetcher.fetch(site + path, policy)
+    text, removed = SANITISED[path]
+    assert page.text == text
+    assert {k: page.removed.get(k) for k in removed} == removed
+    for active in ("alert", "<script", "onclick", "javascript:", "evil.example", "frame text", "127.0.0.1"):
+        assert active not in page.text and active not in (page.title or "")
+    assert page.final_url == (f"{site}/ok.html" if path == "/redirect-inside" else site + path)
+    assert page.sha256 and page.size_bytes > 0 and page.retrieved_at is not None
+    _next_fetch_works(fetcher, site, policy)
+
+
+@pytest.mark.parametrize("path", sorted(REFUSED))
+def test_hostile_pages_are_refused_with_the_reason_and_within_the_limits(path: str, site: str, policy: FetchPolicy,
+                                                                         fetch_user: str) -> None:
+    fetcher = Fetcher(user=fetch_user)
+    started = time.monotonic()
+    with pytest.raises(FetchRefused) as refused:
+        fetcher.fetch(site + path, policy)
+    assert REFUSED[path] in refused.value.reason
+    assert time.monotonic() - started < policy.timeout_seconds + 2.5
+    _next_fetch_works(fetcher, site, policy)
+
+
+def test_a_huge_dom_ends_as_a_record_and_the_next_fetch_works(site: str, policy: FetchPolicy, fetch_user: str) -> None:
+    fetcher = Fetcher(user=fetch_user)
+    try:
+        page = fetcher.fetch(f"{site}/huge-dom.html", policy)
+    except FetchRefused as refused:
+        assert refused.reason  # parser depth, memory or time: named, not a crash of the ingest process
+    else:
+        assert page.text == "deep"
+    _next_fetch_works(fetcher, site, policy)
+
+
+def test_loopback_and_unlisted_hosts_are_refused_unless_the_source_lists_them(site: str, fetch_user: str) -> None:
+    port = site.rsplit(":", 1)[1]
+    fetcher = Fetcher(user=fetch_user)
+    unlisted = FetchPolicy.for_source(f"http://localhost:{port}/")
+    with pytest.raises(FetchRefused, match="resolves to the non-public address 127.0.0.1"):
+        fetcher.fetch(f"http://localhost:{port}/ok.html", unlisted)
+    with pytest.raises(FetchRefused, match="host 'localhost' is not among"):
+        fetcher.fetch(f"http://localhost:{port}/ok.html", FetchPolicy.for_source(site + "/", ["127.0.0.1"]))
+    with pytest.raises(FetchRefused, match="scheme 'file' is not allowed"):
+        fetcher.fetch("file:///etc/passwd", unlisted)
+    with pytest.raises(RequestRejected, match="HTTP 404"):
+        fetcher.fetch(f"{site}/missing", FetchPolicy.for_source(site + "/", ["127.0.0.1"]))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching to the fetcher's Unix user needs root")
+def test_the_fetcher_runs_as_its_own_user_and_cannot_read_the_lake(tmp_path: Path, site: str, policy: FetchPolicy,
+                                                                   fetch_user: str) -> None:
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    secret = lake / "secret.parquet"
+    secret.write_bytes(b"PAR1")
+    fetcher = Fetcher(user=fetch_user, forbidden=[lake, secret])
+    assert fetcher.fetch(f"{site}/ok.html", policy).text == "Customs seized cigarettes."
+    for opened_up in (Path(__file__).parent, Path(__file__)):  # world-readable: the check must notice
+        with pytest.raises(FetchRefused, match="isolation: the fetcher user can read this path"):
+            Fetcher(user=fetch_user, forbidden=[opened_up]).fetch(f"{site}/ok.html", policy)
+    uid, _ = ensure_user(fetch_user)
+    assert uid != 0 and ensure_user(fetch_user)[0] == uid  # idempotent
+
+
+def test_web_connector_lands_only_sanitised_text_and_keeps_raw_pages_out_of_the_lake(tmp_path: Path, site: str,
+                                                                                     fetch_user: str) -> None:
+    feed_dir = tmp_path / "feed"
+    feed_dir.mkdir()
+    items = "".join(f"<item><title>{p}</title><link>{site}{p}</link><guid>H{i}</guid></item>"
+                    for i, p in enumerate(["/scripts.html", "/redirect-away", "/gzip-bomb", "/ok.html"]))
+    spec = parse_connector(f'kind = "web"\nallowed_hosts = ["127.0.0.1"]\n[connection]\nbase_url_env = "SITE"\n'
+                           f'[[tables]]\ntarget = "documents.index"\nurl = "feed.xml"\n', "connectors/h.toml", "h")
+    feed = (f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>').encode()
+    HOSTILE["/feed.xml"] = (feed, "application/rss+xml")
+    lake = tmp_path / "lake"
+    wb = connect(str(lake), user="tester")
+    try:
+        records = run_connectors(wb.lake, {"h": spec}, env={"SITE": site + "/", FETCHER_USER_ENV: fetch_user})
+    finally:
+        del HOSTILE["/feed.xml"]
+    assert [r.status for r in records] == ["ok"]
+    index = {r["doc_id"]: r for r in wb.table("documents.index").to_dicts()}
+    assert (index["H0"]["text"], index["H3"]["text"]) == ("Seizure report\nclick", "Customs seized cigarettes.")
+    record = json.loads(DocumentStore(wb.lake).read(index["H0"]["path"]))
+    assert record["removed"] == {"scripts": 1, "event_handlers": 3, "script_urls": 1}
+    assert record["final_url"] == f"{site}/scripts.html" and index["H0"]["media_type"] == "text/html"
+    reasons = dict(zip(*(wb.table("quarantine.rejections")[c] for c in ("record", "value")), strict=True))
+    assert "not among the source's allowed_hosts" in reasons[f"feed {site}/feed.xml entry H1"]
+    assert "decoded size exceeds" in reasons[f"feed {site}/feed.xml entry H2"]
+    store = raw_store_for(str(lake))
+    assert store is not None and stat.S_IMODE(store.stat().st_mode) == 0o700
+    assert (store / record["raw_sha256"]).read_bytes() == HOSTILE["/scripts.html"][0]
+    assert not any(b"onclick" in p.read_bytes() for p in lake.rglob("*") if p.is_file())
