@@ -23,7 +23,13 @@ import pytest
 
 from workbench import connect
 from workbench.ingest import parse_connector, run_connectors
-from workbench.ingest.fetcher import Fetched, FetchPolicy, Fetcher, FetchRefused, ensure_user, raw_store_for
+from workbench.ingest.fetcher import (
+    Fetcher,
+    FetchPolicy,
+    FetchRefused,
+    ensure_user,
+    raw_store_for,
+)
 from workbench.ingest.http import RequestRejected
 from workbench.ingest.web import FETCHER_USER_ENV
 from workbench.lake.documents import DocumentStore
@@ -31,24 +37,24 @@ from workbench.lake.documents import DocumentStore
 LIMIT = 512 * 1024
 OK = b"<html lang='en'><head><title>Fine</title></head><body><main><p>Customs seized cigarettes.</p></main></body></html>"
 HOSTILE = {
-    "/scripts.html": (b"<html><head><script>fetch('http://127.0.0.1:8000/hub/api/users')</script></head><body>"
+    "/scripts.html": ((b"<html><head><script>fetch('http://127.0.0.1:8000/hub/api/users')</script></head><body>"
                       b"<p onclick=\"alert(1)\" onmouseover='steal()'>Seizure report</p>"
-                      b"<a href=\"javascript:alert(2)\">click</a><img src=x onerror=alert(3)></body></html>", "text/html"),
-    "/iframes.html": (b"<body><p>Before</p><iframe src='http://evil.example/'>frame text</iframe>"
-                      b"<object data='x.swf'>obj</object><embed src='x.swf'><p>After</p></body>", "text/html"),
-    "/meta-refresh.html": (b"<html><head><meta http-equiv='refresh' content='0;url=http://evil.example/'>"
+                      b"<a href=\"javascript:alert(2)\">click</a><img src=x onerror=alert(3)></body></html>"), "text/html"),
+    "/iframes.html": ((b"<body><p>Before</p><iframe src='http://evil.example/'>frame text</iframe>"
+                      b"<object data='x.swf'>obj</object><embed src='x.swf'><p>After</p></body>"), "text/html"),
+    "/meta-refresh.html": ((b"<html><head><meta http-equiv='refresh' content='0;url=http://evil.example/'>"
                            b"<meta http-equiv='refresh' content='0;url=file:///etc/passwd'></head>"
-                           b"<body><p>Moved</p></body></html>", "text/html"),
-    "/loopback-links.html": (b"<body><p>Tariff notice</p><a href='http://127.0.0.1:8000/hub/api/users'>users</a>"
+                           b"<body><p>Moved</p></body></html>"), "text/html"),
+    "/loopback-links.html": ((b"<body><p>Tariff notice</p><a href='http://127.0.0.1:8000/hub/api/users'>users</a>"
                              b"<img src='http://127.0.0.1:5432/'><form action='http://169.254.169.254/latest/meta-data'>"
-                             b"<input name=q></form></body>", "text/html"),
+                             b"<input name=q></form></body>"), "text/html"),
     "/bad-encoding.html": (b"<html><head><meta charset='utf-8'></head><body><p>caf\xe9 \xff\xfe \xc3\x28 ok</p></body></html>",
                            "text/html; charset=utf-8"),
     "/bogus-charset.html": (b"<body><p>plain words</p></body>", "text/html; charset=x-no-such-charset"),
     "/polyglot-as-pdf": (b"%PDF-1.4\n<html><body><script>alert(1)</script><p>hidden</p></body></html>\n%%EOF",
                          "application/pdf"),
-    "/polyglot-as-html": (b"%PDF-1.4\n1 0 obj<<>>endobj\n<html><body><script>alert(1)</script><p>Visible text</p>"
-                          b"</body></html>\n%%EOF", "text/html"),
+    "/polyglot-as-html": ((b"%PDF-1.4\n1 0 obj<<>>endobj\n<html><body><script>alert(1)</script><p>Visible text</p>"
+                          b"</body></html>\n%%EOF"), "text/html"),
     "/huge-dom.html": (b"<body>" + b"<div>" * 60_000 + b"deep" + b"</div>" * 60_000 + b"</body>", "text/html"),
 }
 
@@ -62,7 +68,7 @@ def _gzip_bomb() -> bytes:
 class Hostile(BaseHTTPRequestHandler):
     """The corpus; special paths redirect, drip, overflow or bomb."""
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
     def _send(self, body: bytes, content_type: str = "text/html", status: int = 200, **headers: str) -> None:
@@ -74,7 +80,7 @@ class Hostile(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802 - the base class's name
+    def do_GET(self) -> None:
         port = self.server.server_address[1]
         if self.path == "/ok.html":
             self._send(OK)
@@ -225,8 +231,8 @@ def test_web_connector_lands_only_sanitised_text_and_keeps_raw_pages_out_of_the_
     feed_dir.mkdir()
     items = "".join(f"<item><title>{p}</title><link>{site}{p}</link><guid>H{i}</guid></item>"
                     for i, p in enumerate(["/scripts.html", "/redirect-away", "/gzip-bomb", "/ok.html"]))
-    spec = parse_connector(f'kind = "web"\nallowed_hosts = ["127.0.0.1"]\n[connection]\nbase_url_env = "SITE"\n'
-                           f'[[tables]]\ntarget = "documents.index"\nurl = "feed.xml"\n', "connectors/h.toml", "h")
+    spec = parse_connector('kind = "web"\nallowed_hosts = ["127.0.0.1"]\n[connection]\nbase_url_env = "SITE"\n'
+                           '[[tables]]\ntarget = "documents.index"\nurl = "feed.xml"\n', "connectors/h.toml", "h")
     feed = (f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>').encode()
     HOSTILE["/feed.xml"] = (feed, "application/rss+xml")
     lake = tmp_path / "lake"

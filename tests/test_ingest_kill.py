@@ -25,11 +25,19 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.test_ingest import QUARANTINE_VOLATILE, SQL_CONNECTOR, _load, content_hash, traders
-from tests.test_ingest import postgres, source_url  # noqa: F401 - fixtures
+from tests.test_ingest import (  # noqa: F401 - fixtures
+    QUARANTINE_VOLATILE,
+    SQL_CONNECTOR,
+    _load,
+    content_hash,
+    postgres,
+    source_url,
+    traders,
+)
 from workbench.demo.sources import serve_site
 from workbench.explore import Session, connect
 from workbench.ingest import RunLog, parse_connector, run_connectors
+from workbench.ingest.web import FETCHER_USER_ENV
 
 KILLS = int(os.environ.get("INGEST_KILLS", "4"))
 DOCUMENT_VOLATILE = ("retrieved_at",)
@@ -50,6 +58,7 @@ amount = { type = "float64", min = 0 }
 
 WEB_CONNECTOR = """
 kind = "web"
+allowed_hosts = ["127.0.0.1"]
 [connection]
 base_url_env = "SITE"
 [[tables]]
@@ -167,9 +176,10 @@ def _run_clean(wb: Session, specs: dict[str, object], env: dict[str, str]) -> No
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", list(SCENARIOS))
 def test_ingestion_killed_at_random_points_reruns_to_the_clean_result(kind: str, tmp_path: Path,
-                                                                      source_url: str) -> None:
+                                                                      source_url: str, fetch_user: str) -> None:
     scenarios = SCENARIOS[kind](source_url, tmp_path)
     scenario = next(scenarios)
+    scenario.env[FETCHER_USER_ENV] = fetch_user
     try:
         folder = tmp_path / "connectors"
         specs = _connectors(scenario, folder)

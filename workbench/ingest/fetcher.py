@@ -124,9 +124,13 @@ class Fetched:
     raw_path: str | None = None
 
     def provenance(self) -> bytes:
-        """The record kept in the documents zone in place of the raw page."""
+        """The record kept in the documents zone in place of the raw page.
+
+        The same page gives the same record (its hash is the index's ``sha256``), so the
+        retrieval time is left to the index's ``retrieved_at``, set when the record lands.
+        """
         record = {"url": self.url, "final_url": self.final_url, "status": self.status, "media_type": self.media_type,
-                  "retrieved_at": self.retrieved_at.isoformat(), "raw_sha256": self.sha256,
+                  "raw_sha256": self.sha256,
                   "raw_size_bytes": self.size_bytes, "removed": self.removed, "title": self.title,
                   "language": self.language, "text": self.text}
         return json.dumps(record, ensure_ascii=False, indent=1).encode()
@@ -321,7 +325,7 @@ def _checked_address(url: str, policy: FetchPolicy) -> tuple[str, str, int, str]
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise _Failure(f"{url}: cannot resolve {host}: {exc}", "down") from None
-    addresses = [info[4][0] for info in infos]
+    addresses = [str(info[4][0]) for info in infos]
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%")[0])
         if not ip.is_global and host not in policy.private_hosts:
@@ -344,7 +348,7 @@ def _open(url: str, policy: FetchPolicy, deadline: float) -> tuple[str, http.cli
         try:
             connection.request("GET", path, headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"})
             answer = connection.getresponse()
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise _Failure(f"{url}: no answer within {policy.timeout_seconds:.0f} s", "down") from None
         except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
             raise _Failure(f"{url}: {exc}", "down") from None
@@ -373,7 +377,7 @@ def _read_capped(url: str, answer: http.client.HTTPResponse, policy: FetchPolicy
                                     f"({len(body):,} bytes so far)")
         try:
             chunk = answer.read1(65536)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise FetchRefused(url, f"time limit: the server stalled ({len(body):,} bytes so far)") from None
         if decoder is not None:
             try:
@@ -437,8 +441,8 @@ def render(data: bytes, media_type: str, headers: Message) -> dict[str, Any]:
     """Sanitised text and metadata of a body: HTML through nh3, feeds as entries, documents as text."""
     import nh3
 
-    from workbench.ingest.text import Unreadable, extract_text, html_text
     from workbench.ingest.feeds import parse_feed
+    from workbench.ingest.text import Unreadable, extract_text, html_text
 
     if media_type in ("application/rss+xml", "application/atom+xml", "application/xml", "text/xml") or \
             data.lstrip()[:5] == b"<?xml":

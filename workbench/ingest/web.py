@@ -31,7 +31,14 @@ from urllib.parse import urljoin
 from workbench.ingest import http
 from workbench.ingest.base import Extract
 from workbench.ingest.documents import DocumentConnector, safe_id
-from workbench.ingest.fetcher import DEFAULT_USER, Fetched, FetchPolicy, Fetcher, FetchRefused, raw_store_for
+from workbench.ingest.fetcher import (
+    DEFAULT_USER,
+    Fetched,
+    Fetcher,
+    FetchPolicy,
+    FetchRefused,
+    raw_store_for,
+)
 from workbench.ingest.spec import TableSource
 from workbench.ingest.text import guess_language, language_tag
 from workbench.ingest.watermarks import Marks
