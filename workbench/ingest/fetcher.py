@@ -4,7 +4,7 @@ What a hostile page can reach is the child, not the ingest process next to the l
 
 - Each fetch runs in a fresh child forked from a ``forkserver`` (a clean, single-threaded
   process started once). Before touching the network the child caps its own address space
-  (``RLIMIT_AS``), CPU time, open files and file writes (``RLIMIT_FSIZE`` 0: it can write no
+  (``RLIMIT_AS``: ``memory_bytes`` over what it had mapped at the fork), CPU time, open files and file writes (``RLIMIT_FSIZE`` 0: it can write no
   file), and, when the workbench runs as root, drops to a dedicated Unix user (``wb-fetcher``,
   created on first use, no home, no shell, no groups) that cannot read the lake, the homes
   or the hub's state. It then checks it really cannot list the lake and refuses to fetch if
@@ -25,7 +25,8 @@ What a hostile page can reach is the child, not the ingest process next to the l
 
 Not covered (see README): the child shares the host's network namespace (it could reach
 what the host reaches if its code were subverted; the policy checks run inside it), and
-its memory cap is ``RLIMIT_AS``, not a cgroup. No screenshots are taken.
+its memory cap is ``RLIMIT_AS`` (a budget over what the forked interpreter
+already maps), not a cgroup. No screenshots are taken.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class FetchPolicy:
     timeout_seconds: float = 20.0
     max_redirects: int = 5
     memory_bytes: int = 1024 * 1024 * 1024
+    """Address space the child may add to what the forkserver had mapped when it forked (``RLIMIT_AS``)."""
 
     @classmethod
     def for_source(cls, base_url: str, listed: Iterable[str] = (), **limits: Any) -> FetchPolicy:
@@ -191,7 +193,9 @@ class Fetcher:
                 raise TimeoutError(f"the fetcher was stopped after {timeout + 2.0:.0f} s")
             header = json.loads(receive.recv_bytes(max_reply))
             attachment = receive.recv_bytes(max_reply) if header.get("attached") else b""
-        except OSError as exc:
+        except TimeoutError:
+            raise
+        except OSError as exc:  # a reply longer than max_reply
             raise ChildFailed(f"the fetcher's reply was refused: {exc}") from None
         except EOFError:
             child.join(2.0)
@@ -264,7 +268,8 @@ def raw_store_for(lake_root: str) -> Path | None:
 def _isolated(reply: Connection, target: Callable[..., Any], args: tuple[Any, ...], identity: tuple[int, int] | None,
               forbidden: tuple[str, ...], memory_bytes: int, timeout: float) -> None:
     try:
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+        mapped = _mapped_bytes()  # the preloaded interpreter already maps ~3 GB (mostly reservations)
+        resource.setrlimit(resource.RLIMIT_AS, (mapped + memory_bytes, mapped + memory_bytes))
         cpu = int(timeout) + 2
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
         resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
@@ -291,6 +296,15 @@ def _isolated(reply: Connection, target: Callable[..., Any], args: tuple[Any, ..
             reply.send_bytes(json.dumps({"error": message[:2000], "kind": kind}).encode())
     finally:
         reply.close()
+
+
+def _mapped_bytes() -> int:
+    """This process's address space now (``VmSize``): the cap is a budget on top of it."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def _readable(path: str) -> bool:
