@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from workbench.platform.accounts import AccountStore, ensure_demo_accounts  # noqa: E402
+from workbench.security.accounts import AccountStore, ensure_demo_accounts  # noqa: E402
 from workbench.platform.backup import Sources, backup, restore  # noqa: E402
 from workbench.security.audit import default_audit_dir  # noqa: E402
 

@@ -75,7 +75,7 @@ def main() -> None:
 
     from tests.conftest import free_port
     from tests.hub_support import remove_cgroups, remove_users
-    from workbench.platform.accounts import read_credentials
+    from workbench.security.accounts import read_credentials
     from workbench.platform.cgroups import own_memory_cgroup
 
     tag = uuid.uuid4().hex[:4]

@@ -47,9 +47,9 @@ import psutil
 import workbench
 from workbench.security.audit import AuditTrail, AuditWriter, NullAudit
 from workbench.security.audit_service import AuditClient
-from workbench.security.detectors import score
+from workbench.siem.detectors import score
 from workbench.demo.access_log import demo_accounts
-from workbench.security.siem import run_cycle
+from workbench.siem.pipeline import run_cycle
 
 QUERIES = [
     "SELECT count(*) FROM curated.declarations",

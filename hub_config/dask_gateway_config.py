@@ -6,7 +6,7 @@ JupyterHub auth, per-role limits, idle timeout); knobs come from the same
 """
 
 from workbench.platform.gateway import configure
-from workbench.platform.hubconfig import HubProfile
+from workbench.platform.profile import HubProfile
 
 c = get_config()  # type: ignore[name-defined]  # noqa: F821  (injected by dask-gateway-server)
 configure(c, HubProfile.from_env())

@@ -10,7 +10,9 @@ gateway limits come from the access policy's ``[roles.NAME.hub]`` tables
 (``workbench/security/policy.toml``); ``templates/admin.html`` is the administrators' landing.
 """
 
-from workbench.platform.hubconfig import HubProfile, apply
+from workbench.platform.hubconfig import apply
+
+from workbench.platform.profile import HubProfile
 
 c = get_config()  # type: ignore[name-defined]  # noqa: F821  (injected by JupyterHub)
 apply(c, HubProfile.from_env())

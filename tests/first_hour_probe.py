@@ -143,7 +143,7 @@ def main(out: Path) -> None:
 
     from tests.hub_support import running_stack
     from tests.test_platform_stack import load_tiny_world
-    from workbench.platform.accounts import DEMO_ACCOUNTS
+    from workbench.security.accounts import DEMO_ACCOUNTS
 
     result: dict[str, Any] = {"accounts": {}, "requests": []}
 

@@ -168,9 +168,9 @@ def running_stack(kind: str, up_timeout: float = 120, prepare: Callable[[Path], 
     """
     from tests.conftest import free_port
     from workbench.platform import stack
-    from workbench.platform.accounts import read_credentials
+    from workbench.security.accounts import read_credentials
     from workbench.platform.cgroups import own_memory_cgroup
-    from workbench.platform.hubconfig import HubProfile
+    from workbench.platform.profile import HubProfile
 
     box = hub_sandbox(kind)
     cgroup_parent = own_memory_cgroup() / f"wbt-{kind}-{box.tag}"

@@ -349,7 +349,7 @@ def test_lookup_renders_a_hostile_company_name_as_text(served: dict[str, Any], b
 def siem_lake(tiny_world: Session, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the tiny world after one SIEM cycle over its access log (events collected, alerts raised)."""
     from workbench.demo.access_log import demo_accounts
-    from workbench.security.siem import run_cycle
+    from workbench.siem.pipeline import run_cycle
 
     lake = tmp_path_factory.mktemp("siem") / "lake"
     shutil.copytree(tiny_world.settings.lake, lake)

@@ -38,7 +38,7 @@ def table_hash(path: Path, version: int | None = None) -> str:
 
 def _stack_data(wb: Session, root: Path) -> tuple[Path, Path, dict[str, str]]:
     """Accounts, a hub database and a published app in a state folder; a registry in the lake."""
-    from workbench.platform.accounts import AccountStore, ensure_demo_accounts, read_credentials
+    from workbench.security.accounts import AccountStore, ensure_demo_accounts, read_credentials
     from workbench.registry.store import Registry, registry_folder
 
     state = root / "state"
@@ -64,7 +64,7 @@ def test_backup_while_writing_restores_identical_tables_verified_audit_and_worki
 
     from workbench.cli.main import main
     from workbench.explore import connect
-    from workbench.platform.accounts import AccountStore
+    from workbench.security.accounts import AccountStore
     from workbench.platform.backup import read_manifest
     from workbench.registry.store import Registry
     from workbench.security.audit import AuditTrail, checkpoint_now, ensure_signing_key, read_records, verify

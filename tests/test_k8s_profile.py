@@ -20,8 +20,8 @@ import yaml
 from traitlets.config import Config
 
 from tests.hub_support import REPO
-from workbench.platform import gateway, hubconfig, kubernetes
-from workbench.platform.accounts import ACCOUNTS_SERVICE
+from workbench.platform import gateway, hubconfig, kubernetes, profile
+from workbench.security.accounts import ACCOUNTS_SERVICE
 from workbench.platform.cgroups import parse_size
 from workbench.platform.spawner import DEFAULT_ROLE_LIMITS
 
@@ -164,7 +164,7 @@ def test_gateway_extra_config_gives_each_role_the_local_limits(values: dict[str,
                          ("KubeClusterConfig", KubeClusterConfig), ("KubeBackend", KubeBackend)]:
         assert set(c[section]) <= set(cls.class_traits(config=True)), section
     kube_traits = KubeClusterConfig.class_traits(config=True)
-    local_options = gateway.cluster_options(gateway.DEFAULT_GATEWAY_LIMITS, float(hubconfig.HubProfile().gateway_idle_timeout))
+    local_options = gateway.cluster_options(gateway.DEFAULT_GATEWAY_LIMITS, float(profile.HubProfile().gateway_idle_timeout))
     for role, lim in gateway.DEFAULT_GATEWAY_LIMITS.items():
         user = User(role, groups=[role])
         kube, local = c.KubeBackend.cluster_options(user), local_options(user)
@@ -188,7 +188,7 @@ def test_gateway_extra_config_gives_each_role_the_local_limits(values: dict[str,
 def test_limits_roles_and_timeouts_equal_the_local_profile(values: dict[str, Any],
                                                           monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     hub = values["jupyterhub"]
-    local = hubconfig.HubProfile(state_dir=tmp_path, demo_accounts=False)
+    local = profile.HubProfile(state_dir=tmp_path, demo_accounts=False)
     caps = {o["groups"][0]: o["spawner_override"]["mem_limit"]
             for o in hub["hub"]["config"]["KubeSpawner"]["group_overrides"].values()}
     assert caps == local.role_mem_limits == DEFAULT_ROLE_LIMITS

@@ -357,7 +357,7 @@ def test_reapplying_changes_nothing_and_repairs_drift(enforced: Enforced) -> Non
 @needs_root
 def test_authenticator_gives_exactly_the_role_group_and_none_when_disabled(enforced: Enforced, tmp_path: Path) -> None:
     from workbench.platform import unix
-    from workbench.platform.accounts import AccountStore
+    from workbench.security.accounts import AccountStore
     from workbench.platform.authenticator import WorkbenchAuthenticator
 
     store_dir = tmp_path / "accounts"

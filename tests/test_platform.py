@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
-from workbench.platform.accounts import (
+from workbench.security.accounts import (
     MAX_FAILURES,
     AccountError,
     AccountStore,
@@ -293,7 +293,8 @@ def hub() -> Iterator[Hub]:
         "WORKBENCH_HUB_UNIX_PREFIX": prefix,
         "WORKBENCH_HUB_CGROUP_PARENT": str(cgroup_parent),
     }
-    from workbench.platform.hubconfig import HubProfile, prepare
+    from workbench.platform.hubconfig import prepare
+    from workbench.platform.profile import HubProfile
 
     prepare(HubProfile(state_dir=root / "state", home_root=homes, unix_prefix=prefix))  # what `platform up` makes
     log = open(root / "hub.log", "wb")

@@ -170,7 +170,7 @@ def test_a_ticket_opens_one_published_app_for_one_viewer_for_a_shift(monkeypatch
 
 
 def test_hub_profile_reads_its_settings_not_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from workbench.platform.hubconfig import HubProfile
+    from workbench.platform.profile import HubProfile
 
     profile = HubProfile(port=9100, lake="/data/lake", demo_accounts=False, gateway=False, dashboards_port=9105)
     for key, value in profile.to_env().items():
@@ -231,7 +231,9 @@ def test_hub_config_serves_the_dashboards_and_lets_servers_publish(open_tmp: Pat
 
     from traitlets.config import Config
 
-    from workbench.platform.hubconfig import HubProfile, apply
+    from workbench.platform.hubconfig import apply
+
+    from workbench.platform.profile import HubProfile
     from workbench.settings import load_settings
 
     profile = HubProfile(state_dir=open_tmp / "state", port=9200, lake="/data/lake", audit_dir="/data/audit",
@@ -313,9 +315,9 @@ def lingering_apps(profile: Any, timeout: float = 15.0) -> dict[int, int]:
 @pytest.fixture(scope="module")
 def running(tiny_world: Session, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     from workbench.platform import stack
-    from workbench.platform.accounts import AccountStore, read_credentials
+    from workbench.security.accounts import AccountStore, read_credentials
     from workbench.platform.cgroups import own_memory_cgroup
-    from workbench.platform.hubconfig import HubProfile
+    from workbench.platform.profile import HubProfile
 
     box = hub_sandbox("dash")
     cgroup_parent = own_memory_cgroup() / f"wbt-dash-{box.tag}"  # the published apps' memory caps

@@ -29,7 +29,7 @@ from workbench.risk.monitoring import MONITORING, drift, hit_rates, whole_weeks
 from workbench.risk.profile import ALERT_MIN_ROWS, ALERT_PSI, numeric_distribution, psi, shift
 from workbench.risk.selection import SELECTIONS
 from workbench.risk.training import TrainingRun
-from workbench.security.sinks import EmailSink, WebhookSink
+from workbench.siem.sinks import EmailSink, WebhookSink
 
 SPECS = Path(__file__).resolve().parents[1] / "models"
 

@@ -166,8 +166,8 @@ def test_every_request_leaves_one_json_access_line_without_the_token_or_the_body
 
 
 def test_a_burst_of_refused_requests_from_one_address_is_a_denial_burst_alert(served: dict[str, Any]) -> None:
-    from workbench.security.collectors import ScoringLogCollector
-    from workbench.security.detectors import ANONYMOUS, DenialBurst
+    from workbench.siem.collectors import ScoringLogCollector
+    from workbench.siem.detectors import ANONYMOUS, DenialBurst
 
     collector = ScoringLogCollector(served["access_log"])
     seen = collector.new_events(None, None)  # type: ignore[arg-type]

@@ -21,11 +21,11 @@ from workbench.errors import AccessDenied, ConfigError
 from workbench.explore import Session, connect
 from workbench.security import AuditTrail, search, verify
 from workbench.security.audit import MAX_QUERY_CHARS, checkpoint_now, read_records
-from workbench.security.detectors import score
+from workbench.siem.detectors import score
 from workbench.security.policy import LEVELS, level, load_policy, parse_policy
 from workbench.demo.access_log import demo_accounts
-from workbench.security.siem import EVENTS, run_cycle
-from workbench.security.sinks import EmailSink, WebhookSink
+from workbench.siem.pipeline import EVENTS, run_cycle
+from workbench.siem.sinks import EmailSink, WebhookSink
 
 TABLE_OF = {"public": "raw.ref_fx_rates", "internal": "curated.declarations",
             "restricted": "curated.traders", "secret": "truth.rings"}

@@ -32,9 +32,9 @@ from tests.conftest import free_port, wait_for_port
 from tests.hub_support import hub_sandbox, remove_users, wait_until
 from tests.test_risk_kcs import KCS, sample_spec, sample_specs, trained  # noqa: F401 - fixtures used here
 from tests.test_security import _Webhook
-from workbench.platform.accounts import AccountStore, read_credentials
+from workbench.security.accounts import AccountStore, read_credentials
 from workbench.security.audit import AuditTrail, read_records, record_dashboard, verify
-from workbench.security.collectors import DashboardLogCollector
+from workbench.siem.collectors import DashboardLogCollector
 
 # -- platform events into the audit trail ----------------------------------------------------
 
@@ -102,7 +102,7 @@ def test_users_cli_records_the_administrator_as_actor(tmp_path: Path, monkeypatc
 def test_dashboard_views_and_exports_reach_the_siem_as_events(
         tiny_world, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     from workbench.explore import connect
-    from workbench.security.siem import AuditCollector
+    from workbench.siem.pipeline import AuditCollector
 
     monkeypatch.setenv("WORKBENCH_ROLE", "manager")
     wb = connect(tiny_world.settings.lake, user="mgr", audit_dir=str(tmp_path / "audit"))
@@ -146,7 +146,7 @@ def test_dashboard_collector_reads_a_real_panel_server_access_log(tmp_path: Path
     log, port = tmp_path / "dashboards.log", free_port()
     script = "\n".join([
         "import sys, panel as pn",
-        "from workbench.security.collectors import dashboard_logging",
+        "from workbench.siem.collectors import dashboard_logging",
         "dashboard_logging(sys.argv[1])",
         "pn.serve({'risk-overview': lambda: pn.pane.Markdown('# hi')}, port=int(sys.argv[2]), address='127.0.0.1',",
         "         show=False, websocket_origin=[f'127.0.0.1:{sys.argv[2]}'])",
@@ -186,7 +186,7 @@ class Stack:
 def stack_with_siem() -> Iterator[tuple[Stack, type[_Webhook]]]:
     from workbench.platform import stack
     from workbench.platform.cgroups import MemoryCgroups, own_memory_cgroup
-    from workbench.platform.hubconfig import HubProfile
+    from workbench.platform.profile import HubProfile
 
     box = hub_sandbox("siem")
     cgroup_parent = own_memory_cgroup() / f"wbt-siem-{box.tag}"

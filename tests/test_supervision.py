@@ -38,6 +38,8 @@ import pytest
 from tests import hub_support as support
 from tests.hub_support import running_stack, wait_until
 from tests.test_security import _Webhook
+from workbench.platform.profile import HubProfile
+from workbench.platform.supervised_hub import ROUTE_CHECK_SECONDS
 from workbench.platform.supervisor import Program, Supervisor
 
 BACK_WITHIN = 10.0
@@ -103,7 +105,7 @@ def test_supervised_hub_starts_no_proxy_and_no_service(tmp_path: Path, monkeypat
     from workbench.platform import hubconfig, stack
 
     monkeypatch.setattr(hubconfig, "prepare_state", lambda profile: None)
-    profile = hubconfig.HubProfile(state_dir=tmp_path, demo_accounts=False, dashboards_port=9301)
+    profile = HubProfile(state_dir=tmp_path, demo_accounts=False, dashboards_port=9301)
     (tmp_path / "private").mkdir()
     managed = Config()
     hubconfig.apply(managed, profile)
@@ -113,7 +115,7 @@ def test_supervised_hub_starts_no_proxy_and_no_service(tmp_path: Path, monkeypat
     supervised = Config()
     hubconfig.apply(supervised, profile)
     assert supervised.ConfigurableHTTPProxy.should_start is False
-    assert supervised.JupyterHub.last_activity_interval == stack.ROUTE_CHECK_SECONDS
+    assert supervised.JupyterHub.last_activity_interval == ROUTE_CHECK_SECONDS
     services = {s["name"]: s for s in supervised.JupyterHub.services}
     assert not any("command" in s for s in services.values())
     programs = {p.name: p for p in stack.service_programs(profile)}
@@ -129,8 +131,8 @@ def _supervisor_line(ts: datetime, message: str) -> str:
 
 
 def test_siem_reads_deaths_and_give_ups_and_alerts_on_crash_loops(tmp_path: Path) -> None:
-    from workbench.security.collectors import SupervisorLogCollector
-    from workbench.security.detectors import CrashLoop, DetectionContext
+    from workbench.siem.collectors import SupervisorLogCollector
+    from workbench.siem.detectors import CrashLoop, DetectionContext
 
     start = datetime(2026, 12, 6, 7, 0, 0)
     lines = [_supervisor_line(start, "spawned: 'hub' with pid 10"),
@@ -154,7 +156,7 @@ def test_siem_reads_deaths_and_give_ups_and_alerts_on_crash_loops(tmp_path: Path
     assert set(reread["event_id"]) <= set(events["event_id"])  # from the newest line on: merged, not doubled
     # Through a SIEM cycle: the events land in security.events and the alerts in security.alerts (their contracts).
     from workbench.explore import connect
-    from workbench.security.siem import run_cycle
+    from workbench.siem.pipeline import run_cycle
 
     wb = connect(str(tmp_path / "lake"), user="siem", role="system", audit_dir=str(tmp_path / "audit"))
     cycle = run_cycle(wb, collectors=[SupervisorLogCollector(log)], detectors=[CrashLoop()])

@@ -190,7 +190,7 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 class HubSettings(_FileSettings):
-    """The hub's knobs, ``WORKBENCH_HUB_*`` (``workbench.platform.hubconfig.HubProfile``).
+    """The hub's knobs, ``WORKBENCH_HUB_*`` (``workbench.platform.profile.HubProfile``).
 
     Separate from ``Settings``: the hub's config file and the services it starts run in
     JupyterHub's processes, not in a person's session. Unset or empty: the profile's default.

@@ -451,7 +451,7 @@ def local_host(published_dir: Path, prefix: str, origins: list[str], settings: S
     publishers could not reach a folder inside it) with the hub's user environment's
     interpreter, which every Unix user may execute (``platform/userenv.py``).
     """
-    from workbench.platform.hubconfig import HubProfile
+    from workbench.platform.profile import HubProfile
 
     profile = HubProfile.from_env()
     cgroups = None

@@ -200,7 +200,7 @@ class PublishedStore:
 
 def audit_publication(viewer: Viewer, event: str, meta: PublishedApp) -> None:
     """One audit record for a publish or unpublish, in the publisher's name."""
-    from workbench.security.audit import open_trail
+    from workbench.security.audit_service import open_trail
     from workbench.settings import load_settings
 
     trail = open_trail(load_settings(), viewer.name, viewer.role or "none")

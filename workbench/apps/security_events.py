@@ -1,7 +1,7 @@
 """The administrators' security events app: SIEM alerts by severity, each drilled down to its evidence events.
 
 Data functions (``alerts``, ``evidence``, ``recent_events``) read ``security.alerts`` and
-``security.events`` (written by ``workbench.security.siem``; readable by admin and system
+``security.events`` (written by ``workbench.siem.pipeline``; readable by admin and system
 only) through the session; ``security_app`` lays them out with a severity filter. A
 viewer whose role may not read them, or a lake where the SIEM has not run, gets an empty
 state naming the table.

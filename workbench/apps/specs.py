@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from workbench.errors import ConfigError
-from workbench.platform.accounts import Role
+from workbench.security.accounts import Role
 from workbench.specfiles import parse_toml
 
 REPO = Path(__file__).resolve().parents[2]

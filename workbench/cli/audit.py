@@ -76,7 +76,8 @@ def search_command(lake: str | None, audit_dir: str | None, user: str | None, ta
 def serve_command(lake: str | None, audit_dir: str | None, socket_file: str, unix_prefix: str,
                   accounts_dir: str | None, checkpoint_seconds: float) -> None:
     """Run the audit service: the one writer of the log, for clients identified by SO_PEERCRED."""
-    from workbench.security.audit_service import AuditService, account_roles, serve_forever_until_signalled
+    from workbench.security.accounts import account_roles
+    from workbench.security.audit_service import AuditService, serve_forever_until_signalled
 
     settings = load_settings(lake=lake, audit_dir=audit_dir)
     service = AuditService(audit_dir_for(settings), socket_file, unix_prefix=unix_prefix,
@@ -106,9 +107,9 @@ def siem_command(lake: str | None, audit_dir: str | None, hub_log: str | None, d
     import threading
 
     from workbench.explore import connect
-    from workbench.security.collectors import platform_collectors
-    from workbench.security.siem import AccessLogCollector, AuditCollector, run_every, store_accounts
-    from workbench.security.sinks import sink_from_config
+    from workbench.siem.collectors import platform_collectors
+    from workbench.siem.pipeline import AccessLogCollector, AuditCollector, run_every, store_accounts
+    from workbench.siem.sinks import sink_from_config
 
     settings = load_settings(lake=lake, audit_dir=audit_dir)
     wb = connect(lake, audit_dir=audit_dir, role="system")

@@ -31,7 +31,7 @@ def _paths(func):  # type: ignore[no-untyped-def]
 
 def _sources(lake: str | None, audit_dir: str | None, state: str | None, config: bool):  # type: ignore[no-untyped-def]
     from workbench.platform.backup import Sources
-    from workbench.platform.hubconfig import REPO, HubProfile
+    from workbench.platform.profile import REPO, HubProfile
     from workbench.security.audit import audit_dir_for
     from workbench.settings import config_file, load_settings
 
@@ -56,7 +56,7 @@ def _require_root() -> None:
 def backup_command(folder: str, lake: str | None, audit_dir: str | None, state: str | None) -> None:
     """Back up the lake (Delta versions pinned), audit trail, accounts, registry, published apps and config."""
     from workbench.platform.backup import backup
-    from workbench.security.audit import open_trail
+    from workbench.security.audit_service import open_trail
     from workbench.security.audit_service import socket_path
     from workbench.settings import load_settings
 

@@ -13,7 +13,7 @@ from workbench.cli.common import console, emit, format_option
 
 
 def _state_dir() -> Path:
-    from workbench.platform.hubconfig import HubProfile
+    from workbench.platform.profile import HubProfile
 
     return HubProfile.from_env().state_dir
 
@@ -67,7 +67,7 @@ def _summary(current: list, running: bool) -> None:  # type: ignore[type-arg]
 @click.option("--wait", "block", is_flag=True, help="Return once every job has ended (exit 1 if one failed).")
 def start_command(again: bool, block: bool) -> None:
     """Start the jobs in the background (a detached runner), unless they run already."""
-    from workbench.platform.hubconfig import HubProfile
+    from workbench.platform.profile import HubProfile
     from workbench.platform.jobs import start
     from workbench.settings import config_file
 

@@ -76,7 +76,7 @@ def permissions(lake_root: str | None, unix_prefix: str | None, apply: bool, fmt
     from workbench.settings import load_settings
 
     if unix_prefix is None:
-        from workbench.platform.hubconfig import HubProfile  # imports JupyterHub: only when needed
+        from workbench.platform.profile import HubProfile
 
         unix_prefix = HubProfile.from_env().unix_prefix
     settings = load_settings(lake=lake_root)

@@ -383,9 +383,9 @@ def select_command(name: str, since: datetime | None, until: datetime | None, in
 def monitor_command(name: str, since: datetime | None, until: datetime | None, scores: str | None, selections: str,
                     into: str, alias: str, alert: bool, home: Home, fmt: str) -> None:
     """Weekly score and feature drift (PSI vs training) and realised hit rates per selection reason."""
-    from workbench.risk.drift_alerts import drift_alerts
-    from workbench.security.siem import raise_alerts
-    from workbench.security.sinks import sink_from_config
+    from workbench.siem.drift import drift_alerts
+    from workbench.siem.pipeline import raise_alerts
+    from workbench.siem.sinks import sink_from_config
     from workbench.settings import load_settings
 
     version, model = home.registry.version_of(name, alias), home.registry.load(name, alias)

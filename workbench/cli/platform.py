@@ -23,7 +23,7 @@ from workbench.cli.common import emit, format_option
 def _profile(lake: str | None = None):  # type: ignore[no-untyped-def]
     """The stack's profile (``WORKBENCH_HUB_*``, then the settings file's ``[hub]``); its lake: ``lake``, else
     the hub's own setting, else the project's lake when one is configured (``workbench.toml``)."""
-    from workbench.platform.hubconfig import HubProfile
+    from workbench.platform.profile import HubProfile
     from workbench.settings import config_file, is_configured, load_settings
 
     profile = HubProfile.from_env()
@@ -57,7 +57,7 @@ def up(lake: str | None, sources: Path | None, timeout: float) -> None:
         bar.update(1)
     click.echo(f"JupyterHub: {url}/hub/login")
     if profile.demo_accounts:
-        from workbench.platform.accounts import DEMO_ACCOUNTS
+        from workbench.security.accounts import DEMO_ACCOUNTS
 
         click.echo(f"Demo accounts ({', '.join(DEMO_ACCOUNTS)}): {profile.credentials_file} (root only, 0600)")
     click.echo(f"Logs: {stack.log_file(profile).parent}/   State: workbench platform status   "

@@ -17,7 +17,7 @@ import click
 import polars as pl
 
 from workbench.cli.common import emit, format_option
-from workbench.platform.accounts import AccountStore, Role, platform_trail, stop_running_work, sync_unix_groups
+from workbench.security.accounts import AccountStore, Role, platform_trail, stop_running_work, sync_unix_groups
 from workbench.settings import load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -25,7 +25,7 @@ ROLES = click.Choice([r.value for r in Role])
 
 
 def _default_base() -> str:
-    from workbench.platform.hubconfig import DEFAULT_STATE
+    from workbench.platform.profile import DEFAULT_STATE
 
     return str(DEFAULT_STATE)
 

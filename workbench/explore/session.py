@@ -23,7 +23,7 @@ from workbench.lake.documents import DocumentStore
 from workbench.errors import AccessDenied
 from workbench.lake.sql import inspect_query
 from workbench.security import Gate, GuardedSQL, configured_role, load_policy, policy_path
-from workbench.security.audit import open_trail
+from workbench.security.audit_service import open_trail
 from workbench.security.lake_permissions import share_table
 from workbench.security.lineage import FrameLineage, Produced, Source, carry, merge_carried
 from workbench.security.policy import derived_classification

@@ -1,25 +1,6 @@
-"""The multi-user platform: accounts, hub login, sandboxed single-user servers.
+"""The multi-user platform: hub login, sandboxed single-user servers, the gateway, the stack.
 
-Imports of JupyterHub happen only in the modules that need it (``authenticator``,
-``spawner``, ``hubconfig``), so the account store and the CLI work without the hub.
+The account store it logs people in against is governance, not platform
+(``workbench.security.accounts``). Imports of JupyterHub happen only in the modules that
+need it (``authenticator``, ``spawner``, ``hubconfig``), so the CLI works without the hub.
 """
-
-from workbench.platform.accounts import (
-    Account,
-    AccountError,
-    AccountStore,
-    PasswordPolicyError,
-    Role,
-    check_password_policy,
-    ensure_demo_accounts,
-)
-
-__all__ = [
-    "Account",
-    "AccountError",
-    "AccountStore",
-    "PasswordPolicyError",
-    "Role",
-    "check_password_policy",
-    "ensure_demo_accounts",
-]

@@ -1,4 +1,4 @@
-"""JupyterHub login against the workbench account store (``workbench.platform.accounts``).
+"""JupyterHub login against the workbench account store (``workbench.security.accounts``).
 
 - The password check (argon2, deliberately slow) runs in a thread executor, so a login
   never blocks the hub's event loop for the other users.
@@ -28,7 +28,7 @@ from tornado import web
 from traitlets import Bool, Unicode, default
 
 from workbench.platform import unix
-from workbench.platform.accounts import Account, AccountStore, Role, platform_trail, role_unix_groups
+from workbench.security.accounts import Account, AccountStore, Role, platform_trail, role_unix_groups
 
 
 class WorkbenchAuthenticator(Authenticator):
@@ -118,8 +118,8 @@ class WorkbenchAuthenticator(Authenticator):
 
 
 def role_of(groups: list[str]) -> Role | None:
-    """The workbench role among a user's group names (``workbench.platform.roles.role_of``: the one rule)."""
-    from workbench.platform.roles import role_of as policy_role
+    """The workbench role among a user's group names (``workbench.security.roles.role_of``: the one rule)."""
+    from workbench.security.roles import role_of as policy_role
 
     name = policy_role(groups)
     return None if name is None else Role(name)

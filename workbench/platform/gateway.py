@@ -46,12 +46,12 @@ from dask_gateway_server.models import User
 from dask_gateway_server.options import Float, Integer, Options
 from traitlets import Unicode
 
-from workbench.platform.accounts import ACCOUNTS_SERVICE
+from workbench.security.accounts import ACCOUNTS_SERVICE
 from workbench.platform.cgroups import MemoryCgroups
 from workbench.platform.unix import run_as
 
 if TYPE_CHECKING:
-    from workbench.platform.hubconfig import HubProfile
+    from workbench.platform.profile import HubProfile
 
 SERVICE_NAME = "dask-gateway"
 SERVICE_PREFIX = f"/services/{SERVICE_NAME}"
@@ -228,7 +228,7 @@ def policy_limits() -> dict[str, GatewayLimits]:
     """Role -> limits, from the ``gateway`` of the policy's ``[roles.NAME.hub]`` (analysts: small exploratory
     clusters; modellers: room for feature builds and training). Roles without one (manager, admin) get no
     clusters, even with a token that reaches the gateway."""
-    from workbench.platform.roles import gateway_limits
+    from workbench.security.roles import gateway_limits
 
     return {role: GatewayLimits(**spec.model_dump()) for role, spec in gateway_limits().items()}
 
@@ -242,7 +242,7 @@ class NoClustersForRole(PermissionError):
 
 def role_with_limits(groups: set[str] | list[str], limits: dict[str, GatewayLimits]) -> str | None:
     """The user's role (``roles.role_of``, the hub's one rule) when it has limits; None = no clusters."""
-    from workbench.platform.roles import role_of
+    from workbench.security.roles import role_of
 
     role = role_of(groups)
     return role if role in limits else None
@@ -312,7 +312,7 @@ def fernet_key_file(path: Path) -> str:
 
 def service_token(profile: HubProfile) -> str:
     """The gateway's hub API token, shared by the hub's service definition and the gateway."""
-    from workbench.platform.hubconfig import secret_file
+    from workbench.platform.profile import secret_file
 
     return secret_file(profile.private_dir / "gateway_api_token")
 

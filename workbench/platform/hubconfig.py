@@ -11,7 +11,7 @@ here where they are tested:
   ``prepare`` (run by ``platform up``, not by loading the config) creates the demo
   accounts and writes their passwords to ``<state>/private/demo-credentials.tsv`` (0600),
   and builds the user environment: loading the config builds nothing;
-- RBAC from each role's ``workspace`` in the policy (``workbench.platform.roles``): the
+- RBAC from each role's ``workspace`` in the policy (``workbench.security.roles``): the
   default ``user`` role loses ``servers`` (so nobody spawns by default); notebooks roles
   (analyst, modeller) get their own servers, dashboards roles (manager, field officer)
   only the dashboards service, admin manages users and servers but gets neither the
@@ -41,129 +41,31 @@ The profile's knobs are ``WORKBENCH_HUB_*`` settings (``workbench.settings.HubSe
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
-import socket
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from workbench.platform import gateway, scoring
-from workbench.platform import roles as role_facts
-from workbench.platform.accounts import AccountStore, accounts_service, ensure_demo_accounts
+from workbench.platform.profile import (
+    DASHBOARDS_PREFIX,
+    DASHBOARDS_SERVICE,
+    KERNELS,
+    NOTEBOOKS,
+    TEMPLATES,
+    HubProfile,
+    audit_socket_environment,
+    free_port,
+    secret_file,
+    workbench_environment,
+)
+from workbench.security import roles as role_facts
+from workbench.security.accounts import ACCOUNTS_SERVICE, AccountStore, ensure_demo_accounts, record_service_endpoints
 from workbench.platform.authenticator import WorkbenchAuthenticator
-from workbench.platform.spawner import DEFAULT_ROLE_LIMITS, WorkbenchSpawner
+from workbench.platform.spawner import WorkbenchSpawner
+from workbench.platform.supervised_hub import hand_over
 from workbench.platform.userenv import build_user_env, singleuser_cmd
-from workbench.security.collectors import HUB_LOG_FORMAT
-
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_PROXY = REPO / "var" / "npm" / "node_modules" / ".bin" / "configurable-http-proxy"
-DEFAULT_STATE = REPO / "var" / "hub"
-KERNELS = REPO / "kernels"
-NOTEBOOKS = REPO / "notebooks"
-TEMPLATES = REPO / "hub_config" / "templates"
-GATEWAY_CONFIG = REPO / "hub_config" / "dask_gateway_config.py"
-DASHBOARDS_SERVICE = "dashboards"
-DASHBOARDS_PREFIX = f"/services/{DASHBOARDS_SERVICE}"
-
-
-@dataclass
-class HubProfile:
-    """The local profile's knobs; every field has a safe one-machine default."""
-
-    state_dir: Path = DEFAULT_STATE
-    ip: str = "127.0.0.1"
-    port: int = 8000
-    hub_port: int = 8081
-    proxy_api_port: int = 8001
-    proxy_command: str = str(DEFAULT_PROXY)
-    home_root: Path = Path("/home")
-    unix_prefix: str = "wb-"
-    cgroup_parent: str = ""
-    role_mem_limits: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ROLE_LIMITS))
-    idle_timeout: int = 3600
-    demo_accounts: bool = True
-    log_level: str = "INFO"
-    gateway: bool = True
-    gateway_port: int = 8002
-    gateway_api_port: int = 8003
-    gateway_tcp_port: int = 8004
-    gateway_idle_timeout: int = 1800
-    gateway_config_file: Path = GATEWAY_CONFIG
-    lake: str | None = None
-    audit_dir: str | None = None
-    dashboards: bool = True
-    dashboards_port: int = 0  # 0: a free loopback port, chosen when the hub starts
-    config_file: str | None = None  # the project's workbench.toml, handed to servers and services
-    supervised: bool = False  # set by the stack for its hub: supervisord runs the proxy and services (stack.hand_over)
-
-    @classmethod
-    def from_env(cls) -> HubProfile:
-        """The profile from the ``WORKBENCH_HUB_*`` settings; unset or empty ones keep the defaults."""
-        from workbench.settings import HubSettings
-
-        profile = cls()
-        for name, value in HubSettings().model_dump(exclude_none=True).items():
-            setattr(profile, "state_dir" if name == "state" else name, value)
-        return profile
-
-    def to_env(self) -> dict[str, str]:
-        """The ``WORKBENCH_HUB_*`` variables that give ``from_env`` this profile back.
-
-        The hub hands them to the services it starts (the gateway reads the same profile).
-        """
-        env = {
-            "WORKBENCH_HUB_STATE": str(self.state_dir),
-            "WORKBENCH_HUB_IP": self.ip,
-            "WORKBENCH_HUB_PROXY_COMMAND": self.proxy_command,
-            "WORKBENCH_HUB_HOME_ROOT": str(self.home_root),
-            "WORKBENCH_HUB_UNIX_PREFIX": self.unix_prefix,
-            "WORKBENCH_HUB_CGROUP_PARENT": self.cgroup_parent,
-            "WORKBENCH_HUB_DEMO_ACCOUNTS": "1" if self.demo_accounts else "0",
-            "WORKBENCH_HUB_LOG_LEVEL": self.log_level,
-            "WORKBENCH_HUB_GATEWAY": "1" if self.gateway else "0",
-            "WORKBENCH_HUB_DASHBOARDS": "1" if self.dashboards else "0",
-        }
-        for name in ("port", "hub_port", "proxy_api_port", "idle_timeout", "gateway_port",
-                     "gateway_api_port", "gateway_tcp_port", "gateway_idle_timeout", "dashboards_port"):
-            env[f"WORKBENCH_HUB_{name.upper()}"] = str(getattr(self, name))
-        if self.lake:
-            env["WORKBENCH_HUB_LAKE"] = self.lake
-        if self.audit_dir:
-            env["WORKBENCH_HUB_AUDIT_DIR"] = self.audit_dir
-        if self.config_file:
-            env["WORKBENCH_HUB_CONFIG_FILE"] = self.config_file
-        return env
-
-    @property
-    def private_dir(self) -> Path:
-        return self.state_dir / "private"
-
-    @property
-    def credentials_file(self) -> Path:
-        return self.private_dir / "demo-credentials.tsv"
-
-    @property
-    def user_env(self) -> Path:
-        return self.state_dir / "userenv"
-
-    @property
-    def dashboards_dir(self) -> Path:
-        """The dashboards service's own folder (published apps), 0700."""
-        return self.state_dir / "dashboards"
-
-
-def secret_file(path: Path, nbytes: int = 32) -> str:
-    """The hex secret in ``path``, generated into a new 0600 file (in a 0700 folder) on first use."""
-    if not path.exists():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_hex(nbytes))
-    os.chmod(path, 0o600)
-    return path.read_text().strip()
-
+from workbench.siem.collectors import HUB_LOG_FORMAT
 
 LAUNCHER_ENTRIES = f"""# JupyterLab launcher tiles (jupyter-app-launcher), found through JUPYTER_PATH.
 - title: Dashboards
@@ -340,31 +242,7 @@ def apply(c: Any, profile: HubProfile) -> None:
     c.JupyterHub.load_roles = [*c.JupyterHub.load_roles, accounts_role]
     scoring.apply(c, profile)  # the models' champions behind /services/scoring/, when the lake has a registry
     if profile.supervised:
-        from workbench.platform.stack import hand_over
-
         hand_over(c, profile)
-
-
-def workbench_environment(profile: HubProfile) -> dict[str, str]:
-    """The ``WORKBENCH_*`` settings every process of the platform gets: servers and the dashboards service."""
-    environment = {}
-    if profile.config_file:  # the settings `make up` built the stack with (lake, NLP precision, ...)
-        environment["WORKBENCH_CONFIG"] = profile.config_file
-    if profile.lake:
-        environment["WORKBENCH_LAKE"] = profile.lake
-    if profile.audit_dir and not audit_socket_environment():
-        # no audit service (a bare hub, as in some tests): records go straight to a folder
-        # the users can append to; with the service they go through its socket only
-        environment["WORKBENCH_AUDIT_DIR"] = profile.audit_dir
-    return environment
-
-
-def audit_socket_environment() -> dict[str, str]:
-    """The audit service's socket, when the stack runs one (the hub's own settings name it)."""
-    from workbench.settings import load_settings
-
-    socket_path = load_settings().audit_socket
-    return {"WORKBENCH_AUDIT_SOCKET": socket_path} if socket_path else {}
 
 
 def server_api_token(spawner: Any) -> str:
@@ -372,10 +250,25 @@ def server_api_token(spawner: Any) -> str:
     return str(spawner.api_token)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def accounts_service(profile: HubProfile) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The hub's ``services`` entry and RBAC role of ``ACCOUNTS_SERVICE``; records where its APIs answer.
+
+    Its token may list users and stop their servers (``delete:servers``), and reach the
+    gateway, which lets this one service stop anyone's cluster
+    (``gateway.HubTokenAuthenticator``). The token and the endpoints live in the hub's 0700
+    private folder, so only root (the administrator running ``workbench users``) uses them.
+    """
+    token = secret_file(profile.private_dir / "accounts_api_token")
+    endpoints = {"hub_api": f"http://127.0.0.1:{profile.hub_port}/hub/api",
+                 "gateway": f"http://127.0.0.1:{profile.gateway_port}{gateway.SERVICE_PREFIX}" if profile.gateway else None,
+                 "clusters": str(profile.state_dir / "gateway" / "clusters"), "unix_prefix": profile.unix_prefix}
+    record_service_endpoints(profile.state_dir, endpoints)
+    scopes = ["list:users", "read:users", "read:servers", "delete:servers"]
+    if profile.gateway:
+        scopes.append(f"access:services!service={gateway.SERVICE_NAME}")
+    return ({"name": ACCOUNTS_SERVICE, "api_token": token, "display": False},
+            {"name": ACCOUNTS_SERVICE, "description": "workbench users disable/set-role: stop a person's running work",
+             "scopes": scopes, "services": [ACCOUNTS_SERVICE]})
 
 
 def dashboards_service(profile: HubProfile) -> dict[str, Any]:

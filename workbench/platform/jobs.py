@@ -396,7 +396,7 @@ def minutes_text(seconds: float | None) -> str:
 
 
 def _default_state_dir() -> Path:
-    from workbench.platform.hubconfig import HubProfile
+    from workbench.platform.profile import HubProfile
 
     return HubProfile.from_env().state_dir
 

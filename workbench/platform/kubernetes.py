@@ -43,9 +43,10 @@ from typing import Any
 import yaml
 
 from workbench.platform import gateway
-from workbench.platform.accounts import Role
+from workbench.security.accounts import Role
 from workbench.platform.cgroups import parse_size
-from workbench.platform.hubconfig import DASHBOARDS_PREFIX, DASHBOARDS_SERVICE, HubProfile, rbac_roles
+from workbench.platform.hubconfig import rbac_roles
+from workbench.platform.profile import DASHBOARDS_PREFIX, DASHBOARDS_SERVICE, HubProfile
 from workbench.platform.spawner import DEFAULT_ROLE_LIMITS
 from workbench.platform.userenv import singleuser_cmd
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from workbench.platform.hubconfig import HubProfile
+    from workbench.platform.profile import HubProfile
 
 SERVICE_NAME = "scoring"
 SERVICE_PREFIX = f"/services/{SERVICE_NAME}"
@@ -46,7 +46,7 @@ def client_token_file(profile: HubProfile) -> Path:
 
 def service_entries(profile: HubProfile, port: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The hub's ``services`` entries (the service, the machine clients' account) and their RBAC roles."""
-    from workbench.platform.hubconfig import secret_file, workbench_environment
+    from workbench.platform.profile import secret_file, workbench_environment
 
     service = {
         "name": SERVICE_NAME,
@@ -65,7 +65,7 @@ def service_entries(profile: HubProfile, port: int) -> tuple[list[dict[str, Any]
 
 def apply(c: Any, profile: HubProfile) -> None:
     """Add the service, the machine clients' account and the people's access to the hub's config ``c``."""
-    from workbench.platform.hubconfig import free_port
+    from workbench.platform.profile import free_port
 
     if not enabled(profile):
         return

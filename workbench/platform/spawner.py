@@ -32,10 +32,10 @@ from jupyterhub.spawner import LocalProcessSpawner
 from traitlets import Dict, Float, Unicode
 
 from workbench.platform import unix
-from workbench.platform.accounts import DASHBOARD_ROLES
+from workbench.security.accounts import DASHBOARD_ROLES
 from workbench.platform.authenticator import role_of
 from workbench.platform.cgroups import CgroupError, MemoryCgroups
-from workbench.platform.roles import server_memory
+from workbench.security.roles import server_memory
 
 DEFAULT_ROLE_LIMITS = server_memory()
 """Role -> memory cap of its servers: ``server_memory`` of the policy's ``[roles.NAME.hub]``."""

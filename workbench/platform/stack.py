@@ -58,13 +58,12 @@ from unittest import mock
 
 from workbench.errors import WorkbenchError
 from workbench.platform.gateway import SERVICE_PREFIX
-from workbench.platform.hubconfig import DASHBOARDS_PREFIX, REPO, HubProfile, prepare, secret_file
+from workbench.platform.hubconfig import prepare
+from workbench.platform.profile import DASHBOARDS_PREFIX, REPO, HubProfile, secret_file
+from workbench.platform.supervised_hub import service_token, supervised_urls, urls_file
 from workbench.platform.supervisor import Program, Supervisor, SupervisorError, format_uptime
 
 HUB_CONFIG = REPO / "hub_config" / "jupyterhub_config.py"
-ROUTE_CHECK_SECONDS = 5
-"""How often the hub compares its routes with the proxy's (``JupyterHub.last_activity_interval``):
-the longest a restarted proxy serves without a notebook's route."""
 SERVING = ("RUNNING", "STARTING")
 
 
@@ -229,42 +228,6 @@ def hub_program(profile: HubProfile) -> Program:
         detail=f"{hub_url(profile)}/hub/")
 
 
-def hand_over(c: Any, profile: HubProfile) -> None:
-    """The hub's side of supervision (``hubconfig.apply`` calls it for a supervised hub): start no proxy
-    and no service; compare routes with the proxy every ``ROUTE_CHECK_SECONDS``."""
-    c.ConfigurableHTTPProxy.should_start = False
-    c.JupyterHub.last_activity_interval = ROUTE_CHECK_SECONDS
-    urls = _supervised_urls(profile)
-    c.JupyterHub.services = [_external(service, profile, urls) for service in c.JupyterHub.services]
-
-
-def _external(service: dict[str, Any], profile: HubProfile, urls: dict[str, str]) -> dict[str, Any]:
-    """A hub-managed service entry as an external one: where supervisord's copy answers and its token,
-    no command. (A service that picks a free port each time the config is read would otherwise
-    be routed to a port nothing listens on.)"""
-    if "command" not in service:
-        return service
-    kept = {k: v for k, v in service.items() if k not in ("command", "environment", "cwd", "user")}
-    if service["name"] in urls:
-        kept["url"] = urls[service["name"]]
-    return {**kept, "api_token": _service_token(service, profile)}
-
-
-def _urls_file(profile: HubProfile) -> Path:
-    return profile.private_dir / "supervised_services.json"
-
-
-def _supervised_urls(profile: HubProfile) -> dict[str, str]:
-    try:
-        return dict(json.loads(_urls_file(profile).read_text()))
-    except (OSError, ValueError):
-        return {}
-
-
-def _service_token(service: dict[str, Any], profile: HubProfile) -> str:
-    return str(service.get("api_token") or secret_file(profile.private_dir / f"{service['name']}_service_token"))
-
-
 def service_programs(profile: HubProfile) -> list[Program]:
     """The hub's services (each entry of ``hubconfig.apply`` with a ``command``) as supervised programs,
     with the ``JUPYTERHUB_*`` variables the hub would have given them."""
@@ -277,7 +240,7 @@ def service_programs(profile: HubProfile) -> list[Program]:
         apply(c, replace(profile, supervised=False))  # the entries before the hub's hand-over strips their commands
     probes = {"dask-gateway": lambda: gateway_answers(profile), "dashboards": lambda: dashboards_answers(profile)}
     # A running stack keeps its services' ports: the hub routes to them until it restarts.
-    previous = _supervised_urls(profile) if Supervisor(profile.state_dir).running() else {}
+    previous = supervised_urls(profile) if Supervisor(profile.state_dir).running() else {}
     found = []
     urls = {}
     for service in c.JupyterHub.services:
@@ -292,7 +255,7 @@ def service_programs(profile: HubProfile) -> list[Program]:
                                                    **service_environment(service, profile)},
             priority=40, startsecs=5, directory=service.get("cwd"), ready=probes.get(name),
             detail=f"hub service at {hub_url(profile)}/services/{name}/" if service.get("url") else "hub service"))
-    _urls_file(profile).write_text(json.dumps(urls))  # what the supervised hub routes to (hand_over)
+    urls_file(profile).write_text(json.dumps(urls))  # what the supervised hub routes to (hand_over)
     return found
 
 
@@ -312,7 +275,7 @@ def service_environment(service: dict[str, Any], profile: HubProfile) -> dict[st
     prefix = f"/services/{name}/"
     scopes = json.dumps(["access:services", f"access:services!service={name}"])
     env = {
-        "JUPYTERHUB_SERVICE_NAME": name, "JUPYTERHUB_API_TOKEN": _service_token(service, profile),
+        "JUPYTERHUB_SERVICE_NAME": name, "JUPYTERHUB_API_TOKEN": service_token(service, profile),
         "JUPYTERHUB_API_URL": f"http://127.0.0.1:{profile.hub_port}/hub/api", "JUPYTERHUB_BASE_URL": "/",
         "JUPYTERHUB_CLIENT_ID": f"service-{name}", "JUPYTERHUB_HOST": "",
         "JUPYTERHUB_OAUTH_CALLBACK_URL": f"{prefix}oauth_callback",

@@ -1,9 +1,10 @@
-"""Security: the access policy, the gate that applies it, the audit trail and the SIEM.
+"""Governance: the access policy and each role's facts, the gate that applies them, lineage,
+the accounts people log in with, and the audit trail.
 
 The session (``workbench.explore.session``) is the only caller of the gate and the
 audit trail for people's reads and writes; services call ``record`` for their own events
-(logins, role changes, model promotions) and the SIEM (``workbench.security.siem``) reads
-the platform's logs and the audit trail into ``security.events``.
+(logins, role changes, model promotions). The SIEM (``workbench.siem``) is an application
+over this package: it reads the audit trail into ``security.events``.
 """
 
 from workbench.security.audit import AuditTrail, AuditUnavailable, Verification, audit_dir_for, search, verify

@@ -130,7 +130,7 @@ class AuditWriter:
     """What every audit trail offers a caller: ``record``, ``action`` and ``denied``.
 
     Subclasses decide where a record goes (``append``): the local file (``AuditTrail``)
-    or the audit service's socket (``workbench.security.audit_service.AuditClient``).
+    or the audit service's socket (``workbench.security.audit_service.AuditClient``; ``open_trail`` there picks one).
     """
 
     folder: Path | None = None
@@ -290,17 +290,6 @@ def record_dashboard(trail: AuditWriter, dashboard: str, *, export: str | None =
     extra = {"format": export} if export else {}
     return trail.record(event, tables=tables, rows=rows, resource=f"dashboard:{dashboard}", dashboard=dashboard,
                         **extra, **detail)
-
-
-def open_trail(settings: Any, user: str, role: str) -> AuditWriter:
-    """The session's trail: through the audit service when ``settings.audit_socket`` names
-    one (the hub's kernels, which may not write the log), else the local folder (tests,
-    the CLI run by root)."""
-    if settings.audit_socket:
-        from workbench.security.audit_service import AuditClient
-
-        return AuditClient(settings.audit_socket, user, role)
-    return AuditTrail(audit_dir_for(settings), user, role, fsync=audit_fsync(settings))
 
 
 def write_checkpoint(folder: Path, seq: int, digest: str, signer: Any) -> dict[str, Any]:

@@ -37,7 +37,6 @@ import stat
 import struct
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,10 +47,13 @@ from workbench.security.audit import (
     AuditTrail,
     AuditUnavailable,
     AuditWriter,
+    audit_dir_for,
+    audit_fsync,
     checkpoint_now,
     ensure_signing_key,
     record_body,
 )
+from workbench.settings import Settings
 
 SOCKET_NAME = "audit.sock"
 MAX_REQUEST_BYTES = 1 << 20
@@ -379,28 +381,6 @@ class AuditClient(AuditWriter):
             pass
 
 
-def account_roles(accounts_dir: str | os.PathLike[str], ttl: float = 30.0) -> Callable[[str], str | None]:
-    """Role lookup in the platform account store (what a peer's role really is).
-
-    Answers are kept ``ttl`` seconds, so a busy kernel costs one SQLite read per half
-    minute, not one per record; a ``set-role`` shows in its records within ``ttl``.
-    """
-    from workbench.platform.accounts import AccountStore
-
-    store = AccountStore(accounts_dir)
-    cache: dict[str, tuple[float, str | None]] = {}
-
-    def role(name: str) -> str | None:
-        now = time.monotonic()
-        hit = cache.get(name)
-        if hit is None or now - hit[0] > ttl:
-            account = store.get(name)
-            hit = cache[name] = (now, account.role.value if account else None)
-        return hit[1]
-
-    return role
-
-
 def serve_forever_until_signalled(service: AuditService, checkpoint_seconds: float = 60.0) -> None:
     """Run ``service`` in the foreground; SIGTERM/SIGINT stop it cleanly (final checkpoint)."""
     import signal
@@ -414,3 +394,12 @@ def serve_forever_until_signalled(service: AuditService, checkpoint_seconds: flo
         service.serve(checkpoint_seconds)
     finally:
         service.server_close()
+
+
+def open_trail(settings: Settings, user: str, role: str) -> AuditWriter:
+    """The session's trail: through the audit service when ``settings.audit_socket`` names
+    one (the hub's kernels, which may not write the log), else the local folder (tests,
+    the CLI run by root)."""
+    if settings.audit_socket:
+        return AuditClient(settings.audit_socket, user, role)
+    return AuditTrail(audit_dir_for(settings), user, role, fsync=audit_fsync(settings))

@@ -51,7 +51,7 @@ class GatewaySpec(BaseModel):
 
 
 class HubSpec(BaseModel):
-    """What the multi-user platform gives a person of this role; read through ``workbench.platform.roles``
+    """What the multi-user platform gives a person of this role; read through ``workbench.security.roles``
     by the hub config (RBAC, landing page), the spawner (memory cap), the gateway (limits) and the
     dashboards (who is a viewer). A role without it (``system``) is not a person's role."""
 

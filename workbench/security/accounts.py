@@ -38,24 +38,23 @@ import sqlite3
 import stat
 import string
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from workbench.errors import WorkbenchError
 from workbench.platform import unix
-from workbench.security.audit import AuditTrail, AuditWriter, open_trail
+from workbench.security.audit import AuditTrail, AuditWriter
+from workbench.security.audit_service import open_trail
 from workbench.security.policy import load_policy
 
-if TYPE_CHECKING:
-    from workbench.platform.hubconfig import HubProfile
 
 MAX_FAILURES = 5
 MIN_PASSWORD_LENGTH = 12
@@ -88,7 +87,7 @@ class Role(StrEnum):
 
 
 def _dashboard_roles() -> frozenset[Role]:
-    from workbench.platform.roles import roles_with
+    from workbench.security.roles import roles_with
 
     return frozenset(Role(name) for name in roles_with("dashboards"))
 
@@ -397,6 +396,26 @@ def platform_trail(base_dir: str | os.PathLike[str], user: str, role: str = "sys
     return AuditTrail(Path(base_dir) / "audit", user, role, fsync=settings.audit_fsync)
 
 
+def account_roles(accounts_dir: str | os.PathLike[str], ttl: float = 30.0) -> Callable[[str], str | None]:
+    """Role lookup in the account store: what the audit service stamps as a peer's role.
+
+    Answers are kept ``ttl`` seconds, so a busy kernel costs one SQLite read per half
+    minute, not one per record; a ``set-role`` shows in its records within ``ttl``.
+    """
+    store = AccountStore(accounts_dir)
+    cache: dict[str, tuple[float, str | None]] = {}
+
+    def role(name: str) -> str | None:
+        now = time.monotonic()
+        hit = cache.get(name)
+        if hit is None or now - hit[0] > ttl:
+            account = store.get(name)
+            hit = cache[name] = (now, account.role.value if account else None)
+        return hit[1]
+
+    return role
+
+
 # --- ending a person's running work after a disable or role change ------------------------
 
 ACCOUNTS_SERVICE = "workbench-accounts"
@@ -407,30 +426,15 @@ def _service_file(base_dir: str | os.PathLike[str]) -> Path:
     return Path(base_dir) / "private" / "accounts_service.json"
 
 
-def accounts_service(profile: HubProfile) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The hub's ``services`` entry and RBAC role of ``ACCOUNTS_SERVICE``; records where its APIs answer.
+def record_service_endpoints(state_dir: str | os.PathLike[str], endpoints: dict[str, Any]) -> None:
+    """Keep where ``ACCOUNTS_SERVICE``'s APIs answer (hub, gateway, clusters), 0600 in the hub's private folder.
 
-    Its token may list users and stop their servers (``delete:servers``), and reach the
-    gateway, which lets this one service stop anyone's cluster
-    (``gateway.HubTokenAuthenticator``). The token and the endpoints live in the hub's 0700
-    private folder, so only root (the administrator running ``workbench users``) uses them.
+    Written by the hub config when it registers the service; read by the account commands
+    that end a person's running work.
     """
-    from workbench.platform.gateway import SERVICE_NAME, SERVICE_PREFIX
-    from workbench.platform.hubconfig import secret_file
-
-    token = secret_file(profile.private_dir / "accounts_api_token")
-    endpoints = {"hub_api": f"http://127.0.0.1:{profile.hub_port}/hub/api",
-                 "gateway": f"http://127.0.0.1:{profile.gateway_port}{SERVICE_PREFIX}" if profile.gateway else None,
-                 "clusters": str(profile.state_dir / "gateway" / "clusters"), "unix_prefix": profile.unix_prefix}
-    path = _service_file(profile.state_dir)
+    path = _service_file(state_dir)
     _private_file(path)
     path.write_text(json.dumps(endpoints), encoding="utf-8")
-    scopes = ["list:users", "read:users", "read:servers", "delete:servers"]
-    if profile.gateway:
-        scopes.append(f"access:services!service={SERVICE_NAME}")
-    return ({"name": ACCOUNTS_SERVICE, "api_token": token, "display": False},
-            {"name": ACCOUNTS_SERVICE, "description": "workbench users disable/set-role: stop a person's running work",
-             "scopes": scopes, "services": [ACCOUNTS_SERVICE]})
 
 
 def role_unix_groups(account: Account | None, unix_prefix: str) -> set[str]:

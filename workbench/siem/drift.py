@@ -22,7 +22,7 @@ import polars as pl
 
 from workbench.risk.monitoring import MONITORING
 from workbench.risk.profile import ALERT_PSI
-from workbench.security.detectors import Alert
+from workbench.siem.detectors import Alert
 
 DETECTOR = "model_drift"
 """The ``detector`` of model monitoring alerts in ``security.alerts``."""

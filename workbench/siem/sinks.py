@@ -16,7 +16,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from workbench.errors import ConfigError
-from workbench.security.detectors import Alert
+from workbench.siem.detectors import Alert
 
 
 def alert_payload(alert: Alert) -> dict[str, Any]:

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from workbench.security.access_log import ANONYMOUS_CALLER
-from workbench.security.detectors import ANONYMOUS
-from workbench.security.siem import EVENT_SCHEMA, AuditCollector, Collector
+from workbench.siem.detectors import ANONYMOUS
+from workbench.siem.pipeline import EVENT_SCHEMA, AuditCollector, Collector
 
 if TYPE_CHECKING:
     from workbench.explore.session import Session

@@ -9,7 +9,7 @@ component (``workbench audit siem``); detection latency is one cycle.
 
 Collectors are small classes with one method (``new_events``); the access log and the
 audit trail ship here, the hub, proxy, gateway and dashboards logs in
-``workbench.security.collectors``. The SIEM runs through a session with the ``system``
+``workbench.siem.collectors``. The SIEM runs through a session with the ``system``
 or ``admin`` role.
 """
 
@@ -27,8 +27,8 @@ import polars as pl
 
 from workbench.errors import ConfigError, UnknownTable, WorkbenchError
 from workbench.security.audit import read_records
-from workbench.security.detectors import Alert, DetectionContext, Detector, run_detectors
-from workbench.security.sinks import AlertSink
+from workbench.siem.detectors import Alert, DetectionContext, Detector, run_detectors
+from workbench.siem.sinks import AlertSink
 
 if TYPE_CHECKING:
     from workbench.explore.session import Session
@@ -113,7 +113,7 @@ class AuditCollector(Collector):
 
 def store_accounts(base_dir: str | Path) -> dict[str, bool]:
     """The hub's account directory (name -> enabled) from the platform account store."""
-    from workbench.platform.accounts import AccountStore
+    from workbench.security.accounts import AccountStore
 
     return {a.name: a.enabled and not a.locked for a in AccountStore(base_dir).list()}
 
@@ -158,7 +158,7 @@ def raise_alerts(wb: Session, alerts: Sequence[Alert], sinks: Sequence[AlertSink
     """Store the alerts not yet in ``security.alerts`` and deliver them to every sink: (new, delivered, failures).
 
     The last step of a cycle, public so alerts raised outside the detectors (model drift,
-    ``workbench.risk.drift_alerts``) take the same path. An alert the table quarantines is
+    ``workbench.siem.drift``) take the same path. An alert the table quarantines is
     not delivered (it would be re-sent every cycle, never appearing as stored).
     """
     stored = _existing(wb, ALERTS)
