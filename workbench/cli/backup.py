@@ -56,8 +56,7 @@ def _require_root() -> None:
 def backup_command(folder: str, lake: str | None, audit_dir: str | None, state: str | None) -> None:
     """Back up the lake (Delta versions pinned), audit trail, accounts, registry, published apps and config."""
     from workbench.platform.backup import backup
-    from workbench.security.audit_service import open_trail
-    from workbench.security.audit_service import socket_path
+    from workbench.security.audit_service import open_trail, socket_path
     from workbench.settings import load_settings
 
     _require_root()
