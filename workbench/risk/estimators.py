@@ -119,7 +119,10 @@ class LightGBMEstimator(Estimator):
         return self._contributions(self._matrix(features), features.index)
 
     def _contributions(self, matrix: np.ndarray, index: pd.Index) -> pd.DataFrame:
+        """Per-feature contributions of each row; none for no rows (LightGBM divides by the row count)."""
         assert self.model is not None, "fit first"
+        if not len(matrix):
+            return pd.DataFrame(np.empty((0, len(self.columns))), columns=self.columns, index=index)
         raw = self.model.booster_.predict(matrix, pred_contrib=True, num_threads=0)
         return pd.DataFrame(np.asarray(raw)[:, :-1], columns=self.columns, index=index)
 
