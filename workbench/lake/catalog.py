@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import polars as pl
 import pyarrow as pa
@@ -32,6 +33,8 @@ from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from workbench.errors import WriteConflict
 from workbench.lake.specs import TableSpec
 from workbench.lake.storage import LakeLocation
+
+T = TypeVar("T")
 
 CATALOG = "system.catalog"
 SNAPSHOT_FILES = 32
@@ -176,13 +179,13 @@ def _current_entries(table: DeltaTable) -> pl.DataFrame:
     return entries.sort("version", "updated_at").unique("name", keep="last").sort("name")
 
 
-def retry_on_conflict(name: str, commit: Callable[[], object], attempts: int = 20) -> None:
-    """Run ``commit`` (one Delta commit to ``name``), retrying with a growing pause while a
-    concurrent writer keeps winning; small shared tables (catalog, run logs) need this."""
+def retry_on_conflict(name: str, commit: Callable[[], T], attempts: int = 20) -> T:
+    """Run ``commit`` (one Delta commit to ``name``) and return what it returns, retrying with a
+    growing pause while a concurrent writer keeps winning; small shared tables (catalog, run
+    logs) and tables a daemon writes too (the live scorer's ``curated.risk_scores``) need this."""
     for attempt in range(attempts):
         try:
-            commit()
-            return
+            return commit()
         except CommitFailedError:
             time.sleep(0.05 * (attempt + 1))
     raise WriteConflict(f"{name}: could not commit after {attempts} attempts: too many concurrent writers")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from workbench.explore import Session
+from workbench.lake.catalog import retry_on_conflict
 from workbench.registry.store import CHAMPION, Registry
 from workbench.risk.data import lake_query, last_day
 from workbench.risk.model import RiskModel
@@ -84,7 +85,9 @@ def deploy(session: Session, registry: Registry, spec: ModelSpec, score: bool = 
     if score and (trained is not None or not _has_scores(session, spec.name, champion)):
         progress(f"scoring with v{champion}")
         model = registry.load(spec.name, CHAMPION)
-        report = score_into_scores(session, model, champion, progress=lambda done: progress(f"scored {done:,} records"))
+        # the live scorer merges into the same table from its own process: a lost race re-scores
+        report = retry_on_conflict(RISK_SCORES, lambda: score_into_scores(
+            session, model, champion, progress=lambda done: progress(f"scored {done:,} records")), attempts=5)
         progress("monitoring the latest weeks")
         monitor_latest(session, model, champion)
     return Deployment(spec.name, champion, trained, report)
