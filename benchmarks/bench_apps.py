@@ -116,7 +116,7 @@ def static_baseline(lake: Path, folder: Path) -> tuple[str, int]:
     from bokeh.resources import INLINE
 
     from workbench.apps import overview as ov
-    from workbench.explore import connect
+    from workbench.session import connect
 
     wb = connect(str(lake), user="bench")
     facts = ov.declaration_facts(wb)

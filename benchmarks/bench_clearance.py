@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.conftest import free_port, wait_for_port  # noqa: E402
 from workbench.demo.feed import CROSSINGS, DECLARATIONS, Feed, Published  # noqa: E402
-from workbench.explore import connect  # noqa: E402
+from workbench.session import connect  # noqa: E402
 from workbench.ingest.postgres_server import LocalPostgres  # noqa: E402
 
 WORKBENCH = str(Path(sys.executable).parent / "workbench")

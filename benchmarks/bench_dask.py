@@ -40,7 +40,7 @@ from rich.console import Console
 from rich.table import Table
 
 import workbench
-from workbench.explore.dask_frames import PARTITION_BYTES
+from workbench.session.dask_frames import PARTITION_BYTES
 
 TABLE = "curated.declarations"
 COLUMNS = ["declaration_id", "trader_id", "hs6", "port_code", "mode", "unit_value_hkd_per_kg",

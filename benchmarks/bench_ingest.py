@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psycopg
 
-from workbench.explore import connect
+from workbench.session import connect
 from workbench.ingest import parse_connector, run_connectors
 from workbench.ingest.postgres_server import LocalPostgres
 

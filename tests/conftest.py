@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.explore import Session, connect
+from workbench.session import Session, connect
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # No settings file from the checkout (`make up` leaves one): tests name their lakes themselves.

@@ -27,7 +27,7 @@ import pytest
 from tests.conftest import free_port, wait_for_port
 from workbench.apps import lookup as lk
 from workbench.apps import overview as ov
-from workbench.explore import Session, connect
+from workbench.session import Session, connect
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"

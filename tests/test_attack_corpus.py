@@ -19,7 +19,7 @@ import polars as pl
 import pytest
 
 from workbench.errors import AccessDenied, QueryError
-from workbench.explore import Session, connect
+from workbench.session import Session, connect
 
 ROLES = ("manager", "field_officer", "analyst", "modeller")
 

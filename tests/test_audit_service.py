@@ -24,7 +24,7 @@ import pytest
 
 from tests.hub_support import IS_ROOT, remove_users, wait_until
 from workbench.errors import AccessDenied
-from workbench.explore import connect
+from workbench.session import connect
 from workbench.security.audit import AuditUnavailable, read_records, verify
 from workbench.security.audit_service import AuditClient, AuditService
 

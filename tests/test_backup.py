@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import world_copy
-from workbench.explore import Session
+from workbench.session import Session
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="backup and restore are for root")
 
@@ -63,7 +63,7 @@ def test_backup_while_writing_restores_identical_tables_verified_audit_and_worki
     from deltalake import DeltaTable
 
     from workbench.cli.main import main
-    from workbench.explore import connect
+    from workbench.session import connect
     from workbench.security.accounts import AccountStore
     from workbench.platform.backup import read_manifest
     from workbench.registry.store import Registry

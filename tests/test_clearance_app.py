@@ -39,7 +39,7 @@ def stack() -> Iterator[dict[str, Any]]:
     from workbench.cli.main import main
     from workbench.demo.load import load_world
     from workbench.demo.sources import publish_sources
-    from workbench.explore import connect
+    from workbench.session import connect
 
     with LocalPostgres(free_port()) as server:
         published: dict[str, Any] = {}
@@ -71,7 +71,7 @@ def test_scoring_answers_through_the_proxy_for_hub_tokens_with_access_only(stack
     health = wait_until(lambda: requests.get(f"{url}/health", timeout=10).json() if requests.get(
         f"{url}/health", timeout=10).status_code == 200 else None, 60, what="scoring service behind the proxy")
     assert health["models"] == {"declaration_risk": 1, "crossing_risk": 1}
-    from workbench.explore import connect
+    from workbench.session import connect
 
     record = connect(stack["lake"], user="tester").sql(
         "SELECT crossing_id, crossed_at, control_point, direction, plate, driver_id, hs_code, consignee_name_norm, "
@@ -103,7 +103,7 @@ def test_a_published_crossing_is_queued_inspected_by_an_officer_and_counted(stac
     from playwright.sync_api import sync_playwright
 
     from workbench.demo.feed import CROSSINGS, Feed
-    from workbench.explore import connect
+    from workbench.session import connect
     from workbench.ingest import follow, load_connector_dir
     from workbench.registry import Registry, registry_folder
     from workbench.risk.champions import Champions

@@ -30,7 +30,7 @@ from tests.conftest import free_port, wait_for_port
 from tests.hub_support import wait_until
 from workbench.cli.main import main
 from workbench.demo.feed import CROSSINGS, DECLARATIONS, Feed, record_truth, world_illicit
-from workbench.explore import Session, connect
+from workbench.session import Session, connect
 from workbench.ingest import load_connector_dir
 from workbench.ingest.postgres_server import LocalPostgres
 from workbench.registry import Registry

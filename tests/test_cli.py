@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from workbench.cli.main import main
-from workbench.explore import connect
+from workbench.session import connect
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ import pytest
 from tests.conftest import world_copy
 from workbench.compute import InProcess, OnDask, executor
 from workbench.errors import AccessDenied, UnknownColumn, UnknownTable, WorkbenchError
-from workbench.explore import Session, connect
-from workbench.explore.dask_frames import frame
+from workbench.session import Session, connect
+from workbench.session.dask_frames import frame
 from workbench.security.audit import read_records
 
 DECLARATIONS = "curated.declarations"

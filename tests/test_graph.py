@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from workbench.cli.main import main
 from tests.conftest import world_copy
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.graph.build import EvidenceGraph, build_graph
 from workbench.graph.detect import detection_graph, tight_groups
 from workbench.graph.names import fold, name_keys

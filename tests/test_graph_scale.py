@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from tests.conftest import world_copy
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.graph.analytics import active_between, known_offenders
 from workbench.graph.build import EvidenceGraph, build_graph, edge_records
 from workbench.graph.compact import CompactGraph

@@ -22,7 +22,7 @@ import pytest
 
 from tests.conftest import free_port
 from workbench.errors import ConfigError
-from workbench.explore import Session, connect
+from workbench.session import Session, connect
 from workbench.ingest import RunRecord, parse_connector, run_connectors, status
 from workbench.ingest.postgres_server import LocalPostgres
 

@@ -35,7 +35,7 @@ from tests.test_ingest import (  # noqa: F401 - fixtures
     traders,
 )
 from workbench.demo.sources import serve_site
-from workbench.explore import Session, connect
+from workbench.session import Session, connect
 from workbench.ingest import RunLog, parse_connector, run_connectors
 from workbench.ingest.web import FETCHER_USER_ENV
 

@@ -27,7 +27,7 @@ from tests.conftest import TINY_SCALE, TINY_SEED
 from tests.test_ingest import content_hash, postgres, source_url  # noqa: F401 - shared fixtures
 from workbench.demo.sources import _docx, _pdf, publish_sources, serve_site
 from workbench.demo.world import TABLES
-from workbench.explore import Session, connect
+from workbench.session import Session, connect
 from workbench.ingest import follow, load_connector_dir, parse_connector, run_connectors, status
 from workbench.ingest.web import FETCHER_USER_ENV
 from workbench.lake import TableStream

@@ -16,7 +16,7 @@ import pytest
 
 from tests.test_apps import browser, served_app, wait_for_text  # noqa: F401  (browser is a fixture)
 from workbench.errors import AccessDenied, ContractViolation
-from workbench.explore import Session, connect
+from workbench.session import Session, connect
 from workbench.labelling.annotations import (
     LABELS, NER_LABELS, SPANS, annotate_span, document_labels, document_spans, effective_span_annotations, label_target,
     rejected_spans,

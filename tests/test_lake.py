@@ -22,7 +22,7 @@ import pyarrow as pa
 import pytest
 
 from workbench.errors import UnknownColumn, UnknownTable, WorkbenchError
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.lake import TableSpec, TableStream
 from workbench.lake.specs import ColumnSpec
 from workbench.lake.contracts import KeyLedger

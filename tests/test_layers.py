@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                     "workbench.platform.unix", "workbench.platform.cgroups")),
     ("lake", ("workbench.lake", "workbench.compute")),
     ("governance", ("workbench.security",)),
-    ("session", ("workbench.explore",)),
+    ("session", ("workbench.session",)),
     ("analytics", ("workbench.ingest", "workbench.nlp", "workbench.graph", "workbench.risk", "workbench.labelling")),
     ("applications", ("workbench.registry", "workbench.siem", "workbench.apps", "workbench.platform",
                       "workbench.demo")),
@@ -105,7 +105,7 @@ def test_no_module_imports_a_higher_layer() -> None:
 @pytest.mark.parametrize("source, expected", [
     ("from workbench.nlp.search import search", {"workbench.nlp.search"}),
     ("def f():\n    from workbench.apps import layout", {"workbench.apps.layout"}),
-    ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from workbench.explore import Session", set()),
+    ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from workbench.session import Session", set()),
     ("from ..lake import lake", {"workbench.lake.lake"}),
     ("import numpy\nfrom workbench.lake.lake import Lake", {"workbench.lake.lake"}),
 ])
@@ -114,9 +114,9 @@ def test_the_checker_sees_every_runtime_import(source: str, expected: set[str]) 
 
 
 def test_a_back_edge_and_a_cycle_are_caught() -> None:
-    graph = nx.DiGraph([("workbench.lake.lake", "workbench.explore.session"),
-                        ("workbench.explore.session", "workbench.lake.lake")])
-    assert back_edges(graph) == ["workbench.lake.lake (lake) imports workbench.explore.session (session)"]
+    graph = nx.DiGraph([("workbench.lake.lake", "workbench.session.session"),
+                        ("workbench.session.session", "workbench.lake.lake")])
+    assert back_edges(graph) == ["workbench.lake.lake (lake) imports workbench.session.session (session)"]
     assert [len(c) for c in nx.strongly_connected_components(graph)] == [2]
     assert layer_of("workbench.platform.unix") < layer_of("workbench.security.accounts") < layer_of(
         "workbench.platform.hubconfig")

@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import world_copy
 from tests.test_apps import browser, served_app, wait_for_text  # noqa: F401  (browser is a fixture)
 from workbench.apps import network_explorer as ne
-from workbench.explore import Session, connect
+from workbench.session import Session, connect
 from workbench.graph.views import entity_activity
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.nlp.gazetteer import Gazetteer
 from workbench.nlp.merge import merge
 from workbench.nlp.recognisers import parse_chinese_number, recognise

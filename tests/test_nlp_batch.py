@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 
 from tests.test_nlp_search import bilingual_documents, e5_dir  # noqa: F401  (e5_dir is a fixture)
-from workbench.explore import Session, connect
+from workbench.session import Session, connect
 from workbench.lake.documents import Document
 
 torch = pytest.importorskip("torch")

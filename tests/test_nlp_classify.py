@@ -10,7 +10,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from workbench.explore import Session, connect
+from workbench.session import Session, connect
 from workbench.nlp.classify import expected_calibration_error, money_features
 from workbench.nlp.triage import PRIORITIES, TOPICS
 

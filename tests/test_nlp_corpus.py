@@ -13,7 +13,7 @@ import pytest
 
 from workbench.demo.documents import EN_TEMPLATES, ZH_TEMPLATES, document_topic
 from workbench.demo.vocabulary import COMPANY_WORDS, GIVEN_NAMES, VESSEL_WORDS
-from workbench.explore import connect
+from workbench.session import connect
 from workbench.labelling import effective_span_annotations
 from workbench.lake.documents import Document
 from workbench.nlp.corpus import GENRES, KINDS, generate_corpus, zh_numeral

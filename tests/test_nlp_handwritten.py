@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from workbench.cli.main import main
-from workbench.explore import connect
+from workbench.session import connect
 from workbench.nlp.models import NER_DIR, model_cache
 from workbench.nlp.spans import LABELS, Span
 from workbench.nlp.training import gold_sentences, score

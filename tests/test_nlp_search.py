@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from workbench.errors import AccessDenied, WorkbenchError
-from workbench.explore import Session, connect
+from workbench.session import Session, connect
 from workbench.lake.documents import Document
 from workbench.nlp.search import search
 

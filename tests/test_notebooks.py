@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from nbclient import NotebookClient
 
-from workbench.explore import Session
+from workbench.session import Session
 
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
 

@@ -187,7 +187,7 @@ def test_printed_plan_names_paths_groups_and_pending_changes(small_lake: LakeLoc
 
 
 def test_session_write_is_classified_by_what_the_session_read(small_lake: LakeLocation) -> None:
-    from workbench.explore import connect
+    from workbench.session import connect
 
     wb = connect(small_lake.root, user="ana", role="analyst")
     wb.table("work.restricted_src")

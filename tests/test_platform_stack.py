@@ -68,7 +68,7 @@ def load_tiny_world(root: Path) -> dict[str, Any]:
     ``<root>/audit``).
     """
     from workbench.demo.load import load_world
-    from workbench.explore import connect
+    from workbench.session import connect
 
     lake, audit = root / "lake", root / "audit-users"
     audit.mkdir()
@@ -208,7 +208,7 @@ def test_analyst_computes_on_the_lake_with_wb_dask_on_a_gateway_cluster(
     import dask
 
     from workbench import compute
-    from workbench.explore import connect
+    from workbench.session import connect
 
     monkeypatch.setenv("JUPYTERHUB_API_TOKEN", api_token(running, "analyst"))
     wb = connect(str(running.lake), user="analyst", role="analyst", audit_dir=str(tmp_path / "audit"))

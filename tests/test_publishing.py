@@ -39,7 +39,7 @@ from tests.hub_support import api_token, hub_sandbox, remove_cgroups, remove_use
 from tests.test_apps import CHROMIUM, CHROMIUM_ARGS, page_text, wait_for_text
 from workbench.apps.specs import Viewer, available, load_apps
 from workbench.errors import ConfigError
-from workbench.explore import Session
+from workbench.session import Session
 
 PREFIX = "/services/dashboards"
 ROLES = ("analyst", "modeller", "manager", "admin")
@@ -259,7 +259,7 @@ def test_hub_config_serves_the_dashboards_and_lets_servers_publish(open_tmp: Pat
 
 
 def test_hosted_settings_reach_sessions_opened_inside_only(tmp_path: Path) -> None:
-    from workbench.explore import connect
+    from workbench.session import connect
     from workbench.settings import hosted
 
     lake = str(tmp_path / "lake")
@@ -443,7 +443,7 @@ def test_dashboard_only_roles_land_on_a_home_with_a_card_per_app(running: Stack)
 
     import requests
 
-    from workbench.explore import connect
+    from workbench.session import connect
 
     versions = dict(connect(str(running.lake), user="tester").tables().select("name", "version").rows())
     apps = available(load_apps())
@@ -465,7 +465,7 @@ def test_dashboard_only_roles_land_on_a_home_with_a_card_per_app(running: Stack)
 
 def test_each_role_opens_its_apps_and_is_refused_the_others(running: Stack, browser: Any) -> None:
     from workbench.apps.layout import number_text
-    from workbench.explore import connect
+    from workbench.session import connect
 
     wb = connect(str(running.lake), user="tester")
     declarations = number_text(wb.sql("select count(*) from curated.declarations").item())
@@ -524,7 +524,7 @@ def test_field_officer_gets_the_lookup_on_a_phone_the_overview_and_no_other_app(
     import requests
 
     from workbench.apps.layout import number_text
-    from workbench.explore import connect
+    from workbench.session import connect
 
     hub, phone = running, {"width": 390, "height": 844}
     wb = connect(str(hub.lake), user="tester")
@@ -582,7 +582,7 @@ def test_analyst_publishes_an_app_a_manager_sees_it_another_analyst_does_not(
     from click.testing import CliRunner
 
     from workbench.cli.main import main
-    from workbench.explore import connect
+    from workbench.session import connect
 
     app_file = tmp_path / "team_kpis.py"
     app_file.write_text(PUBLISHED_APP)

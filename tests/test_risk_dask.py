@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.risk import load_model_spec, score_table, train
 from workbench.risk.data import lake_query
 from workbench.risk.model import RiskModel

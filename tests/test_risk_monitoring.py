@@ -22,7 +22,7 @@ from tests.conftest import world_copy
 from tests.test_security import _SMTP, _Webhook, sinks  # noqa: F401 - sinks: the SIEM tests' local webhook and SMTP
 from workbench.cli.main import main
 from workbench.errors import WorkbenchError
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.registry import Registry
 from workbench.risk import load_model_spec, train
 from workbench.risk.monitoring import MONITORING, drift, hit_rates, whole_weeks

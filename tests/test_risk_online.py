@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.test_risk_service import records
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.risk import load_model_spec, train
 from workbench.risk.model import RiskModel
 from workbench.risk.online import OnlineScorer

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from tests.conftest import free_port, wait_for_port
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.registry import Registry
 from workbench.risk import load_model_spec, train
 from workbench.risk.data import lake_query

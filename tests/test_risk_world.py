@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from workbench.errors import ConfigError
-from workbench.explore import Session, connect
+from workbench.session import Session, connect
 from workbench.registry import Registry
 from workbench.risk import evaluate, load_model_spec, parse_model_spec, score_table, select, train
 from workbench.risk.asof import peer_reference

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from workbench.cli.main import main
 from workbench.errors import AccessDenied, ConfigError
-from workbench.explore import Session, connect
+from workbench.session import Session, connect
 from workbench.security import AuditTrail, search, verify
 from workbench.security.audit import MAX_QUERY_CHARS, checkpoint_now, read_records
 from workbench.siem.detectors import score
@@ -237,7 +237,7 @@ def test_sql_cells_go_through_the_gate_and_are_audited(
         tiny_world: Session, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from IPython.testing.globalipapp import start_ipython
 
-    from workbench.explore.jupyter import load_ipython_extension
+    from workbench.session.jupyter import load_ipython_extension
 
     audit = tmp_path / "audit"
     manager = as_role(tiny_world, monkeypatch, "manager", audit)

@@ -74,7 +74,7 @@ def test_commands_without_lake_in_the_checkout_use_its_lake(tmp_path: Path, monk
     from click.testing import CliRunner
 
     from workbench.cli.main import main
-    from workbench.explore import connect
+    from workbench.session import connect
 
     checkout = tmp_path / "checkout"
     (checkout / "notebooks").mkdir(parents=True)

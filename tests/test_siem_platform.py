@@ -101,7 +101,7 @@ def test_users_cli_records_the_administrator_as_actor(tmp_path: Path, monkeypatc
 
 def test_dashboard_views_and_exports_reach_the_siem_as_events(
         tiny_world, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    from workbench.explore import connect
+    from workbench.session import connect
     from workbench.siem.pipeline import AuditCollector
 
     monkeypatch.setenv("WORKBENCH_ROLE", "manager")
@@ -252,7 +252,7 @@ def test_brute_force_on_the_real_login_form_raises_an_alert_within_one_cycle(
     cycles = [float(line.rsplit(", ", 1)[1].split()[0]) for line in log.splitlines() if "siem cycle:" in line]
     assert latency <= SIEM_INTERVAL + 2 * max(cycles), (latency, cycles)  # picked up by the next cycle
 
-    from workbench.explore import connect
+    from workbench.session import connect
 
     wb = connect(str(running.lake), role="system", audit_dir=str(running.root / "reader-audit"))
     events = wb.table("security.events")

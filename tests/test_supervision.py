@@ -155,7 +155,7 @@ def test_siem_reads_deaths_and_give_ups_and_alerts_on_crash_loops(tmp_path: Path
     reread = again.new_events(None, again.watermark(events))  # type: ignore[arg-type]
     assert set(reread["event_id"]) <= set(events["event_id"])  # from the newest line on: merged, not doubled
     # Through a SIEM cycle: the events land in security.events and the alerts in security.alerts (their contracts).
-    from workbench.explore import connect
+    from workbench.session import connect
     from workbench.siem.pipeline import run_cycle
 
     wb = connect(str(tmp_path / "lake"), user="siem", role="system", audit_dir=str(tmp_path / "audit"))
@@ -289,7 +289,7 @@ def test_each_component_killed_comes_back_within_10s_and_nothing_is_lost(faults:
     import requests
 
     from tests.test_ingest import SQL_CONNECTOR, _load, content_hash
-    from workbench.explore import connect
+    from workbench.session import connect
     from workbench.ingest import parse_connector, run_connectors
     from workbench.platform import stack
     from workbench.security.audit import AuditUnavailable, read_records, verify

@@ -6,7 +6,7 @@ import json
 
 import polars as pl
 
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.lake import standard_specs
 
 SPECS = standard_specs()

@@ -26,7 +26,7 @@ import polars as pl
 
 from workbench.apps.queries import missing_tables
 from workbench.errors import WorkbenchError
-from workbench.explore import Session
+from workbench.session import Session
 
 QUEUE = "curated.clearance_queue"
 RESULTS = "curated.clearance_results"

@@ -17,7 +17,7 @@ import polars as pl
 
 from workbench.apps.queries import missing_tables, run_cached
 from workbench.errors import WorkbenchError
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.labelling import NER_LABELS, TASK_VALUES, annotate_span, document_labels, document_spans, label_target
 from workbench.labelling.annotations import DECLARATIONS, DOCUMENTS, document_text
 

@@ -92,7 +92,7 @@ def open_app(wb: Any, lake: str | None, title: str, needs: Iterable[str], part: 
     import panel as pn
 
     from workbench.apps.queries import missing_tables
-    from workbench.explore import connect
+    from workbench.session import connect
 
     pn.extension("tabulator", loading_indicator=True)
     wb = wb or connect(lake)

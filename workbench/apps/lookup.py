@@ -22,7 +22,7 @@ from typing import Any, Literal
 import polars as pl
 
 from workbench.apps.queries import missing_tables, run_cached
-from workbench.explore import Session
+from workbench.session import Session
 
 TRADERS = "curated.traders"
 DECLARATIONS = "curated.declarations"
@@ -341,7 +341,7 @@ def lookup_app(wb: Session | None = None, lake: str | None = None) -> Any:
     import panel as pn
 
     from workbench.apps.layout import off_loop
-    from workbench.explore import connect
+    from workbench.session import connect
 
     pn.extension(loading_indicator=True)
     wb = wb or connect(lake)

@@ -20,7 +20,7 @@ from typing import Any
 import polars as pl
 
 from workbench.apps.queries import missing_tables, run_cached
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.graph.tables import EDGES, ENTITIES, EVIDENCE, NODES
 
 TRADERS = "curated.traders"

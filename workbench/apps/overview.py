@@ -29,7 +29,7 @@ import polars as pl
 
 from workbench.apps.layout import number_text
 from workbench.apps.queries import missing_tables, run_cached
-from workbench.explore import Session
+from workbench.session import Session
 
 DECLARATIONS = "curated.declarations"
 SEIZURES = "curated.seizures"

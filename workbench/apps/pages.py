@@ -36,7 +36,7 @@ class TableState:
 
 def table_states(viewer: Viewer, names: set[str]) -> dict[str, TableState] | None:
     """The catalog entries among ``names`` the viewer's role may read; None when the lake cannot be read."""
-    from workbench.explore import connect
+    from workbench.session import connect
     from workbench.settings import hosted
 
     try:

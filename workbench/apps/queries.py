@@ -17,8 +17,8 @@ from typing import Any
 
 import polars as pl
 
-from workbench.explore import Session
-from workbench.explore.session import Params
+from workbench.session import Session
+from workbench.session.session import Params
 
 
 def table_version(wb: Session, name: str) -> int | None:

@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 
 from workbench.apps.queries import missing_tables, run_cached
-from workbench.explore import Session
+from workbench.session import Session
 
 ALERTS = "security.alerts"
 EVENTS = "security.events"

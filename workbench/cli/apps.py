@@ -24,7 +24,7 @@ def serve(port: int, lake: str | None) -> None:
     """
     import panel as pn
 
-    from workbench.explore import connect
+    from workbench.session import connect
 
     connect(lake)  # fail now, with one line, if the lake or settings are wrong
     routes = local_routes(lake)

@@ -106,7 +106,7 @@ def siem_command(lake: str | None, audit_dir: str | None, hub_log: str | None, d
     import signal
     import threading
 
-    from workbench.explore import connect
+    from workbench.session import connect
     from workbench.siem.collectors import platform_collectors
     from workbench.siem.pipeline import AccessLogCollector, AuditCollector, run_every, store_accounts
     from workbench.siem.sinks import sink_from_config

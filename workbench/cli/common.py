@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from workbench.errors import UnknownTable, WorkbenchError
-from workbench.explore import Session, connect
+from workbench.session import Session, connect
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -9,7 +9,7 @@ import polars as pl
 
 from workbench.cli.common import SessionFactory, console, emit, format_option, lake_option
 from workbench.errors import WorkbenchError
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.graph.tables import ENTITIES, NODES
 
 

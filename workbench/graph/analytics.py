@@ -13,7 +13,7 @@ from datetime import date
 import networkx as nx
 import polars as pl
 
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.graph.tables import ENTITIES
 
 OFFENDER_ROLES = ("arrested", "suspect", "company")

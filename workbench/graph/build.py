@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import networkx as nx
 import polars as pl
 
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.graph.analytics import known_offenders
 from workbench.graph.compact import CompactGraph
 from workbench.graph.tables import EDGES, ENTITIES, EVIDENCE, NODES

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import networkx as nx
 
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.graph.analytics import known_offenders, risk
 from workbench.graph.build import load_graph
 

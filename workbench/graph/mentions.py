@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.graph.names import looks_like_company
 
 MENTION_QUERIES: dict[str, str] = {

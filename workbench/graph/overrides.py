@@ -15,7 +15,7 @@ from typing import Literal
 import polars as pl
 
 from workbench.errors import UnknownTable
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.graph.tables import OVERRIDES
 
 Decision = Literal["accept", "reject"]

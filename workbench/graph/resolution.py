@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from workbench.errors import UnknownTable
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.graph.linker import THRESHOLD, link
 from workbench.graph.mentions import SOURCE_TABLES, load_mentions
 from workbench.graph.overrides import load_overrides

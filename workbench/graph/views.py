@@ -22,7 +22,7 @@ import networkx as nx
 import pandas as pd
 import polars as pl
 
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.graph.tables import ENTITIES
 
 NODE_HOVER = ("label", "kind", "source_ids", "group", "risk", "centrality")

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from workbench.errors import ContractViolation
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.lake.lake import WriteResult
 from workbench.lake.specs import standard_specs
 

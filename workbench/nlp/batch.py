@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.compute import OnDask
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.nlp.classify import processor as topics_processor
 from workbench.nlp.embed import ChunkIndexer, encoder_dir
 from workbench.nlp.extract import Extractor, Mentions

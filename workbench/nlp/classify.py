@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import polars as pl
 
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.labelling import document_labels as analyst_labels
 from workbench.nlp.corpus import generate_corpus
 from workbench.nlp.embed import encoder_dir, load_embedder

@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import polars as pl
 
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.nlp.chunks import Chunk, chunk_text
 from workbench.nlp.encoder import ENCODER_DIR, convert, load_normalisation
 from workbench.nlp.models import load, model_cache

@@ -15,7 +15,7 @@ from typing import ClassVar
 import polars as pl
 
 from workbench.compute import Executor, InProcess
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.nlp.gazetteer import Gazetteer
 from workbench.nlp.merge import merge
 from workbench.nlp.models import NER_DIR, load, model_cache, require

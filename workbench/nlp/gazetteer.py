@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import ahocorasick
 
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.nlp.spans import Span
 
 SOURCES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
-    from workbench.explore import Session
+    from workbench.session import Session
 
 CARD_FILE = "card.json"
 NER_DIR = "ner"

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import polars as pl
 
 from workbench.compute import Executor, InProcess
-from workbench.explore import Session
+from workbench.session import Session
 
 PARTITION_DOCS = 64
 """Documents per task: large enough to batch the encoder, small enough to spread over workers."""

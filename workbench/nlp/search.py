@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from workbench.errors import WorkbenchError
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.nlp.embed import CHUNKS, encoder_dir, load_embedder, unpack
 
 SNIPPET_CHARS = 200

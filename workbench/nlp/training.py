@@ -21,7 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.labelling import effective_span_annotations
 from workbench.nlp.corpus import generate_corpus
 from workbench.nlp.spans import LABELS, Span

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.lake.catalog import retry_on_conflict
 from workbench.registry.store import CHAMPION, Registry
 from workbench.risk.data import lake_query, last_day

@@ -17,7 +17,7 @@ import pandas as pd
 import polars as pl
 
 from workbench.errors import WorkbenchError
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.lake.contracts import Contract, Rejection
 from workbench.risk.specs import LakeData, ModelSpec
 

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.risk.champions import Champions, Served
 from workbench.risk.data import check_frame, lake_query
 from workbench.risk.monitoring import MONITORING, SCHEMA as MONITORING_SCHEMA

@@ -26,7 +26,7 @@ import pandas as pd
 import polars as pl
 
 from workbench.errors import WorkbenchError
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.risk.data import last_day, read_window
 from workbench.risk.evaluation import evaluate
 from workbench.risk.model import RiskModel

@@ -30,7 +30,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.graph.analytics import OFFENDER_ROLES
 from workbench.graph.tables import EDGES, ENTITIES
 from workbench.risk.asof import AsOfFeature

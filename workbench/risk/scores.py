@@ -23,7 +23,7 @@ import polars as pl
 import pyarrow as pa
 
 from workbench.errors import WorkbenchError
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.lake import TableStream
 from workbench.lake.contracts import Rejection
 from workbench.risk.data import check_frame, lake_query

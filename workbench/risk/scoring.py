@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from workbench.compute import executor
 from workbench.errors import AccessDenied, WorkbenchError
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.lake import TableStream
 from workbench.lake.contracts import Rejection
 from workbench.risk.data import check_frame, lake_query, read_csv

@@ -18,7 +18,7 @@ import pandas as pd
 import polars as pl
 
 from workbench.errors import WorkbenchError
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.lake.contracts import Rejection
 from workbench.risk.data import read_window
 from workbench.risk.model import RiskModel

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.lake.contracts import Rejection
 from workbench.risk.baselines import baseline_rankings
 from workbench.risk.data import DataFile, read_csv, read_lake, sha256

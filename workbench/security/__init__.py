@@ -1,7 +1,7 @@
 """Governance: the access policy and each role's facts, the gate that applies them, lineage,
 the accounts people log in with, and the audit trail.
 
-The session (``workbench.explore.session``) is the only caller of the gate and the
+The session (``workbench.session.session``) is the only caller of the gate and the
 audit trail for people's reads and writes; services call ``record`` for their own events
 (logins, role changes, model promotions). The SIEM (``workbench.siem``) is an application
 over this package: it reads the audit trail into ``security.events``.

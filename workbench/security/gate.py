@@ -217,7 +217,7 @@ def mask_array(field: pa.Field, rows: int, mask: str) -> pa.Array:
     """What a masked column reads, as Arrow (``masked_view``'s rule): ``mask`` on every row for text, else NULL.
 
     For readers that never read a masked column from the files and add it afterwards
-    (Dask partitions, ``explore.dask_frames``).
+    (Dask partitions, ``session.dask_frames``).
     """
     if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
         return pa.repeat(pa.scalar(mask, field.type), rows)

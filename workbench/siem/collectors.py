@@ -35,7 +35,7 @@ from workbench.siem.detectors import ANONYMOUS
 from workbench.siem.pipeline import EVENT_SCHEMA, AuditCollector, Collector
 
 if TYPE_CHECKING:
-    from workbench.explore.session import Session
+    from workbench.session.session import Session
 
 HUB_LOG_FORMAT = ("%(log_color)s[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s %(module)s:%(lineno)d]"
                   "%(reset)s %(message)s")

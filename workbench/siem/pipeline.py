@@ -31,7 +31,7 @@ from workbench.siem.detectors import Alert, DetectionContext, Detector, run_dete
 from workbench.siem.sinks import AlertSink
 
 if TYPE_CHECKING:
-    from workbench.explore.session import Session
+    from workbench.session.session import Session
 
 EVENTS = "security.events"
 ALERTS = "security.alerts"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workbench.explore.session import Session, connect
+from workbench.session.session import Session, connect
 
 
 class LakeCursor:

@@ -15,9 +15,9 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
-from workbench.explore import dask_frames
-from workbench.explore.dask_frames import Filters
-from workbench.explore.profile import profile
+from workbench.session import dask_frames
+from workbench.session.dask_frames import Filters
+from workbench.session.profile import profile
 from workbench.lake import Lake, LakeLocation, Lineage, TableStream, WriteMode, WriteResult
 from workbench.lake.documents import DocumentStore
 from workbench.errors import AccessDenied
@@ -148,7 +148,7 @@ class Session:
              partition_bytes: int = dask_frames.PARTITION_BYTES) -> Any:
         """A Dask DataFrame over one snapshot of a table, for work beyond this session's memory.
 
-        Masks and need-to-know apply inside the task graph (``explore.dask_frames`` says
+        Masks and need-to-know apply inside the task graph (``session.dask_frames`` says
         exactly what that guarantees); ``filters`` are ``read_parquet``'s (``[("port_code",
         "==", "HKG")]``); ``partition_bytes`` sizes partitions (uncompressed bytes of the
         columns read). The call is audited with table, version, columns and filters.

@@ -56,7 +56,7 @@ from workbench.security.gate import mask_array
 if TYPE_CHECKING:
     import dask.dataframe as dd
 
-    from workbench.explore.session import Session
+    from workbench.session.session import Session
 
 Filters = list[tuple[str, str, Any]] | list[list[tuple[str, str, Any]]]
 """``read_parquet``'s filters: a list of ``(column, op, value)`` (AND), or a list of such lists (OR of ANDs)."""
