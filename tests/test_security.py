@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from workbench.cli.main import main
 from workbench.errors import AccessDenied, ConfigError
+from workbench.lake.macros import name_key_expr
 from workbench.session import Session, connect
 from workbench.security import AuditTrail, search, verify
 from workbench.security.audit import MAX_QUERY_CHARS, checkpoint_now, read_records
@@ -477,3 +478,14 @@ def test_brute_force_and_bulk_extraction_raise_alerts_within_one_cycle(
         d["event_id"] for d in dump}
     assert {a["detector"] for a in _Webhook.received[0]["alerts"]} == set(new)  # type: ignore[union-attr]
     assert world_copy.sql(f"SELECT count(*) AS n FROM {EVENTS} WHERE event_id LIKE 'EV9%'")["n"][0] == 27
+
+
+def test_name_key_is_one_rule_in_sql_and_polars_and_sandboxed_sessions_can_call_it(
+        tiny_world: Session, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    wb = as_role(tiny_world, monkeypatch, "analyst", tmp_path / "audit")
+    names = ["Wing On Trading Company Limited", "  O'Brien & Co., Ltd.", "九龍 貿易 有限公司", "A.B.C.  co"]
+    in_sql = wb.sql("SELECT name_key(x) AS k FROM (SELECT unnest(?::VARCHAR[]) AS x)", params=[names])["k"].to_list()
+    in_polars = pl.DataFrame({"x": names}).select(name_key_expr(pl.col("x")))["x"].to_list()
+    assert in_sql == in_polars == ["WING ON TRADING CO LTD", "OBRIEN CO LTD", "九龍 貿易 有限公司", "ABC CO"]
+    traders = wb.sql("SELECT name_en, name_norm FROM curated.traders")
+    assert traders["name_norm"].to_list() == traders.select(name_key_expr(pl.col("name_en")))["name_en"].to_list()

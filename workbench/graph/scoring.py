@@ -12,6 +12,8 @@ from itertools import combinations
 
 import polars as pl
 
+from workbench.lake.macros import name_key_expr
+
 
 @dataclass(frozen=True)
 class PairScore:
@@ -96,9 +98,7 @@ def ring_score(networks: list[dict], rings: pl.DataFrame) -> RingScore:
 
 def exact_name_clusters(members: pl.DataFrame) -> pl.DataFrame:
     """The baseline: records with the same kind and the same normalised name (as curated ``*_norm``) are one entity."""
-    norm = (pl.col("name").fill_null("").str.to_uppercase().str.replace_all(r"[.'’]", "")
-            .str.replace_all(r"[^A-Z0-9\p{Han}]+", " ").str.replace_all(r"\bLIMITED\b", "LTD")
-            .str.replace_all(r"\bCOMPANY\b", "CO").str.strip_chars())
+    norm = name_key_expr(pl.col("name"))
     keyed = members.with_columns(
         pl.when(norm == "").then(pl.col("unique_id")).otherwise(pl.concat_str(pl.col("kind"), norm)).alias("baseline"))
     return resolved_clusters(keyed, "baseline")
@@ -108,9 +108,7 @@ def br_phone_name_clusters(records: pl.DataFrame) -> pl.DataFrame:
     """The baseline for record files: records sharing a BR number, phone digits or normalised English name are one entity."""
     import networkx as nx
 
-    norm = (pl.col("name").fill_null("").str.to_uppercase().str.replace_all(r"[.'’]", "")
-            .str.replace_all(r"[^A-Z0-9\p{Han}]+", " ").str.replace_all(r"\b(LIMITED|LTD|COMPANY|CO)\b", "")
-            .str.replace_all(r"\s+", " ").str.strip_chars())
+    norm = name_key_expr(pl.col("name")).str.replace_all(r"\b(LTD|CO)\b", "").str.replace_all(r"\s+", " ").str.strip_chars()
     keyed = records.select("record_id", pl.concat_list(
         pl.lit("br:") + pl.col("br_no").str.replace_all(r"\D", "").str.slice(0, 8),
         pl.lit("phone:") + pl.col("phone").str.replace_all(r"\D", "").str.slice(-8),

@@ -31,6 +31,7 @@ from deltalake import DeltaTable
 
 from workbench.errors import QueryError, UnknownColumn, UnknownTable
 from workbench.lake.lake import Lake
+from workbench.lake.macros import install_macros
 from workbench.lake.specs import ZONES
 
 _MISSING_TABLE = re.compile(r'Table with name "?([^"!\s]+)"? does not exist', re.IGNORECASE)
@@ -205,6 +206,7 @@ class LakeSQL:
         self._attached: dict[str, int] = {}
         for zone in ZONES:
             self.con.execute(f'CREATE SCHEMA IF NOT EXISTS "{zone}"')
+        install_macros(self.con)
 
     def attach(self, name: str, version: int | None = None, as_of: datetime | None = None) -> int:
         """Make ``name`` queryable at its current (or a given) version; returns that version."""
