@@ -16,7 +16,8 @@ from workbench.demo.vocabulary import COMPANY_WORDS, GIVEN_NAMES, VESSEL_WORDS
 from workbench.session import connect
 from workbench.labelling import effective_span_annotations
 from workbench.lake.documents import Document
-from workbench.nlp.corpus import GENRES, KINDS, generate_corpus, zh_numeral
+from workbench.nlp.corpus import GENRES, KINDS, generate_corpus
+from workbench.reference.numerals import zh_numeral
 from workbench.nlp.merge import merge
 from workbench.nlp.recognisers import recognise
 from workbench.nlp.spans import LABELS

@@ -25,6 +25,7 @@ from workbench.demo.identifiers import container_check_digit
 from workbench.demo.vocabulary import COMMODITIES, CONTAINER_OWNERS, LOCATIONS, STREETS, WORLD_DAYS, WORLD_START
 from workbench.lake.documents import Document as StoredDocument
 from workbench.nlp.triage import PRIORITIES, TOPICS, triage_priority  # noqa: F401  (re-exported: the task's labels)
+from workbench.reference.numerals import zh_numeral
 
 EN_TEMPLATES = (
     "Intelligence indicates that {PERSON} of {ORG} is arranging shipments of {COMMODITY} through {LOCATION}.",
@@ -114,24 +115,6 @@ _TITLES = {
     ("web_article", "en"): "Trading firm {org} linked to smuggling probe", ("web_article", "zh"): "{org}涉走私案受查",
 }
 _SLOT = re.compile(r"\{([A-Z]+?)(\d?)\}")
-_ZH_DIGITS = "零一二三四五六七八九"
-
-
-def zh_integer(n: int) -> str:
-    """Chinese numerals for 0 <= n < 10000: 320 -> 三百二十, 1005 -> 一千零五, 12 -> 十二."""
-    if n == 0:
-        return "零"
-    out, gap = "", False
-    for value, unit in ((1000, "千"), (100, "百"), (10, "十"), (1, "")):
-        d = n // value % 10
-        if d:
-            out += ("零" if gap and out else "") + _ZH_DIGITS[d] + unit
-            gap = False
-        elif out:
-            gap = True
-    return out[1:] if out.startswith("一十") else out
-
-
 def money_en(amount: float) -> str:
     if amount >= 1e9:
         return f"HK${amount / 1e9:.1f} billion"
@@ -144,7 +127,7 @@ def money_zh(amount: float, rng: np.random.Generator) -> str:
     """Amounts as HK press writes them: 約三百二十萬港元, 四億元, 八十五萬元."""
     wan = int(float(f"{amount / 1e4:.2g}"))
     yi, rest = divmod(wan, 10_000)
-    text = (zh_integer(yi) + "億" if yi else "") + (zh_integer(rest) + "萬" if rest else "")
+    text = (zh_numeral(yi) + "億" if yi else "") + (zh_numeral(rest) + "萬" if rest else "")
     return ("約" if rng.random() < 0.5 else "") + (text or "一萬") + ("港元" if rng.random() < 0.5 else "元")
 
 

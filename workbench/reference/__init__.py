@@ -1,9 +1,10 @@
 """Reference data from public standards, read by the analytics and by the demo generator alike.
 
 HS nomenclature (``hs``), Hong Kong places (``places``), identifier check digits and
-container owner codes (``identifiers``) and country codes (``countries``). Nothing here
-is invented by the synthetic world: the generator draws from these tables, and the
-analytics may rely on them without learning anything the generator planted.
+container owner codes (``identifiers``), country codes (``countries``) and numbers in words
+(``numerals``). Nothing here is invented by the synthetic world: the generator draws from
+these tables, and the analytics may rely on them without learning anything the generator
+planted.
 """
 
 from workbench.reference.countries import CALLING_CODES, COUNTRY_NAMES
