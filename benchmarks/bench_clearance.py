@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.conftest import free_port, wait_for_port  # noqa: E402
-from workbench.demo.feed import CROSSINGS, DECLARATIONS, Feed, Published  # noqa: E402
+from workbench.demo.feed import CROSSINGS, DECLARATIONS, Feed, FeedBatch  # noqa: E402
 from workbench.session import connect  # noqa: E402
 from workbench.ingest.postgres_server import LocalPostgres  # noqa: E402
 
@@ -100,9 +100,9 @@ def loop_latency(root: Path, db_url: str, env: dict[str, str], lake: str, rate: 
             raise RuntimeError("the loop scored nothing in 300 s; see the logs in " + str(root))
         time.sleep(0.5)
     published: dict[str, float] = {}
-    batches: list[Published] = []
+    batches: list[FeedBatch] = []
 
-    def note(batch: Published) -> None:
+    def note(batch: FeedBatch) -> None:
         at = time.time()
         for table in (DECLARATIONS, CROSSINGS):
             for record in batch.ids.get(table, []):

@@ -4,21 +4,62 @@ spawning, and cleaning up the Unix users a test created."""
 from __future__ import annotations
 
 import gc
+import json
 import os
 import pwd
 import shutil
 import stat
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+class AlertWebhook(BaseHTTPRequestHandler):
+    """A local webhook sink for SIEM alerts: each POSTed JSON body lands in ``received``."""
+
+    received: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def siem_alerts_to_webhook(interval: float) -> Iterator[list[dict[str, Any]]]:
+    """Stacks started inside run their SIEM loop every ``interval`` seconds and post alerts to a
+    local webhook (through the environment the stack inherits); yields the batches it received."""
+    handler = type("Webhook", (AlertWebhook,), {"received": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    saved = {k: os.environ.get(k) for k in ("WORKBENCH_SIEM_INTERVAL", "WORKBENCH_SIEM_SINKS")}
+    os.environ["WORKBENCH_SIEM_INTERVAL"] = str(interval)
+    os.environ["WORKBENCH_SIEM_SINKS"] = json.dumps(
+        [{"kind": "webhook", "url": f"http://127.0.0.1:{server.server_address[1]}/alerts"}])
+    try:
+        yield handler.received
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        server.shutdown()
+        server.server_close()
 
 
 def wait_until(predicate: Callable[[], T], timeout: float, interval: float = 0.1, what: str = "condition") -> T:

@@ -19,7 +19,8 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import world_copy
-from tests.test_security import _SMTP, _Webhook, sinks  # noqa: F401 - sinks: the SIEM tests' local webhook and SMTP
+from tests.hub_support import AlertWebhook
+from tests.test_security import _SMTP, sinks  # noqa: F401 - sinks: the SIEM tests' local webhook and SMTP
 from workbench.cli.main import main
 from workbench.errors import WorkbenchError
 from workbench.session import Session
@@ -179,8 +180,8 @@ def test_drift_alerts_reach_the_siem_sinks_once(tmp_path: Path, run: TrainingRun
     assert {"value_hkd", "mode"} <= set(flagged), summary
     assert len(summary["raised"]["new"]) == len(flagged) and summary["raised"]["delivered"] == 2
 
-    sent = {a["alert_id"]: a for batch in _Webhook.received for a in batch["alerts"]}  # type: ignore[union-attr]
-    assert len(_Webhook.received) == 1 and set(sent) == set(summary["raised"]["new"])
+    sent = {a["alert_id"]: a for batch in AlertWebhook.received for a in batch["alerts"]}  # type: ignore[union-attr]
+    assert len(AlertWebhook.received) == 1 and set(sent) == set(summary["raised"]["new"])
     for alert in sent.values():
         facts = dict(e.split("=", 1) for e in alert["evidence"][1:])
         assert alert["detector"] == "model_drift" and alert["user"] == "declaration_risk"
@@ -196,5 +197,5 @@ def test_drift_alerts_reach_the_siem_sinks_once(tmp_path: Path, run: TrainingRun
     again = CliRunner().invoke(main, command)  # the same window again: nothing new, nothing sent
     assert again.exit_code == 0, again.output
     assert json.loads(again.output)["raised"] == {"new": [], "known": len(sent), "delivered": 0, "failures": {}}
-    assert len(_Webhook.received) == 1 and len(_SMTP.messages) == 1
+    assert len(AlertWebhook.received) == 1 and len(_SMTP.messages) == 1
     assert lake.sql("SELECT count(*) AS n FROM security.alerts")["n"][0] == len(sent)

@@ -9,13 +9,14 @@ import socketserver
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import polars as pl
 import pytest
 from click.testing import CliRunner
 
+from tests.hub_support import AlertWebhook
 from workbench.cli.main import main
 from workbench.errors import AccessDenied, ConfigError
 from workbench.lake.macros import name_key_expr
@@ -369,19 +370,6 @@ def test_audit_key_is_private(tmp_path: Path) -> None:
 # -- SIEM -----------------------------------------------------------------------------------
 
 
-class _Webhook(BaseHTTPRequestHandler):
-    received: list[dict[str, object]] = []
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append(json.loads(body))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 class _SMTP(socketserver.StreamRequestHandler):
     """Just enough SMTP to accept a message (a local test sink)."""
 
@@ -409,8 +397,8 @@ class _SMTP(socketserver.StreamRequestHandler):
 
 @pytest.fixture
 def sinks() -> Iterator[tuple[WebhookSink, EmailSink]]:
-    _Webhook.received, _SMTP.messages = [], []
-    http = ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
+    AlertWebhook.received, _SMTP.messages = [], []
+    http = ThreadingHTTPServer(("127.0.0.1", 0), AlertWebhook)
     smtp = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SMTP)
     for server in (http, smtp):
         threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -439,13 +427,13 @@ def test_siem_finds_the_planted_anomalies_and_alerts_admins_once(
     for name, s in scores.items():
         assert s.precision >= 0.9 and s.recall >= 0.9, s
     assert result.delivered == 2 and not result.failures
-    delivered = _Webhook.received[0]["alerts"]
+    delivered = AlertWebhook.received[0]["alerts"]
     assert {a["detector"] for a in delivered} == {s for s in scores if s != "all"}  # type: ignore[union-attr]
     assert "new alert(s), worst critical" in _SMTP.messages[0]
     stored = world_copy.table("security.alerts")
     assert stored.height == len(result.new_alerts) and set(stored["severity"]) <= {"medium", "high", "critical"}
     again = run_cycle(world_copy, list(sinks), accounts=accounts)
-    assert again.new_alerts == [] and len(_Webhook.received) == 1
+    assert again.new_alerts == [] and len(AlertWebhook.received) == 1
 
 
 def _inject(wb: Session, rows: list[dict[str, object]]) -> None:
@@ -476,7 +464,7 @@ def test_brute_force_and_bulk_extraction_raise_alerts_within_one_cycle(
     assert set(new["brute_force"].evidence) == {g["event_id"] for g in guesses}
     assert new["bulk_extraction"].user_name == user and set(new["bulk_extraction"].evidence) == {
         d["event_id"] for d in dump}
-    assert {a["detector"] for a in _Webhook.received[0]["alerts"]} == set(new)  # type: ignore[union-attr]
+    assert {a["detector"] for a in AlertWebhook.received[0]["alerts"]} == set(new)  # type: ignore[union-attr]
     assert world_copy.sql(f"SELECT count(*) AS n FROM {EVENTS} WHERE event_id LIKE 'EV9%'")["n"][0] == 27
 
 

@@ -12,16 +12,14 @@ from __future__ import annotations
 import dataclasses
 
 import json
-import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -29,9 +27,8 @@ from click.testing import CliRunner
 
 from tests import hub_support as support
 from tests.conftest import free_port, wait_for_port
-from tests.hub_support import hub_sandbox, remove_users, wait_until
+from tests.hub_support import hub_sandbox, remove_users, siem_alerts_to_webhook, wait_until
 from tests.test_risk_kcs import KCS, sample_spec, sample_specs, trained  # noqa: F401 - fixtures used here
-from tests.test_security import _Webhook
 from workbench.security.accounts import AccountStore, read_credentials
 from workbench.security.audit import AuditTrail, read_records, record_dashboard, verify
 from workbench.siem.collectors import DashboardLogCollector
@@ -183,37 +180,26 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack_with_siem() -> Iterator[tuple[Stack, type[_Webhook]]]:
+def stack_with_siem() -> Iterator[tuple[Stack, list[dict[str, Any]]]]:
     from workbench.platform import stack
     from workbench.platform.cgroups import MemoryCgroups, own_memory_cgroup
     from workbench.platform.profile import HubProfile
 
     box = hub_sandbox("siem")
     cgroup_parent = own_memory_cgroup() / f"wbt-siem-{box.tag}"
-    _Webhook.received = []
-    webhook = ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
-    threading.Thread(target=webhook.serve_forever, daemon=True).start()
-    saved = {k: os.environ.get(k) for k in ("WORKBENCH_SIEM_INTERVAL", "WORKBENCH_SIEM_SINKS")}
-    os.environ["WORKBENCH_SIEM_INTERVAL"] = str(SIEM_INTERVAL)
-    os.environ["WORKBENCH_SIEM_SINKS"] = json.dumps(
-        [{"kind": "webhook", "url": f"http://127.0.0.1:{webhook.server_address[1]}/alerts"}])
     lake = box.root / "lake"
     profile = HubProfile(
         state_dir=box.root / "state", port=free_port(), hub_port=free_port(), proxy_api_port=free_port(),
         gateway_port=free_port(), gateway_api_port=free_port(), gateway_tcp_port=free_port(),
         home_root=box.homes, unix_prefix=box.prefix, cgroup_parent=str(cgroup_parent), lake=str(lake))
     try:
-        url = stack.up(profile, timeout=120)  # type: ignore[arg-type]
-        yield Stack(profile, url, box.root, lake, read_credentials(profile.credentials_file)), _Webhook
+        with siem_alerts_to_webhook(SIEM_INTERVAL) as received:
+            url = stack.up(profile, timeout=120)  # type: ignore[arg-type]
+            try:
+                yield Stack(profile, url, box.root, lake, read_credentials(profile.credentials_file)), received
+            finally:
+                stack.down(profile)  # type: ignore[arg-type]
     finally:
-        stack.down(profile)  # type: ignore[arg-type]
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        webhook.shutdown()
-        webhook.server_close()
         remove_users(box.prefix)
         groups = MemoryCgroups(cgroup_parent)
         if cgroup_parent.exists():
@@ -223,7 +209,7 @@ def stack_with_siem() -> Iterator[tuple[Stack, type[_Webhook]]]:
 
 @pytest.mark.hub
 def test_brute_force_on_the_real_login_form_raises_an_alert_within_one_cycle(
-        stack_with_siem: tuple[Stack, type[_Webhook]]) -> None:
+        stack_with_siem: tuple[Stack, list[dict[str, Any]]]) -> None:
     import requests
 
     from workbench.platform import stack
@@ -241,7 +227,7 @@ def test_brute_force_on_the_real_login_form_raises_an_alert_within_one_cycle(
     burst_end = time.monotonic()
 
     def brute_force_alert() -> dict[str, object] | None:
-        alerts = [a for batch in webhook.received for a in batch["alerts"]]  # type: ignore[attr-defined]
+        alerts = [a for batch in webhook for a in batch["alerts"]]
         return next((a for a in alerts if a["detector"] == "brute_force" and a["user"] == "modeller"), None)
 
     alert = wait_until(brute_force_alert, 2 * SIEM_INTERVAL + 60, interval=0.2, what="a brute-force alert")
@@ -277,7 +263,7 @@ def test_brute_force_on_the_real_login_form_raises_an_alert_within_one_cycle(
 
 @pytest.mark.hub
 def test_scoring_service_refusals_reach_the_stacks_siem_as_a_denial_burst(
-        stack_with_siem: tuple[Stack, type[_Webhook]]) -> None:
+        stack_with_siem: tuple[Stack, list[dict[str, Any]]]) -> None:
     """The stack's SIEM reads the scoring service's access log where the service writes it by default
     (``<lake>/../logs/scoring-access.log``); the lines are the service's format (see test_risk_service)."""
     from datetime import UTC, datetime
@@ -295,7 +281,7 @@ def test_scoring_service_refusals_reach_the_stacks_siem_as_a_denial_burst(
                                   "method": "POST", "path": "/score", "status": 401, "latency_ms": 0.2}) + "\n")
 
     def burst_alert() -> dict[str, object] | None:
-        alerts = [a for batch in webhook.received for a in batch["alerts"]]  # type: ignore[attr-defined]
+        alerts = [a for batch in webhook for a in batch["alerts"]]
         return next((a for a in alerts if a["detector"] == "denial_burst" and "10.9.8.7" in str(a["summary"])), None)
 
     alert = wait_until(burst_alert, 2 * SIEM_INTERVAL + 60, interval=0.2, what="a denial-burst alert")
@@ -304,7 +290,7 @@ def test_scoring_service_refusals_reach_the_stacks_siem_as_a_denial_burst(
 
 @pytest.mark.hub
 def test_role_change_and_disable_stop_the_persons_server_and_gateway_clusters(
-        stack_with_siem: tuple[Stack, type[_Webhook]]) -> None:
+        stack_with_siem: tuple[Stack, list[dict[str, Any]]]) -> None:
     """A running kernel or Dask process keeps the Unix groups of the role it started under:
     `workbench users set-role|disable` must stop them (hub API for servers, gateway API for clusters)."""
     import pwd
@@ -368,7 +354,7 @@ def test_role_change_and_disable_stop_the_persons_server_and_gateway_clusters(
 
 
 @pytest.mark.hub
-def test_down_stops_the_audit_service_and_the_siem_loop(stack_with_siem: tuple[Stack, type[_Webhook]]) -> None:
+def test_down_stops_the_audit_service_and_the_siem_loop(stack_with_siem: tuple[Stack, list[dict[str, Any]]]) -> None:
     import psutil
 
     from workbench.platform import stack

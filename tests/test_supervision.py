@@ -28,7 +28,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +35,7 @@ import polars as pl
 import pytest
 
 from tests import hub_support as support
-from tests.hub_support import running_stack, wait_until
-from tests.test_security import _Webhook
+from tests.hub_support import running_stack, siem_alerts_to_webhook, wait_until
 from workbench.platform.profile import HubProfile
 from workbench.platform.supervised_hub import ROUTE_CHECK_SECONDS
 from workbench.platform.supervisor import Program, Supervisor
@@ -167,10 +165,6 @@ def test_siem_reads_deaths_and_give_ups_and_alerts_on_crash_loops(tmp_path: Path
 # -- the fault test on a real stack -------------------------------------------------------------
 
 
-class _Alerts(_Webhook):
-    received: list[dict[str, object]] = []
-
-
 @dataclass
 class Workload:
     """One stream of requests in a thread: when each try ended, and whether it worked."""
@@ -218,37 +212,24 @@ class Faults:
     stack: Any  # RunningStack
     source_url: str
     sources: Path
+    alerts: list[dict[str, Any]]
+    """The batches the stack's SIEM loop posted to the test's webhook."""
 
 
 @pytest.fixture(scope="module")
 def faults() -> Iterator[Faults]:
     from tests.test_platform_stack import load_tiny_world
 
-    _Alerts.received = []
-    webhook = ThreadingHTTPServer(("127.0.0.1", 0), _Alerts)
-    threading.Thread(target=webhook.serve_forever, daemon=True).start()
-    saved = {k: os.environ.get(k) for k in ("WORKBENCH_SIEM_INTERVAL", "WORKBENCH_SIEM_SINKS")}
-    os.environ["WORKBENCH_SIEM_INTERVAL"] = str(SIEM_INTERVAL)
-    os.environ["WORKBENCH_SIEM_SINKS"] = json.dumps(
-        [{"kind": "webhook", "url": f"http://127.0.0.1:{webhook.server_address[1]}/alerts"}])
     found: dict[str, str] = {}
 
     def prepare(root: Path) -> dict[str, Any]:
         found["url"] = _start_source(root)
         return load_tiny_world(root)
 
-    try:
-        with running_stack("fault", prepare=prepare, sources_of=lambda root: root / "sources",
-                           gateway_idle_timeout=600) as s:
-            yield Faults(s, found["url"], s.root / "sources")
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        webhook.shutdown()
-        webhook.server_close()
+    with siem_alerts_to_webhook(SIEM_INTERVAL) as alerts, \
+            running_stack("fault", prepare=prepare, sources_of=lambda root: root / "sources",
+                          gateway_idle_timeout=600) as s:
+        yield Faults(s, found["url"], s.root / "sources", alerts)
 
 
 def _probes(s: Any) -> dict[str, Callable[[], bool]]:
@@ -428,7 +409,7 @@ def test_a_component_that_keeps_dying_is_given_up_and_the_administrators_are_ale
         spawned = supervisor.restarts()["postgres"]
 
         def crash_alert() -> dict[str, Any] | None:
-            alerts = [a for batch in _Alerts.received for a in batch["alerts"]]  # type: ignore[attr-defined]
+            alerts = [a for batch in faults.alerts for a in batch["alerts"]]
             return next((a for a in alerts if a["detector"] == "crash_loop" and a["severity"] == "critical"
                          and str(a["summary"]).startswith("postgres")), None)
 

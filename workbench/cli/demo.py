@@ -150,7 +150,7 @@ def feed_command(session: SessionFactory, out: Path, db_url: str | None, rate: f
     import random
     import signal
 
-    from workbench.demo.feed import Feed, Published, record_truth, world_illicit
+    from workbench.demo.feed import Feed, FeedBatch, record_truth, world_illicit
 
     folder = out.resolve()
     if pause is not None:
@@ -164,10 +164,10 @@ def feed_command(session: SessionFactory, out: Path, db_url: str | None, rate: f
                 folder=folder)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    pending: list[Published] = []
+    pending: list[FeedBatch] = []
     flushed = time.monotonic()
 
-    def published(batch: Published) -> None:
+    def published(batch: FeedBatch) -> None:
         nonlocal flushed
         pending.append(batch)
         if time.monotonic() - flushed >= 10:  # truth in a few commits a minute, not one per record

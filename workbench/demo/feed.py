@@ -36,7 +36,7 @@ DECLARATIONS, MANIFESTS, CROSSINGS = "tdec.declarations", "tdec.manifests", "lbs
 
 
 @dataclass
-class Published:
+class FeedBatch:
     """What one commit of the feed published: ids per source table, and which are illicit (with the scheme)."""
 
     at: datetime
@@ -96,7 +96,7 @@ class Feed:
     def _jitter(self, value: float | None) -> float | None:
         return None if value is None else round(value * self.random.uniform(0.9, 1.1), 2)
 
-    def _declarations(self, now: datetime, count: int, out: Published) -> list[tuple[str, dict[str, Any]]]:
+    def _declarations(self, now: datetime, count: int, out: FeedBatch) -> list[tuple[str, dict[str, Any]]]:
         template = self.random.choice(self.templates[DECLARATIONS])
         manifest = {**self.manifests.get(template["manifest_id"], {}),
                     "manifest_id": self._new_id(MANIFESTS, "M", 13), "arrival_on": now.date(), "line_count": count}
@@ -115,7 +115,7 @@ class Feed:
             rows.append((DECLARATIONS, row))
         return rows
 
-    def _crossing(self, now: datetime, out: Published) -> tuple[str, dict[str, Any]]:
+    def _crossing(self, now: datetime, out: FeedBatch) -> tuple[str, dict[str, Any]]:
         source = self.random.choice(self.templates[CROSSINGS])
         row = {**source, "crossing_id": self._new_id(CROSSINGS, "X", 10), "crossed_at": now,
                "declared_weight_kg": self._jitter(source["declared_weight_kg"]), "inspected": False,
@@ -123,16 +123,16 @@ class Feed:
         self._note(out, CROSSINGS, source["crossing_id"], row["crossing_id"])
         return CROSSINGS, row
 
-    def _note(self, out: Published, table: str, template_id: str, new_id: str) -> None:
+    def _note(self, out: FeedBatch, table: str, template_id: str, new_id: str) -> None:
         out.ids.setdefault(table, []).append(new_id)
         scheme = self.illicit.get(table, {}).get(template_id)
         if scheme is not None:
             out.illicit.setdefault(table, {})[new_id] = scheme
 
-    def publish(self, count: int, now: datetime | None = None) -> Published:
+    def publish(self, count: int, now: datetime | None = None) -> FeedBatch:
         """Publish ``count`` new declarations and crossings (and the manifests they ride on) in one commit."""
         now = now or datetime.now(UTC).replace(tzinfo=None)
-        out = Published(now)
+        out = FeedBatch(now)
         rows: list[tuple[str, dict[str, Any]]] = []
         crossings = sum(self.random.random() < self.crossing_share for _ in range(count))  # each record's kind
         rows += [self._crossing(now, out) for _ in range(crossings)]
@@ -148,9 +148,9 @@ class Feed:
         self._insert(rows)
         return out
 
-    def publish_crossing(self, now: datetime | None = None, **values: Any) -> Published:
+    def publish_crossing(self, now: datetime | None = None, **values: Any) -> FeedBatch:
         """Publish one crossing with ``values`` set (e.g. ``hs_code="93011000"``): a demo's or a test's own case."""
-        out = Published(now or datetime.now(UTC).replace(tzinfo=None))
+        out = FeedBatch(now or datetime.now(UTC).replace(tzinfo=None))
         table, row = self._crossing(out.at, out)
         row.update(values)
         self._insert([(table, row)])
@@ -165,7 +165,7 @@ class Feed:
                             list(row.values()))
 
     def run(self, rate: float, burst: int = 1, stop: threading.Event | None = None, seconds: float | None = None,
-            on_publish: Callable[[Published], None] = lambda _: None) -> int:
+            on_publish: Callable[[FeedBatch], None] = lambda _: None) -> int:
         """Publish ``burst`` records every ``burst / rate`` seconds until ``stop`` or ``seconds``; records published.
 
         Commits keep to the schedule (a slow commit is caught up, not skipped); while the
@@ -204,7 +204,7 @@ def world_illicit(lake: Lake) -> dict[str, dict[str, str]]:
     return out
 
 
-def record_truth(lake: Lake, published: list[Published], actor: str = "demo feed") -> int:
+def record_truth(lake: Lake, published: list[FeedBatch], actor: str = "demo feed") -> int:
     """Merge the truth of published records into ``truth.*`` (scoring only); the rows written."""
     written = 0
     for table, (truth, column) in TRUTH_TABLES.items():

@@ -26,7 +26,7 @@ latest label per document and task). ``truth.*`` is never read here except by
 Public API (also used by the Dask batch job through ``processor``):
 
 - ``train_classifier(encoder_dir, target, documents)`` -> card; ``DocumentClassifier(model_dir)``;
-- ``DocumentClassifier.classify(texts)`` -> list of ``Classification``;
+- ``DocumentClassifier.classify(texts)`` -> list of ``Triage``;
 - ``classify_documents(wb, texts)`` -> Polars frame (topic, topic_score, priority, priority_score, model_version);
 - ``TopicClassifier(model_dir).update(wb)`` writes ``curated.document_topics`` incrementally.
 """
@@ -79,7 +79,7 @@ _SCHEMA = {"doc_id": pl.Utf8, "topic": pl.Utf8, "topic_score": pl.Float64, "prio
 
 
 @dataclass(frozen=True)
-class Classification:
+class Triage:
     """A document's topic and priority, each with its calibrated probability."""
 
     topic: str
@@ -247,13 +247,13 @@ class DocumentClassifier:
                 out[kind][task] = (classes, head.predict_proba(x) if x.shape[0] else np.zeros((0, len(classes))))
         return out
 
-    def classify(self, texts: Sequence[str]) -> list[Classification]:
+    def classify(self, texts: Sequence[str]) -> list[Triage]:
         """Most probable topic and priority per text, with calibrated probabilities; [] for no texts."""
         if not texts:
             return []
         probs = self.probabilities(texts)["calibrated"]
         (topics, tp), (priorities, pp) = probs["topic"], probs["priority"]
-        return [Classification(topics[int(t.argmax())], round(float(t.max()), 4),
+        return [Triage(topics[int(t.argmax())], round(float(t.max()), 4),
                                priorities[int(p.argmax())], round(float(p.max()), 4)) for t, p in zip(tp, pp)]
 
 
@@ -290,10 +290,10 @@ class TopicClassifier(IncrementalProcessor):
     def version(self) -> str:
         return card_version(self.model_dir)
 
-    def apply(self, texts: list[str]) -> list[Classification]:
+    def apply(self, texts: list[str]) -> list[Triage]:
         return load_classifier(self.model_dir, self.threads).classify(texts)
 
-    def rows(self, result: Classification) -> list[dict[str, Any]]:
+    def rows(self, result: Triage) -> list[dict[str, Any]]:
         return [vars(result)]
 
 

@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from workbench.settings import Settings
+
 ANONYMOUS_CALLER = "anonymous"
 TOKEN_CALLER = "token:"
 """Prefix of a bearer token's fingerprint in the log (``token_identity``): a machine client such as
@@ -41,7 +43,7 @@ def token_identity(token: str) -> str:
     return TOKEN_CALLER + hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
-def scoring_access_log_path(settings: Any) -> Path | None:
+def scoring_access_log_path(settings: Settings) -> Path | None:
     """Where the scoring service logs: the ``scoring_access_log`` setting, else ``<lake root>/../logs/
     scoring-access.log`` for a local lake (beside the audit folder), else None (standard error)."""
     if settings.scoring_access_log:

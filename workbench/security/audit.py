@@ -47,6 +47,7 @@ from typing import Any
 import polars as pl
 
 from workbench.errors import AccessDenied, WorkbenchError
+from workbench.settings import Settings
 
 GENESIS = "0" * 64
 LOG_FILE = "audit.jsonl"
@@ -76,13 +77,9 @@ def default_audit_dir(lake_root: str) -> Path:
     return Path(lake_root.removeprefix("file://")).resolve().parent / "audit"
 
 
-def audit_dir_for(settings: Any) -> Path:
+def audit_dir_for(settings: Settings) -> Path:
     """The audit folder: ``settings.audit_dir`` (WORKBENCH_AUDIT_DIR), else the default."""
     return Path(settings.audit_dir) if settings.audit_dir else default_audit_dir(str(settings.lake))
-
-
-def audit_fsync(settings: Any) -> bool:
-    return bool(settings.audit_fsync)
 
 
 # -- signing ------------------------------------------------------------------------------

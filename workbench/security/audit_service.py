@@ -48,7 +48,6 @@ from workbench.security.audit import (
     AuditUnavailable,
     AuditWriter,
     audit_dir_for,
-    audit_fsync,
     checkpoint_now,
     ensure_signing_key,
     record_body,
@@ -402,4 +401,4 @@ def open_trail(settings: Settings, user: str, role: str) -> AuditWriter:
     the CLI run by root)."""
     if settings.audit_socket:
         return AuditClient(settings.audit_socket, user, role)
-    return AuditTrail(audit_dir_for(settings), user, role, fsync=audit_fsync(settings))
+    return AuditTrail(audit_dir_for(settings), user, role, fsync=settings.audit_fsync)
