@@ -349,7 +349,11 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 @contextmanager
 def serve_site(folder: Path, port: int = 0) -> Iterator[str]:
-    """Serve ``folder`` on 127.0.0.1 (``port`` 0: any free port) in a thread; yields the base URL."""
+    """Serve ``folder`` on 127.0.0.1 (``port`` 0: any free port) in a thread; yields the base URL.
+
+    This stands in for the public web the connectors collect from, not for a service of
+    ours, so it is the plainest static file server there is (the standard library's).
+    """
     server = ThreadingHTTPServer(("127.0.0.1", port), functools.partial(_QuietHandler, directory=str(folder)))
     thread = threading.Thread(target=server.serve_forever, name="demo-site", daemon=True)
     thread.start()

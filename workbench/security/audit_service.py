@@ -20,6 +20,11 @@ session's reads read theirs before the session's next record (``AuditClient``). 
 thread holds the chain, so records never interleave; the service also stamps the time, so
 a client cannot backdate a record.
 
+Why not HTTP (the project's services otherwise run on Starlette/uvicorn): the identity is
+the socket peer's uid, which ``SO_PEERCRED`` gives per connection and an ASGI request does
+not carry; a line protocol on ``socketserver`` keeps that check one call away from the
+accept, with nothing in between that could be confused about who is calling.
+
 Cost: one round trip over a Unix socket per record, which a session's reads do not wait
 for (see ``AuditClient`` and ``benchmarks/bench_security.py``).
 """
