@@ -65,8 +65,8 @@ def curate_new(lake: Lake, changed: Iterable[str], actor: str = "system") -> lis
     The follower's step after each round (``ingest.runner.follow``): new source records
     reach the curated tables within a second instead of at the next full ``curate``. Only
     curated tables with a key that exist already are touched; rows changed at the source
-    under a key the curated table holds wait for the next full ``curate``. Merged by key,
-    so a step repeated after a kill adds nothing twice.
+    under a key the curated table holds wait for the next full ``curate``. Inserted by key
+    (``Lake.write`` mode ``insert``), so a step repeated after a kill adds nothing twice.
     """
     changed = set(changed)
     engine = LakeSQL(lake)
@@ -82,7 +82,7 @@ def curate_new(lake: Lake, changed: Iterable[str], actor: str = "system") -> lis
         batches = list(reader)
         if not any(b.num_rows for b in batches):
             continue
-        results.append(lake.write(TableStream(spec.name, reader.schema, iter(batches)), mode="merge", actor=actor,
+        results.append(lake.write(TableStream(spec.name, reader.schema, iter(batches)), mode="insert", actor=actor,
                                   lineage=Lineage(produced_by=f"curate new rows of {spec.name}",
                                                   inputs=tuple(inputs.items()))))
     return results

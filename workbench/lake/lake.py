@@ -10,7 +10,7 @@ version, size and lineage. Reads resolve names through the catalog.
 from __future__ import annotations
 
 import difflib
-import threading
+import itertools
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,14 +26,13 @@ from deltalake.exceptions import CommitFailedError
 from workbench.errors import UnknownTable, WorkbenchError
 from workbench.lake.catalog import CATALOG, Catalog, Lineage, refreshed
 from workbench.lake.contracts import Contract, Rejection
+from workbench.lake.locks import TableLock, table_lock
 from workbench.lake.specs import ZONES, Classification, ColumnSpec, TableSpec, standard_specs
 from workbench.lake.storage import LakeLocation
 from workbench.lake.streams import TableStream
 
-WriteMode = Literal["append", "overwrite", "merge"]
+WriteMode = Literal["append", "overwrite", "merge", "insert"]
 QUARANTINE = "quarantine.rejections"
-_TABLE_LOCKS: dict[str, threading.RLock] = {}
-_TABLE_LOCKS_GUARD = threading.Lock()
 
 DICTIONARY_PAGE_BYTES = 128 * 2**10
 """Dictionary page limit of every lake column but a unique key (see ``writer_properties``)."""
@@ -63,6 +62,8 @@ def writer_properties(key: tuple[str, ...]) -> WriterProperties:
 
 TARGET_FILE_BYTES = 64 * 2**20
 FRAGMENTED_FILES = 32
+SMALL_WRITE_ROWS = 65_536
+"""A keyed write of at most this many rows is held in memory and its keys looked up (``_keyed_in_hand``)."""
 STREAM_BATCH_ROWS = 16_384
 """delta-rs reads ahead a number of batches from the stream it is given; handing it small
 batches bounds that read-ahead (100k-row batches cost ~250 MB more RSS than 16k-row ones
@@ -150,7 +151,7 @@ class Lake:
         connector run reads the run log and the watermarks).
         """
         uri = self.location.table_uri(name)
-        with _table_lock(uri):
+        with self._lock(uri).in_process():
             dt = self._handle(uri)
             table = self.specs[name].arrow_schema().empty_table() if dt is None else dt.to_pyarrow_table()
         frame = pl.from_arrow(table)
@@ -182,24 +183,28 @@ class Lake:
         """Land ``data`` in a table in one atomic commit; bad rows go to quarantine.
 
         ``merge`` upserts on the spec's key (re-landing the same rows changes nothing);
-        ``append`` rejects rows whose key is already in the table; ``overwrite`` replaces
-        the content in one commit (older versions stay readable by time travel).
+        ``insert`` adds only the rows whose key the table lacks and leaves the others as they
+        are (a writer redoing its last batch after a kill adds nothing twice); ``append``
+        rejects rows whose key is already in the table; ``overwrite`` replaces the content
+        in one commit (older versions stay readable by time travel).
 
         A spec that has gained columns since the table was written adds them to the table
         in the same commit (rows written before read null there); Delta refuses a dropped or
         retyped column, so those need an explicit overwrite.
 
-        Writers of one table in one process take turns: Delta's optimistic concurrency
-        would otherwise let only the first of two concurrent merges commit (two connectors
-        feeding ``documents.index``), and a streamed source cannot be replayed. Writers in
-        other processes still race; the loser gets ``CommitFailedError`` and nothing of
-        its write is visible.
+        Writers of one table take turns (``workbench.lake.locks``): in this process, and
+        across processes on a local lake. Delta's optimistic concurrency would otherwise let
+        only the first of two concurrent merges commit (two connectors feeding
+        ``documents.index``; ``models up`` and the live scorer feeding
+        ``curated.risk_scores``), and a streamed source cannot be replayed. On an object
+        store, writers in other processes still race; the loser gets ``CommitFailedError``
+        and nothing of its write is visible.
         """
         stream = data if isinstance(data, TableStream) else TableStream(
             name or "", data.schema, iter(data.to_batches())
         )
         table_name = name or stream.name
-        with _table_lock(self.location.table_uri(table_name)):
+        with self._lock(self.location.table_uri(table_name)).held():
             return self._write(stream, table_name, mode, spec, actor, lineage, description, classification)
 
     def _write(self, stream: TableStream, table_name: str, mode: WriteMode, spec: TableSpec | None, actor: str,
@@ -215,8 +220,8 @@ class Lake:
         contract = Contract(spec)
 
         existing = self._handle(uri)
-        if mode == "merge" and not spec.key:
-            raise WorkbenchError(f"{table_name}: merge needs a key; the table declares none")
+        if mode in ("merge", "insert") and not spec.key:
+            raise WorkbenchError(f"{table_name}: {mode} needs a key; the table declares none")
         grows = existing is not None and mode != "overwrite" and bool(
             set(contract.arrow_schema.names) - {f.name for f in existing.schema().fields})
         if existing is not None and mode == "append" and contract.keys is not None:
@@ -234,17 +239,27 @@ class Lake:
                 rejections.extend(bad)
                 yield from good.to_batches(max_chunksize=STREAM_BATCH_ROWS)
 
-        reader = pa.RecordBatchReader.from_batches(contract.arrow_schema, conforming())
+        batches: Iterator[pa.RecordBatch] = conforming()
+        merge = mode in ("merge", "insert") and existing is not None
+        if merge and self._lock(uri).across_processes:
+            assert existing is not None
+            in_hand, batches = _peek(batches, SMALL_WRITE_ROWS)
+            if in_hand is not None:
+                merge, in_hand = _keyed_in_hand(existing, in_hand, contract.arrow_schema, spec.key, mode)
+                counts["written"] = sum(b.num_rows for b in in_hand)
+                batches = iter(in_hand)
+        reader = pa.RecordBatchReader.from_batches(contract.arrow_schema, batches)
         commit = _commit_properties(lineage, actor, batch_id=batch_id)
-        if mode == "merge" and existing is not None:
+        if merge:
+            assert existing is not None
             predicate = " AND ".join(f"t.{k} = s.{k}" for k in spec.key)
-            (
-                existing.merge(reader, predicate, source_alias="s", target_alias="t", commit_properties=commit,
-                               writer_properties=writer_properties(spec.key), merge_schema=grows)
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .execute()
-            )
+            merger = existing.merge(reader, predicate, source_alias="s", target_alias="t", commit_properties=commit,
+                                    writer_properties=writer_properties(spec.key), merge_schema=grows)
+            if mode == "merge":
+                merger = merger.when_matched_update_all()
+            metrics = merger.when_not_matched_insert_all().execute()
+            if mode == "insert":
+                counts["written"] = int(metrics.get("num_target_rows_inserted", counts["written"]))
         else:
             write_deltalake(
                 uri if existing is None else existing,
@@ -267,9 +282,12 @@ class Lake:
         _compact_if_fragmented(dt, spec.key)
         return WriteResult(table_name, version, counts["written"], len(rejections), rejections)
 
+    def _lock(self, uri: str) -> TableLock:
+        return table_lock(uri, local=not self.location.is_remote)
+
     def _handle(self, uri: str) -> DeltaTable | None:
         """The table at ``uri`` at its latest version through its kept handle (``catalog.refreshed``), or None
-        before its first commit; hold its ``_table_lock``."""
+        before its first commit; hold its ``_lock``."""
         dt = refreshed(self._handles.get(uri), uri, self.location.storage_options)
         if dt is None:
             self._handles.pop(uri, None)
@@ -323,7 +341,7 @@ class Lake:
     def _commit_deletes(self, name: str, delete: Callable[[DeltaTable], int], actor: str, lineage: Lineage) -> int:
         """Run ``delete`` (one Delta commit, or none when it returns 0) on the kept handle and record the result."""
         uri = self.location.table_uri(name)
-        with _table_lock(uri):
+        with self._lock(uri).held():
             dt = self._handle(uri)
             if dt is None:
                 return 0
@@ -348,6 +366,44 @@ class Lake:
                    lineage=Lineage(produced_by=f"quarantine of batch {batch_id}"))
 
 
+def _peek(batches: Iterator[pa.RecordBatch], limit: int) -> tuple[list[pa.RecordBatch] | None, Iterator[pa.RecordBatch]]:
+    """The whole of ``batches`` when it holds at most ``limit`` rows (else None), and the batches to write."""
+    head, rows = [], 0
+    for batch in batches:
+        head.append(batch)
+        rows += batch.num_rows
+        if rows > limit:
+            return None, itertools.chain(head, batches)
+    return head, iter(head)
+
+
+def _keyed_in_hand(dt: DeltaTable, batches: list[pa.RecordBatch], schema: pa.Schema, key: tuple[str, ...],
+                   mode: WriteMode) -> tuple[bool, list[pa.RecordBatch]]:
+    """A small merge or insert whose rows are all in hand: whether it still needs a Delta merge, and its rows.
+
+    A Delta merge joins the source with the whole table to find matching keys and costs
+    seconds on a table of a million rows however few rows it brings (3-4 s for 40 rows here);
+    the live loop commits a few rows a second into such tables. Looking the few keys up
+    (a filtered read of the key columns) takes milliseconds, and when none is in the table
+    a merge and an insert both come down to an append, which Delta commits without reading
+    the table. An insert drops the rows whose key is held and appends the rest. Only under
+    the cross-process write lock: between the look-up and the commit nobody else may land a key.
+    """
+    table = pa.Table.from_batches(batches, schema=schema)
+    incoming = pl.from_arrow(table.select(list(key)))
+    assert isinstance(incoming, pl.DataFrame)
+    # Polars prunes files and row groups by their statistics (pyarrow's scanner fails comparing the
+    # string statistics of files a Delta merge wrote with string_view values)
+    held = pl.scan_delta(dt).select(list(key)).filter(
+        [pl.col(k).is_in(incoming[k].unique().implode()) for k in key]).collect()
+    if held.is_empty():
+        return False, batches
+    if mode == "merge":
+        return True, batches
+    new = incoming.with_row_index("row").join(held, on=list(key), how="anti")["row"].sort()
+    return False, table.take(pa.array(new.to_numpy())).to_batches(max_chunksize=STREAM_BATCH_ROWS)
+
+
 def _compact_if_fragmented(dt: DeltaTable, key: tuple[str, ...]) -> None:
     """Rewrite a table smaller than one target file but spread over more than ``FRAGMENTED_FILES`` files as one.
 
@@ -369,9 +425,3 @@ def _commit_properties(lineage: Lineage, actor: str, **extra: str) -> CommitProp
     """What every lake commit says about itself in the Delta log: who, from what."""
     return CommitProperties(custom_metadata={
         "produced_by": lineage.produced_by, "inputs": lineage.inputs_json(), "actor": actor, **extra})
-
-
-def _table_lock(uri: str) -> threading.RLock:
-    """The lock that serialises this process's writers of the table at ``uri``."""
-    with _TABLE_LOCKS_GUARD:
-        return _TABLE_LOCKS.setdefault(uri, threading.RLock())

@@ -2,25 +2,30 @@
 
 ``workbench models up`` (run by ``make up``) calls ``deploy`` for each lake model: a model
 is trained and registered only when no registered version was trained from the same
-spec and the same Delta versions of its data (``training_fingerprint``), so a second
-``make up`` over unchanged data reuses what is there. A model without a champion gets the
-version just found or trained; a champion a modeller chose is never replaced here.
-The champion then scores its table into ``curated.risk_scores``, and its latest weeks are
-selected and monitored (``curated.model_monitoring``) so the risk overview shows how it does.
+spec and the same data (``training_fingerprint``), so a second ``make up`` over unchanged
+data reuses what is there. A model without a champion gets the version just found or
+trained; a champion a modeller chose is never replaced here. The champion then scores its
+table into ``curated.risk_scores``, and its latest weeks are selected and monitored
+(``curated.model_monitoring``) so the risk overview shows how it does.
+
+What "the same data" means while the live feed commits every second: the stack trains
+on a snapshot cut at the start of the current UTC day (``snapshot_as_of``) - the rows
+dated before it - and the fingerprint holds a digest of that snapshot's content, not the
+table's Delta version. Records the feed lands today do not change it; a late inspection
+result on an older record, or yesterday's feed once the day turns, does, and the next
+``make up`` trains a challenger on it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from workbench.session import Session
-from workbench.lake.catalog import retry_on_conflict
 from workbench.registry.store import CHAMPION, Registry
-from workbench.risk.data import lake_query, last_day
+from workbench.risk.data import last_day, snapshot_digest
 from workbench.risk.model import RiskModel
 from workbench.risk.monitoring import monitor
 from workbench.risk.scores import RISK_SCORES, ScoresReport, score_into_scores
@@ -32,11 +37,16 @@ Progress = Callable[[str], None]
 MONITORED_WEEKS = 12
 
 
-def training_fingerprint(spec: ModelSpec, session: Session) -> str:
-    """Hash of the spec and the Delta versions of every table its training reads: same hash, same model."""
+def snapshot_as_of(now: datetime | None = None) -> datetime:
+    """Where the stack's training snapshot ends: the start of the current UTC day (module docstring)."""
+    now = now or datetime.now(UTC)
+    return datetime.combine(now.astimezone(UTC).date(), time())
+
+
+def training_fingerprint(spec: ModelSpec, session: Session, as_of: datetime) -> str:
+    """Hash of the spec and of the content of its training snapshot before ``as_of``: same hash, same model."""
     assert isinstance(spec.data, LakeData), "only lake models are deployed in the stack"
-    versions = session.engine.versions(lake_query(spec, spec.data.table, with_label=True))
-    payload = spec.model_dump_json(by_alias=True) + json.dumps(versions, sort_keys=True)
+    payload = spec.model_dump_json(by_alias=True) + snapshot_digest(session, spec, as_of)
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
@@ -58,14 +68,16 @@ class Deployment:
 
 
 def ensure_trained(session: Session, registry: Registry, spec: ModelSpec, progress: Progress = lambda _: None,
-                   ) -> tuple[int, int | None]:
-    """The version trained from this spec and data (training and registering one if none is), and the
-    champion, set to that version if the model had none. Returns (champion, version trained or None)."""
-    fingerprint = training_fingerprint(spec, session)
+                   as_of: datetime | None = None) -> tuple[int, int | None]:
+    """The version trained from this spec and its snapshot before ``as_of`` (default ``snapshot_as_of()``),
+    training and registering one if none is, and the champion, set to that version if the model had none.
+    Returns (champion, version trained or None)."""
+    as_of = as_of or snapshot_as_of()
+    fingerprint = training_fingerprint(spec, session, as_of)
     version = registry.trained_from(spec.name, fingerprint)
     trained = None
     if version is None:
-        run = train(spec, progress=progress, session=session)
+        run = train(spec, progress=progress, session=session, as_of=as_of)
         progress("registering")
         version = trained = registry.register(run, fingerprint=fingerprint)
     if not registry.has_alias(spec.name, CHAMPION):
@@ -85,9 +97,9 @@ def deploy(session: Session, registry: Registry, spec: ModelSpec, score: bool = 
     if score and (trained is not None or not _has_scores(session, spec.name, champion)):
         progress(f"scoring with v{champion}")
         model = registry.load(spec.name, CHAMPION)
-        # the live scorer merges into the same table from its own process: a lost race re-scores
-        report = retry_on_conflict(RISK_SCORES, lambda: score_into_scores(
-            session, model, champion, progress=lambda done: progress(f"scored {done:,} records")), attempts=5)
+        # the live scorer merges into the same table from its own process: the table's write lock
+        # (workbench.lake.locks) makes its ticks wait for this merge instead of winning the race
+        report = score_into_scores(session, model, champion, progress=lambda done: progress(f"scored {done:,} records"))
         progress("monitoring the latest weeks")
         monitor_latest(session, model, champion)
     return Deployment(spec.name, champion, trained, report)

@@ -76,7 +76,7 @@ class Registry:
     def register(self, run: TrainingRun, fingerprint: str | None = None) -> int:
         """Log a training run (params, metrics, data, code, card, model) and register it as a new version.
 
-        ``fingerprint`` (``risk.deploy.training_fingerprint``: spec and data versions) is kept
+        ``fingerprint`` (``registry.deploy.training_fingerprint``: spec and training snapshot) is kept
         as a version tag, so ``trained_from`` finds this version instead of training again.
         """
         name = run.spec.name

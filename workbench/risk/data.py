@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -89,17 +89,20 @@ def _quoted(column: str) -> str:
     return '"' + column.replace('"', '""') + '"'
 
 
-def lake_query(spec: ModelSpec, table: str, with_label: bool, window: bool = False) -> str:
+def lake_query(spec: ModelSpec, table: str, with_label: bool, window: bool = False, as_of: bool = False) -> str:
     """SQL selecting the model's input columns from ``table``; for training also the derived label, oldest first.
 
     ``window`` restricts rows to ``$since <= date < $until`` (monitoring reads recent rows
     with their outcomes so far, the label being NULL until an inspection result arrives).
+    ``as_of`` restricts training rows to ``date < $as_of`` (a training snapshot: see ``read_lake``).
     """
     columns = [_quoted(c) for c in spec.input.columns]
     date = _quoted(spec.model.date)
     where = [f"{date} >= $since AND {date} < $until"] if window else []
+    if as_of:
+        where.append(f"{date} < $as_of")
     if not with_label:
-        return f"SELECT {', '.join(columns)} FROM {table}" + "".join(f" WHERE {w}" for w in where)
+        return f"SELECT {', '.join(columns)} FROM {table}" + (f" WHERE {' AND '.join(where)}" if where else "")
     data = spec.data
     assert isinstance(data, LakeData), "a label can only be derived for a lake data source"
     columns.append(f"CASE WHEN {_quoted(data.labelled)} THEN CAST(list_contains($positive, "
@@ -109,16 +112,41 @@ def lake_query(spec: ModelSpec, table: str, with_label: bool, window: bool = Fal
     return f"SELECT {', '.join(columns)} FROM {table}{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {date}"
 
 
-def read_lake(session: Session, spec: ModelSpec) -> LakeRows:
-    """Read the training rows of a lake spec through ``session``; rows breaking the input contract are set aside."""
+def training_params(spec: ModelSpec, as_of: datetime | None = None) -> dict[str, object]:
+    """The parameters of ``lake_query(spec, ..., with_label=True, as_of=as_of is not None)``."""
     data = spec.data
-    assert isinstance(data, LakeData), "read_lake needs a lake data source"
-    query = lake_query(spec, data.table, with_label=True)
+    assert isinstance(data, LakeData), "training parameters are for a lake data source"
     params: dict[str, object] = {"positive": list(data.positive)}
     if data.train_from:
         params["train_from"] = data.train_from
+    if as_of is not None:
+        params["as_of"] = as_of
+    return params
+
+
+def snapshot_digest(session: Session, spec: ModelSpec, as_of: datetime | None = None) -> str:
+    """A digest of the rows ``read_lake(session, spec, as_of)`` reads: their count and an order-free hash of their
+    content. Same digest, same training data, whatever commits (a live feed's, compaction) moved the table's
+    version meanwhile."""
+    data = spec.data
+    assert isinstance(data, LakeData), "a snapshot digest needs a lake data source"
+    query = lake_query(spec, data.table, with_label=True, as_of=as_of is not None)
+    found = session.sql(f"SELECT count(*) AS n, bit_xor(hash(q)) AS h FROM ({query}) q", training_params(spec, as_of))
+    return f"{found['n'][0]}:{found['h'][0]}"
+
+
+def read_lake(session: Session, spec: ModelSpec, as_of: datetime | None = None) -> LakeRows:
+    """Read the training rows of a lake spec through ``session``; rows breaking the input contract are set aside.
+
+    ``as_of`` cuts a training snapshot: only rows dated before it. With a live feed the
+    table changes every second; the rows before a past instant change only when something
+    about them changes (a late inspection result), so a snapshot can be compared between runs.
+    """
+    data = spec.data
+    assert isinstance(data, LakeData), "read_lake needs a lake data source"
+    query = lake_query(spec, data.table, with_label=True, as_of=as_of is not None)
     versions = session.engine.versions(query)
-    raw = session.sql(query, params)
+    raw = session.sql(query, training_params(spec, as_of))
     return LakeRows(check_frame(raw, spec, data.table, with_label=True), versions)
 
 

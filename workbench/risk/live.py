@@ -4,10 +4,11 @@
 model's table that have no row in ``curated.risk_scores`` yet (what the followers just
 curated), scores them with the champion (every one explained: a handful per tick), and
 commits the selected ones to ``curated.clearance_queue``, then all of them to
-``curated.risk_scores``. Both are merges keyed by record, and "not scored yet" is read
-from the scores table itself, so a scorer killed at any point redoes at most the records
-of the tick it was in, and a redo replaces rows instead of adding them: every record ends
-up with exactly one score and at most one queue entry. (The queue commits first: a kill
+``curated.risk_scores``. Both are inserts keyed by record (``Lake.write`` mode ``insert``:
+a row whose key is there already is left as it is), and "not scored yet" is read from the
+scores table itself, so a scorer killed at any point redoes at most the records of the
+tick it was in, and a redo adds nothing: every record ends up with exactly one score and
+at most one queue entry, the first ones written. (The queue commits first: a kill
 between the two commits leaves the record unscored, so the next tick queues it again under
 the same key, never a scored record missing from the queue.)
 
@@ -26,7 +27,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import polars as pl
+from deltalake import DeltaTable
 
+from workbench.lake.catalog import refreshed
 from workbench.session import Session
 from workbench.risk.champions import Champions, Served
 from workbench.risk.data import check_frame, lake_query
@@ -62,6 +65,10 @@ class LiveScorer:
         self.rejected: set[str] = set()
         self.results_version: int | None = None
         self.opened_with: set[str] | None = None
+        self.settled: dict[str, int] = {}
+        """Per model, the version of its table at which every record was found scored (its next tick skips
+        the look-up while the table stays there)."""
+        self.handles: dict[str, DeltaTable | None] = {}
 
     def _tables(self) -> set[str]:
         """The lake's tables; a session is reopened when one of the loop's own tables has appeared since it opened
@@ -90,6 +97,14 @@ class LiveScorer:
                                {"model": spec.name} if RISK_SCORES in tables else None)
         return raw.filter(~pl.col(spec.model.id).is_in(list(self.rejected))) if self.rejected else raw
 
+    def _version(self, table: str) -> int | None:
+        """The table's current Delta version, through a kept handle (a few ms; opening it each tick would
+        replay its log)."""
+        uri = self.session.lake.location.table_uri(table)
+        self.handles[table] = refreshed(self.handles.get(table), uri, self.session.lake.location.storage_options)
+        handle = self.handles[table]
+        return None if handle is None else int(handle.version())
+
     def tick(self) -> Tick:
         """Score and queue what landed since the last tick, then take in new decisions."""
         started, done = time.perf_counter(), Tick()
@@ -99,30 +114,40 @@ class LiveScorer:
             spec = served.model.spec
             if not isinstance(spec.data, LakeData) or spec.data.table not in tables:
                 continue
-            raw = self._new_rows(served, tables)
-            if raw.is_empty():
-                continue
-            checked = check_frame(raw, spec, spec.data.table)
-            for rejection in checked.rejections:  # never scorable: said once, then left alone
-                print(f"live scorer: {rejection.reason}", file=sys.stderr)
-                self.rejected.add(str(rejection.record))
-            done.rejected += len(checked.rejections)
-            if checked.rows.empty:
-                continue
+            version = self._version(spec.data.table)
+            if version is not None and self.settled.get(name) == version:
+                continue  # nothing landed since every record was found scored
+            if self._score_new(served, tables, now, done) and version is not None:
+                self.settled[name] = version
+        if RESULTS in tables:
+            done.decided = self._take_results(tables)
+        done.seconds = time.perf_counter() - started
+        return done
+
+    def _score_new(self, served: Served, tables: set[str], now: datetime, done: Tick) -> bool:
+        """Score and queue the model's records not scored yet (up to ``MAX_PER_TICK``); whether that was all."""
+        spec = served.model.spec
+        assert isinstance(spec.data, LakeData)
+        raw = self._new_rows(served, tables)
+        if raw.is_empty():
+            return True
+        checked = check_frame(raw, spec, spec.data.table)
+        for rejection in checked.rejections:  # never scorable: said once, then left alone
+            print(f"live scorer: {rejection.reason}", file=sys.stderr)
+            self.rejected.add(str(rejection.record))
+        done.rejected += len(checked.rejections)
+        if not checked.rows.empty:
             scores = scored_frame(served.model, served.version, checked.rows, self._threshold(served), now,
                                   explain_all=True)
             queued = scores.filter(pl.col("selection").is_not_null()).select(
                 "record_id", pl.lit(record_kind(spec)).alias("kind"), "model", "version", "place", "record_at",
                 "score", "selection", "reason_1", "reason_2", "reason_3", pl.col("scored_at").alias("queued_at"))
             if queued.height:
-                self.session.write(queued, QUEUE, mode="merge", description="records awaiting an officer's decision")
-            self.session.write(scores, RISK_SCORES, mode="merge", description="risk scores")
-            done.scored[name] = scores.height
+                self.session.write(queued, QUEUE, mode="insert", description="records awaiting an officer's decision")
+            self.session.write(scores, RISK_SCORES, mode="insert", description="risk scores")
+            done.scored[spec.name] = scores.height
             done.queued += queued.height
-        if RESULTS in tables:
-            done.decided = self._take_results(tables)
-        done.seconds = time.perf_counter() - started
-        return done
+        return raw.height < MAX_PER_TICK
 
     def _take_results(self, tables: set[str]) -> int:
         """When decisions arrived since the last look: drop decided records from the queue, update hit rates."""

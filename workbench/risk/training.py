@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -83,9 +83,9 @@ def _split(rows: pd.DataFrame, spec: ModelSpec, where: str) -> tuple[pd.DataFram
     return rows.drop(columns=spec.model.label).reset_index(drop=True), rows[spec.model.label].to_numpy(dtype=float)
 
 
-def _load_lake(spec: ModelSpec, session: Session) -> TrainingData:
+def _load_lake(spec: ModelSpec, session: Session, as_of: datetime | None) -> TrainingData:
     assert isinstance(spec.data, LakeData)
-    read = read_lake(session, spec)
+    read = read_lake(session, spec, as_of)
     rows = read.checked.rows
     later = pd.to_datetime(rows[spec.model.date]) >= pd.Timestamp(spec.data.validate_from)
     train, y_train = _split(rows[~later], spec, f"{spec.data.table} before {spec.data.validate_from}")
@@ -111,15 +111,17 @@ def _load_csv(spec: ModelSpec) -> TrainingData:
     return TrainingData(train, y_train, validate, y_validate, files, rejections)
 
 
-def load_training_data(spec: ModelSpec, session: Session | None = None) -> TrainingData:
+def load_training_data(spec: ModelSpec, session: Session | None = None, as_of: datetime | None = None
+                       ) -> TrainingData:
     """Read and check both periods; rows breaking the input contract are left out and counted.
 
-    Lake specs read through ``session`` (required for them), CSV specs from their files.
+    Lake specs read through ``session`` (required for them), CSV specs from their files;
+    ``as_of`` keeps lake rows dated before it (``data.read_lake``).
     """
     if isinstance(spec.data, LakeData):
         if session is None:
             raise WorkbenchError(f"model {spec.name!r} reads {spec.data.table}: training needs a lake session")
-        return _load_lake(spec, session)
+        return _load_lake(spec, session, as_of)
     return _load_csv(spec)
 
 
@@ -145,14 +147,16 @@ def _candidate_name(candidate: Candidate, index: int, spec: ModelSpec) -> str:
     return candidate.algorithm if len(same) == 1 else f"{candidate.algorithm}_{index}"
 
 
-def train(spec: ModelSpec, progress: Progress = lambda _: None, session: Session | None = None) -> TrainingRun:
+def train(spec: ModelSpec, progress: Progress = lambda _: None, session: Session | None = None,
+          as_of: datetime | None = None) -> TrainingRun:
     """Fit, compare with baselines, select on ``spec.selection.metric``, optionally refit; no side effects.
 
     Metrics are measured on labelled validation rows; every validation row is scored by
     every ranking (``TrainingRun.rankings``) so a held-back truth can judge them all.
+    ``as_of``: lake rows dated before it only (a training snapshot, ``data.read_lake``).
     """
     progress("reading data")
-    data = load_training_data(spec, session)
+    data = load_training_data(spec, session, as_of)
     if spec.features.network is not None and data.network is None:
         progress("no evidence graph in the lake (workbench network build): network features left out")
     known = data.validate_known
