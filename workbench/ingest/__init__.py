@@ -2,7 +2,7 @@
 watermarks, run log and the runner. See ``base.py`` for the lifecycle every kind shares."""
 
 from workbench.ingest.base import Connector, Extract, SourceUnavailable
-from workbench.ingest.registry import connector_class, kinds
+from workbench.ingest.kinds import connector_class, kinds
 from workbench.ingest.runlog import RunLog, RunRecord
 from workbench.ingest.runner import build, follow, run_connectors, status
 from workbench.ingest.spec import ConnectorSpec, TableSource, load_connector_dir, load_connectors, parse_connector

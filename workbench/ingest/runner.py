@@ -27,7 +27,7 @@ import polars as pl
 from workbench.compute import Executor, executor
 from workbench.errors import ConfigError
 from workbench.ingest.base import Connector, Progress
-from workbench.ingest.registry import connector_class
+from workbench.ingest.kinds import connector_class
 from workbench.ingest.runlog import RunLog, RunRecord, now
 from workbench.ingest.spec import ConnectorSpec
 from workbench.lake import Lake
