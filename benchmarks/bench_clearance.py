@@ -47,6 +47,9 @@ from workbench.ingest.postgres_server import LocalPostgres  # noqa: E402
 
 WORKBENCH = str(Path(sys.executable).parent / "workbench")
 PROXY = REPO / "var" / "npm" / "node_modules" / ".bin" / "configurable-http-proxy"
+STAGES = {"raw": (("raw.tdec_declarations", "declaration_id"), ("raw.lbs_crossings", "crossing_id")),
+          "curated": (("curated.declarations", "declaration_id"), ("curated.crossings", "crossing_id"))}
+"""Where the bench looks for a record on its way to the scores (each polled with the scores; a reader's view)."""
 TABLES = ("raw.tdec_declarations", "raw.lbs_crossings", "curated.declarations", "curated.crossings",
           "curated.risk_scores", "curated.clearance_queue")
 
@@ -119,6 +122,8 @@ def loop_latency(root: Path, db_url: str, env: dict[str, str], lake: str, rate: 
     started = time.time()
     feeder.start()
     seen: dict[str, float] = {}
+    stages: dict[str, dict[str, float]] = {stage: {} for stage in STAGES}
+    load_before = os.getloadavg()
     rng = random.Random(3)
     kill_at = sorted(rng.uniform(2, seconds) for _ in range(2 * kills))
     victims = ["follow-tdec" if i % 4 == 0 else "follow-lbs" if i % 4 == 2 else "scorer" for i in range(2 * kills)]
@@ -137,6 +142,13 @@ def loop_latency(root: Path, db_url: str, env: dict[str, str], lake: str, rate: 
         now = time.time()
         for record in rows["record_id"].to_list():
             seen.setdefault(record, now)
+        for stage, tables in STAGES.items():  # where a record is on its way: landed raw, then curated
+            waiting = [r for r in published if r not in stages[stage] and r not in seen]
+            if waiting:
+                query = " UNION ALL ".join(f"SELECT {key} AS id FROM {table} WHERE list_contains($ids, {key})"
+                                           for table, key in tables)
+                for record in fresh.sql(query, {"ids": waiting})["id"].to_list():
+                    stages[stage].setdefault(record, now)
         if len(rows):
             last_seen = rows["scored_at"].max()
         if not feeder.is_alive() and published and all(r in seen for r in published):
@@ -147,7 +159,17 @@ def loop_latency(root: Path, db_url: str, env: dict[str, str], lake: str, rate: 
     for proc in running.values():
         proc.terminate()
         proc.wait(timeout=30)
+    load_after = os.getloadavg()
     latencies = np.array([seen[r] - t for r, t in published.items() if r in seen])
+    # per stage: the median time from the previous stage (a record seen in a later stage first counts there)
+    previous = dict(published)
+    breakdown = {}
+    for stage in [*STAGES, "scored"]:
+        reached = seen if stage == "scored" else stages[stage]
+        gaps = [reached[r] - previous[r] for r in reached if r in previous]
+        breakdown[stage] = {"p50_s": float(np.median(gaps)) if gaps else None,
+                            "p95_s": float(np.percentile(gaps, 95)) if gaps else None}
+        previous = {r: reached.get(r, previous[r]) for r in previous}
     missing = [r for r in published if r not in seen]
     twice = wb.sql("SELECT record_id FROM curated.risk_scores GROUP BY 1 HAVING count(*) > 1").height
     updated = sum(int(h.get("operationMetrics", {}).get("num_target_rows_updated", 0) or 0)
@@ -160,7 +182,8 @@ def loop_latency(root: Path, db_url: str, env: dict[str, str], lake: str, rate: 
             "p50_s": float(np.percentile(latencies, 50)) if len(latencies) else None,
             "p95_s": float(np.percentile(latencies, 95)) if len(latencies) else None,
             "p99_s": float(np.percentile(latencies, 99)) if len(latencies) else None,
-            "max_s": float(latencies.max()) if len(latencies) else None,
+            "max_s": float(latencies.max()) if len(latencies) else None, "stages": breakdown,
+            "load_before": load_before, "load_after": load_after,
             "health_before": health_before, "health_after": table_health(lake)}
 
 
@@ -243,6 +266,11 @@ def main() -> None:
         print(f"source commit -> scored: {loop['scored']}/{loop['published']} records, p50 {loop['p50_s']:.2f} s, "
               f"p95 {loop['p95_s']:.2f} s, p99 {loop['p99_s']:.2f} s, max {loop['max_s']:.2f} s "
               f"(goal p95 <= 5 s, p99 <= 10 s); achieved {loop['achieved_rate']:.1f} rec/s")
+        print("  median (p95) per stage, from the stage before: " + ", ".join(
+            f"{stage} {v['p50_s']:.2f} s ({v['p95_s']:.2f} s)" for stage, v in loop["stages"].items()
+            if v["p50_s"] is not None) + "; load average (1, 5, 15 min) " +
+            f"{'/'.join(f'{x:.1f}' for x in loop['load_before'])} before, "
+            f"{'/'.join(f'{x:.1f}' for x in loop['load_after'])} after, on {os.cpu_count()} cores")
         print(f"exactly once: {loop['missing']} missing, {loop['duplicate_keys']} duplicate keys, "
               f"{loop['rescored_rows']} scored rows rewritten, {loop['rows_added']} rows added")
         for name in TABLES:

@@ -277,6 +277,32 @@ def test_a_fed_record_is_followed_curated_scored_and_queued_and_results_feed_bac
     assert rates["hits"].sum() == hand and rates["labelled"].sum() == decided.height
 
 
+def test_officers_results_label_the_records_they_decided_for_training(loop: Loop, deployed: str) -> None:
+    """After the decisions above: a record an officer inspected is labelled by the result (a hit or not), where
+    the source system still says "not inspected"; the rest keep their source labels."""
+    from workbench.risk.data import read_lake
+    from workbench.risk.network import confirmed_hits
+
+    decided = loop.wb.table(RESULTS).filter(pl.col("decision") == "inspect")
+    assert decided.height
+    for name in MODELS:
+        spec = load_model_spec(name, SPECS)
+        mine = decided.filter(pl.col("model") == name)
+        if mine.is_empty():
+            continue
+        rows = read_lake(loop.wb, spec).checked.rows.set_index(spec.model.id)
+        for record, result in mine.select("record_id", "result").iter_rows():
+            assert rows.loc[record, spec.model.label] == (1 if result in ("discrepancy", "seizure") else 0)
+        source = loop.wb.table(spec.data.table).filter(pl.col(spec.model.id).is_in(mine["record_id"].to_list()))
+        assert not source["inspected"].any()  # the labels came from the officers, not the source
+        # and a hit marks the record's actor as an offender in the network features from the decision's day
+        actor = {"declaration_risk": "trader_id", "crossing_risk": "plate"}[name]
+        hit_ids = mine.filter(pl.col("result").is_in(["discrepancy", "seizure"]))["record_id"].to_list()
+        marked = confirmed_hits(loop.wb, (spec.data.table, spec.model.id), actor)
+        assert set(marked["key"]) == set(source.filter(pl.col(spec.model.id).is_in(hit_ids))[actor].to_list())
+        assert set(marked["since"].astype(str)) <= {"2026-12-01"}
+
+
 def test_the_feed_plants_illicit_records_and_crossings_at_the_worlds_rates(loop: Loop) -> None:
     illicit = world_illicit(loop.wb.lake)
     world = {t: loop.wb.table(name).height for t, name in ((DECLARATIONS, "curated.declarations"),

@@ -22,6 +22,12 @@ from workbench.lake.contracts import Contract, Rejection
 from workbench.risk.specs import LakeData, ModelSpec
 
 
+RESULTS = "curated.clearance_results"
+"""Officers' decisions on queued records (written by the clearance app, through the officer's session)."""
+HITS = ("discrepancy", "seizure")
+"""Inspection results that are hits."""
+
+
 class MissingColumns(WorkbenchError):
     """A file lacks columns the model needs; nothing in it can be scored."""
 
@@ -89,27 +95,41 @@ def _quoted(column: str) -> str:
     return '"' + column.replace('"', '""') + '"'
 
 
-def lake_query(spec: ModelSpec, table: str, with_label: bool, window: bool = False, as_of: bool = False) -> str:
+def lake_query(spec: ModelSpec, table: str, with_label: bool, window: bool = False, as_of: bool = False,
+               results: bool = False) -> str:
     """SQL selecting the model's input columns from ``table``; for training also the derived label, oldest first.
 
     ``window`` restricts rows to ``$since <= date < $until`` (monitoring reads recent rows
     with their outcomes so far, the label being NULL until an inspection result arrives).
     ``as_of`` restricts training rows to ``date < $as_of`` (a training snapshot: see ``read_lake``).
+    ``results``: an officer's inspection result in ``curated.clearance_results`` is the
+    record's label where there is one (the live loop's outcomes feed back into training).
     """
-    columns = [_quoted(c) for c in spec.input.columns]
-    date = _quoted(spec.model.date)
+    columns = [f"t.{_quoted(c)}" for c in spec.input.columns]
+    date = f"t.{_quoted(spec.model.date)}"
     where = [f"{date} >= $since AND {date} < $until"] if window else []
     if as_of:
         where.append(f"{date} < $as_of")
     if not with_label:
-        return f"SELECT {', '.join(columns)} FROM {table}" + (f" WHERE {' AND '.join(where)}" if where else "")
+        return f"SELECT {', '.join(columns)} FROM {table} t" + (f" WHERE {' AND '.join(where)}" if where else "")
     data = spec.data
     assert isinstance(data, LakeData), "a label can only be derived for a lake data source"
-    columns.append(f"CASE WHEN {_quoted(data.labelled)} THEN CAST(list_contains($positive, "
-                   f"{_quoted(data.outcome)}) AS BIGINT) END AS {_quoted(spec.model.label)}")
+    source = f"{table} t"
+    label = (f"CASE WHEN t.{_quoted(data.labelled)} THEN CAST(list_contains($positive, "
+             f"t.{_quoted(data.outcome)}) AS BIGINT) END")
+    if results:
+        source += (f" LEFT JOIN (SELECT record_id, result FROM {RESULTS} WHERE decision = 'inspect' AND result IS NOT "
+                   f"NULL) r ON r.record_id = CAST(t.{_quoted(spec.model.id)} AS VARCHAR)")
+        label = f"CASE WHEN r.result IS NOT NULL THEN CAST(list_contains($positive, r.result) AS BIGINT) ELSE {label} END"
+    columns.append(f"{label} AS {_quoted(spec.model.label)}")
     if data.train_from and not window:
         where.append(f"{date} >= $train_from")
-    return f"SELECT {', '.join(columns)} FROM {table}{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {date}"
+    return f"SELECT {', '.join(columns)} FROM {source}{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {date}"
+
+
+def _has_results(session: Session) -> bool:
+    """Whether officers' results exist and this session may read them (labels then come from them too)."""
+    return RESULTS in set(session.tables()["name"].to_list())
 
 
 def training_params(spec: ModelSpec, as_of: datetime | None = None) -> dict[str, object]:
@@ -130,7 +150,7 @@ def snapshot_digest(session: Session, spec: ModelSpec, as_of: datetime | None = 
     version meanwhile."""
     data = spec.data
     assert isinstance(data, LakeData), "a snapshot digest needs a lake data source"
-    query = lake_query(spec, data.table, with_label=True, as_of=as_of is not None)
+    query = lake_query(spec, data.table, with_label=True, as_of=as_of is not None, results=_has_results(session))
     found = session.sql(f"SELECT count(*) AS n, bit_xor(hash(q)) AS h FROM ({query}) q", training_params(spec, as_of))
     return f"{found['n'][0]}:{found['h'][0]}"
 
@@ -141,10 +161,11 @@ def read_lake(session: Session, spec: ModelSpec, as_of: datetime | None = None) 
     ``as_of`` cuts a training snapshot: only rows dated before it. With a live feed the
     table changes every second; the rows before a past instant change only when something
     about them changes (a late inspection result), so a snapshot can be compared between runs.
+    Officers' results (``curated.clearance_results``) label the records they decided.
     """
     data = spec.data
     assert isinstance(data, LakeData), "read_lake needs a lake data source"
-    query = lake_query(spec, data.table, with_label=True, as_of=as_of is not None)
+    query = lake_query(spec, data.table, with_label=True, as_of=as_of is not None, results=_has_results(session))
     versions = session.engine.versions(query)
     raw = session.sql(query, training_params(spec, as_of))
     return LakeRows(check_frame(raw, spec, data.table, with_label=True), versions)
@@ -159,7 +180,7 @@ def read_window(session: Session, spec: ModelSpec, since: date, until: date, tab
     data = spec.data
     if not isinstance(data, LakeData):
         raise WorkbenchError(f"model {spec.name!r} reads CSV files: monitoring and selection need a lake table")
-    query = lake_query(spec, table or data.table, with_label=True, window=True)
+    query = lake_query(spec, table or data.table, with_label=True, window=True, results=_has_results(session))
     params: dict[str, object] = {"positive": list(data.positive), "since": since, "until": until}
     raw = session.sql(query, params)
     return LakeRows(check_frame(raw, spec, table or data.table, with_label=True), session.engine.versions(query))

@@ -32,15 +32,13 @@ from deltalake import DeltaTable
 from workbench.lake.catalog import refreshed
 from workbench.session import Session
 from workbench.risk.champions import Champions, Served
-from workbench.risk.data import check_frame, lake_query
+from workbench.risk.data import HITS, RESULTS, check_frame, lake_query
 from workbench.risk.monitoring import MONITORING, SCHEMA as MONITORING_SCHEMA
 from workbench.risk.scores import RISK_SCORES, record_kind, scored_frame, threshold_of
 from workbench.risk.selection import write_mode
 from workbench.risk.specs import LakeData
 
 QUEUE = "curated.clearance_queue"
-RESULTS = "curated.clearance_results"
-HITS = ("discrepancy", "seizure")
 MAX_PER_TICK = 5000
 """Records one tick scores at most per model (a backlog drains over several ticks, each committed)."""
 

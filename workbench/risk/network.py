@@ -34,6 +34,7 @@ from workbench.session import Session
 from workbench.graph.analytics import OFFENDER_ROLES
 from workbench.graph.tables import EDGES, ENTITIES
 from workbench.risk.asof import AsOfFeature
+from workbench.risk.data import HITS, RESULTS
 from workbench.risk.specs import Network
 
 CASES = ("curated.case_parties", "curated.cases")
@@ -59,8 +60,40 @@ class NetworkSnapshots:
     """``cutoff`` (datetime64), ``key``, then ``feature_names(spec)``; actors outside the graph have no row."""
 
 
-def network_snapshots(session: Session, spec: Network, cutoffs: list[date]) -> NetworkSnapshots | None:
-    """Replay the evidence graph to each cutoff; ``None`` when the lake has no graph (features then absent)."""
+def confirmed_hits(session: Session, records: tuple[str, str], key: str) -> pd.DataFrame:
+    """Actors (``key``: their id in the records' table) of records whose inspection an officer recorded as a hit,
+    with the day of the first such decision: columns ``key``, ``since``.
+
+    The live loop's feedback into the network: a confirmed hit makes the record's actor an
+    offender from that day, as a case does, so the actors near it in the graph get a
+    higher "offenders within hops" and a lower "hops to offender" in every snapshot after
+    it (a retrained model then scores them higher). Dated by the decision, so no earlier
+    snapshot sees it. ``records``: the model's table and id column.
+    """
+    table, id_column = records
+    if RESULTS not in set(session.tables()["name"].to_list()):
+        return pd.DataFrame({"key": pd.Series(dtype=object), "since": pd.Series(dtype=object)})
+    return session.sql(f"""SELECT CAST(t."{key}" AS VARCHAR) AS key, min(CAST(r.decided_at AS DATE)) AS since
+        FROM {RESULTS} r JOIN {table} t ON CAST(t."{id_column}" AS VARCHAR) = r.record_id
+        WHERE r.decision = 'inspect' AND list_contains($hits, r.result) AND t."{key}" IS NOT NULL GROUP BY 1""",
+                       {"hits": list(HITS)}).to_pandas()
+
+
+def with_hits(offenders: pd.DataFrame, hits: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
+    """``offenders`` (entity_id, since) and the entities of confirmed ``hits`` (key, since) through ``members``
+    (key, entity_id), each once with its earliest day."""
+    marked = hits.merge(members, on="key")[["entity_id", "since"]]
+    both = pd.concat([offenders[["entity_id", "since"]], marked], ignore_index=True)
+    both["since"] = pd.to_datetime(both["since"])
+    return both.groupby("entity_id", as_index=False)["since"].min()
+
+
+def network_snapshots(session: Session, spec: Network, cutoffs: list[date], records: tuple[str, str] | None = None,
+                      ) -> NetworkSnapshots | None:
+    """Replay the evidence graph to each cutoff; ``None`` when the lake has no graph (features then absent).
+
+    With ``records`` (the model's table and id column), officers' confirmed hits count as
+    offences too (``confirmed_hits``)."""
     present = set(session.tables()["name"].to_list())
     if not {EDGES, ENTITIES, *CASES} <= present:
         return None
@@ -71,6 +104,8 @@ def network_snapshots(session: Session, spec: Network, cutoffs: list[date]) -> N
     offenders = session.sql(f"""SELECT e.entity_id, min(c.opened_on) AS since FROM {ENTITIES} e
         JOIN curated.case_parties p ON e.source_table = 'case_parties' AND e.source_id = p.party_id
         JOIN curated.cases c ON c.case_id = p.case_id WHERE p.role IN ({roles}) GROUP BY e.entity_id""").to_pandas()
+    if records is not None:
+        offenders = with_hits(offenders, confirmed_hits(session, records, spec.key), members)
     return NetworkSnapshots(spec, replay(edges, members, offenders, spec, cutoffs))
 
 
