@@ -139,6 +139,9 @@ class Settings(_FileSettings):
         default=None, description="Unix socket of the audit service; when set, audit records go there, not to audit_dir"
     )
     siem_interval: float = Field(default=60.0, description="Seconds between the stack's SIEM cycles")
+    device_idle_minutes: float = Field(
+        default=15.0, gt=0, description="A device-bound person's session (field officers) ends after this idle time"
+    )
     siem_sinks: list[dict[str, Any]] = Field(
         default_factory=list,
         description='Where SIEM alerts go, e.g. [{"kind": "webhook", "url": ...}, {"kind": "email", "host": ...}]',

@@ -18,6 +18,9 @@ Why not Panel's ``--oauth-provider generic``: it keeps the user in Panel's own c
 knows nothing of the hub's groups or of token-authenticated API calls; HubOAuth gives the
 hub user model (name, groups, scopes) for browser and API requests alike.
 
+Field officers' requests also pass their device's check (revoked: 403; idle or not a
+registered device: anonymous, so the hub asks for the password; ``field_devices.py``).
+
 The viewer (name and workbench role, from the user's hub groups) is stored on the tornado
 request so ``viewer_payload`` can put it in the Bokeh session token, where the app's
 document finds it when it is built (``DashboardHandler``).
@@ -40,6 +43,7 @@ from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, check_sc
 from tornado.httputil import url_concat
 from tornado.web import RequestHandler
 
+from workbench.apps.field_devices import DeviceGuard
 from workbench.apps.specs import Viewer
 from workbench.platform.authenticator import role_of
 
@@ -49,16 +53,21 @@ LOGIN_PATH = "/login"
 CALLBACK_PATH = "/oauth_callback"
 
 
-def make_hub_auth() -> HubOAuth:
+def make_hub_auth(devices: DeviceGuard | None = None) -> HubOAuth:
     """The service's HubOAuth, configured from the hub's ``JUPYTERHUB_*`` variables; user models cached 60 s.
 
     Its cookies are ``SameSite=Lax`` whatever the browser's default (Firefox sends cookies
     without the attribute on cross-site requests): a sandboxed published app (an opaque
     origin, so every request it makes is cross-site) never carries the viewer's service
-    cookie, and the login's top-level redirects still do.
+    cookie, and the login's top-level redirects still do. With ``devices``, every viewer
+    also passes the field devices' check (``field_devices.DeviceGuard``), which empties
+    the user cache when a device is revoked.
     """
     auth = HubOAuth(cache_max_age=60)
     auth.cookie_options = {**auth.cookie_options, "samesite": "Lax"}
+    auth.device_guard = devices
+    if devices is not None:
+        devices.forget_tokens = auth.cache.clear
     return auth
 
 
@@ -70,12 +79,19 @@ def viewer_of(model: dict[str, Any]) -> Viewer:
 
 async def hub_viewer(hub_auth: HubOAuth, handler: RequestHandler) -> Viewer | None:
     """The hub user behind ``handler``'s request (cookie or token), or None if anonymous or not allowed here."""
+    devices: DeviceGuard | None = getattr(hub_auth, "device_guard", None)
+    if devices is not None:
+        devices.refuse_revoked_cookie(handler)  # HTTP 403, before the (deleted) token is looked up
     model = await hub_auth.get_user(handler, sync=False)
     if not model or model.get("kind", "user") != "user":
         return None
     if hub_auth.access_scopes and not check_scopes(hub_auth.access_scopes, set(model.get("scopes") or [])):
         return None
-    return viewer_of(model)
+    viewer = viewer_of(model)
+    session = model.get("session_id") or hub_auth.get_session_id(handler)
+    if devices is not None and not await devices.admit(handler, viewer, session):
+        return None  # idle or unregistered device: the login flow asks the hub again (a revoked one got 403)
+    return viewer
 
 
 async def viewer_or_login(hub_auth: HubOAuth, handler: RequestHandler, prefix: str) -> Viewer | None:

@@ -76,14 +76,26 @@ TICKET_HOURS = 8.0  # a working shift: after that, reloading the page gets a new
 TICKET_MARK = "~"
 
 
-def issue_ticket(secret: str, app: str, viewer: Viewer) -> str:
-    """A path segment that opens ``app`` as ``viewer`` for ``TICKET_HOURS`` (URL-safe, signed)."""
-    signed = create_signed_value(secret, f"published-app:{app}", forwarded_header(viewer))
+def issue_ticket(secret: str, app: str, viewer: Viewer, device: str | None = None) -> str:
+    """A path segment that opens ``app`` as ``viewer`` for ``TICKET_HOURS`` (URL-safe, signed).
+
+    ``device``: the field device the frame page was opened on (``field_devices``); the
+    app's own requests carry no cookie, so the ticket names it for their device check.
+    """
+    value = json.dumps({**json.loads(forwarded_header(viewer)), **({"device": device} if device else {})})
+    signed = create_signed_value(secret, f"published-app:{app}", value)
     return TICKET_MARK + base64.urlsafe_b64encode(signed).decode("ascii").rstrip("=")
 
 
 def check_ticket(secret: str, app: str, ticket: str) -> Viewer | None:
     """The viewer ``ticket`` was issued to for ``app``; None when forged, expired or for another app."""
+    checked = check_ticket_device(secret, app, ticket)
+    return None if checked is None else checked[0]
+
+
+def check_ticket_device(secret: str, app: str, ticket: str) -> tuple[Viewer, str | None] | None:
+    """(viewer, field device or None) ``ticket`` was issued to for ``app``; None when forged, expired or for
+    another app."""
     if not ticket.startswith(TICKET_MARK):
         return None
     body = ticket[len(TICKET_MARK):]
@@ -95,7 +107,9 @@ def check_ticket(secret: str, app: str, ticket: str) -> Viewer | None:
     if value is None:
         return None
     user = json.loads(value)
-    return Viewer(str(user["name"]), None if user.get("role") is None else str(user["role"]))
+    device = user.get("device")
+    return (Viewer(str(user["name"]), None if user.get("role") is None else str(user["role"])),
+            None if device is None else str(device))
 
 
 class SocketResolver(Resolver):  # type: ignore[misc]

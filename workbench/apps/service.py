@@ -10,6 +10,8 @@ the proxy sends ``/services/dashboards/`` to it. What it serves, under that pref
   (``/published/NAME/~TICKET/...``) are relayed to the app's own server (below);
   ``/published?app=NAME`` redirects there;
 - ``/forbidden?app=NAME`` the 403 page naming the roles an app is for;
+- ``/devices`` the field officers' registered devices, for administrators, who revoke one
+  there (``field_devices.py``; ``workbench devices`` does the same from the shell);
 - ``/login``, ``/oauth_callback`` the hub OAuth dance (``hub_auth.py``);
 - ``/api/published`` the publishing API (``publishing.py``); ``/health`` for the stack.
 
@@ -61,10 +63,11 @@ from urllib.parse import quote
 from tornado.web import HTTPError, RequestHandler
 
 from workbench.apps.documents import DashboardHandler, refusal_text
+from workbench.apps.field_devices import SWEEP_SECONDS, DeviceGuard, device_table
 from workbench.apps.hub_auth import HubViewerAuth, auth_routes, make_hub_auth, viewer_from_payload, viewer_or_login
 from workbench.apps.pages import framed_app, home_body, page_html, table_states
 from workbench.apps.published_process import AppStartError, PublishedApps, Upstream, app_class, local_host
-from workbench.apps.published_proxy import APP_SANDBOX, WebSocketRelay, check_ticket, issue_ticket, relay_http
+from workbench.apps.published_proxy import APP_SANDBOX, WebSocketRelay, check_ticket_device, issue_ticket, relay_http
 from workbench.apps.publishing import PublishedStore, api_routes, published_path
 from workbench.apps.specs import APPS_FILE, Dashboard, Viewer, available, load_apps
 from workbench.settings import load_settings
@@ -75,7 +78,7 @@ APP_NAME = r"([a-z][a-z0-9-]*)"
 TICKET = r"(~[A-Za-z0-9_-]+)"
 # The frame page runs no script; it may frame only this origin's pages (the app, in its sandbox).
 FRAME_PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-src 'self'; frame-ancestors 'self'"
-RESERVED = {"published", "forbidden", "login", "oauth_callback", "api", "health", "static", "ws"}
+RESERVED = {"published", "forbidden", "login", "oauth_callback", "api", "health", "static", "ws", "devices"}
 
 
 @dataclass
@@ -85,6 +88,7 @@ class Dashboards:
     registered: dict[str, Dashboard]
     store: PublishedStore
     prefix: str
+    devices: DeviceGuard | None = None
 
     def find(self, name: str | None) -> Dashboard | None:
         return self.registered.get(name or "") or self.store.get(name)
@@ -205,7 +209,7 @@ class PublishedFrame(_Page):
             self.set_status(503)
             return self.page("Dashboard unavailable", f"<p>{html.escape(app.title)} could not be started; "
                              "its publisher can see why in the service's log.</p>")
-        ticket = issue_ticket(self.ticket_secret, name, self.viewer)
+        ticket = issue_ticket(self.ticket_secret, name, self.viewer, getattr(self, "workbench_device", None))
         query = f"?{self.request.query}" if self.request.query else ""
         src = f"{self.dashboards.prefix}/{published_path(name)}{ticket}/{query}"
         self.set_header("Content-Security-Policy", FRAME_PAGE_CSP)
@@ -225,7 +229,9 @@ class PublishedAppRequest(RequestHandler):
         self.ticket_secret = ticket_secret
 
     async def get(self, name: str, ticket: str, rest: str | None = None) -> None:
-        viewer, upstream = await ticketed(self.dashboards, self.apps, self.ticket_secret, name, ticket)
+        viewer, upstream, _device = await ticketed(self.dashboards, self.apps, self.ticket_secret, name, ticket)
+        if self.dashboards.devices is not None and self.dashboards.devices.applies(viewer):
+            self.set_header("Cache-Control", "no-store")
         await relay_http(self, upstream, viewer, untick(self.request.uri or "/", ticket))
 
     post = head = get
@@ -242,20 +248,26 @@ class PublishedAppSocket(WebSocketRelay):
 
     async def prepare(self) -> None:
         name, ticket = self.path_args[:2]
-        viewer, upstream = await ticketed(self.dashboards, self.apps, self.ticket_secret, name, ticket)
+        viewer, upstream, device = await ticketed(self.dashboards, self.apps, self.ticket_secret, name, ticket)
         await self.connect_upstream(upstream, viewer, untick(self.request.uri or "/", ticket))
+        if device is not None and self.dashboards.devices is not None:
+            self.dashboards.devices.watch(self, device)
 
 
 async def ticketed(dashboards: Dashboards, apps: PublishedApps, secret: str, name: str,
-                   ticket: str) -> tuple[Viewer, Upstream]:
-    """The viewer of a ticketed request (still allowed by the app's current roles, else HTTP 403) and
-    where the app answers (started if need be, else HTTP 503)."""
+                   ticket: str) -> tuple[Viewer, Upstream, str | None]:
+    """The viewer of a ticketed request (still allowed by the app's current roles, and on a device still
+    active when the ticket names one, else HTTP 403), where the app answers (started if need be, else
+    HTTP 503) and the ticket's field device."""
     app = dashboards.store.get(name)
-    viewer = check_ticket(secret, name, ticket)
-    if app is None or viewer is None or not app.allows(viewer):
+    checked = check_ticket_device(secret, name, ticket)
+    if app is None or checked is None or not app.allows(checked[0]):
         raise HTTPError(403, "this address is not (or no longer) valid: open the dashboard again")
+    viewer, device = checked
+    if dashboards.devices is not None:
+        dashboards.devices.admit_ticket(device, viewer)
     try:
-        return viewer, await apps.upstream(name)
+        return viewer, await apps.upstream(name), device
     except AppStartError as exc:
         raise HTTPError(503, str(exc)) from None
 
@@ -263,6 +275,42 @@ async def ticketed(dashboards: Dashboards, apps: PublishedApps, secret: str, nam
 def untick(uri: str, ticket: str) -> str:
     """``uri`` as the app's server knows it: without the ``/~TICKET`` segment."""
     return uri.replace(f"/{ticket}", "", 1)
+
+
+class DevicesPage(_Page):
+    """``/devices``: every registered field device per person, for administrators, with a revoke button each.
+
+    The form carries the hub's ``_xsrf`` token (checked by HubOAuth: a cross-site form is
+    anonymous); a revoke is recorded as that administrator and ends the device's hub tokens
+    before the page comes back.
+    """
+
+    def _admin_guard(self) -> DeviceGuard:
+        from workbench.security.roles import roles_with
+
+        if self.viewer.role not in roles_with("admin") or self.dashboards.devices is None:
+            raise HTTPError(403, reason="Field devices are for administrators")
+        return self.dashboards.devices
+
+    async def get(self) -> None:
+        guard = self._admin_guard()
+        devices = await asyncio.to_thread(guard.store.list)
+        notice = html.escape(self.get_argument("revoked", ""))
+        body = (f"<p class='notice'>Revoked <code>{notice}</code>: its sessions and tokens are ended.</p>"
+                if notice else "")
+        body += device_table(devices, self.xsrf_token.decode("ascii"), f"{self.dashboards.prefix}/devices")
+        self.page("Field devices", body, wide=True)
+
+    async def post(self) -> None:
+        from workbench.security.devices import DeviceStore, end_sessions
+        from workbench.security.accounts import platform_trail
+
+        guard = self._admin_guard()
+        device_id = self.get_body_argument("device_id", "")
+        store = DeviceStore(guard.base_dir, audit=platform_trail(guard.base_dir, self.viewer.name, "admin"))
+        device = await asyncio.to_thread(store.revoke, device_id)
+        await asyncio.to_thread(end_sessions, guard.base_dir, device, store)
+        self.redirect(f"{self.dashboards.prefix}/devices?revoked={quote(device.device_id)}")
 
 
 class HealthPage(RequestHandler):
@@ -275,14 +323,17 @@ def serve(port: int, prefix: str, origins: list[str], published_dir: Path, cooki
     """Run the service on 127.0.0.1:``port`` under ``prefix`` until stopped (blocks)."""
     import panel as pn
 
-    hub_auth = make_hub_auth()
+    from workbench.platform.profile import HubProfile
+
+    settings = load_settings()
+    devices = DeviceGuard(HubProfile.from_env().state_dir, settings.device_idle_minutes)
+    hub_auth = make_hub_auth(devices)
     registered = load_apps(apps_file)
     waiting = sorted(set(registered) - set(available(registered)))
     if waiting:
         log.warning("not served yet (its code is not in the tree): %s", ", ".join(waiting))
     store = PublishedStore(published_dir, reserved=set(registered) | RESERVED)
-    dashboards = Dashboards(registered, store, prefix.rstrip("/"))
-    settings = load_settings()
+    dashboards = Dashboards(registered, store, prefix.rstrip("/"), devices)
     apps = PublishedApps(store, local_host(published_dir, dashboards.prefix, origins, settings), app_class(settings))
     routes = dashboards.handlers()
     pn.config.authorize_callback = lambda _user_info, path: dashboards.authorize(routes, path)
@@ -290,6 +341,7 @@ def serve(port: int, prefix: str, origins: list[str], published_dir: Path, cooki
     ticketed = {"dashboards": dashboards, "apps": apps, "ticket_secret": cookie_secret}
     extra = [*auth_routes(hub_auth), *api_routes(store, hub_auth, apps), (r"/?", IndexPage, pages),
              (r"/forbidden", ForbiddenPage, pages), (r"/health", HealthPage),
+             (r"/devices", DevicesPage, pages),
              (PUBLISHED_ROUTE, PublishedRedirect, pages),
              (rf"{PUBLISHED_ROUTE}/{APP_NAME}/{TICKET}/ws", PublishedAppSocket, ticketed),
              (rf"{PUBLISHED_ROUTE}/{APP_NAME}/{TICKET}(/.*)?", PublishedAppRequest, ticketed),
@@ -301,10 +353,10 @@ def serve(port: int, prefix: str, origins: list[str], published_dir: Path, cooki
                       secret_key=secrets.token_urlsafe(32), sign_sessions=True,
                       # The hub token stays in its httponly cookie: never copied into a page's session token.
                       include_cookies=[], exclude_headers=["Cookie", "Authorization"])
-    run_with_published_apps(server, apps)
+    run_with_published_apps(server, apps, devices)
 
 
-def run_with_published_apps(server: Any, apps: PublishedApps) -> None:
+def run_with_published_apps(server: Any, apps: PublishedApps, devices: DeviceGuard | None = None) -> None:
     """Run ``server`` with the published apps' servers: started with it, watched, stopped with it.
 
     The hub stops a service with SIGINT, then SIGTERM: either one stops the apps and then
@@ -324,12 +376,16 @@ def run_with_published_apps(server: Any, apps: PublishedApps) -> None:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, on_signal)
-    watcher = PeriodicCallback(apps.watch, 1000)
+    watchers = [PeriodicCallback(apps.watch, 1000)]
+    if devices is not None:  # revoked devices' open websockets close within SWEEP_SECONDS
+        watchers.append(PeriodicCallback(devices.sweep, SWEEP_SECONDS * 1000))
     server.start()
     loop.add_callback(apps.start_all)
-    watcher.start()
+    for watcher in watchers:
+        watcher.start()
     try:
         loop.start()
     finally:
-        watcher.stop()
+        for watcher in watchers:
+            watcher.stop()
         apps.kill_all()

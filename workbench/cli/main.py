@@ -31,6 +31,7 @@ COMMANDS = {
     "publish": "workbench.cli.publish:publish",
     "lake": "workbench.cli.lake:lake",
     "users": "workbench.cli.users:users",
+    "devices": "workbench.cli.devices:devices",
     "config": "workbench.cli.config:config",
     "jobs": "workbench.cli.jobs:jobs",
     "backup": "workbench.cli.backup:backup_command",

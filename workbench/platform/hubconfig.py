@@ -18,7 +18,8 @@ here where they are tested:
   hub-wide admin flag nor access to other people's notebooks;
 - every role lands at its ``landing`` page after login (``landing_url``): dashboards
   roles on the dashboards home, never a 403 page; admins on the hub's admin page, whose
-  template (``hub_config/templates/admin.html``) adds the security events app;
+  template (``hub_config/templates/admin.html``) adds the security events app and the field devices page;
+  the login template (``login.html``) asks a field officer's new device for its name (``security/devices.py``);
 - ``WorkbenchSpawner`` running ``python -m jupyterhub.singleuser`` from the user
   environment (see ``userenv.py``) as the person's Unix user, memory-capped per role;
 - jupyterhub-idle-culler as a hub service with only the scopes it needs;
@@ -65,6 +66,7 @@ from workbench.platform.authenticator import WorkbenchAuthenticator
 from workbench.platform.spawner import WorkbenchSpawner
 from workbench.platform.supervised_hub import hand_over
 from workbench.platform.userenv import build_user_env, singleuser_cmd
+from workbench.settings import load_settings
 from workbench.siem.collectors import HUB_LOG_FORMAT
 
 LAUNCHER_ENTRIES = f"""# JupyterLab launcher tiles (jupyter-app-launcher), found through JUPYTER_PATH.
@@ -185,7 +187,8 @@ def apply(c: Any, profile: HubProfile) -> None:
     c.JupyterHub.cleanup_servers = True
     c.JupyterHub.default_url = landing_url
     c.JupyterHub.template_paths = [str(TEMPLATES)]
-    c.JupyterHub.template_vars = {"security_events_url": f"{DASHBOARDS_PREFIX}/security-events"}
+    c.JupyterHub.template_vars = {"security_events_url": f"{DASHBOARDS_PREFIX}/security-events",
+                                  "devices_url": f"{DASHBOARDS_PREFIX}/devices"}
 
     c.ConfigurableHTTPProxy.command = [profile.proxy_command]
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{profile.proxy_api_port}"
@@ -197,7 +200,10 @@ def apply(c: Any, profile: HubProfile) -> None:
     c.WorkbenchAuthenticator.unix_prefix = profile.unix_prefix
     c.WorkbenchAuthenticator.home_root = str(profile.home_root)
     c.Authenticator.allow_all = True  # the account store is the allow list (see authenticator.py)
-    c.Authenticator.auth_refresh_age = 300
+    # refresh_user runs at most this often per user: it checks a field officer's device (revoked, idle) on
+    # every cookie request past it and re-reads the account store every account_refresh_age (300 s).
+    c.Authenticator.auth_refresh_age = 1
+    c.WorkbenchAuthenticator.device_idle_minutes = load_settings().device_idle_minutes
     c.Authenticator.refresh_pre_spawn = True
 
     c.JupyterHub.load_roles = rbac_roles()
@@ -263,7 +269,8 @@ def accounts_service(profile: HubProfile) -> tuple[dict[str, Any], dict[str, Any
                  "gateway": f"http://127.0.0.1:{profile.gateway_port}{gateway.SERVICE_PREFIX}" if profile.gateway else None,
                  "clusters": str(profile.state_dir / "gateway" / "clusters"), "unix_prefix": profile.unix_prefix}
     record_service_endpoints(profile.state_dir, endpoints)
-    scopes = ["list:users", "read:users", "read:servers", "delete:servers"]
+    # tokens: `workbench devices revoke` deletes a revoked device's session tokens (security/devices.py)
+    scopes = ["list:users", "read:users", "read:servers", "delete:servers", "tokens"]
     if profile.gateway:
         scopes.append(f"access:services!service={gateway.SERVICE_NAME}")
     return ({"name": ACCOUNTS_SERVICE, "api_token": token, "display": False},
@@ -296,7 +303,8 @@ def dashboards_service(profile: HubProfile) -> dict[str, Any]:
                     "--prefix", DASHBOARDS_PREFIX, "--published", str(folder / "published"),
                     "--cookie-secret-file", str(secret), *[f"--origin={o}" for o in sorted(origins)]],
         "environment": {**profile.to_env(), **workbench_environment(profile), **audit_socket_environment(),
-                        "WORKBENCH_ROLE": "manager", "WORKBENCH_USER": DASHBOARDS_SERVICE, "HOME": str(folder)},
+                        "WORKBENCH_ROLE": "manager", "WORKBENCH_USER": DASHBOARDS_SERVICE, "HOME": str(folder),
+                        "WORKBENCH_DEVICE_IDLE_MINUTES": str(load_settings().device_idle_minutes)},
         "oauth_no_confirm": True,
         "display": True,
         "timeout": 120,  # importing Panel takes a while on a busy machine; the hub exits if this passes

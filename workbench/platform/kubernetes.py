@@ -185,7 +185,7 @@ def values(profile: KubeProfile | None = None) -> dict[str, Any]:
                 "db": {"type": "sqlite-pvc"},
                 "config": {
                     "JupyterHub": {"authenticator_class": "workbench.platform.authenticator.WorkbenchAuthenticator"},
-                    "Authenticator": {"allow_all": True, "auth_refresh_age": 300, "refresh_pre_spawn": True},
+                    "Authenticator": {"allow_all": True, "auth_refresh_age": 1, "refresh_pre_spawn": True},
                     # Pods are the sandbox on Kubernetes: no Unix users are made in the hub pod.
                     "WorkbenchAuthenticator": {"accounts_dir": ACCOUNTS_DIR, "create_system_users": False},
                     "KubeSpawner": {

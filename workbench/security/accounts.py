@@ -29,6 +29,7 @@ What a caller may rely on:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -148,7 +149,26 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _private_dir(path: Path) -> Path:
+@contextmanager
+def transaction(path: Path) -> Iterator[sqlite3.Connection]:
+    """One short ``BEGIN IMMEDIATE`` transaction on the SQLite file ``path`` (committed, or rolled back on error).
+
+    Short connections keep the stores (accounts, devices) safe to use from the CLI while
+    the hub runs, and from the hub's executor threads.
+    """
+    con = sqlite3.connect(path, timeout=10, isolation_level=None)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        yield con
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.close()
+
+
+def private_dir(path: Path) -> Path:
     """Create ``path`` as a 0700 folder (or tighten it) and return it."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     if stat.S_IMODE(path.stat().st_mode) != 0o700:
@@ -156,7 +176,7 @@ def _private_dir(path: Path) -> Path:
     return path
 
 
-def _private_file(path: Path) -> None:
+def private_file(path: Path) -> None:
     """Make sure ``path`` exists with mode 0600 before anything secret goes in."""
     fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
     os.close(fd)
@@ -176,8 +196,8 @@ class AccountStore:
         self.path = self.folder / "accounts.db"
         self.max_failures = max_failures
         self.audit = audit
-        _private_dir(self.folder)
-        _private_file(self.path)
+        private_dir(self.folder)
+        private_file(self.path)
         with self._db() as db:
             db.execute(
                 """CREATE TABLE IF NOT EXISTS accounts (
@@ -191,18 +211,8 @@ class AccountStore:
                 )"""
             )
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        try:
-            con.execute("BEGIN IMMEDIATE")
-            yield con
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        finally:
-            con.close()
+    def _db(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.path)
 
     # --- administration -------------------------------------------------------------
 
@@ -356,7 +366,7 @@ def ensure_demo_accounts(store: AccountStore, credentials_file: str | os.PathLik
     """
     path = Path(credentials_file)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _private_file(path)
+    private_file(path)
     created: list[str] = []
     for name, role in DEMO_ACCOUNTS.items():
         if store.get(name) is None:
@@ -433,7 +443,7 @@ def record_service_endpoints(state_dir: str | os.PathLike[str], endpoints: dict[
     that end a person's running work.
     """
     path = _service_file(state_dir)
-    _private_file(path)
+    private_file(path)
     path.write_text(json.dumps(endpoints), encoding="utf-8")
 
 
@@ -481,14 +491,22 @@ def stop_running_work(base_dir: str | os.PathLike[str], name: str, audit: AuditW
     return stopped
 
 
+def service_access(base_dir: str | os.PathLike[str]) -> tuple[dict[str, Any], str] | None:
+    """Where ``ACCOUNTS_SERVICE``'s APIs answer and its token; None when the hub never ran from ``base_dir``."""
+    path = _service_file(base_dir)
+    if not path.exists():
+        return None
+    token = (Path(base_dir) / "private" / "accounts_api_token").read_text().strip()
+    return json.loads(path.read_text(encoding="utf-8")), token
+
+
 def _stop_servers_and_clusters(base_dir: str | os.PathLike[str], name: str, timeout: float) -> list[str]:
     import requests
 
-    path = _service_file(base_dir)
-    if not path.exists():
+    access = service_access(base_dir)
+    if access is None:
         return []
-    endpoints = json.loads(path.read_text(encoding="utf-8"))
-    token = (Path(base_dir) / "private" / "accounts_api_token").read_text().strip()
+    endpoints, token = access
     hub = {"Authorization": f"token {token}"}
     stopped: list[str] = []
     try:

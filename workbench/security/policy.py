@@ -66,6 +66,8 @@ class HubSpec(BaseModel):
     """Memory cap of the person's notebook server (bytes or 512M/2G)."""
     gateway: GatewaySpec | None = None
     """Dask Gateway limits; None: no clusters."""
+    devices: bool = False
+    """Sign-in per registered device, which an administrator can revoke (``workbench.security.devices``)."""
 
     @model_validator(mode="after")
     def _dashboards_get_no_compute(self) -> HubSpec:

@@ -50,3 +50,8 @@ def landing(role: str | None, policy: AccessPolicy | None = None) -> str:
     """Where the hub sends a person of ``role`` after login (``/hub/home`` for an unknown role: no 403 page)."""
     hub = hub_roles(policy).get(role or "")
     return hub.landing if hub is not None else "/hub/home"
+
+
+def device_roles(policy: AccessPolicy | None = None) -> frozenset[str]:
+    """The roles whose people sign in per registered device (``devices = true``; see ``security/devices.py``)."""
+    return frozenset(name for name, hub in hub_roles(policy).items() if hub.devices)

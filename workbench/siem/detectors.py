@@ -307,9 +307,35 @@ class CrashLoop(Detector):
         return alerts
 
 
+class RevokedDevice(Detector):
+    """A field device an administrator revoked was used again (``device_refused``: ``security/devices.py``).
+
+    Refused, so nothing was shown; yet whoever holds the lost or stolen phone is trying.
+    One alert per device per burst (tries less than ``gap`` apart), critical when the
+    device also tried to sign in again with the password (someone knows it).
+    """
+
+    name = "revoked_device"
+    gap = timedelta(hours=1)
+
+    def detect(self, events: pl.DataFrame, context: DetectionContext) -> list[Alert]:
+        tries = events.filter(pl.col("action") == "device_refused")
+        alerts = []
+        for run in _bursts(tries, self.gap, 1, by="resource"):
+            first, last = _span(run)
+            ips = sorted(set(run["source_ip"].drop_nulls().to_list()))
+            login = run.filter(pl.col("status") == "signed_in").height > 0
+            alerts.append(Alert(self.name, "critical" if login else "high", run["user_name"][0], first, last,
+                                f"revoked {run['resource'][0]} of {run['user_name'][0]} tried {run.height} time(s)"
+                                + (f" from {', '.join(ips[:5])}" if ips else "")
+                                + ("; including a password sign-in" if login else ""),
+                                tuple(run["event_id"].to_list())))
+        return alerts
+
+
 DETECTORS: dict[str, type[Detector]] = {
     d.name: d for d in (BruteForce, UnusualLogin, BulkExtraction, DenialBurst, PrivilegeChange, DisabledAccount,
-                        CrashLoop)
+                        CrashLoop, RevokedDevice)
 }
 
 
