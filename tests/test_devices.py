@@ -17,11 +17,13 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from tornado.websocket import WebSocketHandler
 
 from tests.hub_support import RunningStack, running_stack, wait_until
 from workbench.explore import Session
@@ -63,7 +65,8 @@ def test_a_device_is_found_by_its_cookie_and_only_the_secrets_hash_is_stored(sto
 
 
 def test_device_names_are_cleaned_never_refused() -> None:
-    assert clean_name("  Phone   <script>alert(1)</script> 3 ", PHONE_UA) == "Phone scriptalert(1)/script 3"  # no angle brackets: shown escaped anyway
+    # no angle brackets (the list escapes names anyway); spaces collapsed
+    assert clean_name("  Phone   <script>alert(1)</script> 3 ", PHONE_UA) == "Phone scriptalert(1)/script 3"
     assert clean_name("x" * 200, PHONE_UA) == "x" * 60
     assert clean_name("<>", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Safari/604.1") == "Safari on iPhone"
 
@@ -162,6 +165,79 @@ def test_cli_lists_and_revokes_devices(tmp_path: Path, monkeypatch: pytest.Monke
     assert plain.get(a.device_id).revoked_by == "root-admin"  # type: ignore[union-attr]
     unknown = CliRunner().invoke(main, ["devices", "revoke", "nope", "--base-dir", str(tmp_path)])
     assert unknown.exit_code == 1 and "no device 'nope'" in unknown.output
+
+
+class FakeSocket(WebSocketHandler):
+    """A websocket handler as the dashboards' auth sees one (cookies, address), without a connection."""
+
+    def __init__(self, cookies: dict[str, str]) -> None:  # noqa: D107 - no tornado connection behind it
+        self.cookies_sent, self.headers_set, self.closed = cookies, {}, None
+        self.request = SimpleNamespace(remote_ip="10.0.0.5")
+        self.messages: list[str] = []
+
+    def get_cookie(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        return self.cookies_sent.get(name, default)
+
+    def set_header(self, name: str, value: Any) -> None:
+        self.headers_set[name] = value
+
+    def on_message(self, message: str | bytes) -> None:
+        self.messages.append(str(message))
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        self.closed = (code, reason)
+
+
+def test_dashboards_guard_refuses_revoked_devices_closes_their_sockets_and_ends_idle_sessions(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from tornado.web import HTTPError
+
+    from workbench.apps import field_devices
+    from workbench.apps.field_devices import DeviceGuard
+    from workbench.apps.specs import Viewer
+
+    monkeypatch.setenv("WORKBENCH_AUDIT_DIR", str(tmp_path / "audit"))
+    guard = DeviceGuard(tmp_path, idle_minutes=15)
+    officer, manager = Viewer("officer", "field_officer"), Viewer("mia", "manager")
+    a, secret_a = guard.store.register("officer", "A", PHONE_UA, None)
+    b, secret_b = guard.store.register("officer", "B", PHONE_UA, None)
+    socket_a, socket_b = FakeSocket({DEVICE_COOKIE: secret_a}), FakeSocket({DEVICE_COOKIE: secret_b})
+
+    async def scenario() -> None:
+        assert await guard.admit(socket_a, officer, "session-a") and await guard.admit(socket_b, officer, "session-b")
+        assert socket_a.headers_set["Cache-Control"] == "no-store"
+        assert await guard.admit(FakeSocket({}), manager, "") is True  # other roles: no device, no check
+        assert await guard.admit(FakeSocket({}), officer, "") is False  # no device: the login registers one
+        assert await guard.admit(FakeSocket({DEVICE_COOKIE: secret_a}), Viewer("other", "field_officer"), "") is False
+        socket_a.on_message("patch")  # the wrapped handler still gets the message; it counts as use
+        assert socket_a.messages == ["patch"]
+        guard.store.revoke(a.device_id)
+        await guard.sweep()
+        assert socket_a.closed == (4003, "device revoked") and socket_b.closed is None
+        with pytest.raises(HTTPError) as refused:
+            guard.refuse_revoked_cookie(FakeSocket({DEVICE_COOKIE: secret_a}))
+        assert refused.value.status_code == 403 and "revoked" in str(refused.value.reason)
+        guard.refuse_revoked_cookie(FakeSocket({DEVICE_COOKIE: secret_b}))  # the other phone: no refusal
+        token_request = FakeSocket({})
+        token_request._token_authenticated = True  # type: ignore[attr-defined]
+        with pytest.raises(HTTPError):  # a token issued in the revoked device's session
+            await guard.admit(token_request, officer, "session-a")
+        assert await guard.admit(token_request, officer, "session-b")
+        with pytest.raises(HTTPError):
+            guard.admit_ticket(a.device_id, officer)  # a published app's ticket from the revoked phone
+        guard.admit_ticket(b.device_id, officer)
+        monkeypatch.setattr(field_devices, "IDLE_SWEEP_SECONDS", 0.0)
+        guard.idle = timedelta(seconds=-1)  # every device is idle now
+        await guard.sweep()  # ends phone B's session (no hub here: no token to delete) and records it
+        assert guard.store.idle_with_sessions(timedelta(seconds=-1)) == []
+        assert await guard.admit(socket_b, officer, "session-b") is False  # idle: the login asks for the password
+
+    asyncio.run(scenario())
+    events = [r["event"] for r in read_records(tmp_path / "audit")]
+    assert events.count("device_refused") == 1  # throttled: one record per REFUSAL_RECORD_SECONDS per device
+    assert "device_idle" in events
 
 
 # ----------------------------------------------------------------------------- the real stack, in a browser

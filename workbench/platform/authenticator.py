@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import cached_property
 from datetime import timedelta
 from typing import Any
 
@@ -83,6 +84,13 @@ class WorkbenchAuthenticator(Authenticator):
             self._devices = DeviceStore(self.accounts_dir, audit=self.store.audit)
         return self._devices
 
+    @cached_property
+    def device_roles(self) -> frozenset[str]:
+        """The roles that sign in per device (the policy's ``devices = true``), read once like the hub's RBAC."""
+        from workbench.security.roles import device_roles
+
+        return device_roles()
+
     def _model(self, account: Account) -> dict[str, Any]:
         return {
             "name": account.name,
@@ -103,7 +111,7 @@ class WorkbenchAuthenticator(Authenticator):
             self.log.warning("Failed login for %r", name)
             return None
         await self._sync_unix_groups(account.name, account)
-        if handler is not None and account.role.value in device_roles():
+        if handler is not None and account.role.value in self.device_roles:
             await loop.run_in_executor(None, self._sign_in_device, handler, account, data.get("device_name"))
         return self._model(account)
 
@@ -131,7 +139,7 @@ class WorkbenchAuthenticator(Authenticator):
         # The hub sets _token_authenticated on requests with an API token (jupyterhub.handlers.base): those
         # carry no device cookie; a revoked device's tokens are deleted instead (devices.end_sessions).
         if (handler is not None and not getattr(handler, "_token_authenticated", False)
-                and role_of([g.name for g in user.groups]) in {Role(r) for r in device_roles()}):
+                and role_of([g.name for g in user.groups]) in self.device_roles):
             if not await loop.run_in_executor(None, self._device_allows, handler, user.name):
                 return False
         checked = self._account_checked if self._account_checked is not None else {}
@@ -221,13 +229,6 @@ class DeviceSessionsHandler(APIHandler):  # type: ignore[misc]
 
 
 DEVICE_SESSIONS_ROUTE = r"/api/workbench/users/([^/]+)/end-sessions"
-
-
-def device_roles() -> frozenset[str]:
-    """The roles that sign in per device (the policy's ``devices = true``)."""
-    from workbench.security.roles import device_roles as policy_device_roles
-
-    return policy_device_roles()
 
 
 def role_of(groups: list[str]) -> Role | None:

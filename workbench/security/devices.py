@@ -321,12 +321,14 @@ def end_sessions(base_dir: str | os.PathLike[str], device: Device, store: Device
     (``session_id``), which the dashboards and the hub bound to the device. Personal API
     tokens carry no session, so nothing says which device made one: revoking a device
     ends them all (the owner's other devices keep their sessions, which are not personal
-    tokens). Raises ``DeviceError`` when the hub refuses.
+    tokens). The sessions are then marked ended (``idle_with_sessions`` skips them), unless
+    the hub did not answer. Raises ``DeviceError`` when the hub refuses.
     """
     import requests
 
     access = service_access(base_dir)
     if access is None:
+        store.mark_ended(device.device_id)  # no hub: no token to end
         return 0
     endpoints, token = access
     try:
@@ -334,8 +336,9 @@ def end_sessions(base_dir: str | os.PathLike[str], device: Device, store: Device
                                json={"sessions": store.sessions(device.device_id), "personal": personal_tokens},
                                headers={"Authorization": f"token {token}"}, timeout=timeout)
     except requests.ConnectionError:
-        return 0  # the hub is down: every session checks the device again when it is back
+        return 0  # the hub is down: left open, so the next idle sweep tries again
     if answer.status_code == 404:
+        store.mark_ended(device.device_id)
         return 0  # the person never signed in to this hub
     if answer.status_code != 200:
         raise DeviceError(f"hub refused to end {device.owner!r}'s device sessions: {answer.status_code} "
