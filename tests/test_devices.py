@@ -26,7 +26,7 @@ from click.testing import CliRunner
 from tornado.websocket import WebSocketHandler
 
 from tests.hub_support import RunningStack, running_stack, wait_until
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.security.audit import AuditTrail, read_records
 from workbench.security.devices import (
     DEVICE_COOKIE,
