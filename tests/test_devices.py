@@ -240,6 +240,65 @@ def test_dashboards_guard_refuses_revoked_devices_closes_their_sockets_and_ends_
     assert "device_idle" in events
 
 
+class FakeHubHandler:
+    """What the authenticator reads of a hub request: cookies, address, user agent; the cookies it sets."""
+
+    def __init__(self, cookies: dict[str, str]) -> None:
+        self.cookies, self.set_cookies = cookies, {}
+        self.request = SimpleNamespace(remote_ip="10.0.0.6", protocol="http", headers={"User-Agent": PHONE_UA})
+
+    def get_cookie(self, name: str, default: str | None = None) -> str | None:
+        return self.cookies.get(name, default)
+
+    def set_cookie(self, name: str, value: str, **options: Any) -> None:
+        self.set_cookies[name] = (value, options)
+
+
+def test_hub_login_registers_the_device_and_refresh_refuses_revoked_idle_and_cookieless_browsers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from workbench.platform.authenticator import WorkbenchAuthenticator
+    from workbench.security.accounts import AccountStore
+
+    monkeypatch.setenv("WORKBENCH_AUDIT_DIR", str(tmp_path / "audit"))
+    password = AccountStore(tmp_path).add("officer", "field_officer")
+    AccountStore(tmp_path).add("mia", "manager", password.swapcase() + "x")
+    hub = WorkbenchAuthenticator(accounts_dir=str(tmp_path), create_system_users=False, device_idle_minutes=15)
+    user = SimpleNamespace(name="officer", groups=[SimpleNamespace(name="field_officer")])
+
+    async def scenario() -> None:
+        phone = FakeHubHandler({})
+        assert await hub.authenticate(phone, {"username": "officer", "password": password,
+                                              "device_name": "Phone 7"})  # type: ignore[arg-type]
+        secret, options = phone.set_cookies[DEVICE_COOKIE]
+        assert options["httponly"] and options["samesite"] == "Lax" and options["path"] == "/"
+        device = hub.devices.find(secret)
+        assert device is not None and (device.name, device.address) == ("Phone 7", "10.0.0.6")
+        signed_in = FakeHubHandler({DEVICE_COOKIE: secret, "jupyterhub-session-id": "s1"})
+        assert await hub.refresh_user(user, signed_in) is not False  # type: ignore[arg-type]
+        assert hub.devices.sessions(device.device_id) == ["s1"]
+        assert await hub.refresh_user(user, FakeHubHandler({})) is False  # type: ignore[arg-type]  # no device
+        token_call = FakeHubHandler({})
+        token_call._token_authenticated = True  # type: ignore[attr-defined]
+        assert await hub.refresh_user(user, token_call) is not False  # type: ignore[arg-type]
+        again = FakeHubHandler({DEVICE_COOKIE: secret})  # the same phone signing in again: the same device
+        assert await hub.authenticate(again, {"username": "officer", "password": password})  # type: ignore[arg-type]
+        assert DEVICE_COOKIE not in again.set_cookies and len(hub.devices.list("officer")) == 1
+        hub.device_idle_minutes = -1.0
+        assert await hub.refresh_user(user, signed_in) is False  # type: ignore[arg-type]  # idle: password again
+        hub.device_idle_minutes = 15.0
+        hub.devices.revoke(device.device_id)
+        assert await hub.refresh_user(user, signed_in) is False  # type: ignore[arg-type]
+        manager = FakeHubHandler({})
+        assert await hub.authenticate(manager, {"username": "mia", "password": password.swapcase() + "x"})  # type: ignore[arg-type]
+        assert manager.set_cookies == {}  # other roles sign in without a device
+
+    asyncio.run(scenario())
+    events = [(r["event"], r["status"]) for r in read_records(tmp_path / "audit") if r["event"].startswith("device_")]
+    assert events == [("device_new", "ok"), ("device_revoked", "ok"), ("device_refused", "denied")]
+
+
 # ----------------------------------------------------------------------------- the real stack, in a browser
 
 
@@ -280,7 +339,10 @@ def test_revoking_one_phone_ends_it_within_a_second_and_leaves_the_other_working
     from playwright.sync_api import sync_playwright
 
     from tests.test_apps import CHROMIUM, CHROMIUM_ARGS, page_text, wait_for_text
+    import requests
+
     from workbench.cli.main import main
+    from workbench.security.accounts import service_access
     from workbench.siem.pipeline import AuditCollector
 
     s = stack
@@ -350,6 +412,17 @@ def test_revoking_one_phone_ends_it_within_a_second_and_leaves_the_other_working
             return answer.status == 302 and "/hub/login" in answer.headers["location"]
 
         wait_until(hub_sends_to_login, 3, what="the hub asks phone A for the password")  # auth_refresh_age: 1 s
+
+        # Its session's tokens are gone at the hub; the other phone's are not (the hub's REST DELETE would end both).
+        access = service_access(s.profile.state_dir)
+        assert access is not None
+        endpoints, service_token = access
+        tokens = requests.get(f"{endpoints['hub_api']}/users/field-officer/tokens", timeout=10,
+                              headers={"Authorization": f"token {service_token}"}).json()["api_tokens"]
+        store = DeviceStore(s.profile.state_dir)
+        sessions = {t["session_id"] for t in tokens}
+        assert not sessions & set(store.sessions(devices["Phone A"]["device_id"]))
+        assert sessions & set(store.sessions(devices["Phone B"]["device_id"]))
 
         # The other phone of the same officer keeps working.
         phone_b.reload()
