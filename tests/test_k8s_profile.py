@@ -11,7 +11,12 @@ limits, roles and timeouts equal the local profile's.
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +68,8 @@ CHART_KEYS = {
 }
 SECRET_KEYS = re.compile(r"(token|secret|password|cookie|crypt|keys?)$", re.IGNORECASE)  # names that hold secrets
 ENV_REFERENCE = re.compile(r"^\$\([A-Z_]+\)$")  # Kubernetes expands $(VAR) from the pod's own env
-REFERENCE_KEYS = {"apiTokenFromSecretName", "apiTokenFromSecretKey", "secretKeyRef", "key", "name"}
+REFERENCE_KEYS = {"apiTokenFromSecretName", "apiTokenFromSecretKey", "secretKeyRef", "key", "name",
+                  "topologyKey"}  # a node label name
 
 
 @pytest.fixture(scope="module")
@@ -79,13 +85,13 @@ def test_checked_in_values_are_the_rendered_output(tmp_path: Path) -> None:
 
     result = CliRunner().invoke(platform, ["render-k8s", "--output", str(tmp_path / "k8s")])
     assert result.exit_code == 0, result.output
-    rendered = {p.name: p.read_text() for p in (tmp_path / "k8s").iterdir()}
-    checked_in = {p.name: p.read_text() for p in CHECKED_IN.iterdir() if p.is_file()}
+    rendered = {str(p.relative_to(tmp_path / "k8s")): p.read_text() for p in (tmp_path / "k8s").rglob("*") if p.is_file()}
+    checked_in = {str(p.relative_to(CHECKED_IN)): p.read_text() for p in CHECKED_IN.rglob("*") if p.is_file()}
     assert rendered == checked_in, "hub_config/kubernetes is stale: run `workbench platform render-k8s --output hub_config/kubernetes`"
 
 
 def test_sections_use_only_keys_the_charts_know(values: dict[str, Any]) -> None:
-    assert set(values) == {"jupyterhub", "dask-gateway"}
+    assert set(values) == {"jupyterhub", "dask-gateway", "workbench"}
     for path, allowed in CHART_KEYS.items():
         node: Any = values
         for part in path.split("."):
@@ -251,3 +257,79 @@ def test_no_secret_value_is_inline(values: dict[str, Any]) -> None:
     assert gw_auth == {"apiTokenFromSecretName": "hub", "apiTokenFromSecretKey": "hub.services.dask-gateway.apiToken"}
     for service in values["jupyterhub"]["hub"]["services"].values():
         assert "apiToken" not in service and "api_token" not in service  # z2jh generates them into its Secret
+
+
+def _round_trip(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` through the Kubernetes client's own model of its kind and back: a key the API does not know is
+    dropped on the way (a misspelt probe field would vanish), a wrong type raises."""
+    import asyncio
+    import json
+
+    from kubernetes_asyncio.client import ApiClient
+
+    class Response:
+        data = json.dumps(obj)
+
+    async def run() -> dict[str, Any]:
+        api = ApiClient()
+        try:
+            version = obj["apiVersion"].rpartition("/")[2].capitalize()
+            model = api.deserialize(Response(), f"{version}{obj['kind']}")
+            return dict(api.sanitize_for_serialization(model))
+        finally:
+            await api.close()
+
+    return asyncio.run(run())
+
+
+def test_audit_service_and_siem_are_deployments_the_api_accepts(values: dict[str, Any]) -> None:
+    """Rendered for Kubernetes like the local stack runs them: the same commands, one audit writer, probes."""
+    from workbench.cli.audit import audit
+    from workbench.platform import stack
+
+    objects = values["workbench"]["objects"]
+    for obj in objects:
+        assert _round_trip(obj) == obj, obj["metadata"]["name"]
+    by_name = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+    assert set(by_name) == {("PersistentVolumeClaim", "workbench-audit"), ("Deployment", "workbench-audit"),
+                            ("Deployment", "workbench-siem")}
+    template = (CHECKED_IN / kubernetes.TEMPLATE_FILE).read_text()
+    assert ".Values.workbench.objects" in template and "toYaml" in template
+    audit_pod = by_name["Deployment", "workbench-audit"]["spec"]
+    siem_pod = by_name["Deployment", "workbench-siem"]["spec"]
+    for spec in (audit_pod, siem_pod):  # one writer of one chain, never two side by side during a rollout
+        assert (spec["replicas"], spec["strategy"]["type"]) == (1, "Recreate")
+        assert spec["selector"]["matchLabels"] == spec["template"]["metadata"]["labels"]
+    [audit_box] = audit_pod["template"]["spec"]["containers"]
+    [siem_box] = siem_pod["template"]["spec"]["containers"]
+    assert {"readinessProbe", "livenessProbe"} <= set(audit_box) and "livenessProbe" in siem_box
+    # The same sub-commands the local supervisord runs, and each parses with the real CLI.
+    local = {p.name: list(p.command) for p in stack.security_programs(profile.HubProfile(lake="/tmp/lake"))}
+    for name, box in (("audit", audit_box), ("siem", siem_box)):
+        assert box["command"][:4] == ["python", "-m", "workbench.cli.audit", local[name][3]]
+        audit.make_context("audit", box["command"][3:])  # raises on an unknown option
+    # The SIEM records through the audit pod's socket: same volume, same node (peer credentials need one kernel).
+    socket_path = audit_box["command"][audit_box["command"].index("--socket") + 1]
+    assert {"name": "WORKBENCH_AUDIT_SOCKET", "value": socket_path} in siem_box["env"]
+    [affinity] = siem_pod["template"]["spec"]["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert affinity["labelSelector"]["matchLabels"] == audit_pod["selector"]["matchLabels"]
+    assert affinity["topologyKey"] == "kubernetes.io/hostname"
+    mounts = {m["mountPath"]: m for m in siem_box["volumeMounts"]}
+    assert mounts[kubernetes.AUDIT_TRAIL].get("readOnly") is True
+    # The probes run: the audit probe connects to a listening socket and fails without one; the SIEM's
+    # liveness passes on a fresh heartbeat and fails on a stale one.
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "audit.sock")
+        probe = [sys.executable, *audit_box["readinessProbe"]["exec"]["command"][1:-1], path]
+        assert subprocess.run(probe, capture_output=True).returncode != 0
+        with socket.socket(socket.AF_UNIX) as server:
+            server.bind(path)
+            server.listen()
+            assert subprocess.run(probe, capture_output=True).returncode == 0
+        beat = os.path.join(folder, "beat")
+        check = siem_box["livenessProbe"]["exec"]["command"][2].replace(kubernetes.SIEM_HEARTBEAT, beat)
+        assert subprocess.run(["sh", "-c", check]).returncode != 0  # no heartbeat yet
+        open(beat, "w").close()
+        assert subprocess.run(["sh", "-c", check]).returncode == 0
+        os.utime(beat, (0, 0))
+        assert subprocess.run(["sh", "-c", check]).returncode != 0

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("workbench.errors", "workbench.settings", "workbench.specfiles", "workbench.reference",
+                    "workbench.exports",  # packages' exports loaded on first use (PEP 562)
                     # operating-system primitives (users, groups, cgroups) that the governance
                     # layer applies the policy with; they import nothing else of the workbench
                     "workbench.platform.unix", "workbench.platform.cgroups")),

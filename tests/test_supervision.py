@@ -38,7 +38,7 @@ from tests import hub_support as support
 from tests.hub_support import running_stack, siem_alerts_to_webhook, wait_until
 from workbench.platform.profile import HubProfile
 from workbench.platform.supervised_hub import ROUTE_CHECK_SECONDS
-from workbench.platform.supervisor import Program, Supervisor
+from workbench.platform.supervisor import Program, Supervisor, SupervisorError
 
 BACK_WITHIN = 10.0
 """The issue's goal (p95 over the kills), printed; measured here on a 2-core machine shared by a whole team."""
@@ -94,6 +94,80 @@ def test_supervisord_restarts_a_killed_program_gives_up_on_a_crashing_one_and_st
     assert supervisor.stop(timeout=30)
     assert not supervisor.running() and not psutil.pid_exists(again)
     assert supervisor.processes() == [] and not supervisor.stop()
+
+
+def test_a_group_joins_and_leaves_a_running_supervisord_and_status_lists_it(tmp_path: Path) -> None:
+    """The demo's live loop joins the stack this way: its own config file, nothing else restarted."""
+    from workbench.platform import stack
+
+    supervisor = Supervisor(tmp_path / "state")
+    sleeper = Program("sleeper", ["/bin/sleep", "600"], startsecs=1)
+    group = [Program("feed", ["/bin/sleep", "601"], startsecs=1), Program("scorer", ["/bin/sleep", "602"], startsecs=1)]
+    with pytest.raises(SupervisorError, match="sleeper already supervised"):
+        supervisor.write_config([sleeper])
+        supervisor.add_group("loop", [sleeper], dict(os.environ))
+    supervisor.start([sleeper], dict(os.environ))
+    try:
+        wait_until(lambda: _state(supervisor, "sleeper")[0] == "RUNNING", 30, what="sleeper running")
+        stack_pid = _state(supervisor, "sleeper")[1]
+        assert sorted(supervisor.add_group("loop", group, dict(os.environ))) == ["feed", "scorer"]
+        assert oct((supervisor.groups_dir / "loop.conf").stat().st_mode & 0o777) == "0o600"
+        wait_until(lambda: {p.name: p.state for p in supervisor.processes()} == dict.fromkeys(
+            ["sleeper", "feed", "scorer"], "RUNNING"), 30, what="the group running beside the stack")
+        assert supervisor.add_group("loop", group, dict(os.environ)) == []  # as asked already: nothing restarts
+        feed = supervisor.signal("feed")
+        wait_until(lambda: _state(supervisor, "feed")[1] not in (None, feed), 10, what="feed restarted")
+        listed = {c.name: c for c in stack.status(HubProfile(state_dir=tmp_path / "state"))}
+        assert set(listed) == {"sleeper", "feed", "scorer"}
+        assert (listed["feed"].state in ("STARTING", "RUNNING"), listed["feed"].restarts, listed["scorer"].restarts) == (
+            True, 1, 0)
+        assert listed["feed"].uptime != "-" and listed["feed"].running
+        supervisor.start([sleeper], dict(os.environ))  # a later `platform up` keeps the group
+        assert {p.name for p in supervisor.processes()} == {"sleeper", "feed", "scorer"}
+        assert sorted(supervisor.remove_group("loop")) == ["feed", "scorer"]
+        assert {p.name: p.pid for p in supervisor.processes()} == {"sleeper": stack_pid}
+        assert supervisor.declared() == ["sleeper"] and supervisor.remove_group("loop") == []
+    finally:
+        supervisor.stop(timeout=30)
+    # With no stack running, the group starts a supervisord of its own; the stopped stack's programs stay stopped.
+    assert supervisor.add_group("loop", group[:1], dict(os.environ)) == ["feed"]
+    try:
+        wait_until(lambda: {p.name: p.state for p in supervisor.processes()} == {"feed": "RUNNING"}, 30,
+                   what="the group alone")
+    finally:
+        assert supervisor.stop(timeout=30)
+
+
+def test_the_live_loop_runs_clearances_entry_points_with_the_sources_settings(tmp_path: Path) -> None:
+    """``workbench demo loop start`` hands supervisord the same commands the loop always ran (they parse with
+    the real CLI), with the connectors' settings ``publish-sources`` wrote, in one group."""
+    from click.testing import CliRunner
+    from supervisor.options import ServerOptions
+
+    from workbench.cli.main import main
+    from workbench.demo.loop import DAEMONS, GROUP, Loop
+
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    (sources / "connectors.env").write_text("export TDEC_DB_URL=postgresql://u:p@127.0.0.1:5/tdec\n")
+    loop = Loop(sources, Path("connectors"), str(tmp_path / "lake"), tmp_path / "state")
+    programs = {p.name: p for p in loop.programs()}
+    assert list(programs) == list(DAEMONS) and [p.name for p in loop.programs(feed=False)] == list(DAEMONS)[1:]
+    for program in programs.values():
+        assert program.environment["TDEC_DB_URL"] == "postgresql://u:p@127.0.0.1:5/tdec"
+        assert program.environment["OMP_NUM_THREADS"] == "1"
+        parsed = CliRunner().invoke(main, [*program.command[1:], "--help"])  # an unknown option fails the parse
+        assert parsed.exit_code == 0, (program.name, parsed.output)
+    assert programs["follow-tdec"].command[1:4] == ["ingest", "run", "tdec"]
+    assert programs["scorer"].command[1:3] == ["models", "live"]
+    supervisor = loop.supervisor
+    supervisor.write_config([])
+    (supervisor.groups_dir / f"{GROUP}.conf").write_text("\n".join(p.section(supervisor.logs) for p in programs.values()))
+    options = ServerOptions()
+    options.configfile = str(supervisor.config_file)
+    options.process_config(do_usage=False)  # the main config's [include] reads the loop's file
+    assert {g.name for g in options.process_group_configs} == set(DAEMONS)
+    assert loop.status() == dict.fromkeys(DAEMONS)  # nothing runs
 
 
 def test_supervised_hub_starts_no_proxy_and_no_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -249,6 +323,17 @@ def _probes(s: Any) -> dict[str, Callable[[], bool]]:
     }
 
 
+def _cpu_seconds(pid: int | None) -> float:
+    """User + system CPU of ``pid`` and its children so far: what a restart costs, whatever the machine's load."""
+    import psutil
+
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except (psutil.Error, ValueError):
+        return float("nan")
+    return times.user + times.system + times.children_user + times.children_system
+
+
 def _connects(url: str) -> bool:
     import psycopg
 
@@ -260,8 +345,9 @@ def _connects(url: str) -> bool:
 
 
 def _state(supervisor: Supervisor, name: str) -> tuple[str, int | None]:
-    info = {p.name: p for p in supervisor.processes()}[name]
-    return info.state, info.pid
+    """One XML-RPC call (polled at 20 Hz while a component restarts: no log reading, no CPU taken from it)."""
+    info = supervisor.rpc().supervisor.getProcessInfo(name)
+    return info["statename"], info["pid"] or None
 
 
 @pytest.mark.hub
@@ -319,13 +405,17 @@ def test_each_component_killed_comes_back_within_10s_and_nothing_is_lost(faults:
         assert record.status == "ok", record.summary()
         return record.status
 
-    workloads = [Workload("logins", log_in, 0.5), Workload("queries", query, 0.1),
-                 Workload("dashboards", view, 0.5), Workload("ingest", ingest, 0.2)]
+    # Paced so that the workload itself leaves the recovering component a core of this 2-core machine:
+    # a login is ~0.5 s of argon2, a page view renders a Bokeh document, an ingest round writes Delta.
+    workloads = [Workload("logins", log_in, 1.0), Workload("queries", query, 0.1),
+                 Workload("dashboards", view, 1.0), Workload("ingest", ingest, 0.5)]
     threads = [threading.Thread(target=w.run, daemon=True) for w in workloads]
     for thread in threads:
         thread.start()
     probes = _probes(faults)
     recovery: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    load_before = os.getloadavg()[0]
     restarts_before = supervisor.restarts()
     try:
         wait_until(lambda: all(w.ok_after(0) for w in workloads), 60, what="every workload working")
@@ -340,6 +430,7 @@ def test_each_component_killed_comes_back_within_10s_and_nothing_is_lost(faults:
 
             wait_until(back, GIVE_UP_AFTER, interval=0.05, what=f"{name} back")
             recovery[name] = time.monotonic() - killed
+            cpu[name] = _cpu_seconds(_state(supervisor, name)[1])
             wait_until(lambda: all(w.ok_after(killed + recovery[name]) for w in workloads), GIVE_UP_AFTER,
                        what=f"every workload working again after {name}")
     finally:
@@ -347,7 +438,10 @@ def test_each_component_killed_comes_back_within_10s_and_nothing_is_lost(faults:
             w.stop.set()
         for thread in threads:
             thread.join(timeout=60)
+    print(f"load average (1 min) {load_before:.1f} before the kills, {os.getloadavg()[0]:.1f} after")
     print("recovery after SIGKILL (s): " + ", ".join(f"{k} {v:.2f}" for k, v in recovery.items()))
+    print("CPU the restarted process used until it served (s, load-independent): "
+          + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
     print("tries (ok/all): " + ", ".join(f"{w.name} {sum(ok for _, ok, _ in w.tries)}/{len(w.tries)}"
                                        for w in workloads))
     for w in workloads:
@@ -357,7 +451,11 @@ def test_each_component_killed_comes_back_within_10s_and_nothing_is_lost(faults:
     p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
     print(f"recovery p95 {p95:.2f} s (goal {BACK_WITHIN:g} s)")
     restarts = supervisor.restarts()
-    assert {name: restarts[name] - restarts_before.get(name, 0) for name in recovery} == dict.fromkeys(recovery, 1)
+    counted = {name: restarts[name] - restarts_before.get(name, 0) for name in recovery}
+    # A SIGKILLed postmaster leaves its backends behind for a moment, holding its shared memory: the first
+    # start may fail ("pre-existing shared memory block is still in use") and the next, after back-off, works.
+    assert 1 <= counted.pop("postgres") <= 2
+    assert counted == dict.fromkeys(counted, 1)
     assert {c.name: c.restarts for c in stack.status(profile)} == restarts
 
     # The audit trail: the chain holds across the kills; every query that returned is in it exactly

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -99,9 +100,11 @@ def serve_command(lake: str | None, audit_dir: str | None, socket_file: str, uni
               help="Hub state folder holding accounts/: the directory the disabled-account detector checks.")
 @click.option("--every", default=None, type=float, help="Seconds between cycles (default: settings.siem_interval).")
 @click.option("--once", is_flag=True, help="Run one cycle and exit.")
+@click.option("--heartbeat", default=None, metavar="FILE",
+              help="Touch FILE after each cycle (a liveness probe checks its age: a hung loop is restarted).")
 def siem_command(lake: str | None, audit_dir: str | None, hub_log: str | None, dashboards_log: str | None,
                  scoring_log: str | None, proxy_log: str | None, gateway_log: str | None, supervisor_log: str | None,
-                 accounts_dir: str | None, every: float | None, once: bool) -> None:
+                 accounts_dir: str | None, every: float | None, once: bool, heartbeat: str | None) -> None:
     """Collect the platform's logs into security.events, detect, alert: every N seconds until stopped."""
     import signal
     import threading
@@ -132,8 +135,13 @@ def siem_command(lake: str | None, audit_dir: str | None, hub_log: str | None, d
         stop.set()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    def report(line: str) -> None:
+        click.echo(line, err=True)
+        if heartbeat:
+            Path(heartbeat).touch()
+
     run_every(wb, every or settings.siem_interval, stop, sinks=sinks, accounts=accounts, collectors=collectors,
-              report=lambda line: click.echo(line, err=True))
+              report=report)
 
 
 if __name__ == "__main__":  # `python -m workbench.cli.audit serve|siem`: the stack's supervised components

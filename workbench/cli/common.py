@@ -6,15 +6,18 @@ import json
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import polars as pl
 from rich.console import Console
 from rich.table import Table
 
 from workbench.errors import UnknownTable, WorkbenchError
-from workbench.session import Session, connect
+
+if TYPE_CHECKING:  # the session stack loads when a command opens a session, not with every command
+    import polars as pl
+
+    from workbench.session import Session
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,7 +32,12 @@ def lake_option(func: F) -> F:
                        "then ~/.local/share/workbench/lake; `workbench config` shows which).")
     @wraps(func)
     def wrapper(*args: Any, lake: str | None, **kwargs: Any) -> Any:
-        return func(*args, session=lambda: connect(lake), **kwargs)
+        def session() -> Session:
+            from workbench.session import connect
+
+            return connect(lake)
+
+        return func(*args, session=session, **kwargs)
 
     return wrapper  # type: ignore[return-value]
 
@@ -85,4 +93,4 @@ def missing_step_hint(exc: WorkbenchError) -> str:
     return f"; it is made by `{step}`" + (f" ({progress})" if progress else "")
 
 
-SessionFactory = Callable[[], Session]
+SessionFactory = Callable[[], "Session"]

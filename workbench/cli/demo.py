@@ -14,7 +14,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from workbench.cli.common import SessionFactory, console, lake_option
 from workbench.ingest.postgres_server import LocalPostgres
 from workbench.lake import Lineage, TableStream
-from workbench.lake.storage import LakeLocation
 
 
 @click.group("demo")
@@ -86,8 +85,6 @@ def publish_sources_command(session: SessionFactory, seed: int, scale: float, ou
         console.print(f"lake {wb.settings.lake} already holds {wb.tables().height} tables; not publishing")
         return
 
-    _close_local_lake(wb.lake.location)
-
     def land_truth(stream: TableStream) -> None:
         wb.lake.write(stream, mode="overwrite", actor=wb.user,
                       lineage=Lineage(f"workbench demo publish-sources --seed {seed} --scale {scale} --with-truth"))
@@ -116,17 +113,6 @@ def publish_sources_command(session: SessionFactory, seed: int, scale: float, ou
                 threading.Event().wait()
             except KeyboardInterrupt:
                 pass
-
-
-def _close_local_lake(location: LakeLocation) -> None:
-    """A new local lake starts closed to other Unix users (``lake permissions --apply``, run by
-    ``platform up``, then opens it to the roles the policy names): the web connector's isolated
-    fetcher refuses to run while its own user could read the lake, and so would every reader."""
-    if location.is_remote:
-        return
-    folder = Path(location.uri(""))
-    folder.mkdir(mode=0o750, parents=True, exist_ok=True)
-    folder.chmod(folder.stat().st_mode & ~0o007)
 
 
 @demo.command("feed")
@@ -192,20 +178,20 @@ def feed_command(session: SessionFactory, out: Path, db_url: str | None, rate: f
 @click.option("--connectors", type=click.Path(file_okay=False, path_type=Path), default=Path("connectors"),
               show_default=True, help="Folder of connector files the followers run.")
 @click.option("--lake", default=None, metavar="DIR", help="Lake root (default: the configured lake).")
-@click.option("--folder", type=click.Path(file_okay=False, path_type=Path), default=Path("var/loop"),
-              show_default=True, help="Pid files and logs of the loop's processes.")
 @click.option("--no-feed", is_flag=True, help="With start: followers and scorer only (real sources feed themselves).")
-def loop_command(action: str, out: Path, connectors: Path, lake: str | None, folder: Path, no_feed: bool) -> None:
-    """The live loop as background processes: start, stop or report the feed, a follower per live source and
-    the scorer (``make up`` starts them, ``make down`` stops them, ``make status`` reports them)."""
+def loop_command(action: str, out: Path, connectors: Path, lake: str | None, no_feed: bool) -> None:
+    """The live loop under the stack's supervisord: start, stop or report the feed, a follower per live source
+    and the scorer (``make up`` starts them, ``make down`` stops them, ``make status`` reports them)."""
     from workbench.demo.loop import Loop
+    from workbench.platform.profile import HubProfile
     from workbench.settings import load_settings
 
-    loop = Loop(out, connectors, load_settings(lake=lake).lake, folder)
+    state = HubProfile.from_env().state_dir
+    loop = Loop(out, connectors, load_settings(lake=lake).lake, state)
     if action == "start":
         started = loop.start(feed=not no_feed)
-        console.print(f"live loop: started {', '.join(started) or 'nothing (all running)'}; logs in {folder}; "
-                      f"pause the feed with `workbench demo feed --pause --out {out}`")
+        console.print(f"live loop: started {', '.join(started) or 'nothing (all running)'} under supervisord; "
+                      f"logs in {state / 'logs'}; pause the feed with `workbench demo feed --pause --out {out}`")
     elif action == "stop":
         stopped = loop.stop()
         console.print(f"live loop: stopped {', '.join(stopped) or 'nothing (none running)'}")

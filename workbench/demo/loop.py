@@ -1,9 +1,12 @@
-"""The demo stack's live loop as background processes: the feed, a follower per live source, the scorer.
+"""The demo stack's live loop under the stack's supervisord: the feed, a follower per live source, the scorer.
 
 ``make up`` starts them (``workbench demo loop start``), ``make down`` stops them and ``make
-status`` lists them. Each is one entry of ``DAEMONS`` - a name and the ``workbench``
-command it runs - started detached with a pid file and a log under ``var/loop`` (the
-``platform.daemons.StackProcess``: not supervised; the pid is checked against the command line before any signal).
+status`` lists them with the stack's other components (state, uptime, restarts). Each is one
+entry of ``DAEMONS`` - a name and the ``workbench`` command it runs - and becomes one
+``platform.supervisor.Program`` of the group ``loop`` (``Supervisor.add_group``): restarted
+when it dies, given up on (FATAL, and a SIEM crash-loop alert) when it keeps dying, its log
+in the stack's ``logs/NAME.log``. The group is added beside the running stack, so starting
+or stopping the loop restarts nothing else; a later ``workbench platform up`` keeps it.
 The followers and the scorer are the production parts; only the feed is the demo's. To
 follow real sources, point the followers' connectors at them (their ``*_DB_URL`` settings)
 and leave the feed out (``--no-feed``).
@@ -17,8 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.platform.daemons import StackProcess
+from workbench.platform.supervisor import Program, Supervisor
 
+GROUP = "loop"
+"""The loop's group in the stack's supervisord (``<state>/private/programs.d/loop.conf``)."""
 EVERY = "1"
 """Seconds between a follower's polls of its source (the connectors' schedules are for nightly loads)."""
 DAEMONS: dict[str, list[str]] = {
@@ -35,30 +40,30 @@ DAEMONS: dict[str, list[str]] = {
 
 @dataclass(frozen=True)
 class Loop:
-    """Where one demo stack's loop reads and writes, and where its pid files and logs go."""
+    """Where one demo stack's loop reads and writes, and the stack (state folder) whose supervisord runs it."""
 
     sources: Path
     connectors: Path
     lake: str
-    folder: Path
+    state_dir: Path
 
-    def processes(self, feed: bool = True) -> list[StackProcess]:
+    @property
+    def supervisor(self) -> Supervisor:
+        return Supervisor(self.state_dir)
+
+    def programs(self, feed: bool = True) -> list[Program]:
         workbench = str(Path(sys.executable).parent / "workbench")
         values = {"sources": str(self.sources.resolve()), "connectors": str(self.connectors.resolve()),
                   "lake": self.lake}
-        out = []
-        for name, args in DAEMONS.items():
-            if name == "feed" and not feed:
-                continue
-            command = [workbench, *(a.format(**values) for a in args)]
-            out.append(StackProcess(name=name, command=command, marker=" ".join(args[:3]).format(**values),
-                                    pid_file=self.folder / f"{name}.pid", log_file=self.folder / f"{name}.log",
-                                    ready=lambda: True, detail=" ".join(command[1:])))
-        return out
+        environment = self.environment()
+        return [Program(name, [workbench, *(a.format(**values) for a in args)], environment=environment,
+                        priority=70, directory=os.getcwd(), detail=f"live loop: workbench {' '.join(args[:3])}")
+                for name, args in DAEMONS.items() if feed or name != "feed"]
 
     def environment(self) -> dict[str, str]:
-        """The connectors' settings ``publish-sources`` wrote (``connectors.env``) over this process's environment."""
-        env = dict(os.environ)
+        """The connectors' settings ``publish-sources`` wrote (``connectors.env``) and this process's
+        ``WORKBENCH_*`` settings, over supervisord's own environment."""
+        env = {k: v for k, v in os.environ.items() if k.startswith("WORKBENCH_") or k == "HF_HUB_OFFLINE"}
         env_file = self.sources / "connectors.env"
         if env_file.is_file():
             for line in env_file.read_text(encoding="utf-8").splitlines():
@@ -69,19 +74,15 @@ class Loop:
         return env
 
     def start(self, feed: bool = True) -> list[str]:
-        """Start what is not running; the names started."""
-        started = []
-        env = self.environment()
-        for process in self.processes(feed):
-            if process.pid() is None:
-                process.start(env, timeout=10)
-                started.append(process.name)
-        return started
+        """Supervise the loop (starting supervisord when the stack does not run); the names (re)started:
+        none when the loop already runs as asked."""
+        return self.supervisor.add_group(GROUP, self.programs(feed), os.environ)
 
     def stop(self) -> list[str]:
-        """Stop every running process of the loop; the names stopped."""
-        return [p.name for p in self.processes() if p.stop()]
+        """Stop the loop's processes and take them out of supervision; the names stopped."""
+        return self.supervisor.remove_group(GROUP)
 
     def status(self) -> Mapping[str, int | None]:
         """Each process's pid, or None when it is not running."""
-        return {p.name: p.pid() for p in self.processes()}
+        found = {p.name: p.pid for p in self.supervisor.processes()}
+        return {name: found.get(name) for name in DAEMONS}

@@ -67,7 +67,7 @@ from workbench.platform.spawner import WorkbenchSpawner
 from workbench.platform.supervised_hub import hand_over
 from workbench.platform.userenv import build_user_env, singleuser_cmd
 from workbench.settings import load_settings
-from workbench.siem.collectors import HUB_LOG_FORMAT
+from workbench.siem.log_formats import HUB_LOG_FORMAT
 
 LAUNCHER_ENTRIES = f"""# JupyterLab launcher tiles (jupyter-app-launcher), found through JUPYTER_PATH.
 - title: Dashboards

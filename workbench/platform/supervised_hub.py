@@ -14,7 +14,7 @@ from typing import Any
 
 from workbench.platform.profile import HubProfile, secret_file
 
-ROUTE_CHECK_SECONDS = 5
+ROUTE_CHECK_SECONDS = 3
 """How often the hub compares its routes with the proxy's (``JupyterHub.last_activity_interval``):
 the longest a restarted proxy serves without a notebook's route."""
 

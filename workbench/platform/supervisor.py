@@ -132,6 +132,7 @@ class Supervisor:
     def __init__(self, state_dir: str | os.PathLike[str]) -> None:
         self.state_dir = Path(state_dir)
         self.config_file = self.state_dir / "private" / "supervisord.conf"
+        self.groups_dir = self.state_dir / "private" / "programs.d"
         self.socket = self.state_dir / "run" / "supervisor.sock"
         self.pid_file = self.state_dir / "run" / "supervisord.pid"
         self.logs = self.state_dir / "logs"
@@ -150,17 +151,16 @@ class Supervisor:
             "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n"
             "[supervisorctl]\n"
             f"serverurl=unix://{_escape(str(self.socket))}\n\n"
+            "[include]\n"
+            f"files={_escape(str(self.groups_dir))}/*.conf\n\n"
         )
         return head + "\n".join(p.section(self.logs) for p in programs)
 
     def write_config(self, programs: Sequence[Program]) -> None:
-        for folder, mode in ((self.config_file.parent, 0o700), (self.socket.parent, 0o700), (self.logs, 0o700)):
+        for folder in (self.config_file.parent, self.groups_dir, self.socket.parent, self.logs):
             folder.mkdir(parents=True, exist_ok=True)
-            os.chmod(folder, mode)
-        fd = os.open(self.config_file, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(self.render(programs))
-        os.chmod(self.config_file, 0o600)
+            os.chmod(folder, 0o700)
+        _write_private(self.config_file, self.render(programs))
 
     def rpc(self, timeout: float = 10.0) -> xmlrpc.client.ServerProxy:
         """supervisord's XML-RPC interface over its Unix socket."""
@@ -188,23 +188,12 @@ class Supervisor:
         """
         self.write_config(programs)
         if self.running():
-            rpc = self.rpc()
-            [[added, changed, removed]] = rpc.supervisor.reloadConfig()  # type: ignore[misc]
-            for name in [*removed, *changed]:
-                try:
-                    rpc.supervisor.stopProcessGroup(name)
-                except xmlrpc.client.Fault:
-                    pass
-                rpc.supervisor.removeProcessGroup(name)
-            for name in [*changed, *added]:
-                rpc.supervisor.addProcessGroup(name)
-            for info in rpc.supervisor.getAllProcessInfo():  # type: ignore[union-attr]
-                if info["statename"] in ("FATAL", "EXITED", "STOPPED", "BACKOFF"):
-                    try:
-                        rpc.supervisor.startProcess(info["name"], False)
-                    except xmlrpc.client.Fault:
-                        pass  # started meanwhile by its own restart policy
-            return
+            self._apply(restart_stopped=True)
+        else:
+            self._launch(env, timeout)
+
+    def _launch(self, env: Mapping[str, str], timeout: float) -> None:
+        """Run supervisord over the config as written; return once it answers on its socket."""
         self.socket.unlink(missing_ok=True)
         with open(self.logs / "supervisord.out", "ab") as out:
             proc = subprocess.Popen(
@@ -218,6 +207,67 @@ class Supervisor:
             if time.monotonic() > deadline:
                 raise SupervisorError(f"supervisord does not answer after {timeout:.0f} s:\n{self.tail()}")
             time.sleep(0.1)
+
+    def _apply(self, restart_stopped: bool) -> tuple[list[str], list[str], list[str]]:
+        """Make the running supervisord match its config files (``supervisorctl update``): added programs
+        start, removed ones stop, changed ones restart, the others keep running; with ``restart_stopped``,
+        FATAL and stopped components start again too. (added, changed, removed) names."""
+        rpc = self.rpc()
+        [[added, changed, removed]] = rpc.supervisor.reloadConfig()  # type: ignore[misc]
+        for name in [*removed, *changed]:
+            try:
+                rpc.supervisor.stopProcessGroup(name)
+            except xmlrpc.client.Fault:
+                pass
+            rpc.supervisor.removeProcessGroup(name)
+        for name in [*changed, *added]:
+            rpc.supervisor.addProcessGroup(name)
+        if restart_stopped:
+            for info in rpc.supervisor.getAllProcessInfo():  # type: ignore[union-attr]
+                if info["statename"] in ("FATAL", "EXITED", "STOPPED", "BACKOFF"):
+                    try:
+                        rpc.supervisor.startProcess(info["name"], False)
+                    except xmlrpc.client.Fault:
+                        pass  # started meanwhile by its own restart policy
+        return list(added), list(changed), list(removed)
+
+    def add_group(self, group: str, programs: Sequence[Program], env: Mapping[str, str]) -> list[str]:
+        """Supervise ``programs`` as ``group`` beside whatever runs (``programs.d/GROUP.conf``, read through
+        the main config's ``[include]``): a part of the stack that starts on its own schedule (the demo's
+        live loop) without rewriting the rest. Starts supervisord (with the group alone) when it does not
+        run; a later ``start`` keeps the group. The names started or restarted."""
+        clash = {p.name for p in programs} & set(self._main_programs())
+        if clash:
+            raise SupervisorError(f"{', '.join(sorted(clash))} already supervised by the stack's own config")
+        running = self.running()
+        if not running:  # the stack's own programs (a stopped stack's config) stay stopped
+            self.write_config([])
+        _write_private(self.groups_dir / f"{group}.conf", "\n".join(p.section(self.logs) for p in programs))
+        if not running:
+            self._launch(env, timeout=30.0)
+            return [p.name for p in programs]
+        added, changed, _ = self._apply(restart_stopped=False)
+        return [*added, *changed]
+
+    def remove_group(self, group: str) -> list[str]:
+        """Stop ``group``'s programs and forget them; the names stopped."""
+        path = self.groups_dir / f"{group}.conf"
+        if not path.exists():
+            return []
+        names = _program_names(path.read_text())
+        path.unlink()
+        if not self.running():
+            return []
+        self._apply(restart_stopped=False)
+        return names
+
+    def declared(self) -> list[str]:
+        """The programs of the config last written: the stack's own, then each group's."""
+        files = [self.config_file, *sorted(self.groups_dir.glob("*.conf"))]
+        return [name for path in files if path.exists() for name in _program_names(path.read_text())]
+
+    def _main_programs(self) -> list[str]:
+        return _program_names(self.config_file.read_text()) if self.config_file.exists() else []
 
     def stop(self, timeout: float = 90.0) -> bool:
         """Stop every component (reverse priority, each SIGTERM then SIGKILL after its stopwaitsecs),
@@ -296,6 +346,18 @@ class Supervisor:
         except (OSError, ValueError):
             return None
         return pid if _alive(pid) and "supervisord" in _cmdline(pid) else None
+
+
+def _program_names(config: str) -> list[str]:
+    return [line[len("[program:"):-1] for line in config.splitlines() if line.startswith("[program:")]
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``path`` 0600 (supervisord's configs hold the services' tokens) from the first byte on."""
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.chmod(path, 0o600)
 
 
 def _alive(pid: int) -> bool:

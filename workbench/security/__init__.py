@@ -7,11 +7,20 @@ audit trail for people's reads and writes; services call ``record`` for their ow
 over this package: it reads the audit trail into ``security.events``.
 """
 
-from workbench.security.audit import AuditTrail, AuditUnavailable, Verification, audit_dir_for, search, verify
-from workbench.security.gate import Gate, GuardedSQL
-from workbench.security.policy import AccessPolicy, configured_role, load_policy, policy_path
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "AccessPolicy", "AuditTrail", "AuditUnavailable", "Gate", "GuardedSQL", "Verification", "audit_dir_for",
-    "configured_role", "load_policy", "policy_path", "search", "verify",
-]
+from workbench.exports import lazy_exports
+
+if TYPE_CHECKING:
+    from workbench.security.audit import AuditTrail, AuditUnavailable, Verification, audit_dir_for, search, verify
+    from workbench.security.gate import Gate, GuardedSQL
+    from workbench.security.policy import AccessPolicy, configured_role, load_policy, policy_path
+
+# Loaded on first use (``workbench.exports``): the hub, the audit service and the SIEM import ``accounts`` or
+# ``audit`` at every (re)start and need not pay for the gate's engines.
+__all__, __getattr__ = lazy_exports(__name__, {
+    "workbench.security.audit": ("AuditTrail", "AuditUnavailable", "Verification", "audit_dir_for", "search",
+                                 "verify"),
+    "workbench.security.gate": ("Gate", "GuardedSQL"),
+    "workbench.security.policy": ("AccessPolicy", "configured_role", "load_policy", "policy_path"),
+})

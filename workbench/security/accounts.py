@@ -30,6 +30,7 @@ What a caller may rely on:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import pwd
@@ -313,7 +314,7 @@ class AccountStore:
             row = db.execute("SELECT hash, enabled, failures, role FROM accounts WHERE name = ?", (name,)).fetchone()
         if row is None:
             # Spend the same time as a real check so that timing does not reveal names.
-            _verify_hash(_DUMMY_HASH, password)
+            _verify_hash(_dummy_hash(), password)
             self._login_record(name, "login_failed", "failed", source_ip, None, reason="unknown account")
             return None
         digest, enabled, failures, role = row
@@ -336,7 +337,12 @@ class AccountStore:
         return self.get(name)
 
 
-_DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
+@functools.cache
+def _dummy_hash() -> str:
+    """What an unknown name's password is checked against, so it costs as long as a known one's. Made at the
+    first such login, not at import: an argon2 hash is ~0.5 s of CPU, which every process importing this
+    module (the hub, the gateway, the audit service, at each restart) would otherwise pay."""
+    return _HASHER.hash(secrets.token_hex(16))
 
 
 def _verify_hash(digest: str, password: str) -> bool:

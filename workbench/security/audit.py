@@ -42,12 +42,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from workbench.errors import AccessDenied, WorkbenchError
 from workbench.settings import Settings
+
+if TYPE_CHECKING:
+    import polars as pl
 
 GENESIS = "0" * 64
 LOG_FILE = "audit.jsonl"
@@ -454,10 +455,10 @@ def parse_since(value: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-SEARCH_SCHEMA = {
-    "seq": pl.Int64, "ts": pl.String, "user": pl.String, "role": pl.String, "event": pl.String,
-    "status": pl.String, "tables": pl.String, "rows": pl.Int64, "query": pl.String, "detail": pl.String,
-}
+SEARCH_SCHEMA = {"seq": "Int64", "ts": "String", "user": "String", "role": "String", "event": "String",
+                 "status": "String", "tables": "String", "rows": "Int64", "query": "String", "detail": "String"}
+"""``search``'s columns and their Polars types (by name: the audit service, the hub and the gateway import this
+module at every start and never search, so Polars loads with the first search)."""
 
 
 def read_records(folder: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
@@ -494,7 +495,9 @@ def search(folder: str | os.PathLike[str], user: str | None = None, table: str |
             "event": rec.get("event"), "status": rec.get("status"), "tables": ",".join(rec.get("tables") or []),
             "rows": rec.get("rows"), "query": rec.get("query"), "detail": canonical(rec.get("detail") or {}),
         })
-    return pl.DataFrame(rows, schema=SEARCH_SCHEMA)
+    import polars as pl
+
+    return pl.DataFrame(rows, schema={name: getattr(pl, kind) for name, kind in SEARCH_SCHEMA.items()})
 
 
 class NullAudit(AuditWriter):

@@ -32,19 +32,11 @@ import polars as pl
 
 from workbench.security.access_log import ANONYMOUS_CALLER
 from workbench.siem.detectors import ANONYMOUS
+from workbench.siem.log_formats import DASHBOARD_LOG_FORMAT, HUB_LOG_FORMAT
 from workbench.siem.pipeline import EVENT_SCHEMA, AuditCollector, Collector
 
 if TYPE_CHECKING:
     from workbench.session.session import Session
-
-HUB_LOG_FORMAT = ("%(log_color)s[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s %(module)s:%(lineno)d]"
-                  "%(reset)s %(message)s")
-"""The hub's log line (``--JupyterHub.log_format``). JupyterHub's default uses tornado's
-``%(color)s``, which breaks once ``dask_gateway_server`` swaps traitlets' formatter class
-for colorlog's (every hub line then fails to format); this one works with both."""
-
-DASHBOARD_LOG_FORMAT = "[%(levelname)1.1s %(asctime)s.%(msecs)03d %(name)s] %(message)s"
-"""The line the dashboards server should log with (``dashboard_logging``)."""
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _TRAITLETS_LINE = re.compile(r"^\[(?P<level>[DIWEC]) (?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) "
