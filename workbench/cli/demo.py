@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from workbench.cli.common import SessionFactory, console, lake_option
 from workbench.ingest.postgres_server import LocalPostgres
 from workbench.lake import Lineage, TableStream
+from workbench.lake.storage import LakeLocation
 
 
 @click.group("demo")
@@ -85,6 +86,8 @@ def publish_sources_command(session: SessionFactory, seed: int, scale: float, ou
         console.print(f"lake {wb.settings.lake} already holds {wb.tables().height} tables; not publishing")
         return
 
+    _close_local_lake(wb.lake.location)
+
     def land_truth(stream: TableStream) -> None:
         wb.lake.write(stream, mode="overwrite", actor=wb.user,
                       lineage=Lineage(f"workbench demo publish-sources --seed {seed} --scale {scale} --with-truth"))
@@ -113,6 +116,17 @@ def publish_sources_command(session: SessionFactory, seed: int, scale: float, ou
                 threading.Event().wait()
             except KeyboardInterrupt:
                 pass
+
+
+def _close_local_lake(location: LakeLocation) -> None:
+    """A new local lake starts closed to other Unix users (``lake permissions --apply``, run by
+    ``platform up``, then opens it to the roles the policy names): the web connector's isolated
+    fetcher refuses to run while its own user could read the lake, and so would every reader."""
+    if location.is_remote:
+        return
+    folder = Path(location.uri(""))
+    folder.mkdir(mode=0o750, parents=True, exist_ok=True)
+    folder.chmod(folder.stat().st_mode & ~0o007)
 
 
 @demo.command("feed")
