@@ -334,7 +334,7 @@ def sign_in(s: RunningStack, browser: Any, name: str, device: str | None, viewpo
 @pytest.mark.hub
 @pytest.mark.browser
 @pytest.mark.slow
-def test_revoking_one_phone_ends_it_within_a_second_and_leaves_the_other_working(
+def test_revoking_one_phone_ends_it_within_a_second_and_leaves_the_other_working_until_idle(
         stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -342,7 +342,7 @@ def test_revoking_one_phone_ends_it_within_a_second_and_leaves_the_other_working
     import requests
 
     from workbench.cli.main import main
-    from workbench.security.accounts import service_access
+    from workbench.security.accounts import service_access, transaction
     from workbench.siem.pipeline import AuditCollector
 
     s = stack
@@ -429,6 +429,26 @@ def test_revoking_one_phone_ends_it_within_a_second_and_leaves_the_other_working
         wait_for_text(phone_b, "Hit rate")
         assert phone_b.request.get(app, max_redirects=0).status == 200
         phone_b.screenshot(path=str(artifacts / "phone_b_still_working.png"), full_page=True)
+
+        # Phone B left unused past the idle limit (its last use moved back 16 minutes): its session ends, its
+        # tokens are deleted, the dashboards and the hub ask for the password; signing in again continues.
+        b_id = devices["Phone B"]["device_id"]
+        long_ago = (datetime.now(UTC) - timedelta(minutes=16)).isoformat(timespec="seconds")
+        with transaction(store.path) as db:
+            db.execute("UPDATE devices SET last_seen = ? WHERE device_id = ?", (long_ago, b_id))
+        answer = phone_b.request.get(probe, max_redirects=0)
+        assert answer.status == 302 and f"{PREFIX}/login" in answer.headers["location"], answer.status
+        tokens = requests.get(f"{endpoints['hub_api']}/users/field-officer/tokens", timeout=10,
+                              headers={"Authorization": f"token {service_token}"}).json()["api_tokens"]
+        assert not {t["session_id"] for t in tokens} & set(store.sessions(b_id))
+        phone_b.goto(f"{s.url}{PREFIX}/")
+        phone_b.wait_for_url("**/hub/login**", timeout=30_000)
+        phone_b.fill("#username_input", "field-officer")
+        phone_b.fill("#password_input", s.passwords["field-officer"])
+        phone_b.click("#login_submit")
+        phone_b.wait_for_url(f"{s.url}{PREFIX}/**", timeout=60_000)
+        wait_for_text(phone_b, "Dashboards")
+        assert [d.name for d in store.list("field-officer")].count("Phone B") == 1  # the same device, in use again
         browser.close()
 
     records = list(read_records(Path(s.profile.lake).parent / "audit"))
@@ -437,6 +457,7 @@ def test_revoking_one_phone_ends_it_within_a_second_and_leaves_the_other_working
     assert ("device_new", "field-officer", "Phone A") in events and ("device_new", "field-officer", "Phone B") in events
     assert ("device_revoked", "admin", "Phone A") in events
     assert ("device_refused", "field-officer", "Phone A") in events
+    assert ("device_idle", "field-officer", "Phone B") in events
     from workbench.siem.detectors import run_detectors
 
     frame = AuditCollector(Path(s.profile.lake).parent / "audit").new_events(None, None)  # type: ignore[arg-type]
