@@ -47,7 +47,8 @@ a small one where each entity has several records (in a 171-record file 1.2% of 
 are matches, and they sit in the levels that matter, inflating u there about tenfold)."""
 
 FEATURES = ("unique_id", "source_system", "register", "kind", "key_en", "key_yue", "key_cmn", "brand_en", "brand_yue", "brands",
-            "brand_heads", "brand_tails", "trade", "id_no", "phone", "addr_nums", "addr_area")
+            "brand_heads", "brand_tails", "trade", "trades", "id_no", "phone", "addr_nums", "addr_area")
+LIST_FEATURES = ("brands", "brand_heads", "brand_tails", "trades")
 
 
 def features(records: pl.DataFrame) -> pl.DataFrame:
@@ -64,11 +65,16 @@ def features(records: pl.DataFrame) -> pl.DataFrame:
             "key_en": keys.key_en, "key_yue": keys.key_yue, "key_cmn": keys.key_cmn,
             "brand_en": keys.brand_en, "brand_yue": keys.brand_yue, "brands": brands,
             "brand_heads": sorted({b[:4] for b in brands}), "brand_tails": sorted({b[-4:] for b in brands}),
-            "trade": keys.trade, "id_no": registration_key(rec.get("id_no")), "phone": phone_key(rec.get("phone")),
+            "trade": keys.trade, "trades": keys.trade.split() if keys.trade else [],
+            "id_no": registration_key(rec.get("id_no")), "phone": phone_key(rec.get("phone")),
             "addr_nums": address_numbers(rec.get("address")), "addr_area": address_area(rec.get("address")),
         })
-    schema = {c: pl.Utf8 for c in FEATURES} | {c: pl.List(pl.Utf8) for c in ("brands", "brand_heads", "brand_tails")}
+    schema = {c: pl.Utf8 for c in FEATURES} | {c: pl.List(pl.Utf8) for c in LIST_FEATURES}
     return pl.DataFrame(rows, schema=schema)
+
+
+def present(frame: pl.DataFrame, column: str) -> bool:
+    return frame[column].null_count() < frame.height
 
 
 def _level(label: str, sql: str) -> dict[str, object]:
@@ -88,25 +94,56 @@ def _name_similarity() -> str:
 
 SAME_BRAND = 'len(list_intersect("brands_l", "brands_r")) > 0'
 SAME_TRADE = 'coalesce("trade_l", \'\') = coalesce("trade_r", \'\')'
+CONFLICTING_TRADE = 'len("trades_l") > 0 AND len("trades_r") > 0 AND len(list_intersect("trades_l", "trades_r")) = 0'
+"""Both names say what the company does and they share no trade word (``Trading`` / ``Logistics``)."""
+CROSS_SCRIPT = ('"kind_l" = \'company\' AND "kind_r" = \'company\' AND '
+                '("key_en_l" IS NULL) <> ("key_en_r" IS NULL) AND ("key_yue_l" IS NULL) <> ("key_yue_r" IS NULL)')
+"""Two company names, one written only in Latin letters, the other only in Chinese characters."""
 
 
-def name_comparison() -> dict[str, object]:
-    """Names: same brand and trade words, same brand only, close spellings, else.
+def name_comparison(frame: pl.DataFrame | None = None, company_rules: bool = True) -> dict[str, object]:
+    """Names: same brand and trade words, same brand only, close spellings, different scripts, else.
 
     A near-name distractor (``Wing Fat Trading`` vs ``Wing Fat Logistics``; ``Wing Fat`` vs
     ``Wing Tat``) falls to a lower level than a re-spelling of one name, and EM learns how
-    much each level is worth from the data.
+    much each level is worth from the data. Two general facts shape the levels:
+
+    - names whose **trade words conflict** (both say what the company does and no word
+      agrees: ``Hang Cheong Foods`` / ``Hang Cheong Hardware``) name different companies
+      however alike their brands are: a sister company or a namesake, not a re-spelling. No
+      level that rewards a similar brand takes them; they fall to "else". (Left to EM, such
+      rare pairs without other evidence are drawn into the match class of a small file.)
+    - a name in Chinese characters and one in Latin letters whose readings do not meet are
+      not evidence against a match the way two unlike English names are: a Hong Kong
+      company's English name is often a translation or a brand (``皇冠`` = ``Crown``,
+      ``亞太`` = ``Asia Pacific``), not a reading. Such pairs fall to "different scripts"
+      levels (split by whether the trade words agree) instead of "else", so their weight is
+      learnt from cross-script pairs alone. The levels exist only when the records hold
+      names in both scripts.
+
+    ``company_rules=False`` leaves both out (the levels before them are unchanged). The
+    lake's mentions need that for now: there person and company names share this one
+    comparison, and on a scale-1 world moving the many namesake-company pairs to "else"
+    shifts EM so far that a common person name alone links two people (pairwise precision
+    .98 -> .57 on the world, ring-member precision of detection .92 -> .48). Person names
+    need a comparison of their own (with term-frequency adjustment) before the lake can
+    take these rules; record files (companies, or people as in FEBRL4) take them.
     """
     similarity = _name_similarity()
+    agree = f" AND NOT ({CONFLICTING_TRADE})" if company_rules else ""
+    scripts = company_rules and (frame is None or (present(frame, "key_en") and present(frame, "key_yue")))
+    cross = [_level("different scripts, same trade words", f'{CROSS_SCRIPT} AND {SAME_TRADE} AND "trade_l" IS NOT NULL'),
+             _level("different scripts", f"{CROSS_SCRIPT}{agree}")] if scripts else []
     return {
         "output_column_name": "name",
         "comparison_levels": [
             _null(" OR ".join(f'coalesce("key_en_{s}", "key_yue_{s}", "key_cmn_{s}") IS NULL' for s in "lr")),
             _level("same brand, same trade words", f"{SAME_BRAND} AND {SAME_TRADE}"),
             _level("spelling >= 0.95, same trade words", f"{similarity} >= 0.95 AND {SAME_TRADE}"),
-            _level("same brand, other trade words", SAME_BRAND),
-            _level("spelling >= 0.9", f"{similarity} >= 0.9"),
-            _level("spelling >= 0.8", f"{similarity} >= 0.8"),
+            _level("same brand, other trade words", f"{SAME_BRAND}{agree}"),
+            _level("spelling >= 0.9", f"{similarity} >= 0.9{agree}"),
+            *cross,
+            _level("spelling >= 0.8", f"{similarity} >= 0.8{agree}"),
             _level("else", "ELSE"),
         ],
     }
@@ -145,10 +182,6 @@ BLOCKING = {
 columns, exploded) a name key or the first or last four letters of one."""
 
 
-def present(frame: pl.DataFrame, column: str) -> bool:
-    return frame[column].null_count() < frame.height
-
-
 def model_settings(frame: pl.DataFrame, same_kind: bool = False) -> dict[str, object]:
     """The splink settings for these records: comparisons of the columns that hold values, no fixed m/u.
 
@@ -156,7 +189,7 @@ def model_settings(frame: pl.DataFrame, same_kind: bool = False) -> dict[str, ob
     which each record is (a file of names alone does not, and a company written without a
     legal form would read as a person).
     """
-    comparisons = [name_comparison()]
+    comparisons = [name_comparison(frame, company_rules=not same_kind)]
     if present(frame, "id_no"):
         comparisons.append(identifier_comparison("id_no", "id_no", fuzzy=True))
     if present(frame, "phone"):
