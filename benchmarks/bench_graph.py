@@ -41,7 +41,7 @@ import numpy as np
 import polars as pl
 
 import workbench
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.graph.compact import CompactGraph
 from workbench.graph.build import build_graph
 from workbench.graph.detect import detect
