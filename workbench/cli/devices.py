@@ -14,7 +14,6 @@ import click
 import polars as pl
 
 from workbench.cli.common import emit, format_option
-from workbench.cli.users import _default_base
 from workbench.security.accounts import platform_trail
 from workbench.security.devices import DeviceStore, end_sessions
 from workbench.settings import load_settings
@@ -25,7 +24,9 @@ SCHEMA = {"device_id": pl.String, "owner": pl.String, "name": pl.String, "user_a
 
 
 def _store(base_dir: str | None) -> tuple[str, DeviceStore]:
-    base = base_dir or _default_base()
+    from workbench.platform.profile import DEFAULT_STATE
+
+    base = base_dir or str(DEFAULT_STATE)
     return base, DeviceStore(base, audit=platform_trail(base, load_settings().user, "admin"))
 
 

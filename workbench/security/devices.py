@@ -9,18 +9,18 @@ Which roles are device-bound is a role fact (``devices = true`` in the policy's
   a random secret, HttpOnly, ``SameSite=Lax``, path ``/`` so the hub and the dashboards
   service both see it). Only the secret's SHA-256 is stored: a copy of the store opens no
   session, and ``device_id`` (a prefix of that hash) is what administrators see;
-- the hub (``platform/authenticator.py``) and the dashboards service (``apps/devices_check.py``)
+- the hub (``platform/authenticator.py``) and the dashboards service (``apps/field_devices.py``)
   refuse a cookie-authenticated request of such a person that does not come from a
   registered, unrevoked device of theirs, or whose device has been idle longer than
   ``settings.device_idle_minutes`` (the session then ends; the password is asked again);
 - ``revoke`` marks the device revoked and rewrites the revocation list
   (``revoked-devices``, one device id a line), which the dashboards service re-reads when
   its modification time changes (``RevocationList``: one ``stat`` per request), so the
-  device's next request is refused; ``end_sessions`` then deletes the hub tokens of the
-  device's sessions through the hub's REST API (the OAuth tokens the hub issued to the
-  dashboards under each of the device's ``jupyterhub-session-id``), and the person's
-  personal API tokens, which no device can be told apart by. The person's other devices
-  keep their sessions.
+  device's next request is refused; ``end_sessions`` then has the hub delete the tokens
+  of the device's sessions (the OAuth tokens it issued to the dashboards in each of the
+  device's hub sessions, through the authenticator's ``end-sessions`` handler), and the
+  person's personal API tokens, which no device can be told apart by. The person's other
+  devices keep their sessions.
 
 The store is ``<base>/accounts/devices.db`` beside the account store, in the same 0700
 folder. Every new device, revocation, ended idle session and refused request of a revoked
