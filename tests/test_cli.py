@@ -53,9 +53,9 @@ def test_describe_prints_a_profile(lake: str) -> None:
     assert profile["n"]["max"] == "3" and profile["port"]["top_values"].startswith("HKIA (2)")
 
 
-LAKELESS = {("users",), ("platform", "down"), ("platform", "status"), ("platform", "render-k8s"),
+LAKELESS = {("users",), ("devices",), ("platform", "down"), ("platform", "status"), ("platform", "render-k8s"),
             ("demo", "stop-sources"), ("publish",), ("apps", "hub-service"), ("jobs",)}
-"""Commands that never take a lake argument: accounts live in the hub's own root-only store;
+"""Commands that never take a lake argument: accounts and field devices live in the hub's own root-only store;
 stopping or probing the stack reads only its pid files; rendering the Kubernetes values and
 stopping the demo's database touch no lake; publishing talks to the dashboards service over
 HTTP; the dashboards service is started by the hub with the platform's environment; and the
