@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pandas as pd
@@ -47,6 +47,8 @@ COLUMNS = ["declaration_id", "trader_id", "hs6", "port_code", "mode", "unit_valu
            "goods_desc_en", "goods_desc_zh", "consignee_name", "shipper_name", "shipper_name_norm"]
 """The keys and measures, and five text columns the join carries along (what makes the working set wide)."""
 GIB = 2**30
+PARTS = ("capped", "compare", "scaling")
+T = TypeVar("T")
 console = Console()
 
 DUCKDB_QUESTION = """
@@ -141,21 +143,30 @@ def same_partitions(wb: Any, wanted: int) -> int:
     raise RuntimeError(f"no partition size gives {wanted} partitions (last: {got})")
 
 
-def best_of(runs: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
-    """Best wall time of each function, interleaved so drift on a shared machine hits both alike."""
+def best_of(runs: dict[str, Callable[[], T]], repeat: int) -> tuple[dict[str, float], dict[str, T]]:
+    """Best wall time of each function, interleaved so drift on a shared machine hits both alike, and
+    each function's last result (the answer is checked on a timed run, not on an extra one)."""
     best = dict.fromkeys(runs, float("inf"))
+    results: dict[str, T] = {}
     for _ in range(repeat):
         for name, fn in runs.items():
             started = time.perf_counter()
-            fn()
+            results[name] = fn()
             best[name] = min(best[name], time.perf_counter() - started)
-    return best
+    return best, results
+
+
+def load() -> str:
+    """The machine's 1-minute load average, printed beside every timing (the machine is shared)."""
+    return f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lake", type=Path, required=True, help="a curated world (benchmarks/run.py builds one)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"which figures to measure, of {', '.join(PARTS)} (each part is its own run)")
     parser.add_argument("--scaling", default="1,2,4", help="worker counts for the scaling run")
     parser.add_argument("--worker-memory", default="1GiB",
                         help="each worker's cap in the capped run (an analyst's gateway limit; smaller on a small "
@@ -164,50 +175,72 @@ def main() -> None:
                         help="wb.dask's partition size for the capped and scaling runs (the library default; "
                              "smaller on a small world, so that there are partitions to spread)")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    if parts - set(PARTS):
+        parser.error(f"unknown parts {sorted(parts - set(PARTS))}: choose from {', '.join(PARTS)}")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    import dask.dataframe as dd
 
     wb = workbench.connect(str(args.lake))
     rows = wb.sql(f"SELECT count(*) AS n FROM {TABLE}")["n"][0]
     files = [uri.removeprefix("file://") for uri in wb.lake.delta(TABLE).file_uris()]
-    console.print(f"{TABLE}: {rows:,} rows in {len(files)} files; question over columns {COLUMNS}")
+    console.print(f"{TABLE}: {rows:,} rows in {len(files)} files; question over columns {COLUMNS}; {load()}")
+
+    def through_wb(partition_bytes: int = args.partition_mb * 2**20) -> Any:
+        return wb.dask(TABLE, columns=COLUMNS, partition_bytes=partition_bytes)
+
+    answers: dict[str, pd.DataFrame] = {}
+    if "capped" in parts:
+        answers["wb.dask capped"] = capped_run(through_wb, args.worker_memory, args.repeat)
+    if "compare" in parts:
+        answers.update(compare_run(wb, files, rows, args.repeat))
+    if len(answers) > 1:
+        dask_answers = [a for name, a in answers.items() if name != "duckdb"]
+        same = all(a.equals(dask_answers[0]) for a in dask_answers) and all(
+            int(a[col].sum()) == int(answers["duckdb"][col].sum()) for a in dask_answers for col in ("declarations", "flagged"))
+        console.print(f"same answer in all of {', '.join(answers)}: {same}")
+    if "scaling" in parts:
+        scaling_run(through_wb, [int(w) for w in args.scaling.split(",")], args.repeat)
+
+
+def capped_run(through_wb: Callable[[], Any], worker_memory: str, repeat: int) -> pd.DataFrame:
+    """Figure 1: the question on 2 workers x ``worker_memory``; working set, peak RSS, kills. Returns the answer."""
+    with local_cluster(2, worker_memory) as client:
+        pids = set(client.run(os.getpid).values())
+        working_set = int(through_wb().memory_usage(deep=True).sum().compute())
+        with rss_sampler(client) as peak:
+            best, answer = best_of({"wb.dask": lambda: question(through_wb())}, repeat)
+        killed = pids != set(client.run(os.getpid).values())
+    cap = parse_bytes(worker_memory)
+    console.print(f"Within the caps: wb.dask in {through_wb().npartitions} partitions on 2 workers x {worker_memory}: "
+                  f"{best['wb.dask']:.1f} s; working set (projected columns in memory) "
+                  f"{working_set / GIB:.2f} GiB = {working_set / cap:.1f}x one worker's memory; peak worker RSS "
+                  f"{peak['peak'] / GIB:.2f} GiB ({peak['peak'] / cap:.0%} of the cap); "
+                  f"worker killed: {'YES' if killed else 'no'}; {load()}")
+    return answer["wb.dask"]
+
+
+def compare_run(wb: Any, files: list[str], rows: int, repeat: int) -> dict[str, pd.DataFrame]:
+    """Figure 2: wb.dask vs read_parquet on the same files and plan, and one DuckDB session. Returns the answers."""
+    import dask.dataframe as dd
 
     def through_read_parquet() -> Any:
         return dd.read_parquet(files, columns=COLUMNS, blocksize=PARTITION_BYTES, split_row_groups="infer")
 
     matched = same_partitions(wb, read_partitions(through_read_parquet()))
 
-    def through_wb(partition_bytes: int = args.partition_mb * 2**20) -> Any:
-        return wb.dask(TABLE, columns=COLUMNS, partition_bytes=partition_bytes)
+    def through_wb() -> Any:
+        return wb.dask(TABLE, columns=COLUMNS, partition_bytes=matched)
 
-    with local_cluster(2, args.worker_memory) as client:
-        pids = set(client.run(os.getpid).values())
-        working_set = int(through_wb().memory_usage(deep=True).sum().compute())
-        with rss_sampler(client) as peak:
-            capped = best_of({"wb.dask": lambda: question(through_wb())}, args.repeat)["wb.dask"]
-        killed = pids != set(client.run(os.getpid).values())
-        capped_answer = question(through_wb())
-    with local_cluster(2) as client:
-        answers = {"wb.dask": question(through_wb(matched)), "read_parquet": question(through_read_parquet())}
-        best = best_of({"wb.dask": lambda: question(through_wb(matched)),
-                        "read_parquet": lambda: question(through_read_parquet())}, args.repeat)
-        partitions = (read_partitions(through_wb(matched)), read_partitions(through_read_parquet()))
-
+    with local_cluster(2):
+        best, answers = best_of({"wb.dask": lambda: question(through_wb()),
+                                 "read_parquet": lambda: question(through_read_parquet())}, repeat)
+        partitions = (read_partitions(through_wb()), read_partitions(through_read_parquet()))
     con = duckdb.connect(config={"threads": 2, "memory_limit": "2GB"})
-    duck_answer = con.execute(DUCKDB_QUESTION, {"files": files}).df()
-    best["duckdb"] = best_of({"duckdb": lambda: con.execute(DUCKDB_QUESTION, {"files": files}).df()},
-                             args.repeat)["duckdb"]
-    same = (answers["wb.dask"].equals(answers["read_parquet"]) and answers["wb.dask"].equals(capped_answer)
-            and answers["wb.dask"]["flagged"].sum() == duck_answer["flagged"].sum()
-            and answers["wb.dask"]["declarations"].sum() == duck_answer["declarations"].sum())
+    duck, duck_answer = best_of({"duckdb": lambda: con.execute(DUCKDB_QUESTION, {"files": files}).df()}, repeat)
+    best.update(duck)
+    answers.update(duck_answer)
 
-    cap = parse_bytes(args.worker_memory)
-    console.print(f"Within the caps: wb.dask in {through_wb().npartitions} partitions of {args.partition_mb} MiB "
-                  f"on 2 workers x {args.worker_memory}: {capped:.2f} s; working set (projected columns in memory) "
-                  f"{working_set / GIB:.2f} GiB = {working_set / cap:.1f}x one worker's memory; peak worker RSS "
-                  f"{peak['peak'] / GIB:.2f} GiB ({peak['peak'] / cap:.0%} of the cap); "
-                  f"worker killed: {'YES' if killed else 'no'}")
-    table = Table(title=f"The same question over {rows:,} declarations, same files, same plan (partitions)")
+    table = Table(title=f"The same question over {rows:,} declarations, same files, same plan (partitions); {load()}")
     for col in ("engine", "seconds", "vs read_parquet", "partitions"):
         table.add_column(col)
     table.add_row("wb.dask (masked, audited, pinned)", f"{best['wb.dask']:.2f}",
@@ -216,18 +249,22 @@ def main() -> None:
     table.add_row("DuckDB, one session (2 threads, 2 GB)", f"{best['duckdb']:.2f}",
                   f"{best['duckdb'] / best['read_parquet']:.2f}x", "-")
     console.print(table)
-    console.print(f"same answer in all three: {same}")
+    return answers
 
-    scaling = Table(title=f"wb.dask on 1 -> 2 -> 4 workers (1 GiB each, {through_wb().npartitions} partitions)")
-    for col in ("workers", "seconds", "speed-up", "parallel efficiency"):
+
+def scaling_run(through_wb: Callable[[], Any], workers: list[int], repeat: int) -> None:
+    """Figure 3: wb.dask on each worker count (1 GiB each): seconds, speed-up, parallel efficiency."""
+    scaling = Table(title=f"wb.dask on {' -> '.join(map(str, workers))} workers (1 GiB each, "
+                          f"{through_wb().npartitions} partitions)")
+    for col in ("workers", "seconds", "speed-up", "parallel efficiency", "load"):
         scaling.add_column(col)
     first: tuple[int, float] | None = None
-    for n in (int(w) for w in args.scaling.split(",")):
+    for n in workers:
         with local_cluster(n):
-            seconds = best_of({"q": lambda: question(through_wb())}, args.repeat)["q"]
+            seconds = best_of({"q": lambda: question(through_wb())}, repeat)[0]["q"]
         first = first or (n, seconds)
         speedup = first[1] / seconds
-        scaling.add_row(str(n), f"{seconds:.2f}", f"{speedup:.2f}x", f"{speedup * first[0] / n:.0%}")
+        scaling.add_row(str(n), f"{seconds:.2f}", f"{speedup:.2f}x", f"{speedup * first[0] / n:.0%}", load())
     console.print(scaling)
     console.print(f"cores on this machine: {os.cpu_count()} (shared); efficiency beyond that many workers "
                   "measures contention, not the code")

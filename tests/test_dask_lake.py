@@ -8,9 +8,11 @@ is checked on the same cluster.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import polars as pl
@@ -214,6 +216,76 @@ def test_a_failing_partition_writes_nothing_and_a_bad_row_is_quarantined(world: 
     landed = world.write(both, keyed, mode="append")
     assert (landed.rows_written, landed.rows_quarantined) == (1, 1)
     assert (landed.rejections[0].field, landed.rejections[0].rule) == ("declaration_id", "unique key")
+
+
+# -- on Kubernetes: how a gateway worker reaches an object-store lake ---------------------
+
+
+def _pod_env(entries: dict[str, Any] | list[dict[str, Any]], secrets: dict[str, dict[str, str]]) -> dict[str, str]:
+    """A container's environment from rendered values (a mapping or an ``env`` list), ``secretKeyRef``s
+    resolved as the kubelet would."""
+    pairs = entries.items() if isinstance(entries, dict) else [(e["name"], e) for e in entries]
+    env = {}
+    for name, value in pairs:
+        if isinstance(value, dict):
+            ref = value["valueFrom"]["secretKeyRef"]
+            value = secrets[ref["name"]][ref["key"]]
+        env[name] = str(value)
+    return env
+
+
+def test_a_kubernetes_worker_reaches_the_lake_with_its_pods_keys_and_none_ride_in_the_graph(
+        s3_server: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import pickle
+    import subprocess
+    import sys
+
+    from dask_gateway_server.models import User
+    from traitlets.config import Config
+
+    from tests.conftest import _bucket
+    from workbench.platform import kubernetes
+
+    profile = kubernetes.KubeProfile(lake=f"s3://{_bucket(s3_server)}/lake", lake_endpoint=s3_server["AWS_ENDPOINT_URL"])
+    values = kubernetes.values(profile)
+    secrets = {profile.lake_secret(role): {"access-key-id": f"AKIA-{role}-key", "secret-access-key": f"{role}-secret"}
+               for role in ("analyst", "modeller", "admin")}
+    # The analyst's notebook server: the single-user env plus the analyst's override.
+    hub = values["jupyterhub"]
+    [analyst] = [o for o in hub["hub"]["config"]["KubeSpawner"]["group_overrides"].values() if o["groups"] == ["analyst"]]
+    notebook = _pod_env({**hub["singleuser"]["extraEnv"], **analyst["spawner_override"]["environment"]}, secrets)
+    # A worker of the analyst's gateway cluster: the backend's env plus what the options handler adds for the role.
+    gateway = values["dask-gateway"]["gateway"]
+    c = Config()
+    for snippet in gateway["extraConfig"].values():
+        exec(compile(snippet, "gateway.extraConfig", "exec"), {"c": c})  # as the chart's config file does
+    user = User("ana", groups=["analyst"])
+    options = c.KubeBackend.cluster_options(user)
+    per_role = options.get_configuration(options.parse_options({}), user)
+    worker = {**_pod_env(gateway["backend"]["environment"], secrets),
+              **_pod_env(per_role["worker_extra_container_config"]["env"], secrets)}
+    for name in ("WORKBENCH_LAKE", "WORKBENCH_ROLE", "WORKBENCH_STORAGE_OPTIONS",
+                 "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in notebook.items():
+        if name.startswith(("WORKBENCH_LAKE", "WORKBENCH_ROLE", "WORKBENCH_STORAGE", "AWS_")):
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv("WORKBENCH_AUDIT_DIR", str(tmp_path / "audit"))
+    wb = connect(user="ana")
+    wb.write(pl.DataFrame({"item": ["a", "b", "c"], "amount": [1.0, 2.5, 4.0]}), "work.on_the_store", mode="overwrite")
+    graph = pickle.dumps(wb.dask("work.on_the_store", filters=[("amount", ">", 2.0)]))
+    assert b"AKIA-analyst-key" not in graph and b"analyst-secret" not in graph
+
+    read = ("import pickle, sys; part = pickle.loads(sys.stdin.buffer.read()).compute(scheduler='sync'); "
+            "print(sorted(part['item']))")
+    run = subprocess.run([sys.executable, "-c", read], input=graph, capture_output=True, timeout=120,
+                         env={**worker, "PATH": os.environ["PATH"], "HOME": str(tmp_path)})
+    assert run.returncode == 0, run.stderr.decode()[-2000:]
+    assert run.stdout.decode().strip() == "['b', 'c']"
+    assert worker["AWS_ACCESS_KEY_ID"] == notebook["AWS_ACCESS_KEY_ID"] == "AKIA-analyst-key"  # its role's Secret
+    assert worker["WORKBENCH_LAKE"] == notebook["WORKBENCH_LAKE"] == profile.lake
+    assert json.loads(worker["WORKBENCH_STORAGE_OPTIONS"]) == {"AWS_ENDPOINT_URL": profile.lake_endpoint,
+                                                               "AWS_ALLOW_HTTP": "true"}
 
 
 # -- the execution seam -----------------------------------------------------------------

@@ -39,7 +39,11 @@ notebook pods' records through this service (their pods are the charts', on othe
 Secrets are never values: the z2jh chart generates the proxy token, cookie secret and the
 services' API tokens into its ``hub`` Secret, the gateway reads its token from there
 (``apiTokenFromSecretName``), and the lake's per-role object-store credentials come from
-Secrets ``<release>-lake-<role>`` that the operator creates (``secretKeyRef``).
+Secrets ``<release>-lake-<role>`` that the operator creates (``secretKeyRef``): in the
+notebook servers' environment (``group_overrides``) and in the scheduler's and workers' of
+that role's gateway clusters (``configure_gateway``); both also get the lake's location
+and endpoint (``KubeProfile.lake_storage_options``), so a worker reaches the lake with
+its own pod's keys and no key rides in a task graph.
 
 ``workbench platform render-k8s --output hub_config/kubernetes`` writes the checked-in
 files; a test renders again and compares, so a change to a role or a limit that is not
@@ -92,6 +96,22 @@ class KubeProfile:
 
     def lake_secret(self, role: str) -> str:
         return f"{self.release}-lake-{role}"
+
+    def lake_storage_options(self) -> dict[str, str]:
+        """Where the object store is, for notebooks and Dask workers alike (``WORKBENCH_STORAGE_OPTIONS``).
+
+        Only the endpoint travels as a setting: pyarrow (which ``wb.dask``'s loaders read
+        with) ignores ``AWS_ENDPOINT_URL`` in the environment, Delta Lake honours it. The
+        keys are not here: both libraries' default credential chains read them from the
+        pod's environment (the role's Secret), so a loader pickled into a task graph
+        carries none and each worker reads with its own pod's keys.
+        """
+        if not self.lake_endpoint:
+            return {}
+        options = {"AWS_ENDPOINT_URL": self.lake_endpoint}
+        if self.lake_endpoint.startswith("http://"):
+            options["AWS_ALLOW_HTTP"] = "true"
+        return options
 
     @property
     def gateway_traefik(self) -> str:
@@ -264,8 +284,8 @@ def values(profile: KubeProfile | None = None) -> dict[str, Any]:
     image = {"name": profile.image, "tag": profile.tag}
     smallest = min(server_roles(), key=lambda r: parse_size(DEFAULT_ROLE_LIMITS[r]))
     lake_env: dict[str, Any] = {"WORKBENCH_LAKE": profile.lake}
-    if profile.lake_endpoint:
-        lake_env["AWS_ENDPOINT_URL"] = profile.lake_endpoint
+    if profile.lake_storage_options():
+        lake_env["WORKBENCH_STORAGE_OPTIONS"] = json.dumps(profile.lake_storage_options(), sort_keys=True)
     analyst = gateway.DEFAULT_GATEWAY_LIMITS[Role.ANALYST.value]
     return {
         "jupyterhub": {
