@@ -20,6 +20,7 @@ Figures, all measured in this run on the same Parquet files of one snapshot:
 3. ``wb.dask`` on 1, 2 and 4 workers: seconds and parallel efficiency t1 / (n * tn).
 
     python benchmarks/bench_dask.py --lake var/bench/lake-s100-seed1   # the scale-100 world
+    python benchmarks/bench_dask.py --lake ... --parts capped --repeat 1  # one figure per run
 """
 
 from __future__ import annotations
