@@ -260,7 +260,9 @@ def components(profile: KubeProfile, siem_interval: float) -> list[dict[str, Any
                     "--every", f"{siem_interval:g}", "--heartbeat", SIEM_HEARTBEAT],
         "env": [*({"name": k, "value": v} for k, v in system.items()),
                 {"name": "WORKBENCH_AUDIT_SOCKET", "value": socket},
-                *([{"name": "AWS_ENDPOINT_URL", "value": profile.lake_endpoint}] if profile.lake_endpoint else []),
+                *([{"name": "WORKBENCH_STORAGE_OPTIONS", "value": json.dumps(profile.lake_storage_options(),
+                                                                            sort_keys=True)}]
+                  if profile.lake_storage_options() else []),
                 *lake_credentials(profile.lake_secret("system"))],
         "volumeMounts": [{"name": "audit", "mountPath": AUDIT_TRAIL, "subPath": "trail", "readOnly": True},
                          {"name": "audit", "mountPath": AUDIT_SOCKET_DIR, "subPath": "socket"}],
