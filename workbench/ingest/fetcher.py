@@ -1,32 +1,40 @@
-"""The isolated fetcher: web pages are fetched and parsed in a child process, and only sanitised text comes back.
+"""The isolated fetcher: pages and documents are fetched, parsed and photographed in a confined child; only
+sanitised text, a static image and provenance come back.
 
-What a hostile page can reach is the child, not the ingest process next to the lake:
+What a hostile page or file can reach is the child, not the ingest process next to the lake:
 
-- Each fetch runs in a fresh child forked from a ``forkserver`` (a clean, single-threaded
-  process started once). Before touching the network the child caps its own address space
-  (``RLIMIT_AS``: ``memory_bytes`` over what it had mapped at the fork), CPU time, open files and file writes (``RLIMIT_FSIZE`` 0: it can write no
-  file), and, when the workbench runs as root, drops to a dedicated Unix user (``wb-fetcher``,
-  created on first use, no home, no shell, no groups) that cannot read the lake, the homes
-  or the hub's state. It then checks it really cannot list the lake and refuses to fetch if
-  it can. The parent kills a child that outlives the time limit.
-- The child enforces the source's policy itself: http(s) only; every host, including each
-  redirect's, must be one the source declares; every address a host resolves to must be
-  public unless the source lists that host explicitly; and it connects to the address it
-  checked, so DNS cannot swap it afterwards. Meta refreshes and links are never followed.
+- Each fetch or parse runs in a fresh child forked from a ``forkserver`` (a clean,
+  single-threaded process started once, with the parsers preloaded). The child confines
+  itself before it reads a byte (``workbench.ingest.confinement``): its own memory cgroup
+  (chromium included), its own empty network namespace, CPU/file/open-file limits, and the
+  dedicated Unix user ``wb-fetcher`` (created on first use, no home, no shell, no groups)
+  that cannot read the lake, the homes or the hub's state; it checks it really cannot list
+  the lake and refuses to fetch if it can. The parent kills a child that outlives the time
+  limit, and every process left in its memory group.
+- Its only way onto the network is a socket the parent's broker connects for it, after the
+  policy check in the parent: http(s) only; every host, including each redirect's, must be
+  one the source declares; every address a host resolves to must be public unless the
+  source lists that host explicitly; it connects to the address it checked, so DNS cannot
+  swap it afterwards. Meta refreshes and links are never followed.
 - Bodies are streamed and cut at ``max_bytes`` *after* decompression (a gzip bomb stops at
   the cap, not at its wire size); a page that has not finished within ``timeout_seconds``
   (a slow drip) is refused.
 - The page is sanitised with nh3 (ammonia: scripts, styles, iframes, objects, forms,
   event handlers and ``javascript:`` URLs gone) and its text extracted from the sanitised
-  markup; feeds are parsed into entries in the child too. What crosses back is JSON of
-  plain values (never a pickle, which would let a compromised child run code in the parent)
-  plus the raw bytes, which the parent only hashes and files in a raw store readable by
-  root alone (0700) beside the lake, never in it.
+  markup; feeds are parsed into entries in the child too; documents (PDF, DOCX, images,
+  text) are parsed there as well (``Fetcher.parse``). When the source asks for it, the
+  child photographs the raw page with headless chromium inside the same confinement
+  (``workbench.ingest.snapshot``: JavaScript off unless the source turns it on, a throwaway
+  profile) and redraws pictures with Pillow.
+- What crosses back is JSON of plain values (never a pickle, which would let a compromised
+  child run code in the parent) plus the raw bytes and the PNG, which the parent hashes;
+  the raw bytes are filed in a raw store readable by root alone (0700) beside the lake,
+  never in it.
 
-Not covered (see README): the child shares the host's network namespace (it could reach
-what the host reaches if its code were subverted; the policy checks run inside it), and
-its memory cap is ``RLIMIT_AS`` (a budget over what the forked interpreter
-already maps), not a cgroup. No screenshots are taken.
+Not covered (README, "Open sources behind isolation"): without root or without
+``unshare``, the child shares the host's network namespace (the broker still applies the
+policy, but a subverted child could connect by itself); without a writable memory
+controller its memory cap is ``RLIMIT_AS`` and it takes no images.
 """
 
 from __future__ import annotations
@@ -35,14 +43,10 @@ import codecs
 import contextlib
 import hashlib
 import http.client
-import ipaddress
 import json
 import multiprocessing
 import os
 import pwd
-import resource
-import socket
-import ssl
 import subprocess
 import time
 import zlib
@@ -56,16 +60,21 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from workbench.errors import WorkbenchError
+from workbench.ingest import confinement
+from workbench.ingest.confinement import Broker, Confinement, Refused
 
 DEFAULT_USER = "wb-fetcher"
 USER_AGENT = "customs-workbench-fetcher/0.1"
+HTML_TYPES = ("text/html", "application/xhtml+xml")
 _PRELOADED_CODECS = ("utf-8", "latin-1", "cp1252", "ascii", "utf-16", "utf-32", "big5", "big5hkscs", "gb18030",
-                     "gbk", "shift_jis", "euc_jp", "euc_kr", "koi8_r", "cp1251", "iso8859_2", "idna")
+                     "gbk", "shift_jis", "euc_jp", "euc_kr", "koi8_r", "cp1251", "iso8859_2", "idna", "cp437")
 """Codecs imported before the child drops privileges: the interpreter's own library may not be
 readable by the fetcher user (here it sits under /root), so nothing may be imported lazily."""
 
-PRELOAD = ("workbench.ingest.fetcher", "workbench.ingest.feeds", "bs4", "nh3", "html.parser", "pypdf", "docx",
-           "PIL.Image", "PIL.ExifTags")
+PRELOAD = ("workbench.ingest.fetcher", "workbench.ingest.feeds", "workbench.ingest.snapshot", "bs4", "nh3",
+           "html.parser", "http.server", "ssl", "pypdf", "docx", "PIL.Image", "PIL.ExifTags", "PIL.PngImagePlugin",
+           "PIL.JpegImagePlugin", "PIL.GifImagePlugin", "PIL.TiffImagePlugin", "PIL.WebPImagePlugin",
+           "PIL.BmpImagePlugin")
 """Modules the forkserver imports once, for the same reason, and so each child starts in milliseconds."""
 
 for _name in _PRELOADED_CODECS:
@@ -93,7 +102,13 @@ class FetchPolicy:
     timeout_seconds: float = 20.0
     max_redirects: int = 5
     memory_bytes: int = 1024 * 1024 * 1024
-    """Address space the child may add to what the forkserver had mapped when it forked (``RLIMIT_AS``)."""
+    """The child's memory cap: its memory cgroup's limit (chromium included), else its added address space."""
+    snapshot: bool = False
+    """Photograph HTML pages with headless chromium inside the fetcher (``image`` of the record)."""
+    javascript: bool = False
+    """Let the page's scripts run while it is photographed (still without any network)."""
+    render_seconds: float = 30.0
+    """Time chromium has for one image, on top of ``timeout_seconds``."""
 
     @classmethod
     def for_source(cls, base_url: str, listed: Iterable[str] = (), **limits: Any) -> FetchPolicy:
@@ -102,18 +117,19 @@ class FetchPolicy:
         base = (urlsplit(base_url).hostname or "").lower()
         return cls(hosts=explicit | ({base} if base else set()), private_hosts=explicit, **limits)
 
+    def address(self, host: str, port: int) -> str:
+        """The broker's check: the address the fetcher may connect to for ``host`` (``Refused`` otherwise)."""
+        return confinement.public_address(host, port, self.hosts, self.private_hosts)
 
-@dataclass(frozen=True)
-class Fetched:
-    """What crosses from the fetcher: sanitised text and provenance, never markup that could run."""
 
-    url: str
-    final_url: str
-    status: int
+@dataclass(frozen=True, kw_only=True)
+class Parsed:
+    """What crosses from the fetcher for any document: sanitised text, an image and provenance, nothing that runs."""
+
     media_type: str
     retrieved_at: datetime
     sha256: str
-    """Hash of the raw (decoded) body, the key of the raw store."""
+    """Hash of the raw (decoded) bytes, the key of the raw store."""
     size_bytes: int
     text: str
     title: str | None = None
@@ -121,21 +137,41 @@ class Fetched:
     published_at: datetime | None = None
     removed: dict[str, int] = field(default_factory=dict)
     """What the sanitiser removed: scripts, styles, iframes, objects, forms, event handlers, ..."""
+    image: bytes | None = None
+    """A PNG made inside the fetcher (chromium's picture of a page, Pillow's redrawing of an image file)."""
+    image_info: dict[str, Any] | None = None
+    """How the image was made (``made_by``, ``javascript``, ``sha256``), or why there is none (``error``)."""
+    isolation: dict[str, Any] = field(default_factory=dict)
+    """What confined the child: ``uid``, ``network_namespace``, ``memory_cap`` (cgroup or address space)."""
+    name: str | None = None
+    """The file a document came from (a fetched page has URLs instead)."""
+
+    def origin(self) -> dict[str, Any]:
+        """Where the bytes came from, for the record."""
+        return {"file": self.name}
+
+    def provenance(self) -> bytes:
+        """The record kept in the documents zone beside (for a web page: in place of) the raw bytes."""
+        record = {**self.origin(), "retrieved_at": self.retrieved_at.isoformat(), "media_type": self.media_type,
+                  "raw_sha256": self.sha256, "raw_size_bytes": self.size_bytes, "removed": self.removed,
+                  "title": self.title, "language": self.language, "image": self.image_info,
+                  "isolation": self.isolation, "text": self.text}
+        return json.dumps(record, ensure_ascii=False, indent=1).encode()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fetched(Parsed):
+    """A fetched page or feed."""
+
+    url: str
+    final_url: str
+    status: int
     feed: dict[str, Any] | None = None
     """For a feed: ``{"language": ..., "entries": [{"id", "link", "title", "published_at", "updated"}]}``."""
     raw_path: str | None = None
 
-    def provenance(self) -> bytes:
-        """The record kept in the documents zone in place of the raw page.
-
-        The same page gives the same record (its hash is the index's ``sha256``), so the
-        retrieval time is left to the index's ``retrieved_at``, set when the record lands.
-        """
-        record = {"url": self.url, "final_url": self.final_url, "status": self.status, "media_type": self.media_type,
-                  "raw_sha256": self.sha256,
-                  "raw_size_bytes": self.size_bytes, "removed": self.removed, "title": self.title,
-                  "language": self.language, "text": self.text}
-        return json.dumps(record, ensure_ascii=False, indent=1).encode()
+    def origin(self) -> dict[str, Any]:
+        return {"url": self.url, "final_url": self.final_url, "status": self.status}
 
 
 # -- the parent side ---------------------------------------------------------------------------
@@ -153,7 +189,7 @@ def ensure_user(name: str) -> tuple[int, int]:
 
 
 class Fetcher:
-    """Runs fetches in isolated children; one instance per connector run.
+    """Runs fetches and parses in confined children; one instance per connector run.
 
     ``user`` is the Unix user children run as when the workbench is root (tests pass their
     own and remove it); ``forbidden`` are folders the child must be unable to list (the
@@ -175,52 +211,56 @@ class Fetcher:
         return self._ids
 
     def call(self, target: Callable[..., Any], *args: Any, timeout: float = 20.0,
-             memory_bytes: int = 1024 * 1024 * 1024, max_reply: int = 64 * 1024 * 1024) -> tuple[Any, bytes]:
-        """Run ``target(*args)`` in an isolated child; its JSON-able result and the bytes it attached.
+             memory_bytes: int = 1024 * 1024 * 1024, max_reply: int = 64 * 1024 * 1024,
+             policy: FetchPolicy | None = None, workdir: bool = False) -> tuple[Any, dict[str, bytes]]:
+        """Run ``target(broker, workdir, *args)`` in a confined child; its JSON-able result and the bytes it attached.
 
-        ``target`` returns ``(value, attachment)``. An exception in the child comes back as
-        ``FetchRefused``-compatible text; a child that outlives ``timeout`` is killed.
+        ``target`` returns ``(value, {name: bytes})``. With a ``policy`` the child may ask the
+        broker for connections to the policy's hosts, else it has no network at all;
+        ``workdir`` gives it a private folder for chromium (only where a memory cgroup caps
+        chromium too). An exception in the child comes back as ``ChildFailed`` text; a child
+        that outlives ``timeout`` is killed, with every process of its memory group.
         """
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(list(PRELOAD))
-        receive, send = context.Pipe(duplex=False)
-        child = context.Process(target=_isolated, daemon=True, args=(
-            send, target, args, self._identity(), self.forbidden, memory_bytes, timeout))
-        child.start()
-        send.close()
-        try:
-            if not receive.poll(timeout + 2.0):
-                raise TimeoutError(f"the fetcher was stopped after {timeout + 2.0:.0f} s")
-            header = json.loads(receive.recv_bytes(max_reply))
-            attachment = receive.recv_bytes(max_reply) if header.get("attached") else b""
-        except TimeoutError:
-            raise
-        except OSError as exc:  # a reply longer than max_reply
-            raise ChildFailed(f"the fetcher's reply was refused: {exc}") from None
-        except EOFError:
-            child.join(2.0)
-            raise ChildFailed(f"the fetcher died before answering (exit {child.exitcode}; a signal when negative)") from None
-        finally:
-            receive.close()
-            if child.is_alive():
-                child.kill()
-            child.join(5.0)
-            child.close()
-        if "error" in header:
-            raise ChildFailed(header["error"], header.get("kind", ""))
-        return header["value"], attachment
+        identity = self._identity()
+        with contextlib.ExitStack() as stack:
+            folder = stack.enter_context(confinement.work_folder(identity)) \
+                if workdir and confinement.memory_groups_available() else None
+            group = stack.enter_context(confinement.memory_group(memory_bytes))
+            receive, send = context.Pipe(duplex=False)
+            ours, theirs = context.Pipe(duplex=True) if policy is not None else (None, None)
+            limits = Confinement(identity=identity, memory_bytes=memory_bytes, cpu_seconds=int(timeout) + 2,
+                                 cgroup=group, workdir=folder, forbidden=self.forbidden)
+            child = context.Process(target=_isolated, daemon=True, args=(send, theirs, limits, target, args))
+            child.start()
+            send.close()
+            if ours is not None and theirs is not None and policy is not None:
+                theirs.close()
+                stack.enter_context(Broker(ours, policy.address, policy.max_redirects + 1, policy.timeout_seconds))
+            try:
+                return _reply(receive, child, timeout, max_reply, group, memory_bytes)
+            finally:
+                receive.close()
+                if child.is_alive():
+                    child.kill()
+                child.join(5.0)
+                child.close()
+        raise AssertionError("unreachable")  # pragma: no cover - the with block returns or raises
 
     def fetch(self, url: str, policy: FetchPolicy) -> Fetched:
-        """Fetch and sanitise one page or feed; ``FetchRefused`` names what it broke.
+        """Fetch, sanitise and (if the policy asks) photograph one page or feed; ``FetchRefused`` names what it broke.
 
         Source down (refused connection, 5xx, 429): ``ConnectionError`` (the base retries);
         4xx: ``http.RequestRejected``.
         """
         from workbench.ingest.http import RequestRejected
 
+        timeout = policy.timeout_seconds + (policy.render_seconds if policy.snapshot else 0.0)
         try:
-            value, raw = self.call(_fetch_and_render, url, policy, timeout=policy.timeout_seconds,
-                                   memory_bytes=policy.memory_bytes, max_reply=policy.max_bytes * 4 + (1 << 20))
+            value, attached = self.call(_fetch_and_render, url, policy, timeout=timeout,
+                                        memory_bytes=policy.memory_bytes, max_reply=policy.max_bytes * 4 + (64 << 20),
+                                        policy=policy, workdir=policy.snapshot)
         except TimeoutError as exc:
             raise FetchRefused(url, str(exc)) from None
         except ChildFailed as exc:
@@ -228,12 +268,26 @@ class Fetcher:
             if kind is not None:
                 raise kind(str(exc)) from None
             raise FetchRefused(url, str(exc)) from None
-        published = value.get("published_at")
-        fetched = Fetched(**{**value, "retrieved_at": datetime.fromisoformat(value["retrieved_at"]),
-                             "published_at": datetime.fromisoformat(published) if published else None})
-        if hashlib.sha256(raw).hexdigest() != fetched.sha256:
-            raise FetchRefused(url, "the fetcher's raw bytes do not match the hash it reported")
-        return fetched if self.raw_store is None else replace(fetched, raw_path=self._keep_raw(raw, fetched.sha256))
+        fetched = Fetched(**_checked(url, value, attached))
+        return fetched if self.raw_store is None else replace(fetched, raw_path=self._keep_raw(attached["raw"],
+                                                                                               fetched.sha256))
+
+    def parse(self, data: bytes, media_type: str, name: str, snapshot: bool = True, timeout: float = 60.0,
+              memory_bytes: int = 1024 * 1024 * 1024) -> Parsed:
+        """Text, metadata and image of a document's bytes, worked out in a confined child without any network.
+
+        ``name`` (the file's name) only labels errors; ``FetchRefused`` when the bytes are not a
+        readable document of ``media_type`` or the child passes a limit.
+        """
+        try:
+            value, attached = self.call(_parse_document, data, media_type, snapshot, timeout=timeout,
+                                        memory_bytes=memory_bytes, max_reply=len(data) * 4 + (64 << 20),
+                                        workdir=snapshot and media_type in HTML_TYPES)
+        except TimeoutError as exc:
+            raise FetchRefused(name, str(exc)) from None
+        except ChildFailed as exc:
+            raise FetchRefused(name, str(exc)) from None
+        return Parsed(**_checked(name, value, {"raw": data, **attached}), name=name)
 
     def _keep_raw(self, raw: bytes, digest: str) -> str:
         assert self.raw_store is not None
@@ -255,6 +309,45 @@ class ChildFailed(Exception):
         self.kind = kind
 
 
+_PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _reply(receive: Connection, child: Any, timeout: float, max_reply: int, group: str | None,
+           memory_bytes: int) -> tuple[Any, dict[str, bytes]]:
+    """The child's answer: its value and attachments, or why there is none (time, memory, death, error)."""
+    try:
+        if not receive.poll(timeout + 2.0):
+            raise TimeoutError(f"time limit: the fetcher was stopped after {timeout + 2.0:.0f} s")
+        header = json.loads(receive.recv_bytes(max_reply))
+        attached = {name: receive.recv_bytes(max_reply) for name in header.get("attached", [])}
+    except OSError as exc:  # a reply longer than max_reply
+        raise ChildFailed(f"the fetcher's reply was refused: {exc}") from None
+    except EOFError:
+        child.join(2.0)
+        if confinement.oom_killed(group):
+            raise ChildFailed(f"memory limit: the kernel stopped the fetcher at its cap of "
+                              f"{memory_bytes / 2**20:,.0f} MiB (memory cgroup)", "refused") from None
+        raise ChildFailed(f"the fetcher died before answering (exit {child.exitcode}; a signal when negative)") from None
+    if "error" in header:
+        raise ChildFailed(header["error"], header.get("kind", ""))
+    return header["value"], attached
+
+
+def _checked(name: str, value: dict[str, Any], attached: dict[str, bytes]) -> dict[str, Any]:
+    """The child's value as the fields of a record, its claims about the bytes checked in the parent."""
+    if hashlib.sha256(attached["raw"]).hexdigest() != value["sha256"]:
+        raise FetchRefused(name, "the fetcher's raw bytes do not match the hash it reported")
+    image = attached.get("image")
+    info = value.get("image_info")
+    if image is not None:
+        if not image.startswith(_PNG) or info is None:
+            raise FetchRefused(name, "the fetcher's image is not a PNG")
+        info = {**info, "sha256": hashlib.sha256(image).hexdigest(), "size_bytes": len(image)}
+    published = value.get("published_at")
+    return {**value, "retrieved_at": datetime.fromisoformat(value["retrieved_at"]), "image": image, "image_info": info,
+            "published_at": datetime.fromisoformat(published) if published else None}
+
+
 def raw_store_for(lake_root: str) -> Path | None:
     """The raw store of a local lake: ``<lake parent>/fetched-raw``; None for an object-store lake."""
     if "://" in lake_root and not lake_root.startswith("file://"):
@@ -265,30 +358,19 @@ def raw_store_for(lake_root: str) -> Path | None:
 # -- the child side ----------------------------------------------------------------------------
 
 
-def _isolated(reply: Connection, target: Callable[..., Any], args: tuple[Any, ...], identity: tuple[int, int] | None,
-              forbidden: tuple[str, ...], memory_bytes: int, timeout: float) -> None:
+def _isolated(reply: Connection, broker: Connection | None, limits: Confinement, target: Callable[..., Any],
+              args: tuple[Any, ...]) -> None:
     try:
-        mapped = _mapped_bytes()  # the preloaded interpreter already maps ~3 GB (mostly reservations)
-        resource.setrlimit(resource.RLIMIT_AS, (mapped + memory_bytes, mapped + memory_bytes))
-        cpu = int(timeout) + 2
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-        if identity is not None:
-            uid, gid = identity
-            os.setgroups([])
-            os.setgid(gid)
-            os.setuid(uid)
-        for path in forbidden if identity is not None else ():
-            if _readable(path):
-                raise FetchRefused(path, "isolation: the fetcher user can read this path; make it unreadable to others")
-        value, attachment = target(*args)
-        reply.send_bytes(json.dumps({"value": value, "attached": True}).encode())
-        reply.send_bytes(attachment)
+        facts = confinement.enter(limits)
+        value, attachments = target(broker, limits.workdir, *args)
+        value["isolation"] = facts
+        reply.send_bytes(json.dumps({"value": value, "attached": list(attachments)}).encode())
+        for data in attachments.values():
+            reply.send_bytes(data)
     except BaseException as exc:  # noqa: BLE001 - everything the child meets is reported, as text
         if isinstance(exc, FetchRefused):
             kind, message = "refused", exc.reason
-        elif isinstance(exc, _Failure):
+        elif isinstance(exc, Refused):
             kind, message = exc.kind, str(exc)
         else:
             kind, message = type(exc).__name__, f"{type(exc).__name__}: {exc}"
@@ -298,82 +380,43 @@ def _isolated(reply: Connection, target: Callable[..., Any], args: tuple[Any, ..
         reply.close()
 
 
-def _mapped_bytes() -> int:
-    """This process's address space now (``VmSize``): the cap is a budget on top of it."""
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def _readable(path: str) -> bool:
-    """Whether this process can list the folder or read the file at ``path``."""
-    try:
-        if os.path.isdir(path):
-            os.listdir(path)
-        else:
-            with open(path, "rb") as handle:
-                handle.read(1)
-    except (PermissionError, FileNotFoundError):
-        return False
-    return True
-
-
-class _Failure(Exception):
-    def __init__(self, message: str, kind: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-def _checked_address(url: str, policy: FetchPolicy) -> tuple[str, str, int, str]:
-    """Scheme, host, port and the public (or explicitly allowed) address to connect to; refuses the rest."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise FetchRefused(url, f"scheme {parts.scheme or '(none)'!r} is not allowed (http and https only)")
-    host = (parts.hostname or "").lower()
-    if host not in policy.hosts:
-        raise FetchRefused(url, f"host {host!r} is not among the source's allowed_hosts {sorted(policy.hosts)}")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise _Failure(f"{url}: cannot resolve {host}: {exc}", "down") from None
-    addresses = [str(info[4][0]) for info in infos]
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if not ip.is_global and host not in policy.private_hosts:
-            raise FetchRefused(url, f"{host} resolves to the non-public address {ip}; "
-                                    f"list the host in allowed_hosts if the source really lives there")
-    return parts.scheme, host, port, addresses[0]
-
-
-def _open(url: str, policy: FetchPolicy, deadline: float) -> tuple[str, http.client.HTTPResponse]:
-    """GET ``url``, following redirects only inside the policy; the final URL and the open response."""
+def _open(broker: Connection | None, url: str, policy: FetchPolicy, deadline: float) -> tuple[str, http.client.HTTPResponse]:
+    """GET ``url`` over sockets the broker connects, following redirects only inside the policy."""
     for _ in range(policy.max_redirects + 1):
-        scheme, host, port, address = _checked_address(url, policy)
-        remaining = max(0.1, deadline - time.monotonic())
-        connection_type = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
-        connection = connection_type(host, port, timeout=remaining)
-        connection._create_connection = (  # type: ignore[attr-defined]  # connect to the address checked, not a re-resolve
-            lambda _addr, timeout=remaining, source=None, a=address, p=port: socket.create_connection((a, p), timeout, source))
         parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise FetchRefused(url, f"scheme {parts.scheme or '(none)'!r} is not allowed (http and https only)")
+        host = (parts.hostname or "").lower()
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError as exc:
+            raise FetchRefused(url, f"bad port: {exc}") from None
+        remaining = max(0.1, deadline - time.monotonic())
+        try:
+            sock = confinement.connect(broker, host, port, remaining)
+        except Refused as exc:
+            if exc.kind == "refused":
+                raise FetchRefused(url, str(exc)) from None
+            raise Refused(f"{url}: {exc}", exc.kind) from None
+        connection_type = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        connection = connection_type(host, port, timeout=remaining)
+        connection._create_connection = lambda *_args, s=sock, **_kw: s  # type: ignore[attr-defined]  # the broker's socket
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
             connection.request("GET", path, headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"})
             answer = connection.getresponse()
         except TimeoutError:
-            raise _Failure(f"{url}: no answer within {policy.timeout_seconds:.0f} s", "down") from None
-        except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
-            raise _Failure(f"{url}: {exc}", "down") from None
+            raise Refused(f"{url}: no answer within {policy.timeout_seconds:.0f} s", "down") from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise Refused(f"{url}: {exc}", "down") from None
         if answer.status in (301, 302, 303, 307, 308) and answer.getheader("Location"):
             url = urljoin(url, answer.getheader("Location", ""))
             connection.close()
             continue
         if answer.status >= 500 or answer.status == 429:
-            raise _Failure(f"{url}: HTTP {answer.status} {answer.reason}", "down")
+            raise Refused(f"{url}: HTTP {answer.status} {answer.reason}", "down")
         if answer.status >= 400:
-            raise _Failure(f"{url}: HTTP {answer.status} {answer.reason}", "rejected")
+            raise Refused(f"{url}: HTTP {answer.status} {answer.reason}", "rejected")
         return url, answer
     raise FetchRefused(url, f"more than {policy.max_redirects} redirects")
 
@@ -383,7 +426,7 @@ def _read_capped(url: str, answer: http.client.HTTPResponse, policy: FetchPolicy
     encoding = (answer.getheader("Content-Encoding") or "identity").strip().lower()
     if encoding not in ("identity", "gzip", "x-gzip", "deflate"):
         raise FetchRefused(url, f"content encoding {encoding!r} is not supported")
-    decoder = zlib.decompressobj(wbits=47 if encoding != "identity" else 0) if encoding != "identity" else None
+    decoder = zlib.decompressobj(wbits=47) if encoding != "identity" else None
     body = bytearray()
     while True:
         if time.monotonic() > deadline:
@@ -483,26 +526,71 @@ def render(data: bytes, media_type: str, headers: Message) -> dict[str, Any]:
             "published_at": found.published_at and found.published_at.isoformat(), "removed": {}, "feed": None}
 
 
-def _fetch_and_render(url: str, policy: FetchPolicy) -> tuple[dict[str, Any], bytes]:
+def _rendered(name: str, data: bytes, media_type: str, headers: Message, deadline: float, limit: float) -> dict[str, Any]:
+    """``render`` with its failures as refusals naming the rule."""
     from workbench.ingest.text import Unreadable
 
-    deadline = time.monotonic() + policy.timeout_seconds
-    final_url, answer = _open(url, policy, deadline)
-    data = _read_capped(final_url, answer, policy, deadline)
-    media_type = answer.headers.get_content_type()
     try:
-        rendered = render(data, media_type, answer.headers)
+        rendered = render(data, media_type, headers)
     except Unreadable as exc:
-        raise FetchRefused(final_url, f"unreadable {media_type}: {exc}") from None
+        raise FetchRefused(name, f"unreadable {media_type}: {exc}") from None
     except RecursionError:
-        raise FetchRefused(final_url, "the page nests too deep to parse") from None
+        raise FetchRefused(name, "the page nests too deep to parse") from None
     if time.monotonic() > deadline:
-        raise FetchRefused(final_url, f"time limit: parsing took past {policy.timeout_seconds:g} s")
+        raise FetchRefused(name, f"time limit: parsing took past {limit:g} s")
+    return rendered
+
+
+def _image(data: bytes, content_type: str, media_type: str, javascript: bool, workdir: str | None,
+           seconds: float) -> tuple[dict[str, Any] | None, dict[str, bytes]]:
+    """The image of a page (chromium) or a picture (Pillow) with how it was made, or why there is none."""
+    from workbench.ingest.snapshot import NoImage, page_image, picture
+
+    try:
+        if media_type.startswith("image/"):
+            return {"made_by": "pillow: decoded and redrawn as PNG"}, {"image": picture(data)}
+        if media_type not in HTML_TYPES:
+            return None, {}
+        if workdir is None:
+            return {"error": "no image: chromium runs only where a memory cgroup caps it (none on this machine)"}, {}
+        made = page_image(data, content_type, javascript, workdir, seconds)
+    except NoImage as exc:
+        return {"error": f"no image: {exc}"}, {}
+    return {"made_by": "headless chromium, the raw page with no network", "javascript": javascript}, {"image": made}
+
+
+def _fetch_and_render(broker: Connection | None, workdir: str | None, url: str,
+                      policy: FetchPolicy) -> tuple[dict[str, Any], dict[str, bytes]]:
+    deadline = time.monotonic() + policy.timeout_seconds
+    final_url, answer = _open(broker, url, policy, deadline)
+    data = _read_capped(final_url, answer, policy, deadline)
+    retrieved = datetime.now(UTC).replace(tzinfo=None).isoformat()
+    media_type = answer.headers.get_content_type()
+    rendered = _rendered(final_url, data, media_type, answer.headers, deadline, policy.timeout_seconds)
     value = {"url": url, "final_url": final_url, "status": answer.status, "media_type": media_type,
-             "retrieved_at": datetime.now(UTC).replace(tzinfo=None).isoformat(),
+             "retrieved_at": retrieved, "sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data), **rendered}
+    attachments = {"raw": data}
+    if policy.snapshot and rendered["feed"] is None:
+        content_type = answer.getheader("Content-Type") or media_type
+        value["image_info"], image = _image(data, content_type, media_type, policy.javascript, workdir,
+                                            policy.render_seconds)
+        attachments.update(image)
+    return value, attachments
+
+
+def _parse_document(_broker: Connection | None, workdir: str | None, data: bytes, media_type: str,
+                    snapshot: bool) -> tuple[dict[str, Any], dict[str, bytes]]:
+    headers = Message()
+    headers["Content-Type"] = media_type
+    rendered = _rendered("the document", data, media_type, headers, float("inf"), 0.0)
+    rendered.pop("feed", None)
+    value = {"media_type": media_type, "retrieved_at": datetime.now(UTC).replace(tzinfo=None).isoformat(),
              "sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data), **rendered}
-    return value, data
+    attachments: dict[str, bytes] = {}
+    if snapshot:
+        value["image_info"], attachments = _image(data, media_type, media_type, False, workdir, 30.0)
+    return value, attachments
 
 
-__all__ = ["DEFAULT_USER", "FetchPolicy", "FetchRefused", "Fetched", "Fetcher", "ensure_user", "raw_store_for",
-           "render"]
+__all__ = ["DEFAULT_USER", "HTML_TYPES", "FetchPolicy", "FetchRefused", "Fetched", "Fetcher", "Parsed", "ensure_user",
+           "raw_store_for", "render"]

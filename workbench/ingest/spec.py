@@ -98,6 +98,10 @@ class ConnectorSpec(BaseModel):
     allowed_hosts: tuple[str, ...] = ()
     """Web kinds: hosts the fetcher may reach besides ``base_url``'s; only hosts listed here may
     resolve to private or loopback addresses (a demo site on 127.0.0.1, an intranet source)."""
+    snapshot: bool = True
+    """Document kinds: the fetcher also makes a static image of each page (headless chromium) or picture."""
+    javascript: bool = False
+    """Web kinds: let a page's scripts run while chromium photographs it (never with any network)."""
     tables: tuple[TableSource, ...]
     source_file: str = "<inline>"
 

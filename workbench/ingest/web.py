@@ -13,7 +13,10 @@ Every fetch goes through the isolated fetcher (``workbench.ingest.fetcher``): th
 may reach ``base_url``'s host and the hosts its file lists in ``allowed_hosts`` (only
 listed hosts may be private or loopback addresses). What lands is the sanitised text; the
 stored file is the fetch record (``fetch.json``: URLs, time, raw hash, what the sanitiser
-removed), while the raw page goes to the root-only raw store beside the lake. A page the
+removed, how the fetcher was confined) with the page's image beside it (``snapshot.png``,
+made by headless chromium in the fetcher: ``snapshot = false`` turns it off,
+``javascript = true`` lets the page's scripts run for it), while the raw page goes to the
+root-only raw store beside the lake. A page the
 policy or a limit refuses, or that answers 4xx, is quarantined with the reason (a feed goes
 on with its other entries); a site that is down is retried by the base.
 """
@@ -24,29 +27,19 @@ import hashlib
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
 from workbench.ingest import http
 from workbench.ingest.base import Extract
-from workbench.ingest.documents import DocumentConnector, safe_id
-from workbench.ingest.fetcher import (
-    DEFAULT_USER,
-    Fetched,
-    Fetcher,
-    FetchPolicy,
-    FetchRefused,
-    raw_store_for,
-)
+from workbench.ingest.documents import FETCHER_USER_ENV, RECORD_FILE, DocumentConnector, safe_id
+from workbench.ingest.fetcher import Fetched, FetchPolicy, FetchRefused
 from workbench.ingest.spec import TableSource
 from workbench.ingest.text import guess_language, language_tag
 from workbench.ingest.watermarks import Marks
 from workbench.lake import Rejection
 from workbench.lake.documents import Document
 
-FETCHER_USER_ENV = "WORKBENCH_FETCHER_USER"
-"""Environment key naming the fetcher's Unix user (tests set their own; default ``wb-fetcher``)."""
 _PLAIN_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -69,9 +62,9 @@ class WebConnector(DocumentConnector):
 
     def documents(self, source: TableSource, marks: Marks, extract: Extract) -> Iterator[Document]:
         base_url = self.connection()["base_url"]
-        policy = FetchPolicy.for_source(base_url, self.spec.allowed_hosts)
-        fetcher = Fetcher(user=self.env.get(FETCHER_USER_ENV, DEFAULT_USER), forbidden=[Path(self.lake.location.uri(""))],
-                          raw_store=raw_store_for(self.lake.location.root))
+        policy = FetchPolicy.for_source(base_url, self.spec.allowed_hosts, snapshot=self.spec.snapshot,
+                                        javascript=self.spec.javascript)
+        fetcher = self.fetcher()
         url = urljoin(base_url, source.url or "")
         try:
             answer = fetcher.fetch(url, policy)
@@ -102,8 +95,7 @@ class WebConnector(DocumentConnector):
         return Rejection(table=source.target, record=record, field="url", rule="fetch policy and readable page",
                          value=reason, payload=payload)
 
-    @staticmethod
-    def _page(page: Fetched, source: TableSource, entry: dict[str, Any] | None, language: str | None) -> Document:
+    def _page(self, page: Fetched, source: TableSource, entry: dict[str, Any] | None, language: str | None) -> Document:
         """The sanitised page as a document; its stored file is the fetch record (text and provenance), not the page."""
         published = entry and entry["published_at"] and datetime.fromisoformat(entry["published_at"])
         title = (entry and entry["title"]) or page.title or page.final_url
@@ -112,5 +104,9 @@ class WebConnector(DocumentConnector):
             language=page.language or language_tag(language) or guess_language(page.text),
             title=title, source=page.final_url,
             published_at=published or page.published_at or datetime.now(UTC).replace(tzinfo=None),
-            text=page.text, content=page.provenance(), filename="fetch.json", media_type=page.media_type,
+            text=page.text, content=page.provenance(), filename=RECORD_FILE, media_type=page.media_type,
+            attachments=self.attachments(page, record=False),
         )
+
+
+__all__ = ["FETCHER_USER_ENV", "WebConnector", "doc_id_for"]

@@ -35,6 +35,8 @@ class Document:
     content: bytes | None = None
     filename: str | None = None
     media_type: str = "text/plain"
+    attachments: dict[str, bytes] | None = None
+    """Files kept beside the original in its folder (a fetched document's record and image)."""
 
     @property
     def original(self) -> bytes:
@@ -72,6 +74,9 @@ class DocumentStore:
         self.fs.create_dir(f"{self.root}/documents/files/{doc.doc_id}", recursive=True)
         with self.fs.open_output_stream(f"{self.root}/{relative}") as out:
             out.write(data)
+        for name, attached in (doc.attachments or {}).items():
+            with self.fs.open_output_stream(f"{self.root}/documents/files/{doc.doc_id}/{name}") as out:
+                out.write(attached)
         return {
             "doc_id": doc.doc_id, "kind": doc.kind, "language": doc.language, "title": doc.title,
             "source": doc.source, "published_at": doc.published_at,
