@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import functools
 import gzip
+import io
 import json
 import os
 import stat
 import threading
 import time
 from collections.abc import Iterator
+from hashlib import sha256
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -31,7 +33,11 @@ from workbench.ingest.fetcher import (
     raw_store_for,
 )
 from workbench.ingest.confinement import memory_groups_available
+from workbench.ingest.snapshot import CHROMIUM
+from workbench.ingest.text import MEDIA_TYPES
+from workbench.platform.cgroups import MEMORY_MOUNT
 from workbench.ingest.http import RequestRejected
+from tests import fetcher_probes
 from workbench.ingest.web import FETCHER_USER_ENV
 from workbench.lake.documents import DocumentStore
 
@@ -58,7 +64,16 @@ HOSTILE = {
                           b"</body></html>\n%%EOF"), "text/html"),
     "/wide-dom.html": (b"<body>" + b"<p>x</p>" * 50_000 + b"</body>", "text/html"),
     "/huge-dom.html": (b"<body>" + b"<div>" * 40_000 + b"deep" + b"</div>" * 40_000 + b"</body>", "text/html"),
+    "/snapshot.html": ((b"<html><head><meta http-equiv='refresh' content='0;url=/beacon-refresh'>"
+                        b"<link rel='stylesheet' href='/beacon-css'><script>fetch('/beacon-fetch')</script></head>"
+                        b"<body style='margin:0;background:rgb(200,0,0)'><h1>Seizure notice</h1>"
+                        b"<img src='/beacon-img'><iframe src='file:///etc/passwd'></iframe><iframe src='/beacon-frame'>"
+                        b"</iframe><script>document.body.style.background='rgb(0,200,0)';"
+                        b"new Image().src='/beacon-script-img'</script></body></html>"), "text/html"),
+    "/spin.html": (b"<body><p>Spinning</p><script>for(;;){}</script></body>", "text/html"),
 }
+SEEN: list[str] = []
+"""Every path the hostile site was asked for, in order."""
 
 
 @functools.cache
@@ -83,6 +98,7 @@ class Hostile(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self) -> None:
+        SEEN.append(self.path)
         port = self.server.server_address[1]
         if self.path == "/ok.html":
             self._send(OK)
@@ -268,3 +284,107 @@ def test_the_memory_cap_binds_in_the_child_not_in_the_ingest_process(site: str, 
     with pytest.raises(FetchRefused, match=capped):
         fetcher.fetch(f"{site}/wide-dom.html", starved)  # 50,000 parsed elements need far more than 8 MiB
     _next_fetch_works(fetcher, site, FetchPolicy.for_source(site + "/", ["127.0.0.1"]))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="namespaces, cgroups and the fetcher's user need root")
+def test_the_child_has_no_network_but_the_brokers_and_sits_in_its_own_memory_group(tmp_path: Path, site: str,
+                                                                                    fetch_user: str) -> None:
+    """A subverted child (here: code the test runs in it) cannot reach the host's loopback services nor any
+    outside address by itself, cannot list a 0700 folder, and is inside a memory group made for it alone."""
+    port = int(site.rsplit(":", 1)[1])
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    value, _ = Fetcher(user=fetch_user).call(fetcher_probes.reach, [("127.0.0.1", port), ("192.0.2.1", 80)],
+                                             [str(private)], timeout=10.0)
+    assert value["isolation"]["network_namespace"] is True and value["isolation"]["uid"] == ensure_user(fetch_user)[0]
+    assert value["outcome"] == {f"127.0.0.1:{port}": "ConnectionRefusedError", "192.0.2.1:80": "OSError",
+                                str(private): "PermissionError"}  # the site listens on the host's 127.0.0.1
+    if memory_groups_available():
+        assert value["isolation"]["memory_cap"] == "cgroup" and "/workbench-fetcher/fetch-" in value["memory_group"]
+        group = Path(MEMORY_MOUNT, value["memory_group"].lstrip("/"))
+        assert not group.exists()  # removed with the child
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists() or not memory_groups_available(),
+                    reason="the image needs Debian's chromium and a memory cgroup to cap it")
+def test_the_page_image_is_taken_in_the_fetcher_with_no_network_and_javascript_only_when_the_source_allows(
+        site: str, fetch_user: str) -> None:
+    from PIL import Image
+
+    fetcher = Fetcher(user=fetch_user)
+    colours = {}
+    for javascript in (False, True):
+        SEEN.clear()
+        policy = FetchPolicy.for_source(site + "/", ["127.0.0.1"], snapshot=True, javascript=javascript)
+        page = fetcher.fetch(f"{site}/snapshot.html", policy)
+        assert SEEN == ["/snapshot.html"], f"chromium reached the site: {SEEN}"  # no image, style, frame, refresh, fetch
+        assert page.image is not None and page.image_info is not None, page.image_info
+        assert page.image_info["javascript"] is javascript and page.image_info["sha256"] == sha256(page.image).hexdigest()
+        picture = Image.open(io.BytesIO(page.image))
+        assert picture.size == (1280, 1600)
+        colours[javascript] = picture.convert("RGB").getpixel((640, 1500))
+        assert page.text == "Seizure notice" and page.removed["scripts"] == 2
+    assert colours == {False: (200, 0, 0), True: (0, 200, 0)}  # the refresh was not followed either way
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists() or not memory_groups_available(),
+                    reason="the image needs Debian's chromium and a memory cgroup to cap it")
+def test_chromium_stays_within_the_fetchers_time_and_memory_limits(site: str, fetch_user: str) -> None:
+    fetcher = Fetcher(user=fetch_user)
+    spinning = FetchPolicy.for_source(site + "/", ["127.0.0.1"], snapshot=True, javascript=True, render_seconds=3.0)
+    started = time.monotonic()
+    page = fetcher.fetch(f"{site}/spin.html", spinning)  # a script that never ends: chromium is stopped, the text lands
+    assert time.monotonic() - started < spinning.timeout_seconds + spinning.render_seconds + 3.0
+    assert page.image is None and page.text == "Spinning"
+    assert page.image_info is not None and "no image: chromium did not finish within 3 s" in page.image_info["error"]
+    starved = FetchPolicy.for_source(site + "/", ["127.0.0.1"], snapshot=True, memory_bytes=48 * 1024 * 1024)
+    try:  # 48 MiB cannot hold chromium: the kernel kills it (or the child) inside the group, never the ingest process
+        shot = fetcher.fetch(f"{site}/ok.html", starved)
+    except FetchRefused as refused:
+        assert "memory limit: the kernel stopped the fetcher" in refused.reason
+    else:
+        assert shot.image is None and shot.image_info is not None and "no image" in shot.image_info["error"]
+    deadline = time.monotonic() + 5.0  # a process killed at the cap may take a moment to go
+    while _running(fetch_user) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(fetch_user), f"processes outlived their fetch: {_running(fetch_user)}"
+    _next_fetch_works(fetcher, site, FetchPolicy.for_source(site + "/", ["127.0.0.1"]))
+
+
+def _running(user: str) -> list[str]:
+    """The processes of ``user`` that are not zombies (a zombie holds no memory and runs nothing)."""
+    uid, found = ensure_user(user)[0], []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and proc.stat().st_uid == uid:
+                stat_line = (proc / "stat").read_text()
+                if stat_line.rpartition(")")[2].split()[0] != "Z":
+                    found.append(stat_line[:60])
+        except OSError:
+            continue
+    return found
+
+
+def test_documents_are_parsed_in_the_fetcher_offline_and_hostile_files_end_as_reasons(fetch_user: str) -> None:
+    """The document drop's parsing runs in the same confinement, with no network at all; a broken or hostile file
+    is refused with the rule it broke, and a picture comes back redrawn, never as its original bytes."""
+    from PIL import Image
+
+    fetcher = Fetcher(user=fetch_user)
+    original = io.BytesIO()
+    Image.new("RGB", (300, 200), (10, 120, 200)).save(original, "JPEG")
+    picture = fetcher.parse(original.getvalue(), "image/jpeg", "scan.jpg")
+    assert picture.image is not None and picture.image != original.getvalue() and picture.image.startswith(b"\x89PNG")
+    assert Image.open(io.BytesIO(picture.image)).size == (300, 200) and "width: 300" in picture.text
+    if os.geteuid() == 0:
+        assert picture.isolation["network_namespace"] is True and picture.isolation["uid"] != 0
+    page = fetcher.parse(HOSTILE["/scripts.html"][0], "text/html", "note.html", snapshot=False)
+    assert (page.text, page.removed["event_handlers"]) == ("Seizure report\nclick", 3) and page.image is None
+    bomb = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(bomb, "PNG")  # 400 M pixels in ~50 kB
+    hostile = {"bomb.png": (bomb.getvalue(), "image/png", "DecompressionBomb"),
+               "polyglot.pdf": (HOSTILE["/polyglot-as-pdf"][0], "application/pdf", "not a readable PDF"),
+               "empty.docx": (b"PK\x05\x06" + b"\0" * 18, MEDIA_TYPES[".docx"], "not a readable DOCX")}
+    for name, (data, media_type, reason) in hostile.items():
+        with pytest.raises(FetchRefused, match=reason):
+            fetcher.parse(data, media_type, name)

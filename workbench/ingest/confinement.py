@@ -48,9 +48,10 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Self
 
-from workbench.platform.cgroups import CgroupError, MemoryCgroups
+from workbench.platform.cgroups import MEMORY_MOUNT, CgroupError, MemoryCgroups
 
 CLONE_NEWNET = 0x40000000
+PR_SET_CHILD_SUBREAPER = 36
 _SIOCGIFFLAGS, _SIOCSIFFLAGS, _IFF_UP = 0x8913, 0x8914, 0x1
 GROUP_PARENT = "workbench-fetcher"
 """The memory group (inside the ingest process's own) that holds one child group per fetch."""
@@ -236,6 +237,7 @@ def enter(confinement: Confinement) -> dict[str, Any]:
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
         facts["memory_cap"] = "address space"
     facts["network_namespace"] = confinement.identity is not None and _own_network_namespace()
+    ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphaned chromium helpers come back to be reaped
     resource.setrlimit(resource.RLIMIT_CPU, (confinement.cpu_seconds, confinement.cpu_seconds))
     written = 64 * 1024 * 1024 if confinement.workdir else 0
     resource.setrlimit(resource.RLIMIT_FSIZE, (written, written))
@@ -263,6 +265,37 @@ def _own_network_namespace() -> bool:
         flags = struct.unpack("16sH22x", fcntl.ioctl(sock, _SIOCGIFFLAGS, request))[1]
         fcntl.ioctl(sock, _SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | _IFF_UP))
     return True
+
+
+def end_descendants() -> None:
+    """Kill every other process of this child's memory group (chromium's helpers) and reap them.
+
+    Chromium's sandboxed helpers leave its process group; as a child subreaper the fetcher
+    child inherits them when the browser exits, so it can reap them instead of leaving
+    zombies to an init that may not reap.
+    """
+    procs = _own_group_procs()
+    for pid in procs:
+        if pid != os.getpid():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+    while True:
+        try:
+            if os.waitpid(-1, 0)[0] == 0:
+                return
+        except ChildProcessError:
+            return
+
+
+def _own_group_procs() -> list[int]:
+    with open("/proc/self/cgroup", encoding="ascii") as groups:
+        path = next((line.split(":", 2)[2].strip() for line in groups if ":memory:" in line), None)
+    if path is None:
+        return []
+    try:
+        return [int(p) for p in (MEMORY_MOUNT / path.lstrip("/") / "cgroup.procs").read_text().split()]
+    except OSError:
+        return []
 
 
 def connect(broker: Connection | None, host: str, port: int, timeout: float) -> socket.socket:
@@ -300,5 +333,5 @@ def _readable(path: str) -> bool:
     return True
 
 
-__all__ = ["Broker", "Confinement", "Refused", "connect", "enter", "memory_group", "memory_groups_available",
+__all__ = ["Broker", "Confinement", "Refused", "connect", "end_descendants", "enter", "memory_group", "memory_groups_available",
            "oom_killed", "public_address", "work_folder"]

@@ -66,6 +66,7 @@ from workbench.ingest.confinement import Broker, Confinement, Refused
 DEFAULT_USER = "wb-fetcher"
 USER_AGENT = "customs-workbench-fetcher/0.1"
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+MAX_LINKS = 200
 _PRELOADED_CODECS = ("utf-8", "latin-1", "cp1252", "ascii", "utf-16", "utf-32", "big5", "big5hkscs", "gb18030",
                      "gbk", "shift_jis", "euc_jp", "euc_kr", "koi8_r", "cp1251", "iso8859_2", "idna", "cp437")
 """Codecs imported before the child drops privileges: the interpreter's own library may not be
@@ -141,6 +142,8 @@ class Parsed:
     """A PNG made inside the fetcher (chromium's picture of a page, Pillow's redrawing of an image file)."""
     image_info: dict[str, Any] | None = None
     """How the image was made (``made_by``, ``javascript``, ``sha256``), or why there is none (``error``)."""
+    links: list[str] = field(default_factory=list)
+    """The addresses the sanitised page links to, as text (never followed), at most ``MAX_LINKS``."""
     isolation: dict[str, Any] = field(default_factory=dict)
     """What confined the child: ``uid``, ``network_namespace``, ``memory_cap`` (cgroup or address space)."""
     name: str | None = None
@@ -154,7 +157,7 @@ class Parsed:
         """The record kept in the documents zone beside (for a web page: in place of) the raw bytes."""
         record = {**self.origin(), "retrieved_at": self.retrieved_at.isoformat(), "media_type": self.media_type,
                   "raw_sha256": self.sha256, "raw_size_bytes": self.size_bytes, "removed": self.removed,
-                  "title": self.title, "language": self.language, "image": self.image_info,
+                  "links": self.links, "title": self.title, "language": self.language, "image": self.image_info,
                   "isolation": self.isolation, "text": self.text}
         return json.dumps(record, ensure_ascii=False, indent=1).encode()
 
@@ -484,6 +487,22 @@ def _removed(markup: str) -> dict[str, int]:
     return counts
 
 
+def _links(clean: str) -> list[str]:
+    """The ``href`` of each link left in the sanitised markup (http and https only), in order, without repeats."""
+    from html.parser import HTMLParser
+
+    found: dict[str, None] = {}
+
+    class Links(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            href = dict(attrs).get("href") if tag == "a" else None
+            if href and len(found) < MAX_LINKS:
+                found[href] = None
+
+    Links(convert_charrefs=True).feed(clean)
+    return list(found)
+
+
 def _decode(data: bytes, headers: Message) -> str:
     """Text of the page in its declared charset, falling back to UTF-8 with replacement (never raising)."""
     charset = headers.get_content_charset() or "utf-8"
@@ -520,7 +539,7 @@ def render(data: bytes, media_type: str, headers: Message) -> dict[str, Any]:
         text = html_text(f"<html><body>{clean}</body></html>".encode()).text
         return {"text": text, "title": declared and declared.title, "language": declared and declared.language,
                 "published_at": declared and declared.published_at and declared.published_at.isoformat(),
-                "removed": _removed(markup), "feed": None}
+                "removed": _removed(markup), "links": _links(clean), "feed": None}
     found = extract_text(data, media_type)
     return {"text": found.text, "title": found.title, "language": found.language,
             "published_at": found.published_at and found.published_at.isoformat(), "removed": {}, "feed": None}

@@ -32,6 +32,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from workbench.ingest.confinement import end_descendants
+
 CHROMIUM = "/usr/bin/chromium"
 WINDOW = (1280, 1600)
 """The image shows the first 1280 x 1600 CSS pixels of a page."""
@@ -66,7 +68,7 @@ def page_image(body: bytes, content_type: str, javascript: bool, workdir: str, t
         def do_GET(self) -> None:
             found = self.path == "/"
             payload = body if found else b""
-            self.send_response(200 if found else 404)
+            self.send_response(200 if found else 204)  # 204: a refresh or link to anything else leaves the page be
             self.send_header("Content-Type", content_type if found else "text/plain")
             self.send_header("Content-Security-Policy", policy)
             self.send_header("Content-Length", str(len(payload)))
@@ -97,6 +99,7 @@ def page_image(body: bytes, content_type: str, javascript: bool, workdir: str, t
     except OSError as exc:
         raise NoImage(f"cannot run {CHROMIUM}: {exc}") from None
     finally:
+        end_descendants()
         server.shutdown()
         server.server_close()
     if not shot.exists():
