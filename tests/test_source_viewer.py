@@ -17,7 +17,7 @@ import pytest
 from tests.test_apps import browser, page_text, served_app, wait_for_text  # noqa: F401  (browser is a fixture)
 from workbench.apps.sources import provenance_rows, source_view
 from workbench.errors import AccessDenied
-from workbench.explore import connect
+from workbench.session import connect
 from workbench.ingest import parse_connector, run_connectors
 from workbench.ingest.confinement import memory_groups_available
 from workbench.ingest.documents import FETCHER_USER_ENV, IMAGE_FILE

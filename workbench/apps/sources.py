@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.explore import Session
+from workbench.session import Session
 from workbench.ingest.documents import IMAGE_FILE, RECORD_FILE
 
 DOCUMENTS = "documents.index"
