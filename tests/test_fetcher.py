@@ -23,8 +23,10 @@ from pathlib import Path
 
 import pytest
 
+from tests import fetcher_probes
 from workbench import connect
 from workbench.ingest import parse_connector, run_connectors
+from workbench.ingest.confinement import memory_groups_available
 from workbench.ingest.fetcher import (
     Fetcher,
     FetchPolicy,
@@ -32,14 +34,12 @@ from workbench.ingest.fetcher import (
     ensure_user,
     raw_store_for,
 )
-from workbench.ingest.confinement import memory_groups_available
+from workbench.ingest.http import RequestRejected
 from workbench.ingest.snapshot import CHROMIUM
 from workbench.ingest.text import MEDIA_TYPES
-from workbench.platform.cgroups import MEMORY_MOUNT
-from workbench.ingest.http import RequestRejected
-from tests import fetcher_probes
 from workbench.ingest.web import FETCHER_USER_ENV
 from workbench.lake.documents import DocumentStore
+from workbench.platform.cgroups import MEMORY_MOUNT
 
 LIMIT = 512 * 1024
 OK = b"<html lang='en'><head><title>Fine</title></head><body><main><p>Customs seized cigarettes.</p></main></body></html>"
@@ -290,15 +290,17 @@ def test_the_memory_cap_binds_in_the_child_not_in_the_ingest_process(site: str, 
 def test_the_child_has_no_network_but_the_brokers_and_sits_in_its_own_memory_group(tmp_path: Path, site: str,
                                                                                     fetch_user: str) -> None:
     """A subverted child (here: code the test runs in it) cannot reach the host's loopback services nor any
-    outside address by itself, cannot list a 0700 folder, and is inside a memory group made for it alone."""
+    outside address by itself, cannot list a 0700 folder or root's home, and is in a memory group made for it alone."""
     port = int(site.rsplit(":", 1)[1])
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
+    homes = [str(Path.home())] if not Path.home().stat().st_mode & 0o005 else []  # root's, when closed to others
     value, _ = Fetcher(user=fetch_user).call(fetcher_probes.reach, [("127.0.0.1", port), ("192.0.2.1", 80)],
-                                             [str(private)], timeout=10.0)
+                                             [str(private), *homes], timeout=10.0)
     assert value["isolation"]["network_namespace"] is True and value["isolation"]["uid"] == ensure_user(fetch_user)[0]
     assert value["outcome"] == {f"127.0.0.1:{port}": "ConnectionRefusedError", "192.0.2.1:80": "OSError",
-                                str(private): "PermissionError"}  # the site listens on the host's 127.0.0.1
+                                str(private): "PermissionError", **dict.fromkeys(homes, "PermissionError")}  # the site listens
+    # on the host's 127.0.0.1: refused means the child's loopback is another one
     if memory_groups_available():
         assert value["isolation"]["memory_cap"] == "cgroup" and "/workbench-fetcher/fetch-" in value["memory_group"]
         group = Path(MEMORY_MOUNT, value["memory_group"].lstrip("/"))

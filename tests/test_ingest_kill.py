@@ -59,6 +59,7 @@ amount = { type = "float64", min = 0 }
 WEB_CONNECTOR = """
 kind = "web"
 allowed_hosts = ["127.0.0.1"]
+snapshot = false  # 60 pages a round: chromium's images (seconds each) are tested in test_fetcher
 [connection]
 base_url_env = "SITE"
 [[tables]]

@@ -22,8 +22,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.session import Session
 from workbench.ingest.documents import IMAGE_FILE, RECORD_FILE
+from workbench.session import Session
 
 DOCUMENTS = "documents.index"
 LIST_SQL = f"SELECT doc_id, language, kind, title FROM {DOCUMENTS} ORDER BY retrieved_at DESC, doc_id"
@@ -87,7 +87,7 @@ def provenance_rows(view: SourceView) -> list[tuple[str, str]]:
     pairs = [
         ("Address asked", record.get("url") or record.get("file") or row["source"]),
         ("Final address", record.get("final_url") or ""),
-        ("Retrieved at (UTC)", record.get("retrieved_at") or str(row["retrieved_at"])),
+        ("Retrieved at (UTC)", str(row["retrieved_at"])),
         ("HTTP status", str(record.get("status") or "")),
         ("Media type", str(row["media_type"])),
         ("Raw content SHA-256", record.get("raw_sha256") or ""),
@@ -150,7 +150,8 @@ def sources_app(wb: Session | None = None, lake: str | None = None) -> Any:
         found = (view.record or {}).get("links") or []
         links.object = (f"<h4>Links in the page ({len(found)}), as text</h4><ul class='links'>"
                         + "".join(f"<li><code>{esc(link)}</code></li>" for link in found) + "</ul>") if found else ""
-        picture.objects = [pn.pane.PNG(view.image, embed=True, sizing_mode="scale_width", max_width=900)] \
+        caption = pn.pane.HTML("<h4>Still image made by the fetcher (not the live page)</h4>")
+        picture.objects = [caption, pn.pane.PNG(view.image, embed=True, sizing_mode="scale_width", max_width=900)] \
             if view.image is not None else [pn.pane.HTML(f"<p><i>{esc(view.image_note)}</i></p>")]
         text.object = ("<h4>Sanitised text</h4><pre style='white-space:pre-wrap;font-family:inherit'>"
                        f"{esc(view.row['text'])}</pre>")

@@ -154,8 +154,13 @@ class Parsed:
         return {"file": self.name}
 
     def provenance(self) -> bytes:
-        """The record kept in the documents zone beside (for a web page: in place of) the raw bytes."""
-        record = {**self.origin(), "retrieved_at": self.retrieved_at.isoformat(), "media_type": self.media_type,
+        """The record kept in the documents zone beside (for a web page: in place of) the raw bytes.
+
+        The same bytes give the same record (its hash is the index's ``sha256``, and a re-run
+        after a crash must land the same row), so the retrieval time is left to the index's
+        ``retrieved_at``, set when the record lands, seconds after the fetch.
+        """
+        record = {**self.origin(), "media_type": self.media_type,
                   "raw_sha256": self.sha256, "raw_size_bytes": self.size_bytes, "removed": self.removed,
                   "links": self.links, "title": self.title, "language": self.language, "image": self.image_info,
                   "isolation": self.isolation, "text": self.text}
@@ -599,6 +604,11 @@ def _fetch_and_render(broker: Connection | None, workdir: str | None, url: str,
 
 def _parse_document(_broker: Connection | None, workdir: str | None, data: bytes, media_type: str,
                     snapshot: bool) -> tuple[dict[str, Any], dict[str, bytes]]:
+    from PIL import Image
+
+    from workbench.ingest.snapshot import MAX_IMAGE_PIXELS
+
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # for the metadata reader too, in this child only
     headers = Message()
     headers["Content-Type"] = media_type
     rendered = _rendered("the document", data, media_type, headers, float("inf"), 0.0)

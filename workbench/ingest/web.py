@@ -32,7 +32,12 @@ from urllib.parse import urljoin
 
 from workbench.ingest import http
 from workbench.ingest.base import Extract
-from workbench.ingest.documents import FETCHER_USER_ENV, RECORD_FILE, DocumentConnector, safe_id
+from workbench.ingest.documents import (
+    FETCHER_USER_ENV,
+    RECORD_FILE,
+    DocumentConnector,
+    safe_id,
+)
 from workbench.ingest.fetcher import Fetched, FetchPolicy, FetchRefused
 from workbench.ingest.spec import TableSource
 from workbench.ingest.text import guess_language, language_tag
