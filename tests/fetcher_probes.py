@@ -29,4 +29,4 @@ def reach(_broker: Any, _workdir: str | None, targets: list[tuple[str, int]],
             outcome[path] = type(exc).__name__
     with open("/proc/self/cgroup", encoding="ascii") as groups:
         memory = next((line.split(":", 2)[2].strip() for line in groups if ":memory:" in line), "")
-    return {"outcome": outcome, "memory_group": memory}, {}
+    return {"outcome": outcome, "memory_group": memory, "uid": os.getuid()}, {}

@@ -297,7 +297,8 @@ def test_the_child_has_no_network_but_the_brokers_and_sits_in_its_own_memory_gro
     homes = [str(Path.home())] if not Path.home().stat().st_mode & 0o005 else []  # root's, when closed to others
     value, _ = Fetcher(user=fetch_user).call(fetcher_probes.reach, [("127.0.0.1", port), ("192.0.2.1", 80)],
                                              [str(private), *homes], timeout=10.0)
-    assert value["isolation"]["network_namespace"] is True and value["isolation"]["uid"] == ensure_user(fetch_user)[0]
+    assert value["isolation"]["network_namespace"] is True and value["isolation"]["user"] == fetch_user
+    assert value["uid"] == ensure_user(fetch_user)[0] != 0
     assert value["outcome"] == {f"127.0.0.1:{port}": "ConnectionRefusedError", "192.0.2.1:80": "OSError",
                                 str(private): "PermissionError", **dict.fromkeys(homes, "PermissionError")}  # the site listens
     # on the host's 127.0.0.1: refused means the child's loopback is another one
@@ -379,7 +380,7 @@ def test_documents_are_parsed_in_the_fetcher_offline_and_hostile_files_end_as_re
     assert picture.image is not None and picture.image != original.getvalue() and picture.image.startswith(b"\x89PNG")
     assert Image.open(io.BytesIO(picture.image)).size == (300, 200) and "width: 300" in picture.text
     if os.geteuid() == 0:
-        assert picture.isolation["network_namespace"] is True and picture.isolation["uid"] != 0
+        assert picture.isolation["network_namespace"] is True and picture.isolation["user"] == fetch_user
     page = fetcher.parse(HOSTILE["/scripts.html"][0], "text/html", "note.html", snapshot=False)
     assert (page.text, page.removed["event_handlers"]) == ("Seizure report\nclick", 3) and page.image is None
     bomb = io.BytesIO()

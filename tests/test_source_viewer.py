@@ -9,7 +9,6 @@ import threading
 from collections.abc import Iterator
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,11 +16,11 @@ import pytest
 from tests.test_apps import browser, page_text, served_app, wait_for_text  # noqa: F401  (browser is a fixture)
 from workbench.apps.sources import provenance_rows, source_view
 from workbench.errors import AccessDenied
-from workbench.session import connect
 from workbench.ingest import parse_connector, run_connectors
 from workbench.ingest.confinement import memory_groups_available
 from workbench.ingest.documents import FETCHER_USER_ENV, IMAGE_FILE
 from workbench.ingest.web import doc_id_for
+from workbench.session import connect
 
 ARTICLE = (b"<html lang='en'><head><title>Seizure at the border</title><script>fetch('/beacon-fetch')</script>"
            b"<link rel='stylesheet' href='/beacon-css'></head><body style='background:#fdf6e3'>"
@@ -59,7 +58,7 @@ def collected(tmp_path_factory: pytest.TempPathFactory, fetch_user: str) -> Iter
     drop.mkdir()
     picture = io.BytesIO()
     Image.new("RGB", (240, 160), (20, 90, 160)).save(picture, "JPEG")
-    files = {"scan.jpg": picture.getvalue(), "memo.txt": "Title: Memo\n\nTip-off about a container.".encode(),
+    files = {"scan.jpg": picture.getvalue(), "memo.txt": b"Title: Memo\n\nTip-off about a container.",
              "note.docx": _docx({"title": "Note", "language": "en", "published_at": datetime(2024, 3, 1),
                                  "text": "Company linked to the seizure."})}
     for name, data in files.items():

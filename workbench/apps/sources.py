@@ -107,7 +107,7 @@ def _isolation_text(isolation: dict[str, Any]) -> str:
     if not isolation:
         return ""
     cap = isolation.get("memory_cap_bytes", 0) / 2**20
-    return (f"uid {isolation.get('uid')}; own network namespace: {'yes' if isolation.get('network_namespace') else 'no'}; "
+    return (f"user {isolation.get('user')}; own network namespace: {'yes' if isolation.get('network_namespace') else 'no'}; "
             f"memory cap {cap:,.0f} MiB by {isolation.get('memory_cap', '?')}")
 
 

@@ -65,12 +65,14 @@ class Refused(Exception):
         self.kind = kind
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Confinement:
     """What the parent decided for one child (plain values: it crosses to the child)."""
 
     identity: tuple[int, int] | None
     """uid/gid to drop to; None when the workbench is not root (the child keeps the caller's user)."""
+    user: str = ""
+    """The name of that user, for the record (the uid differs from machine to machine)."""
     memory_bytes: int
     cpu_seconds: int
     cgroup: str | None = None
@@ -248,7 +250,7 @@ def enter(confinement: Confinement) -> dict[str, Any]:
         os.setgroups([])
         os.setgid(gid)
         os.setuid(uid)
-    facts["uid"] = os.getuid()
+    facts["user"] = confinement.user if confinement.identity is not None else "the workbench's own"
     for path in confinement.forbidden if confinement.identity is not None else ():
         if _readable(path):
             raise Refused(f"{path}: isolation: the fetcher user can read this path; make it unreadable to others")

@@ -145,7 +145,7 @@ class Parsed:
     links: list[str] = field(default_factory=list)
     """The addresses the sanitised page links to, as text (never followed), at most ``MAX_LINKS``."""
     isolation: dict[str, Any] = field(default_factory=dict)
-    """What confined the child: ``uid``, ``network_namespace``, ``memory_cap`` (cgroup or address space)."""
+    """What confined the child: ``user``, ``network_namespace``, ``memory_cap`` (cgroup or address space)."""
     name: str | None = None
     """The file a document came from (a fetched page has URLs instead)."""
 
@@ -190,9 +190,13 @@ def ensure_user(name: str) -> tuple[int, int]:
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
-                        "--shell", "/usr/sbin/nologin", "--user-group", name], check=True, capture_output=True)
-        entry = pwd.getpwnam(name)
+        made = subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+                               "--shell", "/usr/sbin/nologin", "--user-group", name], capture_output=True, text=True)
+        try:  # exit 9: a connector running beside this one created it first
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            raise WorkbenchError(f"cannot create the fetcher's user {name}: useradd exited {made.returncode}: "
+                                 f"{made.stderr.strip()}") from None
     return entry.pw_uid, entry.pw_gid
 
 
@@ -238,7 +242,7 @@ class Fetcher:
             group = stack.enter_context(confinement.memory_group(memory_bytes))
             receive, send = context.Pipe(duplex=False)
             ours, theirs = context.Pipe(duplex=True) if policy is not None else (None, None)
-            limits = Confinement(identity=identity, memory_bytes=memory_bytes, cpu_seconds=int(timeout) + 2,
+            limits = Confinement(identity=identity, user=self.user, memory_bytes=memory_bytes, cpu_seconds=int(timeout) + 2,
                                  cgroup=group, workdir=folder, forbidden=self.forbidden)
             child = context.Process(target=_isolated, daemon=True, args=(send, theirs, limits, target, args))
             child.start()
