@@ -122,14 +122,18 @@ def main() -> None:
     parser.add_argument("--foreign-seed", type=int, default=20_261_206,
                         help="Seed of the other world whose gazetteer the full extractor uses on this world.")
     parser.add_argument("--foreign-scale", type=float, default=0.2, help="Scale of that other world.")
-    parser.add_argument("--speed-docs", type=int, default=600, help="Short documents per timed run.")
+    parser.add_argument("--speed-docs", type=int, default=600, help="Short documents per timed run (0: no timing).")
+    parser.add_argument("--precisions", nargs="+", choices=("fp32", "bf16", "int8"), default=["fp32", "bf16", "int8"],
+                        help="Tagger precisions scored on the world (bf16 is the shipped one).")
     parser.add_argument("--rounds", type=int, default=3, help="Interleaved timed runs per system.")
     parser.add_argument("--tasks", choices=("ner", "topics", "all"), default="all")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                        help="Torch threads (default: one per core; 1 on a busy machine).")
     args = parser.parse_args()
 
     import torch
 
-    threads = os.cpu_count() or 1
+    threads = args.threads
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copytree(args.world, f"{tmp}/lake", ignore=shutil.ignore_patterns("models"))
@@ -143,21 +147,21 @@ def main() -> None:
                 train(convert(model_cache(wb) / ENCODER_DIR), model_dir, training_sentences(wb), threads=threads)
             report = {"handwritten": _handwritten(model_dir, threads), "world_sentences": len(held),
                       **_extraction(wb, model_dir, held, _foreign_gazetteer(args.foreign_seed, args.foreign_scale, tmp),
-                                    args.speed_docs, args.rounds, threads)}
+                                    args.speed_docs, args.rounds, threads, args.precisions)}
         if args.tasks in ("topics", "all"):
             report["topics"] = _topics(wb, args.topics_model, args.baseline_topics_model, threads)
         print(json.dumps(report, indent=1, ensure_ascii=False))
 
 
 def _extraction(wb: workbench.Session, model_dir: Path, held: list, foreign: Gazetteer, speed_docs: int,
-                rounds: int, threads: int) -> dict:
+                rounds: int, threads: int, precisions: list[str]) -> dict:
     """Strict F1 on the world: rules, tagger alone, the extractor with a foreign and with the world's own
-    gazetteer, per precision; short documents per second."""
+    gazetteer, per precision; short documents per second (all three precisions; skipped for ``speed_docs=0``)."""
     import torch
     from transformers import AutoTokenizer, pipeline
 
     own = Gazetteer.from_lake(wb)
-    extractors = {p: Extractor(foreign, Tagger(model_dir, threads, p)) for p in ("fp32", "bf16", "int8")}
+    extractors = {p: Extractor(foreign, Tagger(model_dir, threads, p)) for p in precisions}
     texts = [s.text for s in held]
     f1: dict[str, dict] = {"rules_foreign_gazetteer": _f1_table(score(held, Extractor(foreign).extract_many(texts))),
                            "rules_own_gazetteer_lookup": _f1_table(score(held, Extractor(own).extract_many(texts)))}
@@ -168,6 +172,11 @@ def _extraction(wb: workbench.Session, model_dir: Path, held: list, foreign: Gaz
         f1[f"extractor_foreign_gazetteer_{name}"] = _f1_table(score(held, extractor.combine(texts, model)))
         f1[f"extractor_own_gazetteer_lookup_{name}"] = _f1_table(
             score(held, Extractor(own, extractor.tagger).combine(texts, model)))
+    card = json.loads((model_dir / "card.json").read_text())
+    if not speed_docs:
+        return {"card": card, "f1": f1}
+    extractors.update({p: Extractor(foreign, Tagger(model_dir, threads, p)) for p in ("fp32", "bf16", "int8")
+                       if p not in extractors})
     raw = pipeline("token-classification", model=str(model_dir), device="cpu", aggregation_strategy="simple",
                    tokenizer=AutoTokenizer.from_pretrained(model_dir, local_files_only=True))
 
@@ -185,7 +194,7 @@ def _extraction(wb: workbench.Session, model_dir: Path, held: list, foreign: Gaz
         func(sample[:64])  # warm up
     rates = _rates(systems, sample, rounds)
     ours, baseline = rates["extractor_bf16"]["docs_per_second"], rates["raw_pipeline_fp32"]["docs_per_second"]
-    return {"card": json.loads((model_dir / "card.json").read_text()), "f1": f1, "speed_short_docs": {
+    return {"card": card, "f1": f1, "speed_short_docs": {
         "torch_threads": torch.get_num_threads(), "docs": len(sample),
         "mean_chars": round(statistics.mean(map(len, sample)), 1), "rounds": rounds, **rates,
         "extractor_bf16_vs_raw_pipeline_fp32": round(ours / baseline, 2),
