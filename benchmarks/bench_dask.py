@@ -14,7 +14,9 @@ Figures, all measured in this run on the same Parquet files of one snapshot:
    whether any worker was killed (worker pids before and after);
 2. the question through ``wb.dask`` and through ``dask.dataframe.read_parquet`` on the
    snapshot's files with the same plan (``read_parquet`` fuses partitions by the share of
-   columns a plan uses; ``wb.dask`` is given as many), interleaved, best of ``--repeat``:
+   columns a plan uses; ``wb.dask`` is given as many), interleaved, best of ``--repeat``,
+   on 2 workers x ``--compare-memory`` (2 GiB: that fused plan reads partitions of ~0.6M
+   rows at 10M declarations, and a 1 GiB worker died on one and left the run hung):
    the overhead ratio (target <= 1.10x); and in one DuckDB session with the same memory
    (2 GB) and threads (2);
 3. ``wb.dask`` on 1, 2 and 4 workers: seconds and parallel efficiency t1 / (n * tn).
@@ -172,6 +174,9 @@ def main() -> None:
     parser.add_argument("--worker-memory", default="1GiB",
                         help="each worker's cap in the capped run (an analyst's gateway limit; smaller on a small "
                              "world, so that the working set still exceeds one worker)")
+    parser.add_argument("--compare-memory", default="2GiB",
+                        help="each worker's memory in the comparison (2 workers; a modeller's size): read_parquet's "
+                             "fused plan reads ~0.6M-row partitions, which 1 GiB workers do not survive at 10M rows")
     parser.add_argument("--partition-mb", type=int, default=PARTITION_BYTES // 2**20,
                         help="wb.dask's partition size for the capped and scaling runs (the library default; "
                              "smaller on a small world, so that there are partitions to spread)")
@@ -193,7 +198,7 @@ def main() -> None:
     if "capped" in parts:
         answers["wb.dask capped"] = capped_run(through_wb, args.worker_memory, args.repeat)
     if "compare" in parts:
-        answers.update(compare_run(wb, files, rows, args.repeat))
+        answers.update(compare_run(wb, files, rows, args.compare_memory, args.repeat))
     if len(answers) > 1:
         dask_answers = [a for name, a in answers.items() if name != "duckdb"]
         same = all(a.equals(dask_answers[0]) for a in dask_answers) and all(
@@ -220,7 +225,7 @@ def capped_run(through_wb: Callable[[], Any], worker_memory: str, repeat: int) -
     return answer["wb.dask"]
 
 
-def compare_run(wb: Any, files: list[str], rows: int, repeat: int) -> dict[str, pd.DataFrame]:
+def compare_run(wb: Any, files: list[str], rows: int, memory: str, repeat: int) -> dict[str, pd.DataFrame]:
     """Figure 2: wb.dask vs read_parquet on the same files and plan, and one DuckDB session. Returns the answers."""
     import dask.dataframe as dd
 
@@ -232,7 +237,7 @@ def compare_run(wb: Any, files: list[str], rows: int, repeat: int) -> dict[str, 
     def through_wb() -> Any:
         return wb.dask(TABLE, columns=COLUMNS, partition_bytes=matched)
 
-    with local_cluster(2):
+    with local_cluster(2, memory):
         best, answers = best_of({"wb.dask": lambda: question(through_wb()),
                                  "read_parquet": lambda: question(through_read_parquet())}, repeat)
         partitions = (read_partitions(through_wb()), read_partitions(through_read_parquet()))
@@ -241,7 +246,8 @@ def compare_run(wb: Any, files: list[str], rows: int, repeat: int) -> dict[str, 
     best.update(duck)
     answers.update(duck_answer)
 
-    table = Table(title=f"The same question over {rows:,} declarations, same files, same plan (partitions); {load()}")
+    table = Table(title=f"The same question over {rows:,} declarations, same files, same plan (partitions), "
+                        f"2 workers x {memory}; {load()}")
     for col in ("engine", "seconds", "vs read_parquet", "partitions"):
         table.add_column(col)
     table.add_row("wb.dask (masked, audited, pinned)", f"{best['wb.dask']:.2f}",
