@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -84,10 +85,20 @@ def table_lock(uri: str, local: bool) -> TableLock:
         return _LOCKS[uri]
 
 
-def _take(folder: Path, wait: float) -> int:
-    """An open descriptor of ``folder``'s lock file holding its exclusive flock, polling up to ``wait`` seconds."""
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / LOCK_FILE, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o660)
+def _take(folder: Path, wait: float) -> int | None:
+    """An open descriptor of ``folder``'s lock file holding its exclusive flock, polling up to ``wait`` seconds.
+
+    None when this user may not open the lock file (one a platform job left before the lake's
+    permissions were applied): the write then goes ahead as on an object store, racing other
+    processes' writers, rather than failing a write the table's permissions allow.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / LOCK_FILE, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o660)
+    except PermissionError as exc:
+        print(f"lake: {folder}: cannot take the table's write lock ({exc.strerror}); writing without it",
+              file=sys.stderr)
+        return None
     deadline, pause = time.monotonic() + wait, 0.002
     while True:
         try:
