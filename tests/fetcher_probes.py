@@ -30,3 +30,17 @@ def reach(_broker: Any, _workdir: str | None, targets: list[tuple[str, int]],
     with open("/proc/self/cgroup", encoding="ascii") as groups:
         memory = next((line.split(":", 2)[2].strip() for line in groups if ":memory:" in line), "")
     return {"outcome": outcome, "memory_group": memory, "uid": os.getuid()}, {}
+
+
+def ask_broker(broker: Any, _workdir: str | None, targets: list[tuple[str, int]]) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Ask the parent's broker for a connection to each ``(host, port)``, as subverted code in the child could."""
+    from workbench.ingest.confinement import Refused, connect
+
+    outcome: list[str] = []
+    for host, port in targets:
+        try:
+            connect(broker, host, port, 2.0).close()
+            outcome.append("connected")
+        except Refused as exc:
+            outcome.append(str(exc))
+    return {"outcome": outcome}, {}

@@ -308,6 +308,19 @@ def test_the_child_has_no_network_but_the_brokers_and_sits_in_its_own_memory_gro
         assert not group.exists()  # removed with the child
 
 
+def test_the_broker_connects_a_subverted_child_only_to_the_sources_hosts(site: str, fetch_user: str) -> None:
+    port = int(site.rsplit(":", 1)[1])
+    policy = FetchPolicy.for_source(site + "/", ["127.0.0.1"], max_redirects=3)
+    asked = [("127.0.0.1", port), ("localhost", port), ("evil.example", 80), ("127.0.0.1", 99_999),
+             ("127.0.0.1", port), ("127.0.0.1", port)]
+    value, _ = Fetcher(user=fetch_user).call(fetcher_probes.ask_broker, asked, timeout=10.0, policy=policy)
+    assert value["outcome"] == [
+        "connected", "host 'localhost' is not among the source's allowed_hosts ['127.0.0.1']",
+        "host 'evil.example' is not among the source's allowed_hosts ['127.0.0.1']",
+        "port 99999 is not a TCP port", "connected",
+        "too many connections for one fetch"]  # 4 (max_redirects + 1) asked for hosts: 2 allowed, 2 refused
+
+
 @pytest.mark.skipif(not Path(CHROMIUM).exists() or not memory_groups_available(),
                     reason="the image needs Debian's chromium and a memory cgroup to cap it")
 def test_the_page_image_is_taken_in_the_fetcher_with_no_network_and_javascript_only_when_the_source_allows(

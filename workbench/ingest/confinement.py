@@ -180,10 +180,11 @@ class Broker:
         while True:
             try:
                 request = json.loads(self.connection.recv_bytes(4096))
-            except (EOFError, OSError, ValueError):
-                return
+                host, port = str(request["host"]), int(request["port"])
+            except (EOFError, OSError, ValueError, KeyError, TypeError):
+                return  # the child is gone, or asks in a way its own code never does: no more connections
             try:
-                self._answer(str(request["host"]), int(request["port"]))
+                self._answer(host, port)
             except (OSError, EOFError):
                 return
 
@@ -191,8 +192,13 @@ class Broker:
         try:
             if self.left <= 0:
                 raise Refused("too many connections for one fetch")
+            if not 0 < port < 65536:
+                raise Refused(f"port {port} is not a TCP port")
             self.left -= 1
-            address = self.check(host, port)
+            try:
+                address = self.check(host, port)
+            except ValueError as exc:  # a host name no resolver takes (NUL, bad IDNA)
+                raise Refused(f"host {host!r} is not a usable name: {exc}") from None
             try:
                 sock = socket.create_connection((address, port), timeout=self.timeout)
             except TimeoutError:
