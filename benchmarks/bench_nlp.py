@@ -45,7 +45,6 @@ import workbench  # noqa: E402
 from workbench.nlp.classify import (  # noqa: E402
     CORPUS_DOCUMENTS,
     char_view,
-    classifier_dir,
     evaluate_labels,
     load_classifier,
     train_from_lake,
@@ -54,7 +53,7 @@ from workbench.nlp.corpus import generate_corpus  # noqa: E402
 from workbench.nlp.encoder import ENCODER_DIR, convert  # noqa: E402
 from workbench.nlp.extract import Extractor  # noqa: E402
 from workbench.nlp.gazetteer import Gazetteer  # noqa: E402
-from workbench.nlp.models import NER_DIR, model_cache  # noqa: E402
+from workbench.nlp.models import NER, TOPICS, model_cache  # noqa: E402
 from workbench.nlp.tagger import Tagger  # noqa: E402
 from workbench.nlp.training import gold_sentences, score, train, training_sentences, world_sentences  # noqa: E402
 
@@ -143,7 +142,7 @@ def main() -> None:
             held = world_sentences(wb, wb.sql('SELECT doc_id, "start", "end", label FROM truth.document_entities'))
             model_dir = args.model
             if model_dir is None:
-                model_dir = model_cache(wb) / NER_DIR
+                model_dir = model_cache(wb) / NER
                 train(convert(model_cache(wb) / ENCODER_DIR), model_dir, training_sentences(wb), threads=threads)
             report = {"handwritten": _handwritten(model_dir, threads), "world_sentences": len(held),
                       **_extraction(wb, model_dir, held, _foreign_gazetteer(args.foreign_seed, args.foreign_scale, tmp),
@@ -209,10 +208,10 @@ def _topics(wb: workbench.Session, model_dir: Path | None, baseline_dir: Path | 
     if "truth.document_labels" not in set(wb.tables()["name"].to_list()):
         return {"missing": "truth.document_labels is not in this world (regenerate it with the current demo)"}
     if model_dir is None:
-        train_from_lake(wb, threads=threads)
-        model_dir = classifier_dir(wb)
+        model_dir = model_cache(wb) / TOPICS
+        train_from_lake(wb, threads=threads, target=model_dir)
     if baseline_dir is None:
-        baseline_dir = classifier_dir(wb).with_name("topics-e5-only")
+        baseline_dir = model_cache(wb) / "topics-e5-only"
         train_from_lake(wb, threads=threads, target=baseline_dir, chars=False)
     truth = wb.table("truth.document_labels")
     docs = wb.sql("SELECT doc_id, language, text FROM documents.index ORDER BY doc_id").join(truth, on="doc_id")

@@ -47,7 +47,7 @@ from workbench.demo.vocabulary import (  # noqa: E402
 from workbench.lake.documents import Document  # noqa: E402
 from workbench.nlp.embed import DIMENSION, ChunkIndexer, embedding_version, pack, unpack  # noqa: E402
 from workbench.nlp.encoder import ENCODER_DIR, convert  # noqa: E402
-from workbench.nlp.extract import model_cache  # noqa: E402
+from workbench.nlp.models import model_cache  # noqa: E402
 from workbench.nlp.search import search  # noqa: E402
 from workbench.nlp.tagger import split_words  # noqa: E402
 

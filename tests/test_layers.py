@@ -26,8 +26,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("lake", ("workbench.lake", "workbench.compute")),
     ("governance", ("workbench.security",)),
     ("session", ("workbench.session",)),
-    ("analytics", ("workbench.ingest", "workbench.nlp", "workbench.graph", "workbench.risk", "workbench.labelling")),
-    ("applications", ("workbench.registry", "workbench.siem", "workbench.apps", "workbench.platform",
+    ("analytics", ("workbench.ingest", "workbench.nlp", "workbench.graph", "workbench.risk", "workbench.labelling",
+                   "workbench.registry")),
+    ("applications", ("workbench.siem", "workbench.apps", "workbench.platform",
                       "workbench.demo")),
     ("entry points", ("workbench.cli", "workbench")),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -266,13 +267,64 @@ def test_cli_extract_without_a_model_exits_naming_the_command_that_trains_one(ti
     assert '"CONTAINER"' in target.read_text(encoding="utf-8")
 
 
+def _linked(tagger: Path, version: str):  # -> Callable[[Path], dict], a trainer for ``register_trained``
+    """A "training" that links ``tagger``'s files into the version's folder (not copied: the checkpoint is
+    ~470 MB) under a card of its own ``version``."""
+    def train(folder: Path) -> dict:
+        for item in tagger.iterdir():
+            if item.name != "card.json":
+                (folder / item.name).symlink_to(item)
+        card = {"version": version, "steps": 4}
+        (folder / "card.json").write_text(json.dumps(card))
+        return card
+    return train
+
+
+def _with_models(wb: Session, folder: Path) -> Session:
+    """``wb``'s lake with ``folder`` as its NLP models folder (``settings.nlp_models``: registry included)."""
+    return Session(wb.settings.model_copy(update={"nlp_models": str(folder)}))
+
+
 @pytest.fixture()
-def models_folder(tiny_tagger_dir: Path, tmp_path: Path) -> Path:
-    """A model cache (``settings.nlp_models``) holding the tiny tagger as its ``ner`` model."""
+def models_folder(tiny_world: Session, tiny_tagger_dir: Path, tmp_path: Path) -> Path:
+    """An NLP models folder (``settings.nlp_models``) whose registry holds the tiny tagger as ``ner`` v1."""
+    from workbench.nlp.models import NER, register_trained
+
     folder = tmp_path / "models"
-    folder.mkdir()
-    (folder / "ner").symlink_to(tiny_tagger_dir)
+    register_trained(_with_models(tiny_world, folder), NER, _linked(tiny_tagger_dir, "tiny"))
     return folder
+
+
+def test_ner_versions_live_in_the_registry_and_extraction_reads_the_champion(
+        tiny_world: Session, tiny_tagger_dir: Path, tmp_path: Path) -> None:
+    from workbench.nlp.extract import TRAIN_NER, Extractor, Mentions
+    from workbench.nlp.models import NER, ModelMissing, model_registry, register_trained
+    from workbench.registry import Registry
+
+    wb = _with_models(tiny_world, tmp_path / "models")
+    with pytest.raises(ModelMissing, match=TRAIN_NER):
+        Extractor.from_lake(wb)
+    def diverges(folder: Path) -> dict:
+        (folder / "config.json").write_text("{}")
+        raise RuntimeError("diverged")
+
+    with pytest.raises(RuntimeError, match="diverged"):
+        register_trained(wb, NER, diverges)
+    assert register_trained(wb, NER, _linked(tiny_tagger_dir, "first"))[0] == "ner/1", "a failed training is no version"
+    assert register_trained(wb, NER, _linked(tiny_tagger_dir, "second"))[0] == "ner/2"
+    store = model_registry(wb)
+    first, second = store.artifacts(NER, version=1), store.artifacts(NER, version=2)
+    assert first != second and json.loads((second / "card.json").read_text())["version"] == "second"
+
+    extractor = Extractor.from_lake(wb, threads=1)
+    assert extractor.tagger is not None and extractor.tagger.model_dir.resolve() == first.resolve()
+    assert extractor.version == Mentions(extractor).version == "ner/1", "the first version is champion"
+    store.promote(NER, 2)  # a person's step: `workbench models promote ner 2`
+    promoted = Extractor.from_lake(wb, threads=1)
+    assert promoted.tagger is not None and promoted.tagger.model_dir.resolve() == second.resolve()
+    assert promoted.version == "ner/2"
+    listed = Registry(store.folder).versions()  # what `workbench models list` shows
+    assert listed[["name", "version", "aliases"]].values.tolist() == [["ner", 1, ""], ["ner", 2, "challenger,champion"]]
 
 
 def test_cli_extract_contract_in_english_and_chinese(tiny_world: Session, models_folder: Path,

@@ -20,9 +20,11 @@ from click.testing import CliRunner
 
 from workbench.cli.main import main
 from workbench.nlp.encoder import ENCODER_DIR
-from workbench.nlp.models import NER_DIR, model_cache
+from workbench.nlp.extract import TRAIN_NER
+from workbench.nlp.models import NER, ModelMissing, champion
 from workbench.nlp.spans import LABELS, Span
 from workbench.nlp.training import TRAIN_STEPS, gold_sentences, score
+from workbench.registry.versions import ModelStore
 from workbench.session import Session, connect
 
 pytest.importorskip("torch")
@@ -31,32 +33,36 @@ OVERALL, PER_LANGUAGE, PER_LABEL = 0.85, 0.82, 0.70
 
 
 @pytest.fixture(scope="module")
-def shipped_models(tiny_world: Session, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model cache holding the tagger ``make up`` trains (see the module docstring)."""
+def shipped_models(tiny_world: Session, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment under which ``nlp extract`` finds the tagger ``make up`` trains: the checkout's
+    registry champion, else one trained here into a models folder of its own (see the module docstring)."""
     from tests.test_nlp import shared_encoder_dir
 
-    checkout = model_cache(connect())
-    if (checkout / NER_DIR / "config.json").exists():
-        return checkout
+    try:
+        champion(connect(), NER, TRAIN_NER)
+        return {}
+    except ModelMissing:
+        pass
     models = tmp_path_factory.mktemp("shipped-models")
     (models / ENCODER_DIR).symlink_to(shared_encoder_dir(tmp_path_factory))
+    env = {"WORKBENCH_NLP_MODELS": str(models)}
     result = CliRunner().invoke(main, ["nlp", "train", "--task", "ner", "--if-missing", "--format", "json",
-                                       "--lake", tiny_world.settings.lake], env={"WORKBENCH_NLP_MODELS": str(models)})
+                                       "--lake", tiny_world.settings.lake], env=env)
     assert result.exit_code == 0, result.output
-    card = json.loads((models / NER_DIR / "card.json").read_text())
+    card = json.loads((ModelStore(models / "registry").artifacts(NER) / "card.json").read_text())
     assert card["steps"] == TRAIN_STEPS and card["threads"] == 1
-    return models
+    return env
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(3600)  # the fixture's training: ~200 CPU-s, but an hour of wall time on this shared machine at load 20+
-def test_shipped_tagger_holds_the_floor_on_the_handwritten_test_split(shipped_models: Path, tmp_path: Path) -> None:
+def test_shipped_tagger_holds_the_floor_on_the_handwritten_test_split(shipped_models: dict[str, str], tmp_path: Path) -> None:
     gold = gold_sentences(HANDWRITTEN / "test.jsonl")
     source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     source.write_text("".join(json.dumps({"id": s.doc_id, "text": s.text}, ensure_ascii=False) + "\n" for s in gold),
                       encoding="utf-8")
     result = CliRunner().invoke(main, ["nlp", "extract", "--input", str(source), "--output", str(target),
-                                       "--threads", "1"], env={"WORKBENCH_NLP_MODELS": str(shipped_models)})
+                                       "--threads", "1"], env=shipped_models)
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
     assert [line["id"] for line in lines] == [s.doc_id for s in gold]

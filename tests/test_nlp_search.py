@@ -53,7 +53,7 @@ def e5_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture()
 def notes(tmp_path: Path, e5_dir: Path) -> Session:
     """A lake holding the bilingual notes, with the encoder in its model cache."""
-    from workbench.nlp.extract import model_cache
+    from workbench.nlp.models import model_cache
 
     wb = connect(str(tmp_path / "lake"), user="tester")
     (model_cache(wb)).mkdir(parents=True)

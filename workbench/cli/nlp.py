@@ -46,33 +46,40 @@ def build_model(session: SessionFactory) -> None:
 def train(session: SessionFactory, task: str, documents: int | None, max_steps: int | None,
           threads: int, if_missing: bool, fmt: str) -> None:
     """Train on the NLP corpus plus analysts' annotations (never on truth), then check on a fresh corpus draw."""
-    from workbench.nlp.classify import CARD_FILE as TOPICS_CARD
-    from workbench.nlp.classify import CORPUS_DOCUMENTS, classifier_dir, train_from_lake
-    from workbench.nlp.models import NER_DIR, model_cache
+    from workbench.nlp.classify import CORPUS_DOCUMENTS, train_from_lake
+    from workbench.nlp.models import NER, TOPICS, model_registry, register_trained
     from workbench.nlp.tagger import Tagger
     from workbench.nlp.training import CORPUS_DOCUMENTS as NER_DOCUMENTS
     from workbench.nlp.training import TRAIN_STEPS
     from workbench.nlp.training import train as run
     from workbench.nlp.training import training_sentences, validate_on_corpus
+    from workbench.registry.versions import CHAMPION
 
     wb = session()
-    target = model_cache(wb) / NER_DIR
-    if task in ("ner", "all") and if_missing and (target / "config.json").exists():
-        console.print(f"tagger exists in {target}")
+    registry = model_registry(wb)
+    if task in ("ner", "all") and if_missing and registry.has_alias(NER, CHAMPION):
+        console.print(f"tagger exists: ner/{registry.version_of(NER)} in {registry.folder}")
     elif task in ("ner", "all"):
         sentences = training_sentences(wb, documents or NER_DOCUMENTS)
-        card = run(_encoder_dir(wb), target, sentences, max_steps=max_steps or TRAIN_STEPS, threads=threads,
-                   progress=lambda steps: tqdm(steps, desc="training tagger", unit="step"))
-        card["corpus_validation"] = validate_on_corpus(Tagger(target, threads).predict)
-        (target / "card.json").write_text(json.dumps(card, indent=1))
-        console.print(f"{card['version']}: {card['train_sentences']} sentences, {card['train_seconds']} s")
-        _emit_scores(card["corpus_validation"], fmt, f"{card['version']}: model only, fresh corpus draw")
-    if task in ("topics", "all") and if_missing and (classifier_dir(wb) / TOPICS_CARD).exists():
-        console.print(f"classifier exists in {classifier_dir(wb)}")
+
+        def train_tagger(target: Path) -> dict:
+            card = run(_encoder_dir(wb), target, sentences, max_steps=max_steps or TRAIN_STEPS, threads=threads,
+                       progress=lambda steps: tqdm(steps, desc="training tagger", unit="step"))
+            card["corpus_validation"] = validate_on_corpus(Tagger(target, threads).predict)
+            (target / "card.json").write_text(json.dumps(card, indent=1))
+            return card
+
+        version, card = register_trained(wb, NER, train_tagger, "Entity tagger (BIO) over multilingual-e5-small")
+        console.print(f"{version} ({card['version']}): {card['train_sentences']} sentences, "
+                      f"{card['train_seconds']} s")
+        _emit_scores(card["corpus_validation"], fmt, f"{version}: model only, fresh corpus draw")
+    if task in ("topics", "all") and if_missing and registry.has_alias(TOPICS, CHAMPION):
+        console.print(f"classifier exists: topics/{registry.version_of(TOPICS)} in {registry.folder}")
     elif task in ("topics", "all"):
         with console.status("embedding the corpus and fitting the topic and priority heads"):
             card = train_from_lake(wb, n_documents=documents or CORPUS_DOCUMENTS, threads=threads)
-        console.print(f"{card['version']}: {card['train_documents']} documents, {card['train_seconds']} s")
+        console.print(f"{card['registered']} ({card['version']}): {card['train_documents']} documents, "
+                      f"{card['train_seconds']} s")
 
 
 @nlp.command()
@@ -148,13 +155,12 @@ def evaluate(session: SessionFactory, task: str, mode: str, threads: int, fmt: s
         gold = wb.sql('SELECT doc_id, "start", "end", label FROM truth.document_entities')
         _emit_scores(evaluate_world(wb, predict, gold), fmt, f"{mode} ({extractor.version}), world documents")
     if task in ("topics", "all"):
-        from workbench.nlp.classify import classifier_dir, evaluate_labels, load_classifier
+        from workbench.nlp.classify import evaluate_labels, load_classifier, registered_classifier
 
         if "truth.document_labels" not in set(wb.tables()["name"].to_list()):
             raise click.ClickException("truth.document_labels is not in this lake: regenerate the demo world")
-        if not (classifier_dir(wb) / "card.json").exists():
-            raise click.ClickException("no topic classifier yet: run `workbench nlp train --task topics`")
-        scores = evaluate_labels(wb, load_classifier(classifier_dir(wb), threads), wb.table("truth.document_labels"))
+        chosen = registered_classifier(wb)
+        scores = evaluate_labels(wb, load_classifier(chosen.folder, threads), wb.table("truth.document_labels"))
         if fmt == "json":
             click.echo(json.dumps(scores, indent=1))
         else:

@@ -6,7 +6,8 @@ fine-tuned from multilingual-e5-small (``encoder``, ``tagger``, ``training``). H
 imports (torch, transformers) happen only when a tagger is loaded or trained.
 """
 
-from workbench.nlp.extract import MENTIONS, Extractor, model_cache, update_mentions
+from workbench.nlp.extract import MENTIONS, Extractor, update_mentions
+from workbench.nlp.models import model_cache
 from workbench.nlp.gazetteer import Gazetteer
 from workbench.nlp.merge import merge
 from workbench.nlp.recognisers import parse_chinese_number, recognise

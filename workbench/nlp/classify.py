@@ -28,7 +28,7 @@ Public API (also used by the Dask batch job through ``processor``):
 - ``train_classifier(encoder_dir, target, documents)`` -> card; ``DocumentClassifier(model_dir)``;
 - ``DocumentClassifier.classify(texts)`` -> list of ``Triage``;
 - ``classify_documents(wb, texts)`` -> Polars frame (topic, topic_score, priority, priority_score, model_version);
-- ``TopicClassifier(model_dir).update(wb)`` writes ``curated.document_topics`` incrementally.
+- ``processor(wb).update(wb)`` writes ``curated.document_topics`` incrementally with the registry's champion.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from workbench.session import Session
 from workbench.labelling import document_labels as analyst_labels
 from workbench.nlp.corpus import generate_corpus
 from workbench.nlp.embed import encoder_dir, load_embedder
-from workbench.nlp.models import TOPICS_DIR, card_version, load, model_cache
+from workbench.nlp.models import TOPICS, Champion, ModelMissing, card_version, champion, load, register_trained
 from workbench.nlp.processing import IncrementalProcessor
 from workbench.nlp.recognisers import money_en, money_zh
 from workbench.nlp.triage import PRIORITIES, TOPICS
@@ -257,8 +257,12 @@ class DocumentClassifier:
                                priorities[int(p.argmax())], round(float(p.max()), 4)) for t, p in zip(tp, pp)]
 
 
-def classifier_dir(wb: Session) -> Path:
-    return model_cache(wb) / TOPICS_DIR
+TRAIN_TOPICS = "workbench nlp train --task topics"
+
+
+def registered_classifier(wb: Session) -> Champion:
+    """The registry's ``topics`` champion (``ModelMissing`` naming the command that trains one)."""
+    return champion(wb, TOPICS, TRAIN_TOPICS)
 
 
 def load_classifier(model_dir: Path, threads: int | None = 1) -> DocumentClassifier:
@@ -267,18 +271,24 @@ def load_classifier(model_dir: Path, threads: int | None = 1) -> DocumentClassif
 
 
 def classify_documents(wb: Session, texts: Sequence[str], model_dir: Path | None = None) -> pl.DataFrame:
-    """Topic and priority of each text with the lake's current classifier (one row per text, in order)."""
-    classifier = load_classifier(model_dir or classifier_dir(wb))
+    """Topic and priority of each text with ``model_dir``'s classifier, default the registry's champion
+    (one row per text, in order; ``model_version`` names the registry version, ``topics/<n>``)."""
+    chosen = registered_classifier(wb) if model_dir is None else None
+    classifier = load_classifier(chosen.folder if chosen else model_dir)
     rows = [vars(c) for c in classifier.classify(texts)]
     return pl.DataFrame(rows, schema={k: _SCHEMA[k] for k in ("topic", "topic_score", "priority", "priority_score")}
-                        ).with_columns(pl.lit(classifier.version).alias("model_version"))
+                        ).with_columns(pl.lit(chosen.version if chosen else classifier.version).alias("model_version"))
 
 
 @dataclass(frozen=True)
 class TopicClassifier(IncrementalProcessor):
-    """The topics processor (``workbench.nlp.processing``): classifies new or changed documents."""
+    """The topics processor (``workbench.nlp.processing``): classifies new or changed documents.
+
+    ``version`` is what ``model_version`` records: the registry version (``topics/<n>``), or the card's
+    for a folder that is no registry version (``of_folder``)."""
 
     model_dir: Path
+    version: str
     threads: int | None = 1
     name: ClassVar[str] = "topics"
     table: ClassVar[str] = TOPICS_TABLE
@@ -286,9 +296,9 @@ class TopicClassifier(IncrementalProcessor):
     time_column: ClassVar[str | None] = "classified_at"
     description: ClassVar[str] = "Topic and triage priority of each document, with calibrated scores."
 
-    @property
-    def version(self) -> str:
-        return card_version(self.model_dir)
+    @classmethod
+    def of_folder(cls, model_dir: Path, threads: int | None = 1) -> TopicClassifier:
+        return cls(model_dir, card_version(model_dir), threads)
 
     def apply(self, texts: list[str]) -> list[Triage]:
         return load_classifier(self.model_dir, self.threads).classify(texts)
@@ -298,9 +308,15 @@ class TopicClassifier(IncrementalProcessor):
 
 
 def processor(wb: Session, model_dir: Path | None = None) -> TopicClassifier | None:
-    """The topic processor for the batch job, or None while no classifier is trained."""
-    model_dir = model_dir or classifier_dir(wb)
-    return TopicClassifier(model_dir) if (model_dir / CARD_FILE).exists() else None
+    """The topic processor for the batch job (``model_dir``'s, default the registry champion's), or None while
+    no classifier is trained."""
+    if model_dir is not None:
+        return TopicClassifier.of_folder(model_dir) if (model_dir / CARD_FILE).exists() else None
+    try:
+        chosen = registered_classifier(wb)
+    except ModelMissing:
+        return None
+    return TopicClassifier(chosen.folder, chosen.version)
 
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
@@ -357,8 +373,15 @@ def evaluate_labels(wb: Session, classifier: DocumentClassifier, truth: pl.DataF
 
 def train_from_lake(wb: Session, *, n_documents: int = CORPUS_DOCUMENTS, threads: int = 1, seed: int = 0,
                     target: Path | None = None, chars: bool = True) -> dict:
-    """Train the heads from the corpus and the lake's analyst labels into ``target`` (default: the model
-    cache's); the card."""
+    """Train the heads from the corpus and the lake's analyst labels into ``target``, or without one into a
+    new registry version of ``topics`` (``card["registered"]`` names it); the card."""
     examples = {task: training_examples(wb, task, n_documents, seed) for task in TASKS}
-    return train_classifier(encoder_dir(wb), target or classifier_dir(wb), examples, dev=dev_examples(),
-                            threads=threads, seed=seed, chars=chars)
+
+    def fit(folder: Path) -> dict:
+        return train_classifier(encoder_dir(wb), folder, examples, dev=dev_examples(), threads=threads, seed=seed,
+                                chars=chars)
+
+    if target is not None:
+        return fit(target)
+    version, card = register_trained(wb, TOPICS, fit, "Topic and triage priority of documents")
+    return {**card, "registered": version}

@@ -18,7 +18,7 @@ from workbench.compute import Executor, InProcess
 from workbench.session import Session
 from workbench.nlp.gazetteer import Gazetteer
 from workbench.nlp.merge import merge
-from workbench.nlp.models import NER_DIR, load, model_cache, require
+from workbench.nlp.models import NER, champion, load, require
 from workbench.nlp.processing import IncrementalProcessor
 from workbench.nlp.recognisers import recognise
 from workbench.nlp.spans import Span
@@ -35,15 +35,16 @@ MAKE_UP_HINT = "`make up` runs it in the background: see `workbench jobs`"
 class Extractor:
     """Recognisers, a gazetteer and optionally a tagger, combined by the merge policy."""
 
-    def __init__(self, gazetteer: Gazetteer, tagger: Tagger | None = None) -> None:
+    def __init__(self, gazetteer: Gazetteer, tagger: Tagger | None = None, version: str | None = None) -> None:
         self.gazetteer = gazetteer
         self.tagger = tagger
-        self.version = tagger.version if tagger else RULES_ONLY
+        self.version = version or (tagger.version if tagger else RULES_ONLY)
 
     @classmethod
     def from_lake(cls, wb: Session, model_dir: Path | None = None, threads: int | None = None,
                   rules_only: bool = False) -> Extractor:
-        """Gazetteer from the lake, tagger from ``model_dir`` (default: the model cache's ``ner``).
+        """Gazetteer from the lake, tagger from ``model_dir`` (default: the registry's ``ner`` champion, whose
+        version name, ``ner/<n>``, the mentions record).
 
         Without a trained tagger this raises ``ModelMissing`` naming the command that trains
         one, unless ``rules_only`` asks for recognisers and gazetteer alone: extraction
@@ -52,8 +53,10 @@ class Extractor:
         gazetteer = Gazetteer.from_lake(wb)
         if rules_only:
             return cls(gazetteer)
-        folder = require(model_dir or model_cache(wb) / NER_DIR, "config.json", TRAIN_NER, MAKE_UP_HINT)
-        return cls(gazetteer, load(Tagger, folder, threads, wb.settings.nlp_precision))
+        chosen = champion(wb, NER, TRAIN_NER, MAKE_UP_HINT) if model_dir is None else None
+        folder = require(chosen.folder if chosen else model_dir, "config.json", TRAIN_NER, MAKE_UP_HINT)
+        return cls(gazetteer, load(Tagger, folder, threads, wb.settings.nlp_precision),
+                   chosen.version if chosen else None)
 
     def extract_many(self, texts: Sequence[str]) -> list[list[Span]]:
         """Merged spans per text; the tagger sees the texts in batches."""

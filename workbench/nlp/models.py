@@ -1,10 +1,20 @@
 """Where the NLP models live, how a process loads each one once, and how a model names its version.
 
-One folder per model under the model cache (``ner``, ``topics``, ``e5-small``), each with
-a ``card.json`` whose ``version`` is what result tables record. The cache is
-``settings.nlp_models`` when set, else ``<lake root>/models/nlp`` for a local lake (so
-``make up``'s models are found by every command run in the checkout) and the user's
-cache folder for a lake on object storage.
+The models trained here, the tagger (``ner``) and the topic classifier (``topics``), are
+versions in the model registry (``workbench.registry.versions``), as risk models are:
+training registers its folder as a new version (the first becomes champion, later ones
+challengers that a person promotes with ``workbench models promote``), and the loaders
+read the champion's folder (``champion``). Result tables record ``<name>/<version>``
+(``ner/3``), the registry's name for that version, in ``model_version``; ``risk_scores``
+records the same pair as its ``model`` and ``version`` columns. A folder passed in by hand
+(tests, benchmarks) is no registry version: it is recorded by its card's ``version``.
+
+The registry is the lake's (``<lake root>/models/registry``, beside the risk models, so
+``workbench models list`` shows both) unless ``settings.nlp_models`` names a folder of
+NLP models, whose ``registry`` sub-folder then holds them. The model cache keeps what is
+not trained here (the converted encoder ``e5-small``): ``settings.nlp_models`` when set,
+else ``<lake root>/models/nlp`` for a local lake and the user's cache folder for a lake on
+object storage.
 
 ``load`` is the one cached loader: a tagger, an embedder or a classifier is built once
 per process, folder and options, so a Dask worker loads each model once however many
@@ -14,18 +24,22 @@ partitions it gets, and a notebook that extracts twice does not read the weights
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from workbench.errors import WorkbenchError
+from workbench.registry.versions import CHAMPION, ModelStore, RegistryError, registry_folder
 
 if TYPE_CHECKING:
     from workbench.session import Session
 
 CARD_FILE = "card.json"
-NER_DIR = "ner"
-TOPICS_DIR = "topics"
+NER = "ner"
+TOPICS = "topics"
+"""The registry names of the tagger and the topic classifier."""
 Model = TypeVar("Model")
 
 
@@ -40,6 +54,51 @@ def model_cache(wb: Session) -> Path:
     if wb.lake.location.is_remote:
         return Path.home() / ".cache" / "workbench" / "models" / "nlp"
     return Path(wb.settings.lake).expanduser() / "models" / "nlp"
+
+
+def model_registry(wb: Session) -> ModelStore:
+    """The registry of ``wb``'s NLP models (see the module docstring)."""
+    if wb.settings.nlp_models or wb.lake.location.is_remote:
+        return ModelStore(model_cache(wb) / "registry")
+    return ModelStore(registry_folder(wb.settings.lake))
+
+
+@dataclass(frozen=True)
+class Champion:
+    """A registered model's champion: its artefact folder and the version result tables record."""
+
+    folder: Path
+    version: str
+
+
+def champion(wb: Session, name: str, train_command: str, hint: str = "") -> Champion:
+    """The champion of NLP model ``name``, else ``ModelMissing`` naming the command that trains one."""
+    store = model_registry(wb)
+    try:
+        number = store.version_of(name, CHAMPION)
+    except RegistryError:
+        raise ModelMissing(f"no trained {name} model in {store.folder}: run `{train_command}` first"
+                           + (f" ({hint})" if hint else "")) from None
+    return Champion(store.artifacts(name, version=number), f"{name}/{number}")
+
+
+def register_trained(wb: Session, name: str, train: Callable[[Path], dict], description: str = ""
+                     ) -> tuple[str, dict]:
+    """Train into a new registry version of ``name`` (``train(folder)`` writes the model there and returns its
+    card, whose scalar entries become the run's params); the version's name (``ner/3``) and the card.
+
+    Trained straight into the run's folder: the tagger's checkpoint is ~470 MB, not worth a copy.
+    A training that fails leaves no version and no partial folder.
+    """
+    store = model_registry(wb)
+    run_id = store.start_run(name)
+    try:
+        card = train(store.run_folder(run_id))
+    except BaseException:
+        store.abandon_run(run_id)
+        raise
+    params = {k: v for k, v in card.items() if isinstance(v, (str, int, float, bool))}
+    return f"{name}/{store.register_run(name, run_id, params=params, description=description)}", card
 
 
 def card_version(folder: Path) -> str:

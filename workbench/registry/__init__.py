@@ -1,6 +1,21 @@
-"""Model registry on MLflow: register training runs, aliases champion/challenger, load by alias."""
+"""Model registry on MLflow: versions with champion/challenger aliases for risk and NLP models.
 
-from workbench.registry.cards import model_card
-from workbench.registry.store import CHALLENGER, CHAMPION, Registry, RegistryError, code_version, registry_folder
+Exports load on first use (``workbench.exports``): the NLP loaders import
+``registry.versions`` without pulling in the risk models.
+"""
 
-__all__ = ["CHALLENGER", "CHAMPION", "Registry", "RegistryError", "code_version", "model_card", "registry_folder"]
+from typing import TYPE_CHECKING
+
+from workbench.exports import lazy_exports
+
+if TYPE_CHECKING:
+    from workbench.registry.cards import model_card
+    from workbench.registry.store import Registry
+    from workbench.registry.versions import CHALLENGER, CHAMPION, ModelStore, RegistryError, code_version, registry_folder
+
+__all__, __getattr__ = lazy_exports(__name__, {
+    "workbench.registry.cards": ("model_card",),
+    "workbench.registry.store": ("Registry",),
+    "workbench.registry.versions": ("CHALLENGER", "CHAMPION", "ModelStore", "RegistryError", "code_version",
+                                    "registry_folder"),
+})
