@@ -288,13 +288,17 @@ class TopicClassifier(IncrementalProcessor):
     for a folder that is no registry version (``of_folder``)."""
 
     model_dir: Path
-    version: str
+    model_version: str
     threads: int | None = 1
     name: ClassVar[str] = "topics"
     table: ClassVar[str] = TOPICS_TABLE
     schema: ClassVar[dict] = _SCHEMA
     time_column: ClassVar[str | None] = "classified_at"
     description: ClassVar[str] = "Topic and triage priority of each document, with calibrated scores."
+
+    @property
+    def version(self) -> str:
+        return self.model_version
 
     @classmethod
     def of_folder(cls, model_dir: Path, threads: int | None = 1) -> TopicClassifier:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from workbench.errors import WorkbenchError
-from workbench.registry.versions import CHAMPION, ModelStore, RegistryError, registry_folder
+from workbench.registry.versions import CHAMPION, REGISTRY_DB, ModelStore, RegistryError, registry_folder
 
 if TYPE_CHECKING:
     from workbench.session import Session
@@ -56,11 +56,16 @@ def model_cache(wb: Session) -> Path:
     return Path(wb.settings.lake).expanduser() / "models" / "nlp"
 
 
-def model_registry(wb: Session) -> ModelStore:
-    """The registry of ``wb``'s NLP models (see the module docstring)."""
+def registry_location(wb: Session) -> Path:
+    """The folder of ``wb``'s NLP model registry (see the module docstring)."""
     if wb.settings.nlp_models or wb.lake.location.is_remote:
-        return ModelStore(model_cache(wb) / "registry")
-    return ModelStore(registry_folder(wb.settings.lake))
+        return model_cache(wb) / "registry"
+    return registry_folder(wb.settings.lake)
+
+
+def model_registry(wb: Session) -> ModelStore:
+    """The registry of ``wb``'s NLP models, made on first use."""
+    return ModelStore(registry_location(wb))
 
 
 @dataclass(frozen=True)
@@ -73,11 +78,14 @@ class Champion:
 
 def champion(wb: Session, name: str, train_command: str, hint: str = "") -> Champion:
     """The champion of NLP model ``name``, else ``ModelMissing`` naming the command that trains one."""
-    store = model_registry(wb)
+    folder = registry_location(wb)
     try:
+        if not (folder / REGISTRY_DB).is_file():  # looking must not make a registry (the stack reads its presence)
+            raise RegistryError(f"no registry in {folder}")
+        store = ModelStore(folder)
         number = store.version_of(name, CHAMPION)
     except RegistryError:
-        raise ModelMissing(f"no trained {name} model in {store.folder}: run `{train_command}` first"
+        raise ModelMissing(f"no trained {name} model in {folder}: run `{train_command}` first"
                            + (f" ({hint})" if hint else "")) from None
     return Champion(store.artifacts(name, version=number), f"{name}/{number}")
 

@@ -33,6 +33,7 @@ from workbench.settings import load_settings
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 FINGERPRINT = "training_fingerprint"
+REGISTRY_DB = "mlflow.db"
 
 
 class RegistryError(WorkbenchError):
@@ -65,7 +66,7 @@ class ModelStore:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        uri = f"sqlite:///{self.folder.resolve() / 'mlflow.db'}"
+        uri = f"sqlite:///{self.folder.resolve() / REGISTRY_DB}"
         self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
 
     def _experiment(self, name: str) -> str:
