@@ -296,10 +296,13 @@ def models_folder(tiny_world: Session, tiny_tagger_dir: Path, tmp_path: Path) ->
 
 
 def test_ner_versions_live_in_the_registry_and_extraction_reads_the_champion(
-        tiny_world: Session, tiny_tagger_dir: Path, tmp_path: Path) -> None:
+        tiny_world: Session, tiny_tagger_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from workbench.cli.main import main
     from workbench.nlp.extract import TRAIN_NER, Extractor, Mentions
     from workbench.nlp.models import NER, ModelMissing, model_registry, register_trained
-    from workbench.registry import Registry
+    from workbench.security.audit import read_records
 
     wb = _with_models(tiny_world, tmp_path / "models")
     with pytest.raises(ModelMissing, match=TRAIN_NER):
@@ -319,12 +322,21 @@ def test_ner_versions_live_in_the_registry_and_extraction_reads_the_champion(
     extractor = Extractor.from_lake(wb, threads=1)
     assert extractor.tagger is not None and extractor.tagger.model_dir.resolve() == first.resolve()
     assert extractor.version == Mentions(extractor).version == "ner/1", "the first version is champion"
-    store.promote(NER, 2)  # a person's step: `workbench models promote ner 2`
+    monkeypatch.setenv("WORKBENCH_USER", "mona")
+    monkeypatch.setenv("WORKBENCH_ROLE", "modeller")
+    monkeypatch.setenv("WORKBENCH_AUDIT_DIR", str(tmp_path / "audit"))
+    where = ["--registry", str(store.folder), "--lake", tiny_world.settings.lake]
+    promoted_by = CliRunner().invoke(main, ["models", "promote", NER, "2", *where])  # a person's step
+    assert promoted_by.exit_code == 0, promoted_by.output
+    assert [(r["user"], r["detail"]["resource"]) for r in read_records(tmp_path / "audit")
+            if r["event"] == "model_promote"] == [("mona", "model:ner v2")]
     promoted = Extractor.from_lake(wb, threads=1)
     assert promoted.tagger is not None and promoted.tagger.model_dir.resolve() == second.resolve()
     assert promoted.version == "ner/2"
-    listed = Registry(store.folder).versions()  # what `workbench models list` shows
-    assert listed[["name", "version", "aliases"]].values.tolist() == [["ner", 1, ""], ["ner", 2, "challenger,champion"]]
+    listed = CliRunner().invoke(main, ["models", "list", "--format", "json", *where])
+    assert listed.exit_code == 0, listed.output
+    assert [(r["name"], r["version"], r["aliases"]) for r in json.loads(listed.stdout)] == [
+        ("ner", 1, ""), ("ner", 2, "challenger,champion")]
 
 
 def test_cli_extract_contract_in_english_and_chinese(tiny_world: Session, models_folder: Path,

@@ -75,7 +75,8 @@ def _frame(table: pd.DataFrame) -> pl.DataFrame:
 
 @click.group("models")
 def models() -> None:
-    """Risk models: train with baselines, register in MLflow, promote, score files."""
+    """Risk models: train with baselines, register in MLflow, promote, score files (list and promote serve the
+    NLP models, ner and topics, too)."""
 
 
 @models.command("train")
@@ -199,7 +200,8 @@ def score_command(name: str, source: Path, target: Path, alias: str, home: Home,
 @click.argument("version", type=int)
 @home_option
 def promote_command(name: str, version: int, home: Home) -> None:
-    """Make VERSION of NAME the champion used by score and the scoring service (modellers only; audited)."""
+    """Make VERSION of NAME the champion used by score, the scoring service and the NLP loaders (modellers only;
+    audited)."""
     session = home.session()
     if session.role not in PROMOTERS:
         session.audit.record("model_promote", status="denied", resource=f"model:{name} v{version}", model=name,
