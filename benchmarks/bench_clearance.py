@@ -140,9 +140,12 @@ def loop_latency(root: Path, db_url: str, env: dict[str, str], lake: str, rate: 
     last_seen = wb.sql("SELECT max(scored_at) AS t FROM curated.risk_scores")["t"][0]
     end_by = started + seconds + 120 + 20 * kills  # time for the kills still due after the feed stops
     while time.time() < end_by:
-        if kill_at and time.time() - started >= kill_at[0] and working(victims[0]):
+        due = bool(kill_at) and time.time() - started >= kill_at[0]
+        ready = [v for v in dict.fromkeys(victims) if working(v)] if due else []
+        if ready:  # the next victim in turn that has done work (idle followers after the feed stops are skipped)
             kill_at.pop(0)
-            name = victims.pop(0)
+            name = ready[0]
+            victims.remove(name)
             running[name].kill()
             running[name].wait()
             logged[name] = (root / f"{name}.log").stat().st_size
