@@ -13,6 +13,7 @@ import pytest
 
 from workbench.demo import TABLES, generate_world
 from workbench.demo.identifiers import container_is_valid, imo_is_valid
+from workbench.lake.macros import install_macros
 from workbench.lake.specs import load_spec_files, standard_specs
 
 SCALE = 0.02
@@ -226,6 +227,7 @@ def test_every_log_anomaly_is_planted(frames):
 
 def test_curated_sql_runs_and_matches_its_spec(world, specs):
     con = duckdb.connect()
+    install_macros(con)  # what every lake connection defines (name_key)
     con.execute("CREATE SCHEMA raw")
     for name, table in world.items():
         if name.startswith("raw."):
