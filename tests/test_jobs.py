@@ -129,5 +129,5 @@ def test_extract_without_a_model_exits_naming_the_step_that_makes_it(tmp_path: P
     result = CliRunner().invoke(main, ["nlp", "extract", "--input", str(texts), "--output", str(tmp_path / "out.jsonl"),
                                        "--lake", str(tmp_path / "lake")])
     assert result.exit_code == 1, result.output
-    assert "no trained model" in result.stderr and "`workbench nlp train --task ner`" in result.stderr
+    assert "no trained ner model" in result.stderr and "`workbench nlp train --task ner`" in result.stderr
     assert "workbench jobs" in result.stderr and not (tmp_path / "out.jsonl").exists()

@@ -23,7 +23,8 @@
   cookie-authenticated hub request of theirs whose device is missing, another person's,
   revoked or idle too long (the hub asks for the password again). The hub runs
   ``refresh_user`` at most once per ``auth_refresh_age`` per user, so the config keeps
-  that at 1 s; the account store itself is re-read every ``account_refresh_age``.
+  that at 1 s; the account store itself is re-read every ``account_refresh_age``, or at once
+  when it changed.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class WorkbenchAuthenticator(Authenticator):
 
     _store: AccountStore | None = None
     _devices: DeviceStore | None = None
-    _account_checked: dict[str, float] | None = None
+    _account_checked: dict[str, tuple[float, tuple[int, ...] | None]] | None = None
 
     @property
     def store(self) -> AccountStore:
@@ -144,7 +145,9 @@ class WorkbenchAuthenticator(Authenticator):
                 return False
         checked = self._account_checked if self._account_checked is not None else {}
         self._account_checked = checked
-        if time.monotonic() - checked.get(user.name, float("-inf")) < self.account_refresh_age:
+        stamp = self._store_stamp()
+        last, last_stamp = checked.get(user.name, (float("-inf"), None))
+        if time.monotonic() - last < self.account_refresh_age and stamp == last_stamp:
             return True
         account = await loop.run_in_executor(None, self.store.get, user.name)
         if account is None or not account.enabled or account.locked:
@@ -153,8 +156,19 @@ class WorkbenchAuthenticator(Authenticator):
             checked.pop(user.name, None)
             return False
         await self._sync_unix_groups(user.name, account)
-        checked[user.name] = time.monotonic()
+        checked[user.name] = (time.monotonic(), stamp)
         return self._model(account)
+
+    def _store_stamp(self) -> tuple[int, ...]:
+        """Changes whenever the account store is written (its database or write-ahead log), so a role
+        change or a disabled account takes effect at the next refresh, not ``account_refresh_age`` later."""
+        stamps = []
+        for path in (self.store.path, self.store.path.with_name(self.store.path.name + "-wal")):
+            try:
+                stamps.append(path.stat().st_mtime_ns)
+            except FileNotFoundError:
+                stamps.append(0)
+        return tuple(stamps)
 
     def _device_allows(self, handler: web.RequestHandler, name: str) -> bool:
         """Whether this hub request's device may go on (``devices.judge``); a revoked one's try is recorded."""
