@@ -53,7 +53,7 @@ from workbench.nlp.corpus import generate_corpus  # noqa: E402
 from workbench.nlp.encoder import ENCODER_DIR, convert  # noqa: E402
 from workbench.nlp.extract import Extractor  # noqa: E402
 from workbench.nlp.gazetteer import Gazetteer  # noqa: E402
-from workbench.nlp.models import NER, TOPICS, model_cache  # noqa: E402
+from workbench.nlp.models import NER_MODEL, TOPICS_MODEL, model_cache  # noqa: E402
 from workbench.nlp.tagger import Tagger  # noqa: E402
 from workbench.nlp.training import gold_sentences, score, train, training_sentences, world_sentences  # noqa: E402
 
@@ -142,7 +142,7 @@ def main() -> None:
             held = world_sentences(wb, wb.sql('SELECT doc_id, "start", "end", label FROM truth.document_entities'))
             model_dir = args.model
             if model_dir is None:
-                model_dir = model_cache(wb) / NER
+                model_dir = model_cache(wb) / NER_MODEL
                 train(convert(model_cache(wb) / ENCODER_DIR), model_dir, training_sentences(wb), threads=threads)
             report = {"handwritten": _handwritten(model_dir, threads), "world_sentences": len(held),
                       **_extraction(wb, model_dir, held, _foreign_gazetteer(args.foreign_seed, args.foreign_scale, tmp),
@@ -208,7 +208,7 @@ def _topics(wb: workbench.Session, model_dir: Path | None, baseline_dir: Path | 
     if "truth.document_labels" not in set(wb.tables()["name"].to_list()):
         return {"missing": "truth.document_labels is not in this world (regenerate it with the current demo)"}
     if model_dir is None:
-        model_dir = model_cache(wb) / TOPICS
+        model_dir = model_cache(wb) / TOPICS_MODEL
         train_from_lake(wb, threads=threads, target=model_dir)
     if baseline_dir is None:
         baseline_dir = model_cache(wb) / "topics-e5-only"

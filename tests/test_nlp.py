@@ -288,10 +288,10 @@ def _with_models(wb: Session, folder: Path) -> Session:
 @pytest.fixture()
 def models_folder(tiny_world: Session, tiny_tagger_dir: Path, tmp_path: Path) -> Path:
     """An NLP models folder (``settings.nlp_models``) whose registry holds the tiny tagger as ``ner`` v1."""
-    from workbench.nlp.models import NER, register_trained
+    from workbench.nlp.models import NER_MODEL, register_trained
 
     folder = tmp_path / "models"
-    register_trained(_with_models(tiny_world, folder), NER, _linked(tiny_tagger_dir, "tiny"))
+    register_trained(_with_models(tiny_world, folder), NER_MODEL, _linked(tiny_tagger_dir, "tiny"))
     return folder
 
 
@@ -301,7 +301,7 @@ def test_ner_versions_live_in_the_registry_and_extraction_reads_the_champion(
 
     from workbench.cli.main import main
     from workbench.nlp.extract import TRAIN_NER, Extractor, Mentions
-    from workbench.nlp.models import NER, ModelMissing, model_registry, register_trained
+    from workbench.nlp.models import NER_MODEL, ModelMissing, model_registry, register_trained
     from workbench.security.audit import read_records
 
     wb = _with_models(tiny_world, tmp_path / "models")
@@ -312,11 +312,11 @@ def test_ner_versions_live_in_the_registry_and_extraction_reads_the_champion(
         raise RuntimeError("diverged")
 
     with pytest.raises(RuntimeError, match="diverged"):
-        register_trained(wb, NER, diverges)
-    assert register_trained(wb, NER, _linked(tiny_tagger_dir, "first"))[0] == "ner/1", "a failed training is no version"
-    assert register_trained(wb, NER, _linked(tiny_tagger_dir, "second"))[0] == "ner/2"
+        register_trained(wb, NER_MODEL, diverges)
+    assert register_trained(wb, NER_MODEL, _linked(tiny_tagger_dir, "first"))[0] == "ner/1", "a failed training is no version"
+    assert register_trained(wb, NER_MODEL, _linked(tiny_tagger_dir, "second"))[0] == "ner/2"
     store = model_registry(wb)
-    first, second = store.artifacts(NER, version=1), store.artifacts(NER, version=2)
+    first, second = store.artifacts(NER_MODEL, version=1), store.artifacts(NER_MODEL, version=2)
     assert first != second and json.loads((second / "card.json").read_text())["version"] == "second"
 
     extractor = Extractor.from_lake(wb, threads=1)
@@ -326,7 +326,7 @@ def test_ner_versions_live_in_the_registry_and_extraction_reads_the_champion(
     monkeypatch.setenv("WORKBENCH_ROLE", "modeller")
     monkeypatch.setenv("WORKBENCH_AUDIT_DIR", str(tmp_path / "audit"))
     where = ["--registry", str(store.folder), "--lake", tiny_world.settings.lake]
-    promoted_by = CliRunner().invoke(main, ["models", "promote", NER, "2", *where])  # a person's step
+    promoted_by = CliRunner().invoke(main, ["models", "promote", NER_MODEL, "2", *where])  # a person's step
     assert promoted_by.exit_code == 0, promoted_by.output
     assert [(r["user"], r["detail"]["resource"]) for r in read_records(tmp_path / "audit")
             if r["event"] == "model_promote"] == [("mona", "model:ner v2")]

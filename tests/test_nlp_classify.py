@@ -154,3 +154,20 @@ def test_analyst_labels_join_training_latest_label_wins(tmp_path: Path) -> None:
     assert sorted(document_labels(wb, "topic").iter_rows()) == [("N1", "endangered_species"), ("N2", "other")]
     texts, labels = training_examples(wb, "priority", n_documents=5)
     assert len(texts) == 6 and texts[-1] == "Ivory tusks at Lo Wu." and labels[-1] == "high"
+
+
+def test_the_topics_champion_comes_from_the_registry_under_its_own_name(tiny_world: Session,
+                                                                        tiny_classifier_dir: Path, tmp_path: Path) -> None:
+    """``registered_classifier`` looks up the registry's ``topics`` model (not the topic labels, which share a
+    name in this module), and names the command that trains one while there is none."""
+    from tests.test_nlp import _linked, _with_models
+    from workbench.nlp.classify import TRAIN_TOPICS, registered_classifier
+    from workbench.nlp.models import TOPICS_MODEL, ModelMissing, register_trained
+
+    wb = _with_models(tiny_world, tmp_path / "models")
+    with pytest.raises(ModelMissing, match=TRAIN_TOPICS):
+        registered_classifier(wb)
+    version, _ = register_trained(wb, TOPICS_MODEL, _linked(tiny_classifier_dir, "tiny"))
+    found = registered_classifier(wb)
+    assert (version, found.version) == ("topics/1", "topics/1")
+    assert (found.folder / "card.json").exists()

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from workbench.cli.main import main
 from workbench.nlp.encoder import ENCODER_DIR
 from workbench.nlp.extract import TRAIN_NER
-from workbench.nlp.models import NER, ModelMissing, champion
+from workbench.nlp.models import NER_MODEL, ModelMissing, champion
 from workbench.nlp.spans import LABELS, Span
 from workbench.nlp.training import TRAIN_STEPS, gold_sentences, score
 from workbench.registry.versions import ModelStore
@@ -39,7 +39,7 @@ def shipped_models(tiny_world: Session, tmp_path_factory: pytest.TempPathFactory
     from tests.test_nlp import shared_encoder_dir
 
     try:
-        champion(connect(), NER, TRAIN_NER)
+        champion(connect(), NER_MODEL, TRAIN_NER)
         return {}
     except ModelMissing:
         pass
@@ -49,7 +49,7 @@ def shipped_models(tiny_world: Session, tmp_path_factory: pytest.TempPathFactory
     result = CliRunner().invoke(main, ["nlp", "train", "--task", "ner", "--if-missing", "--format", "json",
                                        "--lake", tiny_world.settings.lake], env=env)
     assert result.exit_code == 0, result.output
-    card = json.loads((ModelStore(models / "registry").artifacts(NER) / "card.json").read_text())
+    card = json.loads((ModelStore(models / "registry").artifacts(NER_MODEL) / "card.json").read_text())
     assert card["steps"] == TRAIN_STEPS and card["threads"] == 1
     return env
 

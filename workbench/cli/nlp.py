@@ -47,7 +47,7 @@ def train(session: SessionFactory, task: str, documents: int | None, max_steps: 
           threads: int, if_missing: bool, fmt: str) -> None:
     """Train on the NLP corpus plus analysts' annotations (never on truth), then check on a fresh corpus draw."""
     from workbench.nlp.classify import CORPUS_DOCUMENTS, train_from_lake
-    from workbench.nlp.models import NER, TOPICS, model_registry, register_trained
+    from workbench.nlp.models import NER_MODEL, TOPICS_MODEL, model_registry, register_trained
     from workbench.nlp.tagger import Tagger
     from workbench.nlp.training import CORPUS_DOCUMENTS as NER_DOCUMENTS
     from workbench.nlp.training import TRAIN_STEPS
@@ -57,8 +57,8 @@ def train(session: SessionFactory, task: str, documents: int | None, max_steps: 
 
     wb = session()
     registry = model_registry(wb)
-    if task in ("ner", "all") and if_missing and registry.has_alias(NER, CHAMPION):
-        console.print(f"tagger exists: ner/{registry.version_of(NER)} in {registry.folder}")
+    if task in ("ner", "all") and if_missing and registry.has_alias(NER_MODEL, CHAMPION):
+        console.print(f"tagger exists: ner/{registry.version_of(NER_MODEL)} in {registry.folder}")
     elif task in ("ner", "all"):
         sentences = training_sentences(wb, documents or NER_DOCUMENTS)
 
@@ -69,12 +69,12 @@ def train(session: SessionFactory, task: str, documents: int | None, max_steps: 
             (target / "card.json").write_text(json.dumps(card, indent=1))
             return card
 
-        version, card = register_trained(wb, NER, train_tagger, "Entity tagger (BIO) over multilingual-e5-small")
+        version, card = register_trained(wb, NER_MODEL, train_tagger, "Entity tagger (BIO) over multilingual-e5-small")
         console.print(f"{version} ({card['version']}): {card['train_sentences']} sentences, "
                       f"{card['train_seconds']} s")
         _emit_scores(card["corpus_validation"], fmt, f"{version}: model only, fresh corpus draw")
-    if task in ("topics", "all") and if_missing and registry.has_alias(TOPICS, CHAMPION):
-        console.print(f"classifier exists: topics/{registry.version_of(TOPICS)} in {registry.folder}")
+    if task in ("topics", "all") and if_missing and registry.has_alias(TOPICS_MODEL, CHAMPION):
+        console.print(f"classifier exists: topics/{registry.version_of(TOPICS_MODEL)} in {registry.folder}")
     elif task in ("topics", "all"):
         with console.status("embedding the corpus and fitting the topic and priority heads"):
             card = train_from_lake(wb, n_documents=documents or CORPUS_DOCUMENTS, threads=threads)

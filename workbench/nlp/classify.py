@@ -49,7 +49,7 @@ from workbench.session import Session
 from workbench.labelling import document_labels as analyst_labels
 from workbench.nlp.corpus import generate_corpus
 from workbench.nlp.embed import encoder_dir, load_embedder
-from workbench.nlp.models import TOPICS, Champion, ModelMissing, card_version, champion, load, register_trained
+from workbench.nlp.models import TOPICS_MODEL, Champion, ModelMissing, card_version, champion, load, register_trained
 from workbench.nlp.processing import IncrementalProcessor
 from workbench.nlp.recognisers import money_en, money_zh
 from workbench.nlp.triage import PRIORITIES, TOPICS
@@ -262,7 +262,7 @@ TRAIN_TOPICS = "workbench nlp train --task topics"
 
 def registered_classifier(wb: Session) -> Champion:
     """The registry's ``topics`` champion (``ModelMissing`` naming the command that trains one)."""
-    return champion(wb, TOPICS, TRAIN_TOPICS)
+    return champion(wb, TOPICS_MODEL, TRAIN_TOPICS)
 
 
 def load_classifier(model_dir: Path, threads: int | None = 1) -> DocumentClassifier:
@@ -387,5 +387,5 @@ def train_from_lake(wb: Session, *, n_documents: int = CORPUS_DOCUMENTS, threads
 
     if target is not None:
         return fit(target)
-    version, card = register_trained(wb, TOPICS, fit, "Topic and triage priority of documents")
+    version, card = register_trained(wb, TOPICS_MODEL, fit, "Topic and triage priority of documents")
     return {**card, "registered": version}

@@ -18,7 +18,7 @@ from workbench.compute import Executor, InProcess
 from workbench.session import Session
 from workbench.nlp.gazetteer import Gazetteer
 from workbench.nlp.merge import merge
-from workbench.nlp.models import NER, champion, load, require
+from workbench.nlp.models import NER_MODEL, champion, load, require
 from workbench.nlp.processing import IncrementalProcessor
 from workbench.nlp.recognisers import recognise
 from workbench.nlp.spans import Span
@@ -53,7 +53,7 @@ class Extractor:
         gazetteer = Gazetteer.from_lake(wb)
         if rules_only:
             return cls(gazetteer)
-        chosen = champion(wb, NER, TRAIN_NER, MAKE_UP_HINT) if model_dir is None else None
+        chosen = champion(wb, NER_MODEL, TRAIN_NER, MAKE_UP_HINT) if model_dir is None else None
         folder = require(chosen.folder if chosen else model_dir, "config.json", TRAIN_NER, MAKE_UP_HINT)
         return cls(gazetteer, load(Tagger, folder, threads, wb.settings.nlp_precision),
                    chosen.version if chosen else None)

@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from workbench.session import Session
 
 CARD_FILE = "card.json"
-NER = "ner"
-TOPICS = "topics"
+NER_MODEL = "ner"
+TOPICS_MODEL = "topics"
 """The registry names of the tagger and the topic classifier."""
 Model = TypeVar("Model")
 
