@@ -39,6 +39,16 @@ def document_choices(docs: pl.DataFrame, search: str = "", limit: int = LIST_LIM
     return {f"{r['doc_id']} · {r['language']} · {r['title']}": r["doc_id"] for r in docs.head(limit).iter_rows(named=True)}
 
 
+def document_search(docs: pl.DataFrame, noun: str, example: str, width: int) -> tuple[Any, Any]:
+    """A search box and the document picker it filters (``document_choices``), wired together."""
+    import panel as pn
+
+    search = pn.widgets.TextInput(name=f"Find a {noun} (id or title)", placeholder=f"e.g. {example} or 走私", width=300)
+    picker = pn.widgets.Select(name="Document", options=document_choices(docs), width=width)
+    search.param.watch(lambda event: setattr(picker, "options", document_choices(docs, event.new or "")), "value")
+    return search, picker
+
+
 def labels_of(wb: Session, doc_id: str) -> dict[str, str | None]:
     """The document's current topic and priority (None when not labelled yet)."""
     out: dict[str, str | None] = {}
@@ -60,8 +70,7 @@ def labelling_app(wb: Session | None = None, lake: str | None = None) -> Any:
         return blank
 
     docs = run_cached(wb, DOCUMENT_LIST_SQL, [DOCUMENTS])
-    search = pn.widgets.TextInput(name="Find a document (id or title)", placeholder="e.g. DOC000012 or 走私", width=300)
-    picker = pn.widgets.Select(name="Document", options=document_choices(docs), width=520)
+    search, picker = document_search(docs, "document", "DOC000012", 520)
     text = SpanText(sizing_mode="stretch_width")
     chosen = pn.pane.HTML("Select text with the mouse to mark a span.", sizing_mode="stretch_width")
     label = pn.widgets.RadioButtonGroup(name="Entity label", options=list(NER_LABELS), value="ORG",
@@ -173,10 +182,6 @@ def labelling_app(wb: Session | None = None, lake: str | None = None) -> Any:
             return
         await write(lambda: label_target(wb, "risk", ident, value, note=why), f"Labelled {ident} {value}.")
 
-    def refilter(_event: Any) -> None:
-        picker.options = document_choices(docs, search.value or "")
-
-    search.param.watch(refilter, "value")
     picker.param.watch(show_document, "value")
     text.param.watch(show_selection, "selection")
     add.on_click(add_span)

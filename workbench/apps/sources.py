@@ -115,7 +115,7 @@ def sources_app(wb: Session | None = None, lake: str | None = None) -> Any:
     """The source viewer as a Panel layout (one per browser session); ``wb`` defaults to ``connect(lake)``."""
     import panel as pn
 
-    from workbench.apps.labelling import document_choices
+    from workbench.apps.labelling import document_search
     from workbench.apps.layout import esc, off_loop, open_app
     from workbench.apps.queries import run_cached
 
@@ -123,8 +123,7 @@ def sources_app(wb: Session | None = None, lake: str | None = None) -> Any:
     if blank is not None:
         return blank
     docs = run_cached(wb, LIST_SQL, [DOCUMENTS])
-    search = pn.widgets.TextInput(name="Find a source (id or title)", placeholder="e.g. WEB3f2a or 走私", width=300)
-    picker = pn.widgets.Select(name="Document", options=document_choices(docs), width=560)
+    search, picker = document_search(docs, "source", "WEB3f2a", 560)
     notice = pn.pane.Alert(
         "You are reading what the isolated fetcher kept: sanitised text, a still image and the record. "
         "The live page is never loaded here; links are shown as text and are not followed.",
@@ -133,9 +132,6 @@ def sources_app(wb: Session | None = None, lake: str | None = None) -> Any:
     links = pn.pane.HTML("", sizing_mode="stretch_width")
     picture = pn.Column(sizing_mode="stretch_width")
     text = pn.pane.HTML("", sizing_mode="stretch_width")
-
-    def on_search(event: Any) -> None:
-        picker.options = document_choices(docs, event.new)
 
     async def on_pick(event: Any) -> None:
         if not event.new:
@@ -156,7 +152,6 @@ def sources_app(wb: Session | None = None, lake: str | None = None) -> Any:
         text.object = ("<h4>Sanitised text</h4><pre style='white-space:pre-wrap;font-family:inherit'>"
                        f"{esc(view.row['text'])}</pre>")
 
-    search.param.watch(on_search, "value")
     picker.param.watch(on_pick, "value")
     pn.state.onload(lambda: picker.param.trigger("value"))
     return pn.Column(heading, notice, pn.Row(search, picker),
