@@ -12,7 +12,8 @@ client id, callback URL, service prefix):
 - ``LoginHandler`` (``<prefix>/login``) starts the OAuth dance: state cookie, PKCE when
   the hub asks for it, redirect to the hub's authorize URL, which sends a visitor without
   a hub session to ``/hub/login``. ``CallbackHandler`` (``<prefix>/oauth_callback``)
-  finishes it and sets the service's own cookie (scoped to the service prefix).
+  finishes it and sets the service's own cookie (scoped to the service prefix). Logins
+  may run side by side in one browser (``SideBySideOAuth``).
 
 Why not Panel's ``--oauth-provider generic``: it keeps the user in Panel's own cookie and
 knows nothing of the hub's groups or of token-authenticated API calls; HubOAuth gives the
@@ -35,11 +36,14 @@ connect to the app's socket; the publisher can only fool their own app.
 from __future__ import annotations
 
 import json
+import os
+import secrets
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from bokeh.server.auth_provider import AuthProvider
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, check_scopes
+from jupyterhub.utils import get_browser_protocol
 from tornado.httputil import url_concat
 from tornado.web import RequestHandler
 
@@ -53,6 +57,38 @@ LOGIN_PATH = "/login"
 CALLBACK_PATH = "/oauth_callback"
 
 
+class SideBySideOAuth(HubOAuth):
+    """HubOAuth whose concurrent logins in one browser do not undo each other.
+
+    JupyterHub 6.1 names a login's state cookie by a fixed name unless one is already set
+    in the request, and every callback clears all state cookies before it compares. Two
+    frames of one page that sign in at once (the hub's admin page shows the security
+    events and the field devices) send their logins together, both take the fixed name,
+    the second overwrites the first, and each callback then fails the other: "403 oauth
+    state does not match" in both frames (seen in the first-hour test and its CI run).
+    Here every login has a cookie of its own, named in its state, and a callback clears
+    only that one.
+    """
+
+    def set_state_cookie(self, handler: RequestHandler, next_url: str | None = None, *,
+                         code_verifier: str | None = None) -> str:
+        cookie_name = f"{self.state_cookie_name}-{secrets.token_hex(6)}"
+        extra = {"cookie_name": cookie_name, **({"code_verifier": code_verifier} if code_verifier else {})}
+        state_id = self.generate_state(next_url, **extra)
+        secure = urlsplit(os.getenv("JUPYTERHUB_PUBLIC_URL") or "").scheme == "https" \
+            or get_browser_protocol(handler.request) == "https"
+        options = {key: value for key, value in self.cookie_options.items()
+                   if key.lower() not in {"path", "httponly", "max_age", "secure", "expires_days", "expires"}}
+        handler.set_secure_cookie(cookie_name, state_id, path=self.cookie_path, httponly=True, max_age=600,
+                                  **({"secure": True} if secure else {}), **options)
+        return state_id
+
+    def clear_oauth_state_cookies(self, handler: RequestHandler) -> None:
+        state = handler.get_argument("state", None)
+        if state:
+            self._clear_cookie(handler, self.get_state_cookie_name(state), path=self.cookie_path)
+
+
 def make_hub_auth(devices: DeviceGuard | None = None) -> HubOAuth:
     """The service's HubOAuth, configured from the hub's ``JUPYTERHUB_*`` variables; user models cached 60 s.
 
@@ -63,7 +99,7 @@ def make_hub_auth(devices: DeviceGuard | None = None) -> HubOAuth:
     also passes the field devices' check (``field_devices.DeviceGuard``), which empties
     the user cache when a device is revoked.
     """
-    auth = HubOAuth(cache_max_age=60)
+    auth = SideBySideOAuth(cache_max_age=60)
     auth.cookie_options = {**auth.cookie_options, "samesite": "Lax"}
     auth.device_guard = devices
     if devices is not None:
