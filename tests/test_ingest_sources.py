@@ -269,17 +269,24 @@ def test_follow_polls_a_feed_at_its_schedule_and_status_shows_lag(tmp_path: Path
     wb = connect(str(tmp_path / "lake"), user="tester")
     stop = threading.Event()
     rounds: list[int] = []
-    worker = threading.Thread(target=lambda: rounds.append(follow(wb.lake, {"feed": spec}, env={"DB": source_url},
-                                                                  stop=stop)))
+    seen: list[int] = []
+    worker = threading.Thread(target=lambda: rounds.append(follow(
+        wb.lake, {"feed": spec}, env={"DB": source_url}, stop=stop,
+        on_round=lambda records: seen.append(sum(r.rows_read for r in records)))))
     worker.start()
     try:
         _poll(lambda: "raw.test_crossings" in wb.lake.catalog.names())
         with psycopg.connect(source_url, autocommit=True) as conn:
             conn.execute("INSERT INTO crossings (crossing_id, plate) VALUES ('X2', 'AB 2')")
         _poll(lambda: wb.table("raw.test_crossings").height == 2)
+        _poll(lambda: seen.count(0) >= 2)  # rounds that found nothing new
     finally:
         stop.set()
         worker.join(timeout=60)
     assert rounds and rounds[0] >= 2
     row = status(wb.lake, {"feed": spec}).row(0, named=True)
     assert row["schedule"] == "1s" and row["last_status"] == "ok" and row["lag_seconds"] is not None
+    # a follower's rounds that found nothing new leave no run-log row (only its first such round does)
+    logged = wb.table("system.ingest_runs")
+    assert logged.height == len(seen) - seen.count(0) == 2 and logged["rows_read"].to_list() == [1, 1]
+    assert logged.filter(pl.col("status") != "ok").is_empty()

@@ -195,6 +195,39 @@ def test_catalog_log_and_small_tables_stay_compact_and_an_entry_appended_during_
     write_deltalake(read, entries, mode="overwrite")
     assert "work.landed_meanwhile" in wb.lake.catalog.names()
     assert wb.lake.catalog.entry("raw.shipments")["version"] == last.version  # type: ignore[index]
+    # the entries a reader keeps (the files the log gained read on top of its cache) equal a fresh read
+    wb.lake.write(good_rows(1, start=100), "raw.shipments")
+    from workbench.lake.catalog import _current_entries
+
+    fresh = _current_entries(DeltaTable(log, storage_options=location.storage_options))
+    assert wb.lake.catalog.frame().select(fresh.columns).equals(fresh)
+
+
+def test_new_rows_are_curated_once_from_the_files_a_round_added_and_after_a_rewrite(wb: Session) -> None:
+    from workbench.lake.curation import NewRows, curate
+
+    curated = TableSpec.model_validate({
+        "name": "curated.shipments", "description": "", "key": ["shipment_id"],
+        "sql": "SELECT shipment_id, value_hkd * 2 AS double_hkd FROM raw.shipments",
+        "columns": {"shipment_id": {"type": "string"}, "double_hkd": {"type": "float64"}}})
+    wb.lake.specs[curated.name] = curated
+    wb.lake.write(good_rows(3), "raw.shipments")
+    curate(wb.lake, [curated.name])
+    follower = NewRows(wb.lake)
+    rounds = [good_rows(2, start=3), good_rows(1, start=5), good_rows(0, start=6)]
+    for rows in rounds:  # the first call anti-joins (a follower just started), the next read only the files added
+        if rows.num_rows:
+            wb.lake.write(rows, "raw.shipments", mode="merge")
+        follower.curate({"raw.shipments"})
+    engine = follower.engines[curated.name]
+    assert engine.incremental is (not wb.lake.location.is_remote)
+    changed = good_rows(2, start=5).set_column(1, "value_hkd", pa.array([50.0, 60.0]))
+    wb.lake.write(changed, "raw.shipments", mode="merge")  # S0005 rewritten (a Delta merge), S0006 new
+    follower.curate({"raw.shipments"})
+    assert not engine.incremental  # files were rewritten: what the curated table lacks, by key
+    table = wb.table(curated.name).sort("shipment_id")
+    assert table["shipment_id"].to_list() == [f"S{i:04d}" for i in range(7)]  # each once
+    assert table["double_hkd"].to_list()[5:] == [0.0, 120.0]  # a held key keeps its row until a full curate
 
 
 def test_sql_parameters_are_bound_never_spliced(wb: Session) -> None:

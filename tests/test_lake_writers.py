@@ -135,3 +135,25 @@ def test_insert_adds_only_new_keys_on_disk_and_on_an_object_store(lake_session) 
     assert done.rows_written == 1
     rows = lake.delta(spec.name).to_pyarrow_table().sort_by("id").to_pylist()
     assert [(r["id"], r["writer"]) for r in rows] == [("a", "first"), ("b", "again")]
+
+
+def test_a_large_table_fed_small_appends_compacts_its_small_files_and_keeps_its_big_ones(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A live table (a follower's rounds into a large raw table) keeps a bounded file count: scaled down here
+    (a "large" table is one over 40 kB, a small file one under 8 kB)."""
+    import workbench.lake.lake as lake_module
+
+    monkeypatch.setattr(lake_module, "TARGET_FILE_BYTES", 40_000)
+    monkeypatch.setattr(lake_module, "SMALL_FILE_BYTES", 8_000)
+    lake = _lake(tmp_path / "lake")
+    n = 20_000
+    lake.write(pa.table({"id": [f"big-{i:06d}" for i in range(n)], "writer": [f"w{i}" for i in range(n)],
+                        "n": list(range(n))}), "curated.shared")
+    uri = lake.location.table_uri("curated.shared")
+    big = set(DeltaTable(uri).file_uris())
+    assert sum(os.path.getsize(f) for f in big) > 40_000
+    for i in range(lake_module.FRAGMENTED_FILES + 3):
+        lake.write(pa.table({"id": [f"new-{i}"], "writer": ["round"], "n": [i]}), "curated.shared", mode="insert")
+    files = set(DeltaTable(uri).file_uris())
+    assert big <= files and len(files - big) < lake_module.FRAGMENTED_FILES  # small ones compacted, big ones kept
+    assert DeltaTable(uri).to_pyarrow_table().num_rows == n + lake_module.FRAGMENTED_FILES + 3

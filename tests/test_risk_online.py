@@ -110,3 +110,22 @@ def test_bad_records_get_the_contracts_answer(model: RiskModel, tiny_world: Sess
     body = change(records(tiny_world, model, 1)[0])
     assert fast.try_score(texts(model, body)) is None
     assert answer(model, body, fast) == answer(model, body, None)
+
+
+def test_the_live_scorers_rows_get_the_batch_paths_scores_reasons_and_selections(any_model: RiskModel,
+                                                                                  tiny_world: Session) -> None:
+    """``scored_frame`` with the fast path (a live tick) equals the batch path explaining every row, on lake rows
+    (typed by the contract, not sent as text) including missing values."""
+    from datetime import datetime
+
+    from workbench.risk.data import check_frame, lake_query
+    from workbench.risk.scores import scored_frame
+
+    model = any_model
+    raw = tiny_world.sql(lake_query(model.spec, "curated.declarations", with_label=False) + " LIMIT 60")
+    checked = check_frame(raw, model.spec, "curated.declarations")
+    assert checked.rows.isna().any().any()  # missing values take the same path both ways
+    at = datetime(2024, 1, 1)
+    fast = scored_frame(model, 1, checked, 0.5, at, fast=OnlineScorer.for_model(model))
+    assert fast.equals(scored_frame(model, 1, checked, 0.5, at, explain_all=True))
+    assert fast["reason_1"].str.len_chars().min() > 0

@@ -23,10 +23,11 @@ while other tables and connectors carry on.
 
 from __future__ import annotations
 
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
@@ -78,6 +79,18 @@ class Connector(ABC):
         self.sleep = sleep
         self.watermarks = Watermarks(lake)
         self.runs = RunLog(lake)
+        self._marks: dict[str, Marks] = {}
+        """Per target, the marks this connector's last run stored (a follower's next round starts from them)."""
+        self._recovered: set[str] = set()
+        """Targets whose killed runs this connector has looked for (once: it runs its tables one at a time)."""
+        self.quiet_seconds: float | None = None
+        """When set (a follower, polling every second): a run that moved nothing is logged only if the table's
+        last logged run is older than this, so an idle source adds no run-log row per poll, and ``status``
+        still sees the table followed (its lag stays under this)."""
+        self._logged_at: dict[str, float] = {}
+        self.on_landed: Callable[[str], None] | None = None
+        """Called with a target right after its rows commit, before the run's bookkeeping (a follower curates
+        them there, so they do not wait for the watermark, the run log and the connector's other tables)."""
         for source in spec.tables:
             self.validate_table(source)
 
@@ -107,6 +120,9 @@ class Connector(ABC):
     def is_incremental(self, source: TableSource) -> bool:
         """Whether a run reads only what is new; otherwise each run is a full snapshot."""
         return True
+
+    def close(self) -> None:
+        """Release what the connector keeps between runs (a source connection); it may run again afterwards."""
 
     def write(self, source: TableSource, stream: TableStream, record: RunRecord) -> WriteResult:
         """Land one source table's rows: through its contract, merged by key (a snapshot when keyless).
@@ -143,19 +159,41 @@ class Connector(ABC):
         return [self.run_table(s, progress) for s in self.spec.tables if targets is None or s.target in targets]
 
     def run_table(self, source: TableSource, progress: Progress | None = None) -> RunRecord:
+        """Run one table. Killed runs are looked for, and the watermark read, at the connector's first run of
+        the table; later runs (a follower's rounds) start from the marks the previous one stored. A follower
+        is the table's one runner, so nothing else moves them meanwhile; if something did, a re-read
+        merges by key and lands nothing twice."""
         record = RunRecord(source=self.spec.name, kind=self.kind, table_name=source.target)
-        self._undo_unfinished(source.target)
+        if source.target not in self._recovered:
+            self._undo_unfinished(source.target)
+            self._recovered.add(source.target)
+        quiet = self.quiet_seconds is not None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="run-log") as log:
             # The "running" row commits while the source starts answering (a Delta merge and a
             # catalog entry: a tenth of a 1M-row PostgreSQL run). ``_land`` commits nothing
             # before it has landed, so a run killed at any point is still found and undone.
-            logged = log.submit(self.runs.save, replace(record))
-            marks = self.watermarks.get(self.spec.name, source.target)
+            # A quiet connector (a follower) commits it only once the run is about to commit something.
+            future = None if quiet else log.submit(self.runs.save, replace(record))
+            written: list[bool] = []
+
+            def logged() -> None:
+                """The run is in the log before any of its work commits."""
+                if future is not None:
+                    future.result()
+                elif not written:
+                    self.runs.save(replace(record))
+                    written.append(True)
+
+            marks = self._marks.get(source.target)
+            if marks is None:
+                marks = self.watermarks.get(self.spec.name, source.target)
             try:
                 while True:
                     record.attempts += 1
                     try:
                         self._land(source, marks, record, progress, logged)
+                        if future is not None:
+                            future.result()  # its failure is the run's
                         break
                     except self.transient_errors as exc:
                         if record.attempts > self.spec.retries:
@@ -166,30 +204,42 @@ class Connector(ABC):
                 record.status = "ok"
             except Exception as exc:  # a failing source must not stop the others; the log keeps why
                 record.status, record.error = "failed", f"{type(exc).__name__}: {exc}".strip()
+        idle = quiet and record.status == "ok" and not written and not record.rows_read
+        if idle and time.monotonic() - self._logged_at.get(source.target, -math.inf) < (self.quiet_seconds or 0):
+            return record  # nothing moved and a recent row says the table is followed: no trace
         record.finished_at = now()
         self.runs.save(record)
+        self._logged_at[source.target] = time.monotonic()
         return record
 
     def _land(self, source: TableSource, marks: Marks, record: RunRecord, progress: Progress | None,
-              logged: Future[None]) -> None:
+              logged: Callable[[], None]) -> None:
+        """Read, land, quarantine, reconcile and advance the marks; ``logged()`` before the first commit."""
         extract = self.extract(source, dict(marks))
         batches = read_ahead(self._counted(extract.batches, record, progress))
         first = next(batches, None)
-        logged.result()  # the run is in the log before any of its work commits
         if first is not None:
+            logged()
             result = self.write(source, TableStream(source.target, extract.schema, _chain(first, batches)), record)
             record.rows_written = result.rows_written
             record.rows_quarantined = result.rows_quarantined
             record.table_version = result.version
+            if result.rows_written and self.on_landed is not None:
+                self.on_landed(source.target)
         if extract.rejections:
+            logged()
             self.lake.quarantine(extract.rejections, record.run_id, record.actor)
             record.rows_quarantined += len(extract.rejections)
         if source.deletes == "reconcile" and self.lake.catalog.entry(source.target) is not None:
+            logged()
             key = self.key_of(source)
             record.rows_deleted = self.lake.delete_missing(source.target, self.source_keys(source, key),
                                                            actor=record.actor, lineage=self.lineage())
         moved = {k: v for k, v in extract.marks.items() if marks.get(k) != v}  # a no-op run commits nothing
-        self.watermarks.advance(self.spec.name, source.target, moved, record.run_id, record.actor)
+        if moved:
+            logged()
+            self.watermarks.advance(self.spec.name, source.target, moved, record.run_id, record.actor)
+        self._marks[source.target] = {**marks, **moved}
 
     def _contract(self, source: TableSource, schema: pa.Schema, key: tuple[str, ...]) -> TableSpec:
         spec = self.spec.table_spec(source, self.lake.specs)

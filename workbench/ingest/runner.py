@@ -31,7 +31,7 @@ from workbench.ingest.kinds import connector_class
 from workbench.ingest.runlog import RunLog, RunRecord, now
 from workbench.ingest.spec import ConnectorSpec
 from workbench.lake import Lake
-from workbench.lake.curation import curate_new
+from workbench.lake.curation import NewRows
 
 
 def build(spec: ConnectorSpec, lake: Lake, env: Mapping[str, str] | None = None) -> Connector:
@@ -65,13 +65,23 @@ def run_connectors(lake: Lake, specs: Mapping[str, ConnectorSpec], names: Iterab
     return _run_all(connectors, executor(client, threads=workers), None if client is not None else progress)
 
 
-def _run_one(connector: Connector, progress: Progress | None, targets: set[str] | None = None) -> list[RunRecord]:
-    return connector.run(targets=targets, progress=progress)
+def _run_one(connector: Connector, progress: Progress | None, targets: set[str] | None = None,
+             keep: bool = False) -> list[RunRecord]:
+    """One connector's run; ``keep``: it runs again soon (a follower's round), so it keeps its source connection."""
+    try:
+        return connector.run(targets=targets, progress=progress)
+    finally:
+        if not keep:
+            connector.close()
 
 
 def _run_all(connectors: list[Connector], run: Executor, progress: Progress | None,
-             targets: set[str] | None = None) -> list[RunRecord]:
-    return [record for records in run.map(_run_one, connectors, progress, targets) for record in records]
+             targets: set[str] | None = None, keep: bool = False) -> list[RunRecord]:
+    return [record for records in run.map(_run_one, connectors, progress, targets, keep) for record in records]
+
+
+QUIET_SECONDS = 60.0
+"""A follower logs a run that moved nothing at most this often per table (``Connector.quiet_seconds``)."""
 
 
 def follow(lake: Lake, specs: Mapping[str, ConnectorSpec], names: Iterable[str] | None = None,
@@ -84,9 +94,10 @@ def follow(lake: Lake, specs: Mapping[str, ConnectorSpec], names: Iterable[str] 
     Stops when ``stop`` is set, after ``rounds`` rounds, or when no chosen connector has a
     schedule (manual ones run once). An interval counts from the start of the connector's
     last run; ``every`` replaces every connector's interval (a live feed is followed every
-    second or so, whatever the nightly schedule says). With ``curate``, the rows a round
-    landed are curated at once (``lake.curation.curate_new``), so a new record reaches the
-    curated tables, and the live scorer, seconds after its source commit. Returns the
+    second or so, whatever the nightly schedule says). With ``curate``, the rows a table run
+    lands are curated as soon as they commit (``Connector.on_landed``, ``lake.curation.NewRows``),
+    so a new record reaches the curated tables, and the live scorer, a second or so after its
+    source commit; a curation that failed is retried at the round's end. Returns the
     number of rounds run; ``on_round`` sees each round's records. ``targets`` limits the
     rounds to those lake tables (a live feed adds crossings, not vehicles: each table run
     costs its source query and run-log commits).
@@ -98,30 +109,51 @@ def follow(lake: Lake, specs: Mapping[str, ConnectorSpec], names: Iterable[str] 
         raise ConfigError(f"no chosen connector writes any of {sorted(chosen or [])}")
     due = dict.fromkeys(connectors, time.monotonic())
     stop = stop or threading.Event()
-    done, uncurated = 0, set[str]()
-    while not stop.is_set() and (rounds is None or done < rounds):
-        started = time.monotonic()
-        ready = [name for name, at in due.items() if at <= started]
-        if ready:
-            records = _run_all([connectors[n] for n in ready], executor(threads=workers), progress, chosen)
-            for name in ready:
-                interval = every or connectors[name].spec.interval_seconds
-                due[name] = started + interval if interval else math.inf
-            if curate:
-                uncurated |= {r.table_name for r in records if r.rows_written}
-                try:
-                    curate_new(lake, uncurated, actor="ingest follow")
+    done, curator, curating = 0, NewRows(lake), threading.Lock()
+    # the first round also curates what a killed predecessor landed and never curated
+    uncurated = {t.target for c in connectors.values() for t in c.spec.tables if chosen is None or t.target in chosen}
+
+    def curated(targets: set[str]) -> bool:
+        with curating:  # connectors may run in parallel threads; one curator
+            try:
+                curator.curate(targets, actor="ingest follow")
+                return True
+            except Exception as exc:  # e.g. a commit race with a full curate: the round's end tries again
+                uncurated.update(targets)
+                print(f"follow: curating new rows of {', '.join(sorted(targets))} failed, retried: "
+                      f"{type(exc).__name__}: {exc}", file=sys.stderr)
+                return False
+
+    def landed(target: str) -> None:
+        curated({target})
+
+    for connector in connectors.values():
+        connector.quiet_seconds = QUIET_SECONDS
+        connector.on_landed = landed if curate else None
+    try:
+        while not stop.is_set() and (rounds is None or done < rounds):
+            started = time.monotonic()
+            ready = [name for name, at in due.items() if at <= started]
+            if ready:
+                records = _run_all([connectors[n] for n in ready], executor(threads=workers), progress, chosen,
+                                   keep=True)
+                for name in ready:
+                    interval = every or connectors[name].spec.interval_seconds
+                    due[name] = started + interval if interval else math.inf
+                if curate and uncurated:
+                    retry = set(uncurated)
                     uncurated.clear()
-                except Exception as exc:  # e.g. a commit race with a full curate: the next round tries again
-                    print(f"follow: curating new rows failed, retried next round: {type(exc).__name__}: {exc}",
-                          file=sys.stderr)
-            done += 1
-            if on_round:
-                on_round(records)
-        upcoming = min(due.values())
-        if upcoming == math.inf or (rounds is not None and done >= rounds):
-            break
-        stop.wait(max(0.0, upcoming - time.monotonic()))
+                    curated(retry)
+                done += 1
+                if on_round:
+                    on_round(records)
+            upcoming = min(due.values())
+            if upcoming == math.inf or (rounds is not None and done >= rounds):
+                break
+            stop.wait(max(0.0, upcoming - time.monotonic()))
+    finally:
+        for connector in connectors.values():
+            connector.close()
     return done
 
 

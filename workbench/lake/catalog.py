@@ -64,7 +64,7 @@ class Catalog:
         self.location = location
         self.spec = spec
         self.uri = location.table_uri(CATALOG)
-        self._cache: tuple[int, pl.DataFrame] | None = None
+        self._cache: tuple[int, frozenset[str], pl.DataFrame] | None = None
         self._table: DeltaTable | None = None
         self._lock = threading.Lock()
 
@@ -78,8 +78,24 @@ class Catalog:
                 return empty
             version = table.version()
             if self._cache is None or self._cache[0] != version:
-                self._cache = (version, _current_entries(table))
-            return self._cache[1]
+                self._cache = self._entries(table, version)
+            return self._cache[2]
+
+    def _entries(self, table: DeltaTable, version: int) -> tuple[int, frozenset[str], pl.DataFrame]:
+        """The current entries at ``version``: on a local lake whose log only gained files since the cached
+        version (appended entries), the cache plus those files' entries; else the whole log read again.
+
+        Every write appends an entry, so a reader that reads the whole log after each one
+        (every access check and every write asks the catalog) paid a read of up to
+        ``SNAPSHOT_FILES`` files per write: a fifth of a live follower's round.
+        """
+        files = frozenset(table.file_uris())
+        if self._cache is not None and not self.location.is_remote and self._cache[1] <= files:
+            added = sorted(files - self._cache[1])
+            frame = self._cache[2] if not added else _latest(pl.concat(
+                [self._cache[2], pl.read_parquet(added)], how="diagonal_relaxed"))
+            return version, files, frame
+        return version, files, _current_entries(table)
 
     def _current(self) -> DeltaTable | None:
         """The kept table handle brought up to date (``refreshed``), or None before the first entry; hold ``_lock``.
@@ -176,7 +192,12 @@ def _current_entries(table: DeltaTable) -> pl.DataFrame:
     """Each table's latest entry of the log, sorted by name."""
     entries = pl.from_arrow(table.to_pyarrow_table())
     assert isinstance(entries, pl.DataFrame)
-    return entries.sort("version", "updated_at").unique("name", keep="last").sort("name")
+    return _latest(entries)
+
+
+def _latest(entries: pl.DataFrame) -> pl.DataFrame:
+    """Each table's latest entry (by the table's version, then time), sorted by name."""
+    return entries.sort("version", "updated_at").unique("name", keep="last", maintain_order=True).sort("name")
 
 
 def retry_on_conflict(name: str, commit: Callable[[], T], attempts: int = 20) -> T:

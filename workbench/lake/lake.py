@@ -62,6 +62,8 @@ def writer_properties(key: tuple[str, ...]) -> WriterProperties:
 
 TARGET_FILE_BYTES = 64 * 2**20
 FRAGMENTED_FILES = 32
+SMALL_FILE_BYTES = 8 * 2**20
+"""A file of a table larger than one target file is small below this (``_compact_if_fragmented``)."""
 SMALL_WRITE_ROWS = 65_536
 """A keyed write of at most this many rows is held in memory and its keys looked up (``_keyed_in_hand``)."""
 STREAM_BATCH_ROWS = 16_384
@@ -405,18 +407,31 @@ def _keyed_in_hand(dt: DeltaTable, batches: list[pa.RecordBatch], schema: pa.Sch
 
 
 def _compact_if_fragmented(dt: DeltaTable, key: tuple[str, ...]) -> None:
-    """Rewrite a table smaller than one target file but spread over more than ``FRAGMENTED_FILES`` files as one.
+    """Rewrite a table's many small files as few: all of a table smaller than one target file once it is spread
+    over more than ``FRAGMENTED_FILES`` files, or a larger table's files under ``SMALL_FILE_BYTES`` once there are
+    more than ``FRAGMENTED_FILES`` of them.
 
     The bookkeeping tables (run log, watermarks, quarantine, annotations) gain a small file
-    with nearly every write, and every read of them opens all their files: a run log fed
-    every minute would pass a thousand files a day. Compaction is a commit that changes no
-    data; one that loses a race with another writer is skipped (the next write tries again).
+    with nearly every write, and so do the live loop's large tables (a follower's round
+    appends a few rows to a million-row raw table, the scorer a few scores): every read
+    opens all their files, and a table fed every second would pass 80,000 files a day.
+    A large table's big files are left as they are (delta-rs compacts only files below
+    the target size it is given), so a compaction costs what the small files hold.
+    Compaction is a commit that changes no data; one that loses a race with another
+    writer is skipped (the next write tries again).
     """
     files = pa.table(dt.get_add_actions(flatten=True))
-    if files.num_rows <= FRAGMENTED_FILES or pc.sum(files.column("size_bytes")).as_py() > TARGET_FILE_BYTES:
-        return
+    sizes = files.column("size_bytes")
+    if pc.sum(sizes).as_py() <= TARGET_FILE_BYTES:
+        if files.num_rows <= FRAGMENTED_FILES:
+            return
+        target = TARGET_FILE_BYTES
+    else:
+        if pc.sum(pc.less(sizes, SMALL_FILE_BYTES)).as_py() <= FRAGMENTED_FILES:
+            return
+        target = SMALL_FILE_BYTES
     try:
-        dt.optimize.compact(target_size=TARGET_FILE_BYTES, writer_properties=writer_properties(key))
+        dt.optimize.compact(target_size=target, writer_properties=writer_properties(key))
     except CommitFailedError:
         pass
 

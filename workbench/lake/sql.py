@@ -234,12 +234,19 @@ class LakeSQL:
         """
         files = dt.file_uris()
         if files and not self.lake.location.is_remote and not dt.metadata().partition_columns:
-            listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-            # Files written before the table gained a column lack it: matched by name, read as null,
-            # in the table's column order.
-            columns = ", ".join('"' + f.name.replace('"', '""') + '"' for f in dt.schema().fields)
-            return f"SELECT {columns} FROM read_parquet([{listed}], union_by_name = true)"
+            return self.parquet_scan(dt, files)
         return f"SELECT * FROM {self.register(name, dt.to_pyarrow_dataset())}"
+
+    @staticmethod
+    def parquet_scan(dt: DeltaTable, files: list[str]) -> str:
+        """SQL reading ``files`` (some of ``dt``'s, local paths, at least one) in the table's columns.
+
+        Files written before the table gained a column lack it: matched by name, read as null,
+        in the table's column order.
+        """
+        columns = ", ".join('"' + f.name.replace('"', '""') + '"' for f in dt.schema().fields)
+        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        return f"SELECT {columns} FROM read_parquet([{listed}], union_by_name = true)"
 
     def register(self, name: str, source: object) -> str:
         """Register an Arrow ``source`` for ``name`` on the connection; returns its quoted name."""

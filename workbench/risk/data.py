@@ -12,9 +12,11 @@ import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import polars as pl
+import pyarrow as pa
 
 from workbench.errors import WorkbenchError
 from workbench.session import Session
@@ -42,6 +44,13 @@ class CheckedFrame:
 
     rows: pd.DataFrame
     rejections: list[Rejection]
+    typed: pa.Table | None = None
+    """The same rows as the contract typed them, in Arrow (``records()``); set by ``check_frame``."""
+
+    def records(self) -> list[dict[str, Any]]:
+        """The rows as plain typed values (str, float, int, datetime, None): what ``risk.online`` scores."""
+        assert self.typed is not None, "rows checked elsewhere than check_frame"
+        return self.typed.to_pylist()
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,7 @@ def check_frame(raw: pl.DataFrame, spec: ModelSpec, source: str, with_label: boo
         raise MissingColumns(source, missing)
     present = raw.select([c for c in table.columns if c in raw.columns])
     good, rejections = Contract(table).split(present.to_arrow())
-    return CheckedFrame(good.to_pandas(), rejections)
+    return CheckedFrame(good.to_pandas(), rejections, good)
 
 
 def read_csv(path: Path, spec: ModelSpec, with_label: bool = False) -> CheckedFrame:

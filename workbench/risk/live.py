@@ -104,10 +104,16 @@ class LiveScorer:
         return None if handle is None else int(handle.version())
 
     def tick(self) -> Tick:
-        """Score and queue what landed since the last tick, then take in new decisions."""
+        """Score and queue what landed since the last tick, then take in new decisions.
+
+        Every model's new records commit together: one queue commit, then one scores commit
+        per tick (each commit costs a catalog entry and a look-up of its keys, whatever its size).
+        """
         started, done = time.perf_counter(), Tick()
         tables = self._tables()
         now = datetime.now(UTC).replace(tzinfo=None)
+        scored: list[pl.DataFrame] = []
+        settled: dict[str, int] = {}
         for name, served in list(self.champions.served.items()):
             spec = served.model.spec
             if not isinstance(spec.data, LakeData) or spec.data.table not in tables:
@@ -115,37 +121,50 @@ class LiveScorer:
             version = self._version(spec.data.table)
             if version is not None and self.settled.get(name) == version:
                 continue  # nothing landed since every record was found scored
-            if self._score_new(served, tables, now, done) and version is not None:
-                self.settled[name] = version
+            complete, scores = self._score_new(served, tables, now, done)
+            if scores is not None:
+                scored.append(scores)
+                done.scored[spec.name] = scores.height
+            if complete and version is not None:
+                settled[name] = version
+        if scored:
+            scores = pl.concat(scored)
+            queued = scores.join(self.kinds, on="model").filter(pl.col("selection").is_not_null()).select(
+                "record_id", "kind", "model", "version", "place", "record_at", "score", "selection",
+                "reason_1", "reason_2", "reason_3", pl.col("scored_at").alias("queued_at"))
+            if queued.height:
+                self.session.write(queued, QUEUE, mode="insert", description="records awaiting an officer's decision")
+            self.session.write(scores, RISK_SCORES, mode="insert", description="risk scores")
+            done.queued = queued.height
+        self.settled.update(settled)  # only once what they scored has committed
         if RESULTS in tables:
             done.decided = self._take_results(tables)
         done.seconds = time.perf_counter() - started
         return done
 
-    def _score_new(self, served: Served, tables: set[str], now: datetime, done: Tick) -> bool:
-        """Score and queue the model's records not scored yet (up to ``MAX_PER_TICK``); whether that was all."""
+    @property
+    def kinds(self) -> pl.DataFrame:
+        """Each served model's record kind (the queue's ``kind``)."""
+        return pl.DataFrame({"model": list(self.champions.served),
+                             "kind": [record_kind(s.model.spec) if isinstance(s.model.spec.data, LakeData) else None
+                                      for s in self.champions.served.values()]}, schema={"model": pl.Utf8, "kind": pl.Utf8})
+
+    def _score_new(self, served: Served, tables: set[str], now: datetime,
+                   done: Tick) -> tuple[bool, pl.DataFrame | None]:
+        """The model's records not scored yet (up to ``MAX_PER_TICK``) scored, or None; whether that was all."""
         spec = served.model.spec
         assert isinstance(spec.data, LakeData)
         raw = self._new_rows(served, tables)
         if raw.is_empty():
-            return True
+            return True, None
         checked = check_frame(raw, spec, spec.data.table)
         for rejection in checked.rejections:  # never scorable: said once, then left alone
             print(f"live scorer: {rejection.reason}", file=sys.stderr)
             self.rejected.add(str(rejection.record))
         done.rejected += len(checked.rejections)
-        if not checked.rows.empty:
-            scores = scored_frame(served.model, served.version, checked.rows, self._threshold(served), now,
-                                  explain_all=True)
-            queued = scores.filter(pl.col("selection").is_not_null()).select(
-                "record_id", pl.lit(record_kind(spec)).alias("kind"), "model", "version", "place", "record_at",
-                "score", "selection", "reason_1", "reason_2", "reason_3", pl.col("scored_at").alias("queued_at"))
-            if queued.height:
-                self.session.write(queued, QUEUE, mode="insert", description="records awaiting an officer's decision")
-            self.session.write(scores, RISK_SCORES, mode="insert", description="risk scores")
-            done.scored[spec.name] = scores.height
-            done.queued += queued.height
-        return raw.height < MAX_PER_TICK
+        scores = None if checked.rows.empty else scored_frame(
+            served.model, served.version, checked, self._threshold(served), now, explain_all=True, fast=served.fast)
+        return raw.height < MAX_PER_TICK, scores
 
     def _take_results(self, tables: set[str]) -> int:
         """When decisions arrived since the last look: drop decided records from the queue, update hit rates."""

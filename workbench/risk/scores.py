@@ -26,8 +26,9 @@ from workbench.errors import WorkbenchError
 from workbench.session import Session
 from workbench.lake import TableStream
 from workbench.lake.contracts import Rejection
-from workbench.risk.data import check_frame, lake_query
+from workbench.risk.data import CheckedFrame, check_frame, lake_query
 from workbench.risk.model import REASONS, RiskModel
+from workbench.risk.online import OnlineScorer
 from workbench.risk.selection import capacity_threshold, decide
 from workbench.risk.specs import Inspection, LakeData, ModelSpec
 
@@ -50,27 +51,42 @@ def record_kind(spec: ModelSpec) -> str:
     return spec.data.table.rpartition(".")[2].removesuffix("s")
 
 
-def scored_frame(model: RiskModel, version: int, rows: pd.DataFrame, threshold: float, scored_at: datetime,
-                 explain_all: bool = False) -> pl.DataFrame:
-    """``rows`` (checked input rows) scored into the risk scores table's shape."""
-    spec = model.spec
+def scored_frame(model: RiskModel, version: int, rows: CheckedFrame, threshold: float, scored_at: datetime,
+                 explain_all: bool = False, fast: OnlineScorer | None = None) -> pl.DataFrame:
+    """``rows`` (checked input rows) scored into the risk scores table's shape.
+
+    ``fast`` (the live scorer's, built once per model): every record is scored and explained
+    by ``risk.online`` from its typed values, identically to the batch path (pinned by
+    tests/test_risk_online.py) and without the batch path's ~0.2 s of fixed pandas and
+    scikit-learn cost per call, which a live tick of a few records paid whole. Without it,
+    only the selected records are explained (officers open those), or all with ``explain_all``.
+    """
+    spec, frame = model.spec, rows.rows
     inspection = inspection_of(spec)
-    ids = rows[spec.model.id].astype(str).tolist()
+    ids = frame[spec.model.id].astype(str).tolist()
     decided: dict[str, np.ndarray] = {}
+    if fast is not None:
+        answers = fast.score(rows.records())
+        scores = np.array([a["score"] for a in answers], dtype=float)
+        decided["reason"] = decide(frame, ids, scores, inspection, threshold, spec.model.seed)
+        reasons = [[*a["reasons"], *[""] * (REASONS - len(a["reasons"]))] for a in answers]
+        explained = {f"reason_{i + 1}": [r[i] for r in reasons] for i in range(REASONS)}
+    else:
+        def explain(scores: np.ndarray) -> np.ndarray:
+            decided["reason"] = decide(frame, ids, scores, inspection, threshold, spec.model.seed)
+            return np.arange(len(scores)) if explain_all else np.flatnonzero(~pd.isna(decided["reason"]))
 
-    def explain(scores: np.ndarray) -> np.ndarray:
-        decided["reason"] = decide(rows, ids, scores, inspection, threshold, spec.model.seed)
-        return np.arange(len(scores)) if explain_all else np.flatnonzero(~pd.isna(decided["reason"]))
-
-    scored = model.score(rows, explain=explain)
-    place = rows[inspection.place].astype(object).tolist() if inspection.place else [None] * len(rows)
+        scored = model.score(frame, explain=explain)
+        scores = scored["score"].to_numpy(dtype=float)
+        explained = {f"reason_{i + 1}": scored[f"reason_{i + 1}"].astype(str).tolist() for i in range(REASONS)}
+    place = frame[inspection.place].astype(object).tolist() if inspection.place else [None] * len(frame)
     return pl.DataFrame({
-        "model": [spec.name] * len(rows), "version": [version] * len(rows), "record_id": ids, "place": place,
-        "record_at": pd.to_datetime(rows[spec.model.date]).dt.tz_localize(None).to_list(),
-        "score": scored["score"].astype(float).tolist(),
+        "model": [spec.name] * len(frame), "version": [version] * len(frame), "record_id": ids, "place": place,
+        "record_at": pd.to_datetime(frame[spec.model.date]).dt.tz_localize(None).to_list(),
+        "score": scores.tolist(),
         "selection": [None if pd.isna(r) else str(r) for r in decided["reason"]],
-        **{f"reason_{i + 1}": scored[f"reason_{i + 1}"].astype(str).tolist() for i in range(REASONS)},
-        "scored_at": [scored_at] * len(rows),
+        **explained,
+        "scored_at": [scored_at] * len(frame),
     }, schema=SCHEMA)
 
 
@@ -119,7 +135,7 @@ def score_into_scores(session: Session, model: RiskModel, version: int, batch_ro
             rejections.extend(checked.rejections)
             if checked.rows.empty:
                 continue
-            frame = scored_frame(model, version, checked.rows, threshold, scored_at)
+            frame = scored_frame(model, version, checked, threshold, scored_at)
             counts["scored"] += frame.height
             counts["selected"] += frame["selection"].is_not_null().sum()
             progress(counts["scored"])
