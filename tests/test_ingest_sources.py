@@ -279,7 +279,7 @@ def test_follow_polls_a_feed_at_its_schedule_and_status_shows_lag(tmp_path: Path
         with psycopg.connect(source_url, autocommit=True) as conn:
             conn.execute("INSERT INTO crossings (crossing_id, plate) VALUES ('X2', 'AB 2')")
         _poll(lambda: wb.table("raw.test_crossings").height == 2)
-        _poll(lambda: seen.count(0) >= 2)  # rounds that found nothing new
+        _poll(lambda: seen.count(0) >= 1)  # a round that found nothing new
     finally:
         stop.set()
         worker.join(timeout=60)
