@@ -16,6 +16,10 @@ BENCH_WORLD := $(CURDIR)/var/bench/world-s1
 PYTEST_ARGS ?=
 # Nothing may fetch weights from a model hub at run time.
 export HF_HUB_OFFLINE := 1
+# Python caches compiled modules (__pycache__, git-ignored) for everything make runs, the stack's
+# services included: with PYTHONDONTWRITEBYTECODE set, every `workbench` process compiled the
+# project's modules again (measured: 3.6 s of CPU to import `workbench.cli.demo`, 1.2 s cached).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: up down status test bench venv lock postgres chromium help
 
@@ -29,12 +33,14 @@ help:
 venv: $(STAMP)
 
 # The venv is installed from requirements.lock (every package pinned, with hashes) by uv, which
-# downloads in parallel and links from its cache (~/.cache/uv): measured here about 4x faster than
-# `pip install -e .` on a fresh clone, and a second clone installs in seconds. uv only looks where
-# it is told: it is given pip's own find-links (where this machine keeps the CPU build of torch that
-# the lock names, torch==2.13.0+cpu), so it never takes a multi-GB CUDA build from PyPI. The venv is
-# reinstalled only when the lock or pyproject.toml change; `make lock` re-resolves after an edit of
-# pyproject.toml's dependencies (tests/test_lockfile.py fails until it has run).
+# downloads in parallel and links from its cache (~/.cache/uv), so a later clone installs from the
+# machine's cache; `benchmarks/bench_first_hour.py --install` times it beside the old
+# `pip install -e .`. uv only looks where it is told: it is given pip's own find-links (where this
+# machine keeps the CPU build of torch that the lock names, torch==2.13.0+cpu), so it never takes a
+# multi-GB CUDA build from PyPI. Bytecode is compiled at install, as pip did: the notebook servers
+# run as other users, who cannot write __pycache__ into the venv. Reinstalled only when the lock or
+# pyproject.toml change; `make lock` re-resolves after an edit of pyproject.toml's dependencies
+# (tests/test_lockfile.py fails until it has run).
 UV_VERSION := 0.13.8
 UV := $(BIN)/uv
 FIND_LINKS = $(foreach d,$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null),--find-links $(d))
@@ -45,7 +51,7 @@ $(UV):
 	$(BIN)/pip install --quiet uv==$(UV_VERSION)
 
 $(STAMP): pyproject.toml $(LOCK) | $(UV)
-	$(UV) pip install --quiet --python $(BIN)/python --no-deps $(FIND_LINKS) -r $(LOCK)
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps --compile-bytecode $(FIND_LINKS) -r $(LOCK)
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
@@ -79,12 +85,9 @@ chromium:
 # graph to background jobs (workbench/platform/jobs.toml): `workbench jobs` or `make status`
 # shows their progress; `make up WAIT=1` returns only when everything is ready.
 up: $(STAMP) $(HUB_PROXY) postgres
-	@$(BIN)/workbench config init --lake $(LAKE)
-	$(BIN)/workbench demo publish-sources --seed $(SEED) --scale $(SCALE) --out $(SOURCES) --ingest connectors \
-		--with-truth --if-empty --db-port $(DB_PORT)
-	$(BIN)/workbench platform up --sources $(SOURCES)
-	@$(BIN)/workbench jobs start $(if $(WAIT),--wait)
-	$(BIN)/workbench demo loop start --out $(SOURCES)
+	@$(BIN)/python -m compileall -q -j 0 workbench
+	$(BIN)/workbench up --lake $(LAKE) --sources $(SOURCES) --seed $(SEED) --scale $(SCALE) --db-port $(DB_PORT) \
+		$(if $(WAIT),--wait)
 	@echo
 	@echo "Next steps:"
 	@echo "  open the hub URL above and log in with an account from the credentials file"
@@ -105,6 +108,7 @@ status: $(STAMP)
 	$(BIN)/workbench demo loop status --out $(SOURCES)
 
 test: $(STAMP) postgres chromium $(HUB_PROXY)
+	@$(BIN)/python -m compileall -q -j 0 workbench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP) postgres $(HUB_PROXY)

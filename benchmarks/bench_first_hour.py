@@ -14,7 +14,14 @@ up`` (everything kept), and ``make down``; the clone, its users and cgroups go a
 Goals (issue 18): URL <= 180 s, ready <= 12 min, second make up <= 30 s. Needs root and
 the cgroup v1 memory controller; takes as long as the jobs do.
 
+``--install`` measures the install step alone, the old way beside the new in one run, each in
+its own fresh clone and venv: the old way is what ``make venv`` ran before requirements.lock
+(``pip install -e '.[dev,nlp]'``, which resolves and downloads one package after another);
+the new way is ``make venv`` (uv, the lock), once with an empty uv cache (a machine's first
+clone, as CI's) and once with the machine's cache (every later clone).
+
     python benchmarks/bench_first_hour.py [--keep]
+    python benchmarks/bench_first_hour.py --install
 """
 
 from __future__ import annotations
@@ -59,6 +66,40 @@ def first(lines: list[tuple[float, str]], prefix: str) -> float | None:
     return next((at for at, line in lines if line.strip().startswith(prefix)), None)
 
 
+OLD_INSTALL = ["bash", "-c", "python3 -m venv .venv && .venv/bin/pip install --quiet --upgrade pip"
+                               " && .venv/bin/pip install --quiet -e '.[dev,nlp]'"]
+"""``make venv`` before requirements.lock (the Makefile of 2026-12-06 morning)."""
+
+
+def install_times(work: Path) -> dict[str, object]:
+    """Seconds of each way to install the venv of a fresh clone, and the new way's ratio to the old."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_"))}
+    env["PATH"] = ":".join(p for p in env.get("PATH", "").split(":") if ".venv" not in p)
+    ways = {"pip_editable": (OLD_INSTALL, {}),
+            "uv_lock_cold_cache": (["make", "venv"], {"UV_CACHE_DIR": str(work / "uv-cache")}),
+            "uv_lock_warm_cache": (["make", "venv"], {})}
+    report: dict[str, object] = {}
+    for name, (command, extra) in ways.items():
+        clone = work / name
+        subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+        started = time.monotonic()
+        done = subprocess.run(command, cwd=clone, env={**env, **extra}, capture_output=True, text=True)
+        report[f"{name}_seconds"] = round(time.monotonic() - started, 1)
+        if done.returncode != 0:
+            raise SystemExit(f"{name} failed ({done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
+        probe = subprocess.run([str(clone / ".venv" / "bin" / "python"), "-c",
+                                "import torch, transformers, jupyterhub, workbench; print(torch.__version__)"],
+                               capture_output=True, text=True, check=True)
+        report[f"{name}_torch"] = probe.stdout.strip()
+        shutil.rmtree(clone, ignore_errors=True)
+    shutil.rmtree(work / "uv-cache", ignore_errors=True)
+    old = float(report["pip_editable_seconds"])  # type: ignore[arg-type]
+    for name in ("uv_lock_cold_cache", "uv_lock_warm_cache"):
+        report[f"{name}_vs_pip"] = round(float(report[f"{name}_seconds"]) / old, 2)  # type: ignore[arg-type]
+    report["load_average"] = os.getloadavg()
+    return report
+
+
 def login_answers(url: str, name: str, password: str) -> bool:
     from tests.hub_support import login
 
@@ -71,7 +112,15 @@ def login_answers(url: str, name: str, password: str) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--keep", action="store_true", help="Leave the clone (and its stack) for a look.")
+    parser.add_argument("--install", action="store_true", help="Only time the install step, old way and new.")
     args = parser.parse_args()
+    if args.install:
+        work = Path(tempfile.mkdtemp(prefix="wb-install-"))
+        try:
+            print(json.dumps(install_times(work), indent=1))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return
 
     from tests.conftest import free_port
     from tests.hub_support import remove_cgroups, remove_users

@@ -34,6 +34,7 @@ COMMANDS = {
     "devices": "workbench.cli.devices:devices",
     "config": "workbench.cli.config:config",
     "jobs": "workbench.cli.jobs:jobs",
+    "up": "workbench.cli.up:up",
     "backup": "workbench.cli.backup:backup_command",
     "restore": "workbench.cli.backup:restore_command",
 }
