@@ -81,3 +81,33 @@ def test_every_command_has_help_and_leaf_commands_take_lake(command: tuple[str, 
     leaf = not isinstance(main.get_command(click.Context(main), command[0]), click.Group) or len(command) > 1
     if not any(command[: len(prefix)] == prefix for prefix in LAKELESS):
         assert not leaf or "--lake" in result.output
+
+
+def test_up_runs_each_make_up_step_in_order_with_every_option_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`workbench up` (what `make up` runs) calls the step commands in-process: an option a step gains,
+    loses or renames would otherwise surface only in a real `make up`."""
+    from workbench.cli.config import init
+    from workbench.cli.demo import loop_command, publish_sources_command
+    from workbench.cli.jobs import start_command
+    from workbench.cli.platform import up as platform_up
+
+    calls: list[tuple[str, dict[str, object]]] = []
+    steps = [init, publish_sources_command, platform_up, start_command, loop_command]
+    for step in steps:
+        expected = {p.name for p in step.params}
+
+        def record(*_: object, _name: str = step.name or "", _expected: set[str] = expected, **kwargs: object) -> None:
+            assert set(kwargs) == _expected, (_name, set(kwargs) ^ _expected)
+            calls.append((_name, kwargs))
+
+        monkeypatch.setattr(step, "callback", record)
+    result = CliRunner().invoke(main, ["up", "--lake", "/srv/lake", "--sources", "/srv/sources", "--scale", "0.5",
+                                       "--db-port", "5999", "--wait"])
+    assert result.exit_code == 0, result.output
+    assert [name for name, _ in calls] == [s.name for s in steps]
+    given = dict(calls)
+    assert given["init"]["lake"] == "/srv/lake"
+    assert given["publish-sources"]["if_empty"] and given["publish-sources"]["with_truth"]
+    assert (given["publish-sources"]["scale"], given["publish-sources"]["db_port"]) == (0.5, 5999)
+    assert given["publish-sources"]["out"] == given["up"]["sources"] == given["loop"]["out"] == Path("/srv/sources")
+    assert given["start"]["block"] and given["loop"]["action"] == "start"

@@ -75,16 +75,16 @@ def publish_sources_command(session: SessionFactory, seed: int, scale: float, ou
                             db_port: int, site_port: int | None, connectors: Path | None, with_truth: bool,
                             if_empty: bool) -> None:
     """Publish the world as the source systems hold it (PostgreSQL, file drops, a web site) for the connectors."""
-    from workbench.demo.sources import publish_sources, serve_site
-    from workbench.ingest import load_connector_dir, run_connectors
-    from workbench.lake.curation import curate
-
     wb = session()
     started = time.perf_counter()
     db_url = db_url or _demo_postgres(out, db_port).url  # also restarts an earlier demo's sources
     if if_empty and wb.tables().height:
         console.print(f"lake {wb.settings.lake} already holds {wb.tables().height} tables; not publishing")
         return
+    # imported once there is work: the world's generator pulls in MLflow (a second `make up` has none)
+    from workbench.demo.sources import publish_sources, serve_site
+    from workbench.ingest import load_connector_dir, run_connectors
+    from workbench.lake.curation import curate
 
     _close_local_lake(wb.lake.location)
 
