@@ -128,3 +128,4 @@ bench: $(STAMP) postgres $(HUB_PROXY)
 	$(BIN)/python benchmarks/bench_apps.py --world $(BENCH_WORLD)
 	$(BIN)/python benchmarks/bench_platform.py
 	$(BIN)/python benchmarks/bench_backup.py --lake $(BENCH_WORLD)
+	$(BIN)/python benchmarks/bench_recovery.py --rounds 3

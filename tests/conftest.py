@@ -10,10 +10,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from workbench.session import Session, connect
+
+if TYPE_CHECKING:
+    from tests.fault_support import SharedStack
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # No settings file from the checkout (`make up` leaves one): tests name their lakes themselves.
@@ -109,3 +113,15 @@ def fetch_user() -> Iterator[str]:
     yield name
     if os.geteuid() == 0:
         subprocess.run(["userdel", name], capture_output=True, check=False)
+
+
+@pytest.fixture(scope="session")
+def shared_siem_stack() -> Iterator[SharedStack]:
+    """The real stack with its SIEM that test_siem_platform and test_supervision share (``fault_support``)."""
+    from tests.fault_support import SharedStack
+
+    shared = SharedStack()
+    try:
+        yield shared
+    finally:
+        shared.close()

@@ -8,6 +8,7 @@ a user environment, exactly as a kernel does.
 
 from __future__ import annotations
 
+import grp
 import json
 import os
 import shutil
@@ -218,6 +219,14 @@ def test_a_users_wb_sql_is_recorded_through_the_socket_as_the_peer_not_as_claime
         lake = root / "lake"
         loader = connect(str(lake), user="loader", role="system", audit_dir=str(root / "loader-audit"))
         loader.write(pl.DataFrame({"k": list(range(7))}), "work.shared_probe")
+        # The lake is closed to other users from its first write (0750); what opens it to dana is what opens it
+        # on the stack: the access policy applied as ACLs (``platform up``) and her role's group (the spawner's).
+        from workbench.security.lake_permissions import enforce_for_hub
+        from workbench.security.policy import load_policy
+
+        assert stat.S_IMODE(lake.stat().st_mode) & 0o007 == 0
+        enforce_for_hub(str(lake), prefix)
+        analysts = grp.getgrnam(load_policy().unix_group("analyst", prefix)).gr_gid
         folder, sock = root / "service-audit", root / "sockets" / "audit.sock"
         service = AuditService(folder, sock, unix_prefix=prefix, roles={"dana": "analyst"}.get)
         thread = threading.Thread(target=service.serve, kwargs={"checkpoint_seconds": 3600}, daemon=True)
@@ -231,7 +240,7 @@ def test_a_users_wb_sql_is_recorded_through_the_socket_as_the_peer_not_as_claime
             env = {"HOME": entry.pw_dir, "PATH": "/usr/bin:/bin", "WORKBENCH_AUDIT_SOCKET": str(sock),
                    "WORKBENCH_USER": "admin", "WORKBENCH_ROLE": "analyst"}  # the name is a false claim
             done = subprocess.run([str(python), "-c", script, str(lake)], user=entry.pw_uid, group=entry.pw_gid,
-                                  extra_groups=[], cwd=root, capture_output=True, text=True, env=env, timeout=180)
+                                  extra_groups=[analysts], cwd=root, capture_output=True, text=True, env=env, timeout=180)
             assert done.returncode == 0, done.stderr[-2000:]
             assert done.stdout.strip().splitlines()[-1] == "7"
         finally:

@@ -51,12 +51,15 @@ CHART_BACKEND_TRAITS = {
 Z2JH_SINGLEUSER_TRAITS = {
     "image": "image", "cmd": "cmd", "defaultUrl": "default_url", "startTimeout": "start_timeout",
     "memory": "mem_limit", "extraEnv": "environment", "cpu": "cpu_limit",
+    "storage": "volumes", "extraPodAffinity": "pod_affinity_required",
 }
 # Keys the charts' schemas allow in the sections the profile sets (a subset of each).
 CHART_KEYS = {
     "jupyterhub": {"hub", "proxy", "singleuser", "cull", "scheduling", "prePuller", "ingress"},
     "jupyterhub.hub": {"image", "db", "config", "loadRoles", "services", "extraConfig", "existingSecret",
-                       "extraEnv", "baseUrl", "livenessProbe", "readinessProbe"},
+                       "extraEnv", "baseUrl", "livenessProbe", "readinessProbe", "extraVolumes", "extraVolumeMounts"},
+    "jupyterhub.singleuser.storage": {"type", "extraVolumes", "extraVolumeMounts", "capacity", "homeMountPath"},
+    "jupyterhub.singleuser.extraPodAffinity": {"required", "preferred"},
     "jupyterhub.proxy.chp": {"livenessProbe", "readinessProbe", "image", "resources", "extraCommandLineFlags"},
     "jupyterhub.cull": {"enabled", "timeout", "every", "users", "adminUsers", "removeNamedServers", "concurrency",
                         "maxAge"},
@@ -242,6 +245,9 @@ def test_no_secret_value_is_inline(values: dict[str, Any]) -> None:
             if "secretKeyRef" in node:
                 assert set(node["secretKeyRef"]) == {"name", "key"}, path
                 return
+            if isinstance(node.get("secret"), dict):  # a volume of a Secret's keys: named, never inlined
+                assert set(node["secret"]) <= {"secretName", "items"}, path
+                return
             for key, value in node.items():
                 reference = (isinstance(value, dict) and "secretKeyRef" in value.get("valueFrom", {})
                              or isinstance(value, str) and ENV_REFERENCE.match(value) is not None)
@@ -282,19 +288,39 @@ def _round_trip(obj: dict[str, Any]) -> dict[str, Any]:
     return asyncio.run(run())
 
 
-def test_audit_service_and_siem_are_deployments_the_api_accepts(values: dict[str, Any]) -> None:
+TEMPLATE_LINE = re.compile(r"^(\{\{- /\*.*\*/ -\}\}|\{\{- range \.Values\.workbench\.objects \}\}|---|"
+                           r"\{\{ toYaml \. \}\}|\{\{- end \}\})$")
+
+
+def render_objects(template: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+    """What ``helm template`` makes of the chart's own template, rendered here without helm (not installable on
+    this machine): the template may hold only a comment and ``range .Values.workbench.objects`` over ``---`` and
+    ``toYaml .`` (any other line fails the test rather than being misread); each object is dumped as YAML and
+    the stream read back as Kubernetes would read the manifest."""
+    lines = template.strip().splitlines()
+    assert all(TEMPLATE_LINE.match(line) for line in lines), [line for line in lines if not TEMPLATE_LINE.match(line)]
+    assert [line for line in lines if not line.startswith("{{- /*")] == [
+        "{{- range .Values.workbench.objects }}", "---", "{{ toYaml . }}", "{{- end }}"]
+    manifest = "".join(f"\n---\n{yaml.safe_dump(obj, sort_keys=True)}" for obj in values["workbench"]["objects"])
+    return [doc for doc in yaml.safe_load_all(manifest) if doc is not None]
+
+
+def _by_name(values: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    objects = render_objects((CHECKED_IN / kubernetes.TEMPLATE_FILE).read_text(), values)
+    return {(o["kind"], o["metadata"]["name"]): o for o in objects}
+
+
+def test_audit_siem_and_dashboards_are_objects_the_api_accepts(values: dict[str, Any]) -> None:
     """Rendered for Kubernetes like the local stack runs them: the same commands, one audit writer, probes."""
     from workbench.cli.audit import audit
     from workbench.platform import stack
 
-    objects = values["workbench"]["objects"]
-    for obj in objects:
+    by_name = _by_name(values)
+    for obj in by_name.values():
         assert _round_trip(obj) == obj, obj["metadata"]["name"]
-    by_name = {(o["kind"], o["metadata"]["name"]): o for o in objects}
     assert set(by_name) == {("PersistentVolumeClaim", "workbench-audit"), ("Deployment", "workbench-audit"),
-                            ("Deployment", "workbench-siem")}
-    template = (CHECKED_IN / kubernetes.TEMPLATE_FILE).read_text()
-    assert ".Values.workbench.objects" in template and "toYaml" in template
+                            ("Deployment", "workbench-siem"), ("PersistentVolumeClaim", "workbench-dashboards"),
+                            ("Deployment", "workbench-dashboards"), ("Service", "workbench-dashboards")}
     audit_pod = by_name["Deployment", "workbench-audit"]["spec"]
     siem_pod = by_name["Deployment", "workbench-siem"]["spec"]
     for spec in (audit_pod, siem_pod):  # one writer of one chain, never two side by side during a rollout
@@ -307,13 +333,12 @@ def test_audit_service_and_siem_are_deployments_the_api_accepts(values: dict[str
     local = {p.name: list(p.command) for p in stack.security_programs(profile.HubProfile(lake="/tmp/lake"))}
     for name, box in (("audit", audit_box), ("siem", siem_box)):
         assert box["command"][:4] == ["python", "-m", "workbench.cli.audit", local[name][3]]
-        audit.make_context("audit", box["command"][3:])  # raises on an unknown option
+        audit.commands[box["command"][3]].make_context(name, list(box["command"][4:]))  # an unknown option raises
     # The SIEM records through the audit pod's socket: same volume, same node (peer credentials need one kernel).
     socket_path = audit_box["command"][audit_box["command"].index("--socket") + 1]
     assert {"name": "WORKBENCH_AUDIT_SOCKET", "value": socket_path} in siem_box["env"]
-    [affinity] = siem_pod["template"]["spec"]["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
-    assert affinity["labelSelector"]["matchLabels"] == audit_pod["selector"]["matchLabels"]
-    assert affinity["topologyKey"] == "kubernetes.io/hostname"
+    assert _same_node_as(siem_pod["template"]["spec"]) == audit_pod["selector"]["matchLabels"]
+    assert _same_node_as(audit_pod["template"]["spec"]) == kubernetes.HUB_POD_LABELS  # the hub records through it
     mounts = {m["mountPath"]: m for m in siem_box["volumeMounts"]}
     assert mounts[kubernetes.AUDIT_TRAIL].get("readOnly") is True
     # The probes run: the audit probe connects to a listening socket and fails without one; the SIEM's
@@ -333,3 +358,116 @@ def test_audit_service_and_siem_are_deployments_the_api_accepts(values: dict[str
         assert subprocess.run(["sh", "-c", check]).returncode == 0
         os.utime(beat, (0, 0))
         assert subprocess.run(["sh", "-c", check]).returncode != 0
+
+
+def _same_node_as(pod: dict[str, Any]) -> dict[str, str]:
+    """The labels of the pod whose node ``pod`` must share (its one required pod affinity)."""
+    [term] = pod["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    return dict(term["labelSelector"]["matchLabels"])
+
+
+def test_dashboards_deployment_runs_the_local_service_behind_the_hubs_service_url(
+        values: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.cli.apps import apps
+    from workbench.platform import stack
+
+    by_name = _by_name(values)
+    pod = by_name["Deployment", "workbench-dashboards"]["spec"]
+    service = by_name["Service", "workbench-dashboards"]["spec"]
+    [box] = pod["template"]["spec"]["containers"]
+    # The hub's services entry reaches it: the Service's name and port, selecting this pod's labels.
+    url = values["jupyterhub"]["hub"]["services"]["dashboards"]["url"]
+    assert url == f"http://workbench-dashboards:{service['ports'][0]['port']}"
+    assert service["selector"] == pod["selector"]["matchLabels"] == pod["template"]["metadata"]["labels"]
+    assert service["ports"][0]["targetPort"] == box["ports"][0]["name"]
+    # The local supervised program's command and options, listening on the pod's address; it parses.
+    monkeypatch.setattr(hubconfig, "prepare_state", lambda profile: None)
+    (tmp_path / "private").mkdir()
+    [local] = [p for p in stack.service_programs(profile.HubProfile(state_dir=tmp_path, demo_accounts=False))
+               if p.name == "dashboards"]
+    options = lambda command: {a.split("=")[0] for a in command if a.startswith("--")}  # noqa: E731
+    assert box["command"][1:3] == list(local.command[1:3]) == ["apps", "hub-service"]
+    assert options(box["command"]) == options(local.command) | {"--address"}
+    hub_service = apps.commands["hub-service"]
+    hub_service.make_context("hub-service", list(box["command"][3:]))  # raises on an unknown option
+    assert box["command"][box["command"].index("--address") + 1] == "0.0.0.0"
+    # Everything the hub gives a managed service, the token from the z2jh chart's own Secret.
+    env = {e["name"]: e for e in box["env"]}
+    assert set(local.environment) >= {n for n in env if n.startswith("JUPYTERHUB_")}
+    assert {n for n in local.environment if n.startswith("JUPYTERHUB_")} <= set(env)
+    assert env["JUPYTERHUB_API_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": "hub", "key": "hub.services.dashboards.apiToken"}
+    assert env["WORKBENCH_AUDIT_SOCKET"]["value"] == kubernetes.AUDIT_SOCKET
+    assert env["WORKBENCH_ROLE"]["value"] == "manager"  # the least privileged role of its own, as locally
+    # Probed like the local stack's "back and serving": its health check, ready within seconds.
+    for kind in ("readinessProbe", "livenessProbe"):
+        assert box[kind]["httpGet"] == {"path": "/services/dashboards/health", "port": box["ports"][0]["containerPort"]}
+    assert box["readinessProbe"]["periodSeconds"] * box["readinessProbe"]["failureThreshold"] <= 10
+    assert _same_node_as(pod["template"]["spec"]) == by_name["Deployment", "workbench-audit"]["spec"]["selector"][
+        "matchLabels"]
+    mounts = {m["mountPath"]: m for m in box["volumeMounts"]}
+    assert mounts[kubernetes.AUDIT_SOCKET_DIR]["subPath"] == "socket"
+
+
+def test_hub_and_notebook_pods_record_through_the_audit_pod_as_their_person(
+        values: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hub pod and every notebook pod mount the audit socket and name it; notebooks run on the audit pod's
+    node as uid base + account number, and the audit service (as rendered) names such a peer by its account."""
+    from types import SimpleNamespace
+
+    from kubespawner import KubeSpawner
+
+    from workbench.cli.audit import audit
+    from workbench.security.accounts import AccountStore
+    from workbench.security.audit_service import AuditService
+
+    hub, single = values["jupyterhub"]["hub"], values["jupyterhub"]["singleuser"]
+    audit_pod = _by_name(values)["Deployment", "workbench-audit"]["spec"]
+    claim = {"persistentVolumeClaim": {"claimName": "workbench-audit"}}
+    socket_mount = {"name": "audit", "mountPath": kubernetes.AUDIT_SOCKET_DIR, "subPath": "socket"}
+    assert hub["extraVolumes"] == single["storage"]["extraVolumes"] == [{"name": "audit", **claim}]
+    assert hub["extraVolumeMounts"] == single["storage"]["extraVolumeMounts"] == [socket_mount]
+    assert hub["extraEnv"]["WORKBENCH_AUDIT_SOCKET"] == single["extraEnv"]["WORKBENCH_AUDIT_SOCKET"] == \
+        kubernetes.AUDIT_SOCKET
+    [term] = single["extraPodAffinity"]["required"]
+    assert term["labelSelector"]["matchLabels"] == audit_pod["selector"]["matchLabels"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    spawner_traits = KubeSpawner.class_traits(config=True)
+    spawner = KubeSpawner.__new__(KubeSpawner)
+    spawner_traits["volumes"].validate(spawner, single["storage"]["extraVolumes"])
+    spawner_traits["pod_affinity_required"].validate(spawner, single["extraPodAffinity"]["required"])
+    # The hub's extraConfig sets KubeSpawner.uid to a callable the trait accepts.
+    c = Config()
+    for snippet in hub["extraConfig"].values():
+        exec(compile(snippet, "hub.extraConfig", "exec"), {"c": c})
+    spawner_traits["uid"].validate(spawner, c.KubeSpawner.uid)
+    # The uid a notebook pod gets is the one the rendered audit service maps back to its person.
+    accounts_dir = kubernetes.ACCOUNTS_DIR  # the hub's (and the authenticator's) store, on the hub's volume
+    monkeypatch.setattr(kubernetes, "ACCOUNTS_DIR", str(tmp_path / "hub"))
+    store = AccountStore(tmp_path / "hub")
+    store.add("alice", "analyst", "Correct-Horse-Battery-9")
+    store.add("bob", "modeller", "Correct-Horse-Battery-9")
+    uids = {name: c.KubeSpawner.uid(SimpleNamespace(user=SimpleNamespace(name=name))) for name in ("alice", "bob")}
+    assert len(set(uids.values())) == 2 and min(uids.values()) > kubernetes.NOTEBOOK_UID_BASE
+    with pytest.raises(ValueError, match="no workbench account"):  # no account: no server, never a shared uid
+        c.KubeSpawner.uid(SimpleNamespace(user=SimpleNamespace(name="mallory")))
+    [box] = audit_pod["template"]["spec"]["containers"]
+    options = box["command"][3:]
+    audit.commands["serve"].make_context("serve", list(options[1:]))  # parses with the real CLI
+    assert options[options.index("--accounts") + 1] == accounts_dir
+    assert values["jupyterhub"]["hub"]["config"]["WorkbenchAuthenticator"]["accounts_dir"] == accounts_dir
+    assert {"name": "hub-state", "mountPath": kubernetes.HUB_VOLUME_PATH} in box["volumeMounts"]
+    assert accounts_dir.startswith(kubernetes.HUB_VOLUME_PATH + "/")
+    from workbench.security.accounts import numbered_peers
+
+    service = AuditService(tmp_path / "trail", tmp_path / "s" / "audit.sock",
+                           peer_names=numbered_peers(tmp_path / "hub", int(options[options.index("--uid-base") + 1])))
+    try:
+        for name, uid in uids.items():
+            user, _role, notes = service.identify(uid, claimed_user="admin", claimed_role="admin")
+            assert (user, notes.get("claimed_user")) == (name, "admin")  # its person, not what it claims
+        assert service.identify(kubernetes.NOTEBOOK_UID_BASE + 999, None, None)[0].startswith("uid:")
+    finally:
+        service.server_close()
+    assert box["securityContext"]["runAsUser"] == kubernetes.PLATFORM_UID  # the hub's uid: the hub is trusted

@@ -366,3 +366,27 @@ def test_a_spec_that_gains_a_column_adds_it_to_the_table(wb: Session, mode: str)
     assert (result.rows_written, result.rows_quarantined) == (2, 0)
     rows = wb.sql("SELECT shipment_id, port FROM raw.shipments ORDER BY 1").rows()
     assert rows == [("S0000", None), ("S0001", None), ("S0002", None), ("S0003", "HKG"), ("S0004", "KTQ")]
+
+
+def test_a_new_local_lake_root_starts_closed_to_other_users(tmp_path: Path) -> None:
+    """Readers get a lake through ACLs (``lake permissions --apply``), never through its "other" bits: a root the
+    lake makes is 0750 from the start, and a first write does not open it; an existing root keeps its mode."""
+    import os
+    import stat
+
+    from workbench.lake import Lake, LakeLocation
+
+    old_umask = os.umask(0o022)  # the common default, under which a plain mkdir would give 0755
+    try:
+        root = tmp_path / "new" / "lake"
+        lake = Lake(LakeLocation(str(root)))
+        assert stat.S_IMODE(root.stat().st_mode) == 0o750
+        lake.write(pa.table({"n": [1, 2]}), "raw.numbers")
+        assert stat.S_IMODE(root.stat().st_mode) == 0o750
+        assert lake.catalog.names() == ["raw.numbers"]
+        opened = tmp_path / "opened"
+        opened.mkdir(mode=0o755)
+        Lake(LakeLocation(f"file://{opened}"))
+        assert stat.S_IMODE(opened.stat().st_mode) == 0o755
+    finally:
+        os.umask(old_umask)

@@ -1,22 +1,19 @@
 """Platform events into the audit trail, collectors over the platform's own logs, the SIEM loop.
 
-The stack test starts the REAL stack the way ``make up`` does (audit service, SIEM loop,
+The stack tests use the REAL stack the way ``make up`` starts it (audit service, SIEM loop,
 configurable-http-proxy, JupyterHub, Dask Gateway) on free loopback ports in a temporary
 state folder, with the same cleanup as ``test_platform_stack`` (Unix users ``wbt<hex>-``,
-memory cgroups, the temp folder). The collectors are checked on the lines those programs
+memory cgroups, the temp folder): the one ``test_supervision`` then kills components of
+(``tests/fault_support.SharedStack``). The collectors are checked on the lines those programs
 wrote, and the dashboards collector on a real Panel server's access log.
 """
 
 from __future__ import annotations
 
-import dataclasses
-
 import json
-import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,9 +24,10 @@ from click.testing import CliRunner
 
 from tests import hub_support as support
 from tests.conftest import free_port, wait_for_port
-from tests.hub_support import hub_sandbox, remove_users, siem_alerts_to_webhook, wait_until
+from tests.fault_support import SIEM_INTERVAL, SharedStack
+from tests.hub_support import wait_until
 from tests.test_risk_kcs import KCS, sample_spec, sample_specs, trained  # noqa: F401 - fixtures used here
-from workbench.security.accounts import AccountStore, read_credentials
+from workbench.security.accounts import AccountStore
 from workbench.security.audit import AuditTrail, read_records, record_dashboard, verify
 from workbench.siem.collectors import DashboardLogCollector
 
@@ -167,8 +165,6 @@ def test_dashboard_collector_reads_a_real_panel_server_access_log(tmp_path: Path
 
 # -- the whole stack: audit service, SIEM loop, hub, proxy, gateway ------------------------------
 
-SIEM_INTERVAL = 4.0
-
 
 @dataclass
 class Stack:
@@ -180,31 +176,12 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack_with_siem() -> Iterator[tuple[Stack, list[dict[str, Any]]]]:
-    from workbench.platform import stack
-    from workbench.platform.cgroups import MemoryCgroups, own_memory_cgroup
-    from workbench.platform.profile import HubProfile
-
-    box = hub_sandbox("siem")
-    cgroup_parent = own_memory_cgroup() / f"wbt-siem-{box.tag}"
-    lake = box.root / "lake"
-    profile = HubProfile(
-        state_dir=box.root / "state", port=free_port(), hub_port=free_port(), proxy_api_port=free_port(),
-        gateway_port=free_port(), gateway_api_port=free_port(), gateway_tcp_port=free_port(),
-        home_root=box.homes, unix_prefix=box.prefix, cgroup_parent=str(cgroup_parent), lake=str(lake))
-    try:
-        with siem_alerts_to_webhook(SIEM_INTERVAL) as received:
-            url = stack.up(profile, timeout=120)  # type: ignore[arg-type]
-            try:
-                yield Stack(profile, url, box.root, lake, read_credentials(profile.credentials_file)), received
-            finally:
-                stack.down(profile)  # type: ignore[arg-type]
-    finally:
-        remove_users(box.prefix)
-        groups = MemoryCgroups(cgroup_parent)
-        if cgroup_parent.exists():
-            groups.remove_parent()
-        shutil.rmtree(box.root, ignore_errors=True)
+def stack_with_siem(shared_siem_stack: SharedStack) -> tuple[Stack, list[dict[str, Any]]]:
+    """The stack test_supervision kills components of, started once for both (``tests/fault_support.py``);
+    that module also checks that ``down`` stops the audit service and the SIEM loop."""
+    shared = shared_siem_stack.get()
+    s = shared.stack
+    return Stack(s.profile, s.url, s.root, Path(s.profile.lake), s.passwords), shared.alerts
 
 
 @pytest.mark.hub
@@ -351,24 +328,3 @@ def test_role_change_and_disable_stop_the_persons_server_and_gateway_clusters(
     service_token = (profile.private_dir / "accounts_api_token").read_text().strip()  # type: ignore[attr-defined]
     assert requests.post(api, json={"cluster_options": {}}, timeout=30,
                          headers={"Authorization": f"jupyterhub {service_token}"}).status_code in (403, 422)
-
-
-@pytest.mark.hub
-def test_down_stops_the_audit_service_and_the_siem_loop(stack_with_siem: tuple[Stack, list[dict[str, Any]]]) -> None:
-    import psutil
-
-    from workbench.platform import stack
-    from workbench.security.audit_service import socket_path
-
-    running, _ = stack_with_siem
-    # `platform status` and `down` (make status/down) know the stack by its state folder only, not its lake
-    from_state = dataclasses.replace(running.profile, lake=None)  # type: ignore[type-var]
-    seen = {c.name: c for c in stack.status(from_state)}
-    assert (seen["audit"].running, seen["siem"].running) == (True, True), seen
-    pids = [c.pid for c in seen.values()]
-    assert all(pids) and len(set(pids)) == len(pids), seen
-    assert stack.down(from_state)
-    assert not [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
-    assert not socket_path(running.profile.state_dir).exists()  # type: ignore[attr-defined]
-    after = {c.name: (c.running, c.state) for c in stack.status(running.profile)}  # type: ignore[arg-type]
-    assert after == dict.fromkeys(seen, (False, "STOPPED")), after

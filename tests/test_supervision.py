@@ -4,27 +4,31 @@ The first tests pin the pieces without a stack: supervisord's config as supervis
 reads it back, the supervised hub's hand-over (no proxy, no service of its own), and the
 SIEM's reading of supervisord's log (crash loops).
 
-The fault test starts ONE real stack (``running_stack``: free ports, temp state, ``wbt<hex>-``
-users) with the tiny world in its lake, the SIEM on a 3 s cycle with a webhook sink, and a
-demo source PostgreSQL taken over by supervisord. Four workloads run meanwhile: logins
-through the real form, queries through the audit socket (a session as a notebook has it),
+The fault tests work on the real stack ``test_siem_platform`` also uses (``shared_siem_stack``,
+``tests/fault_support.py``: free ports, temp state, ``wbt<hex>-`` users, the tiny world in
+its lake, the SIEM on a 3 s cycle with a webhook sink, the demo source PostgreSQL taken
+over by supervisord), and stop it when done. Four workloads run meanwhile: logins through
+the real form, queries through the audit socket (a session as a notebook has it),
 dashboard page views through the proxy (hub OAuth, the app queries the lake), and SQL
 ingest rounds from the source database. Each component is killed with SIGKILL in turn; it
-must be back and serving within 10 s, every workload must resume, the audit chain must
-verify with every query that returned in it exactly once, and the lake must end equal to
-the source. Then the source PostgreSQL is made to crash-loop (its port taken): supervisord gives up
-(FATAL), the SIEM alerts the administrators, and ``up`` brings it back once the port is free.
+must come back and serve by itself (each recovery time is printed; the 10 s goal is
+judged over repeated kills in ``benchmarks/bench_recovery.py``, not in a timed test),
+every workload must resume, the audit chain must verify with every query that returned in
+it exactly once, and the lake must end equal to the source. Then the source PostgreSQL is
+made to crash-loop (its port taken): supervisord gives up (FATAL), the SIEM alerts the
+administrators, and ``up`` brings it back once the port is free. Last, ``down`` stops
+every component, the audit service and the SIEM loop included.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections import Counter
 import signal
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,16 +39,25 @@ import polars as pl
 import pytest
 
 from tests import hub_support as support
-from tests.hub_support import running_stack, siem_alerts_to_webhook, wait_until
+from tests.fault_support import (
+    COMPONENTS,
+    SIEM_INTERVAL,
+    Recovery,
+    SharedStack,
+    SiemStack,
+    connects,
+    kill_and_wait,
+    process_state,
+    recovery_probes,
+)
+from tests.hub_support import wait_until
 from workbench.platform.profile import HubProfile
 from workbench.platform.supervised_hub import ROUTE_CHECK_SECONDS
 from workbench.platform.supervisor import Program, Supervisor, SupervisorError
 
-BACK_WITHIN = 10.0
-"""The issue's goal (p95 over the kills), printed; measured here on a 2-core machine shared by a whole team."""
 GIVE_UP_AFTER = 120.0
-"""What the test asserts: back by itself, without anyone running ``up`` (before supervision, never)."""
-SIEM_INTERVAL = 3.0
+"""What the test asserts: back by itself, without anyone running ``up`` (before supervision, never).
+Generous on purpose: the goal (10 s, p95) is ``benchmarks/bench_recovery.py``'s to judge."""
 
 
 # -- the pieces ------------------------------------------------------------------------------
@@ -85,12 +98,12 @@ def test_supervisord_restarts_a_killed_program_gives_up_on_a_crashing_one_and_st
     wait_until(lambda: {p.name: p.state for p in supervisor.processes()} == {"sleeper": "RUNNING", "crasher": "FATAL"},
                30, what="sleeper running, crasher given up")
     first = supervisor.signal("sleeper", signal.SIGKILL)
-    wait_until(lambda: _state(supervisor, "sleeper")[1] not in (None, first), 10, what="sleeper restarted")
+    wait_until(lambda: process_state(supervisor, "sleeper")[1] not in (None, first), 10, what="sleeper restarted")
     assert supervisor.restarts() == {"sleeper": 1, "crasher": 1}  # spawned twice each
     assert "gave up: crasher entered FATAL state" in supervisor.log_file.read_text()
-    again = _state(supervisor, "sleeper")[1]
+    again = process_state(supervisor, "sleeper")[1]
     supervisor.start([sleeper, crasher], dict(os.environ))  # a running supervisord: same config, nothing restarts
-    assert _state(supervisor, "sleeper")[1] == again
+    assert process_state(supervisor, "sleeper")[1] == again
     assert supervisor.stop(timeout=30)
     assert not supervisor.running() and not psutil.pid_exists(again)
     assert supervisor.processes() == [] and not supervisor.stop()
@@ -108,15 +121,15 @@ def test_a_group_joins_and_leaves_a_running_supervisord_and_status_lists_it(tmp_
         supervisor.add_group("loop", [sleeper], dict(os.environ))
     supervisor.start([sleeper], dict(os.environ))
     try:
-        wait_until(lambda: _state(supervisor, "sleeper")[0] == "RUNNING", 30, what="sleeper running")
-        stack_pid = _state(supervisor, "sleeper")[1]
+        wait_until(lambda: process_state(supervisor, "sleeper")[0] == "RUNNING", 30, what="sleeper running")
+        stack_pid = process_state(supervisor, "sleeper")[1]
         assert sorted(supervisor.add_group("loop", group, dict(os.environ))) == ["feed", "scorer"]
         assert oct((supervisor.groups_dir / "loop.conf").stat().st_mode & 0o777) == "0o600"
         wait_until(lambda: {p.name: p.state for p in supervisor.processes()} == dict.fromkeys(
             ["sleeper", "feed", "scorer"], "RUNNING"), 30, what="the group running beside the stack")
         assert supervisor.add_group("loop", group, dict(os.environ)) == []  # as asked already: nothing restarts
         feed = supervisor.signal("feed")
-        wait_until(lambda: _state(supervisor, "feed")[1] not in (None, feed), 10, what="feed restarted")
+        wait_until(lambda: process_state(supervisor, "feed")[1] not in (None, feed), 10, what="feed restarted")
         listed = {c.name: c for c in stack.status(HubProfile(state_dir=tmp_path / "state"))}
         assert set(listed) == {"sleeper", "feed", "scorer"}
         assert (listed["feed"].state in ("STARTING", "RUNNING"), listed["feed"].restarts, listed["scorer"].restarts) == (
@@ -265,94 +278,16 @@ class Workload:
         return any(ok and t > moment for t, ok, _ in self.tries)
 
 
-def _start_source(root: Path) -> str:
-    """A durable demo PostgreSQL in ``<root>/sources/postgres`` with the test traders table; its URL."""
-    import psycopg
-
-    from tests.conftest import free_port
-    from workbench.ingest.postgres_server import LocalPostgres
-
-    server = LocalPostgres(free_port(), folder=root / "sources" / "postgres", durable=True)
-    server.folder.mkdir(parents=True)
-    server.start()
-    with psycopg.connect(server.url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE traders (trader_id text PRIMARY KEY, name text, turnover numeric(14, 2), "
-                     "registered_on date, updated_at timestamp NOT NULL)")
-    return server.url
-
-
-@dataclass
-class Faults:
-    stack: Any  # RunningStack
-    source_url: str
-    sources: Path
-    alerts: list[dict[str, Any]]
-    """The batches the stack's SIEM loop posted to the test's webhook."""
-
-
 @pytest.fixture(scope="module")
-def faults() -> Iterator[Faults]:
-    from tests.test_platform_stack import load_tiny_world
-
-    found: dict[str, str] = {}
-
-    def prepare(root: Path) -> dict[str, Any]:
-        found["url"] = _start_source(root)
-        return load_tiny_world(root)
-
-    with siem_alerts_to_webhook(SIEM_INTERVAL) as alerts, \
-            running_stack("fault", prepare=prepare, sources_of=lambda root: root / "sources",
-                          gateway_idle_timeout=600) as s:
-        yield Faults(s, found["url"], s.root / "sources", alerts)
-
-
-def _probes(s: Any) -> dict[str, Callable[[], bool]]:
-    """What "back and serving" means for each component, seen from outside."""
-    from workbench.platform import stack
-
-    profile = s.stack.profile
-    return {
-        "postgres": lambda: _connects(s.source_url),
-        "audit": lambda: stack._socket_answers(stack.audit_socket(profile)),
-        "proxy": lambda: stack.hub_answers(profile) and stack.dashboards_answers(profile),  # routes back too
-        "hub": lambda: stack.hub_answers(profile),
-        "dask-gateway": lambda: stack.gateway_answers(profile),
-        "dashboards": lambda: stack.dashboards_answers(profile),
-        "idle-culler": lambda: True,
-        "siem": lambda: True,
-    }
-
-
-def _cpu_seconds(pid: int | None) -> float:
-    """User + system CPU of ``pid`` and its children so far: what a restart costs, whatever the machine's load."""
-    import psutil
-
-    try:
-        times = psutil.Process(pid).cpu_times()
-    except (psutil.Error, ValueError):
-        return float("nan")
-    return times.user + times.system + times.children_user + times.children_system
-
-
-def _connects(url: str) -> bool:
-    import psycopg
-
-    try:
-        psycopg.connect(url, connect_timeout=2).close()
-        return True
-    except psycopg.OperationalError:
-        return False
-
-
-def _state(supervisor: Supervisor, name: str) -> tuple[str, int | None]:
-    """One XML-RPC call (polled at 20 Hz while a component restarts: no log reading, no CPU taken from it)."""
-    info = supervisor.rpc().supervisor.getProcessInfo(name)
-    return info["statename"], info["pid"] or None
+def faults(shared_siem_stack: SharedStack) -> Iterator[SiemStack]:
+    """The shared stack; stopped after this module (the last that needs it), not at the session's end."""
+    yield shared_siem_stack.get()
+    shared_siem_stack.close()
 
 
 @pytest.mark.hub
 @pytest.mark.slow
-def test_each_component_killed_comes_back_within_10s_and_nothing_is_lost(faults: Faults) -> None:
+def test_each_component_killed_comes_back_by_itself_and_nothing_is_lost(faults: SiemStack) -> None:
     import requests
 
     from tests.test_ingest import SQL_CONNECTOR, _load, content_hash
@@ -364,9 +299,8 @@ def test_each_component_killed_comes_back_within_10s_and_nothing_is_lost(faults:
     s = faults.stack
     profile = s.profile
     supervisor = Supervisor(profile.state_dir)
-    assert {p.name for p in supervisor.processes()} == {"postgres", "audit", "proxy", "hub", "dask-gateway",
-                                                        "dashboards", "idle-culler", "siem"}
-    assert _state(supervisor, "postgres")[0] == "RUNNING"  # the source database is supervisord's now
+    assert {p.name for p in supervisor.processes()} == set(COMPONENTS)
+    assert process_state(supervisor, "postgres")[0] == "RUNNING"  # the source database is supervisord's now
 
     # Queries as a notebook sends them: a session whose records go through the audit socket.
     wb = connect(profile.lake, user="analyst", role="analyst", audit_socket=str(stack.audit_socket(profile)))
@@ -412,26 +346,17 @@ def test_each_component_killed_comes_back_within_10s_and_nothing_is_lost(faults:
     threads = [threading.Thread(target=w.run, daemon=True) for w in workloads]
     for thread in threads:
         thread.start()
-    probes = _probes(faults)
-    recovery: dict[str, float] = {}
-    cpu: dict[str, float] = {}
+    probes = recovery_probes(profile, faults.source_url)
+    recovery: dict[str, Recovery] = {}
     load_before = os.getloadavg()[0]
     restarts_before = supervisor.restarts()
     try:
         wait_until(lambda: all(w.ok_after(0) for w in workloads), 60, what="every workload working")
-        for name in ["postgres", "audit", "proxy", "hub", "dask-gateway", "dashboards", "idle-culler", "siem"]:
-            _, before = _state(supervisor, name)
+        for name in COMPONENTS:
             killed = time.monotonic()
-            supervisor.signal(name, signal.SIGKILL)
-
-            def back() -> bool:
-                state, pid = _state(supervisor, name)
-                return state in ("RUNNING", "STARTING") and pid not in (None, before) and probes[name]()
-
-            wait_until(back, GIVE_UP_AFTER, interval=0.05, what=f"{name} back")
-            recovery[name] = time.monotonic() - killed
-            cpu[name] = _cpu_seconds(_state(supervisor, name)[1])
-            wait_until(lambda: all(w.ok_after(killed + recovery[name]) for w in workloads), GIVE_UP_AFTER,
+            recovery[name] = kill_and_wait(supervisor, name, probes[name], GIVE_UP_AFTER)
+            back = killed + recovery[name].seconds
+            wait_until(lambda: all(w.ok_after(back) for w in workloads), GIVE_UP_AFTER,
                        what=f"every workload working again after {name}")
     finally:
         for w in workloads:
@@ -439,17 +364,16 @@ def test_each_component_killed_comes_back_within_10s_and_nothing_is_lost(faults:
         for thread in threads:
             thread.join(timeout=60)
     print(f"load average (1 min) {load_before:.1f} before the kills, {os.getloadavg()[0]:.1f} after")
-    print("recovery after SIGKILL (s): " + ", ".join(f"{k} {v:.2f}" for k, v in recovery.items()))
+    print("recovery after SIGKILL (s): " + ", ".join(f"{k} {r.seconds:.2f}" for k, r in recovery.items()))
     print("CPU the restarted process used until it served (s, load-independent): "
-          + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
+          + ", ".join(f"{k} {r.cpu:.2f}" for k, r in recovery.items()))
     print("tries (ok/all): " + ", ".join(f"{w.name} {sum(ok for _, ok, _ in w.tries)}/{len(w.tries)}"
                                        for w in workloads))
     for w in workloads:
         refusals = Counter(why[:90] for _, ok, why in w.tries if not ok)
         print(f"  {w.name} refused meanwhile: {dict(refusals.most_common(3))}")
-    times = sorted(recovery.values())
-    p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
-    print(f"recovery p95 {p95:.2f} s (goal {BACK_WITHIN:g} s)")
+    print(f"slowest recovery {max(r.seconds for r in recovery.values()):.2f} s (one kill each; the p95 over "
+          "repeated kills is benchmarks/bench_recovery.py's)")
     restarts = supervisor.restarts()
     counted = {name: restarts[name] - restarts_before.get(name, 0) for name in recovery}
     # A SIGKILLed postmaster leaves its backends behind for a moment, holding its shared memory: the first
@@ -485,7 +409,7 @@ def test_each_component_killed_comes_back_within_10s_and_nothing_is_lost(faults:
 
 @pytest.mark.hub
 @pytest.mark.slow
-def test_a_component_that_keeps_dying_is_given_up_and_the_administrators_are_alerted(faults: Faults) -> None:
+def test_a_component_that_keeps_dying_is_given_up_and_the_administrators_are_alerted(faults: SiemStack) -> None:
     """The source PostgreSQL cannot bind its port (something else took it): it dies at every start."""
     import psycopg
     from click.testing import CliRunner
@@ -502,7 +426,7 @@ def test_a_component_that_keeps_dying_is_given_up_and_the_administrators_are_ale
     squatter.listen()
     try:
         supervisor.start_process("postgres")
-        wait_until(lambda: _state(supervisor, "postgres")[0] == "FATAL", 60, interval=0.2, what="postgres given up")
+        wait_until(lambda: process_state(supervisor, "postgres")[0] == "FATAL", 60, interval=0.2, what="postgres given up")
         gave_up = time.monotonic()
         spawned = supervisor.restarts()["postgres"]
 
@@ -519,7 +443,7 @@ def test_a_component_that_keeps_dying_is_given_up_and_the_administrators_are_ale
                   (logs / "supervisord.log").read_text()[-1500:], sep="\n")
         print(f"postgres FATAL -> alert delivered: {time.monotonic() - gave_up:.2f} s")
         assert "FATAL" in str(alert["summary"]) and "workbench platform up" in str(alert["summary"])
-        assert supervisor.restarts()["postgres"] == spawned and _state(supervisor, "postgres")[0] == "FATAL"
+        assert supervisor.restarts()["postgres"] == spawned and process_state(supervisor, "postgres")[0] == "FATAL"
         listed = {c.name: c for c in stack.status(profile)}["postgres"]
         assert (listed.state, listed.running) == ("FATAL", False)
         shown = CliRunner().invoke(platform, ["status"], env={**profile.to_env(), "COLUMNS": "160"})
@@ -528,6 +452,31 @@ def test_a_component_that_keeps_dying_is_given_up_and_the_administrators_are_ale
     finally:
         squatter.close()
     assert stack.up(profile, timeout=60) == faults.stack.url  # the administrator's fix: up starts it again
-    wait_until(lambda: _connects(faults.source_url), 30, what="the source database back")
-    assert {c.name: c.running for c in stack.status(profile)} == dict.fromkeys(
-        ["hub", "postgres", "audit", "proxy", "dask-gateway", "dashboards", "idle-culler", "siem"], True)
+    wait_until(lambda: connects(faults.source_url), 30, what="the source database back")
+    assert {c.name: c.running for c in stack.status(profile)} == dict.fromkeys(COMPONENTS, True)
+
+
+@pytest.mark.hub
+def test_down_stops_every_component_the_audit_service_and_the_siem_loop_last(faults: SiemStack) -> None:
+    """``platform status`` and ``down`` (make status/down) know the stack by its state folder only, not its lake."""
+    import dataclasses
+
+    import psutil
+
+    from workbench.platform import stack
+    from workbench.security.audit_service import socket_path
+
+    profile = faults.stack.profile
+    from_state = dataclasses.replace(profile, lake=None)
+    seen = {c.name: c for c in stack.status(from_state)}
+    assert set(seen) == set(COMPONENTS) and all(c.running for c in seen.values()), seen
+    pids = [c.pid for c in seen.values()]
+    assert all(pids) and len(set(pids)) == len(pids), seen
+    assert stack.down(from_state)
+    assert not [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    assert not socket_path(profile.state_dir).exists()
+    after = {c.name: (c.running, c.state) for c in stack.status(profile)}
+    assert after == dict.fromkeys(seen, (False, "STOPPED")), after
+    stopped = [line.split("stopped: ")[1].split()[0] for line in Supervisor(profile.state_dir).log_file.read_text()
+               .splitlines() if "stopped: " in line]
+    assert stopped[-2:] == ["audit", "postgres"], stopped  # the audit service outlives everything that audits

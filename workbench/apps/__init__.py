@@ -16,6 +16,13 @@ Every part needing a table that is missing (or unreadable for the role) shows an
 state that names the table instead of failing.
 """
 
-from workbench.apps.queries import QueryCache, missing_tables, run_cached
+from typing import TYPE_CHECKING
 
-__all__ = ["QueryCache", "missing_tables", "run_cached"]
+from workbench.exports import lazy_exports
+
+if TYPE_CHECKING:
+    from workbench.apps.queries import QueryCache, missing_tables, run_cached
+
+# Lazy: the dashboards service imports this package before it serves, and ``queries`` brings the
+# session stack (pandas, Polars, the lake): a restarted service answers first and loads those after.
+__all__, __getattr__ = lazy_exports(__name__, {"workbench.apps.queries": ("QueryCache", "missing_tables", "run_cached")})

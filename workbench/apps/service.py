@@ -319,8 +319,8 @@ class HealthPage(RequestHandler):
 
 
 def serve(port: int, prefix: str, origins: list[str], published_dir: Path, cookie_secret: str,
-          apps_file: Path = APPS_FILE) -> None:
-    """Run the service on 127.0.0.1:``port`` under ``prefix`` until stopped (blocks)."""
+          apps_file: Path = APPS_FILE, address: str = "127.0.0.1") -> None:
+    """Run the service on ``address``:``port`` under ``prefix`` until stopped (blocks)."""
     import panel as pn
 
     from workbench.platform.profile import HubProfile
@@ -347,16 +347,45 @@ def serve(port: int, prefix: str, origins: list[str], published_dir: Path, cooki
              (rf"{PUBLISHED_ROUTE}/{APP_NAME}/{TICKET}(/.*)?", PublishedAppRequest, ticketed),
              (rf"{PUBLISHED_ROUTE}/{APP_NAME}(/.*)?", PublishedFrame, {**pages, **ticketed})]
     server = pn.serve({route: pn.io.application.Application(handler) for route, handler in routes.items()},
-                      port=port, address="127.0.0.1", prefix=dashboards.prefix, websocket_origin=origins, show=False,
+                      port=port, address=address, prefix=dashboards.prefix, websocket_origin=origins, show=False,
                       start=False, title="Customs workbench dashboards", auth_provider=HubViewerAuth(hub_auth),
                       cookie_secret=cookie_secret, extra_patterns=extra,
                       secret_key=secrets.token_urlsafe(32), sign_sessions=True,
                       # The hub token stays in its httponly cookie: never copied into a page's session token.
                       include_cookies=[], exclude_headers=["Cookie", "Authorization"])
-    run_with_published_apps(server, apps, devices)
+    run_with_published_apps(server, apps, devices, registered)
 
 
-def run_with_published_apps(server: Any, apps: PublishedApps, devices: DeviceGuard | None = None) -> None:
+WARM_UP = ("workbench.session", "workbench.apps.queries", "panel.pane", "panel.widgets")
+"""What every page needs but serving does not: loaded once the server answers (``warm_up``)."""
+
+
+async def warm_up(registered: dict[str, Dashboard] | None = None) -> None:
+    """Import the session stack and the registered apps' code while the server already answers.
+
+    Why: a restarted service is back the moment it listens (its health check, the home page's
+    login redirect, the publishing API); the first document needs pandas, Polars, the lake
+    and the app's module, about half of the service's start-up CPU. Loading them here, off
+    the event loop, lets it answer first; a page opened meanwhile waits for the same imports
+    (Python's import lock), not for a second copy of them.
+    """
+    import importlib
+
+    def load() -> None:
+        for module in WARM_UP:
+            importlib.import_module(module)
+        for app in available(registered or {}).values():
+            if app.path is None:
+                app.builder()
+
+    try:
+        await asyncio.to_thread(load)
+    except Exception:  # noqa: BLE001 - the page that needs it reports the same error to its viewer
+        log.exception("dashboards warm-up failed; pages load their code when first opened")
+
+
+def run_with_published_apps(server: Any, apps: PublishedApps, devices: DeviceGuard | None = None,
+                            registered: dict[str, Dashboard] | None = None) -> None:
     """Run ``server`` with the published apps' servers: started with it, watched, stopped with it.
 
     The hub stops a service with SIGINT, then SIGTERM: either one stops the apps and then
@@ -381,6 +410,7 @@ def run_with_published_apps(server: Any, apps: PublishedApps, devices: DeviceGua
         watchers.append(PeriodicCallback(devices.sweep, SWEEP_SECONDS * 1000))
     server.start()
     loop.add_callback(apps.start_all)
+    loop.add_callback(warm_up, registered)
     for watcher in watchers:
         watcher.start()
     try:

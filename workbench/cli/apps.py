@@ -53,7 +53,10 @@ def local_routes(lake: str | None) -> dict[str, Any]:
               help="Public host:port the browsers use (the hub's); repeat for each name.")
 @click.option("--published", required=True, metavar="DIR", help="The service's folder of published apps (created 0700).")
 @click.option("--cookie-secret-file", required=True, metavar="FILE", help="Secret that signs the service's cookies.")
-def hub_service(port: int, prefix: str, origins: tuple[str, ...], published: str, cookie_secret_file: str) -> None:
+@click.option("--address", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0 in a Kubernetes pod, behind its Service).")
+def hub_service(port: int, prefix: str, origins: tuple[str, ...], published: str, cookie_secret_file: str,
+                address: str) -> None:
     """Serve every dashboard behind hub OAuth, with per-app roles (started by the hub, not by hand).
 
     Needs the JUPYTERHUB_* variables the hub gives a managed service; see workbench/apps/service.py.
@@ -62,4 +65,4 @@ def hub_service(port: int, prefix: str, origins: tuple[str, ...], published: str
 
     from workbench.apps.service import serve
 
-    serve(port, prefix, list(origins), Path(published), Path(cookie_secret_file).read_text().strip())
+    serve(port, prefix, list(origins), Path(published), Path(cookie_secret_file).read_text().strip(), address=address)

@@ -74,15 +74,20 @@ def search_command(lake: str | None, audit_dir: str | None, user: str | None, ta
 @click.option("--accounts", "accounts_dir", default=None, metavar="DIR",
               help="Hub state folder holding accounts/: peers' roles come from there.")
 @click.option("--checkpoint-seconds", default=60.0, show_default=True, help="Sign the log's head this often.")
+@click.option("--uid-base", type=int, default=None, metavar="N",
+              help="With --accounts: a peer with no Unix account and uid N+k is account number k (Kubernetes pods).")
 def serve_command(lake: str | None, audit_dir: str | None, socket_file: str, unix_prefix: str,
-                  accounts_dir: str | None, checkpoint_seconds: float) -> None:
+                  accounts_dir: str | None, checkpoint_seconds: float, uid_base: int | None) -> None:
     """Run the audit service: the one writer of the log, for clients identified by SO_PEERCRED."""
-    from workbench.security.accounts import account_roles
+    from workbench.security.accounts import account_roles, numbered_peers
     from workbench.security.audit_service import AuditService, serve_forever_until_signalled
 
+    if uid_base is not None and not accounts_dir:
+        raise click.UsageError("--uid-base needs --accounts (the store that numbers the accounts)")
     settings = load_settings(lake=lake, audit_dir=audit_dir)
     service = AuditService(audit_dir_for(settings), socket_file, unix_prefix=unix_prefix,
-                           roles=account_roles(accounts_dir) if accounts_dir else None, fsync=settings.audit_fsync)
+                           roles=account_roles(accounts_dir) if accounts_dir else None, fsync=settings.audit_fsync,
+                           peer_names=numbered_peers(accounts_dir, uid_base) if accounts_dir and uid_base else None)
     click.echo(f"audit service: {service.folder} on {socket_file}", err=True)
     serve_forever_until_signalled(service, checkpoint_seconds)
 

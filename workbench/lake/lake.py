@@ -114,6 +114,7 @@ class Lake:
     """A lake rooted at a folder or object-store URL."""
 
     def __init__(self, location: LakeLocation, specs: Mapping[str, TableSpec] | None = None) -> None:
+        location.create_root()  # a new local lake starts closed to other users (``LakeLocation.create_root``)
         self.location = location
         self.specs: dict[str, TableSpec] = {**standard_specs(), **(specs or {})}
         self.catalog = Catalog(location, self.specs[CATALOG])

@@ -27,7 +27,6 @@ spec says a column holds one, whatever the column is called.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -36,10 +35,9 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workbench.errors import ConfigError
+from workbench.lake.zones import ZONES, Classification
 from workbench.specfiles import read_toml, validated
 
-ZONES = ("raw", "curated", "documents", "quarantine", "truth", "system", "work", "security")
-"""Lake zones. ``work`` holds analysts' own tables; ``system`` the catalog and run logs."""
 
 ColumnType = Literal["string", "int64", "float64", "bool", "date", "timestamp"]
 
@@ -51,15 +49,6 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "date": pa.date32(),
     "timestamp": pa.timestamp("us"),
 }
-
-
-class Classification(StrEnum):
-    """Sensitivity of a table, lowest first; roles get a clearance on the same scale."""
-
-    public = "public"
-    internal = "internal"
-    restricted = "restricted"
-    secret = "secret"
 
 
 class ColumnSpec(BaseModel):

@@ -30,6 +30,18 @@ class LakeLocation:
             return f"{self.root.rstrip('/')}/{relative}"
         return str(Path(self.root.removeprefix("file://")).resolve() / relative)
 
+    def create_root(self) -> None:
+        """Make a local root that does not exist yet, closed to other Unix users (0750, or less by the umask).
+
+        Why here, for every new local lake: the lake's readers are Unix users given access by
+        ACLs (``workbench lake permissions --apply``, run by ``platform up``), never by the
+        "other" bits, and until those ACLs are applied a new lake must not be readable by
+        everyone (the web connector's isolated fetcher refuses to run while its user could
+        read the lake). An existing root keeps its mode: the permissions tool owns it.
+        """
+        if not self.is_remote:
+            Path(self.root.removeprefix("file://")).resolve().mkdir(mode=0o750, parents=True, exist_ok=True)
+
     def table_uri(self, name: str) -> str:
         zone, _, table = name.partition(".")
         return self.uri(f"{zone}/{table}")

@@ -25,16 +25,31 @@ from the very objects the local hub and gateway use:
   when it dies, and one that stops answering is as good as dead. A pod in CrashLoopBackOff
   is the FATAL of supervisord; the cluster's monitoring alerts on it, not the SIEM.
 
-The audit service and the SIEM (``components``): the audit service is the one writer of the
-trail and knows its clients by ``SO_PEERCRED``, a Unix socket's peer credentials, which do
-not cross a network. So it is one replica (``Recreate``: never two writers of one chain)
-over a ReadWriteOnce volume holding the trail (``trail/``) and its socket (``socket/``); a
-pod that records through it mounts ``socket/`` and runs on the same node (pod affinity):
-same kernel, same socket, real peer credentials. The SIEM loop is such a pod: it records
-through the socket, reads the trail read-only, reads and writes the lake with the
-``system`` role's object-store credentials, and touches a heartbeat file each cycle, which
-its liveness probe checks (a hung loop is restarted). Not built: the hub's and the
-notebook pods' records through this service (their pods are the charts', on other nodes).
+The audit service, the SIEM and the dashboards (``components``): the audit service is the
+one writer of the trail and knows its clients by ``SO_PEERCRED``, a Unix socket's peer
+credentials, which do not cross a network. So it is one replica (``Recreate``: never two
+writers of one chain) over a ReadWriteOnce volume holding the trail (``trail/``) and its
+socket (``socket/``), and every pod that records through it mounts ``socket/`` and runs on
+the same node (pod affinity: same kernel, same socket, real peer credentials): the audit
+pod goes where the hub pod is, and the SIEM, the dashboards and every notebook server
+follow the audit pod. Identity by uid, as on the local stack: the platform's own pods
+(hub, SIEM, dashboards) run as the chart's hub uid (``PLATFORM_UID``), which is the audit
+service's own and so trusted to name whom a record is about (the hub recording a login,
+the dashboards a viewer); each notebook server runs as ``NOTEBOOK_UID_BASE`` + its
+person's account number (``notebook_uid``, from the account store on the hub's volume),
+which the audit service maps back to the name (``audit serve --uid-base``, reading the
+same store: its pod mounts the hub's volume, possible because it runs on the hub's node).
+A person with no account number gets no server rather than a shared uid. The SIEM loop
+records through the socket, reads the trail read-only, reads and writes the lake with
+the ``system`` role's object-store credentials, and touches a heartbeat file each cycle,
+which its liveness probe checks (a hung loop is restarted). The dashboards service is the
+local one (``workbench apps hub-service``) listening on its Service's port, with the hub
+service token the z2jh chart generates (``hub.services.dashboards``), the cookie secret
+from a Secret the operator creates (``<release>-dashboards``, key ``cookie-secret``), the
+hub's volume for the field-device store, and readiness/liveness on its ``/health``.
+Not rendered: published apps' own servers (locally each runs as its publisher's Unix
+user; a pod per app is not built), so the service on Kubernetes serves the registered apps.
+All of this pins the notebook servers to one node; a per-node audit relay would lift that.
 
 Secrets are never values: the z2jh chart generates the proxy token, cookie secret and the
 services' API tokens into its ``hub`` Secret, the gateway reads its token from there
@@ -70,7 +85,7 @@ from workbench.settings import Settings
 
 VALUES_FILE = "values.yaml"
 TEMPLATE_FILE = "templates/workbench.yaml"
-TEMPLATE = """{{- /* The workbench's own objects (audit service, SIEM loop), rendered into values.workbench.objects */ -}}
+TEMPLATE = """{{- /* The workbench's own objects (audit service, SIEM loop, dashboards), rendered from values.workbench.objects */ -}}
 {{- range .Values.workbench.objects }}
 ---
 {{ toYaml . }}
@@ -92,7 +107,7 @@ class KubeProfile:
     tag: str = "0.1.0"
     lake: str = "s3://customs-lake/lake"
     lake_endpoint: str = ""  # S3-compatible endpoint (MinIO); "" = the cloud's default
-    dashboards_url: str = "http://workbench-dashboards:5006"
+    dashboards_url: str = "http://workbench-dashboards:5006"  # the dashboards Service (``components``)
 
     def lake_secret(self, role: str) -> str:
         return f"{self.release}-lake-{role}"
@@ -206,7 +221,33 @@ PROBES = {
 
 AUDIT_TRAIL = "/srv/audit"
 AUDIT_SOCKET_DIR = "/run/workbench-audit"
+AUDIT_SOCKET = f"{AUDIT_SOCKET_DIR}/audit.sock"
 SIEM_HEARTBEAT = "/tmp/siem-heartbeat"
+HUB_VOLUME = "hub-db-dir"  # the z2jh chart's hub PVC (sqlite-pvc), which holds ACCOUNTS_DIR
+HUB_VOLUME_PATH = "/srv/jupyterhub"
+HUB_POD_LABELS = {"app": "jupyterhub", "component": "hub"}  # the z2jh chart's labels of the hub pod
+PLATFORM_UID = 1000
+"""The z2jh hub container's uid; the platform's own pods run as it, so the audit service trusts them."""
+NOTEBOOK_UID_BASE = 200000
+"""A notebook pod runs as this + its person's account number (``notebook_uid``)."""
+DASHBOARDS_PORT = 5006
+DASHBOARDS_PUBLISHED = "/srv/dashboards"
+DASHBOARDS_SECRET_DIR = "/etc/workbench-dashboards"
+
+
+def notebook_uid(spawner: Any) -> int:
+    """``KubeSpawner.uid`` on Kubernetes: ``NOTEBOOK_UID_BASE`` + the person's account number.
+
+    Why: the audit service names a peer by its uid (``SO_PEERCRED``); the chart's one uid for
+    every server would make everyone the same person, and the hub's uid would make them
+    trusted. Fails (no server) for a name without an account rather than sharing a uid.
+    """
+    from workbench.security.accounts import AccountStore
+
+    number = AccountStore(ACCOUNTS_DIR).number(spawner.user.name)
+    if number is None:
+        raise ValueError(f"{spawner.user.name!r} has no workbench account: no uid to run a server as")
+    return NOTEBOOK_UID_BASE + number
 SOCKET_PROBE = ("import socket, sys; s = socket.socket(socket.AF_UNIX); s.settimeout(2); s.connect(sys.argv[1])")
 """The audit pod's probe: the socket accepts a connection (what every client needs), nothing more."""
 
@@ -236,42 +277,138 @@ def _deployment(profile: KubeProfile, component: str, container: dict[str, Any],
                      "template": {"metadata": {"labels": labels}, "spec": pod}}}
 
 
+def _same_node_as(labels: dict[str, str]) -> dict[str, Any]:
+    """A pod affinity: on the node of the pod with ``labels`` (one kernel: the audit socket's peer credentials)."""
+    return {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
+        "labelSelector": {"matchLabels": labels}, "topologyKey": "kubernetes.io/hostname"}]}}
+
+
+def _claim(profile: KubeProfile, component: str, size: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": f"{profile.release}-{component}", "namespace": profile.namespace,
+                         "labels": _labels(profile, component)},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}}
+
+
+AUDIT_VOLUME = "audit"
+SOCKET_MOUNT = {"name": AUDIT_VOLUME, "mountPath": AUDIT_SOCKET_DIR, "subPath": "socket"}
+HUB_STATE_MOUNT = {"name": "hub-state", "mountPath": HUB_VOLUME_PATH}
+AS_PLATFORM = {"runAsUser": PLATFORM_UID, "runAsGroup": PLATFORM_UID}
+
+
+def _audit_volume(profile: KubeProfile) -> dict[str, Any]:
+    return {"name": AUDIT_VOLUME, "persistentVolumeClaim": {"claimName": f"{profile.release}-audit"}}
+
+
+def _hub_volume() -> dict[str, Any]:
+    return {"name": "hub-state", "persistentVolumeClaim": {"claimName": HUB_VOLUME}}
+
+
+def dashboards_command(prefix: str = DASHBOARDS_PREFIX) -> list[str]:
+    """The local dashboards service's command (``hubconfig.dashboards_service``), listening in a pod."""
+    return ["workbench", "apps", "hub-service", "--port", str(DASHBOARDS_PORT),
+            "--address", "0.0.0.0", "--prefix", prefix, "--published", f"{DASHBOARDS_PUBLISHED}/published",
+            "--cookie-secret-file", f"{DASHBOARDS_SECRET_DIR}/cookie-secret", "--origin=proxy-public"]
+
+
+def dashboards_environment(profile: KubeProfile) -> list[dict[str, Any]]:
+    """What the hub gives a managed service (``stack.service_environment``), for the chart's hub."""
+    scopes = json.dumps(["access:services", f"access:services!service={DASHBOARDS_SERVICE}"])
+    plain = {
+        "JUPYTERHUB_SERVICE_NAME": DASHBOARDS_SERVICE, "JUPYTERHUB_API_URL": "http://hub:8081/hub/api",
+        "JUPYTERHUB_BASE_URL": "/", "JUPYTERHUB_CLIENT_ID": f"service-{DASHBOARDS_SERVICE}", "JUPYTERHUB_HOST": "",
+        "JUPYTERHUB_SERVICE_PREFIX": f"{DASHBOARDS_PREFIX}/",
+        "JUPYTERHUB_SERVICE_URL": f"http://0.0.0.0:{DASHBOARDS_PORT}",
+        "JUPYTERHUB_OAUTH_CALLBACK_URL": f"{DASHBOARDS_PREFIX}/oauth_callback",
+        "JUPYTERHUB_OAUTH_SCOPES": scopes, "JUPYTERHUB_OAUTH_ACCESS_SCOPES": scopes,
+        "JUPYTERHUB_OAUTH_CLIENT_ALLOWED_SCOPES": "[]",
+        # As the local service: the least privileged role of its own; each document as its viewer.
+        "WORKBENCH_ROLE": "manager", "WORKBENCH_USER": DASHBOARDS_SERVICE, "HOME": DASHBOARDS_PUBLISHED,
+        "WORKBENCH_HUB_STATE_DIR": ACCOUNTS_DIR, "WORKBENCH_LAKE": profile.lake,
+        "WORKBENCH_AUDIT_SOCKET": AUDIT_SOCKET,
+        **({"WORKBENCH_STORAGE_OPTIONS": json.dumps(profile.lake_storage_options(), sort_keys=True)}
+           if profile.lake_storage_options() else {}),
+    }
+    return [*({"name": k, "value": v} for k, v in plain.items()),
+            {"name": "JUPYTERHUB_API_TOKEN",
+             **_secret_env(HUB_SECRET, f"hub.services.{DASHBOARDS_SERVICE}.apiToken")},
+            *lake_credentials(profile.lake_secret("system"))]
+
+
 def components(profile: KubeProfile, siem_interval: float) -> list[dict[str, Any]]:
-    """The audit service and the SIEM loop as Kubernetes objects (see the module docstring)."""
-    trail = {"name": "audit", "persistentVolumeClaim": {"claimName": f"{profile.release}-audit"}}
+    """The audit service, the SIEM loop and the dashboards service as Kubernetes objects (module docstring)."""
     system = {"WORKBENCH_ROLE": "system", "WORKBENCH_USER": "siem"}
-    socket = f"{AUDIT_SOCKET_DIR}/audit.sock"
-    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-             "metadata": {"name": f"{profile.release}-audit", "namespace": profile.namespace,
-                          "labels": _labels(profile, "audit")},
-             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "20Gi"}}}}
-    audit_probe = _exec_probe(["python", "-c", SOCKET_PROBE, socket], 5, 5, 3)
+    audit_probe = _exec_probe(["python", "-c", SOCKET_PROBE, AUDIT_SOCKET], 5, 5, 3)
     audit = _deployment(profile, "audit", {
-        "command": ["python", "-m", "workbench.cli.audit", "serve", "--dir", AUDIT_TRAIL, "--socket", socket],
+        "command": ["python", "-m", "workbench.cli.audit", "serve", "--dir", AUDIT_TRAIL, "--socket", AUDIT_SOCKET,
+                    "--accounts", ACCOUNTS_DIR, "--uid-base", str(NOTEBOOK_UID_BASE)],
         "env": [{"name": k, "value": v} for k, v in system.items()],
-        "volumeMounts": [{"name": "audit", "mountPath": AUDIT_TRAIL, "subPath": "trail"},
-                         {"name": "audit", "mountPath": AUDIT_SOCKET_DIR, "subPath": "socket"}],
+        "securityContext": AS_PLATFORM,
+        "volumeMounts": [{"name": AUDIT_VOLUME, "mountPath": AUDIT_TRAIL, "subPath": "trail"}, SOCKET_MOUNT,
+                         HUB_STATE_MOUNT],
         "readinessProbe": audit_probe, "livenessProbe": {**audit_probe, "initialDelaySeconds": 30},
         "resources": {"requests": {"cpu": "100m", "memory": "256M"}, "limits": {"memory": "512M"}},
-    }, [trail])
+    }, [_audit_volume(profile), _hub_volume()], affinity=_same_node_as(HUB_POD_LABELS))
     stale = int(3 * siem_interval + 60)  # a cycle over a busy lake may take a while; three missed are a hang
     siem = _deployment(profile, "siem", {
         "command": ["python", "-m", "workbench.cli.audit", "siem", "--lake", profile.lake, "--dir", AUDIT_TRAIL,
                     "--every", f"{siem_interval:g}", "--heartbeat", SIEM_HEARTBEAT],
         "env": [*({"name": k, "value": v} for k, v in system.items()),
-                {"name": "WORKBENCH_AUDIT_SOCKET", "value": socket},
+                {"name": "WORKBENCH_AUDIT_SOCKET", "value": AUDIT_SOCKET},
                 *([{"name": "WORKBENCH_STORAGE_OPTIONS", "value": json.dumps(profile.lake_storage_options(),
                                                                             sort_keys=True)}]
                   if profile.lake_storage_options() else []),
                 *lake_credentials(profile.lake_secret("system"))],
-        "volumeMounts": [{"name": "audit", "mountPath": AUDIT_TRAIL, "subPath": "trail", "readOnly": True},
-                         {"name": "audit", "mountPath": AUDIT_SOCKET_DIR, "subPath": "socket"}],
+        "securityContext": AS_PLATFORM,
+        "volumeMounts": [{"name": AUDIT_VOLUME, "mountPath": AUDIT_TRAIL, "subPath": "trail", "readOnly": True},
+                         SOCKET_MOUNT],
         "livenessProbe": _exec_probe(["sh", "-c", f'test $(( $(date +%s) - $(stat -c %Y {SIEM_HEARTBEAT}) )) -lt {stale}'],
                                      stale, 30, 2),
         "resources": {"requests": {"cpu": "250m", "memory": "1G"}, "limits": {"memory": "2G"}},
-    }, [trail], affinity={"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
-        "labelSelector": {"matchLabels": _labels(profile, "audit")}, "topologyKey": "kubernetes.io/hostname"}]}})
-    return [claim, audit, siem]
+    }, [_audit_volume(profile)], affinity=_same_node_as(_labels(profile, "audit")))
+    health = {"httpGet": {"path": f"{DASHBOARDS_PREFIX}/health", "port": DASHBOARDS_PORT}, "periodSeconds": 2,
+              "timeoutSeconds": 3}
+    dashboards = _deployment(profile, "dashboards", {
+        "command": dashboards_command(),
+        "env": dashboards_environment(profile),
+        "ports": [{"name": "http", "containerPort": DASHBOARDS_PORT}],
+        "securityContext": AS_PLATFORM,
+        "volumeMounts": [{"name": "published", "mountPath": DASHBOARDS_PUBLISHED},
+                         {"name": "cookie-secret", "mountPath": DASHBOARDS_SECRET_DIR, "readOnly": True},
+                         SOCKET_MOUNT, HUB_STATE_MOUNT],
+        # Ready as soon as it answers (the local "back and serving"); restarted after ~1 min without an answer.
+        "readinessProbe": {**health, "initialDelaySeconds": 2, "failureThreshold": 3},
+        "livenessProbe": {**health, "initialDelaySeconds": 30, "periodSeconds": 10, "failureThreshold": 6},
+        "resources": {"requests": {"cpu": "250m", "memory": "1G"}, "limits": {"memory": "2G"}},
+    }, [{"name": "published", "persistentVolumeClaim": {"claimName": f"{profile.release}-dashboards"}},
+        {"name": "cookie-secret", "secret": {"secretName": f"{profile.release}-dashboards",
+                                             "items": [{"key": "cookie-secret", "path": "cookie-secret"}]}},
+        _audit_volume(profile), _hub_volume()], affinity=_same_node_as(_labels(profile, "audit")))
+    service = {"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": f"{profile.release}-dashboards", "namespace": profile.namespace,
+                            "labels": _labels(profile, "dashboards")},
+               "spec": {"selector": _labels(profile, "dashboards"),
+                        "ports": [{"name": "http", "port": DASHBOARDS_PORT, "targetPort": "http"}]}}
+    return [_claim(profile, "audit", "20Gi"), audit, siem, _claim(profile, "dashboards", "5Gi"), dashboards, service]
+
+
+def audit_wiring(profile: KubeProfile) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(hub, singleuser) values that put the hub's and the notebook servers' records through the audit pod:
+    its socket mounted, ``WORKBENCH_AUDIT_SOCKET`` set, notebook pods on its node as their person's uid."""
+    socket_env = {"WORKBENCH_AUDIT_SOCKET": AUDIT_SOCKET}
+    hub = {
+        "extraVolumes": [_audit_volume(profile)],
+        "extraVolumeMounts": [SOCKET_MOUNT],
+        "extraEnv": socket_env,
+        "extraConfig": {"workbench-audit": ("from workbench.platform.kubernetes import notebook_uid\n"
+                                            "c.KubeSpawner.uid = notebook_uid  # the audit service names peers by uid\n")},
+    }
+    singleuser = {
+        "storage": {"extraVolumes": [_audit_volume(profile)], "extraVolumeMounts": [SOCKET_MOUNT]},
+        "extraPodAffinity": {"required": _same_node_as(_labels(profile, "audit"))["podAffinity"][
+            "requiredDuringSchedulingIgnoredDuringExecution"]},
+    }
+    return hub, {**singleuser, "extraEnv": socket_env}
 
 
 def _resources(cores: float, memory_gib: float) -> dict[str, Any]:
@@ -289,6 +426,7 @@ def values(profile: KubeProfile | None = None) -> dict[str, Any]:
     if profile.lake_storage_options():
         lake_env["WORKBENCH_STORAGE_OPTIONS"] = json.dumps(profile.lake_storage_options(), sort_keys=True)
     analyst = gateway.DEFAULT_GATEWAY_LIMITS[Role.ANALYST.value]
+    hub_audit, singleuser_audit = audit_wiring(profile)
     return {
         "jupyterhub": {
             "hub": {
@@ -308,6 +446,8 @@ def values(profile: KubeProfile | None = None) -> dict[str, Any]:
                 },
                 "loadRoles": load_roles(),
                 **PROBES["hub"],
+                **{key: value for key, value in hub_audit.items() if key != "extraEnv"},
+                "extraEnv": hub_audit["extraEnv"],
                 "services": {
                     gateway.SERVICE_NAME: {"display": False, "url": f"http://{profile.gateway_traefik}"},
                     DASHBOARDS_SERVICE: {"display": True, "oauth_no_confirm": True, "url": profile.dashboards_url},
@@ -328,7 +468,10 @@ def values(profile: KubeProfile | None = None) -> dict[str, Any]:
                     "WORKBENCH_DASHBOARDS_URL": f"http://proxy-public{DASHBOARDS_PREFIX}",
                     "WORKBENCH_HUB_TOKEN": "$(JUPYTERHUB_API_TOKEN)",  # Kubernetes expands it in the pod
                     **lake_env,
+                    **singleuser_audit["extraEnv"],
                 },
+                "storage": singleuser_audit["storage"],
+                "extraPodAffinity": singleuser_audit["extraPodAffinity"],
             },
             "cull": {"enabled": True, "timeout": local.idle_timeout, "every": 300, "users": False},
         },

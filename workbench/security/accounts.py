@@ -284,6 +284,18 @@ class AccountStore:
             ).fetchone()
         return self._account(row) if row else None
 
+    def number(self, name: str) -> int | None:
+        """The account's number (SQLite's rowid: given once, at ``add``): a pod's Unix uid on Kubernetes
+        is ``uid_base + number`` (``platform.kubernetes.notebook_uid``), which the audit service maps back."""
+        with self._db() as db:
+            row = db.execute("SELECT rowid FROM accounts WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else None
+
+    def name_for_number(self, number: int) -> str | None:
+        with self._db() as db:
+            row = db.execute("SELECT name FROM accounts WHERE rowid = ?", (number,)).fetchone()
+        return str(row[0]) if row else None
+
     def list(self) -> list[Account]:
         with self._db() as db:
             rows = db.execute(
@@ -430,6 +442,17 @@ def account_roles(accounts_dir: str | os.PathLike[str], ttl: float = 30.0) -> Ca
         return hit[1]
 
     return role
+
+
+def numbered_peers(accounts_dir: str | os.PathLike[str], uid_base: int) -> Callable[[int], str | None]:
+    """uid -> account name for peers with no Unix account of their own: pods that run as
+    ``uid_base + AccountStore.number(name)`` (Kubernetes, where people are not Unix users)."""
+    store = AccountStore(accounts_dir)
+
+    def name(uid: int) -> str | None:
+        return store.name_for_number(uid - uid_base) if uid > uid_base else None
+
+    return name
 
 
 # --- ending a person's running work after a disable or role change ------------------------

@@ -137,7 +137,8 @@ class AuditService(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
     def __init__(self, folder: str | os.PathLike[str], socket_file: str | os.PathLike[str], *,
                  unix_prefix: str = "wb-", roles: Callable[[str], str | None] | None = None,
-                 fsync: bool = False, checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY) -> None:
+                 fsync: bool = False, checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+                 peer_names: Callable[[int], str | None] | None = None) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.folder, 0o700)
@@ -146,6 +147,7 @@ class AuditService(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
                                 checkpoint_every=checkpoint_every)
         self.unix_prefix = unix_prefix
         self.roles = roles
+        self.peer_names = peer_names
         self.lock = threading.Lock()
         self.appended = 0
         self.connections: set[socket.socket] = set()
@@ -164,8 +166,8 @@ class AuditService(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             return claimed_user or "root", claimed_role or "system", notes
         try:
             name = pwd.getpwuid(uid).pw_name
-        except KeyError:
-            name = f"uid:{uid}"
+        except KeyError:  # no Unix account: a pod running as its person's numbered uid (Kubernetes), or unknown
+            name = (self.peer_names(uid) if self.peer_names else None) or f"uid:{uid}"
         user = name.removeprefix(self.unix_prefix) if name.startswith(self.unix_prefix) else name
         if claimed_user and claimed_user != user:
             notes["claimed_user"] = claimed_user

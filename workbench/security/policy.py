@@ -28,7 +28,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from workbench.errors import AccessDenied, ConfigError
-from workbench.lake.specs import ZONES, Classification
+from workbench.lake.zones import ZONES, Classification
 from workbench.settings import Settings, load_settings
 from workbench.specfiles import parse_toml
 
