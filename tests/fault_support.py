@@ -26,7 +26,7 @@ from tests.hub_support import RunningStack, running_stack, siem_alerts_to_webhoo
 from workbench.platform.profile import HubProfile
 from workbench.platform.supervisor import Supervisor
 
-SIEM_INTERVAL = 3.0
+SIEM_INTERVAL = 4.0
 COMPONENTS = ("postgres", "audit", "proxy", "hub", "dask-gateway", "dashboards", "idle-culler", "siem")
 """Every component of the shared stack, in the order the fault test kills them."""
 

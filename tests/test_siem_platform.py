@@ -307,7 +307,9 @@ def test_role_change_and_disable_stop_the_persons_server_and_gateway_clusters(
     system_user = f"{profile.unix_prefix}analyst"  # type: ignore[attr-defined]
     policy = load_policy()
     assert unix.supplementary_groups(system_user) == {policy.unix_group("manager", profile.unix_prefix)}  # at once
-    hub = {"Authorization": f"token {token}"}
+    # Asked with the account service's token: the analyst's own, now a manager's, may no longer read servers.
+    service_token = (profile.private_dir / "accounts_api_token").read_text().strip()  # type: ignore[attr-defined]
+    hub = {"Authorization": f"token {service_token}"}
     assert requests.get(f"{running.url}/hub/api/users/analyst", headers=hub, timeout=10).json()["servers"] == {}
     wait_until(lambda: not workdir.exists() and not processes_of_analyst(), 60,
                what="the analyst's kernel, scheduler and cluster folder gone")
@@ -325,6 +327,5 @@ def test_role_change_and_disable_stop_the_persons_server_and_gateway_clusters(
     assert CliRunner().invoke(users, ["enable", "analyst", *base]).exit_code == 0
     assert unix.supplementary_groups(system_user) == {policy.unix_group("analyst", profile.unix_prefix)}
     # The account service's token reaches no one's notebook and gets no cluster of its own.
-    service_token = (profile.private_dir / "accounts_api_token").read_text().strip()  # type: ignore[attr-defined]
     assert requests.post(api, json={"cluster_options": {}}, timeout=30,
                          headers={"Authorization": f"jupyterhub {service_token}"}).status_code in (403, 422)

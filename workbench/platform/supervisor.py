@@ -68,15 +68,12 @@ class Program:
     directory: str | None = None
     ready: Callable[[], bool] | None = None
     detail: str = ""
-    nice: int = 0
-    """CPU niceness (``nice -n``, which execs the command: same pid): background work that should yield the
-    CPU to the components people wait on (a SIEM cycle must not slow a login or a restarting hub)."""
 
     def section(self, logs: Path) -> str:
         """This program's ``[program:NAME]`` section of supervisord.conf."""
         lines = [
             f"[program:{self.name}]",
-            f"command={_escape(shlex.join(['nice', '-n', str(self.nice), *self.command] if self.nice else self.command))}",
+            f"command={_escape(shlex.join(self.command))}",
             f"priority={self.priority}",
             "autostart=true",
             "autorestart=true",
