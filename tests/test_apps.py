@@ -187,6 +187,17 @@ def test_lookup_names_the_missing_table_instead_of_failing(tmp_path: Path) -> No
     assert "curated.crossings" in lk.lookup(empty, "AB 1234").unavailable
 
 
+@pytest.mark.parametrize("build", [ov.overview_app, lk.lookup_app])
+def test_apps_refuse_with_a_message_while_the_audit_service_is_down(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   build: Any) -> None:
+    """No audit, no access, and the viewer is told so (not an HTTP 500 with a traceback)."""
+    monkeypatch.setenv("WORKBENCH_AUDIT_SOCKET", str(tmp_path / "nobody-listens.sock"))
+    page = build(lake=str(tmp_path / "lake"))
+    shown = repr(page.objects[-1].object if hasattr(page, "objects") else page.object)
+    assert "audit trail cannot record this view" in shown, shown
+
+
 # ----------------------------------------------------------------------------- browser
 
 

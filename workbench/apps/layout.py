@@ -82,6 +82,30 @@ def data_table(frame: Any, **options: Any) -> Any:
                                 **{"sizing_mode": "stretch_width", **options})
 
 
+def viewer_session(wb: Any, lake: str | None) -> tuple[Any, Any | None]:
+    """``wb``, or the viewer's new lake session; or (None, a refusal) when the audit trail cannot record it.
+
+    No audit, no access: a session whose start cannot be recorded is refused
+    (``AuditUnavailable``). Left to Panel, that refusal was an HTTP 500 with a traceback;
+    here the page says what happened and that it passes once the audit service is back
+    (the supervisor restarts it within seconds; administrators see the outage as a SIEM alert).
+    """
+    import panel as pn
+
+    from workbench.security.audit import AuditUnavailable
+    from workbench.session import connect
+
+    if wb is not None:
+        return wb, None
+    try:
+        return connect(lake), None
+    except AuditUnavailable:
+        return None, pn.pane.Alert(
+            "<b>Refused for now: the audit trail cannot record this view.</b> Every view is recorded, so "
+            "none is shown while the audit service is unavailable; reload this page in a moment.",
+            alert_type="danger", sizing_mode="stretch_width")
+
+
 def open_app(wb: Any, lake: str | None, title: str, needs: Iterable[str], part: str) -> tuple[Any, Any, Any | None]:
     """Start one browser session's app: its lake session, its title, and, when a table in ``needs`` is missing
     (or unreadable for the viewer's role), the whole app as an empty state naming it (else None).
@@ -92,11 +116,12 @@ def open_app(wb: Any, lake: str | None, title: str, needs: Iterable[str], part: 
     import panel as pn
 
     from workbench.apps.queries import missing_tables
-    from workbench.session import connect
 
     pn.extension("tabulator", loading_indicator=True)
-    wb = wb or connect(lake)
     heading = pn.pane.Markdown(f"## {esc(title)}", margin=(0, 10))
+    wb, refused = viewer_session(wb, lake)
+    if refused is not None:
+        return None, heading, pn.Column(heading, refused, sizing_mode="stretch_width")
     absent = missing_tables(wb, needs)
     blank = pn.Column(heading, empty_state(absent, part), sizing_mode="stretch_width") if absent else None
     return wb, heading, blank

@@ -340,11 +340,12 @@ def lookup_app(wb: Session | None = None, lake: str | None = None) -> Any:
     """The lookup as a Panel layout for a small screen; ``wb`` defaults to ``connect(lake)``."""
     import panel as pn
 
-    from workbench.apps.layout import off_loop
-    from workbench.session import connect
+    from workbench.apps.layout import off_loop, viewer_session
 
     pn.extension(loading_indicator=True)
-    wb = wb or connect(lake)
+    wb, refused = viewer_session(wb, lake)
+    if refused is not None:
+        return refused
     box = pn.widgets.TextInput(name="Plate, container, company (EN/中文) or BR number",
                                placeholder="e.g. AB 1234, TCNU9442950, 鳳門貿易, 79549985", sizing_mode="stretch_width")
     go = pn.widgets.Button(name="Look up", button_type="primary", sizing_mode="stretch_width")
