@@ -140,11 +140,12 @@ def test_insert_adds_only_new_keys_on_disk_and_on_an_object_store(lake_session) 
 def test_a_large_table_fed_small_appends_compacts_its_small_files_and_keeps_its_big_ones(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A live table (a follower's rounds into a large raw table) keeps a bounded file count: scaled down here
-    (a "large" table is one over 40 kB, a small file one under 8 kB)."""
+    (a "large" table is one over 40 kB, a small file one under 8 kB, compacted beyond 4 of them)."""
     import workbench.lake.lake as lake_module
 
     monkeypatch.setattr(lake_module, "TARGET_FILE_BYTES", 40_000)
     monkeypatch.setattr(lake_module, "SMALL_FILE_BYTES", 8_000)
+    monkeypatch.setattr(lake_module, "FRAGMENTED_FILES", 4)
     lake = _lake(tmp_path / "lake")
     n = 20_000
     lake.write(pa.table({"id": [f"big-{i:06d}" for i in range(n)], "writer": [f"w{i}" for i in range(n)],
