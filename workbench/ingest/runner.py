@@ -81,7 +81,8 @@ def _run_all(connectors: list[Connector], run: Executor, progress: Progress | No
 
 
 QUIET_SECONDS = 60.0
-"""A follower logs a run that moved nothing at most this often per table (``Connector.quiet_seconds``)."""
+"""A follower logs a run that moved nothing at most this often per table (``Connector.quiet_seconds``), or once
+per its schedule's interval when that is shorter."""
 
 
 def follow(lake: Lake, specs: Mapping[str, ConnectorSpec], names: Iterable[str] | None = None,
@@ -127,8 +128,8 @@ def follow(lake: Lake, specs: Mapping[str, ConnectorSpec], names: Iterable[str] 
     def landed(target: str) -> None:
         curated({target})
 
-    for connector in connectors.values():
-        connector.quiet_seconds = QUIET_SECONDS
+    for connector in connectors.values():  # within its schedule's interval, so ``status`` never finds it overdue
+        connector.quiet_seconds = min(QUIET_SECONDS, connector.spec.interval_seconds or QUIET_SECONDS)
         connector.on_landed = landed if curate else None
     try:
         while not stop.is_set() and (rounds is None or done < rounds):
