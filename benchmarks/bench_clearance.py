@@ -163,7 +163,7 @@ def loop_latency(root: Path, db_url: str, env: dict[str, str], lake: str, rate: 
         for record in rows["record_id"].to_list():
             seen.setdefault(record, now)
         for stage, tables in STAGES.items():  # where a record is on its way: landed raw, then curated
-            waiting = [r for r in published if r not in stages[stage] and r not in seen]
+            waiting = [r for r in list(published) if r not in stages[stage] and r not in seen]  # feeder adds
             if waiting:
                 query = " UNION ALL ".join(f"SELECT {key} AS id FROM {table} WHERE list_contains($ids, {key})"
                                            for table, key in tables)
