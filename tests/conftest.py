@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -92,6 +92,26 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Session:
     wb = connect(str(tmp_path_factory.mktemp("world") / "lake"), user="tester")
     load_world(wb.lake, seed=TINY_SEED, scale=TINY_SCALE, actor="tester")
     return wb
+
+
+@pytest.fixture(scope="session")
+def dashboards_stack(tiny_world: Session, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One hub + proxy + dashboards service over a copy of the tiny world for the publishing, devices and source
+    viewer tests (``tests/hub_support.dashboards_stack``); the tests that use it run last (see below), so it is
+    started once and stopped as soon as they are done, not left idling under the rest of the suite."""
+    from tests.hub_support import dashboards_stack as start
+
+    with start(tiny_world.settings.lake, tmp_path_factory.mktemp("dashboards-artifacts")) as stack:
+        yield stack
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Move the tests that use the shared dashboards stack to the end, in their order: a session fixture is
+    torn down at the session's end, so they run together there and the stack lives only while they do."""
+    shared = [item for item in items if "dashboards_stack" in getattr(item, "fixturenames", ())]
+    if shared:
+        moved = {id(item) for item in shared}
+        items[:] = [item for item in items if id(item) not in moved] + shared
 
 
 def world_copy(world: Session, folder: Path, user: str = "tester") -> Session:

@@ -209,9 +209,9 @@ def running_stack(kind: str, up_timeout: float = 120, prepare: Callable[[Path], 
     """
     from tests.conftest import free_port
     from workbench.platform import stack
-    from workbench.security.accounts import read_credentials
     from workbench.platform.cgroups import own_memory_cgroup
     from workbench.platform.profile import HubProfile
+    from workbench.security.accounts import read_credentials
 
     box = hub_sandbox(kind)
     cgroup_parent = own_memory_cgroup() / f"wbt-{kind}-{box.tag}"
@@ -287,3 +287,91 @@ def gateway_cluster(gateway: Any, workers: int, timeout: float = 120) -> Iterato
     finally:
         gc.enable()
         gc.collect()
+
+
+# ----------------------------------------------------------------------------- the shared dashboards stack
+
+
+@dataclass
+class DashboardsStack:
+    """The dashboards stack the publishing, devices and source viewer tests share (``dashboards_stack``)."""
+
+    profile: Any  # HubProfile
+    url: str
+    lake: Path
+    passwords: dict[str, str]
+    artifacts: Path
+
+    @property
+    def dashboards(self) -> str:
+        return self.url + "/services/dashboards"
+
+
+def app_processes(profile: Any, name: str | None = None) -> dict[int, int]:
+    """pid -> uid of the published-app servers (of ``name``, or all) this stack's service started."""
+    base = str(profile.state_dir / "dashboards-apps") + "/"
+    found = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            args = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            uid = entry.stat().st_uid
+        except (OSError, ValueError):
+            continue
+        folders = [a for a in args if a.startswith(base)]
+        if "workbench.apps.published_server" in args and folders and name in (None, folders[0][len(base):]):
+            found[int(entry.name)] = uid
+    return found
+
+
+def lingering_apps(profile: Any, timeout: float = 15.0) -> dict[int, int]:
+    """Published-app servers of this stack still alive after ``timeout`` s (polled; none is expected)."""
+    deadline = time.monotonic() + timeout
+    while (left := app_processes(profile)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+@contextmanager
+def dashboards_stack(world_lake: str, artifacts: Path) -> Iterator[DashboardsStack]:
+    """Hub, proxy and the dashboards service (no gateway) over a copy of ``world_lake``, as `make up` starts them.
+
+    Free ports, ``wbt<hex>-`` users, the published apps' memory cgroups under this
+    process's own; an ``analyst2`` account besides the demo ones. At exit no published
+    app's server may outlive ``stack.down``.
+    """
+    from tests.conftest import free_port
+    from workbench.platform import stack
+    from workbench.platform.cgroups import own_memory_cgroup
+    from workbench.platform.profile import HubProfile
+    from workbench.security.accounts import AccountStore, read_credentials
+
+    box = hub_sandbox("dash")
+    cgroup_parent = own_memory_cgroup() / f"wbt-dash-{box.tag}"  # the published apps' memory caps
+    lake = box.root / "lake"
+    shutil.copytree(world_lake, lake)
+    for folder, _dirs, files in os.walk(lake):  # only inside our own temp folder
+        os.chmod(folder, 0o755)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o644)
+    audit = box.root / "audit-users"
+    audit.mkdir()
+    os.chmod(audit, 0o1777)
+    profile = HubProfile(state_dir=box.root / "state", port=free_port(), hub_port=free_port(),
+                         proxy_api_port=free_port(), dashboards_port=free_port(), home_root=box.homes,
+                         unix_prefix=box.prefix, lake=str(lake), audit_dir=str(audit), gateway=False,
+                         cgroup_parent=str(cgroup_parent))
+    print(f"\nbrowser artifacts: {artifacts}")
+    try:
+        started = time.monotonic()
+        url = stack.up(profile, timeout=180)
+        print(f"stack up (hub + proxy + dashboards service healthy): {time.monotonic() - started:.2f} s")
+        passwords = read_credentials(profile.credentials_file)
+        passwords["analyst2"] = AccountStore(profile.state_dir).add("analyst2", "analyst")
+        yield DashboardsStack(profile, url, lake, passwords, artifacts)
+    finally:
+        stack.down(profile)
+        left = lingering_apps(profile)  # checked before remove_users kills the test users' processes
+        remove_users(box.prefix)
+        remove_cgroups(cgroup_parent)
+        shutil.rmtree(box.root, ignore_errors=True)
+    assert not left, f"published app servers outlived `stack.down`: {left}"

@@ -17,14 +17,17 @@ import stat
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from hashlib import sha256
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests import fetcher_probes
 from workbench import connect
+from workbench.errors import WorkbenchError
 from workbench.ingest import parse_connector, run_connectors
 from workbench.ingest.confinement import memory_groups_available
 from workbench.ingest.fetcher import (
@@ -74,6 +77,8 @@ HOSTILE = {
 }
 SEEN: list[str] = []
 """Every path the hostile site was asked for, in order."""
+SERVICE_HITS: list[str] = []
+"""Requests that reached the "hub" on another port of the site's loopback host (none may)."""
 
 
 @functools.cache
@@ -111,6 +116,8 @@ class Hostile(BaseHTTPRequestHandler):
             self._send(b"", status=302, Location="file:///etc/passwd")
         elif self.path == "/redirect-inside":
             self._send(b"", status=301, Location=f"http://127.0.0.1:{port}/ok.html")
+        elif self.path == "/redirect-loopback-service":  # the site's own host, another port: a service there
+            self._send(b"", status=302, Location=f"http://127.0.0.1:{self.server.service_port}/hub/api/users")  # type: ignore[attr-defined]
         elif self.path == "/redirect-loop":
             self._send(b"", status=302, Location="/redirect-loop")
         elif self.path == "/oversize":
@@ -132,16 +139,34 @@ class Hostile(BaseHTTPRequestHandler):
             self._send(b"no such page", "text/plain", status=404)
 
 
+class Service(BaseHTTPRequestHandler):
+    """Another service on the site's loopback host (as the hub on 127.0.0.1:8000 is); records every request."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        SERVICE_HITS.append(self.path)
+        body = b'{"users": ["admin"]}'
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
     _gzip_bomb()  # made before any fetch is timed
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), handler) for handler in (Hostile, Service)]
+    for server in servers:
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    servers[0].service_port = servers[1].server_address[1]  # type: ignore[attr-defined]
+    yield f"http://127.0.0.1:{servers[0].server_address[1]}"
+    for server in servers:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture()
@@ -164,6 +189,7 @@ REFUSED = {
     "/redirect-away": "host 'evil.example' is not among the source's allowed_hosts",
     "/redirect-file": "scheme 'file' is not allowed",
     "/redirect-loop": "more than 5 redirects",
+    "/redirect-loopback-service": "the source may reach only on port(s)",
     "/oversize": "size limit: the body's size exceeds 524,288 bytes",
     "/gzip-bomb": "size limit: the body's decoded size exceeds 524,288 bytes",
     "/slow-drip": "time limit",
@@ -200,6 +226,7 @@ def test_hostile_pages_are_refused_with_the_reason_and_within_the_limits(path: s
         fetcher.fetch(site + path, policy)
     assert REFUSED[path] in refused.value.reason
     assert time.monotonic() - started < policy.timeout_seconds + 2.5
+    assert SERVICE_HITS == []
     _next_fetch_works(fetcher, site, policy)
 
 
@@ -396,6 +423,24 @@ def test_documents_are_parsed_in_the_fetcher_offline_and_hostile_files_end_as_re
         assert picture.isolation["network_namespace"] is True and picture.isolation["user"] == fetch_user
     page = fetcher.parse(HOSTILE["/scripts.html"][0], "text/html", "note.html", snapshot=False)
     assert (page.text, page.removed["event_handlers"]) == ("Seizure report\nclick", 3) and page.image is None
+    from pypdf import PdfWriter
+
+    from workbench.demo.sources import _docx, _pdf
+
+    note = {"title": "Note", "language": "en", "published_at": datetime(2024, 3, 1),
+            "text": "Company <b>linked</b> to the seizure."}
+    pdf = fetcher.parse(_pdf(note), "application/pdf", "case.pdf")
+    assert pdf.image is not None and "pdfium" in (pdf.image_info or {})["made_by"]
+    assert max(Image.open(io.BytesIO(pdf.image)).size) <= 1600 + 16
+    huge = io.BytesIO()
+    writer = PdfWriter()
+    writer.add_blank_page(width=14_400, height=14_400)  # 200 x 200 inches: drawn at most 1600 px, not 28,800
+    writer.write(huge)
+    assert Image.open(io.BytesIO(fetcher.parse(huge.getvalue(), "application/pdf", "huge.pdf").image or b"")).size \
+        == (1600 + 16, 1600 + 16)  # the page and the grey around it
+    docx = fetcher.parse(_docx(note), MEDIA_TYPES[".docx"], "note.docx")  # its text, drawn as a page; no markup
+    assert docx.image is not None and "extracted text laid out as a page" in (docx.image_info or {})["made_by"]
+    assert Image.open(io.BytesIO(docx.image)).width == 1000 and docx.text == "Company <b>linked</b> to the seizure."
     bomb = io.BytesIO()
     Image.new("1", (20_000, 20_000)).save(bomb, "PNG")  # 400 M pixels in ~50 kB
     hostile = {"bomb.png": (bomb.getvalue(), "image/png", "DecompressionBomb"),
@@ -404,3 +449,143 @@ def test_documents_are_parsed_in_the_fetcher_offline_and_hostile_files_end_as_re
     for name, (data, media_type, reason) in hostile.items():
         with pytest.raises(FetchRefused, match=reason):
             fetcher.parse(data, media_type, name)
+
+
+# ----------------------------------------------------------------------------- attacks on the parent's checks
+
+
+def test_a_listed_loopback_host_is_reached_only_on_the_ports_the_source_names(site: str, fetch_user: str) -> None:
+    """The demo site lives on 127.0.0.1: listing it must not open the hub, PostgreSQL, ... on the same address."""
+    port = int(site.rsplit(":", 1)[1])
+    policy = FetchPolicy.for_source(site + "/", ["127.0.0.1"])
+    assert policy.private_endpoints == {("127.0.0.1", port)}
+    service = Fetcher(user=fetch_user).call(fetcher_probes.ask_broker, [("127.0.0.1", port + 1)], timeout=10.0,
+                                            policy=policy)[0]
+    assert "127.0.0.1 is a non-public address (127.0.0.1) the source may reach only on port(s) " \
+        f"{port}" in service["outcome"][0]
+    listed = FetchPolicy.for_source(site + "/", ["127.0.0.1", f"127.0.0.1:{port + 1}", "[::1]:8080", "intranet"])
+    assert listed.private_endpoints == {("127.0.0.1", port), ("127.0.0.1", port + 1), ("::1", 8080),
+                                        ("intranet", 80), ("intranet", 443)}
+
+
+def test_addresses_that_embed_a_private_ipv4_address_are_not_public(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A public name whose DNS answers a mapped, NAT64, 6to4 or IPv4-compatible form of 127.0.0.1 (which
+    ``ipaddress`` calls global), or a mix of public and private answers, is refused."""
+    import ipaddress
+    import socket
+
+    from workbench.ingest.confinement import Refused, is_public, public_address
+
+    answers = {"mapped.test": ["::ffff:127.0.0.1"], "nat64.test": ["64:ff9b::7f00:1"], "6to4.test": ["2002:a00:1::"],
+               "compat.test": ["::127.0.0.1"], "mixed.test": ["93.184.215.14", "10.0.0.5"],
+               "nat64-local.test": ["64:ff9b:1::1"]}
+
+    def resolve(host: str, port: int, *args: object, **kwargs: object) -> list[tuple[object, ...]]:
+        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
+                for a in answers[host]]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    for host in answers:
+        with pytest.raises(Refused, match="non-public address"):
+            public_address(host, 443, frozenset(answers), frozenset())
+    assert is_public(ipaddress.ip_address("93.184.215.14")) and is_public(ipaddress.ip_address("64:ff9b::5db8:d70e"))
+    assert is_public(ipaddress.ip_address("2606:4700::1111"))
+
+
+def test_the_checked_address_is_the_one_connected_so_dns_cannot_rebind_between(
+        site: str, fetch_user: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The broker resolves once and connects to what it checked: a name that answers 127.0.0.1 (listed) first and
+    an unreachable address afterwards still reaches the site; a resolver asked twice would send it nowhere."""
+    import socket
+
+    port = int(site.rsplit(":", 1)[1])
+    real, asked = socket.getaddrinfo, []
+
+    def rebinding(host: str, *args: object, **kwargs: object) -> Any:
+        if host != "rebind.test":
+            return real(host, *args, **kwargs)
+        asked.append(host)
+        return real("127.0.0.1" if len(asked) == 1 else "10.255.255.1", *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)  # the broker runs in this process
+    policy = FetchPolicy.for_source(f"http://rebind.test:{port}/", ["rebind.test"], timeout_seconds=5.0)
+    page = Fetcher(user=fetch_user).fetch(f"http://rebind.test:{port}/ok.html", policy)
+    assert page.text == "Customs seized cigarettes." and asked == ["rebind.test"]
+
+
+def test_the_parent_takes_only_checked_fields_of_a_subverted_childs_record(site: str) -> None:
+    """What a child returns is input: unknown fields are dropped (no ``raw_path`` of its choosing), the asked URL
+    is the parent's, a final address where the broker made no connection, a wrong hash or size, or a field of the
+    wrong type is refused."""
+    from workbench.ingest.fetcher import fetched_fields
+
+    port = int(site.rsplit(":", 1)[1])
+    raw = b"<p>page</p>"
+    honest = {"url": "http://elsewhere/", "final_url": f"{site}/ok.html", "status": 200, "media_type": "text/html",
+              "retrieved_at": "2026-12-06T10:00:00", "sha256": sha256(raw).hexdigest(), "size_bytes": len(raw),
+              "text": "page", "removed": {}, "links": [], "isolation": {}, "raw_path": "/etc/shadow", "image": "x"}
+    fields = fetched_fields(f"{site}/ok.html", honest, {"raw": raw}, [("127.0.0.1", port)])
+    assert fields["url"] == f"{site}/ok.html" and "raw_path" not in fields and fields["image"] is None
+    forged = {
+        "final_url": {**honest, "final_url": "https://www.customs.gov.hk/press/1.html"},
+        "hash": {**honest, "sha256": sha256(b"other").hexdigest()},
+        "size": {**honest, "size_bytes": 1},
+        "links": {**honest, "links": [{"href": "x"}]},
+        "status": {**honest, "status": "200"},
+        "time": {**honest, "retrieved_at": "yesterday"},
+    }
+    reasons = {}
+    for name, value in forged.items():
+        with pytest.raises(FetchRefused) as refused:
+            fetched_fields(f"{site}/ok.html", value, {"raw": raw}, [("127.0.0.1", port)])
+        reasons[name] = refused.value.reason
+    assert "where its broker made no connection" in reasons["final_url"]
+    assert all("do not match the hash and size" in reasons[k] for k in ("hash", "size"))
+    assert all("malformed" in reasons[k] for k in ("links", "status", "time")), reasons
+    with pytest.raises(FetchRefused, match="no connection"):  # a redirect's target the broker never reached
+        fetched_fields(f"{site}/ok.html", honest, {"raw": raw}, [("127.0.0.1", port), ("127.0.0.1", port + 1)])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the raw store is root's")
+def test_a_symlink_planted_at_the_raw_store_or_a_raw_file_is_never_followed(tmp_path: Path, site: str,
+                                                                             policy: FetchPolicy, fetch_user: str) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o755)
+    store = tmp_path / "fetched-raw"
+    store.symlink_to(elsewhere)
+    with pytest.raises(WorkbenchError, match="not a plain folder"):
+        Fetcher(user=fetch_user, raw_store=store).fetch(f"{site}/ok.html", policy)
+    assert list(elsewhere.iterdir()) == [] and stat.S_IMODE(elsewhere.stat().st_mode) == 0o755  # no chmod through it
+    store.unlink()
+    store.mkdir(mode=0o755)  # left open by someone: closed again before anything is written
+    target = elsewhere / "target"
+    target.write_bytes(b"keep")
+    (store / sha256(OK).hexdigest()).symlink_to(target)
+    page = Fetcher(user=fetch_user, raw_store=store).fetch(f"{site}/ok.html", policy)
+    kept = Path(page.raw_path or "")
+    assert kept.parent == store and not kept.is_symlink() and kept.read_bytes() == OK
+    assert target.read_bytes() == b"keep" and stat.S_IMODE(store.stat().st_mode) == 0o700
+
+
+def test_a_malformed_reply_from_a_subverted_child_fails_that_fetch_not_the_run() -> None:
+    """Deeply nested JSON (a RecursionError in the parent's parser), a non-object, an attachment of another name
+    or a broken document each end as ``ChildFailed`` naming the reply; an honest reply still reads."""
+    import multiprocessing
+
+    from workbench.ingest.fetcher import ChildFailed, _reply
+
+    replies = {"nested": [b"[" * 200_000 + b"]" * 200_000], "list": [b"[1, 2]"], "broken": [b"{\"value\": "],
+               "names": [b'{"value": {}, "attached": ["raw", "/etc/passwd"]}', b"x", b"y"],
+               "twice": [b'{"value": {}, "attached": ["raw", "raw"]}', b"x", b"y"]}
+    for name, messages in replies.items():
+        receive, send = multiprocessing.Pipe(duplex=False)
+        for message in messages:
+            send.send_bytes(message)
+        with pytest.raises(ChildFailed, match="the fetcher's reply is malformed"):
+            _reply(receive, None, 5.0, 1 << 22, None, 0)
+        receive.close()
+        send.close()
+    receive, send = multiprocessing.Pipe(duplex=False)
+    send.send_bytes(b'{"value": {"text": "ok"}, "attached": ["raw"]}')
+    send.send_bytes(b"raw bytes")
+    assert _reply(receive, None, 5.0, 1 << 22, None, 0) == ({"text": "ok"}, {"raw": b"raw bytes"})

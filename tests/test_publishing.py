@@ -28,18 +28,16 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
-from tests.hub_support import api_token, hub_sandbox, remove_cgroups, remove_users
+from tests.hub_support import DashboardsStack as Stack
+from tests.hub_support import api_token, app_processes
 from tests.test_apps import CHROMIUM, CHROMIUM_ARGS, page_text, wait_for_text
 from workbench.apps.specs import Viewer, available, load_apps
 from workbench.errors import ConfigError
-from workbench.session import Session
 
 PREFIX = "/services/dashboards"
 ROLES = ("analyst", "modeller", "manager", "admin")
@@ -275,81 +273,11 @@ def test_hosted_settings_reach_sessions_opened_inside_only(tmp_path: Path) -> No
 # ----------------------------------------------------------------------------- the stack
 
 
-@dataclass
-class Stack:
-    profile: Any
-    url: str
-    lake: Path
-    passwords: dict[str, str]
-    artifacts: Path
-
-    @property
-    def dashboards(self) -> str:
-        return self.url + PREFIX
-
-
-def app_processes(profile: Any, name: str | None = None) -> dict[int, int]:
-    """pid -> uid of the published-app servers (of ``name``, or all) this stack's service started."""
-    base = str(profile.state_dir / "dashboards-apps") + "/"
-    found = {}
-    for entry in Path("/proc").iterdir():
-        try:
-            args = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
-            uid = entry.stat().st_uid
-        except (OSError, ValueError):
-            continue
-        folders = [a for a in args if a.startswith(base)]
-        if "workbench.apps.published_server" in args and folders and name in (None, folders[0][len(base):]):
-            found[int(entry.name)] = uid
-    return found
-
-
-def lingering_apps(profile: Any, timeout: float = 15.0) -> dict[int, int]:
-    """Published-app servers of this stack still alive after ``timeout`` s (polled; none is expected)."""
-    deadline = time.monotonic() + timeout
-    while (left := app_processes(profile)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return left
-
-
 @pytest.fixture(scope="module")
-def running(tiny_world: Session, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    from workbench.platform import stack
-    from workbench.security.accounts import AccountStore, read_credentials
-    from workbench.platform.cgroups import own_memory_cgroup
-    from workbench.platform.profile import HubProfile
-
-    box = hub_sandbox("dash")
-    cgroup_parent = own_memory_cgroup() / f"wbt-dash-{box.tag}"  # the published apps' memory caps
-    lake = box.root / "lake"
-    shutil.copytree(tiny_world.settings.lake, lake)
-    for folder, _dirs, files in os.walk(lake):  # only inside our own temp folder
-        os.chmod(folder, 0o755)
-        for name in files:
-            os.chmod(os.path.join(folder, name), 0o644)
-    audit = box.root / "audit-users"
-    audit.mkdir()
-    os.chmod(audit, 0o1777)
-    profile = HubProfile(state_dir=box.root / "state", port=free_port(), hub_port=free_port(),
-                         proxy_api_port=free_port(), dashboards_port=free_port(), home_root=box.homes,
-                         unix_prefix=box.prefix, lake=str(lake), audit_dir=str(audit), gateway=False,
-                         cgroup_parent=str(cgroup_parent))
-    artifacts = tmp_path_factory.mktemp("publishing-artifacts")
-    print(f"\nbrowser artifacts: {artifacts}")
-    try:
-        started = time.monotonic()
-        url = stack.up(profile, timeout=180)
-        print(f"stack up (hub + proxy + dashboards service healthy): {time.monotonic() - started:.2f} s")
-        passwords = read_credentials(profile.credentials_file)
-        passwords["analyst2"] = AccountStore(profile.state_dir).add("analyst2", "analyst")
-        yield Stack(profile, url, lake, passwords, artifacts)
-    finally:
-        stack.down(profile)
-        left = lingering_apps(profile)  # checked before remove_users kills the test users' processes
-        remove_users(box.prefix)
-        remove_cgroups(cgroup_parent)
-        shutil.rmtree(box.root, ignore_errors=True)
-    assert not left, f"published app servers outlived `stack.down`: {left}"
+def running(dashboards_stack: Stack) -> Stack:
+    """The session's dashboards stack (``tests/hub_support.dashboards_stack``), shared with the devices and
+    source viewer tests: one hub start for the three."""
+    return dashboards_stack
 
 
 @pytest.fixture(scope="module")

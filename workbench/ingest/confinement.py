@@ -158,7 +158,9 @@ class Broker:
     """Connects for a child, in the parent, to hosts the policy allows; hands over the socket, never the choice.
 
     ``check(host, port)`` returns the address to connect to or raises ``Refused``; at most
-    ``max_connections`` are made for one child (redirect hops), then it refuses.
+    ``max_connections`` are made for one child (redirect hops), then it refuses. ``connected``
+    lists the ``(host, port)`` it connected, in order: the parent checks the child's claims
+    about where a page came from against it.
     """
 
     def __init__(self, connection: Connection, check: Any, max_connections: int, timeout: float) -> None:
@@ -166,6 +168,7 @@ class Broker:
         self.check = check
         self.left = max_connections
         self.timeout = timeout
+        self.connected: list[tuple[str, int]] = []
         self.thread = threading.Thread(target=self._serve, name="fetcher-broker", daemon=True)
 
     def __enter__(self) -> Self:
@@ -208,13 +211,23 @@ class Broker:
         except Refused as exc:
             self.connection.send_bytes(json.dumps({"error": str(exc), "kind": exc.kind}).encode())
             return
+        self.connected.append((host, port))
         with sock:
             self.connection.send_bytes(b'{"ok": true}')
             reduction.send_handle(self.connection, sock.fileno(), 0)
 
 
-def public_address(host: str, port: int, hosts: frozenset[str], private_hosts: frozenset[str]) -> str:
-    """The address to connect to for ``host``: it must be allowed, and public unless the source lists it."""
+def public_address(host: str, port: int, hosts: frozenset[str],
+                   private_endpoints: frozenset[tuple[str, int]]) -> str:
+    """The address to connect to for ``host:port``: the host must be allowed, and every address it resolves to
+    public, unless the source names ``(host, port)`` as a private endpoint (its own intranet or loopback site).
+
+    Why per port: a source that lives on a loopback or intranet address (the demo site on
+    127.0.0.1) must not become a way to reach the other services there (the hub on
+    127.0.0.1:8000, PostgreSQL); a redirect or a link to another port is refused. An
+    IPv6 address that embeds an IPv4 one (mapped, NAT64, 6to4, IPv4-compatible) is judged
+    by the IPv4 address it leads to.
+    """
     if host not in hosts:
         raise Refused(f"host {host!r} is not among the source's allowed_hosts {sorted(hosts)}")
     try:
@@ -222,12 +235,37 @@ def public_address(host: str, port: int, hosts: frozenset[str], private_hosts: f
     except socket.gaierror as exc:
         raise Refused(f"cannot resolve {host}: {exc}", "down") from None
     addresses = [str(info[4][0]) for info in infos]
+    listed = sorted(p for h, p in private_endpoints if h == host)
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%")[0])
-        if not ip.is_global and host not in private_hosts:
-            raise Refused(f"{host} resolves to the non-public address {ip}; "
-                          f"list the host in allowed_hosts if the source really lives there")
+        if is_public(ip) or port in listed:
+            continue
+        if listed:
+            raise Refused(f"{host}:{port}: {host} is a non-public address ({ip}) the source may reach only on port(s) "
+                          f"{', '.join(map(str, listed))}; list \"{host}:{port}\" in allowed_hosts to allow this one")
+        raise Refused(f"{host} resolves to the non-public address {ip}; "
+                      f"list the host in allowed_hosts if the source really lives there")
     return addresses[0]
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Globally reachable, and so is any IPv4 address it embeds (``ipaddress`` judges ``64:ff9b::7f00:1``,
+    a NAT64 address of 127.0.0.1, and ``2002:7f00:1::``, a 6to4 one, as global)."""
+    if not ip.is_global:
+        return False
+    if isinstance(ip, ipaddress.IPv4Address):
+        return True
+    if ip in _NAT64_LOCAL:  # a network's own translator, whatever it leads to
+        return False
+    embedded = ip.ipv4_mapped or ip.sixtofour
+    if embedded is None and (ip in _IPV4_COMPATIBLE or ip in _NAT64):
+        embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return embedded is None or embedded.is_global
 
 
 # -- the child side ----------------------------------------------------------------------------
@@ -341,5 +379,17 @@ def _readable(path: str) -> bool:
     return True
 
 
-__all__ = ["Broker", "Confinement", "Refused", "connect", "end_descendants", "enter", "memory_group", "memory_groups_available",
-           "oom_killed", "public_address", "work_folder"]
+__all__ = [
+    "Broker",
+    "Confinement",
+    "Refused",
+    "connect",
+    "end_descendants",
+    "enter",
+    "is_public",
+    "memory_group",
+    "memory_groups_available",
+    "oom_killed",
+    "public_address",
+    "work_folder",
+]

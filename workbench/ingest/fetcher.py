@@ -14,8 +14,9 @@ What a hostile page or file can reach is the child, not the ingest process next 
 - Its only way onto the network is a socket the parent's broker connects for it, after the
   policy check in the parent: http(s) only; every host, including each redirect's, must be
   one the source declares; every address a host resolves to must be public unless the
-  source lists that host explicitly; it connects to the address it checked, so DNS cannot
-  swap it afterwards. Meta refreshes and links are never followed.
+  source lists that host explicitly, and then only on the ports it names (the base URL's,
+  ``host:port`` entries, else 80 and 443); it connects to the address it checked, so DNS
+  cannot swap it afterwards. Meta refreshes and links are never followed.
 - Bodies are streamed and cut at ``max_bytes`` *after* decompression (a gzip bomb stops at
   the cap, not at its wire size); a page that has not finished within ``timeout_seconds``
   (a slow drip) is refused.
@@ -28,8 +29,10 @@ What a hostile page or file can reach is the child, not the ingest process next 
   profile) and redraws pictures with Pillow.
 - What crosses back is JSON of plain values (never a pickle, which would let a compromised
   child run code in the parent) plus the raw bytes and the PNG, which the parent hashes;
+  the parent takes only the record's known fields, each of its type, sets the address it
+  asked for itself and accepts a final address only where its broker really connected;
   the raw bytes are filed in a raw store readable by root alone (0700) beside the lake,
-  never in it.
+  never in it, by file descriptor (a symlink planted in its place is refused, not followed).
 
 Not covered (README, "Open sources behind isolation"): without root or without
 ``unshare``, the child shares the host's network namespace (the broker still applies the
@@ -47,6 +50,8 @@ import json
 import multiprocessing
 import os
 import pwd
+import secrets
+import stat
 import subprocess
 import time
 import zlib
@@ -66,6 +71,7 @@ from workbench.ingest.confinement import Broker, Confinement, Refused
 DEFAULT_USER = "wb-fetcher"
 USER_AGENT = "customs-workbench-fetcher/0.1"
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 MAX_LINKS = 200
 _PRELOADED_CODECS = ("utf-8", "latin-1", "cp1252", "ascii", "utf-16", "utf-32", "big5", "big5hkscs", "gb18030",
                      "gbk", "shift_jis", "euc_jp", "euc_kr", "koi8_r", "cp1251", "iso8859_2", "idna", "cp437")
@@ -73,8 +79,8 @@ _PRELOADED_CODECS = ("utf-8", "latin-1", "cp1252", "ascii", "utf-16", "utf-32", 
 readable by the fetcher user (here it sits under /root), so nothing may be imported lazily."""
 
 PRELOAD = ("workbench.ingest.fetcher", "workbench.ingest.feeds", "workbench.ingest.snapshot", "bs4", "nh3",
-           "html.parser", "http.server", "ssl", "pypdf", "docx", "PIL.Image", "PIL.ExifTags", "PIL.PngImagePlugin",
-           "PIL.JpegImagePlugin", "PIL.GifImagePlugin", "PIL.TiffImagePlugin", "PIL.WebPImagePlugin",
+           "html.parser", "http.server", "ssl", "pypdf", "pypdfium2", "docx", "PIL.Image", "PIL.ImageDraw",
+           "PIL.ImageFont", "PIL.ExifTags", "PIL.PngImagePlugin", "PIL.JpegImagePlugin", "PIL.GifImagePlugin", "PIL.TiffImagePlugin", "PIL.WebPImagePlugin",
            "PIL.BmpImagePlugin")
 """Modules the forkserver imports once, for the same reason, and so each child starts in milliseconds."""
 
@@ -97,8 +103,8 @@ class FetchPolicy:
 
     hosts: frozenset[str]
     """Host names the source may reach (lower case); a redirect elsewhere is refused."""
-    private_hosts: frozenset[str] = frozenset()
-    """Hosts listed explicitly by the source: only these may resolve to private or loopback addresses."""
+    private_endpoints: frozenset[tuple[str, int]] = frozenset()
+    """``(host, port)`` the source names explicitly: only these may resolve to private or loopback addresses."""
     max_bytes: int = 5 * 1024 * 1024
     timeout_seconds: float = 20.0
     max_redirects: int = 5
@@ -113,14 +119,39 @@ class FetchPolicy:
 
     @classmethod
     def for_source(cls, base_url: str, listed: Iterable[str] = (), **limits: Any) -> FetchPolicy:
-        """The base URL's host plus the hosts a connector file lists (``allowed_hosts``)."""
-        explicit = frozenset(h.strip().lower() for h in listed if h.strip())
-        base = (urlsplit(base_url).hostname or "").lower()
-        return cls(hosts=explicit | ({base} if base else set()), private_hosts=explicit, **limits)
+        """The base URL's host plus the hosts a connector file lists (``allowed_hosts``: ``host`` or ``host:port``).
+
+        A listed host may be private or loopback, on the port it is listed with, else on the
+        base URL's port when it is the base URL's host, else on 80 and 443.
+        """
+        base = urlsplit(base_url)
+        base_host = (base.hostname or "").lower()
+        hosts, endpoints = {base_host} if base_host else set(), set()
+        for entry in (e.strip().lower() for e in listed if e.strip()):
+            host, port = _host_port(entry)
+            hosts.add(host)
+            if port is not None:
+                endpoints.add((host, port))
+            elif host == base_host:
+                endpoints.add((host, base.port or (443 if base.scheme == "https" else 80)))
+            else:
+                endpoints |= {(host, 80), (host, 443)}
+        return cls(hosts=frozenset(hosts), private_endpoints=frozenset(endpoints), **limits)
 
     def address(self, host: str, port: int) -> str:
         """The broker's check: the address the fetcher may connect to for ``host`` (``Refused`` otherwise)."""
-        return confinement.public_address(host, port, self.hosts, self.private_hosts)
+        return confinement.public_address(host, port, self.hosts, self.private_endpoints)
+
+
+def _host_port(entry: str) -> tuple[str, int | None]:
+    """``host``, ``host:port``, ``[v6]``, ``[v6]:port`` or a bare IPv6 address, split."""
+    if entry.count(":") > 1 and not entry.startswith("["):
+        return entry, None
+    parts = urlsplit(f"//{entry}")
+    try:
+        return parts.hostname or entry, parts.port
+    except ValueError as exc:
+        raise WorkbenchError(f"allowed_hosts: {entry!r}: {exc}") from None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -224,7 +255,8 @@ class Fetcher:
 
     def call(self, target: Callable[..., Any], *args: Any, timeout: float = 20.0,
              memory_bytes: int = 1024 * 1024 * 1024, max_reply: int = 64 * 1024 * 1024,
-             policy: FetchPolicy | None = None, workdir: bool = False) -> tuple[Any, dict[str, bytes]]:
+             policy: FetchPolicy | None = None, workdir: bool = False,
+             connections: list[tuple[str, int]] | None = None) -> tuple[Any, dict[str, bytes]]:
         """Run ``target(broker, workdir, *args)`` in a confined child; its JSON-able result and the bytes it attached.
 
         ``target`` returns ``(value, {name: bytes})``. With a ``policy`` the child may ask the
@@ -232,6 +264,7 @@ class Fetcher:
         ``workdir`` gives it a private folder for chromium (only where a memory cgroup caps
         chromium too). An exception in the child comes back as ``ChildFailed`` text; a child
         that outlives ``timeout`` is killed, with every process of its memory group.
+        ``connections`` receives the ``(host, port)`` the broker connected for the child.
         """
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(list(PRELOAD))
@@ -247,12 +280,16 @@ class Fetcher:
             child = context.Process(target=_isolated, daemon=True, args=(send, theirs, limits, target, args))
             child.start()
             send.close()
+            broker = None
             if ours is not None and theirs is not None and policy is not None:
                 theirs.close()
-                stack.enter_context(Broker(ours, policy.address, policy.max_redirects + 1, policy.timeout_seconds))
+                broker = stack.enter_context(Broker(ours, policy.address, policy.max_redirects + 1,
+                                                    policy.timeout_seconds))
             try:
                 return _reply(receive, child, timeout, max_reply, group, memory_bytes)
             finally:
+                if broker is not None and connections is not None:
+                    connections.extend(broker.connected)
                 receive.close()
                 if child.is_alive():
                     child.kill()
@@ -269,10 +306,11 @@ class Fetcher:
         from workbench.ingest.http import RequestRejected
 
         timeout = policy.timeout_seconds + (policy.render_seconds if policy.snapshot else 0.0)
+        connected: list[tuple[str, int]] = []
         try:
             value, attached = self.call(_fetch_and_render, url, policy, timeout=timeout,
                                         memory_bytes=policy.memory_bytes, max_reply=policy.max_bytes * 4 + (64 << 20),
-                                        policy=policy, workdir=policy.snapshot)
+                                        policy=policy, workdir=policy.snapshot, connections=connected)
         except TimeoutError as exc:
             raise FetchRefused(url, str(exc)) from None
         except ChildFailed as exc:
@@ -280,7 +318,7 @@ class Fetcher:
             if kind is not None:
                 raise kind(str(exc)) from None
             raise FetchRefused(url, str(exc)) from None
-        fetched = Fetched(**_checked(url, value, attached))
+        fetched = Fetched(**fetched_fields(url, value, attached, connected))
         return fetched if self.raw_store is None else replace(fetched, raw_path=self._keep_raw(attached["raw"],
                                                                                                fetched.sha256))
 
@@ -302,15 +340,43 @@ class Fetcher:
         return Parsed(**_checked(name, value, {"raw": data, **attached}), name=name)
 
     def _keep_raw(self, raw: bytes, digest: str) -> str:
+        """File ``raw`` under its hash in the raw store, through a descriptor of the store itself.
+
+        The store is opened with ``O_NOFOLLOW`` and checked (a folder of this process's user,
+        no access for anyone else) before anything is written; the file is created with
+        ``O_EXCL`` in it under a temporary name and renamed into place, so a symlink planted at
+        the store is refused and one at the file is replaced, never followed (root would
+        otherwise write, or chmod, wherever it points); a file cut short by a crash is rewritten.
+        """
         assert self.raw_store is not None
-        self.raw_store.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.raw_store.chmod(0o700)
-        path = self.raw_store / digest
-        if not path.exists():
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(descriptor, "wb") as out:
-                out.write(raw)
-        return str(path)
+        self.raw_store.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(self.raw_store, 0o700)
+        try:
+            folder = os.open(self.raw_store, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError as exc:
+            raise WorkbenchError(f"raw store {self.raw_store}: not a plain folder ({exc.strerror}); "
+                                 "refusing to write raw pages through it") from None
+        try:
+            info = os.fstat(folder)
+            if info.st_uid != os.geteuid():
+                raise WorkbenchError(f"raw store {self.raw_store}: owned by uid {info.st_uid}, not by the workbench")
+            if info.st_mode & 0o077:
+                os.fchmod(folder, 0o700)
+            try:
+                kept = os.stat(digest, dir_fd=folder, follow_symlinks=False)
+            except FileNotFoundError:
+                kept = None
+            if kept is None or not stat.S_ISREG(kept.st_mode) or kept.st_size != len(raw):
+                partial = f".{digest}.{os.getpid()}.{secrets.token_hex(4)}"
+                descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600,
+                                     dir_fd=folder)
+                with os.fdopen(descriptor, "wb") as out:
+                    out.write(raw)
+                os.rename(partial, digest, src_dir_fd=folder, dst_dir_fd=folder)  # replaces a link, never follows it
+        finally:
+            os.close(folder)
+        return str(self.raw_store / digest)
 
 
 class ChildFailed(Exception):
@@ -326,38 +392,89 @@ _PNG = b"\x89PNG\r\n\x1a\n"
 
 def _reply(receive: Connection, child: Any, timeout: float, max_reply: int, group: str | None,
            memory_bytes: int) -> tuple[Any, dict[str, bytes]]:
-    """The child's answer: its value and attachments, or why there is none (time, memory, death, error)."""
+    """The child's answer: its value and attachments, or why there is none (time, memory, death, error).
+
+    The reply is parsed as input from a process that met hostile bytes: anything but a JSON
+    object naming at most the ``raw`` and ``image`` attachments (a deeply nested or broken
+    document included) is a ``ChildFailed`` of this one fetch, never an error of the run.
+    """
+    if not receive.poll(timeout + 2.0):
+        raise TimeoutError(f"time limit: the fetcher was stopped after {timeout + 2.0:.0f} s")
     try:
-        if not receive.poll(timeout + 2.0):
-            raise TimeoutError(f"time limit: the fetcher was stopped after {timeout + 2.0:.0f} s")
         header = json.loads(receive.recv_bytes(max_reply))
-        attached = {name: receive.recv_bytes(max_reply) for name in header.get("attached", [])}
-    except OSError as exc:  # a reply longer than max_reply
-        raise ChildFailed(f"the fetcher's reply was refused: {exc}") from None
+        names = header.get("attached", []) if isinstance(header, dict) else None
+        if not isinstance(names, list) or not set(names) <= {"raw", "image"} or len(names) != len(set(names)):
+            raise ValueError("not an object naming its raw and image attachments")
+        attached = {name: receive.recv_bytes(max_reply) for name in names}
+    except (ValueError, RecursionError, TypeError) as exc:
+        raise ChildFailed(f"the fetcher's reply is malformed: {type(exc).__name__}: {str(exc)[:200]}") from None
     except EOFError:
         child.join(2.0)
         if confinement.oom_killed(group):
             raise ChildFailed(f"memory limit: the kernel stopped the fetcher at its cap of "
                               f"{memory_bytes / 2**20:,.0f} MiB (memory cgroup)", "refused") from None
         raise ChildFailed(f"the fetcher died before answering (exit {child.exitcode}; a signal when negative)") from None
+    except OSError as exc:  # a reply longer than max_reply
+        raise ChildFailed(f"the fetcher's reply was refused: {exc}") from None
     if "error" in header:
-        raise ChildFailed(header["error"], header.get("kind", ""))
-    return header["value"], attached
+        raise ChildFailed(str(header["error"])[:2000], str(header.get("kind", "")))
+    return header.get("value"), attached
 
 
-def _checked(name: str, value: dict[str, Any], attached: dict[str, bytes]) -> dict[str, Any]:
-    """The child's value as the fields of a record, its claims about the bytes checked in the parent."""
-    if hashlib.sha256(attached["raw"]).hexdigest() != value["sha256"]:
-        raise FetchRefused(name, "the fetcher's raw bytes do not match the hash it reported")
+_NONE = type(None)
+_RECORD: dict[str, tuple[type, ...]] = {
+    "media_type": (str,), "retrieved_at": (str,), "sha256": (str,), "size_bytes": (int,), "text": (str,),
+    "title": (str, _NONE), "language": (str, _NONE), "published_at": (str, _NONE), "removed": (dict,),
+    "image_info": (dict, _NONE), "links": (list,), "isolation": (dict,),
+}
+"""The fields a child's record may set, and their JSON types; the parent sets the rest (``url``, ``name``, ...)."""
+_FETCH_RECORD: dict[str, tuple[type, ...]] = {**_RECORD, "final_url": (str,), "status": (int,), "feed": (dict, _NONE)}
+_OPTIONAL = {"title": None, "language": None, "published_at": None, "removed": {}, "image_info": None, "links": [],
+             "isolation": {}, "feed": None}
+
+
+def _checked(name: str, value: Any, attached: dict[str, bytes],
+             fields: dict[str, tuple[type, ...]] = _RECORD) -> dict[str, Any]:
+    """The child's value as the fields of a record: known fields only, each of its type, its claims about the
+    bytes checked in the parent. A child is where hostile bytes are parsed: its record is input, not trusted."""
+    if not isinstance(value, dict):
+        raise FetchRefused(name, "the fetcher's record is not an object")
+    record: dict[str, Any] = {}
+    for key, kinds in fields.items():
+        item = value.get(key, _OPTIONAL.get(key))
+        if not isinstance(item, kinds) or (key == "links" and not all(isinstance(link, str) for link in item)):
+            raise FetchRefused(name, f"the fetcher's record is malformed: {key} is a {type(item).__name__}")
+        record[key] = item
+    raw = attached.get("raw", b"")
+    if hashlib.sha256(raw).hexdigest() != record["sha256"] or record["size_bytes"] != len(raw):
+        raise FetchRefused(name, "the fetcher's raw bytes do not match the hash and size it reported")
     image = attached.get("image")
-    info = value.get("image_info")
+    info = record["image_info"]
     if image is not None:
         if not image.startswith(_PNG) or info is None:
             raise FetchRefused(name, "the fetcher's image is not a PNG")
         info = {**info, "sha256": hashlib.sha256(image).hexdigest(), "size_bytes": len(image)}
-    published = value.get("published_at")
-    return {**value, "retrieved_at": datetime.fromisoformat(value["retrieved_at"]), "image": image, "image_info": info,
-            "published_at": datetime.fromisoformat(published) if published else None}
+    published = record["published_at"]
+    try:
+        return {**record, "retrieved_at": datetime.fromisoformat(record["retrieved_at"]), "image": image,
+                "image_info": info, "published_at": datetime.fromisoformat(published) if published else None}
+    except ValueError as exc:
+        raise FetchRefused(name, f"the fetcher's record is malformed: {exc}") from None
+
+
+def fetched_fields(url: str, value: Any, attached: dict[str, bytes], connected: list[tuple[str, int]]) -> dict[str, Any]:
+    """The fields of a ``Fetched`` for ``url``: ``_checked``, and the final address must be where the broker last
+    connected (a subverted child cannot pass a page off as coming from elsewhere)."""
+    record = _checked(url, value, attached, _FETCH_RECORD)
+    final = urlsplit(record["final_url"])
+    try:
+        endpoint = ((final.hostname or "").lower(), final.port or (443 if final.scheme == "https" else 80))
+    except ValueError:
+        endpoint = None
+    if final.scheme not in ("http", "https") or not connected or endpoint != connected[-1]:
+        raise FetchRefused(url, f"the fetcher says the page came from {record['final_url']!r}, "
+                                f"where its broker made no connection ({connected or 'none'})")
+    return {**record, "url": url}
 
 
 def raw_store_for(lake_root: str) -> Path | None:
@@ -374,7 +491,10 @@ def _isolated(reply: Connection, broker: Connection | None, limits: Confinement,
               args: tuple[Any, ...]) -> None:
     try:
         facts = confinement.enter(limits)
-        value, attachments = target(broker, limits.workdir, *args)
+        # chromium only in the child's own network namespace: in the host's, a page's refresh or link could
+        # reach the host's loopback services (the CSP does not stop a top-level navigation)
+        workdir = limits.workdir if facts["network_namespace"] else None
+        value, attachments = target(broker, workdir, *args)
         value["isolation"] = facts
         reply.send_bytes(json.dumps({"value": value, "attached": list(attachments)}).encode())
         for data in attachments.values():
@@ -570,17 +690,29 @@ def _rendered(name: str, data: bytes, media_type: str, headers: Message, deadlin
 
 
 def _image(data: bytes, content_type: str, media_type: str, javascript: bool, workdir: str | None,
-           seconds: float) -> tuple[dict[str, Any] | None, dict[str, bytes]]:
-    """The image of a page (chromium) or a picture (Pillow) with how it was made, or why there is none."""
-    from workbench.ingest.snapshot import NoImage, page_image, picture
+           seconds: float, rendered: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, bytes]]:
+    """The image of a page (chromium), a PDF (PDFium), a DOCX's text or a picture (Pillow), how it was made, or why none."""
+    from workbench.ingest.snapshot import (
+        NoImage,
+        page_image,
+        pdf_pages,
+        picture,
+        text_image,
+    )
 
     try:
         if media_type.startswith("image/"):
             return {"made_by": "pillow: decoded and redrawn as PNG"}, {"image": picture(data)}
+        if media_type == "application/pdf":
+            return {"made_by": "pdfium: the first pages drawn, no script or form of the PDF run"}, {"image": pdf_pages(data)}
+        if media_type == DOCX:
+            made = text_image(rendered.get("title"), rendered["text"], rendered.get("language"))
+            return {"made_by": "pillow: the document's extracted text laid out as a page"}, {"image": made}
         if media_type not in HTML_TYPES:
             return None, {}
         if workdir is None:
-            return {"error": "no image: chromium runs only where a memory cgroup caps it (none on this machine)"}, {}
+            return {"error": "no image: chromium runs only in the fetcher's own network namespace and memory cgroup "
+                             "(not available on this machine)"}, {}
         made = page_image(data, content_type, javascript, workdir, seconds)
     except NoImage as exc:
         return {"error": f"no image: {exc}"}, {}
@@ -601,7 +733,7 @@ def _fetch_and_render(broker: Connection | None, workdir: str | None, url: str,
     if policy.snapshot and rendered["feed"] is None:
         content_type = answer.getheader("Content-Type") or media_type
         value["image_info"], image = _image(data, content_type, media_type, policy.javascript, workdir,
-                                            policy.render_seconds)
+                                            policy.render_seconds, rendered)
         attachments.update(image)
     return value, attachments
 
@@ -621,9 +753,9 @@ def _parse_document(_broker: Connection | None, workdir: str | None, data: bytes
              "sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data), **rendered}
     attachments: dict[str, bytes] = {}
     if snapshot:
-        value["image_info"], attachments = _image(data, media_type, media_type, False, workdir, 30.0)
+        value["image_info"], attachments = _image(data, media_type, media_type, False, workdir, 30.0, rendered)
     return value, attachments
 
 
-__all__ = ["DEFAULT_USER", "HTML_TYPES", "FetchPolicy", "FetchRefused", "Fetched", "Fetcher", "Parsed", "ensure_user",
-           "raw_store_for", "render"]
+__all__ = ["DEFAULT_USER", "DOCX", "HTML_TYPES", "FetchPolicy", "FetchRefused", "Fetched",
+           "Fetcher", "Parsed", "ensure_user", "fetched_fields", "raw_store_for", "render"]

@@ -96,8 +96,9 @@ class ConnectorSpec(BaseModel):
     backoff_seconds: float = Field(default=1.0, ge=0)
     connection: dict[str, str] = Field(default_factory=dict)
     allowed_hosts: tuple[str, ...] = ()
-    """Web kinds: hosts the fetcher may reach besides ``base_url``'s; only hosts listed here may
-    resolve to private or loopback addresses (a demo site on 127.0.0.1, an intranet source)."""
+    """Web kinds: hosts (``host`` or ``host:port``) the fetcher may reach besides ``base_url``'s; only hosts
+    listed here may resolve to private or loopback addresses (a demo site on 127.0.0.1, an intranet source),
+    and then only on the port listed, else ``base_url``'s port for its own host, else 80 and 443."""
     snapshot: bool = True
     """Document kinds: the fetcher also makes a static image of each page (headless chromium) or picture."""
     javascript: bool = False
