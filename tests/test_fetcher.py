@@ -569,12 +569,13 @@ def test_a_symlink_planted_at_the_raw_store_or_a_raw_file_is_never_followed(tmp_
 
 def test_a_malformed_reply_from_a_subverted_child_fails_that_fetch_not_the_run() -> None:
     """Deeply nested JSON (a RecursionError in the parent's parser), a non-object, an attachment of another name
-    or a broken document each end as ``ChildFailed`` naming the reply; an honest reply still reads."""
+    or a broken document each end as ``ChildFailed`` naming the reply; an honest reply still reads. (Each reply
+    fits the pipe's buffer: the test writes it before reading.)"""
     import multiprocessing
 
     from workbench.ingest.fetcher import ChildFailed, _reply
 
-    replies = {"nested": [b"[" * 200_000 + b"]" * 200_000], "list": [b"[1, 2]"], "broken": [b"{\"value\": "],
+    replies = {"nested": [b"[" * 20_000 + b"]" * 20_000], "list": [b"[1, 2]"], "broken": [b"{\"value\": "],
                "names": [b'{"value": {}, "attached": ["raw", "/etc/passwd"]}', b"x", b"y"],
                "twice": [b'{"value": {}, "attached": ["raw", "raw"]}', b"x", b"y"]}
     for name, messages in replies.items():

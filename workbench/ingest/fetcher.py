@@ -53,9 +53,11 @@ import pwd
 import secrets
 import stat
 import subprocess
+import sys
 import time
+import types
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import Message
@@ -278,7 +280,8 @@ class Fetcher:
             limits = Confinement(identity=identity, user=self.user, memory_bytes=memory_bytes, cpu_seconds=int(timeout) + 2,
                                  cgroup=group, workdir=folder, forbidden=self.forbidden)
             child = context.Process(target=_isolated, daemon=True, args=(send, theirs, limits, target, args))
-            child.start()
+            with _main_left_alone():
+                child.start()
             send.close()
             broker = None
             if ours is not None and theirs is not None and policy is not None:
@@ -377,6 +380,27 @@ class Fetcher:
         finally:
             os.close(folder)
         return str(self.raw_store / digest)
+
+
+@contextlib.contextmanager
+def _main_left_alone() -> Iterator[None]:
+    """While a child is started: the parent's ``__main__`` replaced by an empty module (no file, no spec).
+
+    Why: before it runs its target, every forkserver child re-runs the parent's main script
+    (``multiprocessing.spawn.prepare``; the ``workbench`` console script imports the whole
+    CLI), because the forkserver never learns the main path (CPython 3.11 hands it over under
+    a key the forkserver does not read, so preloading ``__main__`` does not help). That cost
+    ~0.2-0.4 s a page or document, paid as root before the child confines itself. The
+    targets live in library modules, so a child needs nothing of ``__main__``: given no
+    path or spec, ``prepare`` leaves it alone. The swap lasts while ``start`` pickles the
+    process object.
+    """
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 class ChildFailed(Exception):
