@@ -190,6 +190,7 @@ def text_image(title: str | None, text: str, language: str | None = None, width:
         lines = [*lines[:fits - 1], ("…", body)]
     sheet = Image.new("RGB", (width, min(max_height, 2 * margin + line * len(lines))), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
+    draw.rectangle((0, 0, sheet.width - 1, sheet.height - 1), outline=(160, 160, 160))  # the page's edge
     for number, (row, font) in enumerate(lines):
         draw.text((margin, margin + number * line), row, fill=(17, 17, 17), font=font)
     out = io.BytesIO()
