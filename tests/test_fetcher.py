@@ -590,3 +590,21 @@ def test_a_malformed_reply_from_a_subverted_child_fails_that_fetch_not_the_run()
     send.send_bytes(b'{"value": {"text": "ok"}, "attached": ["raw"]}')
     send.send_bytes(b"raw bytes")
     assert _reply(receive, None, 5.0, 1 << 22, None, 0) == ({"text": "ok"}, {"raw": b"raw bytes"})
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="creating Unix users needs root")
+def test_a_persons_account_of_the_fetchers_name_is_never_used_to_fetch(fetch_user: str) -> None:
+    """The hub names a person's Unix user ``<prefix><account>``: an account called ``fetcher`` is ``wb-fetcher``.
+    The fetcher refuses to run as a user with a login shell or a home, instead of putting that person's files
+    and processes next to hostile pages."""
+    import subprocess
+
+    person = fetch_user.replace("-fetch", "-person")
+    subprocess.run(["useradd", "--no-create-home", "--home-dir", f"/home/{person}", "--shell", "/bin/bash", person],
+                   check=True, capture_output=True)
+    try:
+        with pytest.raises(WorkbenchError, match="exists as another account"):
+            ensure_user(person)
+    finally:
+        subprocess.run(["userdel", person], capture_output=True, check=False)
+    assert ensure_user(fetch_user)[0] != 0  # the fetcher's own system user is still taken

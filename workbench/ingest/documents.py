@@ -20,7 +20,13 @@ from pathlib import Path
 import pyarrow as pa
 
 from workbench.ingest.base import Connector, Extract
-from workbench.ingest.fetcher import DEFAULT_USER, Fetcher, FetchRefused, Parsed
+from workbench.ingest.fetcher import (
+    DEFAULT_USER,
+    FETCHER_USER_ENV,
+    Fetcher,
+    FetchRefused,
+    Parsed,
+)
 from workbench.ingest.files import file_rejection, pending_files
 from workbench.ingest.runlog import RunRecord
 from workbench.ingest.spec import TableSource
@@ -30,8 +36,6 @@ from workbench.lake import TableStream, WriteResult
 from workbench.lake.documents import INDEX, Document, DocumentStore
 
 BATCH_DOCUMENTS = 200
-FETCHER_USER_ENV = "WORKBENCH_FETCHER_USER"
-"""Environment key naming the fetcher's Unix user (tests set their own; default ``wb-fetcher``)."""
 RECORD_FILE, IMAGE_FILE = "fetch.json", "snapshot.png"
 """Beside each fetched document in its folder: the fetch record (provenance) and the image the fetcher made."""
 DOCUMENT_SCHEMA = pa.schema([

@@ -71,6 +71,9 @@ from workbench.ingest import confinement
 from workbench.ingest.confinement import Broker, Confinement, Refused
 
 DEFAULT_USER = "wb-fetcher"
+FETCHER_USER_ENV = "WORKBENCH_FETCHER_USER"
+"""Environment key naming the fetcher's Unix user (tests set their own; default ``wb-fetcher``); the document
+kinds read it from their connector environment."""
 USER_AGENT = "customs-workbench-fetcher/0.1"
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -218,8 +221,17 @@ class Fetched(Parsed):
 # -- the parent side ---------------------------------------------------------------------------
 
 
+_NO_LOGIN = ("/usr/sbin/nologin", "/sbin/nologin", "/bin/false", "/usr/bin/false")
+
+
 def ensure_user(name: str) -> tuple[int, int]:
-    """The uid/gid of ``name``, created as a system user without home, shell or groups when missing."""
+    """The uid/gid of ``name``, created as a system user without home, shell or groups when missing.
+
+    An existing user is taken only if it is such a user (no login shell, no home, not root):
+    a person's account of the same name (the hub makes ``wb-<account>``; an account named
+    ``fetcher`` would be ``wb-fetcher``) must never run hostile pages with that person's
+    files and processes within reach.
+    """
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
@@ -230,6 +242,10 @@ def ensure_user(name: str) -> tuple[int, int]:
         except KeyError:
             raise WorkbenchError(f"cannot create the fetcher's user {name}: useradd exited {made.returncode}: "
                                  f"{made.stderr.strip()}") from None
+    if entry.pw_uid == 0 or entry.pw_shell not in _NO_LOGIN or entry.pw_dir != "/nonexistent":
+        raise WorkbenchError(f"the fetcher's user {name} exists as another account (uid {entry.pw_uid}, shell "
+                             f"{entry.pw_shell}, home {entry.pw_dir}); refusing to run fetches as it: set "
+                             f"{FETCHER_USER_ENV} to an unused name")
     return entry.pw_uid, entry.pw_gid
 
 
@@ -781,5 +797,5 @@ def _parse_document(_broker: Connection | None, workdir: str | None, data: bytes
     return value, attachments
 
 
-__all__ = ["DEFAULT_USER", "DOCX", "HTML_TYPES", "FetchPolicy", "FetchRefused", "Fetched",
+__all__ = ["DEFAULT_USER", "DOCX", "FETCHER_USER_ENV", "HTML_TYPES", "FetchPolicy", "FetchRefused", "Fetched",
            "Fetcher", "Parsed", "ensure_user", "fetched_fields", "raw_store_for", "render"]
