@@ -103,22 +103,22 @@ def local_cluster(workers: int, memory: str = "1GiB") -> Iterator[Any]:
 
 
 @contextmanager
-def rss_sampler(client: Any, every: float = 0.2) -> Iterator[dict[str, int]]:
-    """Peak RSS per worker while the block runs (``{"peak": bytes}``), by polling the workers."""
-    import psutil
-
-    peak = {"peak": 0}
+def rss_sampler(client: Any, every: float = 0.2) -> Iterator[dict[str, float]]:
+    """Peak RSS of any worker (``"peak"``, bytes) and the seconds some worker spent paused
+    (``"paused"``: Dask pauses a worker past 80% of its memory) while the block runs, by polling."""
+    peak = {"peak": 0.0, "paused": 0.0}
     stop = threading.Event()
 
-    def rss() -> int:
-        return int(psutil.Process().memory_info().rss)
-
     def sample() -> None:
+        last = time.monotonic()
         while not stop.is_set():
             try:
-                peak["peak"] = max(peak["peak"], *client.run(rss).values())
+                states = client.run(worker_state).values()
+                peak["peak"] = max(peak["peak"], *(rss for rss, _ in states))
+                peak["paused"] += (time.monotonic() - last) if any(paused for _, paused in states) else 0.0
             except Exception:  # noqa: BLE001 - a worker restarting; the pid check reports it
                 pass
+            last = time.monotonic()
             stop.wait(every)
 
     thread = threading.Thread(target=sample, daemon=True)
@@ -128,6 +128,14 @@ def rss_sampler(client: Any, every: float = 0.2) -> Iterator[dict[str, int]]:
     finally:
         stop.set()
         thread.join()
+
+
+def worker_state(dask_worker: Any) -> tuple[int, bool]:
+    """(RSS, paused) of the worker this runs on."""
+    import psutil
+    from distributed.core import Status
+
+    return int(psutil.Process().memory_info().rss), dask_worker.status == Status.paused
 
 
 def same_partitions(wb: Any, wanted: int) -> int:
@@ -220,7 +228,8 @@ def capped_run(through_wb: Callable[[], Any], worker_memory: str, repeat: int) -
     console.print(f"Within the caps: wb.dask in {through_wb().npartitions} partitions on 2 workers x {worker_memory}: "
                   f"{best['wb.dask']:.1f} s; working set (projected columns in memory) "
                   f"{working_set / GIB:.2f} GiB = {working_set / cap:.1f}x one worker's memory; peak worker RSS "
-                  f"{peak['peak'] / GIB:.2f} GiB ({peak['peak'] / cap:.0%} of the cap); "
+                  f"{peak['peak'] / GIB:.2f} GiB ({peak['peak'] / cap:.0%} of the cap); a worker paused for "
+                  f"{peak['paused']:.0f} s; "
                   f"worker killed: {'YES' if killed else 'no'}; {load()}")
     return answer["wb.dask"]
 

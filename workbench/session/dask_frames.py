@@ -97,6 +97,7 @@ class SnapshotPart:
     def __call__(self, part: tuple[Piece, ...], columns: Sequence[str] | None = None) -> Any:
         if columns is not None:
             return replace(self, selected=tuple(c for c in self.selected if c in set(columns)))(part)
+        return_freed_memory()
         needed = self._needed()
         masked = set(self.masked)
         read = [c for c in needed if c not in masked]  # a masked column is never read from the files
@@ -126,6 +127,23 @@ class SnapshotPart:
         if set(filter_columns(self.filters)) & set(self.masked):
             return None, expression
         return expression, None
+
+
+def return_freed_memory() -> None:
+    """Make this process's Arrow allocations come from (and go back to) the C library's malloc.
+
+    pyarrow's default pool (mimalloc) keeps the pages it frees for reuse, so a worker's
+    RSS stays near its high-water mark after every partition, and pandas' pyarrow-backed
+    strings (most of a partition, and what the shuffle and join move) live in that pool.
+    A worker whose RSS stays above Dask's pause threshold (80% of its memory) with no
+    managed data left to spill stops running tasks for good. Measured on a partition of
+    90 MiB: mimalloc left RSS 165-200 MiB above where it started after the partition was
+    dropped; the system pool returned to the start (the nanny sets ``MALLOC_TRIM_THRESHOLD_``
+    so that glibc hands freed memory back). Buffers allocated before the switch keep their
+    own pool, so switching at any time is safe.
+    """
+    if pa.default_memory_pool().backend_name != "system":
+        pa.set_memory_pool(pa.system_memory_pool())
 
 
 def _pandas_type(arrow_type: pa.DataType) -> Any:
