@@ -10,15 +10,19 @@ Figures, all measured in this run on the same Parquet files of one snapshot:
 
 1. the question through ``wb.dask`` (its own partitioning) on 2 workers x 1 GiB (an
    analyst's gateway limits; here a LocalCluster whose nannies enforce the same
-   ``memory_limit`` the gateway sets): seconds, peak worker RSS (sampled every 0.2 s) and
-   whether any worker was killed (worker pids before and after);
+   ``memory_limit`` the gateway sets): seconds, peak worker RSS (sampled every 0.2 s), how
+   long a worker was paused (past 80% of its memory Dask stops a worker's tasks; with
+   nothing left to spill it stays paused and the run hangs: the likely cause of the hung
+   runs before ``wb.dask`` moved workers off Arrow's mimalloc pool, which keeps freed
+   pages, to the system allocator) and whether any worker was killed (pids before and after);
 2. the question through ``wb.dask`` and through ``dask.dataframe.read_parquet`` on the
    snapshot's files with the same plan (``read_parquet`` fuses partitions by the share of
    columns a plan uses; ``wb.dask`` is given as many), interleaved, best of ``--repeat``,
    on 2 workers x ``--compare-memory`` (2 GiB: that fused plan reads partitions of ~0.6M
    rows at 10M declarations, and a 1 GiB worker died on one and left the run hung):
    the overhead ratio (target <= 1.10x); and in one DuckDB session with the same memory
-   (2 GB) and threads (2);
+   (2 GB) and threads (2). Both Dask readers run on the same workers, so on the same Arrow
+   allocator (``wb.dask``'s switch is per process);
 3. ``wb.dask`` on 1, 2 and 4 workers: seconds and parallel efficiency t1 / (n * tn).
 
     python benchmarks/bench_dask.py --lake var/bench/lake-s100-seed1   # the scale-100 world
