@@ -17,6 +17,7 @@ from tests.conftest import world_copy
 from workbench.session import Session
 from workbench.graph.build import EvidenceGraph, build_graph
 from workbench.graph.detect import attached, detection_graph, tight_groups
+from workbench.graph.linker import best_register_links, cluster, initial_keys
 from workbench.graph.names import fold, name_keys
 from workbench.graph.overrides import record_override
 from workbench.graph.resolution import Resolution, resolve
@@ -241,3 +242,26 @@ def test_entity_timeline_shows_a_traders_declarations(world: Session, evidence: 
     assert set(activity.filter(pl.col("activity") == "declaration")["record_id"]) == set(declared["declaration_id"])
     assert activity["date"].is_sorted()
     assert set(_hover_fields(entity_timeline(activity, title=trader))["record hover"]) >= {"activity", "record", "date"}
+
+
+def test_initials_and_a_whole_word_meet_across_order_and_abbreviation() -> None:
+    assert set(initial_keys(["WU J"])) & set(initial_keys(["JUNJIE WU"])) == {"JW|WU"}
+    assert not set(initial_keys(["WU J"])) & set(initial_keys(["WU JUNJIE MING"])), "a third word is another name"
+
+
+def test_namesakes_in_a_register_share_a_mentions_odds() -> None:
+    registers = {"T1": "traders", "T2": "traders", "T3": "traders"}
+    pairs = pl.DataFrame({"unique_id_l": ["C1", "C1", "C2", "C2"], "unique_id_r": ["T1", "T2", "T1", "T3"],
+                          "match_probability": [0.8, 0.8, 0.95, 0.6]})
+    shared = dict(zip(zip(*best_register_links(pairs, registers).select("unique_id_l", "unique_id_r")),
+                      best_register_links(pairs, registers)["match_probability"], strict=True))
+    assert shared[("C1", "T1")] < 0.5 and shared[("C1", "T2")] < 0.5, "two equal namesakes: neither is linked"
+    assert shared[("C2", "T1")] > 0.5 > shared[("C2", "T3")], "the clearly better one keeps most of its weight"
+
+
+def test_two_records_of_one_register_chained_through_mentions_are_cut_apart() -> None:
+    pairs = pl.DataFrame({"unique_id_l": ["C1", "C1", "C2", "C2"], "unique_id_r": ["C2", "T1", "T2", "X"],
+                          "match_probability": [0.6, 0.99, 0.99, 0.9]})
+    roots = cluster(["C1", "C2", "T1", "T2", "X"], pairs, registers={"T1": "traders", "T2": "traders"})
+    assert roots["T1"] != roots["T2"], "a register is deduplicated: two of its records are never one entity"
+    assert roots["C1"] == roots["T1"] and roots["C2"] == roots["T2"] == roots["X"], "only the weakest link is cut"
