@@ -172,3 +172,23 @@ def test_bad_rows_are_named_and_the_rest_still_scores(tmp_path: Path, trained, s
     result = runner.invoke(main, ["models", "score", "kcs_fraud", "--input", str(source), "--output",
                                   str(tmp_path / "o.csv"), "--registry", str(tmp_path / "empty")])
     assert result.exit_code == 1 and "no alias 'champion'" in result.output
+
+
+def _open_registry(folder: str) -> None:
+    from workbench.registry.versions import ModelStore
+
+    ModelStore(Path(folder)).client.search_registered_models(max_results=1)
+
+
+def test_processes_opening_a_new_registry_together_all_succeed(tmp_path: Path) -> None:
+    """MLflow makes its tables at first use; `make up`'s jobs and the live scorer did that together on a
+    new lake and all but one died ("table ... already exists", a failed migration)."""
+    import multiprocessing
+
+    fork = multiprocessing.get_context("fork")
+    opened = [fork.Process(target=_open_registry, args=(str(tmp_path / "registry"),)) for _ in range(4)]
+    for process in opened:
+        process.start()
+    for process in opened:
+        process.join(120)
+    assert [p.exitcode for p in opened] == [0, 0, 0, 0]

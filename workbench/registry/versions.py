@@ -14,6 +14,9 @@ the params ``algorithm`` and ``selection_metric`` and the metric ``model.<select
 
 from __future__ import annotations
 
+import fcntl
+import functools
+import os
 import shutil
 import subprocess
 from collections.abc import Iterable, Mapping
@@ -66,8 +69,30 @@ class ModelStore:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+
+    @functools.cached_property
+    def client(self) -> MlflowClient:
+        """The MLflow client, its database made (or migrated) by one process at a time.
+
+        MLflow creates and migrates its tables at a store's first use; two processes doing it
+        at once on a new registry collide ("table ... already exists", seen when ``make up``'s
+        NER job and the live scorer first opened a new lake's registry together), so that first
+        use happens under an exclusive ``flock`` beside the database. A user who may not write
+        the folder cannot create the database anyway and opens it without the lock.
+        """
         uri = f"sqlite:///{self.folder.resolve() / REGISTRY_DB}"
-        self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        try:
+            fd = os.open(self.folder / f"{REGISTRY_DB}.lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o660)
+        except PermissionError:
+            return MlflowClient(tracking_uri=uri, registry_uri=uri)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            client = MlflowClient(tracking_uri=uri, registry_uri=uri)  # which may already open the store
+            client.search_experiments(max_results=1)
+            client.search_registered_models(max_results=1)
+        finally:
+            os.close(fd)
+        return client
 
     def _experiment(self, name: str) -> str:
         found = self.client.get_experiment_by_name(name)
