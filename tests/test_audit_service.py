@@ -258,3 +258,21 @@ def test_a_users_wb_sql_is_recorded_through_the_socket_as_the_peer_not_as_claime
     finally:
         remove_users(prefix)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_peer_without_an_account_gets_no_role_whatever_it_claims(tmp_path: Path) -> None:
+    """A subverted process of a system user (the fetcher's, say) cannot write records as an administrator."""
+    import pwd
+
+    service = AuditService(tmp_path / "audit", tmp_path / "sockets" / "audit.sock", roles={"carol": "analyst"}.get)
+    try:
+        nobody = pwd.getpwnam("nobody").pw_uid
+        assert service.identify(nobody, "fetcher", "admin") == ("nobody", "none", {"claimed_user": "fetcher",
+                                                                                 "claimed_role": "admin"})
+        unstored = AuditService(tmp_path / "audit2", tmp_path / "sockets2" / "audit.sock")  # no account store
+        try:
+            assert unstored.identify(nobody, None, "analyst")[1] == "analyst"
+        finally:
+            unstored.server_close()
+    finally:
+        service.server_close()

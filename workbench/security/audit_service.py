@@ -10,7 +10,8 @@ Identity comes from the kernel, not from the client: ``SO_PEERCRED`` gives the p
 which names the Unix user (``wb-alice`` -> ``alice``); whatever user the client claims is
 kept only as ``detail.claimed_user``. Root peers (the hub recording a login, the CLI run by
 an administrator) are trusted to name the person a record is about. The role is read from
-the account store when the service knows it, else taken from the client.
+the account store when the service has one (a peer without an account has role ``none``;
+what it claimed is kept as ``detail.claimed_role``), else taken from the client.
 
 Protocol: one JSON object per line each way. Request ``{"event", "status", "tables",
 "rows", "query", "detail", "user", "role"}``; answer ``{"seq", "hash", "user", "role", "ts"}``
@@ -171,10 +172,14 @@ class AuditService(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         user = name.removeprefix(self.unix_prefix) if name.startswith(self.unix_prefix) else name
         if claimed_user and claimed_user != user:
             notes["claimed_user"] = claimed_user
-        known = self.roles(user) if self.roles else None
-        if known and claimed_role and claimed_role != known:
+        if self.roles is None:  # no account store to ask: the client's word is all there is
+            return user, claimed_role or "unknown", notes
+        known = self.roles(user)
+        if claimed_role and claimed_role != known:
             notes["claimed_role"] = claimed_role
-        return user, known or claimed_role or "unknown", notes
+        # A peer without an account (the fetcher's user, say) has no role, whatever it claims: a
+        # subverted child must not write records as an administrator.
+        return user, known or "none", notes
 
     def append(self, uid: int, pid: int, request: dict[str, Any]) -> dict[str, Any]:
         """Chain one client request as a record by the peer ``uid``; returns the record.
