@@ -6,6 +6,7 @@ import json
 import re
 from collections import Counter
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 
 import polars as pl
@@ -25,8 +26,15 @@ from workbench.nlp.training import annotated_sentences, cut_sentences, gold_sent
 from workbench.nlp.triage import TOPICS, triage_priority
 
 HANDWRITTEN = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "ner_handwritten"
+TOPICS_TEST = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "topics_handwritten" / "test.jsonl"
 
 CORPUS = generate_corpus(300, seed=5)
+
+
+@cache
+def training_corpus_text() -> str:
+    """The text of the default training draws (seed 0, more documents than either model trains on), made once."""
+    return "\n".join(d.text for d in generate_corpus(1500, seed=0))
 
 
 def test_corpus_is_reproducible_and_covers_languages_labels_topics_and_shapes() -> None:
@@ -90,8 +98,25 @@ def test_handwritten_set_is_balanced_exact_and_never_in_the_corpus() -> None:
         assert {label for s in sentences for *_, label in s.spans} == set(LABELS)
     rows = [json.loads(line) for name in splits for line in (HANDWRITTEN / f"{name}.jsonl").read_text().splitlines()]
     assert all(r["text"][e["start"]:e["end"]] == e["text"] for r in rows for e in r["entities"])
-    corpus_text = "\n".join(d.text for d in generate_corpus(1500, seed=0))
-    assert [s.text for s in both if s.text in corpus_text] == []
+    assert [s.text for s in both if s.text in training_corpus_text()] == []
+
+
+def test_handwritten_topic_sets_follow_the_policy_stay_apart_and_are_never_in_the_corpus() -> None:
+    """The classifier's calibration split (shipped) and test split (reported): both languages and every topic
+    and priority in each, priorities by the triage policy from the facts written beside each text, no text in
+    both splits or in what the heads train on."""
+    from workbench.nlp.classify import CALIBRATION_SET
+
+    splits = {path.name: [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+              for path in (CALIBRATION_SET, TOPICS_TEST)}
+    assert [len(rows) for rows in splits.values()] == [120, 200]
+    for rows in splits.values():
+        assert Counter(r["language"] for r in rows)["en"] == Counter(r["language"] for r in rows)["zh"]
+        assert {r["topic"] for r in rows} == set(TOPICS) and {r["priority"] for r in rows} == {"high", "medium", "low"}
+        assert all(r["priority"] == triage_priority(r["topic"], r["largest_sum_hkd"], r["arrest"]) for r in rows)
+    calibration, test = ({r["text"] for r in rows} for rows in splits.values())
+    assert not calibration & test and len({r["id"] for rows in splits.values() for r in rows}) == 320
+    assert [t for t in calibration | test if t in training_corpus_text()] == []
 
 
 def test_corpus_shares_no_sentence_frame_or_name_pool_with_the_world() -> None:
@@ -100,8 +125,7 @@ def test_corpus_shares_no_sentence_frame_or_name_pool_with_the_world() -> None:
     fragments = {f.strip() for t in EN_TEMPLATES + ZH_TEMPLATES for f in re.split(r"\{[A-Z0-9]+\}", t)}
     long_fragments = [f for f in fragments if len(f) >= (12 if f.isascii() else 6)]
     assert len(long_fragments) > 20
-    text = "\n".join(d.text for d in generate_corpus(1500, seed=0))
-    assert [f for f in long_fragments if f in text] == []
+    assert [f for f in long_fragments if f in training_corpus_text()] == []
     names = [d.text[a:b] for d in CORPUS for a, b, label in d.spans if label in ("ORG", "PERSON")
              or (label == "VESSEL" and d.text[a:b].isascii())]  # Chinese hull names are drawn character by character
     world_words = [w for pair in COMPANY_WORDS for w in pair] + list(VESSEL_WORDS) + [
