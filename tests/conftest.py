@@ -19,6 +19,7 @@ from workbench.session import Session, connect
 if TYPE_CHECKING:
     from tests.fault_support import SharedStack
 
+pytest_plugins = ["tests.nlp_shipped"]  # trains make up's tagger in the background when a test needs it
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # No settings file from the checkout (`make up` leaves one): tests name their lakes themselves.
 os.environ.setdefault("WORKBENCH_CONFIG", "")

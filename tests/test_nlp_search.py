@@ -44,10 +44,10 @@ def bilingual_documents() -> list[Document]:
 
 @pytest.fixture(scope="session")
 def e5_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The converted encoder in the run's base temp folder (``convert`` is idempotent, so test modules share it)."""
-    from workbench.nlp.encoder import convert
+    """The converted encoder, the same folder as ``test_nlp``'s: one conversion per run."""
+    from tests.test_nlp import shared_encoder_dir
 
-    return convert(tmp_path_factory.getbasetemp() / "e5-small-shared")
+    return shared_encoder_dir(tmp_path_factory)
 
 
 @pytest.fixture()
