@@ -30,6 +30,7 @@ Goals (issue 17): p95 <= 5 s and p99 <= 10 s at 20 records/s; proxy p99 <= 20 ms
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import random
@@ -100,6 +101,7 @@ def loop_latency(root: Path, db_url: str, env: dict[str, str], lake: str, rate: 
         "scorer": [WORKBENCH, "models", "live", "--every", "0.25", "--registry", str(root / "registry")],
     }
     running = {name: start(cmd, env, root / f"{name}.log") for name, cmd in daemons.items()}
+    atexit.register(lambda: [proc.kill() for proc in running.values() if proc.poll() is None])  # on a failure too
     wb = connect(lake, user="bench")
     feed = Feed(db_url, {}, seed=1, folder=root)
     probe = feed.publish(1)  # wait for the loop to be warm: the first record through
