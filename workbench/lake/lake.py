@@ -423,7 +423,7 @@ def _compact_if_fragmented(dt: DeltaTable, key: tuple[str, ...]) -> None:
     """
     files = pa.table(dt.get_add_actions(flatten=True))
     sizes = files.column("size_bytes")
-    if pc.sum(sizes).as_py() <= TARGET_FILE_BYTES:
+    if (pc.sum(sizes).as_py() or 0) <= TARGET_FILE_BYTES:  # a table of no files sums to null
         if files.num_rows <= FRAGMENTED_FILES:
             return
         target = TARGET_FILE_BYTES
