@@ -121,11 +121,17 @@ def test_explorer_shows_identity_network_provenance_timeline_and_expands(
     wait_for_text(page, first["label"])  # the links table
     assert canvas_painted(page), "network plot canvas is blank"
 
-    page.get_by_text(first["label"], exact=True).last.click()  # pick the strongest link: its source records
     records = wb.sql("""SELECT v.record_id FROM curated.graph_edges e JOIN curated.graph_evidence v USING (edge_id)
         WHERE e.source = $a AND e.target = $b""", {"a": min(target["entity_id"], first["node_id"]),
                                                    "b": max(target["entity_id"], first["node_id"])})
-    text = wait_for_text(page, "Source records behind")
+    for attempt in range(6):  # pick the strongest link: its source records (a click while the table is
+        page.get_by_text(first["label"], exact=True).last.click()  # still being redrawn is lost: click again)
+        try:
+            text = wait_for_text(page, "Source records behind", timeout=10.0)
+            break
+        except AssertionError:
+            if attempt == 5:
+                raise
     deadline = time.monotonic() + 20
     while not all(r in text for r in records["record_id"].to_list()[:3]) and time.monotonic() < deadline:
         page.wait_for_timeout(250)
