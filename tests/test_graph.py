@@ -265,3 +265,54 @@ def test_two_records_of_one_register_chained_through_mentions_are_cut_apart() ->
     roots = cluster(["C1", "C2", "T1", "T2", "X"], pairs, registers={"T1": "traders", "T2": "traders"})
     assert roots["T1"] != roots["T2"], "a register is deduplicated: two of its records are never one entity"
     assert roots["C1"] == roots["T1"] and roots["C2"] == roots["T2"] == roots["X"], "only the weakest link is cut"
+
+
+def test_an_officers_confirmed_hit_marks_its_entities_and_raises_their_networks_risk(
+        world: Session, evidence: EvidenceGraph) -> None:
+    """A seizure recorded through a field officer's session (the clearance app's path) makes the declaration's
+    trader and the crossing's vehicle known offenders from the decision's day; the next build raises the node
+    risk around them and the trader's community's share of it; a cleared inspection marks nobody. Last in the
+    module: the results it writes would seed the detection tests above."""
+    from datetime import UTC, datetime
+
+    from workbench.apps.clearance import record_decision
+    from workbench.graph.analytics import offender_dates
+    from workbench.session import connect
+
+    before = evidence.nodes
+    cased = set(offender_dates(world)["entity_id"].to_list())
+    assert cased and offender_dates(world)["why"].unique().to_list() == ["case"]
+    quiet = before.filter((pl.col("kind") == "trader") & ~pl.col("node_id").is_in(list(cased))
+                          & (pl.col("degree") >= 2)).sort("risk", "node_id")
+    trader = quiet.row(0, named=True)
+    declaration, port = world.sql("SELECT declaration_id, port_code FROM curated.declarations WHERE trader_id = "
+                                  "$t ORDER BY 1 LIMIT 1", {"t": trader["source_ids"].split(" | ")[0]}).row(0)
+    crossing, control_point, plate = world.sql(
+        "SELECT crossing_id, control_point, plate FROM curated.crossings ORDER BY 1 LIMIT 1").row(0)
+    officer = connect(world.settings.lake, user="officer-7", role="field_officer")
+    queued = {"model": "declaration_risk", "version": 1, "selection": "score"}
+    record_decision(officer, {**queued, "record_id": declaration, "kind": "declaration", "place": port},
+                    "inspect", "seizure", seizure_goods="cigarettes")
+    record_decision(officer, {**queued, "model": "crossing_risk", "record_id": crossing, "kind": "crossing",
+                              "place": control_point}, "inspect", "seizure", seizure_goods="2 pistols")
+    other = world.sql("SELECT declaration_id FROM curated.declarations WHERE trader_id <> $t ORDER BY 1 LIMIT 1",
+                      {"t": trader["source_ids"].split(" | ")[0]}).item()
+    record_decision(officer, {**queued, "record_id": other, "kind": "declaration", "place": port}, "inspect", "clear")
+
+    hits = offender_dates(world).filter(pl.col("why") == "hit")
+    assert {trader["node_id"], f"vehicle:{plate}"} <= set(hits["entity_id"].to_list())
+    assert hits["since"].unique().to_list() == [datetime.now(UTC).date()]
+    cleared = world.sql("SELECT trader_id FROM curated.declarations WHERE declaration_id = $d", {"d": other}).item()
+    cleared_node = before.filter(pl.col("source_ids").str.split(" | ").list.contains(cleared))["node_id"].item()
+    assert cleared_node not in set(hits["entity_id"].to_list())  # a clear inspection marks nobody
+
+    rebuilt = build_graph(world)
+    assert not rebuilt.reused  # the results table is an input of the build
+    after = rebuilt.nodes
+    risk = {name: dict(zip(frame["node_id"], frame["risk"], strict=True)) for name, frame in (("before", before),
+                                                                                                ("after", after))}
+    assert risk["after"][trader["node_id"]] > 5 * risk["before"][trader["node_id"]]
+    neighbours = list(evidence.graph.neighbors(trader["node_id"]))
+    assert sum(risk["after"][n] for n in neighbours) > sum(risk["before"][n] for n in neighbours)
+    community = before.filter(pl.col("community") == trader["community"])["node_id"].to_list()
+    assert sum(risk["after"][n] for n in community) > sum(risk["before"][n] for n in community)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.risk.network import NetworkFeature, NetworkSnapshots, feature_names, month_starts, replay, with_hits
+from workbench.risk.network import NetworkFeature, NetworkSnapshots, feature_names, month_starts, replay
 from workbench.risk.specs import Network
 
 SPEC = Network(key="trader_id", hops=2)
@@ -59,21 +59,3 @@ def test_later_edges_and_cases_do_not_change_earlier_rows_features() -> None:
     assert frozen.loc[0, HOPS] == 2 and frozen.loc[0, NEAR] == 1 and frozen.iloc[2].isna().all()
     with pytest.raises(ValueError, match="2024-04-21"):  # training computes the fit cutoff; a missing one is a bug
         before.fit(rows, np.zeros(3), pd.Series(pd.to_datetime(["2024-04-20"] * 3)))
-
-
-def test_a_confirmed_hit_makes_its_actor_an_offender_from_the_decision_day() -> None:
-    """An officer's hit on a record of actor T3 (entity E2, T1's contact) raises T1's network risk from the
-    snapshot after the decision, and not before."""
-    members = pd.concat([MEMBERS, pd.DataFrame({"key": ["T3"], "entity_id": ["E2"]})], ignore_index=True)
-    hits = pd.DataFrame({"key": ["T3", "T3", "T404"], "since": [date(2024, 2, 15), date(2024, 3, 20),
-                                                               date(2024, 1, 2)]})
-    offenders = with_hits(OFFENDERS, hits, members)
-    assert sorted(offenders["entity_id"]) == ["E2", "E3"]  # once each; an actor outside the graph marks nothing
-    marked = replay(EDGES, MEMBERS, offenders, SPEC, CUTOFFS).set_index("cutoff")
-    plain = table()
-    for cutoff in ("2024-01-01", "2024-02-01"):
-        assert (marked.loc[pd.Timestamp(cutoff), [HOPS, NEAR]] == plain.loc[pd.Timestamp(cutoff), [HOPS, NEAR]]).all()
-    march = marked.loc[pd.Timestamp("2024-03-01")]
-    assert (march[HOPS], march[NEAR]) == (1, 1)
-    assert plain.loc[pd.Timestamp("2024-03-01"), [HOPS, NEAR]].tolist() == [3, 0]
-    assert marked.loc[pd.Timestamp("2024-05-01"), NEAR] == 2  # E2 by the hit, E3 by its case

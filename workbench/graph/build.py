@@ -10,7 +10,11 @@ can always be traced to the declarations, crossings, case files or notes that ma
 Relations over tables that another step produces (``co_mentioned`` reads the NLP
 mentions) are skipped while those tables do not exist. Every node also gets its
 whole-graph figures (degree, PageRank, offender-seeded risk, community) computed on the
-compact CSR form (``compact.py``), so they scale to millions of edges. A build records
+compact CSR form (``compact.py``), so they scale to millions of edges. Offenders are the
+parties of case files and the entities behind officers' confirmed hits
+(``analytics.offender_dates``); the clearance results are an input of the build, so the
+next build after a hit is recorded raises the risk around it (``network detect`` reads
+the offenders afresh at every run, so it sees the hit at once). A build records
 the versions of every table it read; ``build_graph`` over unchanged inputs returns the
 stored graph instead of rebuilding it.
 """
@@ -24,7 +28,7 @@ import networkx as nx
 import polars as pl
 
 from workbench.session import Session
-from workbench.graph.analytics import known_offenders
+from workbench.graph.analytics import CLEARANCE_RESULTS, known_offenders
 from workbench.graph.compact import CompactGraph
 from workbench.graph.tables import EDGES, ENTITIES, EVIDENCE, NODES
 from workbench.lake.catalog import Lineage
@@ -114,8 +118,11 @@ def active_relations(wb: Session) -> dict[str, str]:
 
 
 def input_versions(wb: Session) -> dict[str, int]:
-    """Current Delta versions of every table a build reads (resolved entities and the relations' sources)."""
+    """Current Delta versions of every table a build reads (resolved entities, the relations' sources and the
+    offenders' sources: case files and officers' clearance results, so a confirmed hit rebuilds the node risk)."""
     reads = [ENTITIES, "curated.case_parties", *(f"({query})" for query in active_relations(wb).values())]
+    if CLEARANCE_RESULTS in set(wb.tables()["name"].to_list()):
+        reads.append(CLEARANCE_RESULTS)
     return wb.engine.versions(" UNION ALL ".join(f"SELECT 1 FROM {read}" for read in reads))
 
 

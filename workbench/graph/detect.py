@@ -19,7 +19,8 @@ person, a witness in a case all pull strangers in. Detection therefore works on 
    evidence), so hangers-on with one link are not reported as members.
 
 Groups are ranked by reasons an analyst can check, each computed from curated tables
-(never truth): members named as offenders in case files, offender-seeded personalised
+(never truth): members named as offenders in case files or behind an officer's confirmed
+hit at clearance, offender-seeded personalised
 PageRank reaching the group, phones/addresses several members share, inspection
 findings, and anomalous trade (unit values far below the earlier declarations of the same
 HS code in ``curated.declarations``).
@@ -35,9 +36,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import networkx as nx
+import polars as pl
 
 from workbench.session import Session
-from workbench.graph.analytics import known_offenders, risk
+from workbench.graph.analytics import offender_dates, risk
 from workbench.graph.build import load_graph
 
 OUTPUT_KINDS = ("trader", "person", "vehicle", "phone", "address", "broker")
@@ -75,10 +77,13 @@ class Signals:
     """Per-node evidence used to rank groups; all from curated tables."""
 
     offenders: set[str]
+    """Case files' offenders and the entities of officers' confirmed hits (``analytics.offender_dates``)."""
     heat: dict[str, float]
     findings: dict[str, int]
     anomalies: dict[str, tuple[int, int]]
     """trader id -> (anomalous declarations, declarations with a peer median)."""
+    confirmed: set[str] = field(default_factory=set)
+    """The offenders behind an officer's confirmed hit (a subset of ``offenders``)."""
 
 
 def findings_by_node(wb: Session) -> dict[str, int]:
@@ -114,8 +119,10 @@ def anomalous_trade(wb: Session, fence: float = FENCE_IQR, min_peers: int = MIN_
 
 
 def signals(wb: Session, graph: nx.Graph) -> Signals:
-    offenders = known_offenders(wb)
-    return Signals(offenders, risk(graph, offenders), findings_by_node(wb), anomalous_trade(wb))
+    dated = offender_dates(wb)
+    offenders = set(dated["entity_id"].to_list())
+    confirmed = set(dated.filter(pl.col("why") == "hit")["entity_id"].to_list())
+    return Signals(offenders, risk(graph, offenders), findings_by_node(wb), anomalous_trade(wb), confirmed)
 
 
 def _idf(degree: int) -> float:
@@ -273,8 +280,10 @@ def assess(graph: nx.Graph, nodes: set[str], sig: Signals) -> tuple[float, list[
     reasons = [f"{len(entities)} companies/people, tied by {len(shared)} shared phone(s)/address(es) and "
                f"{graph.subgraph(nodes).number_of_edges()} evidence links"]
     if named:
-        reasons.append(f"{len(named)} member(s) named in case files as arrested, suspect or offending company")
-    reasons.append(f"receives {mass:.1%} of the risk propagated from case files (personalised PageRank), "
+        confirmed = sum(v in sig.confirmed for v in named)
+        reasons.append(f"{len(named)} member(s) named in case files as arrested, suspect or offending company"
+                       + (f" or behind an officer's confirmed hit ({confirmed})" if confirmed else ""))
+    reasons.append(f"receives {mass:.1%} of the risk propagated from known offenders (personalised PageRank), "
                    f"{lift:.1f}x its share of the graph")
     if hits:
         reasons.append(f"{hits} inspection discrepancy/seizure finding(s) on members' declarations or crossings")

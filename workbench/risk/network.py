@@ -7,14 +7,14 @@ one, and how many lie within ``hops``). Read through the graph area's public tab
 
 Leakage: the graph in the lake is built from every record up to now, so it cannot be used
 as it stands. Every edge carries the date it was first evidenced (``first_seen``) and
-every offender the date of their first case, so the graph is replayed in time: a snapshot
+every offender the date of their first case (or confirmed hit), so the graph is replayed in time: a snapshot
 "as of" a cutoff keeps only edges first seen, and offenders whose case was opened,
 strictly before it. Training rows read the snapshot as of the first day of their month;
 rows scored later read the snapshot as of the day after the last fitted row (frozen, like
 actor history). Register edges without a date (people's phones and addresses) are kept at
 every cutoff: they are standing register facts, not events. The entity resolution itself
 (which records are one company) is not replayed; it decides identity, not offences, and
-an offender flag only ever comes from a dated case.
+an offender flag only ever comes from a dated case or a dated officer's confirmed hit.
 
 PageRank and Louvain community size are left out on purpose: both are global
 computations (about a second each on the scale-1 graph here) that would have to be
@@ -29,12 +29,12 @@ from datetime import date, timedelta
 import networkx as nx
 import numpy as np
 import pandas as pd
+import polars as pl
 
 from workbench.session import Session
-from workbench.graph.analytics import OFFENDER_ROLES
+from workbench.graph.analytics import offender_dates
 from workbench.graph.tables import EDGES, ENTITIES
 from workbench.risk.asof import AsOfFeature
-from workbench.risk.data import HITS, RESULTS
 from workbench.risk.specs import Network
 
 CASES = ("curated.case_parties", "curated.cases")
@@ -60,53 +60,21 @@ class NetworkSnapshots:
     """``cutoff`` (datetime64), ``key``, then ``feature_names(spec)``; actors outside the graph have no row."""
 
 
-def confirmed_hits(session: Session, records: tuple[str, str], key: str) -> pd.DataFrame:
-    """Actors (``key``: their id in the records' table) of records whose inspection an officer recorded as a hit,
-    with the day of the first such decision: columns ``key``, ``since``.
-
-    The live loop's feedback into the network: a confirmed hit makes the record's actor an
-    offender from that day, as a case does, so the actors near it in the graph get a
-    higher "offenders within hops" and a lower "hops to offender" in every snapshot after
-    it (a retrained model then scores them higher). Dated by the decision, so no earlier
-    snapshot sees it. ``records``: the model's table and id column.
-    """
-    table, id_column = records
-    if RESULTS not in set(session.tables()["name"].to_list()):
-        return pd.DataFrame({"key": pd.Series(dtype=object), "since": pd.Series(dtype=object)})
-    return session.sql(f"""SELECT CAST(t."{key}" AS VARCHAR) AS key, min(CAST(r.decided_at AS DATE)) AS since
-        FROM {RESULTS} r JOIN {table} t ON CAST(t."{id_column}" AS VARCHAR) = r.record_id
-        WHERE r.decision = 'inspect' AND list_contains($hits, r.result) AND t."{key}" IS NOT NULL GROUP BY 1""",
-                       {"hits": list(HITS)}).to_pandas()
-
-
-def with_hits(offenders: pd.DataFrame, hits: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
-    """``offenders`` (entity_id, since) and the entities of confirmed ``hits`` (key, since) through ``members``
-    (key, entity_id), each once with its earliest day."""
-    marked = hits.merge(members, on="key")[["entity_id", "since"]]
-    both = pd.concat([offenders[["entity_id", "since"]], marked], ignore_index=True)
-    both["since"] = pd.to_datetime(both["since"])
-    return both.groupby("entity_id", as_index=False)["since"].min()
-
-
-def network_snapshots(session: Session, spec: Network, cutoffs: list[date], records: tuple[str, str] | None = None,
-                      ) -> NetworkSnapshots | None:
+def network_snapshots(session: Session, spec: Network, cutoffs: list[date]) -> NetworkSnapshots | None:
     """Replay the evidence graph to each cutoff; ``None`` when the lake has no graph (features then absent).
 
-    With ``records`` (the model's table and id column), officers' confirmed hits count as
-    offences too (``confirmed_hits``)."""
+    Offenders are the graph's (``graph.analytics.offender_dates``): case files' parties from
+    the day the case was opened, and the entities of officers' confirmed hits from the day
+    of the decision, so a hit raises the network features of the actors near it in every
+    snapshot after it (a retrained model then scores them higher), and no earlier one."""
     present = set(session.tables()["name"].to_list())
     if not {EDGES, ENTITIES, *CASES} <= present:
         return None
     members = session.sql(f"SELECT source_id AS key, entity_id FROM {ENTITIES} WHERE source_table = $register",
                           {"register": spec.source_table}).to_pandas()
     edges = session.sql(f"SELECT source, target, first_seen FROM {EDGES}").to_pandas()
-    roles = ", ".join(f"'{r}'" for r in OFFENDER_ROLES)
-    offenders = session.sql(f"""SELECT e.entity_id, min(c.opened_on) AS since FROM {ENTITIES} e
-        JOIN curated.case_parties p ON e.source_table = 'case_parties' AND e.source_id = p.party_id
-        JOIN curated.cases c ON c.case_id = p.case_id WHERE p.role IN ({roles}) GROUP BY e.entity_id""").to_pandas()
-    if records is not None:
-        offenders = with_hits(offenders, confirmed_hits(session, records, spec.key), members)
-    return NetworkSnapshots(spec, replay(edges, members, offenders, spec, cutoffs))
+    offenders = offender_dates(session).drop_nulls("since").group_by("entity_id").agg(pl.col("since").min())
+    return NetworkSnapshots(spec, replay(edges, members, offenders.to_pandas(), spec, cutoffs))
 
 
 def replay(edges: pd.DataFrame, members: pd.DataFrame, offenders: pd.DataFrame, spec: Network,

@@ -95,8 +95,7 @@ def _load_lake(spec: ModelSpec, session: Session, as_of: datetime | None) -> Tra
         dates = pd.to_datetime(rows[spec.model.date])
         after = [pd.to_datetime(part[spec.model.date]).max().date() + timedelta(days=1) for part in (train, rows)]
         network = network_snapshots(session, spec.features.network,
-                                    month_starts(dates.min().date(), dates.max().date()) + after,
-                                    records=(spec.data.table, spec.model.id))
+                                    month_starts(dates.min().date(), dates.max().date()) + after)
     return TrainingData(train, y_train, validate, y_validate, [], read.checked.rejections, read.versions, network)
 
 
