@@ -167,7 +167,9 @@ def main() -> None:
         jobs = json.loads(subprocess.run([str(clone / ".venv" / "bin" / "workbench"), "jobs", "--format", "json"],
                                          cwd=clone, env=env, capture_output=True, text=True, check=True).stdout)
         report["jobs"] = {j["name"]: {"status": j["status"], "seconds": round(j["finished"] - j["started"], 1)
-                                      if j["finished"] and j["started"] else None} for j in jobs}
+                                      if j["finished"] and j["started"] else None,
+                                      "cpu_seconds": j.get("cpu_seconds")} for j in jobs}
+        report["jobs_cpu_seconds"] = round(sum(j.get("cpu_seconds") or 0.0 for j in jobs), 1)
         code, lines = timed_run(make, clone, env, log)
         report["second_up_seconds"] = round(lines[-1][0] if lines else 0.0, 1)
         report["second_up_ok"] = code == 0

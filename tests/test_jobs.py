@@ -52,10 +52,16 @@ def test_the_packaged_plan_is_valid_and_names_a_step_for_each_table_it_makes() -
 
 def test_detached_runner_tracks_each_job_names_failures_and_blocks_dependents(tmp_path: Path) -> None:
     """A job fails on a table a packaged job makes (the error names that step), the job after it is
-    blocked naming it, and the job after "*" still runs and succeeds; the runner outlives `start`."""
+    blocked naming it, and the job after "*" still runs and succeeds; the runner outlives `start`.
+    Meanwhile the supervised group the plan outranks runs niced, and at full priority again after."""
+    import os
+
+    from workbench.platform.supervisor import Program, Supervisor
+
     lake, state = tmp_path / "lake", tmp_path / "state"
     plan_file = tmp_path / "jobs.toml"
     plan_file.write_text(f"""parallel = 2
+outranks = ["loop"]
 [[jobs]]
 name = "needs-graph"
 title = "Graph query"
@@ -73,9 +79,20 @@ after = ["*"]
 """)
     plan = jobs.load_plan(plan_file)
     assert [s.status for s in jobs.states(state, plan)] == ["not started"] * 3
-    pid = jobs.start(state, cwd=tmp_path, env={"WORKBENCH_CONFIG": ""}, plan_file=plan_file)
-    assert jobs.start(state, cwd=tmp_path, plan_file=plan_file) == pid  # one runner at a time
-    final = {s.name: s for s in jobs.wait(state, timeout=180, poll=0.5, plan=plan)}
+    supervisor = Supervisor(state)
+    supervisor.add_group("loop", [Program("feed", ["/bin/sleep", "600"], startsecs=0)], dict(os.environ))
+    try:
+        feed = wait_until(lambda: supervisor.processes()[0].pid, 30, what="the loop running")
+        pid = jobs.start(state, cwd=tmp_path, env={"WORKBENCH_CONFIG": ""}, plan_file=plan_file)
+        assert jobs.start(state, cwd=tmp_path, plan_file=plan_file) == pid  # one runner at a time
+        ours = os.getpriority(os.PRIO_PROCESS, 0)  # the runner's and supervisord's too
+        yielding = min(ours + jobs.JOB_NICENESS + jobs.YIELDING, 19)
+        wait_until(lambda: os.getpriority(os.PRIO_PROCESS, feed) == yielding, 30, what="the loop yielding")
+        final = {s.name: s for s in jobs.wait(state, timeout=180, poll=0.5, plan=plan)}
+        wait_until(lambda: jobs.runner_pid(state) is None, 30, what="the runner ending after its last job")
+        assert os.getpriority(os.PRIO_PROCESS, feed) == ours
+    finally:
+        supervisor.stop(timeout=30)
     assert {n: s.status for n, s in final.items()} == {
         "needs-graph": "failed", "after-graph": "blocked", "last": "done"}
     assert final["last"].exit_code == 0 and final["last"].progress == 1.0
@@ -87,7 +104,7 @@ after = ["*"]
     assert oct(folder.stat().st_mode & 0o777) == "0o700"
     assert json.loads((folder / "last.json").read_text())["status"] == "done"
     assert "lake" in (folder / "last.log").read_text()  # each job's output in its own log
-    wait_until(lambda: jobs.runner_pid(state) is None, 30, what="the runner ending after its last job")
+    assert final["last"].cpu_seconds is not None and final["last"].cpu_seconds > 0  # its own CPU, children included
 
 
 def test_apps_and_commands_can_say_how_far_a_missing_table_is(tmp_path: Path) -> None:

@@ -351,7 +351,19 @@ def test_reapplying_changes_nothing_and_repairs_drift(enforced: Enforced) -> Non
     os.chmod(truth, 0o644)  # someone "fixes" a permission by hand
     repaired = lp.apply_plan(lp.compile_plan(enforced.location, POLICY, enforced.prefix))
     assert repaired.changed == [truth]
+    assert repaired.unchanged > 0  # the files nothing touched since the last run were not reopened
     assert not probe(enforced.user("analyst"), [("read", truth)])[f"read:{truth}"]
+    # A rule that asks something else than at the last run reopens its files, however old their last change:
+    # the record says that run started an hour from now, and that truth/rings' rule was another.
+    record = enforced.root / lp.VERIFIED
+    assert oct(record.stat().st_mode & 0o777) == "0o600" and record.stat().st_uid == 0
+    verified = json.loads(record.read_text())
+    os.chmod(truth, 0o644)
+    record.write_text(json.dumps({"started_ns": verified["started_ns"] + 3600 * 10**9,
+                                  "rules": {**verified["rules"], "truth/rings": "another rule"}}))
+    assert lp.apply_plan(lp.compile_plan(enforced.location, POLICY, enforced.prefix)).changed == [truth]
+    full = lp.apply_plan(lp.compile_plan(enforced.location, POLICY, enforced.prefix), full=True)
+    assert full.unchanged == 0 and full.changed == []
 
 
 @needs_root

@@ -128,6 +128,12 @@ def test_a_group_joins_and_leaves_a_running_supervisord_and_status_lists_it(tmp_
         wait_until(lambda: {p.name: p.state for p in supervisor.processes()} == dict.fromkeys(
             ["sleeper", "feed", "scorer"], "RUNNING"), 30, what="the group running beside the stack")
         assert supervisor.add_group("loop", group, dict(os.environ)) == []  # as asked already: nothing restarts
+        pids, ours = {p.name: p.pid for p in supervisor.processes()}, os.getpriority(os.PRIO_PROCESS, 0)
+        assert sorted(supervisor.renice("loop", ours + 5)) == sorted([pids["feed"], pids["scorer"]])  # yield the CPU
+        niceness = [os.getpriority(os.PRIO_PROCESS, pids[n]) for n in ("feed", "scorer", "sleeper")]
+        assert niceness == [ours + 5, ours + 5, ours]
+        assert supervisor.renice("loop", ours + 5) == [] and len(supervisor.renice("loop", None)) == 2
+        assert os.getpriority(os.PRIO_PROCESS, pids["feed"]) == ours  # supervisord's own again
         feed = supervisor.signal("feed")
         wait_until(lambda: process_state(supervisor, "feed")[1] not in (None, feed), 10, what="feed restarted")
         listed = {c.name: c for c in stack.status(HubProfile(state_dir=tmp_path / "state"))}

@@ -25,6 +25,8 @@ def _rows(states: list) -> list[dict[str, object]]:  # type: ignore[type-arg]
     for s in states:
         left = "" if s.status != "running" and s.status != "pending" else minutes_text(s.seconds_left)
         took = f"{s.finished - s.started:.0f} s" if s.finished and s.started else ""
+        if took and s.cpu_seconds is not None:
+            took += f" ({s.cpu_seconds:.0f} s CPU)"
         rows.append({"job": s.name, "what": s.title, "status": s.status,
                      "progress": "" if s.progress is None else f"{s.progress:.0%}", "time left": left,
                      "took": took, "detail": s.error or (s.log if s.status == "running" else "")})

@@ -67,8 +67,10 @@ def lake() -> None:
 @click.option("--unix-prefix", default=None, metavar="PREFIX",
               help="The hub's Unix-user prefix, which names the role groups (default: $WORKBENCH_HUB_UNIX_PREFIX or wb-).")
 @click.option("--apply", "apply", is_flag=True, help="Create the groups and change what differs (root only).")
+@click.option("--full", is_flag=True,
+              help="With --apply: reopen every file, also those unchanged since the last run verified them.")
 @format_option("table", "json")
-def permissions(lake_root: str | None, unix_prefix: str | None, apply: bool, fmt: str) -> None:
+def permissions(lake_root: str | None, unix_prefix: str | None, apply: bool, full: bool, fmt: str) -> None:
     """Show (or --apply) the file permissions that enforce the access policy on the lake."""
     from workbench.lake.storage import LakeLocation
     from workbench.security.lake_permissions import apply_plan, compile_plan
@@ -84,5 +86,5 @@ def permissions(lake_root: str | None, unix_prefix: str | None, apply: bool, fmt
                         load_policy(policy_path(settings)), unix_prefix)
     emit(plan.frame(), fmt, title=f"Lake permissions of {plan.root} (groups: {', '.join(plan.groups.values())})")
     if not plan.remote:
-        report = apply_plan(plan, write=apply)
+        report = apply_plan(plan, write=apply, full=full)
         click.echo(("applied: " if apply else "pending (run with --apply): ") + report.summary(), err=fmt == "json")

@@ -261,6 +261,23 @@ class Supervisor:
         self._apply(restart_stopped=False)
         return names
 
+    def renice(self, group: str, niceness: int | None) -> list[int]:
+        """Run ``group``'s processes (``add_group``) at ``niceness`` (None: supervisord's own, which they
+        started with), so they yield the CPU to other work or stop yielding; the pids changed. Every
+        thread is set: Linux keeps a niceness per thread, and a process's pools run by then. A process
+        supervisord restarts starts at supervisord's niceness again: to keep it, call this again."""
+        path = self.groups_dir / f"{group}.conf"
+        if not path.exists() or not self.running():
+            return []
+        if niceness is None:
+            niceness = os.getpriority(os.PRIO_PROCESS, self._pid() or 0)
+        names = set(_program_names(path.read_text()))
+        changed = []
+        for info in self.rpc().supervisor.getAllProcessInfo():  # type: ignore[union-attr]
+            if info["name"] in names and info["pid"] and _set_niceness(int(info["pid"]), niceness):
+                changed.append(int(info["pid"]))
+        return changed
+
     def declared(self) -> list[str]:
         """The programs of the config last written: the stack's own, then each group's."""
         files = [self.config_file, *sorted(self.groups_dir.glob("*.conf"))]
@@ -369,6 +386,23 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+def _set_niceness(pid: int, niceness: int) -> bool:
+    """Set every thread of ``pid`` to ``niceness``; True when one changed (False: gone, or not allowed)."""
+    changed = False
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for tid in map(int, threads):
+        try:
+            if os.getpriority(os.PRIO_PROCESS, tid) != niceness:
+                os.setpriority(os.PRIO_PROCESS, tid, niceness)
+                changed = True
+        except OSError:  # the thread ended meanwhile, or lowering the niceness needs root
+            continue
+    return changed
 
 
 def _cmdline(pid: int) -> str:

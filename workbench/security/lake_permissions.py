@@ -47,10 +47,12 @@ to the role's kernels instead of the group; ``apply`` refuses an object-store la
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import stat
 import struct
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +67,11 @@ from workbench.lake.storage import LakeLocation
 from workbench.security.policy import AccessPolicy, level
 
 MANIFEST = ".permissions.json"
+VERIFIED = ".permissions-verified.json"
+"""Root's own record (0600) of the last complete ``apply_plan``: when it started and what each rule asked."""
+CTIME_MARGIN_NS = 1_000_000_000
+"""A file changed less than this before the last run started is checked again: the kernel stamps ctime
+from a clock that runs up to a tick behind ``time.time_ns``."""
 SHARED_TABLES = (CATALOG, QUARANTINE)
 """Tables every ``Lake.write`` records into, so every role that writes anywhere writes them."""
 
@@ -144,6 +151,8 @@ class Report:
     """What applying (or checking) a plan found: paths changed or pending, and those skipped."""
 
     checked: int = 0
+    unchanged: int = 0
+    """Files of the ``checked`` left unopened: untouched since the last complete run verified them."""
     changed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     created_groups: list[str] = field(default_factory=list)
@@ -152,7 +161,8 @@ class Report:
     def summary(self) -> str:
         if self.missing_groups:
             return f"groups to create first: {', '.join(self.missing_groups)}"
-        return (f"{self.checked} paths checked, {len(self.changed)} changed, {len(self.skipped)} skipped"
+        return (f"{self.checked} paths checked ({self.unchanged} files unchanged since the last run), "
+                f"{len(self.changed)} changed, {len(self.skipped)} skipped"
                 + (f", groups created: {', '.join(self.created_groups)}" if self.created_groups else ""))
 
 
@@ -273,7 +283,7 @@ def compile_plan(location: LakeLocation, policy: AccessPolicy, unix_prefix: str 
         seen.add(folder)
     if not remote:
         for other in _on_disk(root):
-            if other not in seen and other != MANIFEST:
+            if other not in seen and other not in (MANIFEST, VERIFIED):
                 rules.append(Rule(other, "other", None, PRIVATE, PRIVATE))
     everyone = frozenset().union(*(r.access.read | r.access.write | r.access.traverse for r in rules))
     rules.insert(0, Rule("", "root", None, Access(read=everyone), PRIVATE, recursive=False))
@@ -424,7 +434,9 @@ def _entries(top: Path, recursive: bool) -> Iterator[tuple[str, int | None, str]
 
 
 def _apply_rule(rule: Rule, root: Path, gids: dict[str, int], report: Report, write: bool,
-                owned_only: bool = False) -> None:
+                owned_only: bool = False, verified_before: int | None = None) -> None:
+    """Bring every path of ``rule`` to its target; a file whose inode has not changed since
+    ``verified_before`` (ns, its ctime) is not reopened: the run then verified it and nothing changed it."""
     top = root / rule.path if rule.path else root
     is_root_run = os.geteuid() == 0
     for where, dirfd, name in _entries(top, rule.recursive):
@@ -438,6 +450,9 @@ def _apply_rule(rule: Rule, root: Path, gids: dict[str, int], report: Report, wr
             report.skipped.append(f"{where} (not a plain file or folder)")
             continue
         if owned_only and st.st_uid != os.geteuid():
+            continue
+        if verified_before is not None and not is_dir and st.st_ctime_ns < verified_before:
+            report.unchanged += 1
             continue
         top_level = dirfd is None and rule.kind in ("root", "zone", "table", "folder")
         uid = 0 if is_root_run and top_level and not rule.keep_owner else None
@@ -469,13 +484,20 @@ def _group_ids(plan: LakePlan, create: bool, report: Report) -> dict[str, int] |
     return gids
 
 
-def apply_plan(plan: LakePlan, write: bool = True) -> Report:
+def apply_plan(plan: LakePlan, write: bool = True, full: bool = False) -> Report:
     """Bring the lake to ``plan`` (``write=False``: only report what differs); idempotent.
 
     Creates the role groups, the zone folders, the declared folders and the folders of
     the shared tables (so tables made later inherit the right default ACL, and a writer
     never needs to create a folder in a zone it may not write), then fixes each path
     that differs.
+
+    Incremental unless ``full`` (or only checking): a file is reopened only when its rule
+    asks something else than at the last complete run, or its inode changed since that run
+    started (ctime: a chmod, an ACL, an owner, a new link or its creation all set it, and no
+    user can set it back). Every folder is checked each time. Why: the live loop adds some
+    thousand files a minute, and a full pass reads two ACLs of each (10 s of ``platform up``
+    after an hour, growing with the lake); what is not reopened is what nothing touched.
     """
     if plan.remote:
         raise ConfigError(f"{plan.root}: an object-store lake has no file permissions; give each role its own "
@@ -494,18 +516,56 @@ def apply_plan(plan: LakePlan, write: bool = True) -> Report:
                 (plan.root / rule.path).mkdir(exist_ok=True)
         for name in SHARED_TABLES:  # a writer's first rejection must not need to create a folder in a zone
             Path(LakeLocation(str(plan.root)).table_uri(name)).mkdir(exist_ok=True)
-        _write_manifest(plan)
+        _write_root_file(plan.root / MANIFEST, json.dumps({"groups": plan.groups}, indent=1, sort_keys=True))
+    since, asked = _read_verified(plan.root) if write and not full else (None, {})
+    started = time.time_ns()
+    fingerprints = {}
     for rule in plan.rules:
-        _apply_rule(rule, plan.root, gids, report, write)
+        fingerprints[rule.path] = _fingerprint(rule, gids)
+        unchanged = since is not None and asked.get(rule.path) == fingerprints[rule.path]
+        _apply_rule(rule, plan.root, gids, report, write,
+                    verified_before=since - CTIME_MARGIN_NS if since is not None and unchanged else None)
+    if write:
+        _write_root_file(plan.root / VERIFIED, json.dumps({"started_ns": started, "rules": fingerprints}))
     return report
 
 
-def _write_manifest(plan: LakePlan) -> None:
-    path = plan.root / MANIFEST
-    body = json.dumps({"groups": plan.groups}, indent=1, sort_keys=True)
+def _fingerprint(rule: Rule, gids: Mapping[str, int]) -> str:
+    """What ``rule`` asks of its paths, with the groups' ids and whether root applies it: equal, same targets."""
+    def roles(access: Access) -> list[list[str]]:
+        return [sorted(access.read), sorted(access.write), sorted(access.traverse)]
+
+    asked = [rule.kind, roles(rule.access), roles(rule.new), rule.sticky, rule.recursive, rule.keep_owner,
+             sorted(gids.items()), os.geteuid() == 0]
+    return hashlib.sha256(json.dumps(asked).encode()).hexdigest()[:16]
+
+
+def _read_verified(root: Path) -> tuple[int | None, dict[str, str]]:
+    """When the last complete run started (ns) and each rule's fingerprint then; ``(None, {})`` (a full run)
+    without a record, or with one that is not a plain file written by this user alone."""
+    try:
+        fd = os.open(root / VERIFIED, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None, {}
+    with os.fdopen(fd) as record:
+        st = os.fstat(record.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            return None, {}
+        try:
+            data = json.load(record)
+        except ValueError:
+            return None, {}
+    started, rules = (data.get("started_ns"), data.get("rules")) if isinstance(data, dict) else (None, None)
+    if not isinstance(started, int) or not isinstance(rules, dict):
+        return None, {}
+    return started, rules
+
+
+def _write_root_file(path: Path, body: str) -> None:
+    """Replace ``path`` with ``body`` (created 0600, never through a planted link) unless it holds it already."""
     if not path.is_symlink() and path.is_file() and path.read_text() == body:
         return
-    tmp = path.with_name(MANIFEST + ".tmp")
+    tmp = path.with_name(path.name + ".tmp")
     tmp.unlink(missing_ok=True)
     fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as out:
