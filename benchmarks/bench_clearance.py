@@ -7,10 +7,12 @@ run tdec|lbs --follow --every``) and the live scorer (``workbench models live``)
 processes while the demo feed publishes ``--rate`` records/s for ``--seconds``. Latency of a
 record is the time from its source commit (the feed's commit returning) to the moment a
 reader sees its row in ``curated.risk_scores`` (the queue commits just before; polled every
-0.2 s, so figures carry up to 0.2 s of polling). With ``--kills N`` the follower and the
-scorer are each killed (SIGKILL) N times at random points during the run (each once it has
-logged work since its last start, so kills land in its work loop), and every
-published record must end up scored exactly once (no merge ever updated a scored row).
+0.2 s, so figures carry up to 0.2 s of polling). With ``--kills N`` the followers and the
+scorer are each killed (SIGKILL) N times at random points (``Killer``: a kill waits until
+the processes of its kind have logged work since their last start, so it lands in the work
+loop; the feed runs on past ``--seconds`` until all 2N kills happened, and the report says
+how many did of each kind), and every published record must end up scored exactly once (no
+merge ever updated a scored row).
 
 The scoring service is measured the way bench_risk drives it (requests scheduled at
 ``--service-rate``/s for ``--service-seconds``: 3,000 by default, latency from the scheduled
@@ -24,7 +26,12 @@ measures the service alone.
 
 Goals (issue 17): p95 <= 5 s and p99 <= 10 s at 20 records/s; proxy p99 <= 20 ms at 200 req/s.
 
+With ``--day`` it runs only a day of the feed's commits back to back (``day_of_feed``) and
+reports each table's files, Delta log and checkpoints and a query's time, start against end
+(goal: a few hundred files per table at most, queries within 1.2x of the start).
+
     python benchmarks/bench_clearance.py --scale 0.2 --rate 20 --seconds 60 [--kills 20] [--no-loop] [--json]
+    python benchmarks/bench_clearance.py --scale 0.2 --day --rate 5 --every 1 [--rounds 2000]
 """
 
 from __future__ import annotations
@@ -62,13 +69,15 @@ TABLES = ("raw.tdec_declarations", "raw.lbs_crossings", "curated.declarations", 
           "curated.risk_scores", "curated.clearance_queue")
 
 
-def table_health(lake: str) -> dict[str, dict[str, float]]:
-    """Per table: data files, log entries since the last checkpoint, and a count query's time (best of 3)."""
+def table_health(lake: str, names: tuple[str, ...] | list[str] = TABLES) -> dict[str, dict[str, float]]:
+    """Per table: data files, log files and checkpoints in its Delta log, and a count query's time: the first one
+    in a fresh session (it loads the snapshot: checkpoint and log replay) and the best of 3 after it (system
+    tables, which SQL cannot name, counted through a newly opened Delta table each time)."""
     from deltalake import DeltaTable
 
     wb = connect(lake, user="bench")
     out = {}
-    for name in TABLES:
+    for name in names:
         path = Path(lake) / name.replace(".", "/")
         if not path.exists():
             continue
@@ -76,17 +85,69 @@ def table_health(lake: str) -> dict[str, dict[str, float]]:
         logs = sorted((path / "_delta_log").glob("*.json"))
         checkpoints = sorted((path / "_delta_log").glob("*.checkpoint*.parquet"))
         timings = []
-        for _ in range(3):
+        for _ in range(4):
             started = time.perf_counter()
-            wb.sql(f"SELECT count(*) FROM {name}")
+            if name.startswith("system."):  # DuckDB reserves the schema name: read the Delta table itself
+                DeltaTable(str(path)).to_pyarrow_dataset().count_rows()
+            else:
+                wb.sql(f"SELECT count(*) FROM {name}")
             timings.append(time.perf_counter() - started)
         out[name] = {"files": len(dt.file_uris()), "version": dt.version(), "log_files": len(logs),
-                     "checkpoints": len(checkpoints), "query_ms": min(timings) * 1000}
+                     "checkpoints": len(checkpoints), "first_query_ms": timings[0] * 1000,
+                     "query_ms": min(timings[1:]) * 1000}
     return out
 
 
 def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+class Killer:
+    """Kills the follower and the scorer ``kills`` times each (SIGKILL) at random points, and restarts them.
+
+    The kills of one kind are planned at random times over the feed's ``seconds``; a kill
+    that is due waits until every process of that kind has logged work (a landed round, a
+    scored tick) since it last (re)started, so it lands inside the work loop and not in a
+    restart's imports and model load, and every incarnation moves the loop on. On this
+    loaded 2-core machine a restart takes 10-20 s, so the kills can fall behind the plan:
+    the feed then runs on until all ``kills`` of each kind happened (``done``); the bench
+    reports how many did. Follower kills alternate between the two followers.
+    """
+
+    KINDS = {"follower": ("follow-tdec", "follow-lbs"), "scorer": ("scorer",)}
+
+    def __init__(self, root: Path, daemons: dict[str, list[str]], running: dict[str, subprocess.Popen[bytes]],
+                 env: dict[str, str], kills: int, seconds: float, started: float, rng: random.Random) -> None:
+        self.root, self.daemons, self.running, self.env, self.kills = root, daemons, running, env, kills
+        self.plan = {kind: sorted(started + rng.uniform(2, seconds) for _ in range(kills)) for kind in self.KINDS}
+        self.done_by_kind = dict.fromkeys(self.KINDS, 0)
+        self.logged = {name: self._size(name) for name in daemons}
+
+    def _size(self, name: str) -> int:
+        return (self.root / f"{name}.log").stat().st_size
+
+    def working(self, name: str) -> bool:
+        """``name`` logged a landed round or a scored tick since its last (re)start."""
+        with (self.root / f"{name}.log").open("rb") as log:
+            log.seek(self.logged[name])
+            return any(line.startswith((b"ok ", b"scored ")) for line in log)
+
+    @property
+    def done(self) -> bool:
+        return all(n >= self.kills for n in self.done_by_kind.values())
+
+    def step(self, now: float) -> None:
+        """Make every kill that is due and whose kind is working; restart the victim at once."""
+        for kind, names in self.KINDS.items():
+            count = self.done_by_kind[kind]
+            if count >= self.kills or now < self.plan[kind][count] or not all(self.working(n) for n in names):
+                continue
+            victim = names[count % len(names)]
+            self.running[victim].kill()
+            self.running[victim].wait()
+            self.logged[victim] = self._size(victim)
+            self.running[victim] = start(self.daemons[victim], self.env, self.root / f"{victim}.log")
+            self.done_by_kind[kind] += 1
 
 
 def loop_latency(root: Path, db_url: str, env: dict[str, str], lake: str, rate: float, seconds: float, burst: int,
@@ -122,7 +183,7 @@ def loop_latency(root: Path, db_url: str, env: dict[str, str], lake: str, rate: 
         batches.append(batch)
 
     stop = threading.Event()
-    feeder = threading.Thread(target=lambda: feed.run(rate, burst, stop=stop, seconds=seconds, on_publish=note))
+    feeder = threading.Thread(target=lambda: feed.run(rate, burst, stop=stop, on_publish=note))  # stopped below
     scores_before = int(wb.sql("SELECT count(*) AS n FROM curated.risk_scores")["n"][0])
     from deltalake import DeltaTable
 
@@ -133,31 +194,15 @@ def loop_latency(root: Path, db_url: str, env: dict[str, str], lake: str, rate: 
     seen: dict[str, float] = {}
     stages: dict[str, dict[str, float]] = {stage: {} for stage in STAGES}
     load_before = os.getloadavg()
-    rng = random.Random(3)
-    kill_at = sorted(rng.uniform(2, seconds) for _ in range(2 * kills))
-    victims = ["follow-tdec" if i % 4 == 0 else "follow-lbs" if i % 4 == 2 else "scorer" for i in range(2 * kills)]
-    logged = {name: (root / f"{name}.log").stat().st_size for name in daemons}
-
-    def working(name: str) -> bool:
-        """A kill is due only once the victim has done work since it (re)started (logged a landed round or a
-        scored tick), so it lands inside the work loop, not in a restart's imports and model load, and every
-        incarnation moves the loop on (on this loaded machine a restart takes 10-20 s)."""
-        with (root / f"{name}.log").open("rb") as log:
-            log.seek(logged[name])
-            return any(line.startswith((b"ok ", b"scored ")) for line in log)
+    killer = Killer(root, daemons, running, env, kills, seconds, started, random.Random(3))
     last_seen = wb.sql("SELECT max(scored_at) AS t FROM curated.risk_scores")["t"][0]
-    end_by = started + seconds + 120 + 20 * kills  # time for the kills still due after the feed stops
-    while time.time() < end_by:
-        due = bool(kill_at) and time.time() - started >= kill_at[0]
-        ready = [v for v in dict.fromkeys(victims) if working(v)] if due else []
-        if ready:  # the next victim in turn that has done work (idle followers after the feed stops are skipped)
-            kill_at.pop(0)
-            name = ready[0]
-            victims.remove(name)
-            running[name].kill()
-            running[name].wait()
-            logged[name] = (root / f"{name}.log").stat().st_size
-            running[name] = start(daemons[name], env, root / f"{name}.log")
+    fed_until: float | None = None
+    give_up = started + seconds + 120 + 60 * kills  # a restart takes 10-20 s on this loaded machine; room for 3x
+    while time.time() < give_up:
+        killer.step(time.time())
+        if fed_until is None and time.time() - started >= seconds and killer.done:
+            stop.set()  # the feed runs its seconds and on until every kill happened (a kill waits for work)
+            fed_until = time.time()
         fresh = connect(lake, user="bench")  # a reader's view: what a query would see now
         rows = fresh.sql("SELECT record_id, scored_at FROM curated.risk_scores WHERE scored_at >= $t",
                          {"t": last_seen})
@@ -173,9 +218,10 @@ def loop_latency(root: Path, db_url: str, env: dict[str, str], lake: str, rate: 
                     stages[stage].setdefault(record, now)
         if len(rows):
             last_seen = rows["scored_at"].max()
-        if not feeder.is_alive() and not kill_at and published and all(r in seen for r in published):
+        if stop.is_set() and not feeder.is_alive() and published and all(r in seen for r in published):
             break
         time.sleep(0.2)
+    fed_seconds = (fed_until or time.time()) - started
     stop.set()
     feeder.join()
     for proc in running.values():
@@ -200,13 +246,113 @@ def loop_latency(root: Path, db_url: str, env: dict[str, str], lake: str, rate: 
     after = int(connect(lake, user="bench").sql("SELECT count(*) AS n FROM curated.risk_scores")["n"][0])
     return {"published": len(published), "scored": len(latencies), "missing": len(missing),
             "rows_added": after - scores_before, "duplicate_keys": twice, "rescored_rows": updated,
-            "kills": 2 * kills - len(kill_at), "achieved_rate": len(published) / seconds,
+            "kills": dict(killer.done_by_kind), "kills_asked": kills, "fed_seconds": fed_seconds,
+            "achieved_rate": len(published) / fed_seconds,
             "p50_s": float(np.percentile(latencies, 50)) if len(latencies) else None,
             "p95_s": float(np.percentile(latencies, 95)) if len(latencies) else None,
             "p99_s": float(np.percentile(latencies, 99)) if len(latencies) else None,
             "max_s": float(latencies.max()) if len(latencies) else None, "stages": breakdown,
             "load_before": load_before, "load_after": load_after,
             "health_before": health_before, "health_after": table_health(lake)}
+
+
+DAY_SECONDS = 86_400
+
+
+def day_of_feed(root: Path, db_url: str, source_env: dict[str, str], lake: str, rate: float, every: float,
+                rounds: int | None, samples: int, budget: float | None = None) -> dict[str, Any]:
+    """A day of the live feed's commits, as fast as the machine allows: the lake's health at the start and the end.
+
+    In the stack the feed publishes ``rate`` records/s and each follower polls its source
+    every ``every`` s, so a day makes ``86,400 / every`` follower rounds, each landing the
+    ``rate * every`` records committed since the last one: one commit per raw table it
+    moves, the curated tables' commits, and the scorer's tick (scores, and the queue when
+    a record is selected), besides the run log and watermarks. Here the same code paths
+    run back to back with no waiting: the feed commits one round's records to PostgreSQL,
+    one follower round (``ingest.follow``, both connectors, curating what lands) lands
+    them, and one ``LiveScorer.tick`` scores and queues them; then the next round. The
+    commits per table, and so the files, the log and its checkpoints, are those of the
+    day; only the wall time between them is gone (and the records' own timestamps, which
+    no table's layout depends on). ``rounds`` or a wall-time ``budget`` (seconds) stops early
+    (a fraction of the day, said so in the report); ``samples`` health readings are taken
+    along the way (and one at the end), so the trend shows.
+    """
+    from deltalake import DeltaTable
+
+    from workbench.ingest import follow, load_connector_dir
+    from workbench.registry import Registry
+    from workbench.risk.champions import Champions
+    from workbench.risk.live import LiveScorer
+
+    wb = connect(lake, user="bench")
+    registry = Registry(root / "registry")
+    scorer = LiveScorer(wb, Champions(registry.version_of, lambda n, v: registry.load(n, version=v),
+                                      ["declaration_risk", "crossing_risk"]))
+    scorer.champions.check()
+    specs = load_connector_dir(REPO / "connectors")
+    follow(wb.lake, specs, ["tdec", "lbs"], env=source_env, rounds=1, curate=True)  # catch up, as a first round does
+    scorer.tick()
+    day = round(DAY_SECONDS / every)
+    target = min(rounds or day, day)
+    per_round = max(1, round(rate * every))
+    versions = {name: DeltaTable(str(Path(lake) / name.replace(".", "/"))).version()
+                for name in wb.tables()["name"].to_list() if (Path(lake) / name.replace(".", "/")).exists()}
+    feed = Feed(db_url, {}, seed=2, folder=root)
+    feed.publish(per_round)  # the first round's records
+    touched: list[str] = []
+    readings: list[dict[str, Any]] = []
+    marks = {max(1, target * (i + 1) // samples) for i in range(samples)}
+    state = {"round": 0, "started": time.perf_counter(), "work_seconds": 0.0}
+    stop = threading.Event()
+
+    def reading(done: int) -> dict[str, Any]:
+        paused = time.perf_counter()
+        health = table_health(lake, touched)
+        state["started"] += time.perf_counter() - paused  # health readings are not the loop's time
+        return {"round": done, "seconds": time.perf_counter() - state["started"], "load": os.getloadavg(),
+                "tables": health}
+
+    def on_round(_records: Any) -> None:
+        scorer.tick()
+        state["round"] += 1
+        done = state["round"]
+        if done == 1:  # the tables the loop commits to (seen after one round), read before it moved them further
+            touched.extend(dict.fromkeys([*TABLES, *(n for n, v in versions.items() if DeltaTable(
+                str(Path(lake) / n.replace(".", "/"))).version() != v)]))
+            readings.append(reading(done))
+        out_of_time = budget is not None and time.perf_counter() - state["started"] > budget
+        if done > 1 and (done in marks or done >= target or out_of_time):
+            readings.append(reading(done))
+            print(f"day of feed: round {done:,}/{target:,} ({done / day:.1%} of a day), "
+                  f"{readings[-1]['seconds']:.0f} s", file=sys.stderr, flush=True)
+        if done >= target or out_of_time:
+            stop.set()
+            return
+        feed.publish(per_round)
+
+    follow(wb.lake, specs, ["tdec", "lbs"], env=source_env, every=1e-3, curate=True, stop=stop, on_round=on_round)
+    seconds = time.perf_counter() - state["started"]
+    return {"rate": rate, "every": every, "records_per_round": per_round, "rounds_per_day": day,
+            "rounds": state["round"], "fraction_of_day": state["round"] / day, "seconds": seconds,
+            "seconds_per_round": seconds / max(state["round"], 1), "readings": readings}
+
+
+def print_day(day: dict[str, Any]) -> None:
+    """Files, log and checkpoints per table and the count query's time, first reading against the last."""
+    first, last = day["readings"][0], day["readings"][-1]
+    print(f"day of feed at {day['rate']:g} rec/s, a follower round every {day['every']:g} s "
+          f"({day['records_per_round']} records each): {day['rounds']:,} of a day's {day['rounds_per_day']:,} rounds "
+          f"({day['fraction_of_day']:.1%}) in {day['seconds']:.0f} s ({day['seconds_per_round']:.2f} s a round); "
+          f"load average {'/'.join(f'{x:.1f}' for x in last['load'])} at the end, on {os.cpu_count()} cores")
+    for name, a in last["tables"].items():
+        b = first["tables"].get(name)
+        if b is None:
+            continue
+        peak = max(r["tables"][name]["files"] for r in day["readings"] if name in r["tables"])
+        print(f"  {name}: files {b['files']} -> {a['files']} (at most {peak} at a reading), log files "
+              f"{b['log_files']} -> {a['log_files']}, checkpoints {b['checkpoints']} -> {a['checkpoints']}, "
+              f"count(*) {b['query_ms']:.0f} -> {a['query_ms']:.0f} ms ({a['query_ms'] / b['query_ms']:.2f}x), "
+              f"first query in a new session {b['first_query_ms']:.0f} -> {a['first_query_ms']:.0f} ms")
 
 
 def service_records(lake: str) -> list[dict[str, Any]]:
@@ -301,16 +447,23 @@ def service_latency(root: Path, lake: str, rate: float, seconds: float) -> dict[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scale", type=float, default=0.2)
-    parser.add_argument("--rate", type=float, default=20.0, help="feed records per second")
+    parser.add_argument("--rate", type=float, default=None, help="feed records per second (20; --day: 5, the stack's)")
     parser.add_argument("--burst", type=int, default=2, help="records per source commit")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the feed runs")
     parser.add_argument("--kills", type=int, default=0, help="kills of the follower and of the scorer each")
     parser.add_argument("--service-rate", type=float, default=200.0)
     parser.add_argument("--service-seconds", type=float, default=15.0)
     parser.add_argument("--no-loop", action="store_true", help="only the scoring service (stages, direct, proxy)")
+    parser.add_argument("--day", action="store_true", help="only a day of feed, simulated as fast as possible "
+                        "(--rate records/s, a follower round every --every s): the lake's health, start vs end")
+    parser.add_argument("--every", type=float, default=1.0, help="--day: seconds between follower rounds (stack: 1)")
+    parser.add_argument("--rounds", type=int, default=None, help="--day: stop after this many rounds (a fraction)")
+    parser.add_argument("--samples", type=int, default=8, help="--day: health readings along the way")
+    parser.add_argument("--budget", type=float, default=None, help="--day: stop after this many seconds (a fraction)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (lake, daemons' logs) and name it")
     args = parser.parse_args()
+    args.rate = args.rate or (5.0 if args.day else 20.0)
     from click.testing import CliRunner
 
     from workbench.cli.main import main as cli
@@ -329,6 +482,13 @@ def main() -> None:
             setup = time.perf_counter() - started
             env = {**os.environ, **published.env("http://127.0.0.1:9/"), "WORKBENCH_LAKE": lake,
                    "WORKBENCH_USER": "bench", "OMP_NUM_THREADS": "1"}
+            if args.day:
+                day = day_of_feed(root, server.url, published.env("http://127.0.0.1:9/"), lake, args.rate,
+                                  args.every, args.rounds, args.samples, args.budget)
+                print(json.dumps(day, indent=1, default=str) if args.json else "", end="")
+                if not args.json:
+                    print_day(day)
+                return
             loop = None if args.no_loop else loop_latency(root, server.url, env, lake, args.rate, args.seconds,
                                                             args.burst, args.kills)
             load_before = os.getloadavg()
@@ -365,7 +525,8 @@ def main() -> None:
 def print_loop(args: argparse.Namespace, setup: float, loop: dict[str, Any]) -> None:
     """The loop's figures: latency percentiles, where the time goes, exactly-once counts, table health."""
     print(f"world scale {args.scale}, setup {setup:.0f} s; feed {args.rate:g} rec/s x {args.seconds:g} s "
-          f"(commits of {args.burst}), {loop['kills']} kills")
+          f"(commits of {args.burst}), fed {loop['fed_seconds']:.0f} s; kills asked {loop['kills_asked']} each, made: "
+          + ", ".join(f"{kind} {n}" for kind, n in loop["kills"].items()))
     print(f"source commit -> scored: {loop['scored']}/{loop['published']} records, p50 {loop['p50_s']:.2f} s, "
           f"p95 {loop['p95_s']:.2f} s, p99 {loop['p99_s']:.2f} s, max {loop['max_s']:.2f} s "
           f"(goal p95 <= 5 s, p99 <= 10 s); achieved {loop['achieved_rate']:.1f} rec/s")
