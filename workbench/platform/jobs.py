@@ -5,7 +5,8 @@ extraction, entity resolution, the graph, ...) to the jobs of ``jobs.toml``: ``s
 launches a detached runner (its own session, so it outlives the command that started it)
 which runs each job as ``workbench <command>`` from the checkout, at most ``parallel`` at
 once, in the order ``after`` allows. Daemons (hub, audit, SIEM) are not jobs: they belong
-to the stack's supervisor (``stack.py``).
+to the stack's supervisor (``stack.py``). Jobs run behind what people wait on (niceness +5),
+and the supervised groups the plan ``outranks`` (the live loop) behind the jobs while they run.
 
 Everything lives in ``<stack state>/jobs`` (0700, root's): ``<name>.json`` is a job's
 state (status, progress, seconds left, exit code, the error of a failed job), written
