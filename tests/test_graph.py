@@ -200,6 +200,18 @@ def test_a_node_outside_every_group_joins_the_group_it_has_two_ties_to() -> None
     assert grown == [ring | {"trader", "director"}], "one tie (the courier) is not enough"
 
 
+def test_a_party_tied_to_a_ring_by_one_case_file_alone_is_not_a_member() -> None:
+    graph = nx.Graph()
+    ring = set(_ring(graph, "A"))
+    graph.add_node("namesake", kind="trader", source_ids=["T9"])  # charged beside A0 and A3 in case C1, nothing else
+    for u, v in (("A0", "A3"), ("A0", "namesake"), ("A3", "namesake")):
+        graph.add_edge(u, v, weight=3.0, relations=[{"relation": "co_party", "edge_id": f"{u}-{v}", "weight": 3.0}])
+    cases = {"A0-A3": ["C1"], "A0-namesake": ["C1"], "A3-namesake": ["C1"]}
+    assert any("namesake" in g for g in tight_groups(detection_graph(graph))), "as a clique, one case gives two ties"
+    (group,) = tight_groups(detection_graph(graph, cases))
+    assert group - {"case:C1"} == ring, "one case file is one piece of evidence: the namesake needs a second"
+
+
 def test_resolve_reuses_its_result_when_no_input_changed(world: Session, resolution: Resolution) -> None:
     first = resolve(world)
     again = resolve(world)
