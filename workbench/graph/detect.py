@@ -157,8 +157,9 @@ def with_case_nodes(graph: nx.Graph, cases: dict[str, list[str]]) -> nx.Graph:
     of evidence besides the case to be a member. Chosen on the fitting worlds (seeds 11-16,
     scale 1, top 10; ``benchmarks/bench_graph.py FIT_SEEDS``), where companies charged beside
     ring members in a single case were the largest group of non-members inside ring
-    networks, and two rings met through such cases on seed 12: pooled member precision
-    .832 -> .928 at recall .921 -> .920.
+    networks, and on seed 12 a 42-member network of two rings (joined through one trader's
+    case and cash ties to the other ring's people) shrank to 30 while the second ring came
+    out as a network of its own: pooled member precision .832 -> .928 at recall .921 -> .920.
     """
     out = graph.copy()
     for u, v, data in graph.edges(data=True):
