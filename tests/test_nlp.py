@@ -129,11 +129,13 @@ def encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_tagger_dir(encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from workbench.nlp.training import corpus_sentences, train
+    from workbench.nlp.training import ENCODER_LAYERS, corpus_sentences, train
 
     target = tmp_path_factory.mktemp("nlp") / "ner"
     card = train(encoder_dir, target, corpus_sentences(20)[:64], max_steps=4, batch_size=8, threads=1)
     assert card["steps"] == 4 and np.isfinite(card["final_loss"])
+    saved = json.loads((target / "config.json").read_text())
+    assert card["layers"] == saved["num_hidden_layers"] == ENCODER_LAYERS < 12, "the top encoder layers are dropped"
     return target
 
 
@@ -166,11 +168,12 @@ def test_fine_tuned_tagger_returns_character_aligned_spans_for_long_text(tiny_ta
 
 def test_int8_tagger_quantises_only_linear_layers(tiny_tagger_dir: Path) -> None:
     from workbench.nlp.tagger import Tagger
+    from workbench.nlp.training import ENCODER_LAYERS
 
     int8, fp32 = Tagger(tiny_tagger_dir, threads=1, precision="int8"), Tagger(tiny_tagger_dir, threads=1, precision="fp32")
     assert "torch.ao.nn.quantized.dynamic.modules.linear" in {type(m).__module__ for m in int8.model.modules()}
     assert not any(isinstance(m, torch.nn.Linear) for m in int8.model.modules())
-    assert sum(isinstance(m, torch.nn.Linear) for m in fp32.model.modules()) == 12 * 6 + 1
+    assert sum(isinstance(m, torch.nn.Linear) for m in fp32.model.modules()) == ENCODER_LAYERS * 6 + 1
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])

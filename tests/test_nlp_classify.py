@@ -196,3 +196,93 @@ def test_the_topics_champion_comes_from_the_registry_under_its_own_name(tiny_wor
     found = registered_classifier(wb)
     assert (version, found.version) == ("topics/1", "topics/1")
     assert (found.folder / "card.json").exists()
+
+
+# -- the file contract: workbench nlp classify --input F.jsonl --output F.jsonl ------------------------------
+
+def _registered(classifier_dir: Path):  # -> Callable[[Path], dict], a trainer for ``register_trained``
+    """A "training" that links ``classifier_dir``'s heads into the version's folder, its card naming the
+    encoder by absolute path (the card's relative one is relative to the folder it was trained in)."""
+    import json
+
+    def train(folder: Path) -> dict:
+        for item in classifier_dir.iterdir():
+            if item.name != "card.json":
+                (folder / item.name).symlink_to(item)
+        card = json.loads((classifier_dir / "card.json").read_text())
+        card["encoder"] = str((classifier_dir / card["encoder"]).resolve())
+        (folder / "card.json").write_text(json.dumps(card))
+        return card
+    return train
+
+
+@pytest.fixture(scope="module")
+def topics_models(tiny_world: Session, tiny_classifier_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An NLP models folder whose registry holds the tiny classifier as ``topics`` v1 (read only by the tests)."""
+    from tests.test_nlp import _with_models
+    from workbench.nlp.models import TOPICS_MODEL, register_trained
+
+    folder = tmp_path_factory.mktemp("classify-cli") / "models"
+    register_trained(_with_models(tiny_world, folder), TOPICS_MODEL, _registered(tiny_classifier_dir))
+    return folder
+
+
+def _classify(lake: str, *args: str, models: Path):
+    from click.testing import CliRunner
+
+    from workbench.cli.main import main
+
+    return CliRunner().invoke(main, ["nlp", "classify", "--lake", lake, *args], env={"WORKBENCH_NLP_MODELS": str(models)})
+
+
+def test_cli_classify_contract_in_english_and_chinese(tiny_world: Session, topics_models: Path,
+                                                      tiny_classifier_dir: Path, tmp_path: Path) -> None:
+    import json
+
+    from workbench.nlp.classify import DocumentClassifier
+
+    rows = [{"id": "en-1", "text": "Officers seized 30 kg of suspected heroin worth about HK$18 million at Lo Wu."},
+            {"id": 2, "text": ""},
+            {"id": "zh-1", "text": "香港海關在葵涌貨櫃碼頭檢獲約二百萬支懷疑私煙，估計市值約九百萬元。"}]
+    source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n\n", encoding="utf-8")
+    result = _classify(tiny_world.settings.lake, "--input", str(source), "--output", str(target), models=topics_models)
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
+    assert [line["id"] for line in lines] == ["en-1", 2, "zh-1"], "one line per input line, in order, ids kept"
+    assert all(set(line) == {"id", "topic", "topic_score", "priority", "priority_score"} for line in lines)
+    assert all(line["topic"] in TOPICS and line["priority"] in PRIORITIES for line in lines)
+    assert all(0 < line["topic_score"] <= 1 and 0 < line["priority_score"] <= 1 for line in lines)
+    direct = DocumentClassifier(tiny_classifier_dir).classify([r["text"] for r in rows])
+    assert [(line["topic"], line["priority"]) for line in lines] == [(d.topic, d.priority) for d in direct]
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    assert _classify(tiny_world.settings.lake, "--input", str(empty), "--output", str(target),
+                     models=topics_models).exit_code == 0
+    assert target.read_text(encoding="utf-8") == ""
+
+
+def test_cli_classify_without_a_model_exits_naming_the_command_that_trains_one(tiny_world: Session,
+                                                                              tmp_path: Path) -> None:
+    source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text('{"id": 1, "text": "Ivory tusks seized at Lo Wu."}\n', encoding="utf-8")
+    result = _classify(tiny_world.settings.lake, "--input", str(source), "--output", str(target),
+                       models=tmp_path / "no-models")
+    assert result.exit_code == 1 and "workbench nlp train --task topics" in result.output
+    assert not target.exists() and not (tmp_path / "no-models" / "registry").exists(), "no training on the way"
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (b'{"id": 1, "text": "ok"}\n{"id": 2, "text": "broken\n', "line 2: not valid JSON"),
+    (b'{"id": 1, "text": "ok"}\n\n{"id": 3, "text": 7}\n', 'line 3: field "text" is missing or not a string'),
+    (b'{"id": 1, "text": "\xe9\xa6\x99\xe7\x85\x99"}\n{"id": 2, "text": "\xff\xfe"}\n', "line 2: not UTF-8"),
+])
+def test_cli_classify_refuses_a_malformed_line_and_writes_nothing(tiny_world: Session, topics_models: Path,
+                                                                   tmp_path: Path, content: bytes, problem: str) -> None:
+    source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_bytes(content)
+    target.write_text("previous run\n", encoding="utf-8")
+    result = _classify(tiny_world.settings.lake, "--input", str(source), "--output", str(target), models=topics_models)
+    assert result.exit_code == 1 and problem in result.output
+    assert target.read_text(encoding="utf-8") == "previous run\n", "the previous output is untouched"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []

@@ -46,7 +46,6 @@ def build_model(session: SessionFactory) -> None:
 def train(session: SessionFactory, task: str, documents: int | None, max_steps: int | None,
           threads: int, if_missing: bool, fmt: str) -> None:
     """Train on the NLP corpus plus analysts' annotations (never on truth), then check on a fresh corpus draw."""
-    from workbench.nlp.classify import CORPUS_DOCUMENTS, train_from_lake
     from workbench.nlp.models import NER_MODEL, TOPICS_MODEL, model_registry, register_trained
     from workbench.nlp.tagger import Tagger
     from workbench.nlp.training import CORPUS_DOCUMENTS as NER_DOCUMENTS
@@ -76,6 +75,8 @@ def train(session: SessionFactory, task: str, documents: int | None, max_steps: 
     if task in ("topics", "all") and if_missing and registry.has_alias(TOPICS_MODEL, CHAMPION):
         console.print(f"classifier exists: topics/{registry.version_of(TOPICS_MODEL)} in {registry.folder}")
     elif task in ("topics", "all"):
+        from workbench.nlp.classify import CORPUS_DOCUMENTS, train_from_lake
+
         with console.status("embedding the corpus and fitting the topic and priority heads"):
             card = train_from_lake(wb, n_documents=documents or CORPUS_DOCUMENTS, threads=threads)
         console.print(f"{card['registered']} ({card['version']}): {card['train_documents']} documents, "
@@ -84,12 +85,34 @@ def train(session: SessionFactory, task: str, documents: int | None, max_steps: 
 
 @nlp.command()
 @click.option("--all", "everything", is_flag=True, help="Reclassify every document, not only new or changed ones.")
+@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help='JSON lines {"id", "text"} to classify instead of the documents zone.')
+@click.option("--output", "output_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help='With --input: JSON lines {"id", "topic", "topic_score", "priority", "priority_score"} '
+                   "(default: standard output).")
 @click.option("--threads", default=1, show_default=True)
 @lake_option
-def classify(session: SessionFactory, everything: bool, threads: int) -> None:
-    """Topic and triage priority of new or changed documents into curated.document_topics (trains first if needed)."""
-    from workbench.nlp.classify import TOPICS_TABLE, processor, train_from_lake
+def classify(session: SessionFactory, everything: bool, input_path: Path | None, output_path: Path | None,
+             threads: int) -> None:
+    """Topic and triage priority of new or changed documents into curated.document_topics (trains first if
+    needed), or of a JSON-lines file.
 
+    Scores are calibrated probabilities. With --input there is no training on the way:
+    without a trained classifier this exits naming the command that trains one; a
+    malformed input line stops the run with its line number before anything is written.
+    """
+    from workbench.nlp.classify import TOPICS_TABLE, load_classifier, processor, registered_classifier, train_from_lake
+
+    if input_path is not None:
+        from workbench.nlp.jsonl import read_texts, triage_lines, write_lines
+        from workbench.nlp.models import MAKE_UP_HINT
+
+        records = read_texts(input_path)
+        chosen = registered_classifier(session(), MAKE_UP_HINT)
+        texts = [text for _, text in records]
+        write_lines(output_path, triage_lines([doc_id for doc_id, _ in records],
+                                              load_classifier(chosen.folder, threads).classify(texts)))
+        return
     wb = session()
     if processor(wb) is None:
         train_from_lake(wb, threads=threads)
@@ -119,7 +142,7 @@ def extract(session: SessionFactory, everything: bool, input_path: Path | None, 
     number before anything is written.
     """
     from workbench.nlp.extract import Extractor, Mentions
-    from workbench.nlp.jsonl import read_texts, write_entities
+    from workbench.nlp.jsonl import entity_lines, read_texts, write_lines
 
     records = read_texts(input_path) if input_path is not None else None
     wb = session()
@@ -132,7 +155,7 @@ def extract(session: SessionFactory, everything: bool, input_path: Path | None, 
         return
     texts = [text for _, text in records]
     results = [] if not texts else extractor.extract_many(texts)
-    write_entities(output_path, [doc_id for doc_id, _ in records], results)
+    write_lines(output_path, entity_lines([doc_id for doc_id, _ in records], results))
 
 
 @nlp.command()

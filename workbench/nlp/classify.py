@@ -278,9 +278,9 @@ class DocumentClassifier:
 TRAIN_TOPICS = "workbench nlp train --task topics"
 
 
-def registered_classifier(wb: Session) -> Champion:
-    """The registry's ``topics`` champion (``ModelMissing`` naming the command that trains one)."""
-    return champion(wb, TOPICS_MODEL, TRAIN_TOPICS)
+def registered_classifier(wb: Session, hint: str = "") -> Champion:
+    """The registry's ``topics`` champion (``ModelMissing`` naming the command that trains one, and ``hint``)."""
+    return champion(wb, TOPICS_MODEL, TRAIN_TOPICS, hint)
 
 
 def load_classifier(model_dir: Path, threads: int | None = 1) -> DocumentClassifier:

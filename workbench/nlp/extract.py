@@ -18,7 +18,7 @@ from workbench.compute import Executor, InProcess
 from workbench.session import Session
 from workbench.nlp.gazetteer import Gazetteer
 from workbench.nlp.merge import merge
-from workbench.nlp.models import NER_MODEL, champion, load, require
+from workbench.nlp.models import MAKE_UP_HINT, NER_MODEL, champion, load, require
 from workbench.nlp.processing import IncrementalProcessor
 from workbench.nlp.recognisers import recognise
 from workbench.nlp.spans import Span
@@ -29,7 +29,6 @@ RUNS = "curated.document_mention_runs"
 RULES_ONLY = "rules-only"
 """Model version recorded when extraction runs without a tagger (recognisers + gazetteer, asked for explicitly)."""
 TRAIN_NER = "workbench nlp train --task ner"
-MAKE_UP_HINT = "`make up` runs it in the background: see `workbench jobs`"
 
 
 class Extractor:

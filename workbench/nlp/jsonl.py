@@ -1,12 +1,17 @@
-"""The JSON-lines contract of ``workbench nlp extract --input F --output F``.
+"""The JSON-lines contracts of ``workbench nlp extract`` and ``workbench nlp classify`` (``--input F --output F``).
 
-Input: one object per line, ``{"id": ..., "text": "..."}`` (blank lines are skipped).
-Output: one line per input line, in order, ``{"id": ..., "entities": [{"start", "end",
-"label", "text", "score"}]}`` with code-point offsets into ``text`` and only the nine
-entity labels of ``spans.LABELS``. The whole input is checked before any extraction, and
-the output is written to a temporary file that replaces the target only when complete:
-a bad line stops the run with its number and the rule it broke, and nothing is left
-half-written.
+Input (both): one object per line, ``{"id": ..., "text": "..."}`` (blank lines are skipped).
+Output: one line per input line, in order, with the input's ``id``:
+
+- extract: ``{"id", "entities": [{"start", "end", "label", "text", "score"}]}`` with
+  code-point offsets into ``text`` and only the nine entity labels of ``spans.LABELS``;
+- classify: ``{"id", "topic", "topic_score", "priority", "priority_score"}``, the
+  classifier's most probable topic and triage priority with their calibrated probabilities
+  (the columns of ``curated.document_topics``).
+
+The whole input is checked before any model runs, and the output is written to a
+temporary file that replaces the target only when complete: a bad line stops the run with
+its number and the rule it broke, and nothing is left half-written.
 """
 
 from __future__ import annotations
@@ -17,10 +22,13 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.errors import WorkbenchError
 from workbench.nlp.spans import LABELS, Span
+
+if TYPE_CHECKING:  # the classifier's module loads scikit-learn's stack; extraction does not need it
+    from workbench.nlp.classify import Triage
 
 
 class BadInputLine(WorkbenchError):
@@ -63,9 +71,15 @@ def entity_lines(ids: Sequence[Any], results: Sequence[Sequence[Span]]) -> list[
         for s in spans if s.label in LABELS]}, ensure_ascii=False) for doc_id, spans in zip(ids, results)]
 
 
-def write_entities(path: Path | None, ids: Sequence[Any], results: Sequence[Sequence[Span]]) -> None:
-    """Write the output lines to ``path`` atomically (standard output when ``path`` is None)."""
-    text = "".join(line + "\n" for line in entity_lines(ids, results))
+def triage_lines(ids: Sequence[Any], results: Sequence[Triage]) -> list[str]:
+    """The output lines of ``nlp classify --input`` for ``ids`` and their topic and priority."""
+    return [json.dumps({"id": doc_id, "topic": r.topic, "topic_score": r.topic_score, "priority": r.priority,
+                        "priority_score": r.priority_score}, ensure_ascii=False) for doc_id, r in zip(ids, results)]
+
+
+def write_lines(path: Path | None, lines: Sequence[str]) -> None:
+    """Write ``lines`` to ``path`` atomically (standard output when ``path`` is None)."""
+    text = "".join(line + "\n" for line in lines)
     if path is None:
         sys.stdout.write(text)
         return

@@ -40,6 +40,8 @@ CARD_FILE = "card.json"
 NER_MODEL = "ner"
 TOPICS_MODEL = "topics"
 """The registry names of the tagger and the topic classifier."""
+MAKE_UP_HINT = "`make up` runs it in the background: see `workbench jobs`"
+"""Said beside a missing model's training command: the stack's background jobs train both models."""
 Model = TypeVar("Model")
 
 
