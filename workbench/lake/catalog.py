@@ -13,6 +13,15 @@ a writer that finds the log spread over more than ``SNAPSHOT_FILES`` files repla
 with the current entries in one file: an overwrite of the snapshot it read, so an entry
 another writer appended meanwhile stays (Delta removes only the files the overwrite had
 read).
+
+The catalog's own history is not kept: what the lake promises to time-travel are its tables
+(``wb.table(name, version=)``), whose versions the entries name. A live loop appends ten
+entries a second (every follower round's and scorer tick's writes), which left 5,700 versions
+and 85 MB of log and replaced files in ten minutes. So the catalog table carries short
+retentions (``RETENTION``): delta-rs drops log files older than that at each checkpoint
+(every 100 commits, its own post-commit hook), and each snapshot vacuums the files replaced
+more than that ago; a reader whose kept handle or cached file list fell behind meanwhile
+reads the table afresh.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from typing import TypeVar
 import polars as pl
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
-from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from workbench.errors import WriteConflict
 from workbench.lake.specs import TableSpec
@@ -38,6 +47,9 @@ T = TypeVar("T")
 
 CATALOG = "system.catalog"
 SNAPSHOT_FILES = 32
+RETENTION = {"delta.logRetentionDuration": "interval 1 minute", "delta.deletedFileRetentionDuration": "interval 1 minute"}
+"""How long the catalog keeps log files and replaced files (module docstring): a minute of a live loop's
+entries is ~600 versions, where the defaults (30 days of log, a week of files) keep them all."""
 
 
 @dataclass(frozen=True)
@@ -92,9 +104,12 @@ class Catalog:
         files = frozenset(table.file_uris())
         if self._cache is not None and not self.location.is_remote and self._cache[1] <= files:
             added = sorted(files - self._cache[1])
-            frame = self._cache[2] if not added else _latest(pl.concat(
-                [self._cache[2], pl.read_parquet(added)], how="diagonal_relaxed"))
-            return version, files, frame
+            try:
+                frame = self._cache[2] if not added else _latest(pl.concat(
+                    [self._cache[2], pl.read_parquet(added)], how="diagonal_relaxed"))
+                return version, files, frame
+            except FileNotFoundError:  # replaced by another writer's snapshot and vacuumed since
+                pass
         return version, files, _current_entries(table)
 
     def _current(self) -> DeltaTable | None:
@@ -155,7 +170,8 @@ class Catalog:
             with self._lock:
                 table = self._current()
                 if table is None:  # the lake's first entry: two processes may race to create the log
-                    write_deltalake(self.uri, batch, mode="append", storage_options=self.location.storage_options)
+                    write_deltalake(self.uri, batch, mode="append", storage_options=self.location.storage_options,
+                                    configuration=RETENTION)
                     return
                 # moves the handle to the new version; a catalog written before the spec gained a column gains it
                 write_deltalake(table, batch, mode="append", schema_mode="merge")
@@ -168,6 +184,9 @@ class Catalog:
         """Replace the log with its current entries in one file (module docstring); hold ``_lock``."""
         try:
             write_deltalake(table, _current_entries(table).to_arrow().cast(self.spec.arrow_schema()), mode="overwrite")
+            if any(table.metadata().configuration.get(k) != v for k, v in RETENTION.items()):
+                table.alter.set_table_properties(RETENTION)  # a catalog made before the retentions were set
+            table.vacuum(dry_run=False, full=True)  # past RETENTION only: a concurrent write's new file stays
         except CommitFailedError:
             pass  # another writer's snapshot won; the next entry tries again
 
@@ -180,10 +199,13 @@ def refreshed(kept: DeltaTable | None, uri: str, storage_options: dict[str, str]
     the catalog and the bookkeeping tables, which every write and access check touch).
     """
     try:
-        if kept is None:
-            return DeltaTable(uri, storage_options=storage_options)
-        kept.update_incremental()
-        return kept
+        if kept is not None:
+            try:
+                kept.update_incremental()
+                return kept
+            except DeltaError:  # the log it stopped at has been cleaned up since (``RETENTION``): open afresh
+                pass
+        return DeltaTable(uri, storage_options=storage_options)
     except TableNotFoundError:
         return None
 
