@@ -301,8 +301,8 @@ def day_of_feed(root: Path, db_url: str, source_env: dict[str, str], lake: str, 
     feed.publish(per_round)  # the first round's records
     touched: list[str] = []
     readings: list[dict[str, Any]] = []
-    marks = {max(1, target * (i + 1) // samples) for i in range(samples)}
-    state = {"round": 0, "started": time.perf_counter(), "work_seconds": 0.0}
+    marks = {max(1, target * (i + 1) // samples) for i in range(samples)}  # readings by round, or by time:
+    state = {"round": 0, "started": time.perf_counter(), "next_reading": (budget or 0) / samples}
     stop = threading.Event()
 
     def reading(done: int) -> dict[str, Any]:
@@ -320,8 +320,11 @@ def day_of_feed(root: Path, db_url: str, source_env: dict[str, str], lake: str, 
             touched.extend(dict.fromkeys([*TABLES, *(n for n, v in versions.items() if DeltaTable(
                 str(Path(lake) / n.replace(".", "/"))).version() != v)]))
             readings.append(reading(done))
-        out_of_time = budget is not None and time.perf_counter() - state["started"] > budget
-        if done > 1 and (done in marks or done >= target or out_of_time):
+        elapsed = time.perf_counter() - state["started"]
+        out_of_time = budget is not None and elapsed > budget
+        due = done in marks if budget is None else elapsed >= state["next_reading"]
+        if done > 1 and (due or done >= target or out_of_time):
+            state["next_reading"] += (budget or 0) / samples
             readings.append(reading(done))
             print(f"day of feed: round {done:,}/{target:,} ({done / day:.1%} of a day), "
                   f"{readings[-1]['seconds']:.0f} s", file=sys.stderr, flush=True)
