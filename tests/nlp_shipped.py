@@ -3,7 +3,7 @@
 Why: ``tests/test_nlp_handwritten.py`` holds the floor on the model ``make up`` ships, so where
 the checkout has none (CI, a fresh clone) the run trains one with ``make up``'s own job
 command (``workbench nlp train --task ner --if-missing``, default recipe, one thread):
-~100 CPU-seconds (184 before the 8-layer recipe). Trained inside the fixture, that time adds to the run's wall time;
+~135 CPU-seconds (184 before the 10-layer recipe). Trained inside the fixture, that time adds to the run's wall time;
 started as soon as collection has selected a test that needs it, it runs in a child
 process at lower priority (``nice 10``) on the core the (single-process) test run leaves
 free, and the fixture only waits for what is left of it. What is trained and asserted is
