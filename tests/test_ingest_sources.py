@@ -294,3 +294,27 @@ def test_follow_polls_a_feed_at_its_schedule_and_status_shows_lag(tmp_path: Path
     assert follow(wb.lake, {"feed": hourly}, env={"DB": source_url}, rounds=5, every=0.1) == 5
     logged = wb.table("system.ingest_runs")
     assert logged.height == before + 1 and logged.filter(pl.col("status") != "ok").is_empty()
+
+    # rounds that land rows start no thread that outlives them (a connection, engine or pool per round); the
+    # Rust runtimes' blocking pools (delta-rs, Polars: local file I/O) grow to their peak of concurrent file
+    # operations and shrink after 10 s idle, so they are counted apart
+    lasting: list[int] = []
+
+    def land_one(records: list[Any]) -> None:
+        with psycopg.connect(source_url, autocommit=True) as conn:
+            conn.execute("INSERT INTO crossings (crossing_id, plate) VALUES (%s, 'AB 3')", (f"Y{len(lasting)}",))
+        lasting.append(sum(not name.startswith("tokio") for name in _thread_names()))
+
+    assert follow(wb.lake, {"feed": hourly}, env={"DB": source_url}, rounds=16, every=0.05, on_round=land_one) == 16
+    assert wb.table("raw.test_crossings").height == 2 + 15 and max(lasting[4:]) <= lasting[3] + 2, lasting
+
+
+def _thread_names() -> list[str]:
+    """The names of this process's OS threads (Python's and native ones)."""
+    names = []
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            names.append((task / "comm").read_text().strip())
+        except OSError:
+            pass  # it ended meanwhile
+    return names

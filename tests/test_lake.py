@@ -168,6 +168,23 @@ def test_catalog_records_version_size_schema_and_lineage(wb: Session) -> None:
     assert entry["produced_by"] == "test job"
     assert json.loads(entry["inputs"]) == [{"table": "raw.source", "version": 4}]
     assert [c["name"] for c in json.loads(entry["schema"])][:2] == ["shipment_id", "value_hkd"]
+    # bookkeeping: a system table's entry describes it; its writes (a follower's every round) add no entry
+    from deltalake import DeltaTable
+
+    from workbench.lake.catalog import CATALOG
+
+    def catalog_version() -> int:
+        return DeltaTable(wb.lake.location.table_uri(CATALOG), storage_options=wb.lake.location.storage_options).version()
+
+    marks = wb.lake.specs["system.watermarks"].arrow_schema()
+    for value in ("1", "2"):
+        row = {"source": "s", "table_name": "raw.shipments", "mark": "value", "value": value, "run_id": value,
+               "updated_at": datetime(2026, 1, 1)}
+        written = wb.lake.write(pa.Table.from_pylist([row], schema=marks), "system.watermarks", mode="merge")
+        if value == "1":
+            described = catalog_version()
+    assert written.version == 1 and catalog_version() == described
+    assert wb.lake.catalog.entry("system.watermarks")["version"] == 0  # type: ignore[index]
 
 
 def test_catalog_log_and_small_tables_stay_compact_and_an_entry_appended_during_a_snapshot_survives(

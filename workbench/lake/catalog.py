@@ -22,6 +22,12 @@ retentions (``RETENTION``): delta-rs drops log files older than that at each che
 (every 100 commits, its own post-commit hook), and each snapshot vacuums the files replaced
 more than that ago; a reader whose kept handle or cached file list fell behind meanwhile
 reads the table afresh.
+
+Half of those entries were the ingestion runner's bookkeeping (``system.ingest_runs``,
+``system.watermarks``: two or three commits per table a follower round lands), which are
+read directly (``Lake.small_table``), never through their entry. A system table gains an
+entry only when what the entry describes of it changes (``DESCRIBES``); its version and
+size are the table's own.
 """
 
 from __future__ import annotations
@@ -67,6 +73,10 @@ class Lineage:
 
 def schema_json(schema: pa.Schema) -> str:
     return json.dumps([{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema])
+
+
+DESCRIBES = ("zone", "description", "owner", "classification", "key", "schema")
+"""What a system table's entry says that is not its version, size or last writer (module docstring)."""
 
 
 class Catalog:
@@ -145,17 +155,19 @@ class Catalog:
         return Lineage(key, tuple(sorted((i["table"], int(i["version"])) for i in json.loads(inputs))))
 
     def record(self, spec: TableSpec, schema: pa.Schema, dt: DeltaTable, actor: str, lineage: Lineage) -> None:
-        """Append an entry for ``spec.name`` describing ``dt``'s current version (its current entry from now on)."""
+        """Append an entry for ``spec.name`` describing ``dt``'s current version (its current entry from now on);
+        a system table's only when its description changed (module docstring)."""
+        described = {"zone": spec.zone, "description": spec.description, "owner": spec.owner,
+                     "classification": spec.classification.value, "key": ",".join(spec.key),
+                     "schema": schema_json(schema)}
+        if spec.zone == "system" and (held := self.entry(spec.name)) is not None and all(
+                held[k] == described[k] for k in DESCRIBES):
+            return
         actions = pa.table(dt.get_add_actions(flatten=True))
         rows = actions.column("num_records").to_pylist() if actions.num_rows else []
         entry = {
             "name": spec.name,
-            "zone": spec.zone,
-            "description": spec.description,
-            "owner": spec.owner,
-            "classification": spec.classification.value,
-            "key": ",".join(spec.key),
-            "schema": schema_json(schema),
+            **described,
             "row_count": int(sum(r or 0 for r in rows)),
             "version": dt.version(),
             "updated_at": datetime.now(UTC).replace(tzinfo=None),

@@ -168,7 +168,7 @@ class LiveScorer:
 
     def _take_results(self, tables: set[str]) -> int:
         """When decisions arrived since the last look: drop decided records from the queue, update hit rates."""
-        version = int(self.session.lake.delta(RESULTS).version())
+        version = self._version(RESULTS)  # kept handle: opening the table every tick replayed its log
         if version == self.results_version:
             return 0
         self.results_version = version
