@@ -75,6 +75,16 @@ def test_a_frame_reads_a_lake_on_an_object_store_too(lake_session: Session) -> N
     assert got.to_dict("list") == {"item": ["b"], "amount": [2.5]}
 
 
+def test_a_column_added_by_a_later_write_reads_null_in_the_older_files(world: Session) -> None:
+    world.write(pl.DataFrame({"item": ["a", "b"]}), "work.grown", mode="overwrite")
+    world.write(pl.DataFrame({"item": ["c"], "amount": [2.5]}), "work.grown", mode="append")  # a second file
+    want = world.sql("SELECT item, amount FROM work.grown ORDER BY item")
+    assert want["amount"].null_count() == 2
+    got = pl.from_pandas(world.dask("work.grown", partition_bytes=2**30).compute()).sort("item")
+    assert got.equals(want)
+    assert world.dask("work.grown", filters=[("amount", ">", 1.0)]).compute()["item"].tolist() == ["c"]
+
+
 def test_a_frame_is_pinned_to_its_snapshot(world: Session, client: object) -> None:
     rows = world.sql(f"SELECT declaration_id, port_code FROM {DECLARATIONS} ORDER BY declaration_id LIMIT 50")
     world.write(rows.head(20), "work.pinned", mode="overwrite")

@@ -55,6 +55,7 @@ from workbench.errors import AccessDenied, QueryError, WorkbenchError
 from workbench.lake.lake import Lake
 from workbench.lake.specs import Classification
 from workbench.lake.sql import LakeSQL, QueryShape, inspect_query
+from workbench.security.masks import masked_view
 from workbench.security.policy import AccessPolicy, table_classification
 
 STATEMENTS = frozenset({"SELECT", "EXPLAIN"})
@@ -188,40 +189,6 @@ def mask_columns(frame: FrameT, masked: Sequence[str], mask: str) -> FrameT:
         else:
             exprs.append(pl.lit(None, dtype=dtype).alias(col))
     return frame.with_columns(exprs)
-
-_NULL_TYPES = {"int64": "BIGINT", "int32": "INTEGER", "double": "DOUBLE", "float": "FLOAT", "bool": "BOOLEAN",
-               "date32[day]": "DATE", "timestamp[us]": "TIMESTAMP", "timestamp[ns]": "TIMESTAMP_NS"}
-
-
-def masked_view(alias: str, schema: pa.Schema, masked: list[str], mask: str) -> str:
-    """The SELECT behind a masked table's view: its other columns from ``alias``, each masked one a constant.
-
-    ``alias`` names an Arrow dataset of the snapshot without the masked columns, so the
-    engine never reads them: a masked text column reads ``mask`` on every row (it cannot
-    know which values were null), any other masked column NULL of its type.
-    """
-    literal = "'" + mask.replace("'", "''") + "'"
-    columns = []
-    for field in schema:
-        quoted = '"' + field.name.replace('"', '""') + '"'
-        if field.name not in masked:
-            columns.append(quoted)
-        elif pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
-            columns.append(f"{literal} AS {quoted}")
-        else:
-            columns.append(f"CAST(NULL AS {_NULL_TYPES.get(str(field.type), 'VARCHAR')}) AS {quoted}")
-    return f"SELECT {', '.join(columns)} FROM {alias}"
-
-
-def mask_array(field: pa.Field, rows: int, mask: str) -> pa.Array:
-    """What a masked column reads, as Arrow (``masked_view``'s rule): ``mask`` on every row for text, else NULL.
-
-    For readers that never read a masked column from the files and add it afterwards
-    (Dask partitions, ``session.dask_frames``).
-    """
-    if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
-        return pa.repeat(pa.scalar(mask, field.type), rows)
-    return pa.nulls(rows, field.type)
 
 
 class GuardedSQL(LakeSQL):

@@ -13,7 +13,7 @@ What the masks guarantee. The role's masked columns are decided once, on the cli
 by the gate (``Gate.masked``: need-to-know, semantic types and what flowed into a work
 table) and travel inside each loader. The loader never reads a masked column from the
 files: it scans the other columns and adds each masked one as the gate's constant
-(``security.gate.mask_array``: text ``'***'`` on every row, other types NULL - what
+(``security.masks.mask_array``: text ``'***'`` on every row, other types NULL - what
 ``wb.sql`` shows), and only then applies filters that name a masked column. So no
 masked value is ever decoded on a worker, let alone kept in a task result (what a worker
 holds in memory, spills to disk, sends to another worker or the client, or shows on a
@@ -51,7 +51,7 @@ import pyarrow.parquet as pq
 from workbench.compute import InProcess, partitions
 from workbench.errors import UnknownColumn, WorkbenchError
 from workbench.lake import TableStream
-from workbench.security.gate import mask_array
+from workbench.security.masks import mask_array
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -101,18 +101,38 @@ class SnapshotPart:
         needed = self._needed()
         masked = set(self.masked)
         read = [c for c in needed if c not in masked]  # a masked column is never read from the files
-        schema = pa.schema([self.schema.field(c).with_nullable(True) for c in read])
         pushed, after = self._split_filters()
-        fragments = [ds.ParquetFileFormat().make_fragment(path, filesystem=self.filesystem, row_groups=list(groups))
-                     for path, groups in part]
-        scanned = pa.concat_tables(f.to_table(schema=schema, columns=read, filter=pushed) for f in fragments)
-        rows = scanned.num_rows if read else sum(f.count_rows() for f in fragments)  # only masked columns asked
+        pieces = [self._read(path, list(groups), read, pushed) for path, groups in part]
+        scanned = pa.concat_tables(pieces, promote_options="permissive")  # an older file may lack a newer column
+        rows = sum(piece.num_rows for piece in pieces)  # what concatenating no columns loses
         fields = [self.schema.field(c).with_nullable(True) for c in needed]
-        table = pa.Table.from_arrays([mask_array(f, rows, self.mask) if f.name in masked else scanned.column(f.name)
-                                      for f in fields], schema=pa.schema(fields))
+        table = pa.Table.from_arrays([self._column(scanned, f, rows, masked) for f in fields], schema=pa.schema(fields))
         if after is not None:
             table = table.filter(after)
         return to_pandas(table.select(list(self.selected)))
+
+    def _read(self, path: str, groups: list[int], columns: list[str], pushed: ds.Expression | None) -> pa.Table:
+        """Some row groups of one file, read as ``read_parquet`` reads them: on the task's own thread (a
+        worker's threads are the cores it was given; Arrow's thread pools would take more, and Dask's
+        per-task CPU figures would miss that work) and, with no filter to push, by ``ParquetFile``
+        (column chunks fetched in few requests). ``columns`` may be empty (only masked columns asked):
+        the table then has no columns but the row groups' rows.
+        """
+        if pushed is not None:  # row groups skipped by their statistics, rows by the filter while decoding
+            fragment = ds.ParquetFileFormat().make_fragment(path, filesystem=self.filesystem, row_groups=groups)
+            schema = pa.schema([self.schema.field(c).with_nullable(True) for c in columns])
+            return fragment.to_table(schema=schema, columns=columns, filter=pushed, use_threads=False)
+        with self.filesystem.open_input_file(path) as source:
+            return pq.ParquetFile(source, pre_buffer=True).read_row_groups(groups, columns=columns, use_threads=False)
+
+    def _column(self, scanned: pa.Table, field: pa.Field, rows: int, masked: set[str]) -> pa.ChunkedArray | pa.Array:
+        """``field`` of the partition: the mask, the files' values in the snapshot's type, or NULL where no file has it."""
+        if field.name in masked:
+            return mask_array(field, rows, self.mask)
+        if field.name not in scanned.column_names:
+            return pa.nulls(rows, field.type)
+        column = scanned.column(field.name)
+        return column if column.type == field.type else column.cast(field.type)
 
     def _needed(self) -> list[str]:
         """The selected columns plus those the filters name, in the table's order."""
@@ -161,7 +181,7 @@ def _pandas_type(arrow_type: pa.DataType) -> Any:
 
 def to_pandas(table: pa.Table) -> pd.DataFrame:
     """``table`` as a pandas partition, releasing Arrow buffers as columns convert."""
-    return table.to_pandas(types_mapper=_pandas_type, split_blocks=True, self_destruct=True)
+    return table.to_pandas(types_mapper=_pandas_type, split_blocks=True, self_destruct=True, use_threads=False)
 
 
 def filter_columns(filters: Filters | None) -> list[str]:
