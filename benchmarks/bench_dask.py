@@ -4,7 +4,7 @@ The question (a group-by, a join of its result back onto every row, a second gro
 for every (trader, HS6) pair, the mean unit value of its declarations; joined back onto
 each declaration on (trader_id, hs6) - a hash join of two large sides, shuffled - to flag
 declarations below half of their pair's mean; flags counted per port and mode. The join's
-working set is the whole projected table, which is reported next to one worker's memory.
+working set is the six columns the plan reads (``read_columns``), reported next to one worker's memory.
 
 Figures, all measured in this run on the same Parquet files of one snapshot:
 
@@ -14,15 +14,18 @@ Figures, all measured in this run on the same Parquet files of one snapshot:
    long a worker was paused (past 80% of its memory Dask stops a worker's tasks; with
    nothing left to spill it stays paused and the run hangs: the likely cause of the hung
    runs before ``wb.dask`` moved workers off Arrow's mimalloc pool, which keeps freed
-   pages, to the system allocator) and whether any worker was killed (pids before and after);
+   pages; now to jemalloc, see ``dask_frames.return_freed_memory``) and whether any worker
+   was killed (pids before and after);
 2. the question through ``wb.dask`` and through ``dask.dataframe.read_parquet`` on the
    snapshot's files with the same plan (``read_parquet`` fuses partitions by the share of
-   columns a plan uses; ``wb.dask`` is given as many), interleaved, best of ``--repeat``,
-   on 2 workers x ``--compare-memory`` (2 GiB: that fused plan reads partitions of ~0.6M
-   rows at 10M declarations, and a 1 GiB worker died on one and left the run hung):
-   the overhead ratio (target <= 1.10x); and in one DuckDB session with the same memory
-   (2 GB) and threads (2). Both Dask readers run on the same workers, so on the same Arrow
-   allocator (``wb.dask``'s switch is per process);
+   columns a plan uses; ``wb.dask`` is given as many), each on its own 2 workers x
+   ``--compare-memory`` (2 GiB: that fused plan reads partitions of ~0.6M rows at 10M
+   declarations, and a 1 GiB worker died on one and left the run hung), so that
+   ``read_parquet`` keeps Arrow's default allocator and ``wb.dask`` pays for its switch;
+   after one untimed read of the columns by each (imports, page cache), best of
+   ``--repeat`` in alternating order: the overhead ratio in seconds and in CPU seconds
+   (client, scheduler and workers; steadier on a busy machine), target <= 1.10x; and in
+   one DuckDB session with the same memory (2 GB) and threads (2);
 3. ``wb.dask`` on 1, 2 and 4 workers: seconds and parallel efficiency t1 / (n * tn).
 
     python benchmarks/bench_dask.py --lake var/bench/lake-s100-seed1   # the scale-100 world
@@ -36,7 +39,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -52,7 +55,8 @@ from workbench.session.dask_frames import PARTITION_BYTES
 TABLE = "curated.declarations"
 COLUMNS = ["declaration_id", "trader_id", "hs6", "port_code", "mode", "unit_value_hkd_per_kg",
            "goods_desc_en", "goods_desc_zh", "consignee_name", "shipper_name", "shipper_name_norm"]
-"""The keys and measures, and five text columns the join carries along (what makes the working set wide)."""
+"""The keys and measures, and five text columns. Dask's optimiser drops the text columns from both readers'
+reads (the answer does not use them), so the join moves the six others: ``read_columns`` says which."""
 GIB = 2**30
 PARTS = ("capped", "compare", "scaling")
 T = TypeVar("T")
@@ -89,10 +93,20 @@ def read_partitions(declarations: Any) -> int:
     ``read_parquet`` fuses its partitions when a plan uses few of a file's columns
     (``FusedIO``), so this can be fewer than the frame's own ``npartitions``.
     """
+    return min(node.npartitions for node in plan_reads(declarations))
+
+
+def read_columns(declarations: Any) -> list[str]:
+    """The columns the question's optimised plan reads (its working set), of those ``declarations`` has."""
+    read = {column for node in plan_reads(declarations) for column in node.columns}
+    return [column for column in declarations.columns if column in read]
+
+
+def plan_reads(declarations: Any) -> list[Any]:
+    """The table reads in the question's optimised plan."""
     from dask.dataframe.dask_expr.io import BlockwiseIO
 
-    reads = [node for node in planned(declarations).optimize(fuse=False).expr.walk() if isinstance(node, BlockwiseIO)]
-    return min(node.npartitions for node in reads)
+    return [node for node in planned(declarations).optimize(fuse=False).expr.walk() if isinstance(node, BlockwiseIO)]
 
 
 @contextmanager
@@ -158,17 +172,44 @@ def same_partitions(wb: Any, wanted: int) -> int:
     raise RuntimeError(f"no partition size gives {wanted} partitions (last: {got})")
 
 
-def best_of(runs: dict[str, Callable[[], T]], repeat: int) -> tuple[dict[str, float], dict[str, T]]:
-    """Best wall time of each function, interleaved so drift on a shared machine hits both alike, and
-    each function's last result (the answer is checked on a timed run, not on an extra one)."""
+def best_of(runs: dict[str, Callable[[], T]], repeat: int,
+            clients: dict[str, Any] | None = None) -> tuple[dict[str, float], dict[str, float], dict[str, T]]:
+    """Best wall seconds and best CPU seconds (``cpu_seconds``) of each function, and each function's last
+    result (the answer is checked on a timed run, not on an extra one).
+
+    Rounds alternate the order (A B, B A, ...) so that neither function always runs first, after the
+    other's garbage, or on a machine drifting one way. A function named in ``clients`` runs with that
+    Dask client as the current one, and its CPU seconds count that client's workers. CPU seconds do not
+    count the time a process waited for a core, so on a shared machine their ratio is the steadier figure.
+    """
+    clients = clients or {}
     best = dict.fromkeys(runs, float("inf"))
+    best_cpu = dict.fromkeys(runs, float("inf"))
     results: dict[str, T] = {}
-    for _ in range(repeat):
-        for name, fn in runs.items():
-            started = time.perf_counter()
-            results[name] = fn()
-            best[name] = min(best[name], time.perf_counter() - started)
-    return best, results
+    for round_ in range(repeat):
+        order = list(runs.items())
+        for name, fn in order if round_ % 2 == 0 else reversed(order):
+            client = clients.get(name)
+            with client.as_current() if client is not None else nullcontext():
+                cpu, started = cpu_seconds(client), time.perf_counter()
+                results[name] = fn()
+                best[name] = min(best[name], time.perf_counter() - started)
+                best_cpu[name] = min(best_cpu[name], cpu_seconds(client) - cpu)
+    return best, best_cpu, results
+
+
+def cpu_seconds(client: Any = None) -> float:
+    """CPU seconds used so far by this process (the client, DuckDB, and a LocalCluster's scheduler) and by
+    ``client``'s workers: the work a run did, whatever else the machine was doing."""
+    return time.process_time() + (sum(client.run(worker_cpu).values()) if client is not None else 0.0)
+
+
+def worker_cpu() -> float:
+    """CPU seconds (user + system, all threads) of the process this runs in."""
+    import psutil
+
+    times = psutil.Process().cpu_times()
+    return times.user + times.system
 
 
 def load() -> str:
@@ -224,13 +265,13 @@ def capped_run(through_wb: Callable[[], Any], worker_memory: str, repeat: int) -
     """Figure 1: the question on 2 workers x ``worker_memory``; working set, peak RSS, kills. Returns the answer."""
     with local_cluster(2, worker_memory) as client:
         pids = set(client.run(os.getpid).values())
-        working_set = int(through_wb().memory_usage(deep=True).sum().compute())
+        working_set = int(through_wb()[read_columns(through_wb())].memory_usage(deep=True).sum().compute())
         with rss_sampler(client) as peak:
-            best, answer = best_of({"wb.dask": lambda: question(through_wb())}, repeat)
+            best, _, answer = best_of({"wb.dask": lambda: question(through_wb())}, repeat)
         killed = pids != set(client.run(os.getpid).values())
     cap = parse_bytes(worker_memory)
     console.print(f"Within the caps: wb.dask in {through_wb().npartitions} partitions on 2 workers x {worker_memory}: "
-                  f"{best['wb.dask']:.1f} s; working set (projected columns in memory) "
+                  f"{best['wb.dask']:.1f} s; working set (the columns the plan reads, in memory) "
                   f"{working_set / GIB:.2f} GiB = {working_set / cap:.1f}x one worker's memory; peak worker RSS "
                   f"{peak['peak'] / GIB:.2f} GiB ({peak['peak'] / cap:.0%} of the cap); a worker paused for "
                   f"{peak['paused']:.0f} s; "
@@ -250,26 +291,51 @@ def compare_run(wb: Any, files: list[str], rows: int, memory: str, repeat: int) 
     def through_wb() -> Any:
         return wb.dask(TABLE, columns=COLUMNS, partition_bytes=matched)
 
-    with local_cluster(2, memory):
-        best, answers = best_of({"wb.dask": lambda: question(through_wb()),
-                                 "read_parquet": lambda: question(through_read_parquet())}, repeat)
+    readers = {"wb.dask": through_wb, "read_parquet": through_read_parquet}
+    with local_cluster(2, memory) as wb_client, local_cluster(2, memory) as rp_client:
+        clients = {"wb.dask": wb_client, "read_parquet": rp_client}
+        first = {}
+        for name, read in readers.items():
+            with clients[name].as_current():
+                first[name] = timed(lambda read=read: read().map_partitions(len).compute())
+        best, cpu, answers = best_of({name: lambda read=read: question(read()) for name, read in readers.items()},
+                                     repeat, clients)
         partitions = (read_partitions(through_wb()), read_partitions(through_read_parquet()))
     con = duckdb.connect(config={"threads": 2, "memory_limit": "2GB"})
-    duck, duck_answer = best_of({"duckdb": lambda: con.execute(DUCKDB_QUESTION, {"files": files}).df()}, repeat)
+    duck, duck_cpu, duck_answer = best_of({"duckdb": lambda: con.execute(DUCKDB_QUESTION, {"files": files}).df()},
+                                          repeat)
     best.update(duck)
+    cpu.update(duck_cpu)
     answers.update(duck_answer)
 
-    table = Table(title=f"The same question over {rows:,} declarations, same files, same plan (partitions), "
-                        f"2 workers x {memory}; {load()}")
-    for col in ("engine", "seconds", "vs read_parquet", "partitions"):
+    console.print(f"First read of the table's columns, each reader on its own fresh workers (a warm-up before the "
+                  f"timed runs, so that both run with their modules imported and the files in the page cache; "
+                  f"wb.dask went first and read the files from disk): wb.dask {first['wb.dask']:.2f} s, "
+                  f"read_parquet {first['read_parquet']:.2f} s; {load()}")
+    table = Table(title=f"The same question over {rows:,} declarations, same files, same plan (partitions), each "
+                        f"reader on its own 2 workers x {memory}, best of {repeat} in alternating order; {load()}")
+    for col in ("engine", "seconds", "vs read_parquet", "CPU s", "CPU vs read_parquet", "partitions"):
         table.add_column(col)
+    target = " (target <= 1.10x)"
     table.add_row("wb.dask (masked, audited, pinned)", f"{best['wb.dask']:.2f}",
-                  f"{best['wb.dask'] / best['read_parquet']:.2f}x (target <= 1.10x)", str(partitions[0]))
-    table.add_row("dask.dataframe.read_parquet", f"{best['read_parquet']:.2f}", "1.00x", str(partitions[1]))
+                  f"{best['wb.dask'] / best['read_parquet']:.2f}x{target}", f"{cpu['wb.dask']:.2f}",
+                  f"{cpu['wb.dask'] / cpu['read_parquet']:.2f}x{target}", str(partitions[0]))
+    table.add_row("dask.dataframe.read_parquet", f"{best['read_parquet']:.2f}", "1.00x", f"{cpu['read_parquet']:.2f}",
+                  "1.00x", str(partitions[1]))
     table.add_row("DuckDB, one session (2 threads, 2 GB)", f"{best['duckdb']:.2f}",
-                  f"{best['duckdb'] / best['read_parquet']:.2f}x", "-")
+                  f"{best['duckdb'] / best['read_parquet']:.2f}x", f"{cpu['duckdb']:.2f}",
+                  f"{cpu['duckdb'] / cpu['read_parquet']:.2f}x", "-")
     console.print(table)
+    console.print("CPU s: this process (client and scheduler; DuckDB's threads) plus the workers' processes, user + "
+                  "system, during the run: unlike seconds, not inflated by waiting for a core on a busy machine")
     return answers
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    """Wall seconds of one call."""
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
 
 
 def scaling_run(through_wb: Callable[[], Any], workers: list[int], repeat: int) -> None:
