@@ -201,6 +201,17 @@ def test_a_node_outside_every_group_joins_the_group_it_has_two_ties_to() -> None
     assert grown == [ring | {"trader", "director"}], "one tie (the courier) is not enough"
 
 
+def test_one_link_of_two_kinds_of_record_is_two_ties_into_a_group() -> None:
+    graph = nx.Graph()
+    ring = set(_ring(graph, "A"))
+    officer = [{"relation": "officer_of", "weight": 2.0}]
+    for name, relations in (("director", officer + [{"relation": "cash_for", "weight": 2.0}]), ("clerk", officer * 2)):
+        graph.add_node(name, kind="person", source_ids=[name])
+        graph.add_edge(name, "A0", weight=4.0, relations=relations)
+    grown = attached(detection_graph(graph), [set(ring)], links=2)
+    assert grown == [ring | {"director"}], "the director's link stands on two kinds of record, the clerk's on one"
+
+
 def test_a_party_tied_to_a_ring_by_one_case_file_alone_is_not_a_member() -> None:
     graph = nx.Graph()
     ring = set(_ring(graph, "A"))

@@ -172,6 +172,7 @@ def with_case_nodes(graph: nx.Graph, cases: dict[str, list[str]]) -> nx.Graph:
             rest = data["weight"] - sum(r["weight"] for r in charged)
             if rest > 1e-9:
                 out[u][v]["weight"] = rest
+                out[u][v]["relations"] = [r for r in data["relations"] if r["relation"] != "co_party"]
             else:
                 out.remove_edge(u, v)
     return out
@@ -186,6 +187,8 @@ def detection_graph(graph: nx.Graph, cases: dict[str, list[str]] | None = None,
     like hubs: a phone, a building or a broker is shared by strangers, a charge sheet is not.
     Nodes and edges are inserted in sorted order, so community detection (which depends
     on iteration order) gives the same groups however the lake tables happen to be ordered.
+    Each edge keeps ``pieces``: how many kinds of record lie behind it (a director who also
+    carries the company's cash is tied to it by two), which ``attached`` counts.
     """
     graph = with_case_nodes(graph, cases) if cases else graph
     keep = sorted(v for v, kind in graph.nodes(data="kind") if kind in ENTITY_KINDS or graph.degree(v) >= 2)
@@ -193,8 +196,9 @@ def detection_graph(graph: nx.Graph, cases: dict[str, list[str]] | None = None,
     out = nx.Graph()
     out.add_nodes_from((v, sub.nodes[v]) for v in keep)
     factor = {v: _idf(d) if sub.nodes[v]["kind"] in hub_kinds else 1.0 for v, d in sub.degree()}
-    for u, v, w in sorted((min(u, v), max(u, v), w) for u, v, w in sub.edges(data="weight")):
-        out.add_edge(u, v, weight=w * factor[u] * factor[v])
+    for u, v, data in sorted(((min(u, v), max(u, v), d) for u, v, d in sub.edges(data=True)), key=lambda e: e[:2]):
+        kinds = {r["relation"] for r in data.get("relations", ())}
+        out.add_edge(u, v, weight=data["weight"] * factor[u] * factor[v], pieces=max(len(kinds), 1))
     return out
 
 
@@ -266,6 +270,13 @@ def attached(graph: nx.Graph, groups: list[set[str]], links: int = 2, rounds: in
     community (at least ``core`` ties to the rest) is applied across the boundary: a node
     outside every group joins the group it has the most ties to when it has ``links`` of
     them. Repeated a few ``rounds`` so a director joins after his company has.
+
+    A tie counts once per kind of record behind it (the edge's ``pieces``): a director who
+    also carries the company's cash stands on two independent records, as a phone and an
+    address shared with two members do. Chosen on the fitting worlds (seeds 11-16, top 10),
+    where ring members missed were mostly officers of a member company with that one link:
+    pooled member recall .920 -> .933 at precision .928 -> .917, the two margins to the goal
+    (.92 / .90) balanced; counting pieces in the 2-core test too cost precision (.857).
     """
     owner = {v: k for k, group in enumerate(groups) for v in group}
     groups = [set(g) for g in groups]
@@ -277,7 +288,7 @@ def attached(graph: nx.Graph, groups: list[set[str]], links: int = 2, rounds: in
             ties: dict[int, int] = {}
             for u in graph.neighbors(v):
                 if u in owner:
-                    ties[owner[u]] = ties.get(owner[u], 0) + 1
+                    ties[owner[u]] = ties.get(owner[u], 0) + graph[v][u].get("pieces", 1)
             if ties:
                 best = max(sorted(ties), key=ties.__getitem__)
                 if ties[best] >= links:
