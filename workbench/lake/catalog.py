@@ -196,11 +196,21 @@ class Catalog:
         """Replace the log with its current entries in one file (module docstring); hold ``_lock``."""
         try:
             write_deltalake(table, _current_entries(table).to_arrow().cast(self.spec.arrow_schema()), mode="overwrite")
-            if any(table.metadata().configuration.get(k) != v for k, v in RETENTION.items()):
-                table.alter.set_table_properties(RETENTION)  # a catalog made before the retentions were set
-            table.vacuum(dry_run=False, full=True)  # past RETENTION only: a concurrent write's new file stays
+            trim_history(table)
         except CommitFailedError:
             pass  # another writer's snapshot won; the next entry tries again
+
+
+def trim_history(table: DeltaTable) -> None:
+    """Give ``table`` the short ``RETENTION`` (once) and delete the files it replaced longer ago than that.
+
+    For tables whose history nobody reads (the catalog, the ingestion runner's bookkeeping);
+    the lake's data tables keep Delta's defaults, so time travel on them reaches back a week.
+    Files newer than the retention stay, so a concurrent writer's file not committed yet is safe.
+    """
+    if any(table.metadata().configuration.get(k) != v for k, v in RETENTION.items()):
+        table.alter.set_table_properties(RETENTION)
+    table.vacuum(dry_run=False, full=True)
 
 
 def refreshed(kept: DeltaTable | None, uri: str, storage_options: dict[str, str] | None) -> DeltaTable | None:

@@ -24,7 +24,7 @@ from deltalake import ColumnProperties, CommitProperties, DeltaTable, WriterProp
 from deltalake.exceptions import CommitFailedError
 
 from workbench.errors import UnknownTable, WorkbenchError
-from workbench.lake.catalog import CATALOG, Catalog, Lineage, refreshed
+from workbench.lake.catalog import CATALOG, Catalog, Lineage, refreshed, trim_history
 from workbench.lake.contracts import Contract, Rejection
 from workbench.lake.locks import TableLock, table_lock
 from workbench.lake.specs import ZONES, Classification, ColumnSpec, TableSpec, standard_specs
@@ -282,7 +282,11 @@ class Lake:
             self.quarantine(rejections, batch_id, actor)
         self.catalog.record(spec, contract.arrow_schema, dt, actor, lineage)
         version = dt.version()
-        _compact_if_fragmented(dt, spec.key)
+        compacted = _compact_if_fragmented(dt, spec.key)
+        if spec.zone == "system" and (compacted or (version and version % FRAGMENTED_FILES == 0)):
+            # the run log and watermarks take a commit per follower round (a merge rewrites a file) and nobody
+            # reads their past
+            trim_history(dt)
         return WriteResult(table_name, version, counts["written"], len(rejections), rejections)
 
     def _lock(self, uri: str) -> TableLock:
@@ -407,7 +411,7 @@ def _keyed_in_hand(dt: DeltaTable, batches: list[pa.RecordBatch], schema: pa.Sch
     return False, table.take(pa.array(new.to_numpy())).to_batches(max_chunksize=STREAM_BATCH_ROWS)
 
 
-def _compact_if_fragmented(dt: DeltaTable, key: tuple[str, ...]) -> None:
+def _compact_if_fragmented(dt: DeltaTable, key: tuple[str, ...]) -> bool:
     """Rewrite a table's many small files as few: all of a table smaller than one target file once it is spread
     over more than ``FRAGMENTED_FILES`` files, or a larger table's files under ``SMALL_FILE_BYTES`` once there are
     more than ``FRAGMENTED_FILES`` of them.
@@ -419,22 +423,23 @@ def _compact_if_fragmented(dt: DeltaTable, key: tuple[str, ...]) -> None:
     A large table's big files are left as they are (delta-rs compacts only files below
     the target size it is given), so a compaction costs what the small files hold.
     Compaction is a commit that changes no data; one that loses a race with another
-    writer is skipped (the next write tries again).
+    writer is skipped (the next write tries again). Returns whether it compacted.
     """
     files = pa.table(dt.get_add_actions(flatten=True))
     sizes = files.column("size_bytes")
     if (pc.sum(sizes).as_py() or 0) <= TARGET_FILE_BYTES:  # a table of no files sums to null
         if files.num_rows <= FRAGMENTED_FILES:
-            return
+            return False
         target = TARGET_FILE_BYTES
     else:
         if pc.sum(pc.less(sizes, SMALL_FILE_BYTES)).as_py() <= FRAGMENTED_FILES:
-            return
+            return False
         target = SMALL_FILE_BYTES
     try:
         dt.optimize.compact(target_size=target, writer_properties=writer_properties(key))
+        return True
     except CommitFailedError:
-        pass
+        return False
 
 
 def _commit_properties(lineage: Lineage, actor: str, **extra: str) -> CommitProperties:
