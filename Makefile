@@ -129,3 +129,5 @@ bench: $(STAMP) postgres $(HUB_PROXY)
 	$(BIN)/python benchmarks/bench_platform.py
 	$(BIN)/python benchmarks/bench_backup.py --lake $(BENCH_WORLD)
 	$(BIN)/python benchmarks/bench_recovery.py --rounds 3
+	# a fresh clone's `make up`: time to the hub URL, to everything ready, and a second `make up`
+	$(BIN)/python benchmarks/bench_first_hour.py
