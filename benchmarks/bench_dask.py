@@ -29,7 +29,8 @@ Figures, all measured in this run on the same Parquet files of one snapshot:
    ``--repeat`` in alternating order: the overhead ratio in seconds and in CPU seconds
    (client, scheduler and workers; steadier on a busy machine), target <= 1.10x; and in
    one DuckDB session with the same memory (2 GB) and threads (2);
-3. ``wb.dask`` on 1, 2 and 4 workers: seconds and parallel efficiency t1 / (n * tn).
+3. ``wb.dask`` on 1, 2 and 4 workers of a modeller's size (``--scaling-memory``, 4 GiB): seconds and
+   parallel efficiency t1 / (n * tn).
 
     python benchmarks/bench_dask.py --lake var/bench/lake-s100-seed1   # the scale-100 world
     python benchmarks/bench_dask.py --lake ... --parts capped --repeat 1  # one figure per run
@@ -231,6 +232,9 @@ def main() -> None:
     parser.add_argument("--parts", default=",".join(PARTS),
                         help=f"which figures to measure, of {', '.join(PARTS)} (each part is its own run)")
     parser.add_argument("--scaling", default="1,2,4", help="worker counts for the scaling run")
+    parser.add_argument("--scaling-memory", default="4GiB",
+                        help="memory per worker in the scaling run: a modeller's gateway limit (security/policy.toml; "
+                             "one analyst-sized 1 GiB worker cannot hold the join's 1.5 GiB working set at 10M alone)")
     parser.add_argument("--worker-memory", default="1GiB",
                         help="each worker's cap in the capped run (an analyst's gateway limit; smaller on a small "
                              "world, so that the working set still exceeds one worker)")
@@ -265,7 +269,7 @@ def main() -> None:
             int(a[col].sum()) == int(answers["duckdb"][col].sum()) for a in dask_answers for col in ("declarations", "flagged", "flagged_text"))
         console.print(f"same answer in all of {', '.join(answers)}: {same}")
     if "scaling" in parts:
-        scaling_run(through_wb, [int(w) for w in args.scaling.split(",")], args.repeat)
+        scaling_run(through_wb, [int(w) for w in args.scaling.split(",")], args.repeat, args.scaling_memory)
 
 
 def capped_run(through_wb: Callable[[], Any], worker_memory: str, repeat: int) -> pd.DataFrame:
@@ -345,15 +349,15 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - started
 
 
-def scaling_run(through_wb: Callable[[], Any], workers: list[int], repeat: int) -> None:
-    """Figure 3: wb.dask on each worker count (1 GiB each): seconds, speed-up, parallel efficiency."""
-    scaling = Table(title=f"wb.dask on {' -> '.join(map(str, workers))} workers (1 GiB each, "
+def scaling_run(through_wb: Callable[[], Any], workers: list[int], repeat: int, memory: str) -> None:
+    """Figure 3: wb.dask on each worker count (``memory`` each): seconds, speed-up, parallel efficiency."""
+    scaling = Table(title=f"wb.dask on {' -> '.join(map(str, workers))} workers ({memory} each, "
                           f"{through_wb().npartitions} partitions)")
     for col in ("workers", "seconds", "speed-up", "parallel efficiency", "load"):
         scaling.add_column(col)
     first: tuple[int, float] | None = None
     for n in workers:
-        with local_cluster(n):
+        with local_cluster(n, memory):
             seconds = best_of({"q": lambda: question(through_wb())}, repeat)[0]["q"]
         first = first or (n, seconds)
         speedup = first[1] / seconds
