@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.jsonl_contract import assert_refuses_malformed_input
 from workbench.session import Session
 from workbench.nlp.gazetteer import Gazetteer
 from workbench.nlp.merge import merge
@@ -379,13 +380,8 @@ def test_cli_extract_contract_in_english_and_chinese(tiny_world: Session, models
 ])
 def test_cli_extract_refuses_a_malformed_line_and_writes_nothing(tiny_world: Session, models_folder: Path,
                                                                   tmp_path: Path, content: bytes, problem: str) -> None:
-    source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    source.write_bytes(content)
-    target.write_text("previous run\n", encoding="utf-8")
-    result = _extract(tiny_world.settings.lake, "--input", str(source), "--output", str(target), models=models_folder)
-    assert result.exit_code == 1 and problem in result.output
-    assert target.read_text(encoding="utf-8") == "previous run\n", "the previous output is untouched"
-    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
+    assert_refuses_malformed_input(lambda *args: _extract(tiny_world.settings.lake, *args, models=models_folder),
+                                   tmp_path, content, problem)
 
 
 def test_training_batches_cover_every_example_once_per_epoch_with_little_padding() -> None:

@@ -10,6 +10,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
+from tests.jsonl_contract import assert_refuses_malformed_input
 from workbench.session import Session, connect
 from workbench.nlp.classify import expected_calibration_error, money_features
 from workbench.nlp.triage import PRIORITIES, TOPICS
@@ -279,10 +280,5 @@ def test_cli_classify_without_a_model_exits_naming_the_command_that_trains_one(t
 ])
 def test_cli_classify_refuses_a_malformed_line_and_writes_nothing(tiny_world: Session, topics_models: Path,
                                                                    tmp_path: Path, content: bytes, problem: str) -> None:
-    source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    source.write_bytes(content)
-    target.write_text("previous run\n", encoding="utf-8")
-    result = _classify(tiny_world.settings.lake, "--input", str(source), "--output", str(target), models=topics_models)
-    assert result.exit_code == 1 and problem in result.output
-    assert target.read_text(encoding="utf-8") == "previous run\n", "the previous output is untouched"
-    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
+    assert_refuses_malformed_input(lambda *args: _classify(tiny_world.settings.lake, *args, models=topics_models),
+                                   tmp_path, content, problem)

@@ -78,6 +78,8 @@ USER_AGENT = "customs-workbench-fetcher/0.1"
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 MAX_LINKS = 200
+KILL_GRACE_SECONDS = 2.0
+"""A child past its time limit gets this long to report its own refusal (a clearer reason) before it is killed."""
 _PRELOADED_CODECS = ("utf-8", "latin-1", "cp1252", "ascii", "utf-16", "utf-32", "big5", "big5hkscs", "gb18030",
                      "gbk", "shift_jis", "euc_jp", "euc_kr", "koi8_r", "cp1251", "iso8859_2", "idna", "cp437")
 """Codecs imported before the child drops privileges: the interpreter's own library may not be
@@ -284,6 +286,7 @@ class Fetcher:
         that outlives ``timeout`` is killed, with every process of its memory group.
         ``connections`` receives the ``(host, port)`` the broker connected for the child.
         """
+        stop_at = time.monotonic() + timeout + KILL_GRACE_SECONDS  # the caller's limit: the child's start counts too
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(list(PRELOAD))
         identity = self._identity()
@@ -293,7 +296,8 @@ class Fetcher:
             group = stack.enter_context(confinement.memory_group(memory_bytes))
             receive, send = context.Pipe(duplex=False)
             ours, theirs = context.Pipe(duplex=True) if policy is not None else (None, None)
-            limits = Confinement(identity=identity, user=self.user, memory_bytes=memory_bytes, cpu_seconds=int(timeout) + 2,
+            limits = Confinement(identity=identity, user=self.user, memory_bytes=memory_bytes,
+                                 cpu_seconds=int(timeout + KILL_GRACE_SECONDS),
                                  cgroup=group, workdir=folder, forbidden=self.forbidden)
             child = context.Process(target=_isolated, daemon=True, args=(send, theirs, limits, target, args))
             with _main_left_alone():
@@ -305,7 +309,7 @@ class Fetcher:
                 broker = stack.enter_context(Broker(ours, policy.address, policy.max_redirects + 1,
                                                     policy.timeout_seconds))
             try:
-                return _reply(receive, child, timeout, max_reply, group, memory_bytes)
+                return _reply(receive, child, stop_at, max_reply, group, memory_bytes)
             finally:
                 if broker is not None and connections is not None:
                     connections.extend(broker.connected)
@@ -430,7 +434,7 @@ class ChildFailed(Exception):
 _PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def _reply(receive: Connection, child: Any, timeout: float, max_reply: int, group: str | None,
+def _reply(receive: Connection, child: Any, stop_at: float, max_reply: int, group: str | None,
            memory_bytes: int) -> tuple[Any, dict[str, bytes]]:
     """The child's answer: its value and attachments, or why there is none (time, memory, death, error).
 
@@ -438,8 +442,9 @@ def _reply(receive: Connection, child: Any, timeout: float, max_reply: int, grou
     object naming at most the ``raw`` and ``image`` attachments (a deeply nested or broken
     document included) is a ``ChildFailed`` of this one fetch, never an error of the run.
     """
-    if not receive.poll(timeout + 2.0):
-        raise TimeoutError(f"time limit: the fetcher was stopped after {timeout + 2.0:.0f} s")
+    if not receive.poll(max(0.0, stop_at - time.monotonic())):
+        raise TimeoutError("time limit: the fetcher was stopped at its time limit "
+                           f"and {KILL_GRACE_SECONDS:g} s of grace")
     try:
         header = json.loads(receive.recv_bytes(max_reply))
         names = header.get("attached", []) if isinstance(header, dict) else None

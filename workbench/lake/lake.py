@@ -20,6 +20,7 @@ from typing import Literal
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset
 from deltalake import ColumnProperties, CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
@@ -82,6 +83,22 @@ _ARROW_TO_SPEC = {
     pa.bool_(): "bool",
     pa.date32(): "date",
 }
+
+
+def snapshot_dataset(dt: DeltaTable) -> pyarrow.dataset.Dataset:
+    """An Arrow dataset of ``dt``'s snapshot whose string columns are ``string_view``.
+
+    A Delta merge (DataFusion) writes its files with ``string_view`` columns, ordinary
+    writes with ``string``; a table holds both kinds once a merge has run. Over the table's
+    ``string`` schema, pyarrow's scanner fails to compare a pushed-down filter with a
+    ``string_view`` file's statistics ("no kernel matching input types (string,
+    string_view)"), while over a ``string_view`` schema it reads files of both kinds and
+    still prunes by statistics. Readers see plain strings either way (DuckDB: VARCHAR).
+    """
+    schema = dt.to_pyarrow_dataset().schema
+    viewed = pa.schema([f.with_type(pa.string_view()) if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+                        else f for f in schema], metadata=schema.metadata)
+    return dt.to_pyarrow_dataset(schema=viewed)
 
 
 @dataclass
@@ -228,7 +245,7 @@ class Lake:
         grows = existing is not None and mode != "overwrite" and bool(
             set(contract.arrow_schema.names) - {f.name for f in existing.schema().fields})
         if existing is not None and mode == "append" and contract.keys is not None:
-            for batch in existing.to_pyarrow_dataset().to_batches(columns=list(spec.key)):
+            for batch in snapshot_dataset(existing).to_batches(columns=list(spec.key)):
                 contract.keys.add_existing(pl.from_arrow(batch))  # type: ignore[arg-type]
 
         rejections: list[Rejection] = []
@@ -315,7 +332,7 @@ class Lake:
         def delete(dt: DeltaTable) -> int:
             schema = pa.schema(dt.schema().to_arrow())
             source = keys.select(key).cast(pa.schema([schema.field(k) for k in key]))
-            held = pl.from_arrow(dt.to_pyarrow_dataset().to_table(columns=key))
+            held = pl.from_arrow(snapshot_dataset(dt).to_table(columns=key))
             if held.join(pl.from_arrow(source), on=key, how="anti").is_empty():  # type: ignore[union-attr, arg-type]
                 return 0  # nothing to delete: no commit, so a re-run changes nothing
             metrics = (

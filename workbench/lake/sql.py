@@ -30,7 +30,7 @@ import pyarrow as pa
 from deltalake import DeltaTable
 
 from workbench.errors import QueryError, UnknownColumn, UnknownTable
-from workbench.lake.lake import Lake
+from workbench.lake.lake import Lake, snapshot_dataset
 from workbench.lake.macros import install_macros
 from workbench.lake.specs import ZONES
 
@@ -235,7 +235,7 @@ class LakeSQL:
         files = dt.file_uris()
         if files and not self.lake.location.is_remote and not dt.metadata().partition_columns:
             return self.parquet_scan(dt, files)
-        return f"SELECT * FROM {self.register(name, dt.to_pyarrow_dataset())}"
+        return f"SELECT * FROM {self.register(name, snapshot_dataset(dt))}"
 
     @staticmethod
     def parquet_scan(dt: DeltaTable, files: list[str]) -> str:

@@ -52,7 +52,7 @@ import pyarrow as pa
 from deltalake import DeltaTable
 
 from workbench.errors import AccessDenied, QueryError, WorkbenchError
-from workbench.lake.lake import Lake
+from workbench.lake.lake import Lake, snapshot_dataset
 from workbench.lake.specs import Classification
 from workbench.lake.sql import LakeSQL, QueryShape, inspect_query
 from workbench.security.masks import masked_view
@@ -288,7 +288,7 @@ class GuardedSQL(LakeSQL):
         folder = self._folders.get(name)
         if folder is not None and all(f.startswith(folder) for f in dt.file_uris()):
             return super().scan_sql(name, dt)
-        dataset = dt.to_pyarrow_dataset()
+        dataset = snapshot_dataset(dt)
         masked = self.gate.masked(name, dataset.schema.names)
         kept = pa.schema([f for f in dataset.schema if f.name not in masked])
         if len(kept) == 0:  # every column masked: only the row count remains

@@ -15,6 +15,11 @@ _NULL_TYPES = {"int64": "BIGINT", "int32": "INTEGER", "double": "DOUBLE", "float
                "date32[day]": "DATE", "timestamp[us]": "TIMESTAMP", "timestamp[ns]": "TIMESTAMP_NS"}
 
 
+def is_text(kind: pa.DataType) -> bool:
+    """Arrow's three string layouts (the lake's snapshot datasets read text as ``string_view``)."""
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+
+
 def masked_view(alias: str, schema: pa.Schema, masked: list[str], mask: str) -> str:
     """The SELECT behind a masked table's view: its other columns from ``alias``, each masked one a constant.
 
@@ -28,7 +33,7 @@ def masked_view(alias: str, schema: pa.Schema, masked: list[str], mask: str) -> 
         quoted = '"' + field.name.replace('"', '""') + '"'
         if field.name not in masked:
             columns.append(quoted)
-        elif pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+        elif is_text(field.type):
             columns.append(f"{literal} AS {quoted}")
         else:
             columns.append(f"CAST(NULL AS {_NULL_TYPES.get(str(field.type), 'VARCHAR')}) AS {quoted}")
@@ -41,6 +46,6 @@ def mask_array(field: pa.Field, rows: int, mask: str) -> pa.Array:
     For readers that never read a masked column from the files and add it afterwards
     (Dask partitions, ``session.dask_frames``).
     """
-    if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+    if is_text(field.type):
         return pa.repeat(pa.scalar(mask, field.type), rows)
     return pa.nulls(rows, field.type)

@@ -26,6 +26,7 @@ from workbench.security import Gate, GuardedSQL, configured_role, load_policy, p
 from workbench.security.audit_service import open_trail
 from workbench.security.lake_permissions import share_table
 from workbench.security.lineage import FrameLineage, Produced, Source, carry, merge_carried
+from workbench.security.masks import is_text
 from workbench.security.policy import derived_classification
 from workbench.security.recognisers import recognised
 from workbench.settings import Settings, load_settings
@@ -237,7 +238,7 @@ def typed_in(table: pa.Table, name: str) -> dict[str, Any]:
     """
     columns = {}
     for field in table.schema:
-        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type) or pa.types.is_string_view(field.type):
+        if is_text(field.type):
             found = recognised(pl.Series(table.column(field.name)))
             if found:
                 columns[field.name] = [[name, field.name, kind] for kind in sorted(found)]
