@@ -190,6 +190,8 @@ def test_catalog_records_version_size_schema_and_lineage(wb: Session) -> None:
             described = catalog_version()
     assert written.version == 1 and catalog_version() == described
     assert wb.lake.catalog.entry("system.watermarks")["version"] == 0  # type: ignore[index]
+    shown = wb.tables("system").filter(pl.col("name") == "system.watermarks").row(0, named=True)
+    assert (shown["version"], shown["row_count"]) == (1, 1)  # the listing reads the table, not the old entry
 
 
 def test_catalog_log_and_small_tables_stay_compact_and_an_entry_appended_during_a_snapshot_survives(

@@ -163,12 +163,10 @@ class Catalog:
         if spec.zone == "system" and (held := self.entry(spec.name)) is not None and all(
                 held[k] == described[k] for k in DESCRIBES):
             return
-        actions = pa.table(dt.get_add_actions(flatten=True))
-        rows = actions.column("num_records").to_pylist() if actions.num_rows else []
         entry = {
             "name": spec.name,
             **described,
-            "row_count": int(sum(r or 0 for r in rows)),
+            "row_count": row_count(dt),
             "version": dt.version(),
             "updated_at": datetime.now(UTC).replace(tzinfo=None),
             "updated_by": actor,
@@ -211,6 +209,12 @@ def trim_history(table: DeltaTable) -> None:
     if any(table.metadata().configuration.get(k) != v for k, v in RETENTION.items()):
         table.alter.set_table_properties(RETENTION)
     table.vacuum(dry_run=False, full=True)
+
+
+def row_count(dt: DeltaTable) -> int:
+    """Rows in ``dt``'s snapshot, from the log's per-file statistics (no data file opened)."""
+    actions = pa.table(dt.get_add_actions(flatten=True))
+    return int(sum(r or 0 for r in actions.column("num_records").to_pylist())) if actions.num_rows else 0
 
 
 def refreshed(kept: DeltaTable | None, uri: str, storage_options: dict[str, str] | None) -> DeltaTable | None:

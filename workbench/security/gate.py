@@ -52,6 +52,7 @@ import pyarrow as pa
 from deltalake import DeltaTable
 
 from workbench.errors import AccessDenied, QueryError, WorkbenchError
+from workbench.lake.catalog import row_count
 from workbench.lake.lake import Lake, snapshot_dataset
 from workbench.lake.specs import Classification
 from workbench.lake.sql import LakeSQL, QueryShape, inspect_query
@@ -292,8 +293,7 @@ class GuardedSQL(LakeSQL):
         masked = self.gate.masked(name, dataset.schema.names)
         kept = pa.schema([f for f in dataset.schema if f.name not in masked])
         if len(kept) == 0:  # every column masked: only the row count remains
-            rows = pa.table(dt.get_add_actions(flatten=True)).column("num_records").to_pylist()
-            return masked_view(f"range({int(sum(r or 0 for r in rows))})", dataset.schema, masked, self.gate.policy.mask)
+            return masked_view(f"range({row_count(dt)})", dataset.schema, masked, self.gate.policy.mask)
         alias = self.register(name, dataset.replace_schema(kept) if masked else dataset)
         return masked_view(alias, dataset.schema, masked, self.gate.policy.mask)
 
