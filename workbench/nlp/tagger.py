@@ -25,7 +25,9 @@ Speed on CPU (short notes are the common case), and why each choice:
   activations; ``torch.ao.quantization.quantize_dynamic``): 2.2x fp32 (2.4x per core), but the
   tagger alone lost .038 F1 (.815) and the merged extractor .006 (.959 vs .965), and a
   text's result then depends slightly on its batch-mates (activation scales are per
-  batch), so it is opt-in. ``fp32`` is the reference; ``bf16`` falls back to it on a CPU
+  batch), so it is opt-in. Those figures are of the 12-layer tagger; the 10-layer one
+  trained since loses more: tagger alone .666 int8 against .794 bf16 on a scale-0.2
+  world (bench_nlp, session 8), a reason more to keep it opt-in. ``fp32`` is the reference; ``bf16`` falls back to it on a CPU
   without native bf16, where emulation is slower than fp32. ``benchmarks/bench_nlp.py``
   measures all three;
 - windows are sorted by length and packed into batches of at most ``BATCH_TOKENS`` padded
