@@ -26,12 +26,13 @@ measures the service alone.
 
 Goals (issue 17): p95 <= 5 s and p99 <= 10 s at 20 records/s; proxy p99 <= 20 ms at 200 req/s.
 
-With ``--day`` it runs only a day of the feed's commits back to back (``day_of_feed``) and
-reports each table's files, Delta log and checkpoints and a query's time, start against end
-(goal: a few hundred files per table at most, queries within 1.2x of the start).
+With ``--day`` it runs only a day of the clearance queue's commits back to back through the
+scorer's write and upkeep (``day_of_feed``) and reports the table's Delta log, files and read
+times along the way against the start (goal: a few hundred files per table at most, queries
+within 1.2x of the start).
 
     python benchmarks/bench_clearance.py --scale 0.2 --rate 20 --seconds 60 [--kills 20] [--no-loop] [--json]
-    python benchmarks/bench_clearance.py --scale 0.2 --day --rate 5 --every 1 [--rounds 2000]
+    python benchmarks/bench_clearance.py --day --rate 5 --every 1 [--commits 2000 | --budget 600]
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -257,105 +259,162 @@ def loop_latency(root: Path, db_url: str, env: dict[str, str], lake: str, rate: 
 
 
 DAY_SECONDS = 86_400
+QUEUE = "curated.clearance_queue"
+DECIDED_AFTER = 3600.0
+"""--day: simulated seconds a queued record waits for an officer's decision (then it leaves the queue)."""
 
 
-def day_of_feed(root: Path, db_url: str, source_env: dict[str, str], lake: str, rate: float, every: float,
-                rounds: int | None, samples: int, budget: float | None = None) -> dict[str, Any]:
-    """A day of the live feed's commits, as fast as the machine allows: the lake's health at the start and the end.
+def record_id(n: int) -> str:
+    """The ``n``-th record of the simulated day (ids sort in the order records were queued)."""
+    return f"DAY{n:010d}"
 
-    In the stack the feed publishes ``rate`` records/s and each follower polls its source
-    every ``every`` s, so a day makes ``86,400 / every`` follower rounds, each landing the
-    ``rate * every`` records committed since the last one: one commit per raw table it
-    moves, the curated tables' commits, and the scorer's tick (scores, and the queue when
-    a record is selected), besides the run log and watermarks. Here the same code paths
-    run back to back with no waiting: the feed commits one round's records to PostgreSQL,
-    one follower round (``ingest.follow``, both connectors, curating what lands) lands
-    them, and one ``LiveScorer.tick`` scores and queues them; then the next round. The
-    commits per table, and so the files, the log and its checkpoints, are those of the
-    day; only the wall time between them is gone (and the records' own timestamps, which
-    no table's layout depends on). ``rounds`` or a wall-time ``budget`` (seconds) stops early
-    (a fraction of the day, said so in the report); ``samples`` health readings are taken
-    along the way (and one at the end), so the trend shows.
-    """
+
+def queue_rows(spec: Any, start: int, count: int, at: datetime, places: list[str]) -> Any:
+    """``count`` queue entries shaped as the scorer writes them (record ids from ``start``, queued at ``at``)."""
+    import pyarrow as pa
+
+    rng = random.Random(start)
+    rows = [{"record_id": record_id(start + i), "kind": "crossing", "model": "crossing_risk", "version": 1,
+             "place": rng.choice(places), "record_at": at, "score": rng.random(),
+             "selection": rng.choice(("score", "random", "rule:sanctioned_consignee")),
+             "reason_1": "declared_weight_kg=812 (+0.21)", "reason_2": "hs_code=8517 (+0.08)",
+             "reason_3": "control_point=LMC (+0.02)", "queued_at": at} for i in range(count)]
+    return pa.Table.from_pylist(rows, schema=spec.arrow_schema())
+
+
+READS = 7
+
+
+def queue_health(lake: str, place: str) -> dict[str, float]:
+    """The queue table's log, folder and read times: log files (commits and checkpoints), Parquet files in its
+    folder and in its current version, rows; opening the table + counting its rows (best of ``READS``: the other
+    processes on a shared machine stretch single timings by 2-3x), the officers' queue query
+    (``apps.clearance.queue``) in a new session (table opened: the first query of an app) and in a kept one (best of
+    ``READS``)."""
     from deltalake import DeltaTable
 
-    from workbench.ingest import follow, load_connector_dir
-    from workbench.registry import Registry
-    from workbench.risk.champions import Champions
-    from workbench.risk.live import LiveScorer
+    from workbench.apps.clearance import queue
 
+    path = Path(lake) / "curated" / "clearance_queue"
+    log = list((path / "_delta_log").iterdir())
+    opened = []
+    for _ in range(READS):
+        started = time.perf_counter()
+        rows = DeltaTable(str(path)).to_pyarrow_dataset().count_rows()
+        opened.append(time.perf_counter() - started)
+    started = time.perf_counter()
     wb = connect(lake, user="bench")
-    registry = Registry(root / "registry")
-    scorer = LiveScorer(wb, Champions(registry.version_of, lambda n, v: registry.load(n, version=v),
-                                      ["declaration_risk", "crossing_risk"]))
-    scorer.champions.check()
-    specs = load_connector_dir(REPO / "connectors")
-    follow(wb.lake, specs, ["tdec", "lbs"], env=source_env, rounds=1, curate=True)  # catch up, as a first round does
-    scorer.tick()
+    queue(wb, place)
+    first = time.perf_counter() - started
+    kept = []
+    for _ in range(READS):
+        started = time.perf_counter()
+        queue(wb, place)
+        kept.append(time.perf_counter() - started)
+    return {"log_files": sum(f.name.endswith(".json") for f in log),
+            "checkpoints": sum(".checkpoint" in f.name for f in log), "folder_files": len(list(path.glob("*.parquet"))),
+            "live_files": len(DeltaTable(str(path)).file_uris()), "rows": rows, "open_count_ms": min(opened) * 1000,
+            "first_query_ms": first * 1000, "query_ms": min(kept) * 1000}
+
+
+def day_of_feed(root: Path, rate: float, every: float, commits: int | None, samples: int,
+                budget: float | None) -> dict[str, Any]:
+    """A day of the clearance queue's commits, as fast as the machine allows, through the scorer's write and upkeep.
+
+    In the stack the scorer ticks every ``every`` s and commits the records the followers
+    landed since (``rate * every`` at the feed's rate) to ``curated.clearance_queue``:
+    86,400 / ``every`` commits a day (every record queued: the queue's worst case; in the stack
+    only selected records are). Here each of those commits is ``Lake.write(..., mode="insert")``
+    on a table the writer marked streamed (``Lake.stream``), as ``LiveScorer.tick`` does, so the
+    same compaction, checkpoints, log clean-up and vacuum run; only the waiting between
+    commits is gone. Officers decide: a record leaves the queue (``Lake.delete_where``, the
+    scorer's path) ``DECIDED_AFTER`` simulated seconds after it was queued, so the queue holds
+    an hour of records and its size stays put; what moves is what the commits leave behind.
+
+    The streamed history (``retention.STREAMED``: 5 minutes of versions) is wall-clock time,
+    since Delta ages log and replaced files by their time; so it is compressed like the day:
+    after a warm-up (``WARMUP`` commits) the window becomes 5 minutes' worth of this run's
+    commits at the pace measured so far. ``commits`` or ``budget`` (wall seconds) stops early
+    (a fraction of the day, said so); ``samples`` readings (``queue_health``) are taken along
+    the way, outside the timed loop.
+    """
+    from datetime import timedelta
+
+    from workbench.lake.retention import STREAMED, History
+
+    lake = str(root / "lake")
+    wb = connect(lake, user="bench")
+    spec = wb.lake.specs[QUEUE]
+    places = ["LMC", "LWS", "MKT", "SKC", "HZM", "KTCT"]
+    per_commit = max(1, round(rate * every))
     day = round(DAY_SECONDS / every)
-    target = min(rounds or day, day)
-    per_round = max(1, round(rate * every))
-    versions = {name: DeltaTable(str(Path(lake) / name.replace(".", "/"))).version()
-                for name in wb.tables()["name"].to_list() if (Path(lake) / name.replace(".", "/")).exists()}
-    feed = Feed(db_url, {}, seed=2, folder=root)
-    feed.publish(per_round)  # the first round's records
-    touched: list[str] = []
-    readings: list[dict[str, Any]] = []
-    marks = {max(1, target * (i + 1) // samples) for i in range(samples)}  # readings by round, or by time:
-    state = {"round": 0, "started": time.perf_counter(), "next_reading": (budget or 0) / samples}
-    stop = threading.Event()
+    target = min(commits or day, day)
+    start_at = datetime(2026, 12, 1)
+    waiting = round(DECIDED_AFTER / every)  # commits a record waits for its decision
+    wb.lake.stream([QUEUE])
+    # the start: an hour of the feed queued (a scorer catching up commits it at once)
+    wb.lake.write(queue_rows(spec, 0, per_commit * waiting, start_at, places), QUEUE, mode="insert", actor="bench")
+    readings = [{"commit": 0, "seconds": 0.0, "load": os.getloadavg(), **queue_health(lake, places[0])}]
+    marks = {max(1, target * (i + 1) // samples) for i in range(samples)}
+    seconds, next_by_time, window = 0.0, (budget or 0) / samples, None
+    for n in range(1, target + 1):
+        began = time.perf_counter()
+        at = start_at + timedelta(seconds=(waiting + n) * every)
+        wb.lake.write(queue_rows(spec, per_commit * (waiting + n), per_commit, at, places), QUEUE, mode="insert",
+                      actor="bench")
+        if n % round(60 / every) == 0:  # officers' decisions, taken out of the queue as the scorer does
+            wb.lake.delete_where(QUEUE, f"record_id < '{record_id(per_commit * n)}'", actor="bench")
+        seconds += time.perf_counter() - began
+        if n == WARMUP:  # compress the history window like the day (see the docstring)
+            window = STREAMED.keep.total_seconds() * (seconds / n) / every
+            wb.lake.stream([QUEUE], History(timedelta(seconds=window)))
+        out_of_time = budget is not None and seconds > budget
+        due = n in marks if budget is None else (seconds >= next_by_time or out_of_time or n == target)
+        if due or n == STEADY:
+            next_by_time += (budget or 0) / samples if due else 0
+            readings.append({"commit": n, "seconds": seconds, "load": os.getloadavg(), **queue_health(lake, places[0])})
+            print(f"day of feed: commit {n:,}/{target:,} ({n / day:.1%} of a day), {seconds:.0f} s; "
+                  f"{format_reading(baseline(readings), readings[-1])}", file=sys.stderr, flush=True)
+        if out_of_time:
+            break
+    done = readings[-1]["commit"]
+    return {"rate": rate, "every": every, "rows_per_commit": per_commit, "commits_per_day": day, "commits": done,
+            "fraction_of_day": done / day, "seconds": seconds, "seconds_per_commit": seconds / max(done, 1),
+            "window_seconds": window, "window_commits": STREAMED.keep.total_seconds() / every, "readings": readings}
 
-    def reading(done: int) -> dict[str, Any]:
-        paused = time.perf_counter()
-        health = table_health(lake, touched)
-        state["started"] += time.perf_counter() - paused  # health readings are not the loop's time
-        return {"round": done, "seconds": time.perf_counter() - state["started"], "load": os.getloadavg(),
-                "tables": health}
 
-    def on_round(_records: Any) -> None:
-        scorer.tick()
-        state["round"] += 1
-        done = state["round"]
-        if done == 1:  # the tables the loop commits to (seen after one round), read before it moved them further
-            touched.extend(dict.fromkeys([*TABLES, *(n for n, v in versions.items() if DeltaTable(
-                str(Path(lake) / n.replace(".", "/"))).version() != v)]))
-            readings.append(reading(done))
-        elapsed = time.perf_counter() - state["started"]
-        out_of_time = budget is not None and elapsed > budget
-        due = done in marks if budget is None else elapsed >= state["next_reading"]
-        if done > 1 and (due or done >= target or out_of_time):
-            state["next_reading"] += (budget or 0) / samples
-            readings.append(reading(done))
-            print(f"day of feed: round {done:,}/{target:,} ({done / day:.1%} of a day), "
-                  f"{readings[-1]['seconds']:.0f} s", file=sys.stderr, flush=True)
-        if done >= target or out_of_time:
-            stop.set()
-            return
-        feed.publish(per_round)
+WARMUP = 300
+STEADY = 2 * WARMUP
+"""--day: the reading the others are compared with: the queue as a running stack has it, its log and folder past
+their first history window (the start reading, a freshly written table of one file, is shown beside)."""
 
-    follow(wb.lake, specs, ["tdec", "lbs"], env=source_env, every=1e-3, curate=True, stop=stop, on_round=on_round)
-    seconds = time.perf_counter() - state["started"]
-    return {"rate": rate, "every": every, "records_per_round": per_round, "rounds_per_day": day,
-            "rounds": state["round"], "fraction_of_day": state["round"] / day, "seconds": seconds,
-            "seconds_per_round": seconds / max(state["round"], 1), "readings": readings}
+
+def baseline(readings: list[dict[str, Any]]) -> dict[str, Any]:
+    """The reading at ``STEADY`` commits (the start's while the run has not reached it)."""
+    return next((r for r in readings if r["commit"] >= STEADY), readings[0])
+
+
+def format_reading(first: dict[str, Any], now: dict[str, Any]) -> str:
+    """One reading against the first: counts, and read times with their ratio."""
+    times = ", ".join(f"{label} {now[k]:.1f} ms ({now[k] / first[k]:.2f}x)" for k, label in (
+        ("open_count_ms", "open+count"), ("first_query_ms", "queue query in a new session"),
+        ("query_ms", "queue query in a kept session")))
+    return (f"log {now['log_files']} commits + {now['checkpoints']} checkpoints, files {now['folder_files']} in the "
+            f"folder ({now['live_files']} live), {now['rows']:,} rows; {times}; load {now['load'][0]:.1f}")
 
 
 def print_day(day: dict[str, Any]) -> None:
-    """Files, log and checkpoints per table and the count query's time, first reading against the last."""
-    first, last = day["readings"][0], day["readings"][-1]
-    print(f"day of feed at {day['rate']:g} rec/s, a follower round every {day['every']:g} s "
-          f"({day['records_per_round']} records each): {day['rounds']:,} of a day's {day['rounds_per_day']:,} rounds "
-          f"({day['fraction_of_day']:.1%}) in {day['seconds']:.0f} s ({day['seconds_per_round']:.2f} s a round); "
-          f"load average {'/'.join(f'{x:.1f}' for x in last['load'])} at the end, on {os.cpu_count()} cores")
-    for name, a in last["tables"].items():
-        b = first["tables"].get(name)
-        if b is None:
-            continue
-        peak = max(r["tables"][name]["files"] for r in day["readings"] if name in r["tables"])
-        print(f"  {name}: files {b['files']} -> {a['files']} (at most {peak} at a reading), log files "
-              f"{b['log_files']} -> {a['log_files']}, checkpoints {b['checkpoints']} -> {a['checkpoints']}, "
-              f"count(*) {b['query_ms']:.0f} -> {a['query_ms']:.0f} ms ({a['query_ms'] / b['query_ms']:.2f}x), "
-              f"first query in a new session {b['first_query_ms']:.0f} -> {a['first_query_ms']:.0f} ms")
+    """Every reading against the first, and the run's pace."""
+    print(f"day of feed at {day['rate']:g} rec/s, a scorer commit every {day['every']:g} s ({day['rows_per_commit']} "
+          f"rows each) to {QUEUE}: {day['commits']:,} of a day's {day['commits_per_day']:,} commits "
+          f"({day['fraction_of_day']:.1%}) in {day['seconds']:.0f} s ({day['seconds_per_commit'] * 1000:.1f} ms a "
+          f"commit); streamed history of {day['window_commits']:.0f} commits (5 minutes of the day) ran as "
+          f"{day['window_seconds'] or 0:.1f} s of this run; {os.cpu_count()} cores")
+    first = baseline(day["readings"])
+    print(f"  ratios against commit {first['commit']:,}, the table past its first history window:")
+    for reading in day["readings"]:
+        print(f"  commit {reading['commit']:>6,} ({reading['commit'] * day['every'] / 3600:4.1f} h): "
+              f"{format_reading(first, reading)}")
 
 
 def service_records(lake: str) -> list[dict[str, Any]]:
@@ -457,11 +516,11 @@ def main() -> None:
     parser.add_argument("--service-rate", type=float, default=200.0)
     parser.add_argument("--service-seconds", type=float, default=15.0)
     parser.add_argument("--no-loop", action="store_true", help="only the scoring service (stages, direct, proxy)")
-    parser.add_argument("--day", action="store_true", help="only a day of feed, simulated as fast as possible "
-                        "(--rate records/s, a follower round every --every s): the lake's health, start vs end")
-    parser.add_argument("--every", type=float, default=1.0, help="--day: seconds between follower rounds (stack: 1)")
-    parser.add_argument("--rounds", type=int, default=None, help="--day: stop after this many rounds (a fraction)")
-    parser.add_argument("--samples", type=int, default=8, help="--day: health readings along the way")
+    parser.add_argument("--day", action="store_true", help="only a day of the clearance queue's commits, as fast "
+                        "as possible (--rate records/s, a scorer commit every --every s): the lake's health along it")
+    parser.add_argument("--every", type=float, default=1.0, help="--day: seconds between the scorer's commits")
+    parser.add_argument("--commits", type=int, default=None, help="--day: stop after this many commits (a fraction)")
+    parser.add_argument("--samples", type=int, default=24, help="--day: health readings along the way")
     parser.add_argument("--budget", type=float, default=None, help="--day: stop after this many seconds (a fraction)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (lake, daemons' logs) and name it")
@@ -475,6 +534,12 @@ def main() -> None:
 
     root = Path(tempfile.mkdtemp(prefix="bench-clearance-"))
     try:
+        if args.day:  # the queue's commits alone: no sources, world or models needed
+            day = day_of_feed(root, args.rate, args.every, args.commits, args.samples, args.budget)
+            print(json.dumps(day, indent=1, default=str) if args.json else "", end="")
+            if not args.json:
+                print_day(day)
+            return
         with LocalPostgres(free_port()) as server:
             started = time.perf_counter()
             published = publish_sources(1, args.scale, server.url, root / "sources")
@@ -485,13 +550,6 @@ def main() -> None:
             setup = time.perf_counter() - started
             env = {**os.environ, **published.env("http://127.0.0.1:9/"), "WORKBENCH_LAKE": lake,
                    "WORKBENCH_USER": "bench", "OMP_NUM_THREADS": "1"}
-            if args.day:
-                day = day_of_feed(root, server.url, published.env("http://127.0.0.1:9/"), lake, args.rate,
-                                  args.every, args.rounds, args.samples, args.budget)
-                print(json.dumps(day, indent=1, default=str) if args.json else "", end="")
-                if not args.json:
-                    print_day(day)
-                return
             loop = None if args.no_loop else loop_latency(root, server.url, env, lake, args.rate, args.seconds,
                                                             args.burst, args.kills)
             load_before = os.getloadavg()
@@ -542,10 +600,13 @@ def print_loop(args: argparse.Namespace, setup: float, loop: dict[str, Any]) -> 
           f"{loop['rescored_rows']} scored rows rewritten, {loop['rows_added']} rows added")
     for name in TABLES:
         b, a = loop["health_before"].get(name), loop["health_after"].get(name)
-        if b and a:
-            print(f"  {name}: files {b['files']} -> {a['files']}, versions {b['version']} -> {a['version']}, "
-                  f"checkpoints {b['checkpoints']} -> {a['checkpoints']}, count(*) {b['query_ms']:.0f} -> "
-                  f"{a['query_ms']:.0f} ms ({a['query_ms'] / b['query_ms']:.2f}x)")
+        if a and not b:  # the loop made it (the queue, when nothing was selected before the run)
+            print(f"  {name}: absent at the start; now files {a['files']}, version {a['version']}, log files "
+                  f"{a['log_files']}, checkpoints {a['checkpoints']}, count(*) {a['query_ms']:.0f} ms")
+        elif a and b:
+            print(f"  {name}: files {b['files']} -> {a['files']}, versions {b['version']} -> {a['version']}, log files "
+                  f"{b['log_files']} -> {a['log_files']}, checkpoints {b['checkpoints']} -> {a['checkpoints']}, "
+                  f"count(*) {b['query_ms']:.0f} -> {a['query_ms']:.0f} ms ({a['query_ms'] / b['query_ms']:.2f}x)")
 
 
 if __name__ == "__main__":

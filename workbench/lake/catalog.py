@@ -17,8 +17,8 @@ read).
 The catalog's own history is not kept: what the lake promises to time-travel are its tables
 (``wb.table(name, version=)``), whose versions the entries name. A live loop appends ten
 entries a second (every follower round's and scorer tick's writes), which left 5,700 versions
-and 85 MB of log and replaced files in ten minutes. So the catalog table carries short
-retentions (``RETENTION``): delta-rs drops log files older than that at each checkpoint
+and 85 MB of log and replaced files in ten minutes. So the catalog table carries the short
+``retention.BOOKKEEPING`` history: delta-rs drops log files older than that at each checkpoint
 (every 100 commits, its own post-commit hook), and each snapshot vacuums the files replaced
 more than that ago; a reader whose kept handle or cached file list fell behind meanwhile
 reads the table afresh.
@@ -46,6 +46,7 @@ from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from workbench.errors import WriteConflict
+from workbench.lake import retention
 from workbench.lake.specs import TableSpec
 from workbench.lake.storage import LakeLocation
 
@@ -53,9 +54,6 @@ T = TypeVar("T")
 
 CATALOG = "system.catalog"
 SNAPSHOT_FILES = 32
-RETENTION = {"delta.logRetentionDuration": "interval 1 minute", "delta.deletedFileRetentionDuration": "interval 1 minute"}
-"""How long the catalog keeps log files and replaced files (module docstring): a minute of a live loop's
-entries is ~600 versions, where the defaults (30 days of log, a week of files) keep them all."""
 
 
 @dataclass(frozen=True)
@@ -181,7 +179,7 @@ class Catalog:
                 table = self._current()
                 if table is None:  # the lake's first entry: two processes may race to create the log
                     write_deltalake(self.uri, batch, mode="append", storage_options=self.location.storage_options,
-                                    configuration=RETENTION)
+                                    configuration=retention.BOOKKEEPING.properties)
                     return
                 # moves the handle to the new version; a catalog written before the spec gained a column gains it
                 write_deltalake(table, batch, mode="append", schema_mode="merge")
@@ -194,21 +192,9 @@ class Catalog:
         """Replace the log with its current entries in one file (module docstring); hold ``_lock``."""
         try:
             write_deltalake(table, _current_entries(table).to_arrow().cast(self.spec.arrow_schema()), mode="overwrite")
-            trim_history(table)
+            retention.trim(table, retention.BOOKKEEPING)
         except CommitFailedError:
             pass  # another writer's snapshot won; the next entry tries again
-
-
-def trim_history(table: DeltaTable) -> None:
-    """Give ``table`` the short ``RETENTION`` (once) and delete the files it replaced longer ago than that.
-
-    For tables whose history nobody reads (the catalog, the ingestion runner's bookkeeping);
-    the lake's data tables keep Delta's defaults, so time travel on them reaches back a week.
-    Files newer than the retention stay, so a concurrent writer's file not committed yet is safe.
-    """
-    if any(table.metadata().configuration.get(k) != v for k, v in RETENTION.items()):
-        table.alter.set_table_properties(RETENTION)
-    table.vacuum(dry_run=False, full=True)
 
 
 def row_count(dt: DeltaTable) -> int:
@@ -229,7 +215,7 @@ def refreshed(kept: DeltaTable | None, uri: str, storage_options: dict[str, str]
             try:
                 kept.update_incremental()
                 return kept
-            except DeltaError:  # the log it stopped at has been cleaned up since (``RETENTION``): open afresh
+            except DeltaError:  # the log it stopped at has been cleaned up since (``retention``): open afresh
                 pass
         return DeltaTable(uri, storage_options=storage_options)
     except TableNotFoundError:

@@ -119,6 +119,7 @@ class NewRows:
             reader = engine.reader(query, batch_rows=BATCH_ROWS)
             batches = list(reader)
             if any(b.num_rows for b in batches):
+                self.lake.stream([spec.name])  # fed a commit a round, like its input (``lake.retention``)
                 results.append(self.lake.write(TableStream(spec.name, reader.schema, iter(batches)), mode="insert",
                                                actor=actor, lineage=Lineage(produced_by=f"curate new rows of {spec.name}",
                                                                             inputs=tuple(versions.items()))))

@@ -22,10 +22,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset
 from deltalake import ColumnProperties, CommitProperties, DeltaTable, WriterProperties, write_deltalake
-from deltalake.exceptions import CommitFailedError
+from deltalake.exceptions import CommitFailedError, DeltaError
 
 from workbench.errors import UnknownTable, WorkbenchError
-from workbench.lake.catalog import CATALOG, Catalog, Lineage, refreshed, trim_history
+from workbench.lake import retention
+from workbench.lake.catalog import CATALOG, Catalog, Lineage, refreshed
 from workbench.lake.contracts import Contract, Rejection
 from workbench.lake.locks import TableLock, table_lock
 from workbench.lake.specs import ZONES, Classification, ColumnSpec, TableSpec, standard_specs
@@ -136,6 +137,8 @@ class Lake:
         self.specs: dict[str, TableSpec] = {**standard_specs(), **(specs or {})}
         self.catalog = Catalog(location, self.specs[CATALOG])
         self._handles: dict[str, DeltaTable] = {}
+        self.streamed: dict[str, retention.History] = {}
+        """Tables this process commits to every second or so, and the history each keeps (``stream``)."""
 
     def __reduce__(self) -> tuple[type[Lake], tuple[LakeLocation, dict[str, TableSpec]]]:
         """A lake travels (to a Dask worker) as its location and specs; the receiver keeps its own handles."""
@@ -157,10 +160,16 @@ class Lake:
         """The Delta table behind ``name``, optionally at an older version or point in time."""
         self.check_name(name)
         dt = DeltaTable(self.location.table_uri(name), storage_options=self.location.storage_options)
-        if version is not None:
-            dt.load_as_version(version)
-        elif as_of is not None:
-            dt.load_as_version(as_of)
+        wanted = version if version is not None else as_of
+        if wanted is not None:
+            try:
+                dt.load_as_version(wanted)
+            except DeltaError as exc:  # older than the table keeps (``retention``), or not made yet
+                now = DeltaTable(self.location.table_uri(name), storage_options=self.location.storage_options)
+                kept = now.metadata().configuration.get("delta.logRetentionDuration", "30 days (Delta's default)")
+                raise WorkbenchError(f"{name}: version {wanted} cannot be read: the table keeps the versions of "
+                                     f"the last {kept.removeprefix('interval ')}, up to version {now.version()} "
+                                     f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
         return dt
 
     def small_table(self, name: str) -> pl.DataFrame:
@@ -179,6 +188,11 @@ class Lake:
         return frame
 
     # -- writing -------------------------------------------------------------------------
+
+    def stream(self, names: Iterable[str], history: retention.History = retention.STREAMED) -> None:
+        """Mark ``names`` as streamed: this process commits to them every second or so (a follower, the live
+        scorer), so from their next upkeep on they keep only ``history`` (``workbench.lake.retention``)."""
+        self.streamed.update(dict.fromkeys(names, history))
 
     def spec_for(self, name: str, schema: pa.Schema, **attrs: object) -> TableSpec:
         if name in self.specs:
@@ -300,10 +314,12 @@ class Lake:
         self.catalog.record(spec, contract.arrow_schema, dt, actor, lineage)
         version = dt.version()
         compacted = _compact_if_fragmented(dt, spec.key)
-        if spec.zone == "system" and (compacted or (version and version % FRAGMENTED_FILES == 0)):
+        streamed = self.streamed.get(table_name)
+        if compacted or (version and version % FRAGMENTED_FILES == 0) or (
+                streamed is not None and not retention.holds(dt, streamed)):
             # the run log and watermarks take a commit per follower round (a merge rewrites a file) and nobody
-            # reads their past
-            trim_history(dt)
+            # reads their past; streamed tables keep minutes of it from their first streamed write (``retention``)
+            retention.trim(dt, streamed or (retention.BOOKKEEPING if spec.zone == "system" else None))
         return WriteResult(table_name, version, counts["written"], len(rejections), rejections)
 
     def _lock(self, uri: str) -> TableLock:

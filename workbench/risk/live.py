@@ -128,6 +128,7 @@ class LiveScorer:
             if complete and version is not None:
                 settled[name] = version
         if scored:
+            self.session.lake.stream([QUEUE, RISK_SCORES])  # a commit a tick each (``lake.retention``)
             scores = pl.concat(scored)
             queued = scores.join(self.kinds, on="model").filter(pl.col("selection").is_not_null()).select(
                 "record_id", "kind", "model", "version", "place", "record_at", "score", "selection",
