@@ -278,6 +278,7 @@ def test_a_streamed_table_keeps_only_its_window_of_history_and_pinned_readers_an
         if n % 3 == 0:
             offsets.advance("feed", "raw.shipments", {"updated_at": str(n)}, f"run-{n}", "test")
 
+    began = datetime.now(UTC)
     commit()
     pinned, rows = wb.lake.delta("raw.shipments"), len(written)  # a reader resolves its snapshot
     listed = set(pinned.file_uris())
@@ -299,8 +300,10 @@ def test_a_streamed_table_keeps_only_its_window_of_history_and_pinned_readers_an
     assert folder == len(dt.file_uris())  # replaced files gone
     newest = max(written)
     assert wb.table("raw.shipments", version=newest).height == written[newest]  # inside the window
-    with pytest.raises(WorkbenchError):
+    with pytest.raises(WorkbenchError, match="version 0 cannot be read: the table keeps the versions of the last 1 s"):
         wb.table("raw.shipments", version=min(written))  # aged out: refused, never answered wrong
+    with pytest.raises(WorkbenchError, match="cannot be read"):  # delta-rs would answer with the oldest version kept
+        wb.table("raw.shipments", as_of=began)
     assert wb.sql("SELECT count(*) AS n FROM raw.shipments")["n"][0] == len(written)
 
     last = max(n for n in range(len(written)) if n % 3 == 0)

@@ -161,16 +161,31 @@ class Lake:
         self.check_name(name)
         dt = DeltaTable(self.location.table_uri(name), storage_options=self.location.storage_options)
         wanted = version if version is not None else as_of
-        if wanted is not None:
-            try:
-                dt.load_as_version(wanted)
-            except DeltaError as exc:  # older than the table keeps (``retention``), or not made yet
-                now = DeltaTable(self.location.table_uri(name), storage_options=self.location.storage_options)
-                kept = now.metadata().configuration.get("delta.logRetentionDuration", "30 days (Delta's default)")
-                raise WorkbenchError(f"{name}: version {wanted} cannot be read: the table keeps the versions of "
-                                     f"the last {kept.removeprefix('interval ')}, up to version {now.version()} "
-                                     f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
+        if wanted is None:
+            return dt
+        try:
+            dt.load_as_version(wanted)
+        except DeltaError as exc:  # older than the table keeps (``retention``), or not made yet
+            raise self._not_kept(name, f"version {wanted}", f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+        if as_of is not None:  # delta-rs answers a time before the oldest kept version with that version: refuse
+            at = datetime.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+            at = at if at.tzinfo else at.replace(tzinfo=UTC)
+            # the commit's time from the newest table's history (a time-travelled table's ``history`` labels each
+            # commit with the next one's time in delta-rs 1.6.6)
+            newest = DeltaTable(self.location.table_uri(name), storage_options=self.location.storage_options)
+            stamps = {h["version"]: h["timestamp"] for h in newest.history(newest.version() - dt.version() + 1)}
+            committed = datetime.fromtimestamp(stamps[dt.version()] / 1000, UTC)
+            if committed > at:
+                raise self._not_kept(name, f"as of {as_of}", f"its oldest version kept, {dt.version()}, was "
+                                     f"committed at {committed:%Y-%m-%d %H:%M:%S} UTC")
         return dt
+
+    def _not_kept(self, name: str, what: str, why: str) -> WorkbenchError:
+        """The error for a version (or time) of ``name`` older than its history (``retention``) or than the table."""
+        now = DeltaTable(self.location.table_uri(name), storage_options=self.location.storage_options)
+        kept = now.metadata().configuration.get("delta.logRetentionDuration", "interval 30 days (Delta's default)")
+        return WorkbenchError(f"{name}: {what} cannot be read: the table keeps the versions of the last "
+                              f"{kept.removeprefix('interval ')}, up to version {now.version()} ({why})")
 
     def small_table(self, name: str) -> pl.DataFrame:
         """A whole small table (run logs, watermarks, overrides) read directly, without the catalog.
