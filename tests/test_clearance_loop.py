@@ -32,6 +32,7 @@ from workbench.cli.main import main
 from workbench.demo.feed import CROSSINGS, DECLARATIONS, Feed, record_truth, world_illicit
 from workbench.session import Session, connect
 from workbench.ingest import load_connector_dir
+from workbench.lake import retention
 from workbench.ingest.postgres_server import LocalPostgres
 from workbench.registry import Registry
 from workbench.risk import load_model_spec, train
@@ -263,6 +264,11 @@ def test_a_fed_record_is_followed_curated_scored_and_queued_and_results_feed_bac
     assert set(queue["record_id"]) == set(scored.filter(pl.col("selection").is_not_null())["record_id"])
     assert queue.height == tick.queued and queue["place"].is_not_null().all()
     assert queue.filter(pl.col("record_id") == arms)["selection"].to_list() == ["rule:arms and ammunition"]
+    # the tables the loop commits to every second keep minutes of history (``lake.retention``), the others theirs
+    streamed = {"raw.tdec_declarations", "raw.lbs_crossings", "curated.declarations", "curated.crossings",
+                RISK_SCORES, QUEUE}
+    assert {n for n in [*streamed, "curated.traders"] if retention.holds(loop.wb.lake.delta(n), retention.STREAMED)
+            } == streamed
     # decisions: one inspection with a hit for each queued record, recorded as an officer would
     decided = queue.head(3)
     results = decided.select("record_id", "kind", "model", "version", "selection", "place").with_columns(

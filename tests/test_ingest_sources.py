@@ -30,7 +30,7 @@ from workbench.demo.world import TABLES
 from workbench.session import Session, connect
 from workbench.ingest import follow, load_connector_dir, parse_connector, run_connectors, status
 from workbench.ingest.web import FETCHER_USER_ENV
-from workbench.lake import TableStream
+from workbench.lake import TableStream, retention
 from workbench.lake.documents import DocumentStore
 
 CONNECTORS = Path(__file__).parents[1] / "connectors"
@@ -284,13 +284,17 @@ def test_follow_polls_a_feed_at_its_schedule_and_status_shows_lag(tmp_path: Path
         stop.set()
         worker.join(timeout=60)
     assert rounds and rounds[0] >= 2
+    # followed every second: a streamed table, keeping minutes of history (``lake.retention``); an hourly one is not
+    assert retention.holds(wb.lake.delta("raw.test_crossings"), retention.STREAMED)
     row = status(wb.lake, {"feed": spec}).row(0, named=True)
     assert row["schedule"] == "1s" and row["last_status"] == "ok" and row["lag_seconds"] is not None
     # polled more often than its schedule, a follower's rounds that find nothing new leave one run-log row per
     # the schedule's interval (here: its first such round)
-    before = wb.table("system.ingest_runs").height
     hourly = parse_connector(CONNECTOR_1S.replace('"1s"', '"1h"'),
                              "connectors/feed.toml", "feed")
+    slow = connect(str(tmp_path / "lake"), user="tester").lake
+    assert follow(slow, {"feed": hourly}, env={"DB": source_url}, rounds=1) == 1 and not slow.streamed
+    before = wb.table("system.ingest_runs").height
     assert follow(wb.lake, {"feed": hourly}, env={"DB": source_url}, rounds=5, every=0.1) == 5
     logged = wb.table("system.ingest_runs")
     assert logged.height == before + 1 and logged.filter(pl.col("status") != "ok").is_empty()

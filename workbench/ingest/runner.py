@@ -113,7 +113,9 @@ def follow(lake: Lake, specs: Mapping[str, ConnectorSpec], names: Iterable[str] 
     done, curator, curating = 0, NewRows(lake), threading.Lock()
     # the first round also curates what a killed predecessor landed and never curated
     uncurated = {t.target for c in connectors.values() for t in c.spec.tables if chosen is None or t.target in chosen}
-    lake.stream(uncurated)  # a commit a round: their log and folder keep minutes of history (``lake.retention``)
+    # followed every minute or more often: a commit a round, so their log and folder keep minutes of history
+    lake.stream(t.target for name, c in connectors.items() if (every or c.spec.interval_seconds or math.inf) <= 60
+                for t in c.spec.tables if chosen is None or t.target in chosen)  # (``lake.retention``)
 
     def curated(targets: set[str]) -> bool:
         with curating:  # connectors may run in parallel threads; one curator

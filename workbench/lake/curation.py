@@ -119,7 +119,9 @@ class NewRows:
             reader = engine.reader(query, batch_rows=BATCH_ROWS)
             batches = list(reader)
             if any(b.num_rows for b in batches):
-                self.lake.stream([spec.name])  # fed a commit a round, like its input (``lake.retention``)
+                fed_by = [self.lake.streamed[i] for i in sorted(changed & inputs) if i in self.lake.streamed]
+                if fed_by:  # a commit per commit of a streamed input: streamed too (``lake.retention``)
+                    self.lake.stream([spec.name], fed_by[0])
                 results.append(self.lake.write(TableStream(spec.name, reader.schema, iter(batches)), mode="insert",
                                                actor=actor, lineage=Lineage(produced_by=f"curate new rows of {spec.name}",
                                                                             inputs=tuple(versions.items()))))

@@ -17,9 +17,9 @@ does the work and any reader can see them (``DeltaTable.metadata().configuration
   Delta's defaults, never vacuumed. Every version of the last 30 days (the log's default
   retention) reads back with ``wb.table(name, version=)`` or ``as_of=``.
 - **Streamed tables** (``STREAMED``): the tables a writer commits to every second or so.
-  Their writers mark them (``Lake.stream``): a follower its targets and the curated tables
-  it feeds (``ingest.follow``), the live scorer ``curated.risk_scores`` and
-  ``curated.clearance_queue``. They keep **the versions of the last 5 minutes**: delta-rs
+  Their writers mark them (``Lake.stream``): a follower that polls every minute or more often
+  its targets (``ingest.follow``), the curation of its new rows the curated tables they feed
+  (``curation.NewRows``), the live scorer ``curated.risk_scores`` and ``curated.clearance_queue``. They keep **the versions of the last 5 minutes**: delta-rs
   deletes log files older than that when it writes a checkpoint (its post-commit hook,
   every ``checkpoint_every`` commits, ``delta.logRetentionDuration``), and ``trim``
   vacuums the data files replaced longer ago than that (``delta.deletedFileRetentionDuration``).
