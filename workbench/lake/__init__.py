@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from workbench.lake.catalog import Catalog, Lineage
     from workbench.lake.contracts import Contract, Rejection
     from workbench.lake.lake import Lake, WriteMode, WriteResult
+    from workbench.lake.retention import History
     from workbench.lake.specs import ZONES, Classification, ColumnSpec, TableSpec, load_spec_files, standard_specs
     from workbench.lake.storage import LakeLocation
     from workbench.lake.streams import TableStream
@@ -20,6 +21,7 @@ __all__, __getattr__ = lazy_exports(__name__, {
     "workbench.lake.catalog": ("Catalog", "Lineage"),
     "workbench.lake.contracts": ("Contract", "Rejection"),
     "workbench.lake.lake": ("Lake", "WriteMode", "WriteResult"),
+    "workbench.lake.retention": ("History",),
     "workbench.lake.specs": ("ZONES", "Classification", "ColumnSpec", "TableSpec", "load_spec_files",
                              "standard_specs"),
     "workbench.lake.storage": ("LakeLocation",),
