@@ -11,7 +11,7 @@
   the BR + phone + name baselines; ring recall and member precision of ``detect`` in the
   top N; time of each stage, including a re-run of resolve over unchanged inputs (reused
   from lineage).
-- Detection on five fresh worlds (``FRESH_SEEDS`` 51-55 unless ``--detect-seeds``; scale 1
+- Detection on five fresh worlds (``FRESH_SEEDS`` 61-65 unless ``--detect-seeds``; scale 1
   unless ``--detect-scale``): per seed and pooled member recall and precision of the top 10
   networks and the share of them mostly made of ring members. Which seeds served what is
   said at ``FIT_SEEDS``.
@@ -161,17 +161,16 @@ def world_baseline(wb: Session) -> pl.DataFrame:
 
 
 FIT_SEEDS = (11, 12, 13, 14, 15, 16)
-"""Worlds the constants and rules of ``detect.py`` are chosen on (``ATTACH_LINKS``, the cut-node
-split; the earlier resolution constants on 11-13). Nothing scores them: not this benchmark, not a test."""
-SEEN_SEEDS = (21, 22, 23, 24, 25)
-"""The scored worlds of sessions up to the seventh. No constant was fitted on them, but their figures
-were read after every change for a day, so they are no longer unseen; ``--detect-seeds 21,22,23,24,25``
-still reports them beside the fresh ones."""
-FRESH_SEEDS = (51, 52, 53, 54, 55)
-"""Worlds this benchmark scores detection on: generated before the tie-pieces rule was chosen (on
-``FIT_SEEDS``) and scored once after (session 8: member recall .912, precision .951). Seeds 41-45
-scored the case-file nodes and then the pieces rule (recall .896 then .907), so they are seen now
-too (tests use seed 7 at scale 0.02)."""
+"""Worlds the constants and rules of ``detect.py`` are chosen on (``ATTACH_LINKS``, case-file nodes, tie
+pieces, ``with_directors``, ``with_chosen_hubs``; the earlier resolution constants on 11-13). Nothing
+scores them: not this benchmark, not a test."""
+SEEN_SEEDS = (21, 22, 23, 24, 25, 41, 42, 43, 44, 45, 51, 52, 53, 54, 55)
+"""Worlds scored before, so no longer unseen though no constant was fitted on them: 21-25 up to the
+seventh session (read after every change for a day), 41-45 (case-file nodes, then tie pieces), 51-55
+(tie pieces, scored once: recall .912, precision .951). ``--detect-seeds`` still reports them."""
+FRESH_SEEDS = (61, 62, 63, 64, 65)
+"""Worlds this benchmark scores detection on: generated before ``with_directors`` and ``with_chosen_hubs``
+were chosen (on ``FIT_SEEDS``) and scored once after (tests use seed 7 at scale 0.02)."""
 
 
 def detection_counts(wb: Session, top: int = 10, **options: object) -> dict[str, int]:

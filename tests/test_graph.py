@@ -16,7 +16,7 @@ from workbench.cli.main import main
 from tests.conftest import world_copy
 from workbench.session import Session
 from workbench.graph.build import EvidenceGraph, build_graph
-from workbench.graph.detect import attached, detection_graph, tight_groups
+from workbench.graph.detect import attached, detection_graph, tight_groups, with_chosen_hubs, with_directors
 from workbench.graph.linker import best_register_links, cluster, initial_keys
 from workbench.graph.names import fold, name_keys
 from workbench.graph.overrides import record_override
@@ -222,6 +222,33 @@ def test_a_party_tied_to_a_ring_by_one_case_file_alone_is_not_a_member() -> None
     assert any("namesake" in g for g in tight_groups(detection_graph(graph))), "as a clique, one case gives two ties"
     (group,) = tight_groups(detection_graph(graph, cases))
     assert group - {"case:C1"} == ring, "one case file is one piece of evidence: the namesake needs a second"
+
+
+def test_a_director_joins_his_companys_group_only_when_its_trade_is_improbably_undervalued() -> None:
+    graph = nx.Graph()
+    ring = set(_ring(graph, "A"))
+    for name in ("front_director", "honest_director", "outsider_director"):
+        graph.add_node(name, kind="person", source_ids=[name])
+    graph.add_node("T9", kind="trader", source_ids=["T9"])
+    anomalies = {f"T{i}": (1, 60) for i in range(100)}  # the lake: about 1 declaration in 60 under the fence
+    anomalies |= {"A0": (15, 50), "A1": (2, 50), "T9": (30, 50)}
+    directors = [("A0", "front_director"), ("A1", "honest_director"), ("outsider_director", "T9")]
+    grown = with_directors(graph, [set(ring)], directors, anomalies)
+    assert grown == [ring | {"front_director"}], \
+        "2 of 50 is what honest trade gives; a company outside every group brings no one in"
+
+
+def test_a_broker_joins_a_group_whose_companies_use_him_far_beyond_his_market_share() -> None:
+    graph = nx.Graph()
+    ring = set(_ring(graph, "A", size=8))
+    for i in range(600):
+        graph.add_node(f"T{i}", kind="trader", source_ids=[f"T{i}"])
+    for broker, clients in (("broker:theirs", ["A0", "A2", "A4", "A6"] + [f"T{i}" for i in range(30)]),
+                            ("broker:everyones", ["A1", "A3"] + [f"T{i}" for i in range(300)])):
+        graph.add_node(broker, kind="broker", source_ids=[broker])
+        graph.add_edges_from((broker, client, {"weight": 0.5}) for client in clients)
+    (grown,) = with_chosen_hubs(graph, [set(ring)])
+    assert grown == ring | {"broker:theirs"}, "4 of 8 companies through a broker of 34 is a choice; 2 through one of 302 is not"
 
 
 def test_resolve_reuses_its_result_when_no_input_changed(world: Session, resolution: Resolution) -> None:
