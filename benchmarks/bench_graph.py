@@ -170,7 +170,8 @@ seventh session (read after every change for a day), 41-45 (case-file nodes, the
 (tie pieces, scored once: recall .912, precision .951). ``--detect-seeds`` still reports them."""
 FRESH_SEEDS = (61, 62, 63, 64, 65)
 """Worlds this benchmark scores detection on: generated before ``with_directors`` and ``with_chosen_hubs``
-were chosen (on ``FIT_SEEDS``) and scored once after (tests use seed 7 at scale 0.02)."""
+were chosen (on ``FIT_SEEDS``) and scored once after (session 9: member recall .955, precision .935,
+30/30 rings found; tests use seed 7 at scale 0.02)."""
 
 
 def detection_counts(wb: Session, top: int = 10, **options: object) -> dict[str, int]:
