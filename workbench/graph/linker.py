@@ -217,7 +217,7 @@ def address_comparison() -> dict[str, object]:
             _null('("addr_nums_l" IS NULL AND "addr_area_l" IS NULL) OR ("addr_nums_r" IS NULL AND "addr_area_r" IS NULL)'),
             _level("same numbers and place", f"{nums} AND {area}"),
             _level("same numbers", nums),
-            _level("numbers one or two typos apart", f'damerau_levenshtein("addr_nums_l", "addr_nums_r") <= 2'),
+            _level("numbers one or two typos apart", 'damerau_levenshtein("addr_nums_l", "addr_nums_r") <= 2'),
             _level("same place", area),
             _level("else", "ELSE"),
         ],
