@@ -37,8 +37,9 @@ Why 5 minutes: a reader resolves a snapshot (the list of its files) and reads th
 afterwards: a session's query moments later, a Dask job (``wb.dask``) for as long as it runs
 (26 s for the scale-100 question measured here). A file the snapshot lists must outlive the
 read, so the window is a comfortable multiple of the longest read, and short enough that the
-log stays small. A read pinned to a version older than the window fails with an error
-naming the version, never with wrong rows. Why not fewer commits instead: the goal of
+log stays small. A read that holds its snapshot longer than the window may find some of its
+files gone and fails (file not found); asking for a version or time older than the window is
+refused naming what the table keeps (``Lake.delta``); neither ever answers with wrong rows. Why not fewer commits instead: the goal of
 p95 <= 5 s from a source commit to the queue needs a commit every second or two per table;
 halving the commits halves the growth but does not bound it.
 
