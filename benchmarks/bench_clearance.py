@@ -411,10 +411,15 @@ def print_day(day: dict[str, Any]) -> None:
           f"commit); streamed history of {day['window_commits']:.0f} commits (5 minutes of the day) ran as "
           f"{day['window_seconds'] or 0:.1f} s of this run; {os.cpu_count()} cores")
     first = baseline(day["readings"])
-    print(f"  ratios against commit {first['commit']:,}, the table past its first history window:")
-    for reading in day["readings"]:
+    print(f"  ratios against commit {first['commit']:,}, the table past its first history window; the window is "
+          f"wall time, so the commits it holds follow the machine's pace since the reading before:")
+    for before, reading in zip([None, *day["readings"]], day["readings"], strict=False):
+        held = ""
+        if before is not None and day["window_seconds"] and reading["commit"] > before["commit"]:
+            pace = (reading["seconds"] - before["seconds"]) / (reading["commit"] - before["commit"])
+            held = f"; window ~{day['window_seconds'] / pace:.0f} commits at {pace * 1000:.0f} ms a commit"
         print(f"  commit {reading['commit']:>6,} ({reading['commit'] * day['every'] / 3600:4.1f} h): "
-              f"{format_reading(first, reading)}")
+              f"{format_reading(first, reading)}{held}")
 
 
 def service_records(lake: str) -> list[dict[str, Any]]:
@@ -522,10 +527,14 @@ def main() -> None:
     parser.add_argument("--commits", type=int, default=None, help="--day: stop after this many commits (a fraction)")
     parser.add_argument("--samples", type=int, default=24, help="--day: health readings along the way")
     parser.add_argument("--budget", type=float, default=None, help="--day: stop after this many seconds (a fraction)")
+    parser.add_argument("--show", type=Path, default=None, help="print a saved --day --json report and exit")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (lake, daemons' logs) and name it")
     args = parser.parse_args()
     args.rate = args.rate or (5.0 if args.day else 20.0)
+    if args.show:
+        print_day(json.loads(args.show.read_text()))
+        return
     from click.testing import CliRunner
 
     from workbench.cli.main import main as cli
