@@ -96,7 +96,7 @@ def snapshot_dataset(dt: DeltaTable) -> pyarrow.dataset.Dataset:
     string_view)"), while over a ``string_view`` schema it reads files of both kinds and
     still prunes by statistics. Readers see plain strings either way (DuckDB: VARCHAR).
     """
-    schema = dt.to_pyarrow_dataset().schema
+    schema = pa.schema(dt.schema().to_arrow())  # what ``to_pyarrow_dataset`` uses by default, without its fragments
     viewed = pa.schema([f.with_type(pa.string_view()) if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
                         else f for f in schema], metadata=schema.metadata)
     return dt.to_pyarrow_dataset(schema=viewed)
