@@ -21,7 +21,7 @@ from workbench.session.profile import profile
 from workbench.lake import Lake, LakeLocation, Lineage, TableStream, WriteMode, WriteResult
 from workbench.lake.catalog import row_count
 from workbench.lake.documents import DocumentStore
-from workbench.errors import AccessDenied, UnknownTable
+from workbench.errors import AccessDenied
 from workbench.lake.sql import inspect_query
 from workbench.security import Gate, GuardedSQL, configured_role, load_policy, policy_path
 from workbench.security.audit_service import open_trail
@@ -93,13 +93,16 @@ class Session:
 
         A system table's catalog entry is rewritten only when its description changes
         (``workbench.lake.catalog``): the figures it holds are those of that moment. The
-        system tables are few and small, so reading their logs here costs milliseconds.
+        system tables are few and small, so reading their logs here costs milliseconds. A table
+        this process cannot open (gone, or its files closed to this user) keeps its entry's figures.
         """
+        from deltalake.exceptions import DeltaError
+
         live = {}
         for name in frame.filter(pl.col("zone") == "system")["name"]:
             try:
                 dt = self.lake.delta(name)
-            except UnknownTable:
+            except (DeltaError, OSError):
                 continue
             live[name] = (dt.version(), row_count(dt))
         if not live:
