@@ -25,9 +25,11 @@ from workbench.graph.scoring import exact_name_clusters, pairwise_score, resolve
 from workbench.graph.views import entity_activity, entity_timeline, network_plot
 
 RING_RECALL_FLOOR = 0.75  # measured 4/4 rings found in the top 10 at seed 7, scale 0.02
-MEMBER_RECALL_FLOOR = 0.85  # measured 0.93-0.94 (0.93 before directors and chosen hubs; 0.92 before case files were one node each)
-MEMBER_PRECISION_FLOOR = 0.70  # measured 0.75-0.80 between runs (0.79-0.80 with directors and chosen hubs) (CI: .748 once): 0.89 before case files were one node each, which lifts it at scale 1
-# (fit seeds .83 -> .93; benchmarks/bench_graph.py) but not on this 0.02-scale world; 0.78 before one model per kind
+MEMBER_RECALL_FLOOR = 0.85  # measured 0.93-0.94 (0.93 before directors and chosen hubs; 0.92 before case files
+# were one node each)
+MEMBER_PRECISION_FLOOR = 0.70  # measured 0.75-0.80 between runs (0.79-0.80 with directors and chosen hubs; CI: .748
+# once): 0.89 before case files were one node each, which lifts it at scale 1 (fit seeds .83 -> .93;
+# benchmarks/bench_graph.py) but not on this 0.02-scale world; 0.78 before one model per kind
 
 SOURCE_KEYS = {
     "trader": [("curated.traders", "trader_id")], "broker": [("curated.brokers", "broker_id")],

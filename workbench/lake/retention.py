@@ -17,20 +17,22 @@ does the work and any reader can see them (``DeltaTable.metadata().configuration
   Delta's defaults, never vacuumed. Every version of the last 30 days (the log's default
   retention) reads back with ``wb.table(name, version=)`` or ``as_of=``.
 - **Streamed tables** (``STREAMED``): the tables a writer commits to every second or so.
-  Their writers mark them (``Lake.stream``): a follower that polls every minute or more often
-  its targets (``ingest.follow``), the curation of its new rows the curated tables they feed
-  (``curation.NewRows``), the live scorer ``curated.risk_scores`` and ``curated.clearance_queue``. They keep **the versions of the last 5 minutes**: delta-rs
+  Their writers mark them (``Lake.stream``): a follower that polls every minute or more
+  often its targets (``ingest.follow``), the curation of its new rows the curated tables
+  they feed (``curation.NewRows``), the live scorer ``curated.risk_scores`` and
+  ``curated.clearance_queue``. They keep **the versions of the last 5 minutes**: delta-rs
   deletes log files older than that when it writes a checkpoint (its post-commit hook,
   every ``checkpoint_every`` commits, ``delta.logRetentionDuration``), and ``trim``
   vacuums the data files replaced longer ago than that (``delta.deletedFileRetentionDuration``).
   At a commit a second that is at most ~300 log entries plus the commits since the last
   checkpoint (100) and ~300 replaced files, whatever the uptime: "a few hundred files per
-  table" (issue 17's goal; over 70% of a day's commits measured, 239-524 log files and 201-466
-  data files at every reading, no trend: ``bench_clearance --day``, figures in the README). To see a streamed table as
-  it was an hour ago, ask its rows' own times (``scored_at``, ``queued_at``, a source's
-  ``updated_at``): these tables are append-mostly, and what leaves the queue is kept in
-  ``curated.clearance_results``. Model training never needed table versions: it cuts its
-  snapshots by the rows' dates and fingerprints their content (``risk.data.snapshot_digest``).
+  table" (issue 17's goal; over 70% of a day's commits measured, 239-524 log files and
+  201-466 data files at every reading, no trend: ``bench_clearance --day``, figures in the
+  README). To see a streamed table as it was an hour ago, ask its rows' own times
+  (``scored_at``, ``queued_at``, a source's ``updated_at``): these tables are
+  append-mostly, and what leaves the queue is kept in ``curated.clearance_results``. Model
+  training never needed table versions: it cuts its snapshots by the rows' dates and
+  fingerprints their content (``risk.data.snapshot_digest``).
 - **Bookkeeping** (``BOOKKEEPING``): the catalog and the system zone (run log, watermarks):
   a minute; nobody reads their past.
 
@@ -40,9 +42,10 @@ afterwards: a session's query moments later, a Dask job (``wb.dask``) for as lon
 read, so the window is a comfortable multiple of the longest read, and short enough that the
 log stays small. A read that holds its snapshot longer than the window may find some of its
 files gone and fails (file not found); asking for a version or time older than the window is
-refused naming what the table keeps (``Lake.delta``); neither ever answers with wrong rows. Why not fewer commits instead: the goal of
-p95 <= 5 s from a source commit to the queue needs a commit every second or two per table;
-halving the commits halves the growth but does not bound it.
+refused naming what the table keeps (``Lake.delta``); neither ever answers with wrong rows.
+Why not fewer commits instead: the goal of p95 <= 5 s from a source commit to the queue
+needs a commit every second or two per table; halving the commits halves the growth but
+does not bound it.
 
 What retention never removes is a table's current version. So a follower's offsets (the
 current rows of ``system.watermarks``), the run log and the scorer's record of what it
