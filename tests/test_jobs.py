@@ -27,6 +27,22 @@ def test_progress_and_time_left_come_from_the_jobs_own_tqdm_bar() -> None:
     assert jobs.log_progress("no bar here\n") is None
 
 
+def test_a_job_shows_no_library_progress_bar_that_would_pass_for_its_own() -> None:
+    """transformers draws "Loading weights: 100%" as the topic job loads its encoder; in a job's environment
+    it draws nothing, so the job's progress is its own bar's (or its elapsed time against its last run)."""
+    import os
+    import subprocess
+    import sys
+
+    draw = ("from transformers.utils import logging; "
+            "list(logging.tqdm(range(3), desc='Loading weights', mininterval=0))")
+    plain = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}
+    for env, drawn in ((plain, True), (jobs.job_environment(), False)):
+        shown = subprocess.run([sys.executable, "-c", draw], env=env, capture_output=True, text=True, timeout=120)
+        assert shown.returncode == 0, shown.stderr
+        assert (jobs.log_progress(shown.stderr) is not None) is drawn, shown.stderr[-300:]
+
+
 @pytest.mark.parametrize(("text", "reason"), [
     ('[[jobs]]\nname = "a"\ntitle = "A"\ncommand = ["config"]\nafter = ["b"]\n', "jobs: jobs[0] (a): after names unknown jobs ['b']"),
     ('[[jobs]]\nname = "a"\ntitle = "A"\ncommand = []\n', "jobs.0.command"),

@@ -123,18 +123,6 @@ def shared_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return convert(tmp_path_factory.getbasetemp() / "e5-small")
 
 
-def test_the_conversion_leaves_no_progress_bar_a_job_would_read_as_its_own(capfd: pytest.CaptureFixture[str]) -> None:
-    from transformers.utils import logging as hf_logging
-
-    from workbench.nlp.encoder import _quiet_progress
-    from workbench.platform.jobs import log_progress
-
-    with _quiet_progress():  # what convert saves the checkpoint under
-        list(hf_logging.tqdm(range(3), desc="Writing model shards"))
-    assert log_progress(capfd.readouterr().err) is None  # the topic job showed 100% from this bar
-    assert hf_logging.is_progress_bar_enabled()  # and the bars of later work show again
-
-
 @pytest.fixture(scope="session")
 def encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return shared_encoder_dir(tmp_path_factory)

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -187,8 +185,7 @@ def convert(target: Path, source: Path | None = None) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     try:
-        with _quiet_progress():
-            model.save_pretrained(building)
+        model.save_pretrained(building)
         build_tokenizer(packed).save_pretrained(building)
         (building / NORMALISATION_FILE).write_text(
             json.dumps({str(k): v for k, v in packed.normalisation.items()}, ensure_ascii=False))
@@ -202,25 +199,6 @@ def convert(target: Path, source: Path | None = None) -> Path:
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return target
-
-
-@contextmanager
-def _quiet_progress() -> Iterator[None]:
-    """transformers' progress bars off while the conversion saves its checkpoint.
-
-    The save prints a "Writing model shards: 100%" bar at the start of the stack's training
-    jobs, and a job's progress is read from the last bar in its log (``platform.jobs``): the
-    topic job showed 100% and no time left for all of its minutes of embedding and fitting.
-    """
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
 
 
 def load_normalisation(model_dir: Path) -> dict[int, str]:

@@ -288,6 +288,19 @@ def start(state_dir: str | os.PathLike[str], cwd: str | os.PathLike[str], env: M
     return proc.pid
 
 
+def job_environment() -> dict[str, str]:
+    """The environment every job runs in: one thread, offline, and only the job's own progress bars.
+
+    A job's progress is the last tqdm bar in its log (``log_progress``). The bars Hugging Face
+    libraries draw when they load or save weights ("Loading weights: 100%", "Writing model
+    shards: 100%") would pass for the job's own: the topic job showed 100% and no time left
+    for all its minutes of embedding and fitting. ``HF_HUB_DISABLE_PROGRESS_BARS`` turns
+    them off (transformers follows huggingface_hub's switch); the jobs' own tqdm bars stay.
+    """
+    return {**os.environ, "TQDM_MININTERVAL": "2", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+            "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+
+
 def run(state_dir: str | os.PathLike[str], plan: JobPlan | None = None, again: bool = False,
         poll: float = 1.0) -> list[JobState]:
     """Run the plan's jobs to the end (the runner's body, in its own process); their final states."""
@@ -296,7 +309,7 @@ def run(state_dir: str | os.PathLike[str], plan: JobPlan | None = None, again: b
     folder.mkdir(parents=True, exist_ok=True)
     _record_runner(folder, os.getpid())
     history: dict[str, float] = {k: float(v) for k, v in _read_json(folder / "history.json").items()}  # type: ignore[arg-type]
-    env = {**os.environ, "TQDM_MININTERVAL": "2", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    env = job_environment()
     jobs: dict[str, JobState] = {}
     for job in plan.jobs:
         command = resolved_command(job, state_dir)
