@@ -8,6 +8,7 @@ at teardown). Nothing outside folders the tests create is chowned or chmodded.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import pwd
 import re
@@ -254,6 +255,30 @@ def test_memory_cap_kills_the_over_allocating_process_only() -> None:
         groups.remove("cap")
         groups.remove_parent()
     assert not groups.parent.exists()
+
+
+
+def _make_and_drop_groups(parent: str, worker: int, rounds: int) -> int:
+    """One process's share of the race: make a group, list the parent, remove the group and the parent."""
+    groups = MemoryCgroups(parent)
+    for i in range(rounds):
+        name = f"w{worker}-{i}"
+        groups.create(name, "64M")
+        groups.names("w")
+        groups.remove(name)
+        groups.remove_parent()
+    return rounds
+
+
+@needs_cgroups
+def test_processes_sharing_a_parent_group_never_trip_over_its_removal() -> None:
+    """Fetchers of concurrent ingest processes share one parent and each removes it once empty:
+    a fetch must never fail because another process removed the parent under it (a CI run did)."""
+    parent = own_memory_cgroup() / f"wbt-{uuid.uuid4().hex[:8]}"
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        done = pool.starmap(_make_and_drop_groups, [(str(parent), w, 150) for w in range(4)])
+    assert done == [150] * 4
+    assert not parent.exists()
 
 
 # --- the real hub -------------------------------------------------------------------

@@ -112,10 +112,7 @@ def memory_group(limit: int) -> Iterator[str | None]:
         if not Path(f"/proc/{stale.split('-')[1]}").exists():
             _empty(groups, stale)
     name = f"fetch-{os.getpid()}-{secrets.token_hex(4)}"
-    try:
-        path = groups.create(name, limit)
-    except FileNotFoundError:  # another fetcher removed the empty parent meanwhile
-        path = groups.create(name, limit)
+    path = groups.create(name, limit)
     try:
         yield str(path)
     finally:

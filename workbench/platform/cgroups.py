@@ -11,12 +11,15 @@ confines the hub also confines its users, and the groups leave with the hub's ow
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
 from pathlib import Path
 
 MEMORY_MOUNT = Path("/sys/fs/cgroup/memory")
+PARENT_RACE_ATTEMPTS = 20
+"""How often ``create`` remakes a shared parent another process removed under it before giving up."""
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")  # gateway groups: <cluster hex>.worker-<hex>
 
 
@@ -67,10 +70,24 @@ class MemoryCgroups:
         return self.parent / name
 
     def create(self, name: str, limit: int | str) -> Path:
-        """Create (or reuse) the child group ``name`` capped at ``limit`` bytes; returns its folder."""
-        self.parent.mkdir(exist_ok=True)
+        """Create (or reuse) the child group ``name`` capped at ``limit`` bytes; returns its folder.
+
+        Another process sharing the parent may remove it, empty, between our making it and
+        making the child (``remove_parent``); once the child exists the parent cannot go,
+        so making both again until the child stands is enough, without a lock.
+        """
         group = self.path(name)
-        group.mkdir(exist_ok=True)
+        for attempt in range(PARENT_RACE_ATTEMPTS):
+            with contextlib.suppress(FileExistsError):  # not Path.mkdir(exist_ok=True): it re-checks, and may
+                os.mkdir(self.parent)                   # find the parent gone again and raise FileExistsError
+            try:
+                os.mkdir(group)
+                break
+            except FileExistsError:
+                break
+            except FileNotFoundError:
+                if attempt == PARENT_RACE_ATTEMPTS - 1:
+                    raise
         # Without swap accounting the cap is on RAM; with it, cap RAM+swap too where allowed.
         (group / "memory.limit_in_bytes").write_text(str(parse_size(limit)))
         memsw = group / "memory.memsw.limit_in_bytes"
@@ -93,15 +110,17 @@ class MemoryCgroups:
 
     def names(self, prefix: str = "") -> list[str]:
         """The child groups whose name starts with ``prefix`` (none when the parent does not exist)."""
-        if not self.parent.is_dir():
+        try:
+            return sorted(p.name for p in self.parent.iterdir() if p.is_dir() and p.name.startswith(prefix))
+        except FileNotFoundError:  # never made, or removed by another process sharing it
             return []
-        return sorted(p.name for p in self.parent.iterdir() if p.is_dir() and p.name.startswith(prefix))
 
     def pids(self, name: str) -> list[int]:
-        procs = self.path(name) / "cgroup.procs"
-        if not procs.exists():
+        """The processes in group ``name`` (none when it does not exist, or no longer)."""
+        try:
+            return [int(p) for p in (self.path(name) / "cgroup.procs").read_text().split()]
+        except FileNotFoundError:
             return []
-        return [int(p) for p in procs.read_text().split()]
 
     def remove(self, name: str, timeout: float = 5.0) -> None:
         """Remove the child group; processes still in it are moved up to the parent first."""
@@ -118,6 +137,8 @@ class MemoryCgroups:
             try:
                 group.rmdir()
                 return
+            except FileNotFoundError:
+                return  # another process removed it meanwhile (two cleaning up one stale group)
             except OSError as exc:
                 if time.monotonic() > deadline:
                     raise CgroupError(f"cannot remove {group}: {exc}") from exc
