@@ -48,6 +48,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -340,7 +341,7 @@ def day_of_feed(root: Path, rate: float, every: float, commits: int | None, samp
     """
     from datetime import timedelta
 
-    from workbench.lake.retention import STREAMED, History
+    from workbench.lake.retention import STREAMED
 
     lake = str(root / "lake")
     wb = connect(lake, user="bench")
@@ -367,7 +368,7 @@ def day_of_feed(root: Path, rate: float, every: float, commits: int | None, samp
         seconds += time.perf_counter() - began
         if n == WARMUP:  # compress the history window like the day (see the docstring)
             window = STREAMED.keep.total_seconds() * (seconds / n) / every
-            wb.lake.stream([QUEUE], History(timedelta(seconds=window)))
+            wb.lake.stream([QUEUE], replace(STREAMED, keep=timedelta(seconds=window)))
         out_of_time = budget is not None and seconds > budget
         due = n in marks if budget is None else (seconds >= next_by_time or out_of_time or n == target)
         if due or n == STEADY:
@@ -413,6 +414,7 @@ def print_day(day: dict[str, Any]) -> None:
     first = baseline(day["readings"])
     print(f"  ratios against commit {first['commit']:,}, the table past its first history window; the window is "
           f"wall time, so the commits it holds follow the machine's pace since the reading before:")
+    print(f"  trend: {trend(day['readings'])}")
     for before, reading in zip([None, *day["readings"]], day["readings"], strict=False):
         held = ""
         if before is not None and day["window_seconds"] and reading["commit"] > before["commit"]:
@@ -420,6 +422,27 @@ def print_day(day: dict[str, Any]) -> None:
             held = f"; window ~{day['window_seconds'] / pace:.0f} commits at {pace * 1000:.0f} ms a commit"
         print(f"  commit {reading['commit']:>6,} ({reading['commit'] * day['every'] / 3600:4.1f} h): "
               f"{format_reading(first, reading)}{held}")
+
+
+def trend(readings: list[dict[str, Any]]) -> str:
+    """The last quarter's median read times against the first quarter's, of the readings past ``STEADY``: "flat" is
+    judged on medians, since one reading swings 2x with where it falls between two compactions."""
+    steady = [r for r in readings if r["commit"] >= STEADY]
+    quarter = max(1, len(steady) // 4)
+    if len(steady) < 2:
+        return "too few readings past the first history window"
+    first, last = steady[:quarter], steady[-quarter:]
+
+    def median(rows: list[dict[str, Any]], key: str) -> float:
+        return float(np.median([r[key] for r in rows]))
+
+    times = "; ".join(f"{label} {median(first, k):.1f} -> {median(last, k):.1f} ms "
+                      f"({median(last, k) / median(first, k):.2f}x)" for k, label in (
+                          ("open_count_ms", "open+count"), ("query_ms", "queue query in a kept session"),
+                          ("first_query_ms", "in a new session")))
+    return (f"{times} (medians of commits {first[0]['commit']:,}-{first[-1]['commit']:,} and {last[0]['commit']:,}-"
+            f"{last[-1]['commit']:,}); a freshly written table of one file: open+count "
+            f"{readings[0]['open_count_ms']:.1f} ms, kept-session query {readings[0]['query_ms']:.1f} ms")
 
 
 def service_records(lake: str) -> list[dict[str, Any]]:

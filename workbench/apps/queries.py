@@ -28,9 +28,14 @@ def table_version(wb: Session, name: str) -> int | None:
 
 
 def missing_tables(wb: Session, names: Iterable[str]) -> list[str]:
-    """The tables among ``names`` that are not in the lake or that the session's role may not read."""
-    readable = set(wb.tables()["name"].to_list())
-    return [n for n in names if n not in readable]
+    """The tables among ``names`` that are not in the lake or that the session's role may not read.
+
+    Asked before nearly every query of an app, so it asks the catalog's entries and the
+    gate only: ``wb.tables()`` also reads each system table's live figures, which was half
+    of an officer's queue query on a live lake (9 of 18 ms, measured).
+    """
+    entries = wb.gate.catalog_entries()
+    return [n for n in names if n not in entries or not wb.gate.may_read(n, entries)]
 
 
 class QueryCache:

@@ -328,8 +328,8 @@ class Lake:
             self.quarantine(rejections, batch_id, actor)
         self.catalog.record(spec, contract.arrow_schema, dt, actor, lineage)
         version = dt.version()
-        compacted = _compact_if_fragmented(dt, spec.key)
         streamed = self.streamed.get(table_name)
+        compacted = _compact_if_fragmented(dt, spec.key, (streamed and streamed.compact_above) or FRAGMENTED_FILES)
         if compacted or (version and version % FRAGMENTED_FILES == 0) or (
                 streamed is not None and not retention.holds(dt, streamed)):
             # the run log and watermarks take a commit per follower round (a merge rewrites a file) and nobody
@@ -459,10 +459,10 @@ def _keyed_in_hand(dt: DeltaTable, batches: list[pa.RecordBatch], schema: pa.Sch
     return False, table.take(pa.array(new.to_numpy())).to_batches(max_chunksize=STREAM_BATCH_ROWS)
 
 
-def _compact_if_fragmented(dt: DeltaTable, key: tuple[str, ...]) -> bool:
+def _compact_if_fragmented(dt: DeltaTable, key: tuple[str, ...], most: int = FRAGMENTED_FILES) -> bool:
     """Rewrite a table's many small files as few: all of a table smaller than one target file once it is spread
-    over more than ``FRAGMENTED_FILES`` files, or a larger table's files under ``SMALL_FILE_BYTES`` once there are
-    more than ``FRAGMENTED_FILES`` of them.
+    over more than ``most`` files, or a larger table's files under ``SMALL_FILE_BYTES`` once there are more than
+    ``most`` of them.
 
     The bookkeeping tables (run log, watermarks, quarantine, annotations) gain a small file
     with nearly every write, and so do the live loop's large tables (a follower's round
@@ -476,11 +476,11 @@ def _compact_if_fragmented(dt: DeltaTable, key: tuple[str, ...]) -> bool:
     files = pa.table(dt.get_add_actions(flatten=True))
     sizes = files.column("size_bytes")
     if (pc.sum(sizes).as_py() or 0) <= TARGET_FILE_BYTES:  # a table of no files sums to null
-        if files.num_rows <= FRAGMENTED_FILES:
+        if files.num_rows <= most:
             return False
         target = TARGET_FILE_BYTES
     else:
-        if pc.sum(pc.less(sizes, SMALL_FILE_BYTES)).as_py() <= FRAGMENTED_FILES:
+        if pc.sum(pc.less(sizes, SMALL_FILE_BYTES)).as_py() <= most:
             return False
         target = SMALL_FILE_BYTES
     try:

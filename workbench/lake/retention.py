@@ -25,10 +25,13 @@ does the work and any reader can see them (``DeltaTable.metadata().configuration
   every ``checkpoint_every`` commits, ``delta.logRetentionDuration``), and ``trim``
   vacuums the data files replaced longer ago than that (``delta.deletedFileRetentionDuration``).
   At a commit a second that is at most ~300 log entries plus the commits since the last
-  checkpoint (100) and ~300 replaced files, whatever the uptime: "a few hundred files per
-  table" (issue 17's goal; over 70% of a day's commits measured, 239-524 log files and
-  201-466 data files at every reading, no trend: ``bench_clearance --day``, figures in the
-  README). To see a streamed table as it was an hour ago, ask its rows' own times
+  checkpoint and ~300 replaced files, whatever the uptime: "a few hundred files per
+  table" (issue 17's goal; ``bench_clearance --day``, figures in the README).
+  They are read as often as they are written (the officers' queue), so they also
+  checkpoint every 10 commits, not 100 (a table opens from the newest checkpoint plus
+  the commits since), and are compacted past 4 small files, not 32 (``compact_above``):
+  over 2,000 queue commits that took opening and counting the queue from 11-47 ms to
+  6-15 ms (2.5-3 ms for a freshly written table), for 10 ms more a commit. To see a streamed table as it was an hour ago, ask its rows' own times
   (``scored_at``, ``queued_at``, a source's ``updated_at``): these tables are
   append-mostly, and what leaves the queue is kept in ``curated.clearance_results``. Model
   training never needed table versions: it cuts its snapshots by the rows' dates and
@@ -72,6 +75,9 @@ class History:
     checkpoint_every: int = 100
     """Commits between checkpoints (Delta's default): the log is trimmed at each, and a table opens from the
     newest one plus the commits since."""
+    compact_above: int | None = None
+    """Small files a read may meet before the writer compacts them (``lake._compact_if_fragmented``); None: the
+    lake's default for every table."""
 
     @property
     def properties(self) -> dict[str, str]:
@@ -80,7 +86,7 @@ class History:
                 "delta.checkpointInterval": str(self.checkpoint_every)}
 
 
-STREAMED = History(timedelta(minutes=5))
+STREAMED = History(timedelta(minutes=5), checkpoint_every=10, compact_above=4)
 BOOKKEEPING = History(timedelta(minutes=1))
 
 
