@@ -52,9 +52,10 @@ def queue(wb: Session, place: str | None = None, limit: int = 50) -> pl.DataFram
     Decided records leave the queue table when the live scorer next looks; until then the
     results table hides them here, so an officer never sees a record twice.
     """
-    if missing_tables(wb, [QUEUE]):
+    missing = missing_tables(wb, [QUEUE, RESULTS])  # one look at the catalog: an officer's screen polls this
+    if QUEUE in missing:
         return pl.DataFrame()
-    decided = f" ANTI JOIN {RESULTS} r USING (record_id)" if not missing_tables(wb, [RESULTS]) else ""
+    decided = f" ANTI JOIN {RESULTS} r USING (record_id)" if RESULTS not in missing else ""
     where = " WHERE q.place = $place" if place else ""
     return wb.sql(f"SELECT q.* FROM {QUEUE} q{decided}{where} ORDER BY q.score DESC, q.record_at LIMIT {int(limit)}",
                   {"place": place} if place else None)
