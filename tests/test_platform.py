@@ -257,7 +257,6 @@ def test_memory_cap_kills_the_over_allocating_process_only() -> None:
     assert not groups.parent.exists()
 
 
-
 def _make_and_drop_groups(parent: str, worker: int, rounds: int) -> int:
     """One process's share of the race: make a group, list the parent, remove the group and the parent."""
     groups = MemoryCgroups(parent)
@@ -275,10 +274,13 @@ def test_processes_sharing_a_parent_group_never_trip_over_its_removal() -> None:
     """Fetchers of concurrent ingest processes share one parent and each removes it once empty:
     a fetch must never fail because another process removed the parent under it (a CI run did)."""
     parent = own_memory_cgroup() / f"wbt-{uuid.uuid4().hex[:8]}"
-    with multiprocessing.get_context("fork").Pool(4) as pool:
-        done = pool.starmap(_make_and_drop_groups, [(str(parent), w, 150) for w in range(4)])
-    assert done == [150] * 4
-    assert not parent.exists()
+    try:
+        with multiprocessing.get_context("fork").Pool(4) as pool:
+            done = pool.starmap(_make_and_drop_groups, [(str(parent), w, 150) for w in range(4)])
+        assert done == [150] * 4
+        assert not parent.exists()
+    finally:
+        remove_cgroups(parent)  # what a failed run left
 
 
 # --- the real hub -------------------------------------------------------------------
