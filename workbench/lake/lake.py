@@ -459,7 +459,7 @@ def _keyed_in_hand(dt: DeltaTable, batches: list[pa.RecordBatch], schema: pa.Sch
     return False, table.take(pa.array(new.to_numpy())).to_batches(max_chunksize=STREAM_BATCH_ROWS)
 
 
-def _compact_if_fragmented(dt: DeltaTable, key: tuple[str, ...], most: int = FRAGMENTED_FILES) -> bool:
+def _compact_if_fragmented(dt: DeltaTable, key: tuple[str, ...], most: int) -> bool:
     """Rewrite a table's many small files as few: all of a table smaller than one target file once it is spread
     over more than ``most`` files, or a larger table's files under ``SMALL_FILE_BYTES`` once there are more than
     ``most`` of them.
