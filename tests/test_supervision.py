@@ -92,7 +92,8 @@ def test_supervisord_restarts_a_killed_program_gives_up_on_a_crashing_one_and_st
 
     supervisor = Supervisor(tmp_path / "state")
     sleeper = Program("sleeper", ["/bin/sleep", "600"], startsecs=1)
-    crasher = Program("crasher", ["/bin/sh", "-c", "exit 3"], startsecs=1, startretries=1)
+    crasher = Program("crasher", ["/bin/sh", "-c", "echo port 8002 already in use >&2; exit 3"], startsecs=1,
+                      startretries=1)
     supervisor.start([sleeper, crasher], dict(os.environ))
     assert oct(supervisor.socket.stat().st_mode & 0o777) == "0o700"
     wait_until(lambda: {p.name: p.state for p in supervisor.processes()} == {"sleeper": "RUNNING", "crasher": "FATAL"},
@@ -101,6 +102,7 @@ def test_supervisord_restarts_a_killed_program_gives_up_on_a_crashing_one_and_st
     wait_until(lambda: process_state(supervisor, "sleeper")[1] not in (None, first), 10, what="sleeper restarted")
     assert supervisor.restarts() == {"sleeper": 1, "crasher": 1}  # spawned twice each
     assert "gave up: crasher entered FATAL state" in supervisor.log_file.read_text()
+    assert "port 8002 already in use" in supervisor.tail(name="crasher")  # why it died, for the error ``up`` raises
     again = process_state(supervisor, "sleeper")[1]
     supervisor.start([sleeper, crasher], dict(os.environ))  # a running supervisord: same config, nothing restarts
     assert process_state(supervisor, "sleeper")[1] == again

@@ -9,6 +9,7 @@ JupyterHub or each other.
 from __future__ import annotations
 
 import os
+import random
 import secrets
 import socket
 from dataclasses import dataclass, field
@@ -125,9 +126,38 @@ def secret_file(path: Path, nbytes: int = 32) -> str:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port nothing listens on, below the kernel's ephemeral range, not handed out before by this process.
+
+    ``bind(0)`` answers from the ephemeral range, where every outgoing connection takes its
+    local port: between choosing a port and its server binding it (seconds, for a component
+    supervisord starts), another process's connection may take it, and the server cannot
+    start. Below that range only servers bind. Remembering what was handed out keeps the
+    several ports of one stack apart.
+    """
+    low = _ephemeral_start()
+    for _ in range(1000):
+        port = random.randrange(max(1024, low - 16384), low)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise OSError(f"no free loopback port below {low}")
+
+
+_HANDED_OUT: set[int] = set()
+
+
+def _ephemeral_start() -> int:
+    """The first port of the kernel's ephemeral range (Linux's default when it cannot be read)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def workbench_environment(profile: HubProfile) -> dict[str, str]:

@@ -50,7 +50,7 @@ import shlex
 import socket
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -105,13 +105,16 @@ def _get(url: str, timeout: float = 2.0) -> int | None:
         return None
 
 
-def tail(profile: HubProfile, chars: int = 3000) -> str:
-    """The end of the hub's log and of supervisord's (which says what died and when)."""
+def tail(profile: HubProfile, chars: int = 3000, dying: Iterable[str] = ()) -> str:
+    """The end of the hub's log, of supervisord's (which says what died and when) and of each ``dying`` component's
+    own (which says why)."""
     try:
         hub = log_file(profile).read_text(errors="replace")[-chars:]
     except OSError:
         hub = "(no hub log)"
-    return f"{hub}\n--- supervisord ---\n{Supervisor(profile.state_dir).tail(chars // 2)}"
+    supervisor = Supervisor(profile.state_dir)
+    own = "".join(f"\n--- {name} ---\n{supervisor.tail(chars // 2, name)}" for name in dying)
+    return f"{hub}\n--- supervisord ---\n{supervisor.tail(chars // 2)}{own}"
 
 
 def hub_answers(profile: HubProfile) -> bool:
@@ -374,7 +377,8 @@ def _wait(predicate: Any, timeout: float, what: str, profile: HubProfile) -> Non
             return
         fatal = [p.name for p in supervisor.processes() if p.state == "FATAL"]
         if fatal:
-            raise StackError(f"{', '.join(fatal)} kept dying at start (FATAL) before {what}:\n{tail(profile)}")
+            raise StackError(f"{', '.join(fatal)} kept dying at start (FATAL) before {what}:\n"
+                             f"{tail(profile, dying=fatal)}")
         time.sleep(0.2)
     raise StackError(f"{what} not reached after {timeout:.0f} s:\n{tail(profile)}")
 

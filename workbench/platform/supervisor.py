@@ -348,7 +348,13 @@ class Supervisor:
         """Start ``name`` again (after FATAL: once its cause is fixed)."""
         self.rpc().supervisor.startProcess(name, False)
 
-    def tail(self, chars: int = 3000) -> str:
+    def tail(self, chars: int = 3000, name: str | None = None) -> str:
+        """The end of supervisord's log, or of component ``name``'s."""
+        if name is not None:
+            try:
+                return (self.logs / f"{name}.log").read_text(errors="replace")[-chars:]
+            except OSError:
+                return f"(no log of {name})"
         try:
             return self.log_file.read_text(errors="replace")[-chars:]
         except OSError:
