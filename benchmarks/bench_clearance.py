@@ -436,13 +436,14 @@ def trend(readings: list[dict[str, Any]]) -> str:
     def median(rows: list[dict[str, Any]], key: str) -> float:
         return float(np.median([r[key] for r in rows]))
 
+    fresh = readings[0]
     times = "; ".join(f"{label} {median(first, k):.1f} -> {median(last, k):.1f} ms "
-                      f"({median(last, k) / median(first, k):.2f}x)" for k, label in (
+                      f"({median(last, k) / median(first, k):.2f}x; {fresh[k]:.1f} ms fresh, "
+                      f"{median(last, k) / fresh[k]:.2f}x)" for k, label in (
                           ("open_count_ms", "open+count"), ("query_ms", "queue query in a kept session"),
                           ("first_query_ms", "in a new session")))
     return (f"{times} (medians of commits {first[0]['commit']:,}-{first[-1]['commit']:,} and {last[0]['commit']:,}-"
-            f"{last[-1]['commit']:,}); a freshly written table of one file: open+count "
-            f"{readings[0]['open_count_ms']:.1f} ms, kept-session query {readings[0]['query_ms']:.1f} ms")
+            f"{last[-1]['commit']:,}; fresh: the start, a freshly written table of one file)")
 
 
 def service_records(lake: str) -> list[dict[str, Any]]:

@@ -194,6 +194,51 @@ def test_catalog_records_version_size_schema_and_lineage(wb: Session) -> None:
     assert (shown["version"], shown["row_count"]) == (1, 1)  # the listing reads the table, not the old entry
 
 
+def test_a_streamed_tables_commits_add_no_catalog_entries_yet_every_reader_sees_its_current_figures(
+        wb: Session) -> None:
+    """A streamed table (a follower's target, the live queue) commits every second or so: its entry is written once
+    it is marked, and each reader (a listing, an app's query cache, another process that never marked it) reads its
+    version, size and last commit from the table itself."""
+    from deltalake import DeltaTable
+
+    from workbench.apps.queries import QueryCache, run_cached
+    from workbench.lake.catalog import CATALOG
+    from workbench.session import connect
+
+    def catalog_version() -> int:
+        return DeltaTable(wb.lake.location.table_uri(CATALOG), storage_options=wb.lake.location.storage_options).version()
+
+    def listed(session: Session) -> dict[str, object]:
+        return session.tables().filter(pl.col("name") == SPEC.name).row(0, named=True)
+
+    wb.lake.write(good_rows(2), SPEC.name)
+    assert listed(wb)["live"] is False
+    wb.lake.stream([SPEC.name])
+    wb.lake.write(good_rows(1, start=2), SPEC.name)  # now described as live: one entry
+    described = catalog_version()
+    cache, query = QueryCache(), f"SELECT count(*) AS n FROM {SPEC.name}"
+    assert run_cached(wb, query, [SPEC.name], cache=cache)["n"].item() == 3
+    before = datetime.now(UTC).replace(tzinfo=None)
+    for i in range(3, 6):
+        last = wb.lake.write(good_rows(1, start=i), SPEC.name)
+    assert wb.lake.delete_where(SPEC.name, "shipment_id = 'S0000'") == 1
+    assert catalog_version() == described  # four commits, no entry
+    version = DeltaTable(wb.lake.location.table_uri(SPEC.name), storage_options=wb.lake.location.storage_options).version()
+    assert version > last.version and wb.lake.catalog.version(SPEC.name) == version
+    assert wb.lake.catalog.entry(SPEC.name)["version"] < version  # type: ignore[index,operator]
+    assert run_cached(wb, query, [SPEC.name], cache=cache)["n"].item() == 5  # not the cached 3
+    reader = connect(wb.settings.lake, storage_options=wb.lake.location.storage_options, user="reader")
+    reader.lake.specs[SPEC.name] = SPEC
+    for session in (wb, reader):
+        shown = listed(session)
+        assert (shown["live"], shown["version"], shown["row_count"]) == (True, version, 5)
+        assert before <= shown["updated_at"] <= datetime.now(UTC).replace(tzinfo=None)
+    # a writer that does not stream it (a batch reload) describes it again, with the figures of its write
+    written = reader.lake.write(good_rows(1, start=9), SPEC.name)
+    assert catalog_version() == described + 1
+    assert (listed(wb)["live"], listed(wb)["version"], listed(wb)["row_count"]) == (False, written.version, 6)
+
+
 def test_catalog_log_and_small_tables_stay_compact_and_an_entry_appended_during_a_snapshot_survives(
         wb: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     from deltalake import DeltaTable, write_deltalake

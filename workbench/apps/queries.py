@@ -21,12 +21,6 @@ from workbench.session import Session
 from workbench.session.session import Params
 
 
-def table_version(wb: Session, name: str) -> int | None:
-    """The catalog version of a table, or None when the lake has no such table."""
-    entry = wb.lake.catalog.entry(name)
-    return None if entry is None else int(entry["version"])  # type: ignore[arg-type]
-
-
 def missing_tables(wb: Session, names: Iterable[str]) -> list[str]:
     """The tables among ``names`` that are not in the lake or that the session's role may not read.
 
@@ -82,7 +76,7 @@ def run_cached(wb: Session, query: str, tables: Iterable[str], params: Params = 
     """
     names = tuple(sorted(tables))
     key = (wb.settings.lake, wb.role, query, json.dumps(params, default=str, sort_keys=True),
-           tuple(table_version(wb, n) for n in names))
+           tuple(wb.lake.catalog.version(n) for n in names))
     frame = cache.get(key)
     if frame is None:
         frame = wb.sql(query, params)

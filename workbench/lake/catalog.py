@@ -23,11 +23,18 @@ and 85 MB of log and replaced files in ten minutes. So the catalog table carries
 more than that ago; a reader whose kept handle or cached file list fell behind meanwhile
 reads the table afresh.
 
-Half of those entries were the ingestion runner's bookkeeping (``system.ingest_runs``,
-``system.watermarks``: two or three commits per table a follower round lands), which are
-read directly (``Lake.small_table``), never through their entry. A system table gains an
-entry only when what the entry describes of it changes (``DESCRIBES``); its version and
-size are the table's own.
+Most of those entries did not describe anything new. Half were the ingestion runner's
+bookkeeping (``system.ingest_runs``, ``system.watermarks``: two or three commits per table a
+follower round lands), the rest the streamed tables' (``Lake.stream``: a follower's targets,
+the curated tables fed from them, the live scorer's scores and queue), each committed every
+second or so. These tables are **live**: they gain an entry only when what the entry
+describes of them changes (``DESCRIBES``), and their version, row count and time of last
+commit are read from the table itself (``live_figures``, ``version``; kept handles, a
+millisecond or so a table). With an entry per commit, the catalog was the lake's hottest
+table, and every query of an app brought it up to date first: an officer's queue query on a
+day-old stack took 8.2 ms against 5.5 ms with a quiet catalog (measured). The lineage an
+entry of a live table names is that of the write that made the entry; each commit's own
+(``produced_by``, ``inputs``, ``actor``) is in the table's Delta log.
 """
 
 from __future__ import annotations
@@ -73,8 +80,8 @@ def schema_json(schema: pa.Schema) -> str:
     return json.dumps([{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema])
 
 
-DESCRIBES = ("zone", "description", "owner", "classification", "key", "schema")
-"""What a system table's entry says that is not its version, size or last writer (module docstring)."""
+DESCRIBES = ("zone", "description", "owner", "classification", "key", "schema", "live")
+"""What a live table's entry says that is not its version, size or last writer (module docstring)."""
 
 
 class Catalog:
@@ -87,18 +94,24 @@ class Catalog:
         self._cache: tuple[int, frozenset[str], pl.DataFrame] | None = None
         self._table: DeltaTable | None = None
         self._lock = threading.Lock()
+        self._live: dict[str, DeltaTable] = {}
+        self._live_lock = threading.Lock()
 
     def frame(self) -> pl.DataFrame:
         """The catalog as a Polars frame, sorted by name; empty (with columns) for a new lake."""
         with self._lock:
             table = self._current()
+            empty = pl.from_arrow(self.spec.arrow_schema().empty_table())
+            assert isinstance(empty, pl.DataFrame)
             if table is None:
-                empty = pl.from_arrow(self.spec.arrow_schema().empty_table())
-                assert isinstance(empty, pl.DataFrame)
                 return empty
             version = table.version()
             if self._cache is None or self._cache[0] != version:
-                self._cache = self._entries(table, version)
+                version, files, entries = self._entries(table, version)
+                # a catalog written before the spec gained a column: its entries read it as null
+                self._cache = version, files, entries.with_columns(
+                    pl.lit(None, dtype).alias(column) for column, dtype in empty.schema.items()
+                    if column not in entries.columns)
             return self._cache[2]
 
     def _entries(self, table: DeltaTable, version: int) -> tuple[int, frozenset[str], pl.DataFrame]:
@@ -152,14 +165,15 @@ class Catalog:
         key, inputs = runs.pop()
         return Lineage(key, tuple(sorted((i["table"], int(i["version"])) for i in json.loads(inputs))))
 
-    def record(self, spec: TableSpec, schema: pa.Schema, dt: DeltaTable, actor: str, lineage: Lineage) -> None:
+    def record(self, spec: TableSpec, schema: pa.Schema, dt: DeltaTable, actor: str, lineage: Lineage,
+               live: bool = False) -> None:
         """Append an entry for ``spec.name`` describing ``dt``'s current version (its current entry from now on);
-        a system table's only when its description changed (module docstring)."""
+        a ``live`` table's only when its description changed (module docstring)."""
         described = {"zone": spec.zone, "description": spec.description, "owner": spec.owner,
                      "classification": spec.classification.value, "key": ",".join(spec.key),
-                     "schema": schema_json(schema)}
-        if spec.zone == "system" and (held := self.entry(spec.name)) is not None and all(
-                held[k] == described[k] for k in DESCRIBES):
+                     "schema": schema_json(schema), "live": live}
+        if live and (held := self.entry(spec.name)) is not None and all(
+                held.get(k) == described[k] for k in DESCRIBES):
             return
         entry = {
             "name": spec.name,
@@ -188,6 +202,47 @@ class Catalog:
 
         retry_on_conflict(f"{CATALOG} entry of {spec.name}", append)
 
+    def live_figures(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """``frame`` (entries) with each live table's version, row count and time of last commit read from the table.
+
+        A table this process cannot open (gone, or its files closed to this user) keeps its
+        entry's figures.
+        """
+        live = {}
+        for name in frame.filter(is_live())["name"]:
+            dt = self._live_table(name)
+            if dt is not None:
+                committed = dt.history(1)[0]["timestamp"]
+                live[name] = {"version": dt.version(), "row_count": row_count(dt),
+                              "updated_at": datetime.fromtimestamp(committed / 1000, UTC).replace(tzinfo=None)}
+        if not live:
+            return frame
+        return frame.with_columns(
+            pl.col("name").replace_strict({n: figures[column] for n, figures in live.items()}, default=pl.col(column),
+                                          return_dtype=frame.schema[column]).alias(column)
+            for column in ("version", "row_count", "updated_at"))
+
+    def version(self, name: str) -> int | None:
+        """The current version of ``name`` (a live table's own), or None when the lake has no such table."""
+        rows = self.frame().filter(pl.col("name") == name)
+        if rows.is_empty():
+            return None
+        dt = self._live_table(name) if rows.select(is_live()).item() else None
+        return int(rows["version"].item()) if dt is None else dt.version()
+
+    def _live_table(self, name: str) -> DeltaTable | None:
+        """The kept handle of live table ``name`` brought up to date, or None when this process cannot open it."""
+        with self._live_lock:
+            try:
+                dt = refreshed(self._live.get(name), self.location.table_uri(name), self.location.storage_options)
+            except (DeltaError, OSError):
+                dt = None
+            if dt is None:
+                self._live.pop(name, None)
+            else:
+                self._live[name] = dt
+            return dt
+
     def _snapshot(self, table: DeltaTable) -> None:
         """Replace the log with its current entries in one file (module docstring); hold ``_lock``."""
         try:
@@ -195,6 +250,11 @@ class Catalog:
             retention.trim(table, retention.BOOKKEEPING)
         except CommitFailedError:
             pass  # another writer's snapshot won; the next entry tries again
+
+
+def is_live() -> pl.Expr:
+    """Entries of live tables (module docstring); a system table's entry written before entries said so too."""
+    return pl.col("live").fill_null(False) | (pl.col("zone") == "system")
 
 
 def row_count(dt: DeltaTable) -> int:

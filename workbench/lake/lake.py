@@ -209,6 +209,10 @@ class Lake:
         scorer), so from their next upkeep on they keep only ``history`` (``workbench.lake.retention``)."""
         self.streamed.update(dict.fromkeys(names, history))
 
+    def _live(self, spec: TableSpec) -> bool:
+        """Whether ``spec``'s catalog entry leaves version and size to the table (``workbench.lake.catalog``)."""
+        return spec.zone == "system" or spec.name in self.streamed
+
     def spec_for(self, name: str, schema: pa.Schema, **attrs: object) -> TableSpec:
         if name in self.specs:
             return self.specs[name]
@@ -326,7 +330,7 @@ class Lake:
         assert dt is not None
         if rejections:
             self.quarantine(rejections, batch_id, actor)
-        self.catalog.record(spec, contract.arrow_schema, dt, actor, lineage)
+        self.catalog.record(spec, contract.arrow_schema, dt, actor, lineage, live=self._live(spec))
         version = dt.version()
         streamed = self.streamed.get(table_name)
         compacted = _compact_if_fragmented(dt, spec.key, (streamed and streamed.compact_above) or FRAGMENTED_FILES)
@@ -405,7 +409,8 @@ class Lake:
                 dt = self._handle(uri)
                 assert dt is not None
                 schema = pa.schema(dt.schema().to_arrow())
-                self.catalog.record(self.spec_for(name, schema), schema, dt, actor, lineage)
+                spec = self.spec_for(name, schema)
+                self.catalog.record(spec, schema, dt, actor, lineage, live=self._live(spec))
             return deleted
 
     def quarantine(self, rejections: Iterable[Rejection], batch_id: str, actor: str) -> None:

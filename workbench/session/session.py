@@ -19,7 +19,6 @@ from workbench.session import dask_frames
 from workbench.session.dask_frames import Filters
 from workbench.session.profile import profile
 from workbench.lake import Lake, LakeLocation, Lineage, TableStream, WriteMode, WriteResult
-from workbench.lake.catalog import row_count
 from workbench.lake.documents import DocumentStore
 from workbench.errors import AccessDenied
 from workbench.lake.sql import inspect_query
@@ -86,32 +85,7 @@ class Session:
         entries = self.gate.catalog_entries()
         frame = frame.filter(pl.Series([self.gate.may_read(n, entries) for n in frame["name"]], dtype=pl.Boolean))
         frame = frame.filter(pl.col("zone") == zone) if zone else frame
-        return self._system_tables_as_they_are(frame)
-
-    def _system_tables_as_they_are(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """``frame`` with each system table's version and row count read from the table itself.
-
-        A system table's catalog entry is rewritten only when its description changes
-        (``workbench.lake.catalog``): the figures it holds are those of that moment. The
-        system tables are few and small, so reading their logs here costs milliseconds. A table
-        this process cannot open (gone, or its files closed to this user) keeps its entry's figures.
-        """
-        from deltalake.exceptions import DeltaError
-
-        live = {}
-        for name in frame.filter(pl.col("zone") == "system")["name"]:
-            try:
-                dt = self.lake.delta(name)
-            except (DeltaError, OSError):
-                continue
-            live[name] = (dt.version(), row_count(dt))
-        if not live:
-            return frame
-        return frame.with_columns(
-            pl.col("name").replace_strict({n: v for n, (v, _) in live.items()}, default=pl.col("version"),
-                                          return_dtype=frame.schema["version"]).alias("version"),
-            pl.col("name").replace_strict({n: r for n, (_, r) in live.items()}, default=pl.col("row_count"),
-                                          return_dtype=frame.schema["row_count"]).alias("row_count"))
+        return self.lake.catalog.live_figures(frame)
 
     def sql(self, query: str, params: Params = None) -> pl.DataFrame:
         """Run SQL over lake tables by name; ``params`` are bound (``$name`` or ``?``), never spliced."""
