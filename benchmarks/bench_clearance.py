@@ -356,6 +356,7 @@ def day_of_feed(root: Path, rate: float, every: float, commits: int | None, samp
     # the start: an hour of the feed queued (a scorer catching up commits it at once)
     wb.lake.write(queue_rows(spec, 0, per_commit * waiting, start_at, places), QUEUE, mode="insert", actor="bench")
     readings = [{"commit": 0, "seconds": 0.0, "load": os.getloadavg(), **queue_health(lake, places[0])}]
+    checkpointed = checkpoint_cost(root / "checkpointed", Path(lake) / "curated" / "clearance_queue")
     marks = {max(1, target * (i + 1) // samples) for i in range(samples)}
     seconds, next_by_time, window = 0.0, (budget or 0) / samples, None
     for n in range(1, target + 1):
@@ -381,7 +382,29 @@ def day_of_feed(root: Path, rate: float, every: float, commits: int | None, samp
     done = readings[-1]["commit"]
     return {"rate": rate, "every": every, "rows_per_commit": per_commit, "commits_per_day": day, "commits": done,
             "fraction_of_day": done / day, "seconds": seconds, "seconds_per_commit": seconds / max(done, 1),
-            "window_seconds": window, "window_commits": STREAMED.keep.total_seconds() / every, "readings": readings}
+            "window_seconds": window, "window_commits": STREAMED.keep.total_seconds() / every, "readings": readings,
+            "checkpointed": checkpointed}
+
+
+def checkpoint_cost(folder: Path, start: Path) -> dict[str, float]:
+    """Opening + counting a copy of the start's table (one commit, no checkpoint) before and after a checkpoint of
+    its one version (best of ``READS`` each): what opening any table costs more once it has checkpoints, whatever
+    its log holds besides (a Delta reader loads the newest checkpoint, then the commits since)."""
+    from deltalake import DeltaTable, write_deltalake
+
+    write_deltalake(str(folder), DeltaTable(str(start)).to_pyarrow_table())
+
+    def open_count() -> float:
+        timings = []
+        for _ in range(READS):
+            began = time.perf_counter()
+            DeltaTable(str(folder)).to_pyarrow_dataset().count_rows()
+            timings.append(time.perf_counter() - began)
+        return min(timings) * 1000
+
+    before = open_count()
+    DeltaTable(str(folder)).create_checkpoint()
+    return {"without_ms": before, "with_ms": open_count()}
 
 
 WARMUP = 300
@@ -415,6 +438,11 @@ def print_day(day: dict[str, Any]) -> None:
     print(f"  ratios against commit {first['commit']:,}, the table past its first history window; the window is "
           f"wall time, so the commits it holds follow the machine's pace since the reading before:")
     print(f"  trend: {trend(day['readings'])}")
+    if "checkpointed" in day:
+        cost = day["checkpointed"]
+        print(f"  the start's table copied, open+count: {cost['without_ms']:.1f} ms; the same after a checkpoint of its "
+              f"one version: {cost['with_ms']:.1f} ms ({cost['with_ms'] / cost['without_ms']:.2f}x: a table with "
+              f"checkpoints opens from the newest, then the commits since)")
     for before, reading in zip([None, *day["readings"]], day["readings"], strict=False):
         held = ""
         if before is not None and day["window_seconds"] and reading["commit"] > before["commit"]:
