@@ -24,15 +24,17 @@ does the work and any reader can see them (``DeltaTable.metadata().configuration
   deletes log files older than that when it writes a checkpoint (its post-commit hook,
   every ``checkpoint_every`` commits, ``delta.logRetentionDuration``), and ``trim``
   vacuums the data files replaced longer ago than that (``delta.deletedFileRetentionDuration``).
-  At a commit a second that is at most ~300 log entries plus the commits since the last
-  checkpoint and ~300 replaced files, whatever the uptime: "a few hundred files per
-  table" (issue 17's goal; ``bench_clearance --day``, figures in the README).
+  At a write a second that is 5 minutes of log entries (each write's, and the compactions,
+  vacuums and deletes among them: 210-571 in the day run) plus the commits since the last
+  checkpoint, and 5 minutes of replaced files (153-422), whatever the uptime: "a few
+  hundred files per table" (issue 17's goal; ``bench_clearance --day``, figures in the README).
   They are read as often as they are written (the officers' queue), so they also
   checkpoint every 10 commits, not 100 (a table opens from the newest checkpoint plus
   the commits since), and are compacted past 4 small files, not 32 (``compact_above``):
-  over 95% of a day's queue commits, opening and counting the queue took 5.2-9.7 ms (it
-  took 10-65 ms with 32 and 100; 2.8 ms for a freshly written table), for up to 10 ms
-  more a commit (two runs of 2,000 commits: 58 and 68 ms). To see a streamed table as it
+  over a day's queue commits, opening and counting the queue took 3.8-8.6 ms (10-65 ms with 32
+  and 100; 2.6 ms for a freshly written table, 4.0 ms for the same with one checkpoint), and
+  the officers' queue query 1.06x its time on the freshly written table (README, "The live
+  clearance loop"). To see a streamed table as it
   was an hour ago, ask its rows' own times (``scored_at``, ``queued_at``, a source's
   ``updated_at``): these tables are append-mostly, and what leaves the queue is kept in
   ``curated.clearance_results``. Model training never needed table versions: it cuts its
