@@ -95,7 +95,7 @@ class Catalog:
         self._cache: tuple[int, frozenset[str], pl.DataFrame] | None = None
         self._table: DeltaTable | None = None
         self._lock = threading.Lock()
-        self._live: dict[str, DeltaTable] = {}
+        self._live = KeptTables(location.storage_options)
         self._live_lock = threading.Lock()
         empty = pl.from_arrow(spec.arrow_schema().empty_table())
         assert isinstance(empty, pl.DataFrame)
@@ -236,14 +236,9 @@ class Catalog:
         """The kept handle of live table ``name`` brought up to date, or None when this process cannot open it."""
         with self._live_lock:
             try:
-                dt = refreshed(self._live.get(name), self.location.table_uri(name), self.location.storage_options)
+                return self._live.current(self.location.table_uri(name))
             except (DeltaError, OSError):
-                dt = None
-            if dt is None:
-                self._live.pop(name, None)
-            else:
-                self._live[name] = dt
-            return dt
+                return None
 
     def _snapshot(self, table: DeltaTable) -> None:
         """Replace the log with its current entries in one file (module docstring); hold ``_lock``."""
@@ -282,6 +277,24 @@ def refreshed(kept: DeltaTable | None, uri: str, storage_options: dict[str, str]
         return DeltaTable(uri, storage_options=storage_options)
     except TableNotFoundError:
         return None
+
+
+class KeptTables:
+    """Delta table handles kept by URI, each brought up to date when asked for (``refreshed``), for readers and
+    writers that come back to the same tables every second or so."""
+
+    def __init__(self, storage_options: dict[str, str] | None) -> None:
+        self.storage_options = storage_options
+        self._handles: dict[str, DeltaTable] = {}
+
+    def current(self, uri: str) -> DeltaTable | None:
+        """The table at ``uri`` at its latest version, or None before its first commit; not thread-safe."""
+        dt = refreshed(self._handles.get(uri), uri, self.storage_options)
+        if dt is None:
+            self._handles.pop(uri, None)
+        else:
+            self._handles[uri] = dt
+        return dt
 
 
 def _current_entries(table: DeltaTable) -> pl.DataFrame:

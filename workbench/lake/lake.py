@@ -26,7 +26,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 
 from workbench.errors import UnknownTable, WorkbenchError
 from workbench.lake import retention
-from workbench.lake.catalog import CATALOG, Catalog, Lineage, refreshed
+from workbench.lake.catalog import CATALOG, Catalog, KeptTables, Lineage
 from workbench.lake.contracts import Contract, Rejection
 from workbench.lake.locks import TableLock, table_lock
 from workbench.lake.specs import ZONES, Classification, ColumnSpec, TableSpec, standard_specs
@@ -136,7 +136,7 @@ class Lake:
         self.location = location
         self.specs: dict[str, TableSpec] = {**standard_specs(), **(specs or {})}
         self.catalog = Catalog(location, self.specs[CATALOG])
-        self._handles: dict[str, DeltaTable] = {}
+        self._handles = KeptTables(location.storage_options)
         self.streamed: dict[str, retention.History] = {}
         """Tables this process commits to every second or so, and the history each keeps (``stream``)."""
 
@@ -345,14 +345,9 @@ class Lake:
         return table_lock(uri, local=not self.location.is_remote)
 
     def _handle(self, uri: str) -> DeltaTable | None:
-        """The table at ``uri`` at its latest version through its kept handle (``catalog.refreshed``), or None
+        """The table at ``uri`` at its latest version through its kept handle (``catalog.KeptTables``), or None
         before its first commit; hold its ``_lock``."""
-        dt = refreshed(self._handles.get(uri), uri, self.location.storage_options)
-        if dt is None:
-            self._handles.pop(uri, None)
-        else:
-            self._handles[uri] = dt
-        return dt
+        return self._handles.current(uri)
 
     def delete_missing(self, name: str, keys: pa.Table, actor: str = "system", lineage: Lineage | None = None) -> int:
         """Delete the rows of ``name`` whose key is not among ``keys`` (the source's full key set); one commit.

@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import polars as pl
-from deltalake import DeltaTable
 
-from workbench.lake.catalog import refreshed
+from workbench.lake.catalog import KeptTables
 from workbench.session import Session
 from workbench.risk.champions import Champions, Served
 from workbench.risk.data import HITS, RESULTS, check_frame, lake_query
@@ -66,7 +65,7 @@ class LiveScorer:
         self.settled: dict[str, int] = {}
         """Per model, the version of its table at which every record was found scored (its next tick skips
         the look-up while the table stays there)."""
-        self.handles: dict[str, DeltaTable | None] = {}
+        self.handles = KeptTables(self.session.lake.location.storage_options)
 
     def _tables(self) -> set[str]:
         """The lake's tables; a session is reopened when one of the loop's own tables has appeared since it opened
@@ -98,9 +97,7 @@ class LiveScorer:
     def _version(self, table: str) -> int | None:
         """The table's current Delta version, through a kept handle (a few ms; opening it each tick would
         replay its log)."""
-        uri = self.session.lake.location.table_uri(table)
-        self.handles[table] = refreshed(self.handles.get(table), uri, self.session.lake.location.storage_options)
-        handle = self.handles[table]
+        handle = self.handles.current(self.session.lake.location.table_uri(table))
         return None if handle is None else int(handle.version())
 
     def tick(self) -> Tick:
